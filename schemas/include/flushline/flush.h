@@ -79,6 +79,12 @@ typedef struct fl_outcome_s {
     uint64_t version_after;  /* after (equal when nothing applied) */
     uint32_t nresults;       /* == ncmds of the flush (0 when the whole flush was refused) */
     fl_cmd_result_t *results;
+    /* The commands as applied, in order: only those with code OK, with
+     * create resolved to its final key (see schemas/ENGINE.md). Applying
+     * these to the state at version_before gives the state at version_after;
+     * this is what deltas carry and what the chain hash covers. */
+    uint32_t napplied;
+    fl_cmd_t *applied;
     uint8_t chain[FL_HASH_LEN]; /* chain hash after this outcome */
     fl_slice_t user;
     int64_t ts_ms;
