@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * engine: the apply engine. A document (fl_doc_t) holds the state (a heap
+ * msgpack map), its version, its chain hash, its encoded size (tracked
+ * incrementally against a cap) and the per-client dedup table. fl_doc_apply
+ * applies one flush and fills its outcome; fl_doc_apply_applied replays the
+ * applied commands of an outcome (deltas) on a live copy.
+ *
+ * Pure: no I/O, no clock, no randomness, no logging; every byte of the
+ * result is a function of the document and the record (schemas/ENGINE.md
+ * defines the semantics). @locality the partition thread that owns the
+ * document (or the gateway thread owning a live copy); one thread at a time.
+ */
+#ifndef FLUSHLINE_ENGINE_H
+#define FLUSHLINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flushline/errors.h"
+#include "flushline/flush.h"
+#include "flushline/value.h"
+
+/* Errors returned by engine functions (negative), see fl_engine_strerror().
+ * They are about the call, never about a command: rejected commands are
+ * reported in the outcome with an fl_code_t. */
+enum {
+    FL_EERR_NOMEM = -1,
+    FL_EERR_ARG = -2,     /* NULL or inconsistent argument (e.g. flush for another doc) */
+    FL_EERR_DELTA = -3,   /* a delta did not apply cleanly: the live copy is diverged */
+    FL_EERR_CHAIN = -4,   /* a delta applied but the chain hash differs */
+    FL_EERR_RESTORE = -5, /* snapshot data malformed (root not a map, too large, bad blob) */
+};
+const char *fl_engine_strerror(int err);
+
+typedef struct fl_engine_config_s {
+    size_t max_state_bytes; /* cap on the canonical encoded size of the state (1 MiB) */
+    uint32_t max_depth;     /* cap on container nesting of the state, root = 1 (64) */
+    uint32_t max_dedup;     /* clients remembered per document (4096) */
+} fl_engine_config_t;
+
+extern const fl_engine_config_t fl_engine_config_default;
+
+typedef struct fl_doc_s fl_doc_t;
+
+/*
+ * A new empty document (state {}, version 0, chain all zero). doc_id is
+ * copied. cfg NULL means fl_engine_config_default; it is copied. NULL on
+ * OOM or a doc_id that is not 1-255 bytes.
+ */
+fl_doc_t *fl_doc_new(fl_slice_t doc_id, const fl_engine_config_t *cfg);
+void fl_doc_free(fl_doc_t *doc); /* NULL is safe */
+
+/*
+ * Replaces state, version and chain from a snapshot. state (either storage
+ * kind) is cloned; it must be a map within the caps. The dedup table is
+ * left alone (see fl_doc_dedup_restore). 0, FL_EERR_NOMEM or FL_EERR_RESTORE.
+ */
+int fl_doc_restore(fl_doc_t *doc, const fl_value_t *state, uint64_t version,
+                   const uint8_t chain[FL_HASH_LEN]);
+
+/* Read-only accessors; pointers are valid until the next mutating call. */
+fl_slice_t fl_doc_id(const fl_doc_t *doc);
+const fl_value_t *fl_doc_state(const fl_doc_t *doc);
+uint64_t fl_doc_version(const fl_doc_t *doc);
+const uint8_t *fl_doc_chain(const fl_doc_t *doc); /* FL_HASH_LEN bytes */
+size_t fl_doc_size(const fl_doc_t *doc);          /* canonical encoded size of the state */
+void fl_doc_digest(const fl_doc_t *doc, uint8_t out[FL_HASH_LEN]); /* fl_value_digest(state) */
+
+/*
+ * One dedup entry: a client's last seq and the outcome of that seq in the
+ * compact form of schemas/ENGINE.md ("dedup blob"). Exported entries borrow
+ * the document's memory until its next mutating call.
+ */
+typedef struct fl_dedup_entry_s {
+    uint8_t client_id[FL_CLIENT_ID_LEN];
+    uint64_t seq;
+    fl_slice_t outcome; /* canonical msgpack blob */
+} fl_dedup_entry_t;
+
+uint32_t fl_doc_dedup_count(const fl_doc_t *doc);
+/* Fills up to cap entries, oldest first (eviction order); returns how many.
+ * Restoring them in this order reproduces the table and its eviction order. */
+uint32_t fl_doc_dedup_export(const fl_doc_t *doc, fl_dedup_entry_t *out, uint32_t cap);
+/* Clears the table and loads entries (oldest first; copied). Entries beyond
+ * max_dedup evict the oldest as usual. 0, FL_EERR_NOMEM or FL_EERR_RESTORE. */
+int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n);
+
+/*
+ * Applies a flush (schemas/ENGINE.md) and fills *out. Results, applied
+ * commands and created keys are allocated in arena; applied commands'
+ * values point into the flush (which must outlive the outcome's use).
+ * out->doc, user and ts_ms are copied from the flush. Rejections are
+ * reported in the outcome and return 0. Returns FL_EERR_ARG when the flush
+ * names another document, FL_EERR_NOMEM on OOM (the document is then
+ * unchanged except that an atomic flush has been rolled back, and the
+ * caller must treat the record as not processed: stop the partition).
+ */
+int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_outcome_t *out);
+
+/*
+ * Replays a delta: the applied commands of one outcome that moved the
+ * document from version_before to version_before + n. The document must be
+ * at version_before (FL_EERR_DELTA otherwise). Every command must apply
+ * (create uses its key as given); on failure the document is rolled back
+ * and FL_EERR_DELTA is returned. With expected_chain != NULL the resulting
+ * chain must equal it, else the document is rolled back and FL_EERR_CHAIN
+ * returned. The dedup table is not touched. arena is scratch space.
+ */
+int fl_doc_apply_applied(fl_doc_t *doc, uint64_t version_before, const fl_cmd_t *cmds,
+                         uint32_t n, const uint8_t *expected_chain, fl_arena_t *arena);
+
+/* The key create derives for (doc id, version, counter): 16 base32 chars
+ * into out (not NUL-terminated). Exposed for tests and other engines. */
+void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter, char out[16]);
+
+#endif
