@@ -86,7 +86,7 @@ const char *fl_test_bootstrap(void)
     const char *b = getenv("FLUSHLINE_BOOTSTRAP");
     if (!b || !*b) {
         fprintf(stderr, "FLUSHLINE_BOOTSTRAP is not set: run this test through scripts/test "
-                        "or after `eval $(scripts/kafka env)`\n");
+                        "or after `export $(scripts/kafka env)`\n");
         return NULL;
     }
     return b;
