@@ -58,6 +58,7 @@ static const struct {
     [FL_WT_REC_SYNC_REPLY] = {"sync_reply", FL_WIRE_RECORD},
     [FL_WT_REC_SNAPSHOT] = {"snapshot", FL_WIRE_RECORD},
     [FL_WT_REC_SIGNAL] = {"signal", FL_WIRE_RECORD},
+    [FL_WT_REC_CHECKPOINT] = {"checkpoint", FL_WIRE_RECORD},
 };
 
 const char *fl_wire_type_name(int type)
@@ -686,6 +687,16 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
         if (last != r->version)
             return BAD(d, "items end at version %llu, not %llu", (unsigned long long)last,
                        (unsigned long long)r->version);
+        return 0;
+    }
+    case FL_WT_REC_CHECKPOINT: {
+        uint64_t part;
+        if ((err = get_u64(d, m, "partition", NULL, &part)) ||
+            (err = get_u64(d, m, "events_offset", NULL, &msg->u.checkpoint.events_offset)))
+            return err;
+        if (part > INT32_MAX)
+            return BAD(d, "\"partition\" out of range");
+        msg->u.checkpoint.partition = (uint32_t)part;
         return 0;
     }
     default:
@@ -1319,6 +1330,10 @@ static void b_message(bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
         }
         break;
     }
+    case FL_WT_REC_CHECKPOINT:
+        b_u64(b, m, "partition", msg->u.checkpoint.partition);
+        b_u64(b, m, "events_offset", msg->u.checkpoint.events_offset);
+        break;
     default:
         break;
     }

@@ -178,6 +178,7 @@ RECORDS = [
                                       "results": [{"code": 3}, {"code": 0, "version": 301}]}]]}),
     ("signal", {"v": 1, "t": "signal", "doc": "acme/board-1", "gw": "gw-a", "user": "u-1",
                 "body": {"cursor": [1, 2]}}),
+    ("checkpoint", {"v": 1, "t": "checkpoint", "partition": 3, "events_offset": 1234}),
 ]
 
 

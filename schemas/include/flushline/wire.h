@@ -67,6 +67,7 @@ typedef enum fl_wire_type_e {
     FL_WT_REC_SYNC_REPLY, /* events topic, fl_wire_sync_reply_t */
     FL_WT_REC_SNAPSHOT,   /* snapshots topic, fl_wire_snapshot_t; "t":"snapshot" */
     FL_WT_REC_SIGNAL,     /* signals topic, fl_wire_signal_t (doc, gw, user, body) */
+    FL_WT_REC_CHECKPOINT, /* snapshots topic, fl_wire_checkpoint_t */
     FL_WT__COUNT
 } fl_wire_type_t;
 
@@ -208,6 +209,18 @@ struct fl_wire_snapshot_s {
     int64_t events_offset;        /* events offset this snapshot reflects */
 };
 
+/* A partition checkpoint in the snapshots topic, keyed FL_WIRE_CHECKPOINT_KEY
+ * and produced to that partition explicitly: every document with an event
+ * below events_offset in this partition of the events topic has a snapshot
+ * that reflects it, so a restore reads events from events_offset on. */
+typedef struct fl_wire_checkpoint_s {
+    uint32_t partition;
+    uint64_t events_offset;
+} fl_wire_checkpoint_t;
+
+/* The record key of checkpoints: not valid UTF-8, so never a document id. */
+#define FL_WIRE_CHECKPOINT_KEY ((fl_slice_t){"\xff" "checkpoint", 11})
+
 typedef struct fl_wire_msg_s {
     uint8_t type; /* fl_wire_type_t */
     union {
@@ -225,6 +238,7 @@ typedef struct fl_wire_msg_s {
         fl_wire_rec_flush_t rflush;  /* REC_FLUSH */
         fl_wire_sync_t sync;         /* REC_SYNC */
         fl_wire_sync_reply_t reply;  /* REC_SYNC_REPLY */
+        fl_wire_checkpoint_t checkpoint; /* REC_CHECKPOINT */
     } u;
 } fl_wire_msg_t;
 
