@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests for the engine API around the vectors: constructor and restore
+ * errors, the exact chain-hash bytes and create keys of ENGINE.md (computed
+ * here independently), dedup export/restore and eviction order, delta
+ * replay failures rolling back, atomic rollback of long random flushes
+ * restoring byte-identical state, and determinism of long random histories.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "fl_test.h"
+#include "flushline/engine.h"
+
+static const fl_slice_t id = {"t/doc", 5};
+
+static fl_cmd_t cmd(int op, const char *path, fl_value_t value, bool has_value)
+{
+    fl_cmd_t c;
+    memset(&c, 0, sizeof(c));
+    c.op = (uint8_t)op;
+    c.path = (fl_slice_t){path, strlen(path)};
+    c.from = c.key = (fl_slice_t){"", 0};
+    c.value = value;
+    c.has_value = has_value;
+    return c;
+}
+
+static fl_flush_t flush_of(fl_cmd_t *cmds, uint32_t n, uint8_t client, uint64_t seq)
+{
+    fl_flush_t fl;
+    memset(&fl, 0, sizeof(fl));
+    fl.doc = id;
+    memset(fl.client_id, client, FL_CLIENT_ID_LEN);
+    fl.seq = seq;
+    fl.cmds = cmds;
+    fl.ncmds = n;
+    return fl;
+}
+
+static void test_new_free(void)
+{
+    ASSERT_TRUE(fl_doc_new((fl_slice_t){"", 0}, NULL) == NULL);
+    char big[300];
+    memset(big, 'a', sizeof big);
+    ASSERT_TRUE(fl_doc_new((fl_slice_t){big, 256}, NULL) == NULL);
+    fl_doc_free(NULL);
+    fl_doc_t *doc = fl_doc_new((fl_slice_t){big, 255}, NULL);
+    ASSERT_TRUE(doc != NULL);
+    ASSERT_EQ(fl_doc_version(doc), 0);
+    ASSERT_EQ(fl_doc_state(doc)->type, FL_MAP);
+    ASSERT_EQ(fl_doc_size(doc), 1);
+    uint8_t zero[FL_HASH_LEN] = {0};
+    ASSERT_MEM_EQ(fl_doc_chain(doc), FL_HASH_LEN, zero, FL_HASH_LEN);
+    fl_doc_free(doc);
+}
+
+static void test_restore_errors(void)
+{
+    fl_engine_config_t cfg = fl_engine_config_default;
+    cfg.max_state_bytes = 8;
+    cfg.max_depth = 2;
+    fl_doc_t *doc = fl_doc_new(id, &cfg);
+    uint8_t chain[FL_HASH_LEN] = {9};
+    fl_value_t v = fl_value_int(1), m, inner, inner2;
+    ASSERT_EQ(fl_doc_restore(doc, &v, 1, chain), FL_EERR_RESTORE);
+    ASSERT_EQ(fl_value_new_map(&m), 0);
+    ASSERT_EQ(fl_value_new_map(&inner), 0);
+    ASSERT_EQ(fl_value_new_map(&inner2), 0);
+    ASSERT_EQ(fl_map_set(&inner, "y", 1, &inner2), 0);
+    ASSERT_EQ(fl_map_set(&m, "x", 1, &inner), 0);
+    ASSERT_EQ(fl_doc_restore(doc, &m, 1, chain), FL_EERR_RESTORE); /* depth 3 > 2 */
+    fl_value_free(&m);
+    ASSERT_EQ(fl_value_new_map(&m), 0);
+    fl_value_t s;
+    ASSERT_EQ(fl_value_new_str(&s, "0123456789", 10), 0);
+    ASSERT_EQ(fl_map_set(&m, "x", 1, &s), 0);
+    ASSERT_EQ(fl_doc_restore(doc, &m, 1, chain), FL_EERR_RESTORE); /* 14 bytes > 8 */
+    fl_value_free(&m);
+    ASSERT_EQ(fl_value_new_map(&m), 0);
+    ASSERT_EQ(fl_doc_restore(doc, &m, 42, chain), 0);
+    ASSERT_EQ(fl_doc_version(doc), 42);
+    ASSERT_MEM_EQ(fl_doc_chain(doc), FL_HASH_LEN, chain, FL_HASH_LEN);
+    fl_value_free(&m);
+    ASSERT_STR_EQ(fl_engine_strerror(FL_EERR_CHAIN), "chain hash mismatch after delta");
+    fl_doc_free(doc);
+}
+
+static void test_wrong_doc(void)
+{
+    fl_doc_t *doc = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_flush_t fl = flush_of(NULL, 0, 1, 1);
+    fl_outcome_t out;
+    fl.doc = (fl_slice_t){"t/dog", 5};
+    ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), FL_EERR_ARG);
+    fl.doc = id;
+    fl.user = (fl_slice_t){"u1", 2};
+    fl.ts_ms = 1234;
+    ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), 0);
+    ASSERT_EQ(out.code, FL_CODE_OK);
+    ASSERT_EQ(out.ts_ms, 1234);
+    ASSERT_MEM_EQ(out.user.ptr, out.user.len, "u1", 2);
+    ASSERT_MEM_EQ(out.doc.ptr, out.doc.len, "t/doc", 5);
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+}
+
+/* ENGINE.md's chain bytes, built by hand: [0, 1, [{op: add, path: /x, value: 1}]]. */
+static void test_chain_bytes(void)
+{
+    fl_doc_t *doc = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_cmd_t c = cmd(FL_OP_ADD, "/x", fl_value_int(1), true);
+    fl_flush_t fl = flush_of(&c, 1, 1, 1);
+    fl_outcome_t out;
+    ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), 0);
+    static const unsigned char m[] = {0x93, 0x00, 0x01, 0x91, 0x83, 0xa2, 'o', 'p', 0xa3, 'a',
+                                      'd', 'd', 0xa4, 'p', 'a', 't', 'h', 0xa2, '/', 'x',
+                                      0xa5, 'v', 'a', 'l', 'u', 'e', 0x01};
+    unsigned char in[FL_HASH_LEN + sizeof m], want[FL_HASH_LEN];
+    memset(in, 0, FL_HASH_LEN);
+    memcpy(in + FL_HASH_LEN, m, sizeof m);
+    crypto_generichash(want, FL_HASH_LEN, in, sizeof in, NULL, 0);
+    ASSERT_MEM_EQ(fl_doc_chain(doc), FL_HASH_LEN, want, FL_HASH_LEN);
+    ASSERT_MEM_EQ(out.chain, FL_HASH_LEN, want, FL_HASH_LEN);
+    /* the same value computed by hashlib when writing ENGINE.md */
+    static const uint8_t py[FL_HASH_LEN] = {
+        0x58, 0x1a, 0xa4, 0x92, 0x3e, 0xf9, 0x3a, 0x96, 0x80, 0x01, 0x0e, 0xe3, 0xf4, 0x38, 0xff, 0x04,
+        0xf6, 0xd5, 0x6c, 0x36, 0x72, 0xe1, 0xd4, 0xe6, 0xd4, 0xd5, 0x1b, 0x70, 0x86, 0x03, 0xe2, 0x7f};
+    ASSERT_MEM_EQ(want, FL_HASH_LEN, py, FL_HASH_LEN);
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+}
+
+static void test_create_key(void)
+{
+    char k[16];
+    fl_engine_create_key(id, 6, 0, k);
+    ASSERT_MEM_EQ(k, 16, "lqyrowa2xsa72tu5", 16);
+    fl_engine_create_key(id, 1, 0, k);
+    ASSERT_MEM_EQ(k, 16, "b3etewnmw4jdk4ii", 16);
+    fl_engine_create_key((fl_slice_t){"x", 1}, UINT64_MAX, UINT32_MAX, k);
+    ASSERT_MEM_EQ(k, 16, "djjnjhq5f2dzmyjt", 16);
+}
+
+/* Applies one incr /n flush for client with seq; returns the outcome code. */
+static int incr(fl_doc_t *doc, fl_arena_t *arena, uint8_t client, uint64_t seq, fl_outcome_t *out)
+{
+    fl_cmd_t c = cmd(FL_OP_INCR, "/n", fl_value_int(1), true);
+    fl_flush_t fl = flush_of(&c, 1, client, seq);
+    if (fl_doc_apply(doc, &fl, arena, out) != 0)
+        return -1;
+    return out->code;
+}
+
+static void test_dedup_export_restore(void)
+{
+    fl_engine_config_t cfg = fl_engine_config_default;
+    cfg.max_dedup = 3;
+    fl_doc_t *doc = fl_doc_new(id, &cfg), *copy = fl_doc_new(id, &cfg);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_outcome_t out, o2;
+    ASSERT_EQ(incr(doc, arena, 1, 1, &out), 0);
+    ASSERT_EQ(incr(doc, arena, 2, 1, &out), 0);
+    ASSERT_EQ(incr(doc, arena, 3, 1, &out), 0);
+    ASSERT_EQ(incr(doc, arena, 1, 2, &out), 0); /* order now 2, 3, 1 */
+    fl_dedup_entry_t ents[4];
+    ASSERT_EQ(fl_doc_dedup_export(doc, ents, 4), 3);
+    ASSERT_EQ(ents[0].client_id[0], 2);
+    ASSERT_EQ(ents[1].client_id[0], 3);
+    ASSERT_EQ(ents[2].client_id[0], 1);
+    ASSERT_EQ(ents[2].seq, 2);
+    ASSERT_EQ(fl_doc_restore(copy, fl_doc_state(doc), fl_doc_version(doc), fl_doc_chain(doc)), 0);
+    ASSERT_EQ(fl_doc_dedup_restore(copy, ents, 3), 0);
+    /* both answer client 1 seq 2 identically */
+    ASSERT_EQ(incr(doc, arena, 1, 2, &out), 0);
+    ASSERT_EQ(incr(copy, arena, 1, 2, &o2), 0);
+    ASSERT_TRUE(out.duplicate && o2.duplicate);
+    ASSERT_EQ(out.version_after, 4);
+    ASSERT_EQ(o2.version_after, 4);
+    ASSERT_EQ(o2.results[0].version, 4);
+    ASSERT_MEM_EQ(out.chain, FL_HASH_LEN, o2.chain, FL_HASH_LEN);
+    /* a new client evicts client 2 (oldest) in both */
+    ASSERT_EQ(incr(doc, arena, 4, 1, &out), 0);
+    ASSERT_EQ(incr(copy, arena, 4, 1, &o2), 0);
+    ASSERT_EQ(incr(doc, arena, 2, 1, &out), 0);
+    ASSERT_EQ(incr(copy, arena, 2, 1, &o2), 0);
+    ASSERT_TRUE(!out.duplicate && !o2.duplicate); /* evicted: applied again */
+    ASSERT_EQ(incr(doc, arena, 1, 2, &out), 0); /* 2's return evicted 3, not 1 */
+    ASSERT_TRUE(out.duplicate);
+    ASSERT_EQ(incr(doc, arena, 3, 1, &out), 0);
+    ASSERT_TRUE(!out.duplicate); /* 3 was evicted */
+    /* malformed blob */
+    fl_dedup_entry_t bad = ents[0];
+    bad.outcome = (fl_slice_t){"\x93\x00\x00\x00", 4};
+    ASSERT_EQ(fl_doc_dedup_restore(copy, &bad, 1), FL_EERR_RESTORE);
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+    fl_doc_free(copy);
+}
+
+static void test_delta_failures(void)
+{
+    fl_doc_t *doc = fl_doc_new(id, NULL), *live = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_outcome_t out;
+    fl_cmd_t cs[3] = {cmd(FL_OP_ADD, "/x", fl_value_int(1), true),
+                      cmd(FL_OP_CREATE, "", fl_value_int(2), true),
+                      cmd(FL_OP_INCR, "/x", fl_value_int(5), true)};
+    fl_flush_t fl = flush_of(cs, 3, 1, 1);
+    ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), 0);
+    ASSERT_EQ(out.napplied, 3);
+    ASSERT_TRUE(out.applied[1].has_key && out.applied[1].key.len == 16);
+    /* wrong base version */
+    ASSERT_EQ(fl_doc_apply_applied(live, 1, out.applied, 3, out.chain, arena), FL_EERR_DELTA);
+    /* wrong chain: rolled back */
+    uint8_t bad[FL_HASH_LEN] = {0};
+    ASSERT_EQ(fl_doc_apply_applied(live, 0, out.applied, 3, bad, arena), FL_EERR_CHAIN);
+    ASSERT_EQ(fl_doc_version(live), 0);
+    ASSERT_EQ(fl_doc_state(live)->len, 0);
+    ASSERT_EQ(fl_doc_size(live), 1);
+    /* create without its key */
+    fl_cmd_t nokey[3] = {out.applied[0], out.applied[1], out.applied[2]};
+    nokey[1].has_key = false;
+    ASSERT_EQ(fl_doc_apply_applied(live, 0, nokey, 3, NULL, arena), FL_EERR_DELTA);
+    ASSERT_EQ(fl_doc_state(live)->len, 0);
+    /* a command that does not apply: rolled back */
+    fl_cmd_t broken[2] = {out.applied[0], cmd(FL_OP_REMOVE, "/nope", fl_value_nil(), false)};
+    ASSERT_EQ(fl_doc_apply_applied(live, 0, broken, 2, NULL, arena), FL_EERR_DELTA);
+    ASSERT_EQ(fl_doc_state(live)->len, 0);
+    ASSERT_EQ(fl_doc_version(live), 0);
+    /* the real thing */
+    ASSERT_EQ(fl_doc_apply_applied(live, 0, out.applied, 3, out.chain, arena), 0);
+    ASSERT_EQ(fl_doc_version(live), 3);
+    ASSERT_TRUE(fl_value_equal(fl_doc_state(live), fl_doc_state(doc)));
+    /* a create whose key is taken no longer applies */
+    ASSERT_EQ(fl_doc_apply_applied(live, 3, &out.applied[1], 1, NULL, arena), FL_EERR_DELTA);
+    ASSERT_EQ(fl_doc_version(live), 3);
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+    fl_doc_free(live);
+}
+
+/* ---- random histories ---- */
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(uint32_t n)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng % n);
+}
+
+static const char *const paths[] = {"/a", "/b", "/a/x", "/a/y", "/l", "/l/0", "/l/1", "/l/-",
+                                    "/a/l", "/a/l/-", "/a/l/0", "/c", "", "/m", "/m/k"};
+
+static fl_cmd_t random_cmd(void)
+{
+    fl_cmd_t c = cmd(1 + (int)rnd(9), paths[rnd(15)], fl_value_int((int64_t)rnd(100)), true);
+    c.from = (fl_slice_t){paths[rnd(15)], 0};
+    c.from.len = strlen(c.from.ptr);
+    switch (rnd(6)) {
+    case 0: fl_value_new_map(&c.value); break;
+    case 1: fl_value_new_array(&c.value); break;
+    case 2: c.value.type = FL_FLOAT; c.value.u.f = 0.5; break;
+    default: break;
+    }
+    return c;
+}
+
+static void free_cmds(fl_cmd_t *cs, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        fl_value_free(&cs[i].value);
+}
+
+static void test_atomic_rollback_random(void)
+{
+    fl_doc_t *doc = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1 << 14);
+    uint64_t seq = 0;
+    for (int round = 0; round < 300; round++) {
+        fl_cmd_t cs[41];
+        uint32_t n = 1 + rnd(40);
+        for (uint32_t i = 0; i < n; i++)
+            cs[i] = random_cmd();
+        bool atomic = rnd(2);
+        if (atomic) /* a failing test at the end */
+            cs[n++] = cmd(FL_OP_TEST, "", fl_value_int(0), true);
+        char *before, *after;
+        size_t blen, alen;
+        ASSERT_EQ(fl_value_encode(fl_doc_state(doc), &before, &blen), 0);
+        uint64_t v0 = fl_doc_version(doc);
+        fl_flush_t fl = flush_of(cs, n, 7, ++seq);
+        fl.atomic = atomic;
+        fl_outcome_t out;
+        fl_arena_reset(arena);
+        ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), 0);
+        ASSERT_EQ(fl_doc_size(doc), fl_value_encoded_size(fl_doc_state(doc)));
+        ASSERT_EQ(fl_value_encode(fl_doc_state(doc), &after, &alen), 0);
+        if (atomic) {
+            ASSERT_EQ(out.code, FL_CODE_ABORTED);
+            ASSERT_EQ(fl_doc_version(doc), v0);
+            ASSERT_MEM_EQ(after, alen, before, blen);
+        }
+        free(before);
+        free(after);
+        free_cmds(cs, n);
+    }
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+}
+
+/* The same random history on two documents: identical bytes and chains;
+ * and a third fed by deltas only. */
+static void test_determinism_random(void)
+{
+    fl_doc_t *a = fl_doc_new(id, NULL), *b = fl_doc_new(id, NULL), *live = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1 << 14);
+    for (uint64_t seq = 1; seq <= 500; seq++) {
+        fl_cmd_t cs[20];
+        uint32_t n = 1 + rnd(20);
+        for (uint32_t i = 0; i < n; i++)
+            cs[i] = random_cmd();
+        fl_flush_t fl = flush_of(cs, n, (uint8_t)(seq % 5), seq / 5 + 1);
+        fl.atomic = rnd(4) == 0;
+        fl_outcome_t oa, ob;
+        fl_arena_reset(arena);
+        ASSERT_EQ(fl_doc_apply(a, &fl, arena, &oa), 0);
+        ASSERT_EQ(fl_doc_apply(b, &fl, arena, &ob), 0);
+        ASSERT_EQ(oa.version_after, ob.version_after);
+        ASSERT_EQ(oa.nresults, ob.nresults);
+        for (uint32_t i = 0; i < oa.nresults; i++)
+            ASSERT_EQ(oa.results[i].code, ob.results[i].code);
+        if (oa.napplied)
+            ASSERT_EQ(fl_doc_apply_applied(live, oa.version_before, oa.applied, oa.napplied,
+                                           oa.chain, arena), 0);
+        free_cmds(cs, n);
+    }
+    char *x, *y, *z;
+    size_t xl, yl, zl;
+    ASSERT_EQ(fl_value_encode(fl_doc_state(a), &x, &xl), 0);
+    ASSERT_EQ(fl_value_encode(fl_doc_state(b), &y, &yl), 0);
+    ASSERT_EQ(fl_value_encode(fl_doc_state(live), &z, &zl), 0);
+    ASSERT_MEM_EQ(x, xl, y, yl);
+    ASSERT_MEM_EQ(x, xl, z, zl);
+    free(x);
+    free(y);
+    free(z);
+    ASSERT_GT(fl_doc_version(a), 100);
+    ASSERT_MEM_EQ(fl_doc_chain(a), FL_HASH_LEN, fl_doc_chain(b), FL_HASH_LEN);
+    ASSERT_MEM_EQ(fl_doc_chain(a), FL_HASH_LEN, fl_doc_chain(live), FL_HASH_LEN);
+    fl_arena_free(arena);
+    fl_doc_free(a);
+    fl_doc_free(b);
+    fl_doc_free(live);
+}
+
+int main(void)
+{
+    RUN(test_new_free);
+    RUN(test_restore_errors);
+    RUN(test_wrong_doc);
+    RUN(test_chain_bytes);
+    RUN(test_create_key);
+    RUN(test_dedup_export_restore);
+    RUN(test_delta_failures);
+    RUN(test_atomic_rollback_random);
+    RUN(test_determinism_random);
+    return fl_test_done();
+}
