@@ -785,12 +785,12 @@ static int chain_next(fl_doc_t *doc, const uint8_t prev[FL_HASH_LEN], uint64_t v
     return 0;
 }
 
-/* Encodes the dedup blob of out into doc->sbuf. */
-static int blob_encode(fl_doc_t *doc, const fl_outcome_t *out)
+/* Appends the dedup blob of out to sbuf (emptied first). */
+static int blob_encode(msgpack_sbuffer *sbuf, const fl_outcome_t *out)
 {
     msgpack_packer pk;
-    doc->sbuf.size = 0;
-    msgpack_packer_init(&pk, &doc->sbuf, msgpack_sbuffer_write);
+    sbuf->size = 0;
+    msgpack_packer_init(&pk, sbuf, msgpack_sbuffer_write);
     int rc = msgpack_pack_array(&pk, 5);
     rc |= pack_int(&pk, out->code);
     rc |= pack_int(&pk, out->version_before);
@@ -811,15 +811,14 @@ static int blob_encode(fl_doc_t *doc, const fl_outcome_t *out)
     return rc ? FL_EERR_NOMEM : 0;
 }
 
-/* Fills out from a stored blob (a duplicate answer). */
-static int answer_duplicate(fl_doc_t *doc, const dd_ent_t *e, fl_arena_t *arena, fl_outcome_t *out)
+/* Fills the stored fields of out from a blob (results in arena). */
+static int blob_to_outcome(const char *blob, size_t len, fl_arena_t *arena, fl_outcome_t *out)
 {
     fl_value_t v;
     const uint8_t *chain;
-    if (blob_decode(e->blob, e->blen, arena, &v, &chain) < 0)
-        return FL_EERR_NOMEM; /* only a failed arena allocation gets here */
+    if (blob_decode(blob, len, arena, &v, &chain) < 0)
+        return FL_EERR_RESTORE;
     const fl_value_t *it = v.u.items;
-    out->duplicate = true;
     out->code = (uint16_t)it[0].u.i;
     out->version_before = (uint64_t)it[1].u.i;
     out->version_after = (uint64_t)it[2].u.i;
@@ -845,6 +844,29 @@ static int answer_duplicate(fl_doc_t *doc, const dd_ent_t *e, fl_arena_t *arena,
     return 0;
 }
 
+int fl_engine_dedup_to_outcome(fl_slice_t blob, fl_arena_t *arena, fl_outcome_t *out)
+{
+    if (!arena || !out || !blob.ptr)
+        return FL_EERR_ARG;
+    memset(out, 0, sizeof(*out));
+    return blob_to_outcome(blob.ptr, blob.len, arena, out);
+}
+
+int fl_engine_dedup_from_outcome(const fl_outcome_t *outcome, char **out, size_t *outlen)
+{
+    msgpack_sbuffer sbuf;
+    if (!outcome || !out || !outlen || (outcome->nresults && !outcome->results))
+        return FL_EERR_ARG;
+    msgpack_sbuffer_init(&sbuf);
+    if (blob_encode(&sbuf, outcome) < 0) {
+        msgpack_sbuffer_destroy(&sbuf);
+        return FL_EERR_NOMEM;
+    }
+    *outlen = sbuf.size;
+    *out = msgpack_sbuffer_release(&sbuf);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- apply */
 
 int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_outcome_t *out)
@@ -867,8 +889,11 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
         return 0;
     }
     dd_ent_t *e = fl_dedup_find(doc->dedup, flush->client_id);
-    if (e && flush->seq == e->seq)
-        return answer_duplicate(doc, e, arena, out);
+    if (e && flush->seq == e->seq) {
+        /* stored blobs were validated; only the arena can fail here */
+        out->duplicate = true;
+        return blob_to_outcome(e->blob, e->blen, arena, out) ? FL_EERR_NOMEM : 0;
+    }
     if (e && flush->seq < e->seq) {
         out->duplicate = true; /* stale: processed before, outcome no longer kept */
         return 0;
@@ -942,7 +967,7 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
     out->version_after = doc->version;
     memcpy(out->chain, doc->chain, FL_HASH_LEN);
 record:
-    if ((rc = blob_encode(doc, out)) < 0 ||
+    if ((rc = blob_encode(&doc->sbuf, out)) < 0 ||
         (rc = fl_dedup_record(doc->dedup, flush->client_id, flush->seq, doc->sbuf.data,
                               doc->sbuf.size)) < 0)
         goto fail;

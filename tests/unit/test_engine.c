@@ -171,6 +171,18 @@ static void test_dedup_export_restore(void)
     ASSERT_EQ(ents[1].client_id[0], 3);
     ASSERT_EQ(ents[2].client_id[0], 1);
     ASSERT_EQ(ents[2].seq, 2);
+    /* blob <-> outcome conversions agree with the stored form */
+    fl_outcome_t conv;
+    char *blob;
+    size_t blen;
+    ASSERT_EQ(fl_engine_dedup_to_outcome(ents[2].outcome, arena, &conv), 0);
+    ASSERT_EQ(conv.version_after, 4);
+    ASSERT_EQ(conv.nresults, 1);
+    ASSERT_EQ(conv.results[0].version, 4);
+    ASSERT_EQ(fl_engine_dedup_from_outcome(&conv, &blob, &blen), 0);
+    ASSERT_MEM_EQ(blob, blen, ents[2].outcome.ptr, ents[2].outcome.len);
+    free(blob);
+    ASSERT_EQ(fl_engine_dedup_to_outcome((fl_slice_t){"\x90", 1}, arena, &conv), FL_EERR_RESTORE);
     ASSERT_EQ(fl_doc_restore(copy, fl_doc_state(doc), fl_doc_version(doc), fl_doc_chain(doc)), 0);
     ASSERT_EQ(fl_doc_dedup_restore(copy, ents, 3), 0);
     /* both answer client 1 seq 2 identically */

@@ -88,14 +88,25 @@ uint32_t fl_doc_dedup_export(const fl_doc_t *doc, fl_dedup_entry_t *out, uint32_
 int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n);
 
 /*
+ * Conversions between a dedup blob and the outcome it stands for (code,
+ * versions, chain, results with versions and keys; duplicate false, no
+ * applied commands), e.g. for snapshot records that carry outcomes
+ * (wire.h fl_wire_dedup_t). to_outcome allocates results in arena and
+ * returns 0, FL_EERR_RESTORE (malformed) or FL_EERR_NOMEM; from_outcome
+ * returns a malloc'd blob the caller frees, 0 or FL_EERR_NOMEM.
+ */
+int fl_engine_dedup_to_outcome(fl_slice_t blob, fl_arena_t *arena, fl_outcome_t *out);
+int fl_engine_dedup_from_outcome(const fl_outcome_t *outcome, char **out, size_t *outlen);
+
+/*
  * Applies a flush (schemas/ENGINE.md) and fills *out. Results, applied
  * commands and created keys are allocated in arena; applied commands'
  * values point into the flush (which must outlive the outcome's use).
  * out->doc, user and ts_ms are copied from the flush. Rejections are
  * reported in the outcome and return 0. Returns FL_EERR_ARG when the flush
  * names another document, FL_EERR_NOMEM on OOM (the document is then
- * unchanged except that an atomic flush has been rolled back, and the
- * caller must treat the record as not processed: stop the partition).
+ * unchanged: the whole flush is rolled back, and the caller must treat the
+ * record as not processed, e.g. stop the partition and retry).
  */
 int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_outcome_t *out);
 
