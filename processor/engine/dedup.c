@@ -62,7 +62,10 @@ void fl_dedup_free(fl_dedup_t *dd)
     free(dd);
 }
 
-uint32_t fl_dedup_count(const fl_dedup_t *dd) { return dd->n; }
+uint32_t fl_dedup_count(const fl_dedup_t *dd)
+{
+    return dd->n;
+}
 
 dd_ent_t *fl_dedup_find(fl_dedup_t *dd, const uint8_t cid[FL_CLIENT_ID_LEN])
 {

@@ -166,17 +166,35 @@ int fl_doc_restore(fl_doc_t *doc, const fl_value_t *state, uint64_t version,
     return 0;
 }
 
-fl_slice_t fl_doc_id(const fl_doc_t *doc) { return (fl_slice_t){doc->id, doc->idlen}; }
-const fl_value_t *fl_doc_state(const fl_doc_t *doc) { return &doc->root; }
-uint64_t fl_doc_version(const fl_doc_t *doc) { return doc->version; }
-const uint8_t *fl_doc_chain(const fl_doc_t *doc) { return doc->chain; }
-size_t fl_doc_size(const fl_doc_t *doc) { return doc->size; }
+fl_slice_t fl_doc_id(const fl_doc_t *doc)
+{
+    return (fl_slice_t){doc->id, doc->idlen};
+}
+const fl_value_t *fl_doc_state(const fl_doc_t *doc)
+{
+    return &doc->root;
+}
+uint64_t fl_doc_version(const fl_doc_t *doc)
+{
+    return doc->version;
+}
+const uint8_t *fl_doc_chain(const fl_doc_t *doc)
+{
+    return doc->chain;
+}
+size_t fl_doc_size(const fl_doc_t *doc)
+{
+    return doc->size;
+}
 void fl_doc_digest(const fl_doc_t *doc, uint8_t out[FL_HASH_LEN])
 {
     fl_value_digest(&doc->root, out);
 }
 
-uint32_t fl_doc_dedup_count(const fl_doc_t *doc) { return fl_dedup_count(doc->dedup); }
+uint32_t fl_doc_dedup_count(const fl_doc_t *doc)
+{
+    return fl_dedup_count(doc->dedup);
+}
 
 uint32_t fl_doc_dedup_export(const fl_doc_t *doc, fl_dedup_entry_t *out, uint32_t cap)
 {
@@ -694,15 +712,33 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
     if (rc != FL_CODE_OK)
         return rc;
     switch (cmd->op) {
-    case FL_OP_ADD: rc = op_add(cx, cmd); break;
-    case FL_OP_REMOVE: rc = op_remove(cx, cmd); break;
-    case FL_OP_REPLACE: rc = op_replace(cx, cmd); break;
-    case FL_OP_MOVE: rc = op_move(cx, cmd); break;
-    case FL_OP_COPY: rc = op_copy(cx, cmd); break;
-    case FL_OP_TEST: rc = op_test(cx, cmd); break;
-    case FL_OP_INCR: rc = op_incr(cx, cmd); break;
-    case FL_OP_MERGE: rc = op_merge(cx, cmd); break;
-    case FL_OP_CREATE: rc = op_create(cx, cmd); break;
+    case FL_OP_ADD:
+        rc = op_add(cx, cmd);
+        break;
+    case FL_OP_REMOVE:
+        rc = op_remove(cx, cmd);
+        break;
+    case FL_OP_REPLACE:
+        rc = op_replace(cx, cmd);
+        break;
+    case FL_OP_MOVE:
+        rc = op_move(cx, cmd);
+        break;
+    case FL_OP_COPY:
+        rc = op_copy(cx, cmd);
+        break;
+    case FL_OP_TEST:
+        rc = op_test(cx, cmd);
+        break;
+    case FL_OP_INCR:
+        rc = op_incr(cx, cmd);
+        break;
+    case FL_OP_MERGE:
+        rc = op_merge(cx, cmd);
+        break;
+    case FL_OP_CREATE:
+        rc = op_create(cx, cmd);
+        break;
     }
     if (rc == -1)
         rc = FL_EERR_NOMEM;

@@ -46,7 +46,10 @@ bool fl_ptr_is_proper_prefix(fl_slice_t a, fl_slice_t b);
 
 /* ---- sizes of the canonical encoding ---- */
 
-static inline size_t fl_hdr_size(uint32_t n) { return n < 16 ? 1 : n < 65536 ? 3 : 5; }
+static inline size_t fl_hdr_size(uint32_t n)
+{
+    return n < 16 ? 1 : n < 65536 ? 3 : 5;
+}
 static inline size_t fl_str_size(size_t n)
 {
     return n + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5);

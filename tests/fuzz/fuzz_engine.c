@@ -64,10 +64,18 @@ static int make_flush(const fl_value_t *v, fl_arena_t *arena, uint64_t *seqs, ui
     fl->doc = doc_id;
     memset(fl->client_id, 0xc0 + client, FL_CLIENT_ID_LEN);
     switch ((flags >> 5) & 3) {
-    case 0: fl->seq = ++seqs[client]; break;
-    case 1: fl->seq = seqs[client] ? seqs[client] : ++seqs[client]; break;
-    case 2: fl->seq = seqs[client] + 2; break;
-    default: fl->seq = seqs[client] > 1 ? seqs[client] - 1 : 1; break;
+    case 0:
+        fl->seq = ++seqs[client];
+        break;
+    case 1:
+        fl->seq = seqs[client] ? seqs[client] : ++seqs[client];
+        break;
+    case 2:
+        fl->seq = seqs[client] + 2;
+        break;
+    default:
+        fl->seq = seqs[client] > 1 ? seqs[client] - 1 : 1;
+        break;
     }
     fl->atomic = flags & 1;
     if (flags & 2) {

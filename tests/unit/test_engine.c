@@ -126,8 +126,9 @@ static void test_chain_bytes(void)
     ASSERT_MEM_EQ(out.chain, FL_HASH_LEN, want, FL_HASH_LEN);
     /* the same value computed by hashlib when writing ENGINE.md */
     static const uint8_t py[FL_HASH_LEN] = {
-        0x58, 0x1a, 0xa4, 0x92, 0x3e, 0xf9, 0x3a, 0x96, 0x80, 0x01, 0x0e, 0xe3, 0xf4, 0x38, 0xff, 0x04,
-        0xf6, 0xd5, 0x6c, 0x36, 0x72, 0xe1, 0xd4, 0xe6, 0xd4, 0xd5, 0x1b, 0x70, 0x86, 0x03, 0xe2, 0x7f};
+        0x58, 0x1a, 0xa4, 0x92, 0x3e, 0xf9, 0x3a, 0x96, 0x80, 0x01, 0x0e,
+        0xe3, 0xf4, 0x38, 0xff, 0x04, 0xf6, 0xd5, 0x6c, 0x36, 0x72, 0xe1,
+        0xd4, 0xe6, 0xd4, 0xd5, 0x1b, 0x70, 0x86, 0x03, 0xe2, 0x7f};
     ASSERT_MEM_EQ(want, FL_HASH_LEN, py, FL_HASH_LEN);
     fl_arena_free(arena);
     fl_doc_free(doc);
@@ -274,10 +275,18 @@ static fl_cmd_t random_cmd(void)
     c.from = (fl_slice_t){paths[rnd(15)], 0};
     c.from.len = strlen(c.from.ptr);
     switch (rnd(6)) {
-    case 0: fl_value_new_map(&c.value); break;
-    case 1: fl_value_new_array(&c.value); break;
-    case 2: c.value.type = FL_FLOAT; c.value.u.f = 0.5; break;
-    default: break;
+    case 0:
+        fl_value_new_map(&c.value);
+        break;
+    case 1:
+        fl_value_new_array(&c.value);
+        break;
+    case 2:
+        c.value.type = FL_FLOAT;
+        c.value.u.f = 0.5;
+        break;
+    default:
+        break;
     }
     return c;
 }

@@ -311,7 +311,8 @@ static void test_vectors(void)
             file_bad += !check_case(json_array_get(cases, i));
         }
         if (fill && !file_bad)
-            json_dump_file(root, path, JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
+            json_dump_file(root, path,
+                           JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
         bad += file_bad;
         json_decref(root);
     }
@@ -327,7 +328,8 @@ static void test_codes_covered(void)
     char *md = fl_test_read_file(fl_test_source_path("schemas/ENGINE.md"), &len);
     ASSERT_TRUE(md != NULL);
     int listed = 0, missing = 0;
-    for (char *line = md; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (char *line = md; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "| `", 3) != 0)
             continue;
         char *end = strchr(line + 3, '`');
