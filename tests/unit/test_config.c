@@ -506,10 +506,14 @@ static void test_help_and_docs(void)
     ASSERT_TRUE(strstr(buf, "Usage: flushline-test [options]\n") != NULL);
     for (size_t i = 0; i < table.count; i++) {
         char flag[128], env[128];
-        snprintf(flag, sizeof flag, "--%s", entries[i].name);
+        size_t n = (size_t)snprintf(env, sizeof env, "env FLUSHLINE_");
+        snprintf(flag, sizeof flag, "\n  --%s", entries[i].name);
+        for (const char *c = entries[i].name; *c; c++)
+            env[n++] = *c == '.' ? '_' : (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        env[n] = '\0';
         ASSERT_TRUE(strstr(buf, flag) != NULL);
         ASSERT_TRUE(strstr(buf, entries[i].doc) != NULL);
-        (void)env;
+        ASSERT_TRUE(strstr(buf, env) != NULL);
     }
     ASSERT_TRUE(strstr(buf, "  --commit.interval.ms <duration>\n"
                             "      How often transactions commit.\n"
@@ -533,8 +537,8 @@ static void test_help_and_docs(void)
         ASSERT_TRUE(strstr(buf, cell) != NULL);
     }
     ASSERT_TRUE(strstr(buf, "| `commit.interval.ms` | duration (ms), 1ms..1m | `100ms` | "
-                            "`FLUSHLINE_COMMIT_INTERVAL_MS` | How often transactions commit. |\n") !=
-                NULL);
+                            "`FLUSHLINE_COMMIT_INTERVAL_MS` | "
+                            "How often transactions commit. |\n") != NULL);
     ASSERT_TRUE(strstr(buf, "Apply mode \\| pipe.") != NULL); /* cell-safe */
     free(buf);
 

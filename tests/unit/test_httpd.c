@@ -125,7 +125,7 @@ static void test_endpoints(void)
     const char *body;
     app_t app;
     fl_httpd_t *h;
-    int port, threads_before = count_threads();
+    int port, threads_running;
 
     app.reg = fl_metrics_new();
     app.requests = fl_metrics_counter(app.reg, "http_requests_total", "Requests.");
@@ -133,7 +133,9 @@ static void test_endpoints(void)
     ASSERT_TRUE(h != NULL);
     port = fl_httpd_port(h);
     ASSERT_GT(port, 0);
-    ASSERT_EQ(count_threads(), threads_before + 1);
+    /* (compared with the count after stop: sanitizers add threads of their own) */
+    threads_running = count_threads();
+    ASSERT_GT(threads_running, 1);
 
     fl_counter_add(app.requests, 9);
     ASSERT_EQ(request(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", buf, sizeof buf, &body),
@@ -182,7 +184,7 @@ static void test_endpoints(void)
         fl_httpd_stop(h);
         close(idle);
     }
-    ASSERT_EQ(count_threads(), threads_before);
+    ASSERT_EQ(count_threads(), threads_running - 1);
     /* the port is closed */
     ASSERT_EQ(connect_local(port), -1);
     fl_metrics_free(app.reg);
