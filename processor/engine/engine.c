@@ -1059,3 +1059,32 @@ fail:
     doc->version = version_before;
     return rc;
 }
+
+/* ---------------------------------------------------------------- replay */
+
+int fl_doc_replay(fl_doc_t *doc, const fl_outcome_t *outcome, fl_arena_t *arena)
+{
+    int rc;
+    if (!doc || !outcome || !arena || (outcome->napplied && !outcome->applied))
+        return FL_EERR_ARG;
+    if (outcome->doc.len != doc->idlen || memcmp(outcome->doc.ptr, doc->id, doc->idlen) != 0)
+        return FL_EERR_ARG;
+    /* Answers that changed nothing and were not recorded when applied:
+     * duplicates (stale ones included), gaps and seq 0. */
+    if (outcome->duplicate || outcome->code == FL_CODE_GAP || outcome->seq == 0)
+        return 0;
+    if (outcome->napplied > 0) {
+        rc = fl_doc_apply_applied(doc, outcome->version_before, outcome->applied,
+                                  outcome->napplied, outcome->chain, arena);
+        if (rc < 0)
+            return rc;
+    } else if (outcome->version_before != doc->version ||
+               outcome->version_after != doc->version) {
+        return FL_EERR_DELTA;
+    }
+    if ((rc = blob_encode(&doc->sbuf, outcome)) < 0 ||
+        (rc = fl_dedup_record(doc->dedup, outcome->client_id, outcome->seq, doc->sbuf.data,
+                              doc->sbuf.size)) < 0)
+        return FL_EERR_NOMEM;
+    return 0;
+}

@@ -401,7 +401,8 @@ static int dec_outcome_body(dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
     if (field(m, "commands")) {
         if ((err = dec_cmds(d, m, "commands", &o->napplied, &o->applied)))
             return err;
-        if (o->version_before + o->napplied != o->version_after)
+        /* A duplicate repeats the original versions without the commands. */
+        if (!o->duplicate && o->version_before + o->napplied != o->version_after)
             return BAD(d, "%u applied commands do not lead from version %llu to %llu",
                        o->napplied, (unsigned long long)o->version_before,
                        (unsigned long long)o->version_after);

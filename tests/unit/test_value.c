@@ -43,7 +43,8 @@ static int roundtrip(const char *hex, const char *want_hex)
     int ok;
     if (r < 0)
         return (int)r;
-    memcpy(want, unhex(want_hex, &wantlen), wantlen);
+    const char *raw = unhex(want_hex, &wantlen); /* sets wantlen before it is used */
+    memcpy(want, raw, wantlen);
     (void)n;
     if (fl_value_encode(&v, &enc, &enclen) != 0)
         return -100;

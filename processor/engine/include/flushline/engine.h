@@ -122,6 +122,19 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
 int fl_doc_apply_applied(fl_doc_t *doc, uint64_t version_before, const fl_cmd_t *cmds,
                          uint32_t n, const uint8_t *expected_chain, fl_arena_t *arena);
 
+/*
+ * Replays an outcome read back from the events topic (restore, replay,
+ * verify): applies its applied commands as fl_doc_apply_applied does (the
+ * chain must match) and records it in the dedup table exactly as
+ * fl_doc_apply recorded it, so a restored document answers repeats and
+ * gaps like the original. Duplicate, gap and seq-0 answers change nothing.
+ * An outcome that applied nothing must find the document at its version.
+ * 0, FL_EERR_ARG (another document), FL_EERR_DELTA / FL_EERR_CHAIN (the
+ * history does not fit this document; it is left unchanged) or
+ * FL_EERR_NOMEM.
+ */
+int fl_doc_replay(fl_doc_t *doc, const fl_outcome_t *outcome, fl_arena_t *arena);
+
 /* The key create derives for (doc id, version, counter): 16 base32 chars
  * into out (not NUL-terminated). Exposed for tests and other engines. */
 void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter, char out[16]);

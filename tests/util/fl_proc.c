@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Child processes, waiting and tiny HTTP for tests; see fl_proc.h. */
+#include "fl_proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fl_test.h"
+
+int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, const char *log)
+{
+    const char *bindir = getenv("FL_BINARY_DIR");
+    char path[1024];
+    const char *argv[64];
+    int n = 0;
+    snprintf(path, sizeof path, "%s/bin/%s", bindir ? bindir : ".", name);
+    snprintf(proc->log, sizeof proc->log, "%s", log);
+    argv[n++] = path;
+    for (; args && *args && n < 63; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(path, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    proc->pid = pid;
+    return 0;
+}
+
+int fl_proc_signal(fl_proc_t *proc, int sig)
+{
+    return proc->pid > 0 ? kill(proc->pid, sig) : -1;
+}
+
+int fl_proc_wait(fl_proc_t *proc, int timeout_ms)
+{
+    int64_t deadline = fl_test_now_ms() + timeout_ms;
+    int status;
+    if (proc->pid <= 0)
+        return -1;
+    for (;;) {
+        pid_t r = waitpid(proc->pid, &status, WNOHANG);
+        if (r == proc->pid) {
+            proc->pid = 0;
+            if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+            return 128 + WTERMSIG(status);
+        }
+        if (fl_test_now_ms() >= deadline)
+            return -1;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void fl_proc_kill(fl_proc_t *proc)
+{
+    if (proc->pid <= 0)
+        return;
+    kill(proc->pid, SIGKILL);
+    fl_proc_wait(proc, 10000);
+}
+
+bool fl_proc_alive(fl_proc_t *proc)
+{
+    int status;
+    if (proc->pid <= 0)
+        return false;
+    if (waitpid(proc->pid, &status, WNOHANG) == proc->pid) {
+        proc->pid = 0;
+        return false;
+    }
+    return true;
+}
+
+void fl_proc_dump_log(const fl_proc_t *proc, int lines)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, proc->log);
+    if (system(cmd) != 0)
+        fprintf(stderr, "(no log at %s)\n", proc->log);
+}
+
+bool fl_proc_log_contains(const fl_proc_t *proc, const char *needle)
+{
+    size_t len;
+    char *text = fl_test_read_file(proc->log, &len);
+    bool found = text && strstr(text, needle) != NULL;
+    free(text);
+    return found;
+}
+
+bool fl_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t deadline = fl_test_now_ms() + timeout_ms;
+    for (;;) {
+        if (cond(arg))
+            return true;
+        if (fl_test_now_ms() >= deadline)
+            return false;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int fl_free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+    if (fd < 0)
+        return -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+int fl_http_get(int port, const char *path, char **body)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
+    char req[512], *buf = NULL;
+    size_t len = 0, cap = 0;
+    *body = NULL;
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        goto fail;
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                     path);
+    if (write(fd, req, (size_t)n) != n)
+        goto fail;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = realloc(buf, cap);
+            if (!nb)
+                goto fail;
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    if (!buf)
+        goto fail;
+    buf[len] = '\0';
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        goto fail;
+    char *sep = strstr(buf, "\r\n\r\n");
+    *body = strdup(sep ? sep + 4 : "");
+fail:
+    free(buf);
+    close(fd);
+    return status;
+}
