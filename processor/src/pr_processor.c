@@ -134,7 +134,7 @@ static int apply_props(rd_kafka_conf_t *conf, const pr_config_t *cfg, char *errs
 static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
 {
     const pr_config_t *cfg = &pr->cfg;
-    char tmo[32];
+    char tmo[32], stmo[32];
     rd_kafka_conf_t *conf;
 
     /* The transactional producer. */
@@ -157,6 +157,7 @@ static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
         return -1;
 
     /* The group consumer on commands. */
+    snprintf(stmo, sizeof stmo, "%lld", (long long)cfg->session_timeout_ms);
     if (!(conf = base_conf(cfg, errstr, errstr_size)))
         return -1;
     rd_kafka_conf_set_opaque(conf, pr);
@@ -168,7 +169,10 @@ static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
         fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "session.timeout.ms", "10000", errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "session.timeout.ms", stmo, errstr, errstr_size) ||
+        (cfg->group_instance_id && *cfg->group_instance_id &&
+         fl_kafka_conf_set(conf, "group.instance.id", cfg->group_instance_id, errstr,
+                           errstr_size)) ||
         fl_kafka_conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
         apply_props(conf, cfg, errstr, errstr_size)) {
         rd_kafka_conf_destroy(conf);
@@ -185,6 +189,9 @@ static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
         fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
+        /* Reading to the end of a log that ends in aborted records or
+         * markers needs fetches that return at once. */
+        fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "fetch.max.bytes", "67108864", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "max.partition.fetch.bytes", "16777216", errstr, errstr_size) ||
         apply_props(conf, cfg, errstr, errstr_size)) {
@@ -772,9 +779,15 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
     rd_kafka_resp_err_t err;
     int rc = -1;
 
-    if ((err = rd_kafka_query_watermark_offsets(pr->reader, topic, part->id, &lo, &hi, 30000))) {
-        fl_error("watermarks of %s [%d]: %s", topic, part->id, rd_kafka_err2str(err));
-        goto fail;
+    /* Right after topic creation or a leader change the partition may have
+     * no leader for a moment: retry until the restore deadline. */
+    while ((err = rd_kafka_query_watermark_offsets(pr->reader, topic, part->id, &lo, &hi, 5000))) {
+        if (now_ms() > deadline || pr->stopping) {
+            fl_error("watermarks of %s [%d]: %s", topic, part->id, rd_kafka_err2str(err));
+            goto fail;
+        }
+        fl_info("watermarks of %s [%d]: %s; retrying", topic, part->id, rd_kafka_err2str(err));
+        rd_kafka_poll(pr->reader, 200);
     }
     if (from < lo)
         from = lo;

@@ -26,6 +26,8 @@ typedef struct pr_config_s {
     const char *prefix;
     int64_t partitions;
     const char *group_id;
+    const char *group_instance_id; /* static membership; NULL or "": dynamic */
+    int64_t session_timeout_ms;
     const char *transactional_id;
     int64_t commit_interval_ms;
     int64_t commit_max_records;
