@@ -11,6 +11,8 @@
 
 bool fl_utf8_valid(const char *s, size_t n)
 {
+    if (n == 0)
+        return true; /* s may be NULL for an empty slice */
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
         unsigned c;
