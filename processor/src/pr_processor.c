@@ -664,21 +664,29 @@ static int handle_sync(pr_processor_t *pr, part_t *part, fl_wire_sync_t *sync)
 {
     fl_wire_msg_t reply, item;
     fl_wire_sync_reply_t *r = &reply.u.reply;
-    pr_doc_entry_t *ent = pr_docs_get_or_create(part->docs, sync->doc);
+    /* A document never written is not created for a sync: it is at
+     * version 0 with an empty state. */
+    pr_doc_entry_t *ent = pr_docs_get(part->docs, sync->doc);
     char *buf = NULL, errstr[256];
     size_t len;
     int idx;
 
-    if (!ent)
-        return -1;
     memset(&reply, 0, sizeof reply);
     reply.type = FL_WT_REC_SYNC_REPLY;
     r->doc = sync->doc;
     r->gw = sync->gw;
     r->req = sync->req;
-    r->version = fl_doc_version(ent->doc);
-    memcpy(r->chain, fl_doc_chain(ent->doc), FL_HASH_LEN);
-    if (sync->have_version == r->version) {
+    if (!ent) {
+        r->version = 0; /* chain: all zero */
+        r->has_state = sync->have_version != 0;
+        r->state.type = FL_MAP;
+    } else {
+        r->version = fl_doc_version(ent->doc);
+        memcpy(r->chain, fl_doc_chain(ent->doc), FL_HASH_LEN);
+    }
+    if (!ent) {
+        /* answered above */
+    } else if (sync->have_version == r->version) {
         r->nitems = 0; /* up to date */
     } else if (sync->have_version < r->version &&
                (idx = pr_docs_window_find(ent, sync->have_version)) >= 0) {
@@ -987,7 +995,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             return;
         }
         rerr = rd_kafka_incremental_assign(rk, parts);
-        atomic_store(&pr->healthy, 1);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         if (rd_kafka_assignment_lost(rk)) {
             /* Someone else may own them already: write nothing for them. */
@@ -1054,6 +1061,9 @@ int pr_processor_run(pr_processor_t *pr)
         return 1;
     }
     pr->last_round_ms = now_ms();
+    /* Ready: Kafka answers, the topics match and the producer is
+     * initialised; partitions come and go with rebalances. */
+    atomic_store(&pr->healthy, 1);
     fl_info("processing %s as %s (group %s)", pr->t_commands, pr->cfg.transactional_id,
             pr->cfg.group_id);
 

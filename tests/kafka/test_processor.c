@@ -184,6 +184,74 @@ static void test_generated_load(void)
     fl_arena_free(arena);
 }
 
+typedef struct replies_s {
+    int n;
+    fl_arena_t *arena;
+    uint64_t version[4];
+    uint32_t nitems[4];
+    bool has_state[4];
+} replies_t;
+
+static int on_reply(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+{
+    replies_t *r = opaque;
+    fl_wire_msg_t wm;
+    char errstr[128];
+    if (fl_wire_decode_record(msg->payload, msg->len, r->arena, &wm, errstr, sizeof errstr) != 0 ||
+        wm.type != FL_WT_REC_SYNC_REPLY || wm.u.reply.req < 1 || wm.u.reply.req > 3)
+        return 0;
+    uint64_t i = wm.u.reply.req;
+    r->version[i] = wm.u.reply.version;
+    r->nitems[i] = wm.u.reply.nitems;
+    r->has_state[i] = wm.u.reply.has_state;
+    r->n++;
+    return 0;
+}
+
+static bool three_replies(void *arg)
+{
+    replies_t *r = arg;
+    r->n = 0;
+    return fl_ktest_read_all(bootstrap, prefix, FL_TOPIC_EVENTS, on_reply, r) >= 0 && r->n >= 3;
+}
+
+/* Syncs (what a gateway sends for a document's first subscriber) are
+ * answered in events: deltas from the window, nothing when up to date, and
+ * version 0 for a document never written. */
+static void test_sync_replies(void)
+{
+    rd_kafka_t *rk = fl_ktest_producer(bootstrap);
+    replies_t r = {.arena = fl_arena_new(1 << 16)};
+    const struct {
+        const char *doc;
+        uint64_t have;
+    } syncs[3] = {{"acme/dedup", 0}, {"acme/dedup", 2}, {"acme/never-written", 0}};
+    ASSERT_TRUE(rk != NULL);
+    for (int i = 0; i < 3; i++) {
+        fl_wire_msg_t wm = {.type = FL_WT_REC_SYNC};
+        char *buf = NULL, errstr[128];
+        size_t len;
+        wm.u.sync.doc = (fl_slice_t){syncs[i].doc, strlen(syncs[i].doc)};
+        wm.u.sync.gw = FL_SLICE("gw-test");
+        wm.u.sync.req = (uint64_t)i + 1;
+        wm.u.sync.have_version = syncs[i].have;
+        ASSERT_EQ(fl_wire_encode(&wm, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr), 0);
+        ASSERT_EQ(fl_ktest_produce_raw(rk, prefix, FL_TOPIC_COMMANDS, syncs[i].doc,
+                                       strlen(syncs[i].doc), buf, len), 0);
+        free(buf);
+    }
+    ASSERT_EQ(rd_kafka_flush(rk, 30000), 0);
+    rd_kafka_destroy(rk);
+    ASSERT_TRUE(fl_wait_until(three_replies, &r, 60000));
+    ASSERT_EQ(r.version[1], 2);
+    ASSERT_EQ(r.nitems[1], 2); /* the two applied outcomes, from version 0 */
+    ASSERT_EQ(r.has_state[1], 0);
+    ASSERT_EQ(r.version[2], 2);
+    ASSERT_EQ(r.nitems[2], 0);
+    ASSERT_EQ(r.version[3], 0);
+    fl_arena_free(r.arena);
+}
+
 static void test_model_equivalence(void)
 {
     wait_ctx_t w = {.want = produced};
@@ -194,6 +262,7 @@ static void test_model_equivalence(void)
         fl_proc_dump_log(&proc, 40);
         FL_FAIL_("only %ld of %ld outcomes appeared", outcomes_now(), produced);
     }
+    test_sync_replies();
     /* metrics: the bad records were counted */
     ASSERT_EQ(fl_http_get(http_port, "/metrics", &body), 200);
     ASSERT_TRUE(strstr(body, "flushline_processor_bad_records_total 5\n") != NULL);
