@@ -30,6 +30,15 @@ int fl_cli_common_parse(fl_cli_common_t *common, int argc, char **argv, int *i);
 extern const char fl_cli_common_help[];
 
 int fl_cli_main(int argc, char **argv);
+/* The subcommands, one cmd_<name>.c each; argv[0] is the subcommand's name.
+ * cli.c references them weakly: one not built into this binary is absent. */
 int fl_cmd_topics(int argc, char **argv);
+int fl_cmd_token(int argc, char **argv);
+int fl_cmd_replay(int argc, char **argv);
+int fl_cmd_at(int argc, char **argv);
+int fl_cmd_verify(int argc, char **argv);
+int fl_cmd_reprocess(int argc, char **argv);
+int fl_cmd_tail(int argc, char **argv);
+int fl_cmd_bench(int argc, char **argv);
 
 #endif
