@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * keyfile: the text key files of `flushline token keygen` (format in
+ * docs/auth.md): generate, parse, format, read from disk, and hand a file's
+ * key to a key set or to the minting functions. File text and decoded
+ * secrets only ever sit in sodium_malloc memory; error messages name lines
+ * and fields, never values.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "flushline/jwt.h"
+#include "flushline/value.h"
+
+#define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define MAX_FILE (64 * 1024)
+
+static void seterr(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void seterr(char *errstr, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    if (!errstr || size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
+}
+
+void fl_jwt_keyfile_free(fl_jwt_keyfile_t *kf)
+{
+    if (!kf)
+        return;
+    sodium_free(kf->secret);
+    sodium_memzero(kf, sizeof *kf);
+    free(kf);
+}
+
+static bool kid_ok(const char *kid, size_t len)
+{
+    if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(kid, len))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)kid[i] < 0x20 || kid[i] == 0x7f)
+            return false;
+    return true;
+}
+
+int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t **out,
+                            char *errstr, size_t errstr_size)
+{
+    fl_jwt_keyfile_t *kf = NULL;
+    int rc = -EINVAL;
+
+    *out = NULL;
+    if (sodium_init() < 0) {
+        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        goto fail;
+    }
+    if (alg != FL_JWT_EDDSA && alg != FL_JWT_HS256) {
+        seterr(errstr, errstr_size, "unknown key type");
+        goto fail;
+    }
+    if (kid && !kid_ok(kid, strlen(kid))) {
+        seterr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
+               FL_JWT_MAX_STR);
+        goto fail;
+    }
+    kf = calloc(1, sizeof *kf);
+    if (kf)
+        kf->secret = sodium_malloc(alg == FL_JWT_EDDSA ? FL_JWT_ED25519_SK_BYTES
+                                                       : FL_JWT_HS256_MIN_SECRET);
+    if (!kf || !kf->secret) {
+        seterr(errstr, errstr_size, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
+    kf->alg = alg;
+    if (kid)
+        memcpy(kf->kid, kid, strlen(kid) + 1);
+    kf->secret_len = alg == FL_JWT_EDDSA ? FL_JWT_ED25519_SK_BYTES : FL_JWT_HS256_MIN_SECRET;
+    if (alg == FL_JWT_EDDSA) {
+        crypto_sign_keypair(kf->public_key, kf->secret);
+        kf->has_public = true;
+    } else {
+        randombytes_buf(kf->secret, kf->secret_len);
+    }
+    *out = kf;
+    return 0;
+fail:
+    fl_jwt_keyfile_free(kf);
+    return rc;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    return len == strlen(want) && memcmp(name, want, len) == 0;
+}
+
+/* Checks an Ed25519 secret key: its seed must regenerate its public half. */
+static bool ed25519_sk_consistent(const uint8_t *sk)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    uint8_t *scratch = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    bool ok;
+    if (!scratch)
+        return false;
+    crypto_sign_seed_keypair(pk, scratch, sk); /* the seed is sk's first 32 bytes */
+    ok = sodium_memcmp(scratch, sk, crypto_sign_SECRETKEYBYTES) == 0;
+    sodium_free(scratch);
+    return ok;
+}
+
+int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, char *errstr,
+                         size_t errstr_size)
+{
+    fl_jwt_keyfile_t *kf = NULL;
+    static const char *const fields[] = {"type", "kid", "secret", "public"};
+    unsigned seen = 0;
+    uint8_t pub[FL_JWT_ED25519_PK_BYTES];
+    size_t pos = 0, lineno = 0;
+    int rc = -EINVAL;
+
+    *out = NULL;
+    if (sodium_init() < 0) {
+        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        goto fail;
+    }
+    if (!text || len > MAX_FILE) {
+        seterr(errstr, errstr_size, "key file larger than %d bytes", MAX_FILE);
+        goto fail;
+    }
+    kf = calloc(1, sizeof *kf);
+    if (!kf) {
+        seterr(errstr, errstr_size, "out of memory");
+        rc = -ENOMEM;
+        goto fail;
+    }
+    while (pos < len) {
+        const char *line = text + pos, *nl = memchr(line, '\n', len - pos), *eq;
+        size_t n = nl ? (size_t)(nl - line) : len - pos, name_len;
+        const char *name, *val;
+        size_t val_len;
+        int field;
+        pos += n + (nl ? 1 : 0);
+        lineno++;
+        while (n > 0 && is_space(line[n - 1]))
+            n--;
+        while (n > 0 && is_space(line[0]))
+            line++, n--;
+        if (n == 0 || line[0] == '#')
+            continue;
+        eq = memchr(line, '=', n);
+        if (!eq) {
+            seterr(errstr, errstr_size, "line %zu: expected name=value", lineno);
+            goto fail;
+        }
+        name = line;
+        name_len = (size_t)(eq - line);
+        while (name_len > 0 && is_space(name[name_len - 1]))
+            name_len--;
+        val = eq + 1;
+        val_len = (size_t)(line + n - val);
+        while (val_len > 0 && is_space(val[0]))
+            val++, val_len--;
+        if (memchr(val, '\0', val_len)) {
+            seterr(errstr, errstr_size, "line %zu: NUL byte", lineno);
+            goto fail;
+        }
+        field = -1;
+        for (int k = 0; k < 4; k++)
+            if (name_is(name, name_len, fields[k]))
+                field = k;
+        if (field < 0) {
+            seterr(errstr, errstr_size, "line %zu: unknown name (type, kid, secret, public)",
+                   lineno);
+            goto fail;
+        }
+        if (seen & (1u << field)) {
+            seterr(errstr, errstr_size, "line %zu: repeated %s", lineno, fields[field]);
+            goto fail;
+        }
+        seen |= 1u << field;
+        if (field == 0) {
+            if (name_is(val, val_len, "ed25519")) {
+                kf->alg = FL_JWT_EDDSA;
+            } else if (name_is(val, val_len, "hs256")) {
+                kf->alg = FL_JWT_HS256;
+            } else {
+                seterr(errstr, errstr_size, "line %zu: type must be ed25519 or hs256", lineno);
+                goto fail;
+            }
+        } else if (field == 1) {
+            if (!kid_ok(val, val_len)) {
+                seterr(errstr, errstr_size,
+                       "line %zu: kid must be 1-%d bytes of UTF-8 without control characters",
+                       lineno, FL_JWT_MAX_STR);
+                goto fail;
+            }
+            memcpy(kf->kid, val, val_len);
+            kf->kid[val_len] = '\0';
+        } else if (field == 2) {
+            kf->secret = sodium_malloc(FL_JWT_HS256_MAX_SECRET);
+            if (!kf->secret) {
+                seterr(errstr, errstr_size, "out of memory");
+                rc = -ENOMEM;
+                goto fail;
+            }
+            if (sodium_base642bin(kf->secret, FL_JWT_HS256_MAX_SECRET, val, val_len, NULL,
+                                  &kf->secret_len, NULL, B64) != 0) {
+                seterr(errstr, errstr_size,
+                       "line %zu: secret is not base64url without padding, or too long", lineno);
+                goto fail;
+            }
+        } else {
+            size_t pub_len;
+            if (sodium_base642bin(pub, sizeof pub, val, val_len, NULL, &pub_len, NULL, B64) != 0 ||
+                pub_len != sizeof pub) {
+                seterr(errstr, errstr_size,
+                       "line %zu: public is not 32 bytes in base64url without padding", lineno);
+                goto fail;
+            }
+        }
+    }
+    if (!(seen & 1u)) {
+        seterr(errstr, errstr_size, "no type line");
+        goto fail;
+    }
+    if (kf->alg == FL_JWT_EDDSA) {
+        if (kf->secret) {
+            if (kf->secret_len != FL_JWT_ED25519_SK_BYTES || !ed25519_sk_consistent(kf->secret)) {
+                seterr(errstr, errstr_size, "secret is not a 64-byte Ed25519 secret key");
+                goto fail;
+            }
+            crypto_sign_ed25519_sk_to_pk(kf->public_key, kf->secret);
+            if ((seen & 8u) && sodium_memcmp(pub, kf->public_key, sizeof pub) != 0) {
+                seterr(errstr, errstr_size, "public does not match secret");
+                goto fail;
+            }
+        } else if (seen & 8u) {
+            memcpy(kf->public_key, pub, sizeof pub);
+        } else {
+            seterr(errstr, errstr_size, "an ed25519 key file needs secret or public");
+            goto fail;
+        }
+        kf->has_public = true;
+    } else {
+        if (seen & 8u) {
+            seterr(errstr, errstr_size, "an hs256 key file has no public key");
+            goto fail;
+        }
+        if (!kf->secret || kf->secret_len < FL_JWT_HS256_MIN_SECRET) {
+            seterr(errstr, errstr_size, "an hs256 key file needs a secret of %d-%d bytes",
+                   FL_JWT_HS256_MIN_SECRET, FL_JWT_HS256_MAX_SECRET);
+            goto fail;
+        }
+    }
+    *out = kf;
+    return 0;
+fail:
+    fl_jwt_keyfile_free(kf);
+    return rc;
+}
+
+int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
+                        size_t errstr_size)
+{
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    int fd = -1, rc;
+
+    *out = NULL;
+    if (sodium_init() < 0) {
+        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        return -EINVAL;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        seterr(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE) {
+        rc = -EINVAL;
+        seterr(errstr, errstr_size, "%s: not a regular file of at most %d bytes", path, MAX_FILE);
+        goto fail;
+    }
+    text = sodium_malloc((size_t)st.st_size + 1);
+    if (!text) {
+        rc = -ENOMEM;
+        seterr(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    while (len < (size_t)st.st_size) {
+        ssize_t r = read(fd, text + len, (size_t)st.st_size - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = r < 0 ? -errno : -EINVAL;
+            seterr(errstr, errstr_size, "%s: %s", path, r < 0 ? strerror(errno) : "short read");
+            goto fail;
+        }
+        len += (size_t)r;
+    }
+    rc = fl_jwt_keyfile_parse(text, len, out, errstr, errstr_size);
+    if (rc != 0 && errstr && errstr_size) {
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", errstr);
+        seterr(errstr, errstr_size, "%s: %s", path, reason);
+    }
+fail:
+    sodium_free(text);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Appends formatted text; false when it did not fit. */
+static bool put(char *buf, size_t size, size_t *off, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static bool put(char *buf, size_t size, size_t *off, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (*off >= size)
+        return false;
+    va_start(ap, fmt);
+    n = vsnprintf(buf + *off, size - *off, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size - *off)
+        return false;
+    *off += (size_t)n;
+    return true;
+}
+
+/* Appends "name=<base64url>\n" encoding straight into buf. */
+static bool put_b64(char *buf, size_t size, size_t *off, const char *name, const uint8_t *bin,
+                    size_t n)
+{
+    size_t need = sodium_base64_ENCODED_LEN(n, B64); /* includes the NUL */
+    if (!put(buf, size, off, "%s=", name) || size - *off < need + 1)
+        return false;
+    sodium_bin2base64(buf + *off, size - *off, bin, n, B64);
+    *off += need - 1;
+    buf[(*off)++] = '\n';
+    buf[*off] = '\0';
+    return true;
+}
+
+long fl_jwt_keyfile_format(const fl_jwt_keyfile_t *kf, bool with_secret, char *buf, size_t size)
+{
+    size_t off = 0;
+    bool ok;
+    if (!kf || !buf || (kf->alg != FL_JWT_EDDSA && kf->alg != FL_JWT_HS256))
+        return -EINVAL;
+    if (with_secret ? !kf->secret : kf->alg != FL_JWT_EDDSA || !kf->has_public)
+        return -EINVAL;
+    if (size == 0)
+        return -ENOSPC;
+    buf[0] = '\0';
+    ok = put(buf, size, &off, "%s",
+             with_secret ? "# flushline JWT signing key: SECRET, keep it private (mode 0600)\n"
+                         : "# flushline JWT public key: verification only\n") &&
+         put(buf, size, &off, "type=%s\n", kf->alg == FL_JWT_EDDSA ? "ed25519" : "hs256") &&
+         (!kf->kid[0] || put(buf, size, &off, "kid=%s\n", kf->kid)) &&
+         (!with_secret || put_b64(buf, size, &off, "secret", kf->secret, kf->secret_len)) &&
+         (kf->alg != FL_JWT_EDDSA ||
+          put_b64(buf, size, &off, "public", kf->public_key, sizeof kf->public_key));
+    if (!ok) {
+        sodium_memzero(buf, size);
+        return -ENOSPC;
+    }
+    return (long)off;
+}
+
+int fl_jwt_keys_add_keyfile(fl_jwt_keys_t *keys, const fl_jwt_keyfile_t *kf, char *errstr,
+                            size_t errstr_size)
+{
+    const char *kid = kf && kf->kid[0] ? kf->kid : NULL;
+    int rc;
+    if (!keys || !kf) {
+        seterr(errstr, errstr_size, "missing argument");
+        return -EINVAL;
+    }
+    if (kf->alg == FL_JWT_EDDSA && kf->has_public)
+        rc = fl_jwt_keys_add_ed25519_public(keys, kid, kf->public_key);
+    else if (kf->alg == FL_JWT_HS256 && kf->secret)
+        rc = fl_jwt_keys_add_hs256(keys, kid, kf->secret, kf->secret_len);
+    else
+        rc = -EINVAL;
+    if (rc == -EEXIST)
+        seterr(errstr, errstr_size, "kid %s is already in the key set", kid);
+    else if (rc != 0)
+        seterr(errstr, errstr_size, "cannot add the key: %s", strerror(-rc));
+    return rc;
+}
+
+int fl_jwt_keys_load_file(fl_jwt_keys_t *keys, const char *path, char *errstr, size_t errstr_size)
+{
+    fl_jwt_keyfile_t *kf = NULL;
+    char reason[256];
+    int rc;
+    if (!keys || !path) {
+        seterr(errstr, errstr_size, "missing argument");
+        return -EINVAL;
+    }
+    rc = fl_jwt_keyfile_read(path, &kf, errstr, errstr_size);
+    if (rc != 0)
+        return rc;
+    rc = fl_jwt_keys_add_keyfile(keys, kf, reason, sizeof reason);
+    if (rc != 0)
+        seterr(errstr, errstr_size, "%s: %s", path, reason);
+    fl_jwt_keyfile_free(kf);
+    return rc;
+}
+
+int fl_jwt_keys_load_list(fl_jwt_keys_t *keys, const char *paths, char *errstr,
+                          size_t errstr_size)
+{
+    char path[PATH_MAX];
+    const char *p = paths;
+    int loaded = 0;
+    if (!keys || !paths) {
+        seterr(errstr, errstr_size, "missing argument");
+        return -EINVAL;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n > 0 && (p[0] == ' ' || p[0] == '\t'))
+            p++, n--;
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n >= sizeof path) {
+            seterr(errstr, errstr_size, "key file path too long");
+            return -ENAMETOOLONG;
+        }
+        if (n > 0) {
+            int rc;
+            memcpy(path, p, n);
+            path[n] = '\0';
+            rc = fl_jwt_keys_load_file(keys, path, errstr, errstr_size);
+            if (rc != 0)
+                return rc;
+            loaded++;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (loaded == 0) {
+        seterr(errstr, errstr_size, "no key file named");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int fl_jwt_mint_keyfile(const fl_jwt_keyfile_t *kf, const char *claims_json, char **out,
+                        char *errstr, size_t errstr_size)
+{
+    const char *kid = kf && kf->kid[0] ? kf->kid : NULL;
+    if (out)
+        *out = NULL;
+    if (!kf || !kf->secret) {
+        seterr(errstr, errstr_size, "minting needs a secret key file, not a public one");
+        return -EINVAL;
+    }
+    if (kf->alg == FL_JWT_EDDSA)
+        return fl_jwt_mint_ed25519(kf->secret, kid, claims_json, out, errstr, errstr_size);
+    return fl_jwt_mint_hs256(kf->secret, kf->secret_len, kid, claims_json, out, errstr,
+                             errstr_size);
+}
