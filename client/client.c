@@ -115,6 +115,8 @@ struct fl_client_ctx_s {
     fl_client_t *clients;
     fl_client_t *dead;
     int depth; /* > 0 while inside fl_client_service */
+    unsigned char *scratch; /* LWS_PRE + a pending flush being written */
+    size_t scratch_cap;
     lws_sorted_usec_list_t sul_wake;
 };
 
@@ -763,7 +765,24 @@ static int on_writeable(fl_client_t *client, struct lws *wsi)
         return 0;
     }
     len = frame->len;
-    n = lws_write(wsi, frame->buf + LWS_PRE, len, frame->text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+    if (pf) {
+        /* lws masks client frames in place: a pending flush is kept intact
+         * for resends, so it is written from a scratch copy */
+        fl_client_ctx_t *ctx = client->ctx;
+        if (ctx->scratch_cap < LWS_PRE + len) {
+            unsigned char *p = realloc(ctx->scratch, LWS_PRE + len);
+            if (!p)
+                return -1;
+            ctx->scratch = p;
+            ctx->scratch_cap = LWS_PRE + len;
+        }
+        memcpy(ctx->scratch + LWS_PRE, frame->buf + LWS_PRE, len);
+        n = lws_write(wsi, ctx->scratch + LWS_PRE, len,
+                      frame->text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+    } else {
+        n = lws_write(wsi, frame->buf + LWS_PRE, len,
+                      frame->text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+    }
     if (pf) {
         pending_set(client, pf, PF_INFLIGHT);
         if (pf->sent_once)
@@ -966,6 +985,7 @@ void fl_client_ctx_free(fl_client_ctx_t *ctx)
     reap(ctx);
     lws_sul_cancel(&ctx->sul_wake);
     lws_context_destroy(ctx->context);
+    free(ctx->scratch);
     free(ctx);
 }
 
