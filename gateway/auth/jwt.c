@@ -269,6 +269,8 @@ int fl_jwt_claims_parse(const char *json, size_t len, fl_claims_t *out, char *er
     json_t *root = NULL;
     int rc = -FL_CODE_UNAUTHORIZED;
 
+    if (!out)
+        return -FL_CODE_UNAUTHORIZED;
     memset(out, 0, sizeof *out);
     if (!json || len > MAX_SEGMENT) {
         seterr(errstr, errstr_size, "claims too large");
@@ -390,6 +392,10 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
     bool have_key = false, verified = false;
     int rc = -FL_CODE_UNAUTHORIZED;
 
+    if (!out) {
+        seterr(errstr, errstr_size, "no claims buffer");
+        return -FL_CODE_UNAUTHORIZED;
+    }
     memset(out, 0, sizeof *out);
     if (!keys || !token || len == 0) {
         seterr(errstr, errstr_size, "no token");
