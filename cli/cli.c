@@ -71,7 +71,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"topics", fl_cmd_topics, "create or check the Kafka topics (topics create|describe)"},
-    {"token", fl_cmd_token, "make signing keys and mint tokens (token keygen|mint)"},
+    {"token", fl_cmd_token, "signing keys and tokens (token keygen|mint|verify)"},
     {"replay", fl_cmd_replay, "replay documents' history from events offsets or times"},
     {"at", fl_cmd_at, "a document as it was at a version or a time"},
     {"verify", fl_cmd_verify, "rebuild from events; check chain hashes and snapshots"},
