@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* gw_config: the gateway's settings table (see config.h for sources). */
+#include <stddef.h>
+
+#include "flushline/config.h"
+#include "flushline/topics.h"
+#include "gw.h"
+
+#define F(field) offsetof(gw_config_t, field)
+
+static const fl_config_entry_t entries[] = {
+    {.name = "bootstrap", .type = FL_CONFIG_STRING, .def = "127.0.0.1:9092", .offset = F(bootstrap),
+     .doc = "Kafka bootstrap servers (host:port,...)."},
+    {.name = "prefix", .type = FL_CONFIG_STRING, .def = FL_TOPICS_DEFAULT_PREFIX, .offset = F(prefix),
+     .doc = "Topic name prefix."},
+    {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = F(partitions), .min = 1, .max = 1024,
+     .doc = "Partition count every topic must have; the gateway refuses to start otherwise."},
+    {.name = "gateway.id", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(gateway_id),
+     .doc = "This gateway's id in flush and sync records (outcomes come back by it); unset: hostname-pid. Unique per running gateway."},
+    {.name = "port", .type = FL_CONFIG_INT, .def = "8080", .offset = F(port), .min = 0, .max = 65535,
+     .doc = "Port for HTTP and WebSocket (/v1/ws); 0 picks a free one (logged as \"listening on ADDR:PORT\")."},
+    {.name = "bind", .type = FL_CONFIG_STRING, .def = "127.0.0.1", .offset = F(bind),
+     .doc = "Address to listen on (an IPv4 or IPv6 literal; 0.0.0.0 for every IPv4 address)."},
+    {.name = "tls.cert", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(tls_cert),
+     .doc = "PEM certificate chain: serve TLS (wss, https) on the same port."},
+    {.name = "tls.key", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(tls_key),
+     .doc = "PEM private key for tls.cert."},
+    {.name = "static.dir", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(static_dir),
+     .doc = "Serve the files of this folder (the demo app) at /."},
+    {.name = "jwt.keys", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(jwt_keys), .flags = FL_CONFIG_REQUIRED,
+     .doc = "Comma-separated key files (flushline token keygen) that verify client tokens."},
+    {.name = "origins", .type = FL_CONFIG_STRING, .def = "", .offset = F(origins),
+     .doc = "Comma-separated Origin allow-list for WebSocket upgrades; empty allows every origin."},
+    {.name = "max.frame", .type = FL_CONFIG_SIZE, .def = "1M", .offset = F(max_frame), .min = 1024, .max = 64 << 20,
+     .doc = "Largest client message (after reassembling fragments); larger closes with 4000."},
+    {.name = "max.commands", .type = FL_CONFIG_INT, .def = "1000", .offset = F(max_commands), .min = 1, .max = 1000,
+     .doc = "Commands per flush."},
+    {.name = "max.subscriptions", .type = FL_CONFIG_INT, .def = "100", .offset = F(max_subscriptions), .min = 1, .max = 100000,
+     .doc = "Subscriptions per connection."},
+    {.name = "rate", .type = FL_CONFIG_INT, .def = "100", .offset = F(rate), .min = 1, .max = 1000000,
+     .doc = "Flushes per second per connection (token bucket refill)."},
+    {.name = "burst", .type = FL_CONFIG_INT, .def = "200", .offset = F(burst), .min = 1, .max = 1000000,
+     .doc = "Token bucket size of that rate limit."},
+    {.name = "send.queue.bytes", .type = FL_CONFIG_SIZE, .def = "1M", .offset = F(send_queue_bytes), .min = 4096, .max = 1 << 30,
+     .doc = "Bytes queued for one client before it is closed with 4200 slow_consumer."},
+    {.name = "window.deltas", .type = FL_CONFIG_INT, .def = "256", .offset = F(window_deltas), .min = 0, .max = 100000,
+     .doc = "Recent deltas kept per document for catch-up; older gaps get a snapshot."},
+    {.name = "http.flush.timeout.ms", .type = FL_CONFIG_DURATION_MS, .def = "10s", .offset = F(http_flush_timeout_ms), .min = 100, .max = 600000,
+     .doc = "POST /v1/docs/{id}/flush and GET /v1/docs/{id} answer 504 after this long."},
+    {.name = "hello.timeout.ms", .type = FL_CONFIG_DURATION_MS, .def = "10s", .offset = F(hello_timeout_ms), .min = 100, .max = 600000,
+     .doc = "A connection without a valid hello by then is closed with 4001."},
+    {.name = "doc.idle.ms", .type = FL_CONFIG_DURATION_MS, .def = "30s", .offset = F(doc_idle_ms), .min = 0, .max = 86400000,
+     .doc = "A document without subscribers is dropped from memory after this long."},
+    {.name = "sync.timeout.ms", .type = FL_CONFIG_DURATION_MS, .def = "10s", .offset = F(sync_timeout_ms), .min = 100, .max = 600000,
+     .doc = "Ask again when a sync has no reply after this long."},
+    {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
+     .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
+    {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info", .offset = F(log_level),
+     .doc = "error, warn, info or debug."},
+};
+
+const fl_config_table_t gw_config_table = {
+    .program = "flushline-gateway",
+    .summary = "Serves clients over WebSocket and HTTP on one port, publishes their flushes to "
+               "<prefix>.commands and fans the outcomes of <prefix>.events out to subscribers.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+};

@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gw_conn: one WebSocket client. The connection state lives in the lws
+ * per-session data; it is registered by origin id (the "origin" of its
+ * flush records) so outcomes find their way back.
+ *
+ * Receiving: fragments are reassembled up to max.frame, then the frame is
+ * decoded (binary = msgpack, text = JSON) and answered in the same form;
+ * pushes (snapshots, deltas, outcomes, signals) use the form of the hello.
+ * Until `hello` (or a valid Authorization header at the upgrade) anything
+ * else is refused with unauthorized and close 4001.
+ *
+ * Sending: a ring of shared, refcounted frames bounded in bytes; a client
+ * whose queue would pass send.queue.bytes is closed with 4200 (never
+ * silently skipped). Closing goes through the writable callback: the
+ * queued frames first when asked (an error before its close), then
+ * lws_close_reason and -1; a timeout backs it up for stuck sockets.
+ *
+ * @locality lws service thread.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flushline/log.h"
+#include "gw_int.h"
+
+#define MAX_BAD_FRAMES 16 /* undecodable frames before close 4000 */
+
+static void count_close(gw_t *gw, uint16_t code)
+{
+    char name[8];
+    long i;
+    snprintf(name, sizeof name, "%u", code);
+    if ((i = fl_metric_vec_index(gw->m.closes, name)) >= 0)
+        fl_counter_inc(fl_metric_vec_counter(gw->m.closes, (size_t)i));
+}
+
+static void count_code(fl_metric_vec_t *vec, uint16_t code)
+{
+    long i = fl_metric_vec_index(vec, fl_code_name(code));
+    if (i >= 0)
+        fl_counter_inc(fl_metric_vec_counter(vec, (size_t)i));
+}
+
+/* ---- sending ----------------------------------------------------------------- */
+
+static void queue_clear(gw_conn_t *conn)
+{
+    while (conn->qcount) {
+        gw_buf_unref(conn->q[conn->qhead]);
+        conn->qhead = (conn->qhead + 1) % conn->qcap;
+        conn->qcount--;
+    }
+    conn->qbytes = 0;
+}
+
+int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf)
+{
+    gw_t *gw = conn->gw;
+    if (!buf || conn->closing)
+        return -1;
+    /* One frame always fits an empty queue (a snapshot may be big). */
+    if (conn->qcount > 0 && conn->qbytes + buf->len > (size_t)gw->cfg->send_queue_bytes) {
+        fl_counter_inc(gw->m.slow_consumers);
+        fl_info("conn %llu (%s): send queue over %lld bytes, closing as slow consumer",
+                (unsigned long long)conn->o.id, conn->peer, (long long)gw->cfg->send_queue_bytes);
+        gw_conn_close(conn, FL_CLOSE_SLOW_CONSUMER, "send queue full: resync", false);
+        return -1;
+    }
+    if (conn->qcount == conn->qcap) {
+        uint32_t cap = conn->qcap ? conn->qcap * 2 : 8, i;
+        gw_buf_t **q = malloc(cap * sizeof *q);
+        if (!q) {
+            gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+            return -1;
+        }
+        for (i = 0; i < conn->qcount; i++)
+            q[i] = conn->q[(conn->qhead + i) % conn->qcap];
+        free(conn->q);
+        conn->q = q;
+        conn->qcap = cap;
+        conn->qhead = 0;
+    }
+    buf->refs++;
+    conn->q[(conn->qhead + conn->qcount) % conn->qcap] = buf;
+    conn->qcount++;
+    conn->qbytes += buf->len;
+    lws_callback_on_writable(conn->wsi);
+    return 0;
+}
+
+int gw_conn_send_msg(gw_conn_t *conn, const fl_wire_msg_t *msg, fl_wire_form_t form)
+{
+    gw_buf_t *buf = gw_buf_encode(msg, form);
+    int rc;
+    if (!buf)
+        return -1;
+    rc = gw_conn_send(conn, buf);
+    gw_buf_unref(buf);
+    return rc;
+}
+
+static void send_error(gw_conn_t *conn, fl_wire_form_t form, uint16_t code, const char *reason)
+{
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_ERROR;
+    msg.u.error.code = code;
+    msg.u.error.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
+    count_code(conn->gw->m.errors, code);
+    gw_conn_send_msg(conn, &msg, form);
+}
+
+void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush, fl_slice_t doc,
+                  uint16_t code, uint32_t retry_after_ms, const char *reason)
+{
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_NACK;
+    msg.u.nack.doc = doc;
+    if (flush) {
+        msg.u.nack.has_client_id = msg.u.nack.has_seq = true;
+        memcpy(msg.u.nack.client_id, flush->client_id, FL_CLIENT_ID_LEN);
+        msg.u.nack.seq = flush->seq;
+    }
+    msg.u.nack.code = code;
+    msg.u.nack.has_retry = retry_after_ms > 0;
+    msg.u.nack.retry_after_ms = retry_after_ms;
+    msg.u.nack.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
+    count_code(conn->gw->m.nacks, code);
+    gw_conn_send_msg(conn, &msg, form);
+}
+
+void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drain)
+{
+    if (conn->closing)
+        return;
+    conn->closing = true;
+    conn->drain_close = drain;
+    conn->close_code = code;
+    snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason);
+    if (!drain)
+        queue_clear(conn);
+    lws_sul_cancel(&conn->sul);
+    count_close(conn->gw, code);
+    fl_debug("conn %llu (%s): closing %u %s", (unsigned long long)conn->o.id, conn->peer, code,
+             reason);
+    lws_callback_on_writable(conn->wsi);
+    /* a client that stops reading cannot hold the close up */
+    lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+static int on_writeable(gw_conn_t *conn)
+{
+    gw_t *gw = conn->gw;
+    while (conn->qcount > 0) {
+        gw_buf_t *buf = conn->q[conn->qhead];
+        int n = lws_write(conn->wsi, buf->data + LWS_PRE, buf->len,
+                          buf->text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
+        if (n < 0 || (size_t)n < buf->len)
+            return -1;
+        conn->qhead = (conn->qhead + 1) % conn->qcap;
+        conn->qcount--;
+        conn->qbytes -= buf->len;
+        fl_counter_inc(gw->m.frames_out);
+        fl_counter_add(gw->m.bytes_out, buf->len);
+        gw_buf_unref(buf);
+        if (lws_send_pipe_choked(conn->wsi))
+            break;
+    }
+    if (conn->closing && conn->qcount == 0) {
+        lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code,
+                         (unsigned char *)conn->close_reason, strlen(conn->close_reason));
+        return -1;
+    }
+    if (conn->qcount > 0 || conn->closing)
+        lws_callback_on_writable(conn->wsi);
+    return 0;
+}
+
+/* ---- auth ------------------------------------------------------------------------ */
+
+static void on_timer(lws_sorted_usec_list_t *sul)
+{
+    gw_conn_t *conn = lws_container_of(sul, gw_conn_t, sul);
+    if (!conn->authed) {
+        send_error(conn, conn->form, FL_CODE_UNAUTHORIZED, "no hello in time");
+        gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "no token in time", true);
+    } else {
+        send_error(conn, conn->form, FL_CODE_TOKEN_EXPIRED, "token expired");
+        gw_conn_close(conn, FL_CLOSE_TOKEN_EXPIRED, "token expired", true);
+    }
+}
+
+static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
+{
+    const gw_config_t *cfg = conn->gw->cfg;
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_WELCOME;
+    msg.u.welcome.max_frame = (uint32_t)cfg->max_frame;
+    msg.u.welcome.max_commands = (uint32_t)cfg->max_commands;
+    msg.u.welcome.max_subscriptions = (uint32_t)cfg->max_subscriptions;
+    msg.u.welcome.rate = (uint32_t)cfg->rate;
+    msg.u.welcome.burst = (uint32_t)cfg->burst;
+    msg.u.welcome.user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    msg.u.welcome.server = FL_SLICE(GW_SERVER_NAME);
+    gw_conn_send_msg(conn, &msg, form);
+}
+
+/* Verifies a token for hello, auth or the upgrade header. 0, or a negative
+ * fl_code_t after answering and closing. */
+static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
+{
+    gw_t *gw = conn->gw;
+    fl_claims_t *claims = malloc(sizeof *claims);
+    char errstr[256];
+    int64_t now = gw_now_s();
+    int rc;
+
+    if (!claims) {
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+        return -FL_CODE_INTERNAL;
+    }
+    rc = fl_jwt_verify(gw->keys, token.ptr, token.len, now, claims, errstr, sizeof errstr);
+    if (rc == 0 && conn->claims && strcmp(conn->claims->sub, claims->sub) != 0) {
+        rc = -FL_CODE_UNAUTHORIZED;
+        snprintf(errstr, sizeof errstr, "a refreshed token must keep the same sub");
+    }
+    if (rc != 0) {
+        uint16_t code = rc == -FL_CODE_TOKEN_EXPIRED ? FL_CODE_TOKEN_EXPIRED : FL_CODE_UNAUTHORIZED;
+        free(claims);
+        fl_counter_inc(gw->m.auth_failures);
+        fl_info("conn %llu (%s): token refused: %s", (unsigned long long)conn->o.id, conn->peer,
+                errstr);
+        send_error(conn, form, code, errstr);
+        gw_conn_close(conn,
+                      code == FL_CODE_TOKEN_EXPIRED ? FL_CLOSE_TOKEN_EXPIRED
+                                                    : FL_CLOSE_UNAUTHORIZED,
+                      fl_code_name(code), true);
+        return -code;
+    }
+    free(conn->claims);
+    conn->claims = claims;
+    if (!conn->authed)
+        fl_debug("conn %llu (%s): user %s", (unsigned long long)conn->o.id, conn->peer,
+                 claims->sub);
+    conn->authed = true;
+    /* expiry closes with 4004 */
+    lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
+                     (lws_usec_t)(claims->exp > now ? claims->exp - now : 0) * LWS_US_PER_SEC);
+    return 0;
+}
+
+/* ---- messages ---------------------------------------------------------------------- */
+
+static bool is_subscribed(gw_conn_t *conn, gw_doc_t *doc)
+{
+    for (uint32_t i = 0; i < conn->nsubs; i++)
+        if (conn->subs[i] == doc)
+            return true;
+    return false;
+}
+
+void gw_conn_forget_doc(gw_conn_t *conn, gw_doc_t *doc)
+{
+    for (uint32_t i = 0; i < conn->nsubs; i++)
+        if (conn->subs[i] == doc) {
+            conn->subs[i] = conn->subs[--conn->nsubs];
+            return;
+        }
+}
+
+static void on_subscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_subscribe_t *s)
+{
+    gw_t *gw = conn->gw;
+    gw_doc_t *doc;
+
+    if (!fl_claims_can_read(conn->claims, s->doc.ptr, s->doc.len)) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
+                     "the token does not grant reading this document");
+        return;
+    }
+    doc = gw_docs_get(gw, s->doc);
+    if (!(doc && is_subscribed(conn, doc)) && conn->nsubs >= (uint32_t)gw->cfg->max_subscriptions) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_LIMIT, 0, "too many subscriptions");
+        return;
+    }
+    if (!doc && !(doc = gw_docs_open(gw, s->doc))) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+        return;
+    }
+    if (!is_subscribed(conn, doc)) {
+        if (conn->nsubs == conn->capsubs) {
+            uint32_t cap = conn->capsubs ? conn->capsubs * 2 : 4;
+            gw_doc_t **subs = realloc(conn->subs, cap * sizeof *subs);
+            if (!subs) {
+                gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+                return;
+            }
+            conn->subs = subs;
+            conn->capsubs = cap;
+        }
+        conn->subs[conn->nsubs++] = doc;
+    }
+    if (gw_docs_subscribe(gw, doc, conn, s->has_version, s->have_version) != 0) {
+        gw_conn_forget_doc(conn, doc);
+        gw_docs_unsubscribe(gw, doc, conn);
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+    }
+}
+
+static void on_unsubscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_subscribe_t *s)
+{
+    gw_doc_t *doc = gw_docs_get(conn->gw, s->doc);
+    if (!doc || !is_subscribed(conn, doc)) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_NOT_SUBSCRIBED, 0, "not subscribed");
+        return;
+    }
+    gw_conn_forget_doc(conn, doc);
+    gw_docs_unsubscribe(conn->gw, doc, conn);
+}
+
+/* Token bucket: true when one more flush may go now, else the wait in ms. */
+static bool rate_take(gw_conn_t *conn, uint32_t *retry_ms)
+{
+    const gw_config_t *cfg = conn->gw->cfg;
+    int64_t now = gw_now_us();
+    conn->tokens += (double)(now - conn->tokens_us) / 1e6 * (double)cfg->rate;
+    if (conn->tokens > (double)cfg->burst)
+        conn->tokens = (double)cfg->burst;
+    conn->tokens_us = now;
+    if (conn->tokens >= 1.0) {
+        conn->tokens -= 1.0;
+        return true;
+    }
+    *retry_ms = (uint32_t)ceil((1.0 - conn->tokens) / (double)cfg->rate * 1000.0);
+    if (*retry_ms == 0)
+        *retry_ms = 1;
+    return false;
+}
+
+static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
+{
+    gw_t *gw = conn->gw;
+    gw_inflight_t *inf = NULL;
+    char *buf = NULL, errstr[256];
+    size_t len;
+    uint32_t retry = 0;
+    int rc;
+
+    if (!fl_claims_can_write(conn->claims, flush->doc.ptr, flush->doc.len)) {
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_DOC_FORBIDDEN, 0,
+                     "the token does not grant writing this document");
+        return;
+    }
+    if (flush->ncmds > (uint32_t)gw->cfg->max_commands) {
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_LIMIT, 0, "too many commands");
+        return;
+    }
+    if (!rate_take(conn, &retry)) {
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_RATE_LIMITED, retry,
+                     "rate limit: retry the same seq later");
+        return;
+    }
+    /* the user comes from the token, never from the client */
+    flush->user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    if (fl_wire_encode_flush_record(flush, (fl_slice_t){gw->id, gw->idlen}, conn->o.id, &buf, &len,
+                                    errstr, sizeof errstr) != 0) {
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
+        return;
+    }
+    if (!(inf = malloc(sizeof *inf))) {
+        free(buf);
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_INTERNAL, 0, "out of memory");
+        return;
+    }
+    inf->origin = conn->o.id;
+    memcpy(inf->client_id, flush->client_id, FL_CLIENT_ID_LEN);
+    inf->seq = flush->seq;
+    inf->doclen = flush->doc.len;
+    memcpy(inf->doc, flush->doc.ptr, flush->doc.len);
+    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS, flush->doc, buf, len, inf)) != 0) {
+        free(buf);
+        free(inf);
+        fl_counter_inc(gw->m.produce_errors);
+        snprintf(errstr, sizeof errstr, "broker unavailable (%s): retry the same seq",
+                 rd_kafka_err2name(rc));
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                     errstr);
+    }
+}
+
+static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal_t *s)
+{
+    gw_t *gw = conn->gw;
+    fl_wire_msg_t msg;
+    char *buf = NULL, errstr[256];
+    size_t len;
+    int rc;
+
+    if (!fl_claims_can_read(conn->claims, s->doc.ptr, s->doc.len)) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
+                     "the token does not grant this document");
+        return;
+    }
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_SIGNAL;
+    msg.u.signal.doc = s->doc;
+    msg.u.signal.gw = (fl_slice_t){gw->id, gw->idlen};
+    msg.u.signal.user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    msg.u.signal.body = s->body;
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_BAD_FRAME, 0, errstr);
+        return;
+    }
+    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_SIGNALS, s->doc, buf, len, NULL)) != 0) {
+        free(buf);
+        fl_counter_inc(gw->m.produce_errors);
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                     "broker unavailable");
+        return;
+    }
+    fl_counter_inc(gw->m.signals_in);
+}
+
+static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
+{
+    gw_t *gw = conn->gw;
+    fl_wire_form_t form = text ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
+    fl_wire_limits_t lim = fl_wire_limits_frame;
+    fl_wire_msg_t msg;
+    char errstr[512];
+    int rc, type = FL_WT_NONE;
+    uint32_t version = 0;
+
+    fl_counter_inc(gw->m.frames_in);
+    fl_counter_add(gw->m.bytes_in, len);
+    if (conn->closing)
+        return;
+    if (!conn->authed && !conn->claims)
+        conn->form = form; /* until the hello, answer in the form the client uses */
+    lim.max_frame = (size_t)gw->cfg->max_frame;
+    lim.max_commands = (uint32_t)gw->cfg->max_commands;
+    fl_arena_reset(gw->arena);
+    rc = fl_wire_decode(FL_WIRE_C2S, form, data, len, &lim, gw->arena, &msg, errstr,
+                        sizeof errstr);
+    if (rc != 0) {
+        uint16_t code = (uint16_t)-rc;
+        fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
+        fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id, conn->peer,
+                 errstr);
+        if (code == FL_CODE_UNSUPPORTED_VERSION) {
+            send_error(conn, form, code, errstr);
+            gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
+            return;
+        }
+        if (!conn->authed) {
+            send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
+            gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
+            return;
+        }
+        if (type == FL_WT_FLUSH && code == FL_CODE_LIMIT)
+            gw_conn_nack(conn, form, NULL, (fl_slice_t){NULL, 0}, code, 0, errstr);
+        else
+            send_error(conn, form, code, errstr);
+        if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
+            gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "too many bad frames", true);
+        return;
+    }
+    if (!conn->authed && msg.type != FL_WT_HELLO) {
+        send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
+        gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
+        return;
+    }
+    switch (msg.type) {
+    case FL_WT_HELLO:
+    case FL_WT_AUTH:
+        /* a hello on an authenticated connection refreshes like auth */
+        if (msg.type == FL_WT_HELLO)
+            conn->form = form;
+        if (authenticate(conn, msg.u.hello.token, form) == 0)
+            send_welcome(conn, form);
+        break;
+    case FL_WT_SUBSCRIBE:
+        on_subscribe(conn, form, &msg.u.sub);
+        break;
+    case FL_WT_UNSUBSCRIBE:
+        on_unsubscribe(conn, form, &msg.u.sub);
+        break;
+    case FL_WT_FLUSH:
+        on_flush(conn, form, &msg.u.flush);
+        break;
+    case FL_WT_SIGNAL:
+        on_signal(conn, form, &msg.u.signal);
+        break;
+    case FL_WT_PING: {
+        fl_wire_msg_t pong;
+        memset(&pong, 0, sizeof pong);
+        pong.type = FL_WT_PONG;
+        pong.u.ping = msg.u.ping;
+        gw_conn_send_msg(conn, &pong, form);
+        break;
+    }
+    default:
+        send_error(conn, form, FL_CODE_UNKNOWN_TYPE, "not a client message");
+        break;
+    }
+}
+
+/* Reassembles one message from its fragments, bounded by max.frame. */
+static void on_receive(gw_conn_t *conn, const char *in, size_t len)
+{
+    gw_t *gw = conn->gw;
+    size_t max = (size_t)gw->cfg->max_frame;
+    bool first = lws_is_first_fragment(conn->wsi) && conn->rxlen == 0 && !conn->rx_overflow;
+    bool final = lws_is_final_fragment(conn->wsi);
+
+    if (first)
+        conn->rx_text = !lws_frame_is_binary(conn->wsi);
+    if (!conn->rx_overflow) {
+        if (conn->rxlen + len > max) {
+            conn->rx_overflow = true;
+        } else {
+            if (conn->rxlen + len > conn->rxcap) {
+                size_t cap = conn->rxcap ? conn->rxcap : 4096;
+                char *rx;
+                while (cap < conn->rxlen + len)
+                    cap *= 2;
+                if (cap > max)
+                    cap = max;
+                if (!(rx = realloc(conn->rx, cap))) {
+                    gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+                    return;
+                }
+                conn->rx = rx;
+                conn->rxcap = cap;
+            }
+            memcpy(conn->rx + conn->rxlen, in, len);
+            conn->rxlen += len;
+        }
+    }
+    if (!final)
+        return;
+    if (conn->rx_overflow) {
+        char reason[96];
+        snprintf(reason, sizeof reason, "frame over %zu bytes", max);
+        send_error(conn, conn->rx_text ? FL_WIRE_JSON : FL_WIRE_MSGPACK, FL_CODE_LIMIT, reason);
+        gw_conn_close(conn, FL_CLOSE_BAD_FRAME, reason, true);
+    } else {
+        on_message(conn, conn->rx ? conn->rx : "", conn->rxlen, conn->rx_text);
+    }
+    conn->rxlen = 0;
+    conn->rx_overflow = false;
+    /* do not keep a big buffer around for an idle connection */
+    if (conn->rxcap > 65536) {
+        free(conn->rx);
+        conn->rx = NULL;
+        conn->rxcap = 0;
+    }
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static bool origin_allowed(gw_t *gw, struct lws *wsi)
+{
+    char origin[512];
+    int n;
+    if (!gw->origins)
+        return true;
+    n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
+    if (n <= 0)
+        return true; /* not a browser: the allow-list protects browsers' users */
+    for (char **o = gw->origins; *o; o++)
+        if (strcmp(*o, origin) == 0)
+            return true;
+    return false;
+}
+
+static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
+{
+    char auth[FL_JWT_MAX_TOKEN + 16];
+    int n;
+
+    memset(conn, 0, sizeof *conn);
+    conn->o.kind = GW_ORIGIN_WS;
+    conn->o.id = ++gw->next_origin;
+    conn->gw = gw;
+    conn->wsi = wsi;
+    conn->established = true;
+    conn->form = FL_WIRE_MSGPACK;
+    conn->tokens = (double)gw->cfg->burst;
+    conn->tokens_us = gw_now_us();
+    lws_get_peer_simple(wsi, conn->peer, sizeof conn->peer);
+    if (gw_map_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
+        conn->established = false;
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    gw->nconns++;
+    fl_gauge_add_int(gw->m.connections, 1);
+    if (gw->draining) {
+        gw_conn_close(conn, FL_CLOSE_GOING_AWAY, "draining", false);
+        return;
+    }
+    n = lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n > 7 && strncasecmp(auth, "Bearer ", 7) == 0) {
+        if (authenticate(conn, (fl_slice_t){auth + 7, (size_t)n - 7}, FL_WIRE_MSGPACK) == 0)
+            send_welcome(conn, FL_WIRE_MSGPACK);
+        return;
+    }
+    lws_sul_schedule(lws_get_context(wsi), 0, &conn->sul, on_timer,
+                     (lws_usec_t)gw->cfg->hello_timeout_ms * LWS_US_PER_MS);
+}
+
+static void on_closed(gw_t *gw, gw_conn_t *conn)
+{
+    if (!conn->established)
+        return;
+    lws_sul_cancel(&conn->sul);
+    for (uint32_t i = 0; i < conn->nsubs; i++)
+        gw_docs_unsubscribe(gw, conn->subs[i], conn);
+    free(conn->subs);
+    queue_clear(conn);
+    free(conn->q);
+    free(conn->rx);
+    free(conn->claims);
+    gw_map_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
+    gw->nconns--;
+    fl_gauge_add_int(gw->m.connections, -1);
+    conn->established = false;
+}
+
+int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
+{
+    gw_t *gw = lws_context_user(lws_get_context(wsi));
+    gw_conn_t *conn = user;
+    char uri[64];
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+            strcmp(uri, "/v1/ws") != 0)
+            return 1;
+        if (gw->draining)
+            return 1;
+        if (!origin_allowed(gw, wsi)) {
+            fl_counter_inc(gw->m.origin_rejects);
+            fl_info("refused a WebSocket upgrade from a foreign Origin");
+            return 1;
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(gw, conn, wsi);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (conn && conn->established && !conn->closing)
+            on_receive(conn, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!conn || !conn->established)
+            return 0;
+        return on_writeable(conn);
+    case LWS_CALLBACK_CLOSED:
+        if (conn)
+            on_closed(gw, conn);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+typedef struct close_all_s {
+    uint16_t code;
+    const char *reason;
+} close_all_t;
+
+static void close_one(void *val, void *arg)
+{
+    gw_origin_t *o = val;
+    close_all_t *c = arg;
+    if (o->kind == GW_ORIGIN_WS)
+        gw_conn_close((gw_conn_t *)o, c->code, c->reason, true);
+}
+
+void gw_conn_close_all(gw_t *gw, uint16_t code, const char *reason)
+{
+    close_all_t c = {code, reason};
+    gw_map_each(gw->origins_map, close_one, &c);
+}

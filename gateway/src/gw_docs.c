@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gw_docs: the live copies of the documents this gateway has subscribers
+ * for, their subscriber sets and a window of their recent outcomes.
+ *
+ * A document's life: opened by its first subscriber (or an HTTP read), its
+ * events partition is assigned in the consumer (at the partition's end),
+ * then a sync is produced to commands; outcomes that arrive before the
+ * sync reply are already reflected in it and are ignored. The reply sets
+ * the live copy (state, or deltas from version 0) and every waiting
+ * subscriber gets its catch-up. Afterwards each applied outcome is applied
+ * to the live copy (the chain hash must match, else the copy is dropped
+ * and re-synced, subscribers hearing nothing until it is consistent) and
+ * fanned out as one `deltas` message encoded once per form and shared by
+ * all subscribers. A document without subscribers is dropped after
+ * doc.idle.ms, and its partition unassigned when no document needs it.
+ *
+ * Minimum-disclosure tenants get `changed {doc, version}` instead of
+ * snapshots and deltas (docs/gateway.md; a proposed PROTOCOL addition).
+ *
+ * @locality lws service thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "flushline/log.h"
+#include "gw_int.h"
+
+#define NO_VERSION UINT64_MAX /* a subscriber that holds nothing yet */
+
+static void start_sync(gw_t *gw, gw_doc_t *doc);
+
+gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id)
+{
+    return gw_map_get(gw->docs, id.ptr, id.len);
+}
+
+static void window_clear(gw_doc_t *doc)
+{
+    for (uint32_t i = 0; i < doc->wcount; i++)
+        free(doc->win[(doc->whead + i) % doc->wcap].rec);
+    doc->whead = doc->wcount = 0;
+}
+
+static void window_push(gw_doc_t *doc, uint64_t before, uint64_t after, char *rec, size_t len)
+{
+    gw_witem_t *w;
+    if (doc->wcap == 0) {
+        free(rec);
+        return;
+    }
+    if (doc->wcount == doc->wcap) {
+        free(doc->win[doc->whead].rec);
+        doc->whead = (doc->whead + 1) % doc->wcap;
+        doc->wcount--;
+    }
+    w = &doc->win[(doc->whead + doc->wcount) % doc->wcap];
+    w->version_before = before;
+    w->version_after = after;
+    w->rec = rec;
+    w->len = len;
+    doc->wcount++;
+}
+
+static void doc_free(gw_t *gw, gw_doc_t *doc)
+{
+    if (doc->state == GW_DOC_LIVE)
+        fl_gauge_add_int(gw->m.docs_live, -1);
+    fl_gauge_add_int(gw->m.docs, -1);
+    window_clear(doc);
+    free(doc->win);
+    free(doc->subs);
+    fl_doc_free(doc->live);
+    free(doc);
+}
+
+gw_doc_t *gw_docs_open(gw_t *gw, fl_slice_t id)
+{
+    gw_doc_t *doc = gw_docs_get(gw, id);
+    if (doc)
+        return doc;
+    if (id.len == 0 || id.len > FL_DOC_ID_MAX || !(doc = calloc(1, sizeof *doc)))
+        return NULL;
+    memcpy(doc->id, id.ptr, id.len);
+    doc->idlen = id.len;
+    doc->partition = gw_partition(gw, id);
+    doc->minimal = gw_tenant_minimal(gw, id);
+    doc->wcap = (uint32_t)gw->cfg->window_deltas;
+    if ((doc->wcap && !(doc->win = calloc(doc->wcap, sizeof *doc->win))) ||
+        gw_map_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
+        free(doc->win);
+        free(doc);
+        return NULL;
+    }
+    fl_gauge_add_int(gw->m.docs, 1);
+    gw->part_docs[doc->partition]++;
+    start_sync(gw, doc);
+    return doc;
+}
+
+/* ---- sync ----------------------------------------------------------------- */
+
+static void produce_sync(gw_t *gw, gw_doc_t *doc)
+{
+    fl_wire_msg_t msg;
+    char *buf = NULL, errstr[256];
+    size_t len;
+    int rc;
+
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_SYNC;
+    msg.u.sync.doc = (fl_slice_t){doc->id, doc->idlen};
+    msg.u.sync.gw = (fl_slice_t){gw->id, gw->idlen};
+    msg.u.sync.req = doc->req = ++gw->next_req;
+    msg.u.sync.have_version = 0;
+    doc->state = GW_DOC_SYNCING;
+    doc->sync_deadline_us = gw_now_us() + gw->cfg->sync_timeout_ms * 1000;
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+        fl_error("encoding a sync for %.*s: %s", (int)doc->idlen, doc->id, errstr);
+        return;
+    }
+    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS, msg.u.sync.doc, buf, len, NULL))) {
+        free(buf);
+        fl_counter_inc(gw->m.produce_errors);
+        fl_warn("cannot produce a sync for %.*s: %s; retrying", (int)doc->idlen, doc->id,
+                rd_kafka_err2str(rc));
+        doc->sync_deadline_us = gw_now_us() + 1000 * 1000;
+        return;
+    }
+    fl_counter_inc(gw->m.syncs);
+    fl_debug("sync %.*s req %llu", (int)doc->idlen, doc->id, (unsigned long long)doc->req);
+}
+
+static void start_sync(gw_t *gw, gw_doc_t *doc)
+{
+    int32_t p = doc->partition;
+    if (gw->part_state[p] == GW_PART_ASSIGNED) {
+        produce_sync(gw, doc);
+        return;
+    }
+    doc->state = GW_DOC_WAIT_PART;
+    if (gw->part_state[p] == GW_PART_NONE) {
+        gw->part_state[p] = GW_PART_ASSIGNING;
+        gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], true);
+    }
+}
+
+typedef struct assigned_ctx_s {
+    gw_t *gw;
+    int32_t partition;
+} assigned_ctx_t;
+
+static void on_assigned_doc(void *val, void *arg)
+{
+    gw_doc_t *doc = val;
+    assigned_ctx_t *c = arg;
+    if (doc->partition == c->partition && doc->state == GW_DOC_WAIT_PART)
+        produce_sync(c->gw, doc);
+}
+
+void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
+{
+    assigned_ctx_t c = {gw, partition};
+    if (partition < 0 || partition >= GW_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
+        gw->part_state[partition] != GW_PART_ASSIGNING)
+        return; /* a stale answer: a newer request is on its way */
+    gw->part_state[partition] = GW_PART_ASSIGNED;
+    gw_map_each(gw->docs, on_assigned_doc, &c);
+}
+
+/* Drops the live copy and syncs again; subscribers wait (hearing nothing)
+ * and get a catch-up from what they hold when the copy is live again. */
+static void resync(gw_t *gw, gw_doc_t *doc, const char *why)
+{
+    fl_warn("document %.*s: %s; re-syncing", (int)doc->idlen, doc->id, why);
+    fl_counter_inc(gw->m.resyncs);
+    if (doc->state == GW_DOC_LIVE)
+        fl_gauge_add_int(gw->m.docs_live, -1);
+    fl_doc_free(doc->live);
+    doc->live = NULL;
+    window_clear(doc);
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        doc->subs[i].pending = true;
+    start_sync(gw, doc);
+}
+
+/* ---- messages to subscribers ------------------------------------------------ */
+
+/* `changed {doc, version}` for minimum-disclosure tenants. */
+static gw_buf_t *encode_changed(const gw_doc_t *doc, uint64_t version, fl_wire_form_t form)
+{
+    gw_buf_t *buf = NULL;
+    if (form == FL_WIRE_MSGPACK) {
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        /* canonical: keys in bytewise order */
+        msgpack_pack_map(&pk, 4);
+        msgpack_pack_str_with_body(&pk, "doc", 3);
+        msgpack_pack_str_with_body(&pk, doc->id, doc->idlen);
+        msgpack_pack_str_with_body(&pk, "t", 1);
+        msgpack_pack_str_with_body(&pk, "changed", 7);
+        msgpack_pack_str_with_body(&pk, "v", 1);
+        msgpack_pack_uint64(&pk, FL_WIRE_VERSION);
+        msgpack_pack_str_with_body(&pk, "version", 7);
+        msgpack_pack_uint64(&pk, version);
+        buf = gw_buf_new(sb.data, sb.size, false);
+        msgpack_sbuffer_destroy(&sb);
+    } else {
+        json_t *j = json_pack("{s:s%,s:s,s:i,s:I}", "doc", doc->id, doc->idlen, "t", "changed",
+                              "v", FL_WIRE_VERSION, "version", (json_int_t)version);
+        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        if (text)
+            buf = gw_buf_new(text, strlen(text), true);
+        free(text);
+        json_decref(j);
+    }
+    return buf;
+}
+
+gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form)
+{
+    fl_wire_msg_t msg;
+    (void)gw;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_SNAPSHOT;
+    msg.u.snapshot.doc = (fl_slice_t){doc->id, doc->idlen};
+    msg.u.snapshot.version = fl_doc_version(doc->live);
+    memcpy(msg.u.snapshot.chain, fl_doc_chain(doc->live), FL_HASH_LEN);
+    msg.u.snapshot.state = *fl_doc_state(doc->live);
+    return gw_buf_encode(&msg, form);
+}
+
+static void outcome_to_delta(const fl_outcome_t *o, fl_wire_delta_t *d)
+{
+    d->version = o->version_after;
+    memcpy(d->client_id, o->client_id, FL_CLIENT_ID_LEN);
+    d->seq = o->seq;
+    d->user = o->user;
+    d->ts_ms = o->ts_ms;
+    d->ncmds = o->napplied;
+    d->cmds = o->applied;
+    memcpy(d->chain, o->chain, FL_HASH_LEN);
+}
+
+/* The window's deltas from version `from` to the live version as one
+ * `deltas` message, or NULL when the window does not reach back that far. */
+static gw_buf_t *window_deltas(gw_t *gw, gw_doc_t *doc, uint64_t from, fl_wire_form_t form)
+{
+    fl_wire_msg_t msg, rec;
+    uint32_t i, start = UINT32_MAX, n;
+    char errstr[256];
+    gw_buf_t *buf = NULL;
+
+    for (i = 0; i < doc->wcount; i++)
+        if (doc->win[(doc->whead + i) % doc->wcap].version_before == from) {
+            start = i;
+            break;
+        }
+    if (start == UINT32_MAX)
+        return NULL;
+    n = doc->wcount - start;
+    fl_arena_reset(gw->arena);
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_DELTAS;
+    msg.u.deltas.doc = (fl_slice_t){doc->id, doc->idlen};
+    msg.u.deltas.from_version = from;
+    msg.u.deltas.nitems = n;
+    if (!(msg.u.deltas.items = fl_arena_alloc(gw->arena, n * sizeof(fl_wire_delta_t))))
+        return NULL;
+    for (i = 0; i < n; i++) {
+        const gw_witem_t *w = &doc->win[(doc->whead + start + i) % doc->wcap];
+        if (fl_wire_decode_record(w->rec, w->len, gw->arena, &rec, errstr, sizeof errstr) != 0 ||
+            rec.type != FL_WT_REC_OUTCOME) {
+            fl_error("window record of %.*s undecodable: %s", (int)doc->idlen, doc->id, errstr);
+            return NULL;
+        }
+        outcome_to_delta(&rec.u.outcome.outcome, &msg.u.deltas.items[i]);
+    }
+    buf = gw_buf_encode(&msg, form);
+    return buf;
+}
+
+/* Queues the catch-up of one subscriber of a live doc: nothing when it is
+ * up to date, the missing deltas when the window has them, else a
+ * snapshot. */
+static void catch_up(gw_t *gw, gw_doc_t *doc, gw_sub_t *sub)
+{
+    uint64_t v = fl_doc_version(doc->live);
+    gw_conn_t *conn = sub->conn;
+    gw_buf_t *buf = NULL;
+
+    sub->pending = false;
+    if (doc->minimal) {
+        if (sub->version != v)
+            buf = encode_changed(doc, v, conn->form);
+    } else if (sub->version == v) {
+        /* up to date: later deltas follow */
+    } else {
+        if (sub->version < v)
+            buf = window_deltas(gw, doc, sub->version, conn->form);
+        if (!buf)
+            buf = gw_docs_snapshot(gw, doc, conn->form);
+    }
+    sub->version = v;
+    if (buf) {
+        gw_conn_send(conn, buf);
+        gw_buf_unref(buf);
+    }
+}
+
+/* ---- subscriptions ---------------------------------------------------------- */
+
+int gw_docs_subscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, bool has, uint64_t have)
+{
+    gw_sub_t *sub = NULL;
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        if (doc->subs[i].conn == conn) {
+            sub = &doc->subs[i]; /* a repeated subscribe restarts the catch-up */
+            break;
+        }
+    if (!sub) {
+        if (doc->nsubs == doc->capsubs) {
+            uint32_t cap = doc->capsubs ? doc->capsubs * 2 : 4;
+            gw_sub_t *s = realloc(doc->subs, cap * sizeof *s);
+            if (!s)
+                return -FL_CODE_INTERNAL;
+            doc->subs = s;
+            doc->capsubs = cap;
+        }
+        sub = &doc->subs[doc->nsubs++];
+        sub->conn = conn;
+        fl_gauge_add_int(gw->m.subscriptions, 1);
+    }
+    sub->version = has ? have : NO_VERSION;
+    sub->pending = true;
+    doc->idle_since_us = 0;
+    if (doc->state == GW_DOC_LIVE)
+        catch_up(gw, doc, sub);
+    return 0;
+}
+
+void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn)
+{
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        if (doc->subs[i].conn == conn) {
+            doc->subs[i] = doc->subs[--doc->nsubs];
+            fl_gauge_add_int(gw->m.subscriptions, -1);
+            break;
+        }
+    if (doc->nsubs == 0 && doc->http_waiters == 0)
+        doc->idle_since_us = gw_now_us();
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
+static void on_sync_reply(gw_t *gw, const fl_wire_sync_reply_t *r)
+{
+    gw_doc_t *doc = gw_docs_get(gw, r->doc);
+    fl_doc_t *live;
+    int rc = 0;
+
+    if (!doc || doc->state != GW_DOC_SYNCING || r->req != doc->req)
+        return; /* an old request's answer */
+    if (!(live = fl_doc_new(r->doc, NULL))) {
+        resync(gw, doc, "out of memory");
+        return;
+    }
+    if (r->has_state) {
+        rc = fl_doc_restore(live, &r->state, r->version, r->chain);
+    } else {
+        fl_arena_reset(gw->arena);
+        for (uint32_t i = 0; i < r->nitems && rc == 0; i++) {
+            const fl_wire_delta_t *d = &r->items[i];
+            rc = fl_doc_apply_applied(live, d->version - d->ncmds, d->cmds, d->ncmds, d->chain,
+                                      gw->arena);
+        }
+        if (rc == 0 && fl_doc_version(live) != r->version)
+            rc = FL_EERR_DELTA;
+    }
+    if (rc != 0) {
+        fl_doc_free(live);
+        resync(gw, doc, fl_engine_strerror(rc));
+        return;
+    }
+    doc->live = live;
+    doc->state = GW_DOC_LIVE;
+    fl_gauge_add_int(gw->m.docs_live, 1);
+    fl_debug("document %.*s live at version %llu", (int)doc->idlen, doc->id,
+             (unsigned long long)r->version);
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        if (doc->subs[i].pending)
+            catch_up(gw, doc, &doc->subs[i]);
+    gw_http_on_doc_live(gw, doc);
+}
+
+/* Sends buf (msgpack) or its JSON twin, encoded on first need, to every
+ * subscriber that is not waiting for its catch-up. */
+static void fan_out(gw_t *gw, gw_doc_t *doc, gw_buf_t *bin, gw_buf_t *(*json)(void *), void *arg,
+                    uint64_t version)
+{
+    gw_buf_t *text = NULL;
+    bool tried = false;
+    for (uint32_t i = 0; i < doc->nsubs; i++) {
+        gw_sub_t *sub = &doc->subs[i];
+        if (sub->pending)
+            continue;
+        if (version)
+            sub->version = version;
+        if (sub->conn->form == FL_WIRE_JSON) {
+            if (!tried) {
+                text = json(arg);
+                tried = true;
+            }
+            if (text)
+                gw_conn_send(sub->conn, text);
+        } else if (bin) {
+            gw_conn_send(sub->conn, bin);
+        }
+    }
+    gw_buf_unref(text);
+}
+
+typedef struct lazy_s {
+    const fl_wire_msg_t *msg;
+    const gw_doc_t *doc;
+    uint64_t version;
+} lazy_t;
+
+static gw_buf_t *lazy_json(void *arg)
+{
+    lazy_t *l = arg;
+    return gw_buf_encode(l->msg, FL_WIRE_JSON);
+}
+
+static gw_buf_t *lazy_changed(void *arg)
+{
+    lazy_t *l = arg;
+    return encode_changed(l->doc, l->version, FL_WIRE_JSON);
+}
+
+static bool any_form(const gw_doc_t *doc, fl_wire_form_t form)
+{
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        if (!doc->subs[i].pending && doc->subs[i].conn->form == form)
+            return true;
+    return false;
+}
+
+static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, char *raw,
+                       size_t rawlen)
+{
+    const fl_outcome_t *o = &wo->outcome;
+    gw_doc_t *doc = gw_docs_get(gw, o->doc);
+    int rc;
+
+    if (doc && doc->state == GW_DOC_LIVE && o->napplied > 0 && !o->duplicate) {
+        uint64_t v = fl_doc_version(doc->live);
+        if (o->version_after <= v) {
+            /* already in the live copy */
+        } else if (o->version_before != v) {
+            resync(gw, doc, "an outcome does not follow the live copy");
+        } else if (fl_arena_reset(gw->arena), (rc = fl_doc_apply_applied(doc->live, o->version_before, o->applied,
+                                              o->napplied, o->chain, gw->arena)) != 0) {
+            resync(gw, doc, fl_engine_strerror(rc));
+        } else {
+            fl_wire_msg_t msg;
+            fl_wire_delta_t d;
+            lazy_t l = {&msg, doc, o->version_after};
+            gw_buf_t *bin = NULL;
+
+            memset(&msg, 0, sizeof msg);
+            outcome_to_delta(o, &d);
+            msg.type = FL_WT_DELTAS;
+            msg.u.deltas.doc = o->doc;
+            msg.u.deltas.from_version = o->version_before;
+            msg.u.deltas.nitems = 1;
+            msg.u.deltas.items = &d;
+            if (any_form(doc, FL_WIRE_MSGPACK))
+                bin = doc->minimal ? encode_changed(doc, o->version_after, FL_WIRE_MSGPACK)
+                                   : gw_buf_encode(&msg, FL_WIRE_MSGPACK);
+            fan_out(gw, doc, bin, doc->minimal ? lazy_changed : lazy_json, &l, o->version_after);
+            gw_buf_unref(bin);
+            fl_counter_inc(gw->m.deltas_out);
+            if (ts_ms > 0)
+                fl_histogram_observe(gw->m.fanout_ms,
+                                     (double)lws_now_usecs() / 1000.0 - (double)ts_ms);
+            window_push(doc, o->version_before, o->version_after, raw, rawlen);
+            raw = NULL;
+        }
+    }
+    free(raw);
+
+    /* The originating connection (or HTTP request) gets its outcome. */
+    if (wo->gw.len == gw->idlen && memcmp(wo->gw.ptr, gw->id, gw->idlen) == 0) {
+        gw_origin_t *org = gw_origin_get(gw, wo->origin);
+        if (org && org->kind == GW_ORIGIN_WS) {
+            gw_conn_t *conn = (gw_conn_t *)org;
+            fl_wire_msg_t msg;
+            memset(&msg, 0, sizeof msg);
+            msg.type = FL_WT_OUTCOME;
+            msg.u.outcome.outcome = *o;
+            gw_conn_send_msg(conn, &msg, conn->form);
+        } else if (org && org->kind == GW_ORIGIN_HTTP) {
+            gw_http_on_outcome(gw, (gw_http_t *)org, wo);
+        }
+    }
+}
+
+static void on_signal(gw_t *gw, const fl_wire_signal_t *s)
+{
+    gw_doc_t *doc = gw_docs_get(gw, s->doc);
+    fl_wire_msg_t msg;
+    lazy_t l = {&msg, NULL, 0};
+    gw_buf_t *bin = NULL;
+
+    if (!doc || doc->nsubs == 0)
+        return;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_SIGNAL_OUT;
+    msg.u.signal.doc = s->doc;
+    msg.u.signal.user = s->user;
+    msg.u.signal.body = s->body;
+    if (any_form(doc, FL_WIRE_MSGPACK))
+        bin = gw_buf_encode(&msg, FL_WIRE_MSGPACK);
+    fan_out(gw, doc, bin, lazy_json, &l, 0);
+    gw_buf_unref(bin);
+    fl_counter_inc(gw->m.signals_out);
+}
+
+void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
+                       const fl_wire_msg_t *msg, char *raw, size_t rawlen)
+{
+    (void)partition;
+    (void)topic;
+    switch (msg->type) {
+    case FL_WT_REC_OUTCOME:
+        on_outcome(gw, &msg->u.outcome, ts_ms, raw, rawlen);
+        return;
+    case FL_WT_REC_SYNC_REPLY:
+        on_sync_reply(gw, &msg->u.reply);
+        break;
+    case FL_WT_REC_SIGNAL:
+        on_signal(gw, &msg->u.signal);
+        break;
+    default:
+        break;
+    }
+    free(raw);
+}
+
+/* ---- timers ---------------------------------------------------------------------- */
+
+typedef struct tick_ctx_s {
+    gw_t *gw;
+    int64_t now;
+    gw_doc_t **drop;
+    size_t ndrop, cap;
+} tick_ctx_t;
+
+static void on_tick_doc(void *val, void *arg)
+{
+    gw_doc_t *doc = val;
+    tick_ctx_t *c = arg;
+    if (doc->state == GW_DOC_SYNCING && c->now > doc->sync_deadline_us) {
+        fl_warn("no sync reply for %.*s yet; asking again", (int)doc->idlen, doc->id);
+        produce_sync(c->gw, doc);
+    }
+    if (doc->nsubs == 0 && doc->http_waiters == 0 && doc->idle_since_us &&
+        c->now - doc->idle_since_us > c->gw->cfg->doc_idle_ms * 1000) {
+        if (c->ndrop == c->cap) {
+            size_t cap = c->cap ? c->cap * 2 : 16;
+            gw_doc_t **d = realloc(c->drop, cap * sizeof *d);
+            if (!d)
+                return;
+            c->drop = d;
+            c->cap = cap;
+        }
+        c->drop[c->ndrop++] = doc;
+    }
+}
+
+void gw_docs_tick(gw_t *gw, int64_t now_us)
+{
+    tick_ctx_t c = {gw, now_us, NULL, 0, 0};
+    gw_map_each(gw->docs, on_tick_doc, &c);
+    for (size_t i = 0; i < c.ndrop; i++) {
+        gw_doc_t *doc = c.drop[i];
+        int32_t p = doc->partition;
+        fl_debug("dropping idle document %.*s", (int)doc->idlen, doc->id);
+        gw_map_del(gw->docs, doc->id, doc->idlen);
+        doc_free(gw, doc);
+        if (--gw->part_docs[p] == 0 && gw->part_state[p] != GW_PART_NONE) {
+            gw->part_state[p] = GW_PART_NONE;
+            gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], false);
+        }
+    }
+    free(c.drop);
+}
+
+static void free_doc_cb(void *val, void *arg)
+{
+    doc_free(arg, val);
+}
+
+void gw_docs_free_all(gw_t *gw)
+{
+    gw_map_each(gw->docs, free_doc_cb, gw);
+}

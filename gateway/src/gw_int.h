@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gw_int: internals shared by the gateway's modules (gw_server, gw_conn,
+ * gw_docs, gw_kafka, gw_http). Everything here except the Kafka queue
+ * hand-off is owned by the lws service thread.
+ *
+ * @locality lws service thread, unless a declaration says otherwise.
+ */
+#ifndef GW_INT_H
+#define GW_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include "flushline/engine.h"
+#include "flushline/jwt.h"
+#include "flushline/metrics.h"
+#include "flushline/topics.h"
+#include "flushline/wire.h"
+#include "gw.h"
+
+#define GW_SERVER_NAME "flushline/0.1.0"
+#define GW_MAX_PARTITIONS 1024
+#define GW_RETRY_AFTER_MS 500 /* suggested retry delay when the broker is in trouble */
+
+typedef struct gw_conn_s gw_conn_t;
+typedef struct gw_doc_s gw_doc_t;
+typedef struct gw_http_s gw_http_t;
+typedef struct gw_kafka_s gw_kafka_t;
+typedef struct gw_map_s gw_map_t;
+
+/* ---- refcounted frames ---------------------------------------------------
+ * One encoded message with LWS_PRE bytes of headroom, shared by every
+ * connection it is queued on (fan-out encodes once). */
+typedef struct gw_buf_s {
+    uint32_t refs;
+    bool text; /* JSON text frame, else msgpack binary frame */
+    size_t len;
+    unsigned char *data; /* LWS_PRE headroom, then len payload bytes */
+} gw_buf_t;
+
+gw_buf_t *gw_buf_new(const char *p, size_t len, bool text); /* refs = 1; NULL on OOM */
+void gw_buf_unref(gw_buf_t *buf);                           /* NULL is safe */
+/* Encodes msg in form into a new buffer; NULL (logged) on failure. */
+gw_buf_t *gw_buf_encode(const fl_wire_msg_t *msg, fl_wire_form_t form);
+
+/* ---- a tiny hash map keyed by bytes ---------------------------------------
+ * Keys are borrowed from the values and must stay valid while mapped. */
+gw_map_t *gw_map_new(void);
+void gw_map_free(gw_map_t *map);
+void *gw_map_get(const gw_map_t *map, const void *key, size_t klen);
+int gw_map_put(gw_map_t *map, const void *key, size_t klen, void *val); /* 0 or -ENOMEM */
+void gw_map_del(gw_map_t *map, const void *key, size_t klen);
+size_t gw_map_count(const gw_map_t *map);
+/* Calls fn for each value; fn may not change the map. */
+void gw_map_each(const gw_map_t *map, void (*fn)(void *val, void *arg), void *arg);
+
+/* ---- origins: connections and HTTP requests that wait for outcomes ------- */
+enum { GW_ORIGIN_WS = 1, GW_ORIGIN_HTTP = 2 };
+typedef struct gw_origin_s {
+    uint64_t id; /* the "origin" field of flush records */
+    uint8_t kind;
+} gw_origin_t;
+
+/* A produced flush waiting for its delivery report (the msg opaque). */
+typedef struct gw_inflight_s {
+    uint64_t origin;
+    uint8_t client_id[FL_CLIENT_ID_LEN];
+    uint64_t seq;
+    size_t doclen;
+    char doc[FL_DOC_ID_MAX];
+} gw_inflight_t;
+
+/* ---- the gateway ---------------------------------------------------------- */
+typedef struct gw_metrics_s {
+    fl_metrics_t *reg;
+    fl_gauge_t *connections, *subscriptions, *docs, *docs_live;
+    fl_counter_t *frames_in, *bytes_in, *frames_out, *bytes_out;
+    fl_metric_vec_t *nacks, *errors, *closes;
+    fl_counter_t *slow_consumers, *origin_rejects, *auth_failures;
+    fl_counter_t *deltas_out, *syncs, *resyncs, *produce_errors, *signals_in, *signals_out;
+    fl_counter_t *http_requests;
+    fl_histogram_t *fanout_ms;
+} gw_metrics_t;
+
+typedef enum gw_part_state_e {
+    GW_PART_NONE = 0,
+    GW_PART_ASSIGNING, /* requested, waiting for the consumer thread */
+    GW_PART_ASSIGNED,
+} gw_part_state_t;
+
+struct gw_s {
+    const gw_config_t *cfg;
+    char id[256]; /* gateway.id, the "gw" of records */
+    size_t idlen;
+    fl_jwt_keys_t *keys;
+    char **origins; /* allow-list, NULL-terminated; NULL = any */
+    char **minimal; /* tenants in minimum-disclosure mode, NULL-terminated */
+    struct lws_context *context;
+    struct lws_vhost *vhost;
+    struct lws_protocols protocols[2];
+    struct lws_http_mount mounts[6];
+    int port;
+    gw_kafka_t *kafka;
+    gw_map_t *docs;    /* doc id -> gw_doc_t */
+    gw_map_t *origins_map; /* origin id (8 bytes) -> gw_origin_t (conn or http) */
+    uint64_t next_origin;
+    uint64_t next_req;
+    uint32_t nconns;
+    /* events/signals partitions: state, generation of the last request,
+     * documents that need each one */
+    uint8_t part_state[GW_MAX_PARTITIONS];
+    uint32_t part_gen[GW_MAX_PARTITIONS];
+    uint32_t part_docs[GW_MAX_PARTITIONS];
+    fl_arena_t *arena; /* scratch for the service thread, reset per use */
+    lws_sorted_usec_list_t sul_tick;
+    atomic_bool stop;
+    bool draining;
+    bool service_ok; /* the service loop turned recently (healthz) */
+    atomic_bool kafka_ok; /* readyz; set by the consumer thread */
+    int64_t last_tick_us;
+    gw_metrics_t m;
+};
+
+/* Monotonic microseconds. */
+int64_t gw_now_us(void);
+/* Wall-clock seconds (token times). */
+int64_t gw_now_s(void);
+/* True when the doc's tenant is in minimum-disclosure mode. */
+bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc);
+/* The events partition of a doc (murmur2, like every producer). */
+int32_t gw_partition(const gw_t *gw, fl_slice_t doc);
+/* Looks an origin id up. */
+gw_origin_t *gw_origin_get(gw_t *gw, uint64_t id);
+
+/* ---- connections (gw_conn.c) ----------------------------------------------- */
+typedef struct gw_sub_s {
+    gw_conn_t *conn;
+    uint64_t version; /* what this subscriber holds (after the catch-up) */
+    bool pending;     /* waiting for the doc to be live */
+} gw_sub_t;
+
+struct gw_conn_s {
+    gw_origin_t o; /* first: the origin map holds &conn->o */
+    gw_t *gw;
+    struct lws *wsi;
+    bool authed, closing, drain_close, established;
+    uint16_t close_code;
+    char close_reason[96];
+    fl_wire_form_t form; /* of the hello: pushes use it */
+    fl_claims_t *claims; /* heap; NULL until authenticated */
+    char peer[64];
+    /* receive: one message reassembled from fragments */
+    char *rx;
+    size_t rxlen, rxcap;
+    bool rx_text, rx_overflow;
+    /* send queue: ring of shared buffers, byte-bounded */
+    gw_buf_t **q;
+    uint32_t qhead, qcount, qcap;
+    size_t qbytes;
+    /* subscriptions */
+    gw_doc_t **subs;
+    uint32_t nsubs, capsubs;
+    /* rate limit: token bucket */
+    double tokens;
+    int64_t tokens_us;
+    uint32_t bad_frames;
+    lws_sorted_usec_list_t sul; /* hello timeout, then token expiry */
+};
+
+/* The lws callback of the "flushline" protocol for WebSocket reasons. */
+int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
+/* Queues a shared buffer (takes a new reference). Over the byte bound the
+ * connection is closed with 4200 slow_consumer. 0 or -1 (not queued). */
+int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf);
+/* Encodes msg in the connection's form and queues it. */
+int gw_conn_send_msg(gw_conn_t *conn, const fl_wire_msg_t *msg, fl_wire_form_t form);
+/* Closes with a close code: queued frames are sent first when drain is set. */
+void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drain);
+/* Answers a flush by nack. */
+void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush, fl_slice_t doc,
+                  uint16_t code, uint32_t retry_after_ms, const char *reason);
+/* Removes a subscription entry from the connection's list (doc side is the caller's). */
+void gw_conn_forget_doc(gw_conn_t *conn, gw_doc_t *doc);
+/* Closes every connection (draining: 4201 going_away). */
+void gw_conn_close_all(gw_t *gw, uint16_t code, const char *reason);
+
+/* ---- documents (gw_docs.c) --------------------------------------------------- */
+typedef enum gw_doc_state_e {
+    GW_DOC_WAIT_PART = 0, /* its events partition is being assigned */
+    GW_DOC_SYNCING,       /* sync produced, waiting for the reply */
+    GW_DOC_LIVE,
+} gw_doc_state_t;
+
+typedef struct gw_witem_s {
+    uint64_t version_before, version_after;
+    char *rec; /* the outcome record (msgpack) */
+    size_t len;
+} gw_witem_t;
+
+struct gw_doc_s {
+    char id[FL_DOC_ID_MAX];
+    size_t idlen;
+    int32_t partition;
+    uint8_t state;
+    bool minimal;
+    uint64_t req;
+    int64_t sync_deadline_us;
+    fl_doc_t *live;
+    gw_sub_t *subs;
+    uint32_t nsubs, capsubs;
+    gw_witem_t *win; /* ring of the last window.deltas outcomes */
+    uint32_t whead, wcount, wcap;
+    uint32_t http_waiters;
+    int64_t idle_since_us; /* 0 while it has subscribers or waiters */
+};
+
+/* The doc, created (and its sync started) when missing. NULL on OOM. */
+gw_doc_t *gw_docs_open(gw_t *gw, fl_slice_t id);
+gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id);
+/* Adds conn as a subscriber holding have_version (has false: nothing). The
+ * catch-up is queued now when the doc is live, else when it becomes live.
+ * 0, or -FL_CODE_INTERNAL. */
+int gw_docs_subscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, bool has, uint64_t have);
+void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn);
+/* A decoded events or signals record from the consumer thread. */
+void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
+                       const fl_wire_msg_t *msg, char *raw, size_t rawlen);
+/* The consumer assigned a partition (generation gen). */
+void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen);
+/* Timers: sync retries, idle docs. */
+void gw_docs_tick(gw_t *gw, int64_t now_us);
+void gw_docs_free_all(gw_t *gw);
+/* Encodes a snapshot of a live doc. */
+gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form);
+
+/* ---- HTTP (gw_http.c) ----------------------------------------------------------- */
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
+/* An outcome for an HTTP flush request. */
+void gw_http_on_outcome(gw_t *gw, gw_http_t *req, const fl_wire_outcome_t *out);
+/* A delivery failure of an HTTP flush. */
+void gw_http_on_unavailable(gw_t *gw, gw_http_t *req, const char *reason);
+/* A doc became live (or was dropped): answer GET /v1/docs waiters. */
+void gw_http_on_doc_live(gw_t *gw, gw_doc_t *doc);
+void gw_http_tick(gw_t *gw, int64_t now_us);
+/* Size of the HTTP per-session state (the protocol's pss is the larger one). */
+size_t gw_http_session_size(void);
+
+/* ---- Kafka (gw_kafka.c) ---------------------------------------------------------- */
+enum { GW_EV_RECORD = 1, GW_EV_ASSIGNED = 2 };
+typedef struct gw_event_s {
+    struct gw_event_s *next;
+    int kind;
+    int topic; /* fl_topic_kind_t */
+    int32_t partition;
+    uint32_t gen;
+    int64_t ts_ms;
+    fl_arena_t *arena;
+    fl_wire_msg_t msg;
+    char *raw; /* the record value (outcomes: kept in the window) */
+    size_t rawlen;
+} gw_event_t;
+
+/* @locality main thread. Starts the producer, checks the topics, starts
+ * the consumer and its thread, which wakes the service thread with
+ * lws_cancel_service(gw->context) after queueing events (so the context
+ * must exist first). Delivery reports call gw_on_delivery(gw, ...). */
+gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size);
+void gw_kafka_free(gw_kafka_t *kafka);
+/* Produces buf (ownership passes to librdkafka on success; on failure the
+ * caller still owns it) keyed by key. opaque comes back in
+ * gw_on_delivery. 0 or the librdkafka error. */
+int gw_kafka_produce(gw_kafka_t *kafka, fl_topic_kind_t topic, fl_slice_t key, char *buf,
+                     size_t len, void *opaque);
+/* Serves delivery reports (calls gw_on_delivery). */
+void gw_kafka_poll(gw_kafka_t *kafka);
+/* Waits up to timeout_ms for every produced message. */
+int gw_kafka_flush(gw_kafka_t *kafka, int timeout_ms);
+/* Asks the consumer thread to assign (on) or unassign a partition of
+ * events and signals; on assignment it answers GW_EV_ASSIGNED with gen. */
+void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on);
+/* Takes every queued event (a list, oldest first). */
+gw_event_t *gw_kafka_take(gw_kafka_t *kafka);
+void gw_event_free(gw_event_t *ev);
+
+/* Delivery report of a produced message (service thread). */
+void gw_on_delivery(gw_t *gw, void *opaque, int err);
+
+#endif
