@@ -94,6 +94,14 @@ struct fl_client_s {
 
     lws_sorted_usec_list_t sul_connect;
     lws_sorted_usec_list_t sul_retry;
+    lws_sorted_usec_list_t sul_pace;
+
+    /* Flush pacing by the welcome's token bucket (rate per second, burst),
+     * so that the gateway's rate limit is met instead of hit. */
+    bool no_pacing;
+    double pace_rate; /* tokens per ms; 0: not paced */
+    double pace_burst, pace_tokens;
+    int64_t pace_last_ms;
 
     frame_t *ctl_head, *ctl_tail;
     pending_t *pend_head, *pend_tail;
@@ -479,6 +487,7 @@ static void on_disconnect(fl_client_t *client, int close_code)
         if (pf->st != PF_QUEUED)
             pending_set(client, pf, PF_QUEUED);
     lws_sul_cancel(&client->sul_retry);
+    lws_sul_cancel(&client->sul_pace);
     if (client->dead)
         return;
 
@@ -635,6 +644,14 @@ static void handle_welcome(fl_client_t *client, const fl_wire_welcome_t *welcome
     docinfo_t *di;
     client->stats.welcomes++;
     client->attempts = 0;
+    client->pace_rate = 0;
+    if (!client->no_pacing && welcome->rate > 0) {
+        /* the gateway's bucket starts full on a new connection */
+        client->pace_rate = welcome->rate / 1000.0;
+        client->pace_burst = welcome->burst > 0 ? welcome->burst : 1;
+        client->pace_tokens = client->pace_burst;
+        client->pace_last_ms = now_ms();
+    }
     set_state(client, FL_CLIENT_READY, 0);
     if (client->dead || client->state != FL_CLIENT_READY)
         return;
@@ -744,6 +761,34 @@ static int on_receive(fl_client_t *client, struct lws *wsi, const char *in, size
     return 0;
 }
 
+static void on_pace_timer(lws_sorted_usec_list_t *sul)
+{
+    want_write(lws_container_of(sul, fl_client_t, sul_pace));
+}
+
+/* One token of the pacing bucket, or false with a wake-up scheduled for
+ * when the next one is due. */
+static bool pace_take(fl_client_t *client)
+{
+    int64_t now;
+    double wait_ms;
+    if (client->pace_rate <= 0)
+        return true;
+    now = now_ms();
+    client->pace_tokens += (double)(now - client->pace_last_ms) * client->pace_rate;
+    if (client->pace_tokens > client->pace_burst)
+        client->pace_tokens = client->pace_burst;
+    client->pace_last_ms = now;
+    if (client->pace_tokens >= 1.0) {
+        client->pace_tokens -= 1.0;
+        return true;
+    }
+    wait_ms = (1.0 - client->pace_tokens) / client->pace_rate;
+    lws_sul_schedule(client->ctx->context, 0, &client->sul_pace, on_pace_timer,
+                     (lws_usec_t)(wait_ms * LWS_US_PER_MS) + 1);
+    return false;
+}
+
 static int on_writeable(fl_client_t *client, struct lws *wsi)
 {
     frame_t *frame = NULL;
@@ -760,6 +805,8 @@ static int on_writeable(fl_client_t *client, struct lws *wsi)
         if (!(client->ctl_head = frame->next))
             client->ctl_tail = NULL;
     } else if (client->state == FL_CLIENT_READY && (pf = pending_next(client))) {
+        if (!pace_take(client))
+            return 0; /* on_pace_timer asks for WRITEABLE again */
         frame = pf->frame;
     } else {
         return 0;
@@ -914,6 +961,7 @@ static void client_destroy(fl_client_t *client)
     docinfo_t *di, *dnext;
     lws_sul_cancel(&client->sul_connect);
     lws_sul_cancel(&client->sul_retry);
+    lws_sul_cancel(&client->sul_pace);
     if (client->wsi) {
         lws_set_opaque_user_data(client->wsi, NULL);
         lws_set_timeout(client->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -1045,6 +1093,7 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
         goto fail;
     client->port = opts->port;
     client->json = opts->json;
+    client->no_pacing = opts->no_pacing;
     if (memcmp(opts->client_id, zero, FL_CLIENT_ID_LEN) == 0)
         randombytes_buf(client->client_id, FL_CLIENT_ID_LEN);
     else
@@ -1087,6 +1136,7 @@ void fl_client_free(fl_client_t *client)
     client->prev = NULL;
     lws_sul_cancel(&client->sul_connect);
     lws_sul_cancel(&client->sul_retry);
+    lws_sul_cancel(&client->sul_pace);
     if (ctx->depth > 0) {
         client->next = ctx->dead;
         ctx->dead = client;

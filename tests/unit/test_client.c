@@ -84,6 +84,7 @@ typedef struct srv_s {
     int nack_next;        /* nack this many flushes with unavailable */
     uint32_t nack_retry_ms;
     bool corrupt_next;    /* flip a chain byte in the next delta sent */
+    uint32_t rate, burst; /* announced in welcome */
     fl_gen_t gen;
 } srv_t;
 
@@ -265,8 +266,8 @@ static void srv_message(srv_t *srv, srv_conn_t *conn, const char *buf, size_t le
         out.u.welcome.max_frame = 1 << 20;
         out.u.welcome.max_commands = 1000;
         out.u.welcome.max_subscriptions = 8;
-        out.u.welcome.rate = 1000;
-        out.u.welcome.burst = 100;
+        out.u.welcome.rate = srv->rate;
+        out.u.welcome.burst = srv->burst;
         out.u.welcome.user = FL_SLICE("tester");
         out.u.welcome.server = FL_SLICE("fake/0");
         srv_send(conn, &out);
@@ -421,6 +422,8 @@ static srv_t *srv_start(void)
     srv_t *srv = calloc(1, sizeof *srv);
     g_srv = srv;
     fl_gen_seed(&srv->gen, 42);
+    srv->rate = 1000;
+    srv->burst = 100;
     srv->protocols[0].name = "fake-gateway";
     srv->protocols[0].callback = srv_cb;
     srv->protocols[0].per_session_data_size = sizeof(srv_conn_t);
@@ -936,6 +939,38 @@ static void test_nack_retry(void)
     srv_free(srv);
 }
 
+static void test_pacing(void)
+{
+    char errstr[128];
+    srv_t *srv = srv_start();
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, false);
+    fl_client_t *client;
+    int64_t t0, first = -1, last = -1;
+
+    srv->rate = 50; /* 20 ms a flush after a burst of 5 */
+    srv->burst = 5;
+    client = fl_client_new(ctx, &opts);
+    WAIT_FOR(app.welcomes == 1, 5000);
+    t0 = fl_test_now_ms();
+    for (int i = 0; i < 15; i++)
+        client_flush(client, srv, "t/p");
+    /* the burst goes at once, the rest at the announced rate */
+    WAIT_FOR(count_log(srv, 0, FL_WT_FLUSH) >= 5, 5000);
+    first = fl_test_now_ms() - t0;
+    ASSERT_LT(first, 100);
+    ASSERT_LT(count_log(srv, 0, FL_WT_FLUSH), 8);
+    WAIT_FOR(fl_client_pending(client) == 0, 5000);
+    last = fl_test_now_ms() - t0;
+    ASSERT_GE(last, 180); /* 10 flushes at 50/s */
+    ASSERT_EQ(app.nacks, 0);
+    ASSERT_EQ(count_log(srv, 0, FL_WT_FLUSH), 15);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(srv);
+}
+
 static void test_chain_mismatch_resync(void)
 {
     char errstr[128];
@@ -1096,6 +1131,7 @@ int main(void)
     RUN(test_reconnect_resend_json);
     RUN(test_close_codes);
     RUN(test_nack_retry);
+    RUN(test_pacing);
     RUN(test_chain_mismatch_resync);
     RUN(test_bad_frame_reconnects);
     RUN(test_signal);

@@ -15,6 +15,9 @@
  *   - per document a flush sequence counting from 1, and every flush not yet
  *     answered by its outcome (encoded once, resent with its original seq
  *     after a reconnect or after a nack with retry_after).
+ * Flushes are paced by the token bucket the welcome announces (rate,
+ * burst), so the gateway's rate limit is met rather than hit; a
+ * rate_limited or unavailable nack resends the same seq after retry_after.
  * Reconnects follow the close code classes of PROTOCOL.md section 7: 4000-4099
  * stop, 4100-4199 exponential back-off with jitter, 4200-4299 and network
  * errors reconnect at once (then back off if attempts keep failing). After a
@@ -111,6 +114,8 @@ typedef struct fl_client_opts_s {
     const char *token;  /* JWT; copied into sodium_malloc memory; NULL: "" */
     const char *name;   /* hello "client", NULL: "flushline-c/0.1.0"; copied */
     bool json;          /* JSON text frames instead of msgpack binary frames */
+    bool no_pacing;     /* send flushes as fast as possible instead of pacing them by
+                           the welcome's rate and burst (load tests of the limit) */
     uint8_t client_id[FL_CLIENT_ID_LEN]; /* all zero: random (randombytes_buf) */
     uint32_t backoff_initial_ms; /* first back-off step, 0: 250 */
     uint32_t backoff_max_ms;     /* cap of the exponential back-off, 0: 30000 */
