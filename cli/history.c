@@ -815,6 +815,7 @@ static int bad_record(rebuild_ctx_t *c, const rd_kafka_message_t *msg, fl_slice_
         return FL_HIST_ERECORD;
     fprintf(stderr, "flushline %s: skipped record %s [%d] @%lld: %s\n", c->h->cmd,
             c->pos->topic, msg->partition, (long long)msg->offset, what);
+    memset(c->pos, 0, sizeof *c->pos);
     c->rb->bad++;
     return 0;
 }
@@ -871,7 +872,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
         return FL_HIST_EVERSION;
     }
     if (rb->hooks.pre && (rc = rb->hooks.pre(rb->hooks.opaque, ent, o, msg, c->pos)) != 0) {
-        if (rc < 0)
+        if (rc < 0 && !c->pos->topic[0]) /* a hook may name another record */
             set_pos(c, msg, o->doc, o->version_after);
         return rc;
     }
@@ -899,7 +900,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     ent->seen = true;
     rb->outcomes++;
     if (rb->hooks.post && (rc = rb->hooks.post(rb->hooks.opaque, ent, o, msg, c->pos)) != 0) {
-        if (rc < 0)
+        if (rc < 0 && !c->pos->topic[0])
             set_pos(c, msg, o->doc, o->version_after);
         return rc;
     }
