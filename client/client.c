@@ -9,7 +9,8 @@
  * then, once welcomed, the pending flushes in the order they were made.
  *
  * A pending flush is QUEUED (to be written), INFLIGHT (written on this
- * connection) or RETRY (nacked, waiting for retry_after). A flush is only
+ * connection; resent if its outcome does not come within ack_timeout_ms)
+ * or RETRY (nacked, waiting for retry_after). A flush is only
  * written when every earlier pending flush of the same document is in
  * flight, so that seqs reach the processor in order even after a nack or a
  * gap answer; a reconnect turns every pending flush back into QUEUED.
@@ -30,6 +31,7 @@
 #define DEFAULT_BACKOFF_INITIAL_MS 250
 #define DEFAULT_BACKOFF_MAX_MS 30000
 #define DEFAULT_MAX_FRAME (16u << 20)
+#define DEFAULT_ACK_TIMEOUT_MS 10000
 #define DEFAULT_RETRY_MS 500 /* a retryable nack without retry_after */
 #define PROTOCOL_NAME "flushline-client"
 
@@ -63,7 +65,7 @@ typedef struct pending_s {
     uint64_t seq;
     int st;
     bool sent_once;
-    int64_t retry_at_ms;
+    int64_t deadline_ms; /* RETRY: resend at; INFLIGHT: resend if no outcome by then */
     frame_t *frame;
 } pending_t;
 
@@ -77,7 +79,8 @@ struct fl_client_s {
     bool token_sodium; /* token is sodium_malloc memory (else malloc) */
     bool json;
     uint8_t client_id[FL_CLIENT_ID_LEN];
-    uint32_t backoff_initial_ms, backoff_max_ms, max_frame;
+    uint32_t backoff_initial_ms, backoff_max_ms, max_frame, ack_timeout_ms;
+    int64_t timer_at; /* when sul_retry fires, INT64_MAX when not armed */
     int port;
     fl_engine_config_t engine;
     fl_client_callbacks_t cb;
@@ -406,30 +409,39 @@ static bool pending_has_earlier(const pending_t *pf)
 
 static void on_retry_timer(lws_sorted_usec_list_t *sul);
 
-static void schedule_retry(fl_client_t *client)
+/* One timer serves both RETRY deadlines (nack retry_after) and INFLIGHT
+ * deadlines (no outcome within ack_timeout: resend, safe by dedup); it is
+ * armed for the earliest deadline known, and rescans when it fires. */
+static void arm_timer(fl_client_t *client, int64_t at)
 {
-    int64_t earliest = INT64_MAX, now = now_ms();
-    pending_t *pf;
-    for (pf = client->pend_head; pf; pf = pf->next)
-        if (pf->st == PF_RETRY && pf->retry_at_ms < earliest)
-            earliest = pf->retry_at_ms;
-    if (earliest == INT64_MAX) {
-        lws_sul_cancel(&client->sul_retry);
+    int64_t now;
+    if (at >= client->timer_at)
         return;
-    }
+    now = now_ms();
+    client->timer_at = at;
     lws_sul_schedule(client->ctx->context, 0, &client->sul_retry, on_retry_timer,
-                     (lws_usec_t)(earliest > now ? earliest - now : 0) * LWS_US_PER_MS);
+                     (lws_usec_t)(at > now ? at - now : 0) * LWS_US_PER_MS);
 }
 
 static void on_retry_timer(lws_sorted_usec_list_t *sul)
 {
     fl_client_t *client = lws_container_of(sul, fl_client_t, sul_retry);
-    int64_t now = now_ms();
+    int64_t now = now_ms(), next = INT64_MAX;
     pending_t *pf;
-    for (pf = client->pend_head; pf; pf = pf->next)
-        if (pf->st == PF_RETRY && pf->retry_at_ms <= now)
+    client->timer_at = INT64_MAX;
+    for (pf = client->pend_head; pf; pf = pf->next) {
+        if (pf->st == PF_QUEUED)
+            continue;
+        if (pf->deadline_ms <= now) {
+            if (pf->st == PF_INFLIGHT)
+                client->stats.timeouts++;
             pending_set(client, pf, PF_QUEUED);
-    schedule_retry(client);
+        } else if (pf->deadline_ms < next) {
+            next = pf->deadline_ms;
+        }
+    }
+    if (next != INT64_MAX)
+        arm_timer(client, next);
     want_write(client);
 }
 
@@ -487,6 +499,7 @@ static void on_disconnect(fl_client_t *client, int close_code)
         if (pf->st != PF_QUEUED)
             pending_set(client, pf, PF_QUEUED);
     lws_sul_cancel(&client->sul_retry);
+    client->timer_at = INT64_MAX;
     lws_sul_cancel(&client->sul_pace);
     if (client->dead)
         return;
@@ -628,8 +641,9 @@ static void handle_nack(fl_client_t *client, const fl_wire_nack_t *nack)
     if (pf) {
         if (nack->code == FL_CODE_UNAVAILABLE || nack->code == FL_CODE_RATE_LIMITED) {
             pending_set(client, pf, PF_RETRY);
-            pf->retry_at_ms = now_ms() + (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
-            schedule_retry(client);
+            pf->deadline_ms =
+                now_ms() + (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
+            arm_timer(client, pf->deadline_ms);
             info.retrying = true;
         } else {
             pending_unlink(client, pf);
@@ -832,6 +846,8 @@ static int on_writeable(fl_client_t *client, struct lws *wsi)
     }
     if (pf) {
         pending_set(client, pf, PF_INFLIGHT);
+        pf->deadline_ms = now_ms() + client->ack_timeout_ms;
+        arm_timer(client, pf->deadline_ms);
         if (pf->sent_once)
             client->stats.resent++;
         pf->sent_once = true;
@@ -1104,6 +1120,8 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
     if (client->backoff_max_ms < client->backoff_initial_ms)
         client->backoff_max_ms = client->backoff_initial_ms;
     client->max_frame = opts->max_frame ? opts->max_frame : DEFAULT_MAX_FRAME;
+    client->ack_timeout_ms = opts->ack_timeout_ms ? opts->ack_timeout_ms : DEFAULT_ACK_TIMEOUT_MS;
+    client->timer_at = INT64_MAX;
     client->engine = opts->engine ? *opts->engine : fl_engine_config_default;
     client->cb = opts->cb;
     client->opaque = opts->opaque;

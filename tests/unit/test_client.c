@@ -939,6 +939,41 @@ static void test_nack_retry(void)
     srv_free(srv);
 }
 
+static void test_ack_timeout_resend(void)
+{
+    char errstr[128];
+    srv_t *srv = srv_start();
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, true);
+    fl_client_t *client;
+    fl_client_stats_t st;
+
+    opts.ack_timeout_ms = 150;
+    client = fl_client_new(ctx, &opts);
+    WAIT_FOR(app.welcomes == 1, 5000);
+    /* the outcome of seq 1 is lost (applied, never answered) */
+    srv->no_ack = true;
+    ASSERT_EQ(client_flush(client, srv, "t/t"), 1);
+    WAIT_FOR(count_log(srv, 0, FL_WT_FLUSH) == 1, 5000);
+    srv->no_ack = false;
+    pump_for(srv, ctx, 50);
+    ASSERT_EQ(count_log(srv, 0, FL_WT_FLUSH), 1); /* not before the timeout */
+    /* resent on the same connection with the same seq: a duplicate answer */
+    WAIT_FOR(fl_client_pending(client) == 0, 5000);
+    ASSERT_EQ(count_log(srv, 0, FL_WT_FLUSH), 2);
+    ASSERT_EQ(srv->log[srv->nlog - 1].seq, 1);
+    ASSERT_EQ(app.noutcomes, 1);
+    ASSERT_TRUE(app.outcomes[0].dup);
+    fl_client_get_stats(client, &st);
+    ASSERT_EQ(st.timeouts, 1);
+    ASSERT_EQ(st.resent, 1);
+    ASSERT_EQ(st.connects, 1);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(srv);
+}
+
 static void test_pacing(void)
 {
     char errstr[128];
@@ -1131,6 +1166,7 @@ int main(void)
     RUN(test_reconnect_resend_json);
     RUN(test_close_codes);
     RUN(test_nack_retry);
+    RUN(test_ack_timeout_resend);
     RUN(test_pacing);
     RUN(test_chain_mismatch_resync);
     RUN(test_bad_frame_reconnects);

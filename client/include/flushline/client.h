@@ -14,7 +14,8 @@
  *     mismatch or a version gap drops the copy and resubscribes from scratch;
  *   - per document a flush sequence counting from 1, and every flush not yet
  *     answered by its outcome (encoded once, resent with its original seq
- *     after a reconnect or after a nack with retry_after).
+ *     after a reconnect, after a nack with retry_after, or when no outcome
+ *     came within ack_timeout_ms).
  * Flushes are paced by the token bucket the welcome announces (rate,
  * burst), so the gateway's rate limit is met rather than hit; a
  * rate_limited or unavailable nack resends the same seq after retry_after.
@@ -120,6 +121,8 @@ typedef struct fl_client_opts_s {
     uint32_t backoff_initial_ms; /* first back-off step, 0: 250 */
     uint32_t backoff_max_ms;     /* cap of the exponential back-off, 0: 30000 */
     uint32_t max_frame;          /* largest server message accepted, 0: 16 MiB */
+    uint32_t ack_timeout_ms;     /* a flush sent without outcome after this long is sent
+                                    again with its seq (dedup makes it safe), 0: 10000 */
     const fl_engine_config_t *engine; /* caps of the local copies; NULL: default */
     fl_client_callbacks_t cb;
     void *opaque;
@@ -130,7 +133,8 @@ typedef struct fl_client_stats_s {
     uint64_t connects;   /* connection attempts */
     uint64_t welcomes;   /* welcomes received */
     uint64_t resyncs;    /* local copies dropped (chain mismatch, gap) and resubscribed */
-    uint64_t resent;     /* flush frames sent again (reconnect, nack retry, gap) */
+    uint64_t resent;     /* flush frames sent again (reconnect, nack retry, gap, timeout) */
+    uint64_t timeouts;   /* flushes resent because no outcome came within ack_timeout_ms */
     uint64_t bad_frames; /* undecodable server frames */
     uint64_t sent, received; /* frames */
 } fl_client_stats_t;
