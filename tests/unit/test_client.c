@@ -523,8 +523,9 @@ static void on_outcome(fl_client_t *client, void *opaque, const fl_outcome_t *ou
     app_t *app = opaque;
     if (app->noutcomes < 512) {
         int i = app->noutcomes++;
-        memcpy(app->outcomes[i].doc, outcome->doc.ptr, outcome->doc.len < 63 ? outcome->doc.len : 63);
-        app->outcomes[i].doc[outcome->doc.len < 63 ? outcome->doc.len : 63] = 0;
+        size_t n = outcome->doc.len < 63 ? outcome->doc.len : 63;
+        memcpy(app->outcomes[i].doc, outcome->doc.ptr, n);
+        app->outcomes[i].doc[n] = 0;
         app->outcomes[i].seq = outcome->seq;
         app->outcomes[i].code = outcome->code;
         app->outcomes[i].dup = outcome->duplicate;
