@@ -350,7 +350,6 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
     char *buf = NULL, errstr[256];
     size_t len;
     uint32_t retry = 0;
-    int rc;
 
     if (!fl_claims_can_write(conn->claims, flush->doc.ptr, flush->doc.len)) {
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_DOC_FORBIDDEN, 0,
@@ -383,15 +382,8 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
     inf->seq = flush->seq;
     inf->doclen = flush->doc.len;
     memcpy(inf->doc, flush->doc.ptr, flush->doc.len);
-    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS, flush->doc, buf, len, inf)) != 0) {
-        free(buf);
-        free(inf);
-        fl_counter_inc(gw->m.produce_errors);
-        snprintf(errstr, sizeof errstr, "broker unavailable (%s): retry the same seq",
-                 rd_kafka_err2name(rc));
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
-                     errstr);
-    }
+    /* held until the doc's events partition is followed; failures nack */
+    gw_docs_produce_flush(gw, flush->doc, buf, len, inf);
 }
 
 static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal_t *s)

@@ -35,6 +35,55 @@
 
 static void start_sync(gw_t *gw, gw_doc_t *doc);
 
+/* A flush waiting for its partition to be followed. */
+typedef struct gw_held_s {
+    struct gw_held_s *next;
+    char *buf;
+    size_t len;
+    gw_inflight_t *inf;
+} gw_held_t;
+
+static void need_partition(gw_t *gw, int32_t p)
+{
+    if (gw->part_state[p] == GW_PART_NONE) {
+        gw->part_state[p] = GW_PART_ASSIGNING;
+        gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], true);
+    }
+}
+
+static void produce_held(gw_t *gw, gw_held_t *h)
+{
+    int rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS,
+                              (fl_slice_t){h->inf->doc, h->inf->doclen}, h->buf, h->len, h->inf);
+    if (rc != 0) {
+        free(h->buf);
+        gw_on_delivery(gw, h->inf, rc); /* nacks unavailable and frees inf */
+    }
+    free(h);
+}
+
+void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_inflight_t *inf)
+{
+    int32_t p = gw_partition(gw, key);
+    gw_held_t *h = malloc(sizeof *h);
+    if (!h) {
+        free(buf);
+        gw_on_delivery(gw, inf, RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        return;
+    }
+    h->buf = buf;
+    h->len = len;
+    h->inf = inf;
+    gw->part_used_us[p] = gw_now_us();
+    if (gw->part_state[p] == GW_PART_ASSIGNED) {
+        produce_held(gw, h);
+        return;
+    }
+    h->next = gw->held[p];
+    gw->held[p] = h;
+    need_partition(gw, p);
+}
+
 gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id)
 {
     return gw_map_get(gw->docs, id.ptr, id.len);
@@ -144,10 +193,7 @@ static void start_sync(gw_t *gw, gw_doc_t *doc)
         return;
     }
     doc->state = GW_DOC_WAIT_PART;
-    if (gw->part_state[p] == GW_PART_NONE) {
-        gw->part_state[p] = GW_PART_ASSIGNING;
-        gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], true);
-    }
+    need_partition(gw, p);
 }
 
 typedef struct assigned_ctx_s {
@@ -171,6 +217,20 @@ void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
         return; /* a stale answer: a newer request is on its way */
     gw->part_state[partition] = GW_PART_ASSIGNED;
     gw_map_each(gw->docs, on_assigned_doc, &c);
+    /* held flushes, oldest first (the list is newest first) */
+    gw_held_t *h = gw->held[partition], *rev = NULL;
+    gw->held[partition] = NULL;
+    while (h) {
+        gw_held_t *next = h->next;
+        h->next = rev;
+        rev = h;
+        h = next;
+    }
+    while (rev) {
+        gw_held_t *next = rev->next;
+        produce_held(gw, rev);
+        rev = next;
+    }
 }
 
 /* Drops the live copy and syncs again; subscribers wait (hearing nothing)
@@ -596,12 +656,16 @@ void gw_docs_tick(gw_t *gw, int64_t now_us)
         fl_debug("dropping idle document %.*s", (int)doc->idlen, doc->id);
         gw_map_del(gw->docs, doc->id, doc->idlen);
         doc_free(gw, doc);
-        if (--gw->part_docs[p] == 0 && gw->part_state[p] != GW_PART_NONE) {
+        gw->part_docs[p]--;
+    }
+    free(c.drop);
+    /* a partition nobody needs (no document, no recent flush) is let go */
+    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < GW_MAX_PARTITIONS; p++)
+        if (gw->part_state[p] == GW_PART_ASSIGNED && gw->part_docs[p] == 0 &&
+            now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll) {
             gw->part_state[p] = GW_PART_NONE;
             gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], false);
         }
-    }
-    free(c.drop);
 }
 
 static void free_doc_cb(void *val, void *arg)
@@ -611,5 +675,13 @@ static void free_doc_cb(void *val, void *arg)
 
 void gw_docs_free_all(gw_t *gw)
 {
+    for (int p = 0; p < GW_MAX_PARTITIONS; p++)
+        while (gw->held[p]) {
+            gw_held_t *h = gw->held[p];
+            gw->held[p] = h->next;
+            free(h->buf);
+            free(h->inf);
+            free(h);
+        }
     gw_map_each(gw->docs, free_doc_cb, gw);
 }

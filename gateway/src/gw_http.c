@@ -302,14 +302,8 @@ static void on_flush_body(gw_t *gw, gw_http_t *req)
     inf->seq = msg.u.flush.seq;
     inf->doclen = req->doclen;
     memcpy(inf->doc, req->doc, req->doclen);
-    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS, msg.u.flush.doc, buf, len, inf))) {
-        free(buf);
-        free(inf);
-        fl_counter_inc(gw->m.produce_errors);
-        respond_error(req, 503, FL_CODE_UNAVAILABLE, "broker unavailable: retry the same seq");
-        goto done;
-    }
     req->waiting_outcome = true;
+    gw_docs_produce_flush(gw, msg.u.flush.doc, buf, len, inf);
 done:
     free(text);
     json_decref(j);

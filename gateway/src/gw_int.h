@@ -116,6 +116,8 @@ struct gw_s {
     uint8_t part_state[GW_MAX_PARTITIONS];
     uint32_t part_gen[GW_MAX_PARTITIONS];
     uint32_t part_docs[GW_MAX_PARTITIONS];
+    int64_t part_used_us[GW_MAX_PARTITIONS]; /* last flush routed through it */
+    struct gw_held_s *held[GW_MAX_PARTITIONS]; /* flushes waiting for the assignment */
     fl_arena_t *arena; /* scratch for the service thread, reset per use */
     lws_sorted_usec_list_t sul_tick;
     atomic_bool stop;
@@ -233,6 +235,11 @@ void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
                        const fl_wire_msg_t *msg, char *raw, size_t rawlen);
 /* The consumer assigned a partition (generation gen). */
 void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen);
+/* Produces a flush record (buf, len; ownership passes in every case)
+ * keyed by key once the doc's events partition is followed, so that its
+ * outcome cannot be missed; until then it is held. inf is the delivery
+ * opaque (a failure, now or later, nacks through gw_on_delivery). */
+void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_inflight_t *inf);
 /* Timers: sync retries, idle docs. */
 void gw_docs_tick(gw_t *gw, int64_t now_us);
 void gw_docs_free_all(gw_t *gw);

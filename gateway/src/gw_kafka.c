@@ -203,8 +203,14 @@ static void apply_requests(gw_kafka_t *kafka)
             continue;
         }
         if (r->on) {
+            int64_t slo = 0, shi = 0;
+            /* both ends read now: a logical END would be resolved later,
+             * after records we must see */
             rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
                 kafka->consumer, kafka->n_events, r->partition, &lo, &hi, 5000);
+            if (!e)
+                e = rd_kafka_query_watermark_offsets(kafka->consumer, kafka->n_signals,
+                                                     r->partition, &slo, &shi, 5000);
             if (e) {
                 fl_warn("cannot read the end of %s [%d]: %s; retrying", kafka->n_events,
                         r->partition, rd_kafka_err2str(e));
@@ -215,8 +221,7 @@ static void apply_requests(gw_kafka_t *kafka)
             }
             atomic_store(&kafka->gw->kafka_ok, true);
             rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition)->offset = hi;
-            rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset =
-                RD_KAFKA_OFFSET_END;
+            rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset = shi;
             if (kafka->assigned[r->partition]) {
                 /* re-assign at the new end: drop the old position first */
                 rd_kafka_error_t *e2 = rd_kafka_incremental_unassign(kafka->consumer, l);
