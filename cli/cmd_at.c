@@ -181,7 +181,7 @@ int fl_cmd_at(int argc, char **argv)
     }
     at.by_time = time != NULL;
 
-    if ((rc = fl_hist_open(&h, "at", &common)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "at", &common, NULL)) != FL_EXIT_OK)
         goto fail;
     h.quiet = quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||

@@ -228,7 +228,7 @@ int fl_cmd_replay(int argc, char **argv)
     if (fl_hist_range_check("replay", &range) != FL_EXIT_OK)
         return FL_EXIT_USAGE;
 
-    if ((rc = fl_hist_open(&h, "replay", &common)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "replay", &common, NULL)) != FL_EXIT_OK)
         goto fail;
     h.quiet = quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||

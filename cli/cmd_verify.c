@@ -489,7 +489,7 @@ int fl_cmd_verify(int argc, char **argv)
         return FL_EXIT_USAGE;
     }
 
-    if ((rc = fl_hist_open(&h, "verify", &common)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "verify", &common, NULL)) != FL_EXIT_OK)
         goto fail;
     h.quiet = quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||

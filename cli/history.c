@@ -72,9 +72,10 @@ static int64_t now_ms(void)
 
 /* ---- connecting --------------------------------------------------------- */
 
-int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common)
+int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                 const char *group)
 {
-    char errstr[512], group[64];
+    char errstr[512], defgroup[64];
     rd_kafka_conf_t *conf;
 
     memset(h, 0, sizeof *h);
@@ -92,8 +93,8 @@ int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common)
     }
     /* Assign-only: the group id is never joined nor committed to, but
      * librdkafka wants one for a consumer. */
-    snprintf(group, sizeof group, "flushline-cli-%s", cmd);
-    if (fl_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) ||
+    snprintf(defgroup, sizeof defgroup, "flushline-cli-%s", cmd);
+    if (fl_kafka_conf_set(conf, "group.id", group ? group : defgroup, errstr, sizeof errstr) ||
         fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr) ||
         fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
         fl_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof errstr) ||

@@ -62,11 +62,14 @@ typedef struct fl_hist_s {
 
 /*
  * Connects: a consumer for common's bootstrap (librdkafka props applied)
- * and the topic names of common's prefix. Returns an FL_EXIT_* code:
+ * and the topic names of common's prefix. group: the consumer's group.id
+ * (NULL: "flushline-cli-<cmd>", never joined nor committed to; reprocess
+ * commits its position to its own). Returns an FL_EXIT_* code:
  * FL_EXIT_OK, FL_EXIT_USAGE (bad prefix or setting) or FL_EXIT_UNREACHABLE,
  * with the reason printed on stderr. fl_hist_close() is safe either way.
  */
-int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common);
+int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                 const char *group);
 void fl_hist_close(fl_hist_t *h);
 
 /* Partition count of a topic: > 0, FL_HIST_ENOTOPIC or FL_HIST_EKAFKA. */

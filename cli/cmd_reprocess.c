@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `flushline reprocess`: re-runs <prefix>.commands through this build's
+ * engine into a fresh topic set <to-prefix>, exactly once. Outcomes go to
+ * <to-prefix>.events (same partition, the source record's timestamp, the
+ * same gw/origin) from a transactional producer; the consumed commands
+ * offsets are sent to each transaction for the consumer group
+ * "flushline-reprocess-<to-prefix>", so an interrupted run resumes where its
+ * last transaction ended (the documents are rebuilt from <to-prefix>.events
+ * first). At the end every document's snapshot and one checkpoint per
+ * partition are written to <to-prefix>.snapshots. With an unchanged engine
+ * the outcomes are byte-identical to the original's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "flushline/kafka.h"
+#include "history.h"
+
+#define RE_BATCH_RECORDS 2000
+#define RE_BATCH_MS 200
+
+static void help(FILE *out)
+{
+    fprintf(out,
+            "usage: flushline reprocess --to-prefix NEW [OPTIONS]\n\n"
+            "Re-runs <prefix>.commands through this engine into the topic set NEW (created\n"
+            "with the same partition count), exactly once: outcomes to NEW.events in\n"
+            "transactions that also commit the consumed offsets for the group\n"
+            "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots.\n"
+            "Run it again after an interruption: it resumes where it stopped. Records\n"
+            "written to commands after the start are left for the next run.\n\n"
+            "options:\n%s"
+            "  --to-prefix NEW           the new topic set (required, not --prefix)\n"
+            "  --from-offset P:O,...     where a first run starts in commands (default: the\n"
+            "                            start); documents start empty there\n"
+            "  --from-time T             the first commands record at or after T\n"
+            "  --transactional-id ID     default flushline-reprocess-NEW\n"
+            "  --max-state-bytes N       the engine's state cap (default 1048576)\n"
+            "  --quiet                   no progress lines on stderr\n",
+            fl_cli_common_help);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct re_s {
+    fl_hist_t *src;           /* source: reads commands, carries the group */
+    fl_hist_t *dst;           /* destination topic names */
+    rd_kafka_t *producer;     /* transactional */
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    fl_hist_docs_t **docs;    /* per partition */
+    fl_engine_config_t engine;
+    fl_arena_t *arena;
+    int32_t partition;        /* being read */
+    bool txn_open;
+    int64_t txn_start;
+    uint32_t txn_records;
+    int64_t next_offset;      /* commands offset after the last record consumed */
+    int64_t *events_next;     /* per partition: offset after the last outcome in NEW.events */
+    uint64_t flushes, skipped, bad;
+} re_t;
+
+static int txn_fail(re_t *re, const char *what, rd_kafka_error_t *err)
+{
+    fprintf(stderr, "flushline reprocess: %s: %s\n", what, rd_kafka_error_string(err));
+    rd_kafka_error_destroy(err);
+    return -1;
+}
+
+static int begin(re_t *re)
+{
+    rd_kafka_error_t *err;
+    if (re->txn_open)
+        return 0;
+    if ((err = rd_kafka_begin_transaction(re->producer)))
+        return txn_fail(re, "begin_transaction", err);
+    re->txn_open = true;
+    re->txn_start = now_ms();
+    re->txn_records = 0;
+    return 0;
+}
+
+/* Commits the open transaction with the consumed position of the current
+ * partition (none when offsets is false). */
+static int commit(re_t *re, bool offsets)
+{
+    rd_kafka_error_t *err;
+    if (!re->txn_open)
+        return 0;
+    /* Delivery reports first: they tell where the outcomes landed, which
+     * the final snapshots record (the LSO lags behind a commit). */
+    rd_kafka_flush(re->producer, 60000);
+    if (offsets && re->next_offset >= 0) {
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(parts, re->src->topic[FL_TOPIC_COMMANDS],
+                                          re->partition)
+            ->offset = re->next_offset;
+        err = rd_kafka_send_offsets_to_transaction(re->producer, parts, re->cgmd, 30000);
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (err)
+            return txn_fail(re, "send_offsets_to_transaction", err);
+    }
+    if ((err = rd_kafka_commit_transaction(re->producer, 60000)))
+        return txn_fail(re, "commit_transaction", err);
+    re->txn_open = false;
+    return 0;
+}
+
+static void abort_open(re_t *re)
+{
+    rd_kafka_error_t *err;
+    if (!re->txn_open)
+        return;
+    if ((err = rd_kafka_abort_transaction(re->producer, 30000)))
+        txn_fail(re, "abort_transaction", err);
+    re->txn_open = false;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    re_t *re = opaque;
+    /* Only outcomes carry a message opaque. */
+    if (!msg->err && msg->_private && msg->partition >= 0 &&
+        msg->offset + 1 > re->events_next[msg->partition])
+        re->events_next[msg->partition] = msg->offset + 1;
+}
+
+/* Produces a malloc'd value (librdkafka frees it, also on failure); with
+ * is_event its delivery moves events_next. */
+static int produce(re_t *re, const char *topic, int32_t p, fl_slice_t key, char *val, size_t len,
+                   int64_t ts, bool is_event)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            re->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_KEY(key.ptr, key.len), RD_KAFKA_V_VALUE(val, len),
+            RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+            RD_KAFKA_V_OPAQUE(is_event ? (void *)re : NULL), RD_KAFKA_V_END);
+        if (!err)
+            return 0;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(re->producer, 10);
+            continue;
+        }
+        fprintf(stderr, "flushline reprocess: produce to %s [%d]: %s\n", topic, p,
+                rd_kafka_err2str(err));
+        free(val);
+        return -1;
+    }
+}
+
+static int on_command(void *opaque, const rd_kafka_message_t *msg)
+{
+    re_t *re = opaque;
+    fl_wire_msg_t wm;
+    fl_outcome_t out;
+    rd_kafka_timestamp_type_t tstype;
+    char errstr[256], *buf = NULL;
+    size_t len;
+    fl_hist_doc_t *ent;
+    int rc;
+
+    if (begin(re) != 0)
+        return -1;
+    re->next_offset = msg->offset + 1;
+    re->txn_records++;
+    fl_arena_reset(re->arena);
+    rc = fl_wire_decode_record(msg->payload, msg->len, re->arena, &wm, errstr, sizeof errstr);
+    if (rc == 0 && wm.type == FL_WT_REC_FLUSH) {
+        fl_wire_rec_flush_t *rf = &wm.u.rflush;
+        if (msg->key_len != rf->flush.doc.len ||
+            memcmp(msg->key, rf->flush.doc.ptr, msg->key_len) != 0) {
+            snprintf(errstr, sizeof errstr, "record key is not the flush's document");
+            goto bad;
+        }
+        /* The server stamp is the source record's timestamp, as the
+         * processor took it: outcomes come out byte-identical. */
+        int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
+        rf->flush.ts_ms = ts;
+        if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, false))) {
+            /* Created with this run's engine settings. */
+            if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, true)))
+                return FL_HIST_ENOMEM;
+            fl_doc_free(ent->doc);
+            if (!(ent->doc = fl_doc_new(rf->flush.doc, &re->engine)))
+                return FL_HIST_ENOMEM;
+        }
+        if ((rc = fl_doc_apply(ent->doc, &rf->flush, re->arena, &out)) != 0) {
+            fprintf(stderr, "flushline reprocess: applying %s [%d] @%lld: %s\n",
+                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
+                    fl_engine_strerror(rc));
+            return -1;
+        }
+        if (fl_wire_encode_outcome_record(&out, rf->gw, rf->origin, &buf, &len, errstr,
+                                          sizeof errstr) != 0) {
+            fprintf(stderr, "flushline reprocess: encoding the outcome of %s [%d] @%lld: %s\n",
+                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
+                    errstr);
+            return -1;
+        }
+        if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.doc, buf, len, ts,
+                    true))
+            return -1;
+        re->flushes++;
+    } else if (rc == 0 && wm.type == FL_WT_REC_SYNC) {
+        re->skipped++; /* a gateway's request: nobody waits for the answer now */
+    } else {
+        if (rc == 0)
+            snprintf(errstr, sizeof errstr, "a %s record does not belong in commands",
+                     fl_wire_type_name(wm.type));
+    bad:
+        /* As the processor: logged, counted, skipped. */
+        re->bad++;
+        fprintf(stderr, "flushline reprocess: skipped bad record %s [%d] @%lld: %s\n",
+                re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
+                errstr);
+    }
+    if (re->txn_records >= RE_BATCH_RECORDS || now_ms() - re->txn_start >= RE_BATCH_MS)
+        return commit(re, true);
+    return 0;
+}
+
+static int produce_snapshot(re_t *re, int32_t p, fl_doc_t *doc, int64_t events_offset)
+{
+    fl_wire_msg_t msg;
+    fl_wire_snapshot_t *snap = &msg.u.snapshot;
+    uint32_t n = fl_doc_dedup_count(doc);
+    fl_dedup_entry_t *ents = NULL;
+    fl_wire_dedup_t *wd = NULL;
+    char *buf = NULL, errstr[256];
+    size_t len;
+    int rc = -1;
+
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_SNAPSHOT;
+    snap->doc = fl_doc_id(doc);
+    snap->version = fl_doc_version(doc);
+    memcpy(snap->chain, fl_doc_chain(doc), FL_HASH_LEN);
+    snap->state = *fl_doc_state(doc);
+    fl_doc_digest(doc, snap->digest);
+    snap->events_offset = events_offset;
+    fl_arena_reset(re->arena);
+    if (n) {
+        if (!(ents = calloc(n, sizeof *ents)) || !(wd = calloc(n, sizeof *wd)))
+            goto fail;
+        n = fl_doc_dedup_export(doc, ents, n);
+        for (uint32_t i = 0; i < n; i++) {
+            memcpy(wd[i].client_id, ents[i].client_id, FL_CLIENT_ID_LEN);
+            wd[i].seq = ents[i].seq;
+            if (fl_engine_dedup_to_outcome(ents[i].outcome, re->arena, &wd[i].outcome) != 0)
+                goto fail;
+        }
+        snap->ndedup = n;
+        snap->dedup = wd;
+    }
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline reprocess: encoding the snapshot of %.*s: %s\n",
+                (int)snap->doc.len, snap->doc.ptr, errstr);
+        goto fail;
+    }
+    rc = produce(re, re->dst->topic[FL_TOPIC_SNAPSHOTS], p, snap->doc, buf, len, 0, false);
+fail:
+    free(ents);
+    free(wd);
+    return rc;
+}
+
+static int produce_checkpoint(re_t *re, int32_t p, int64_t events_offset)
+{
+    fl_wire_msg_t msg;
+    char *buf = NULL, errstr[256];
+    size_t len;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_CHECKPOINT;
+    msg.u.checkpoint.partition = (uint32_t)p;
+    msg.u.checkpoint.events_offset = (uint64_t)events_offset;
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline reprocess: encoding a checkpoint: %s\n", errstr);
+        return -1;
+    }
+    return produce(re, re->dst->topic[FL_TOPIC_SNAPSHOTS], p, FL_WIRE_CHECKPOINT_KEY, buf, len, 0,
+                   false);
+}
+
+/* Restore: where the outcomes already in NEW.events end. */
+static int on_restored(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+                       const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
+{
+    re_t *re = opaque;
+    if (msg->offset + 1 > re->events_next[msg->partition])
+        re->events_next[msg->partition] = msg->offset + 1;
+    return 0;
+}
+
+static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const char *txid,
+                                 char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = fl_kafka_conf_new(common->bootstrap, NULL, errstr, errstr_size);
+    if (!conf)
+        return NULL;
+    rd_kafka_conf_set_opaque(conf, re);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    if (fl_kafka_conf_set(conf, "transactional.id", txid, errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "message.max.bytes", "8388608", errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "compression.codec", "lz4", errstr, errstr_size)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    for (size_t i = 0; i < common->props.count; i++) {
+        if (fl_kafka_conf_set(conf, common->props.names[i], common->props.values[i], errstr,
+                              errstr_size)) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
+    }
+    return fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+}
+
+int fl_cmd_reprocess(int argc, char **argv)
+{
+    fl_cli_common_t common, dcommon;
+    fl_hist_t src = {0}, dst = {0};
+    fl_hist_range_args_t range = {0};
+    fl_topics_spec_t spec;
+    fl_topic_state_t st[FL_TOPIC__COUNT];
+    re_t re = {0};
+    const char *to_prefix = NULL, *txid_arg = NULL;
+    char txid[300], group[300], errstr[512];
+    int64_t *from = NULL, *to = NULL;
+    rd_kafka_topic_partition_list_t *committed = NULL;
+    bool quiet = false, resuming = false;
+    uint64_t max_state = 0;
+    int n = 0, rc = FL_EXIT_USAGE;
+
+    fl_cli_common_init(&common);
+    re.engine = fl_engine_config_default;
+    for (int i = 1; i < argc; i++) {
+        int c = fl_cli_common_parse(&common, argc, argv, &i);
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (c < 0)
+            return FL_EXIT_USAGE;
+        if (c > 0)
+            continue;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return FL_EXIT_OK;
+        } else if (strcmp(a, "--to-prefix") == 0 && has) {
+            to_prefix = argv[++i];
+        } else if (strcmp(a, "--from-offset") == 0 && has) {
+            range.from_offset = argv[++i];
+        } else if (strcmp(a, "--from-time") == 0 && has) {
+            range.from_time = argv[++i];
+        } else if (strcmp(a, "--transactional-id") == 0 && has) {
+            txid_arg = argv[++i];
+        } else if (strcmp(a, "--max-state-bytes") == 0 && has) {
+            if (fl_hist_parse_u64(argv[++i], &max_state) != 0 || max_state < 1024) {
+                fprintf(stderr, "flushline reprocess: --max-state-bytes takes >= 1024\n");
+                return FL_EXIT_USAGE;
+            }
+            re.engine.max_state_bytes = (size_t)max_state;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = true;
+        } else {
+            fprintf(stderr, "flushline reprocess: unexpected argument \"%s\"\n", a);
+            help(stderr);
+            return FL_EXIT_USAGE;
+        }
+    }
+    if (!to_prefix || !*to_prefix) {
+        fprintf(stderr, "flushline reprocess: --to-prefix NEW is required\n");
+        return FL_EXIT_USAGE;
+    }
+    if (strcmp(to_prefix, common.prefix) == 0) {
+        fprintf(stderr, "flushline reprocess: --to-prefix must differ from --prefix\n");
+        return FL_EXIT_USAGE;
+    }
+    if (fl_hist_range_check("reprocess", &range) != FL_EXIT_OK)
+        return FL_EXIT_USAGE;
+    snprintf(txid, sizeof txid, "%s", txid_arg ? txid_arg : "");
+    if (!txid_arg)
+        snprintf(txid, sizeof txid, "flushline-reprocess-%s", to_prefix);
+    snprintf(group, sizeof group, "flushline-reprocess-%s", to_prefix);
+    dcommon = common;
+    dcommon.prefix = to_prefix;
+
+    if ((rc = fl_hist_open(&src, "reprocess", &common, group)) != FL_EXIT_OK)
+        goto fail;
+    if ((rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
+        goto fail;
+    src.quiet = dst.quiet = quiet;
+    if ((n = fl_hist_need_topic(&src, FL_TOPIC_COMMANDS)) < 0) {
+        rc = -n;
+        goto fail;
+    }
+
+    /* The new topic set, with the source's partition count. */
+    fl_topics_spec_default(&spec);
+    spec.prefix = to_prefix;
+    spec.partitions = n;
+    if (fl_topics_create(dst.rk, &spec, st, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline reprocess: topics of %s: %s\n", to_prefix, errstr);
+        rc = FL_EXIT_FAIL;
+        goto fail;
+    }
+    if (!(from = calloc((size_t)n, sizeof *from)) || !(to = calloc((size_t)n, sizeof *to)) ||
+        !(re.docs = calloc((size_t)n, sizeof *re.docs)) || !(re.arena = fl_arena_new(1 << 16)) ||
+        !(re.events_next = calloc((size_t)n, sizeof *re.events_next))) {
+        fprintf(stderr, "flushline reprocess: out of memory\n");
+        rc = FL_EXIT_FAIL;
+        goto fail;
+    }
+    if ((rc = fl_hist_range_resolve(&src, src.topic[FL_TOPIC_COMMANDS], n, &range, from, to)) !=
+        FL_EXIT_OK)
+        goto fail;
+
+    /* Where the group stopped, if it ran before. */
+    committed = rd_kafka_topic_partition_list_new(n);
+    for (int32_t p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(committed, src.topic[FL_TOPIC_COMMANDS], p);
+    rd_kafka_resp_err_t kerr = rd_kafka_committed(src.rk, committed, 30000);
+    if (kerr) {
+        fprintf(stderr, "flushline reprocess: committed offsets of %s: %s\n", group,
+                rd_kafka_err2str(kerr));
+        rc = FL_EXIT_UNREACHABLE;
+        goto fail;
+    }
+    for (int i = 0; i < committed->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        if (!tp->err && tp->offset >= 0 && tp->partition < n) {
+            from[tp->partition] = tp->offset;
+            resuming = true;
+        }
+    }
+
+    /* Fences an earlier run with the same transactional.id and aborts
+     * what it left open, so that the restore below reads to the end. */
+    if (!(re.producer = make_producer(&re, &common, txid, errstr, sizeof errstr))) {
+        fprintf(stderr, "flushline reprocess: %s\n", errstr);
+        rc = FL_EXIT_USAGE;
+        goto fail;
+    }
+    rd_kafka_error_t *terr = rd_kafka_init_transactions(re.producer, 60000);
+    if (terr) {
+        txn_fail(&re, "init_transactions", terr);
+        rc = FL_EXIT_UNREACHABLE;
+        goto fail;
+    }
+
+    /* The documents as the last committed transaction left them. */
+    rc = FL_EXIT_FAIL;
+    fl_hist_progress_begin(&dst, n);
+    for (int32_t p = 0; p < n; p++) {
+        fl_hist_rebuild_t rb = {.partition = p, .start = 0, .max_version = UINT64_MAX,
+                                .to = FL_HIST_END, .strict = true,
+                                .hooks = {NULL, on_restored, &re}};
+        fl_hist_pos_t pos;
+        int err;
+        if (!(re.docs[p] = fl_hist_docs_new(NULL))) {
+            fprintf(stderr, "flushline reprocess: out of memory\n");
+            goto fail;
+        }
+        if ((err = fl_hist_rebuild(&dst, &rb, re.docs[p], &pos)) < 0) {
+            fprintf(stderr, "flushline reprocess: restoring from %s [%d] @%lld: %s\n", pos.topic,
+                    p, (long long)pos.offset, pos.what[0] ? pos.what : fl_hist_strerror(err));
+            rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+            goto fail;
+        }
+        if (rb.outcomes > 0 && !resuming) {
+            fprintf(stderr,
+                    "flushline reprocess: %s is not empty but the group %s has no committed "
+                    "position: choose a fresh --to-prefix\n",
+                    dst.topic[FL_TOPIC_EVENTS], group);
+            goto fail;
+        }
+        fl_hist_progress_part_done(&dst);
+    }
+    fl_hist_progress_end(&dst);
+
+    if (!(re.cgmd = rd_kafka_consumer_group_metadata(src.rk))) {
+        fprintf(stderr, "flushline reprocess: no consumer group metadata\n");
+        goto fail;
+    }
+    re.src = &src;
+    re.dst = &dst;
+    fl_hist_catch_signals();
+
+    /* Commands, partition by partition, in transactions. */
+    fl_hist_progress_begin(&src, n);
+    for (int32_t p = 0; p < n; p++) {
+        int err;
+        re.partition = p;
+        re.next_offset = -1;
+        err = fl_hist_read(&src, src.topic[FL_TOPIC_COMMANDS], p, from[p], to[p], false,
+                           on_command, &re);
+        if (err < 0 || commit(&re, true) != 0) {
+            abort_open(&re);
+            fprintf(stderr, "flushline reprocess: %s at %s [%d]; run again to resume\n",
+                    err == FL_HIST_ESTOPPED ? "interrupted" : "stopped",
+                    src.topic[FL_TOPIC_COMMANDS], p);
+            goto fail;
+        }
+        fl_hist_progress_part_done(&src);
+    }
+    fl_hist_progress_end(&src);
+
+    /* Snapshots and checkpoints: every outcome written is reflected. */
+    if (begin(&re) != 0)
+        goto fail;
+    uint64_t nsnap = 0;
+    for (int32_t p = 0; p < n; p++) {
+        int64_t hi = re.events_next[p];
+        for (uint32_t i = 0; i < fl_hist_docs_count(re.docs[p]); i++) {
+            fl_doc_t *doc = fl_hist_docs_at(re.docs[p], i)->doc;
+            if (fl_doc_version(doc) == 0)
+                continue;
+            if (produce_snapshot(&re, p, doc, hi) != 0) {
+                abort_open(&re);
+                goto fail;
+            }
+            nsnap++;
+        }
+        if (produce_checkpoint(&re, p, hi) != 0) {
+            abort_open(&re);
+            goto fail;
+        }
+    }
+    if (commit(&re, false) != 0) {
+        abort_open(&re);
+        goto fail;
+    }
+    if (!quiet)
+        fprintf(stderr,
+                "flushline reprocess: %llu flushes applied into %s, %llu syncs and %llu bad "
+                "records skipped, %llu snapshots, %d checkpoints\n",
+                (unsigned long long)re.flushes, dst.topic[FL_TOPIC_EVENTS],
+                (unsigned long long)re.skipped, (unsigned long long)re.bad,
+                (unsigned long long)nsnap, n);
+    rc = FL_EXIT_OK;
+fail:
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
+    if (re.cgmd)
+        rd_kafka_consumer_group_metadata_destroy(re.cgmd);
+    if (re.producer)
+        rd_kafka_destroy(re.producer);
+    for (int32_t p = 0; re.docs && p < n; p++)
+        fl_hist_docs_free(re.docs[p]);
+    free(re.docs);
+    free(re.events_next);
+    fl_arena_free(re.arena);
+    free(from);
+    free(to);
+    fl_hist_close(&src);
+    fl_hist_close(&dst);
+    return rc;
+}
