@@ -608,6 +608,13 @@ static void update_lag(pr_processor_t *pr, const rd_kafka_message_t *msg)
         atomic_store(&pr->c.lag[msg->partition], hi - msg->offset - 1);
 }
 
+/* The rule of fl_doc_apply and fl_doc_replay (ENGINE.md): everything but
+ * duplicates, gaps and seq 0 is recorded in the dedup table. */
+static bool recorded_in_dedup(const fl_outcome_t *o)
+{
+    return !o->duplicate && o->code != FL_CODE_GAP && o->seq != 0;
+}
+
 static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message_t *msg,
                         fl_wire_rec_flush_t *rf)
 {
@@ -645,11 +652,14 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
             free(buf);
             return -1;
         }
-        ent->dirty = true;
         if (ent->snapshot_version == 0 ||
             out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
             part->snapshot_due = true;
     }
+    /* Outcomes that applied nothing can still change the dedup table (a
+     * rejected flush consumes its seq): the next snapshot must carry it. */
+    if (recorded_in_dedup(&out))
+        ent->dirty = true;
     if (produce(pr, pr->t_events, part->id, out.doc, buf, len, true) != 0)
         return -1;
     atomic_fetch_add(&pr->c.flushes, 1);
@@ -934,12 +944,12 @@ static int on_event_record(pr_processor_t *pr, part_t *part, const rd_kafka_mess
                  (long long)msg->offset, fl_engine_strerror(rc));
         return -1;
     }
-    if (o->napplied > 0) {
-        if (pr_docs_window_push(part->docs, ent, o->version_before, o->version_after,
-                                msg->payload, msg->len) != 0)
-            return -1;
+    if (o->napplied > 0 &&
+        pr_docs_window_push(part->docs, ent, o->version_before, o->version_after, msg->payload,
+                            msg->len) != 0)
+        return -1;
+    if (recorded_in_dedup(o))
         ent->dirty = true;
-    }
     ctx->events++;
     return 0;
 }

@@ -261,6 +261,134 @@ static void test_rebalance(void)
     ASSERT_TRUE(fl_proc_log_contains(&b, "restored"));
 }
 
+typedef struct find_ctx_s {
+    const char *prefix;
+    fl_arena_t *arena;
+    uint64_t seq;
+    int found, dup;
+    fl_proc_t *proc;
+} find_ctx_t;
+
+static int on_find(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+{
+    find_ctx_t *fc = opaque;
+    fl_wire_msg_t wm;
+    char errstr[128];
+    fl_arena_reset(fc->arena);
+    if (fl_wire_decode_record(msg->payload, msg->len, fc->arena, &wm, errstr, sizeof errstr) == 0 &&
+        wm.type == FL_WT_REC_OUTCOME && wm.u.outcome.outcome.seq == fc->seq &&
+        wm.u.outcome.outcome.doc.len == 11 && memcmp(wm.u.outcome.outcome.doc.ptr, "acme/dd-doc", 11) == 0) {
+        fc->found++;
+        fc->dup += wm.u.outcome.outcome.duplicate;
+    }
+    return 0;
+}
+
+static bool outcome_count(void *arg)
+{
+    find_ctx_t *fc = arg;
+    fc->found = fc->dup = 0;
+    return fl_ktest_read_all(bootstrap, fc->prefix, FL_TOPIC_EVENTS, on_find, fc) >= 0 &&
+           fc->found >= 1;
+}
+
+static int count_checkpoints(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+{
+    long *n = opaque;
+    if (memmem(msg->payload, msg->len, "\xaa" "checkpoint", 11))
+        (*n)++;
+    return 0;
+}
+
+typedef struct cp_ctx_s {
+    const char *prefix;
+    long above;
+} cp_ctx_t;
+
+static bool new_checkpoints(void *arg)
+{
+    cp_ctx_t *c = arg;
+    long n = 0;
+    return fl_ktest_read_all(bootstrap, c->prefix, FL_TOPIC_SNAPSHOTS, count_checkpoints, &n) >= 0 &&
+           n > c->above;
+}
+
+/* A rejected flush consumes its seq. After a checkpoint has moved past its
+ * outcome and the processor is killed, the restored dedup table must still
+ * answer a resend of that seq as a duplicate instead of applying it. */
+static void test_dedup_survives_restore(void)
+{
+    char prefix[96];
+    fl_proc_t proc = {0};
+    rd_kafka_t *rk;
+    uint8_t c1[FL_CLIENT_ID_LEN], c2[FL_CLIENT_ID_LEN];
+    fl_cmd_t rm = {.op = FL_OP_REMOVE, .path = FL_SLICE("/a")};
+    fl_cmd_t add = {.op = FL_OP_ADD, .path = FL_SLICE("/a"), .has_value = true};
+    fl_flush_t f1 = {.doc = FL_SLICE("acme/dd-doc"), .seq = 1, .ncmds = 1, .cmds = &rm};
+    fl_flush_t f2 = {.doc = FL_SLICE("acme/dd-doc"), .seq = 1, .ncmds = 1, .cmds = &add};
+    find_ctx_t fc = {.arena = fl_arena_new(1 << 14), .seq = 1};
+    fl_model_report_t rep;
+
+    add.value = fl_value_int(1);
+    fl_gen_client_id(c1, 501);
+    fl_gen_client_id(c2, 502);
+    memcpy(f1.client_id, c1, sizeof c1);
+    memcpy(f2.client_id, c2, sizeof c2);
+    fl_test_unique("fltest-dd", prefix, sizeof prefix);
+    fc.prefix = prefix;
+    ASSERT_EQ(fl_ktest_topics(bootstrap, prefix, PARTITIONS), 0);
+    ASSERT_EQ(start(&proc, prefix, "p1"), 0);
+    ASSERT_TRUE((rk = fl_ktest_producer(bootstrap)) != NULL);
+    /* seq 1 of c1: remove /a fails (path_not_found) but is recorded */
+    ASSERT_EQ(fl_ktest_produce_flush(rk, prefix, &f1, "u", "gw", 1), 0);
+    ASSERT_EQ(rd_kafka_flush(rk, 30000), 0);
+    ASSERT_TRUE(fl_wait_until(outcome_count, &fc, 60000));
+    /* Activity on another document of the same partition makes the next
+     * snapshot round write a checkpoint past the rejected flush's outcome. */
+    char other[64];
+    int32_t part = rd_kafka_msg_partitioner_murmur2_random(NULL, "acme/dd-doc", 11, PARTITIONS,
+                                                           NULL, NULL);
+    for (int i = 0;; i++) {
+        snprintf(other, sizeof other, "acme/dd-other-%d", i);
+        if (rd_kafka_msg_partitioner_murmur2_random(NULL, other, strlen(other), PARTITIONS, NULL,
+                                                    NULL) == part)
+            break;
+    }
+    fl_flush_t f3 = {.doc = {other, strlen(other)}, .seq = 1, .ncmds = 1, .cmds = &add};
+    memcpy(f3.client_id, c2, sizeof c2);
+    ASSERT_EQ(fl_ktest_produce_flush(rk, prefix, &f3, "u", "gw", 3), 0);
+    ASSERT_EQ(rd_kafka_flush(rk, 30000), 0);
+    /* wait for a snapshot round (500 ms) to checkpoint past both outcomes */
+    long before = 0;
+    fl_ktest_read_all(bootstrap, prefix, FL_TOPIC_SNAPSHOTS, count_checkpoints, &before);
+    cp_ctx_t cp = {.prefix = prefix, .above = before};
+    ASSERT_TRUE(fl_wait_until(new_checkpoints, &cp, 30000));
+    fl_proc_kill(&proc);
+    ASSERT_EQ(start(&proc, prefix, "p1"), 0);
+    /* c2 creates /a; then c1 resends its seq 1 */
+    ASSERT_EQ(fl_ktest_produce_flush(rk, prefix, &f2, "u", "gw", 2), 0);
+    ASSERT_EQ(fl_ktest_produce_flush(rk, prefix, &f1, "u", "gw", 1), 0);
+    ASSERT_EQ(rd_kafka_flush(rk, 30000), 0);
+    rd_kafka_destroy(rk);
+    fc.seq = 1;
+    stream_t st = {.produced = 4};
+    fl_proc_t *procs[1] = {&proc};
+    ASSERT_EQ(finish_and_check(prefix, &st, procs, 1), 0);
+    /* the resend was answered as a duplicate: /a is still there */
+    fl_model_t *m = fl_model_check(bootstrap, prefix, &rep);
+    ASSERT_TRUE(m != NULL);
+    fl_doc_t *doc = fl_model_doc(m, "acme/dd-doc");
+    ASSERT_TRUE(doc != NULL);
+    ASSERT_EQ(fl_doc_version(doc), 1); /* c2's add; the resent remove applied nothing */
+    ASSERT_TRUE(fl_map_get(fl_doc_state(doc), "a", 1) != NULL);
+    fl_model_free(m);
+    fc.found = fc.dup = 0;
+    ASSERT_TRUE(outcome_count(&fc));
+    ASSERT_EQ(fc.found, 3); /* c1 seq 1, c2 seq 1, c1 seq 1 again */
+    ASSERT_EQ(fc.dup, 1);
+    fl_arena_free(fc.arena);
+}
+
 int main(void)
 {
     fl_log_init("test", FL_LOG_WARN);
@@ -268,5 +396,6 @@ int main(void)
         return 1;
     RUN(test_kill9_ten_times);
     RUN(test_rebalance);
+    RUN(test_dedup_survives_restore);
     return fl_test_done();
 }
