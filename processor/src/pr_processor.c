@@ -104,8 +104,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 {
     pr_processor_t *pr = opaque;
     /* Only events matter: they tell where the next event of a partition
-     * will land (exact after a flush, which is when snapshots read it). */
-    if (msg->err || msg->_private != (void *)pr)
+     * will land (exact after a flush, which is when snapshots read it).
+     * A watermark query cannot replace this: with read_committed it
+     * answers the last stable offset, before our open transaction. */
+    if (msg->err) {
+        fl_warn("delivery to %s [%d] failed: %s", rd_kafka_topic_name(msg->rkt), msg->partition,
+                rd_kafka_err2str(msg->err));
+        return;
+    }
+    if (msg->_private != (void *)pr)
         return;
     if (msg->partition >= 0 && msg->partition < PR_MAX_PARTITIONS && pr->parts[msg->partition] &&
         msg->offset + 1 > pr->parts[msg->partition]->events_next)
@@ -192,6 +199,10 @@ static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
         /* Reading to the end of a log that ends in aborted records or
          * markers needs fetches that return at once. */
         fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
+        /* Restores read whole partitions: librdkafka's default pre-fetch
+         * queue (100,000 messages) pauses fetching mid-restore. */
+        fl_kafka_conf_set(conf, "queued.min.messages", "1000000", errstr, errstr_size) ||
+        fl_kafka_conf_set(conf, "queued.max.messages.kbytes", "1048576", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "fetch.max.bytes", "67108864", errstr, errstr_size) ||
         fl_kafka_conf_set(conf, "max.partition.fetch.bytes", "16777216", errstr, errstr_size) ||
         apply_props(conf, cfg, errstr, errstr_size)) {
@@ -652,8 +663,8 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
             free(buf);
             return -1;
         }
-        if (ent->snapshot_version == 0 ||
-            out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
+        /* A document never snapshotted is dirty and goes in the next round. */
+        if (out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
             part->snapshot_due = true;
     }
     /* Outcomes that applied nothing can still change the dedup table (a
