@@ -38,6 +38,7 @@ typedef struct gw_config_s {
     int64_t max_commands;
     int64_t max_subscriptions;
     int64_t rate, burst;
+    int64_t signal_rate, signal_burst;
     int64_t send_queue_bytes;
     int64_t window_deltas;
     int64_t http_flush_timeout_ms;

@@ -10,6 +10,18 @@
  * Until `hello` (or a valid Authorization header at the upgrade) anything
  * else is refused with unauthorized and close 4001.
  *
+ * Memory: an idle authenticated connection owns no heap memory. Its
+ * rights are a shared, interned gw_grants_t (one per distinct sub and
+ * prefixes, not a 16.7 KB fl_claims_t each); a message that arrives in one
+ * fragment is decoded in place from lws's buffer (the reassembly buffer
+ * exists only while a message is split, and goes after it); the send ring
+ * starts in GW_QINLINE slots inside the connection.
+ *
+ * Ordering: when a flush cannot be published, later seqs of its (doc,
+ * client_id) are nacked unavailable until that seq itself comes again and
+ * its delivery is confirmed (gw_block_t), so the processor never sees
+ * seq + 1 before seq.
+ *
  * Sending: a ring of shared, refcounted frames bounded in bytes; a client
  * whose queue would pass send.queue.bytes is closed with 4200 (never
  * silently skipped). Closing goes through the writable callback: the
@@ -45,7 +57,27 @@ static void count_code(fl_metric_vec_t *vec, uint16_t code)
         fl_counter_inc(fl_metric_vec_counter(vec, (size_t)i));
 }
 
+/* The peer address, for log lines only (not kept per connection). */
+static const char *peer(gw_conn_t *conn, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (conn->wsi)
+        lws_get_peer_simple(conn->wsi, buf, size);
+    return buf;
+}
+
 /* ---- sending ----------------------------------------------------------------- */
+
+/* Back to the inline slots once the heap ring is empty (idle costs nothing). */
+static void queue_shrink(gw_conn_t *conn)
+{
+    if (conn->qcount == 0 && conn->q != conn->qinline) {
+        free(conn->q);
+        conn->q = conn->qinline;
+        conn->qcap = GW_QINLINE;
+        conn->qhead = 0;
+    }
+}
 
 static void queue_clear(gw_conn_t *conn)
 {
@@ -55,23 +87,26 @@ static void queue_clear(gw_conn_t *conn)
         conn->qcount--;
     }
     conn->qbytes = 0;
+    queue_shrink(conn);
 }
 
 int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf)
 {
     gw_t *gw = conn->gw;
+    char pb[64];
     if (!buf || conn->closing)
         return -1;
     /* One frame always fits an empty queue (a snapshot may be big). */
     if (conn->qcount > 0 && conn->qbytes + buf->len > (size_t)gw->cfg->send_queue_bytes) {
         fl_counter_inc(gw->m.slow_consumers);
         fl_info("conn %llu (%s): send queue over %lld bytes, closing as slow consumer",
-                (unsigned long long)conn->o.id, conn->peer, (long long)gw->cfg->send_queue_bytes);
+                (unsigned long long)conn->o.id, peer(conn, pb, sizeof pb),
+                (long long)gw->cfg->send_queue_bytes);
         gw_conn_close(conn, FL_CLOSE_SLOW_CONSUMER, "send queue full: resync", false);
         return -1;
     }
     if (conn->qcount == conn->qcap) {
-        uint32_t cap = conn->qcap ? conn->qcap * 2 : 8, i;
+        uint32_t cap = conn->qcap * 2, i;
         gw_buf_t **q = malloc(cap * sizeof *q);
         if (!q) {
             gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
@@ -79,7 +114,8 @@ int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf)
         }
         for (i = 0; i < conn->qcount; i++)
             q[i] = conn->q[(conn->qhead + i) % conn->qcap];
-        free(conn->q);
+        if (conn->q != conn->qinline)
+            free(conn->q);
         conn->q = q;
         conn->qcap = cap;
         conn->qhead = 0;
@@ -136,18 +172,19 @@ void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush,
 
 void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drain)
 {
+    char pb[64];
     if (conn->closing)
         return;
     conn->closing = true;
     conn->drain_close = drain;
     conn->close_code = code;
-    snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason);
+    conn->close_reason = reason;
     if (!drain)
         queue_clear(conn);
     lws_sul_cancel(&conn->sul);
     count_close(conn->gw, code);
-    fl_debug("conn %llu (%s): closing %u %s", (unsigned long long)conn->o.id, conn->peer, code,
-             reason);
+    fl_debug("conn %llu (%s): closing %u %s", (unsigned long long)conn->o.id,
+             peer(conn, pb, sizeof pb), code, reason);
     lws_callback_on_writable(conn->wsi);
     /* a client that stops reading cannot hold the close up */
     lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
@@ -171,6 +208,7 @@ static int on_writeable(gw_conn_t *conn)
         if (lws_send_pipe_choked(conn->wsi))
             break;
     }
+    queue_shrink(conn);
     if (conn->closing && conn->qcount == 0) {
         lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code,
                          (unsigned char *)conn->close_reason, strlen(conn->close_reason));
@@ -206,36 +244,33 @@ static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
     msg.u.welcome.max_subscriptions = (uint32_t)cfg->max_subscriptions;
     msg.u.welcome.rate = (uint32_t)cfg->rate;
     msg.u.welcome.burst = (uint32_t)cfg->burst;
-    msg.u.welcome.user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    msg.u.welcome.user = conn->grants->sub;
     msg.u.welcome.server = FL_SLICE(GW_SERVER_NAME);
     gw_conn_send_msg(conn, &msg, form);
 }
 
-/* Verifies a token for hello, auth or the upgrade header. 0, or a negative
- * fl_code_t after answering and closing. */
+/* Verifies a token for hello, auth or the upgrade header. The claims are
+ * read into the gateway's one scratch fl_claims_t and kept as shared grants.
+ * 0, or a negative fl_code_t after answering and closing. */
 static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
 {
     gw_t *gw = conn->gw;
-    fl_claims_t *claims = malloc(sizeof *claims);
-    char errstr[256];
+    fl_claims_t *claims = gw->claims;
+    gw_grants_t *grants = NULL;
+    char errstr[256], pb[64];
     int64_t now = gw_now_s();
     int rc;
 
-    if (!claims) {
-        gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
-        return -FL_CODE_INTERNAL;
-    }
     rc = fl_jwt_verify(gw->keys, token.ptr, token.len, now, claims, errstr, sizeof errstr);
-    if (rc == 0 && conn->claims && strcmp(conn->claims->sub, claims->sub) != 0) {
+    if (rc == 0 && conn->grants && strcmp(conn->grants->sub.ptr, claims->sub) != 0) {
         rc = -FL_CODE_UNAUTHORIZED;
         snprintf(errstr, sizeof errstr, "a refreshed token must keep the same sub");
     }
     if (rc != 0) {
         uint16_t code = rc == -FL_CODE_TOKEN_EXPIRED ? FL_CODE_TOKEN_EXPIRED : FL_CODE_UNAUTHORIZED;
-        free(claims);
         fl_counter_inc(gw->m.auth_failures);
-        fl_info("conn %llu (%s): token refused: %s", (unsigned long long)conn->o.id, conn->peer,
-                errstr);
+        fl_info("conn %llu (%s): token refused: %s", (unsigned long long)conn->o.id,
+                peer(conn, pb, sizeof pb), errstr);
         send_error(conn, form, code, errstr);
         gw_conn_close(conn,
                       code == FL_CODE_TOKEN_EXPIRED ? FL_CLOSE_TOKEN_EXPIRED
@@ -243,15 +278,20 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
                       fl_code_name(code), true);
         return -code;
     }
-    free(conn->claims);
-    conn->claims = claims;
+    if (!(grants = gw_grants_get(gw, claims))) {
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+        return -FL_CODE_INTERNAL;
+    }
+    gw_grants_unref(gw, conn->grants);
+    conn->grants = grants;
+    conn->exp = claims->exp;
     if (!conn->authed)
-        fl_debug("conn %llu (%s): user %s", (unsigned long long)conn->o.id, conn->peer,
-                 claims->sub);
+        fl_debug("conn %llu (%s): user %s", (unsigned long long)conn->o.id,
+                 peer(conn, pb, sizeof pb), grants->sub.ptr);
     conn->authed = true;
     /* expiry closes with 4004 */
     lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
-                     (lws_usec_t)(claims->exp > now ? claims->exp - now : 0) * LWS_US_PER_SEC);
+                     (lws_usec_t)(conn->exp > now ? conn->exp - now : 0) * LWS_US_PER_SEC);
     return 0;
 }
 
@@ -279,7 +319,7 @@ static void on_subscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_sub
     gw_t *gw = conn->gw;
     gw_doc_t *doc;
 
-    if (!fl_claims_can_read(conn->claims, s->doc.ptr, s->doc.len)) {
+    if (!gw_grants_can_read(conn->grants, s->doc)) {
         gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant reading this document");
         return;
@@ -324,23 +364,93 @@ static void on_unsubscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_s
     gw_docs_unsubscribe(conn->gw, doc, conn);
 }
 
-/* Token bucket: true when one more flush may go now, else the wait in ms. */
-static bool rate_take(gw_conn_t *conn, uint32_t *retry_ms)
+/* Token bucket (rate/s, burst): true when one more may go now, else the
+ * wait in ms. Flushes and signals have a bucket each. */
+static bool bucket_take(float *tokens, int64_t *since_us, int64_t rate, int64_t burst,
+                        uint32_t *retry_ms)
 {
-    const gw_config_t *cfg = conn->gw->cfg;
     int64_t now = gw_now_us();
-    conn->tokens += (double)(now - conn->tokens_us) / 1e6 * (double)cfg->rate;
-    if (conn->tokens > (double)cfg->burst)
-        conn->tokens = (double)cfg->burst;
-    conn->tokens_us = now;
-    if (conn->tokens >= 1.0) {
-        conn->tokens -= 1.0;
+    double t = (double)*tokens + (double)(now - *since_us) / 1e6 * (double)rate;
+    if (t > (double)burst)
+        t = (double)burst;
+    *since_us = now;
+    if (t >= 1.0) {
+        *tokens = (float)(t - 1.0);
         return true;
     }
-    *retry_ms = (uint32_t)ceil((1.0 - conn->tokens) / (double)cfg->rate * 1000.0);
+    *tokens = (float)t;
+    *retry_ms = (uint32_t)ceil((1.0 - t) / (double)rate * 1000.0);
     if (*retry_ms == 0)
         *retry_ms = 1;
     return false;
+}
+
+/* ---- failed publishes: per (doc, client_id), the lowest seq to publish first */
+
+static gw_block_t *block_find(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id)
+{
+    for (uint16_t i = 0; i < conn->nblocks; i++) {
+        gw_block_t *b = &conn->blocks[i];
+        if (b->doclen == doc.len && memcmp(b->client_id, client_id, FL_CLIENT_ID_LEN) == 0 &&
+            memcmp(b->doc, doc.ptr, doc.len) == 0)
+            return b;
+    }
+    return NULL;
+}
+
+static void block_del(gw_conn_t *conn, gw_block_t *b)
+{
+    *b = conn->blocks[--conn->nblocks];
+    if (conn->nblocks == 0) {
+        free(conn->blocks);
+        conn->blocks = NULL;
+    }
+}
+
+bool gw_conn_blocked(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id, uint64_t seq)
+{
+    gw_block_t *b = conn->nblocks ? block_find(conn, doc, client_id) : NULL;
+    if (!b)
+        return false;
+    if (seq > b->seq)
+        return true; /* seq b->seq must be published first */
+    if (seq == b->seq)
+        b->republishing = true;
+    return false; /* seq itself, or an older retry (answered by dedup) */
+}
+
+void gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err)
+{
+    fl_slice_t doc = {inf->doc, inf->doclen};
+    gw_block_t *b = conn->nblocks ? block_find(conn, doc, inf->client_id) : NULL;
+    if (!err) {
+        if (b && b->seq == inf->seq)
+            block_del(conn, b); /* seq is in the log: later seqs may follow */
+        return;
+    }
+    if (b) {
+        if (inf->seq <= b->seq) {
+            b->seq = inf->seq;
+            b->republishing = false;
+        }
+        return;
+    }
+    if (conn->nblocks >= GW_MAX_BLOCKS) {
+        /* cannot remember more: a reconnect resends everything in order */
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "too many failed publishes", true);
+        return;
+    }
+    if (!(b = realloc(conn->blocks, (conn->nblocks + 1u) * sizeof *b))) {
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+        return;
+    }
+    conn->blocks = b;
+    b = &conn->blocks[conn->nblocks++];
+    memset(b, 0, sizeof *b);
+    b->seq = inf->seq;
+    memcpy(b->client_id, inf->client_id, FL_CLIENT_ID_LEN);
+    b->doclen = (uint8_t)inf->doclen;
+    memcpy(b->doc, inf->doc, inf->doclen);
 }
 
 static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
@@ -351,7 +461,7 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
     size_t len;
     uint32_t retry = 0;
 
-    if (!fl_claims_can_write(conn->claims, flush->doc.ptr, flush->doc.len)) {
+    if (!gw_grants_can_write(conn->grants, flush->doc)) {
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant writing this document");
         return;
@@ -360,13 +470,20 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_LIMIT, 0, "too many commands");
         return;
     }
-    if (!rate_take(conn, &retry)) {
+    if (!bucket_take(&conn->tokens, &conn->tokens_us, gw->cfg->rate, gw->cfg->burst, &retry)) {
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_RATE_LIMITED, retry,
                      "rate limit: retry the same seq later");
         return;
     }
+    if (gw_conn_blocked(conn, flush->doc, flush->client_id, flush->seq)) {
+        fl_counter_inc(gw->m.produce_errors);
+        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                     "an earlier seq of this client and document is not published yet: "
+                     "resend it first");
+        return;
+    }
     /* the user comes from the token, never from the client */
-    flush->user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    flush->user = conn->grants->sub;
     if (fl_wire_encode_flush_record(flush, (fl_slice_t){gw->id, gw->idlen}, conn->o.id, &buf, &len,
                                     errstr, sizeof errstr) != 0) {
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
@@ -378,6 +495,7 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
         return;
     }
     inf->origin = conn->o.id;
+    inf->partition = -1;
     memcpy(inf->client_id, flush->client_id, FL_CLIENT_ID_LEN);
     inf->seq = flush->seq;
     inf->doclen = flush->doc.len;
@@ -392,18 +510,25 @@ static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal
     fl_wire_msg_t msg;
     char *buf = NULL, errstr[256];
     size_t len;
+    uint32_t retry = 0;
     int rc;
 
-    if (!fl_claims_can_read(conn->claims, s->doc.ptr, s->doc.len)) {
+    if (!gw_grants_can_read(conn->grants, s->doc)) {
         gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant this document");
+        return;
+    }
+    if (!bucket_take(&conn->sig_tokens, &conn->sig_tokens_us, gw->cfg->signal_rate,
+                     gw->cfg->signal_burst, &retry)) {
+        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_RATE_LIMITED, retry,
+                     "signal rate limit");
         return;
     }
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_REC_SIGNAL;
     msg.u.signal.doc = s->doc;
     msg.u.signal.gw = (fl_slice_t){gw->id, gw->idlen};
-    msg.u.signal.user = (fl_slice_t){conn->claims->sub, strlen(conn->claims->sub)};
+    msg.u.signal.user = conn->grants->sub;
     msg.u.signal.body = s->body;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
         gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_BAD_FRAME, 0, errstr);
@@ -425,7 +550,7 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     fl_wire_form_t form = text ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
     fl_wire_limits_t lim = fl_wire_limits_frame;
     fl_wire_msg_t msg;
-    char errstr[512];
+    char errstr[512], pb[64];
     int rc, type = FL_WT_NONE;
     uint32_t version = 0;
 
@@ -433,7 +558,7 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     fl_counter_add(gw->m.bytes_in, len);
     if (conn->closing)
         return;
-    if (!conn->authed && !conn->claims)
+    if (!conn->authed)
         conn->form = form; /* until the hello, answer in the form the client uses */
     lim.max_frame = (size_t)gw->cfg->max_frame;
     lim.max_commands = (uint32_t)gw->cfg->max_commands;
@@ -443,8 +568,8 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     if (rc != 0) {
         uint16_t code = (uint16_t)-rc;
         fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
-        fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id, conn->peer,
-                 errstr);
+        fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id,
+                 peer(conn, pb, sizeof pb), errstr);
         if (code == FL_CODE_UNSUPPORTED_VERSION) {
             send_error(conn, form, code, errstr);
             gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
@@ -503,7 +628,9 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     }
 }
 
-/* Reassembles one message from its fragments, bounded by max.frame. */
+/* Reassembles one message from its fragments, bounded by max.frame. A
+ * message in one piece is decoded straight from lws's buffer; the
+ * reassembly buffer lives only while a message is split. */
 static void on_receive(gw_conn_t *conn, const char *in, size_t len)
 {
     gw_t *gw = conn->gw;
@@ -513,6 +640,16 @@ static void on_receive(gw_conn_t *conn, const char *in, size_t len)
 
     if (first)
         conn->rx_text = !lws_frame_is_binary(conn->wsi);
+    if (first && final) {
+        if (len > max) {
+            send_error(conn, conn->rx_text ? FL_WIRE_JSON : FL_WIRE_MSGPACK, FL_CODE_LIMIT,
+                       "frame over max.frame");
+            gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "frame over max.frame", true);
+        } else {
+            on_message(conn, in ? in : "", len, conn->rx_text);
+        }
+        return;
+    }
     if (!conn->rx_overflow) {
         if (conn->rxlen + len > max) {
             conn->rx_overflow = true;
@@ -538,21 +675,17 @@ static void on_receive(gw_conn_t *conn, const char *in, size_t len)
     if (!final)
         return;
     if (conn->rx_overflow) {
-        char reason[96];
-        snprintf(reason, sizeof reason, "frame over %zu bytes", max);
-        send_error(conn, conn->rx_text ? FL_WIRE_JSON : FL_WIRE_MSGPACK, FL_CODE_LIMIT, reason);
-        gw_conn_close(conn, FL_CLOSE_BAD_FRAME, reason, true);
+        send_error(conn, conn->rx_text ? FL_WIRE_JSON : FL_WIRE_MSGPACK, FL_CODE_LIMIT,
+                   "frame over max.frame");
+        gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "frame over max.frame", true);
     } else {
         on_message(conn, conn->rx ? conn->rx : "", conn->rxlen, conn->rx_text);
     }
     conn->rxlen = 0;
     conn->rx_overflow = false;
-    /* do not keep a big buffer around for an idle connection */
-    if (conn->rxcap > 65536) {
-        free(conn->rx);
-        conn->rx = NULL;
-        conn->rxcap = 0;
-    }
+    free(conn->rx);
+    conn->rx = NULL;
+    conn->rxcap = 0;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -584,9 +717,11 @@ static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
     conn->wsi = wsi;
     conn->established = true;
     conn->form = FL_WIRE_MSGPACK;
-    conn->tokens = (double)gw->cfg->burst;
-    conn->tokens_us = gw_now_us();
-    lws_get_peer_simple(wsi, conn->peer, sizeof conn->peer);
+    conn->q = conn->qinline;
+    conn->qcap = GW_QINLINE;
+    conn->tokens = (float)gw->cfg->burst;
+    conn->sig_tokens = (float)gw->cfg->signal_burst;
+    conn->tokens_us = conn->sig_tokens_us = gw_now_us();
     if (gw_map_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
         conn->established = false;
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
@@ -617,9 +752,10 @@ static void on_closed(gw_t *gw, gw_conn_t *conn)
         gw_docs_unsubscribe(gw, conn->subs[i], conn);
     free(conn->subs);
     queue_clear(conn);
-    free(conn->q);
     free(conn->rx);
-    free(conn->claims);
+    free(conn->blocks);
+    gw_grants_unref(gw, conn->grants);
+    conn->grants = NULL;
     gw_map_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
     gw->nconns--;
     fl_gauge_add_int(gw->m.connections, -1);

@@ -13,7 +13,8 @@
  * and re-synced, subscribers hearing nothing until it is consistent) and
  * fanned out as one `deltas` message encoded once per form and shared by
  * all subscribers. A document without subscribers is dropped after
- * doc.idle.ms, and its partition unassigned when no document needs it.
+ * doc.idle.ms, and its partition unassigned when no document needs it and
+ * no outcome of a flush this gateway published is awaited on it.
  *
  * Minimum-disclosure tenants get `changed {doc, version}` instead of
  * snapshots and deltas (docs/gateway.md; a proposed PROTOCOL addition).
@@ -51,13 +52,19 @@ static void need_partition(gw_t *gw, int32_t p)
     }
 }
 
-static void produce_held(gw_t *gw, gw_held_t *h)
+/* Produces a held flush. Its partition is followed from an offset read
+ * before this call, so its outcome cannot be missed; it counts as awaited
+ * until the outcome (or a delivery failure) comes back. */
+static void produce_held(gw_t *gw, gw_held_t *h, int32_t p)
 {
     int rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS,
                               (fl_slice_t){h->inf->doc, h->inf->doclen}, h->buf, h->len, h->inf);
     if (rc != 0) {
         free(h->buf);
         gw_on_delivery(gw, h->inf, rc); /* nacks unavailable and frees inf */
+    } else {
+        h->inf->partition = p;
+        gw->part_await[p]++;
     }
     free(h);
 }
@@ -76,7 +83,7 @@ void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_i
     h->inf = inf;
     gw->part_used_us[p] = gw_now_us();
     if (gw->part_state[p] == GW_PART_ASSIGNED) {
-        produce_held(gw, h);
+        produce_held(gw, h, p);
         return;
     }
     h->next = gw->held[p];
@@ -228,7 +235,7 @@ void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
     }
     while (rev) {
         gw_held_t *next = rev->next;
-        produce_held(gw, rev);
+        produce_held(gw, rev, partition);
         rev = next;
     }
 }
@@ -560,6 +567,9 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
     /* The originating connection (or HTTP request) gets its outcome. */
     if (wo->gw.len == gw->idlen && memcmp(wo->gw.ptr, gw->id, gw->idlen) == 0) {
         gw_origin_t *org = gw_origin_get(gw, wo->origin);
+        int32_t p = gw_partition(gw, o->doc);
+        if (gw->part_await[p] > 0)
+            gw->part_await[p]--;
         if (org && org->kind == GW_ORIGIN_WS) {
             gw_conn_t *conn = (gw_conn_t *)org;
             fl_wire_msg_t msg;
@@ -662,7 +672,11 @@ void gw_docs_tick(gw_t *gw, int64_t now_us)
     /* a partition nobody needs (no document, no recent flush) is let go */
     for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < GW_MAX_PARTITIONS; p++)
         if (gw->part_state[p] == GW_PART_ASSIGNED && gw->part_docs[p] == 0 &&
-            now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll) {
+            now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll &&
+            (gw->part_await[p] == 0 || now_us - gw->part_used_us[p] > GW_AWAIT_MAX_US)) {
+            /* a re-assignment starts at the then end: an outcome still
+             * awaited would be skipped, so awaited outcomes keep it */
+            gw->part_await[p] = 0;
             gw->part_state[p] = GW_PART_NONE;
             gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], false);
         }

@@ -26,12 +26,16 @@
 #define GW_SERVER_NAME "flushline/0.1.0"
 #define GW_MAX_PARTITIONS 1024
 #define GW_RETRY_AFTER_MS 500 /* suggested retry delay when the broker is in trouble */
+#define GW_MAX_BLOCKS 64      /* (doc, client_id) keys with a failed publish, per connection */
+#define GW_AWAIT_MAX_US (15ll * 60 * 1000000) /* longest a partition is kept for outcomes */
 
 typedef struct gw_conn_s gw_conn_t;
 typedef struct gw_doc_s gw_doc_t;
 typedef struct gw_http_s gw_http_t;
 typedef struct gw_kafka_s gw_kafka_t;
 typedef struct gw_map_s gw_map_t;
+typedef struct gw_grants_s gw_grants_t;
+typedef struct gw_block_s gw_block_t;
 
 /* ---- refcounted frames ---------------------------------------------------
  * One encoded message with LWS_PRE bytes of headroom, shared by every
@@ -59,6 +63,30 @@ size_t gw_map_count(const gw_map_t *map);
 /* Calls fn for each value; fn may not change the map. */
 void gw_map_each(const gw_map_t *map, void (*fn)(void *val, void *arg), void *arg);
 
+/* ---- grants: the compact, shared form of verified claims -----------------
+ * What a connection may do, interned per distinct (sub, read prefixes,
+ * write prefixes) and shared by reference count: every connection of one
+ * user costs one pointer instead of a 16.7 KB fl_claims_t. Immutable once
+ * built; exp stays per connection. */
+struct gw_grants_s {
+    uint32_t refs;
+    uint16_t nread, nwrite;
+    fl_slice_t sub;       /* NUL-terminated too */
+    fl_slice_t *prefixes; /* nread read prefixes, then nwrite write prefixes */
+    size_t keylen;
+    char *key; /* the interning key; sub and prefixes point into it */
+};
+
+/* The interned grants of verified claims (a new reference); NULL on OOM. */
+gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims);
+/* Drops a reference; the last one removes it from the table. NULL is safe. */
+void gw_grants_unref(gw_t *gw, gw_grants_t *grants);
+/* fl_claims_can_read / fl_claims_can_write over grants: some prefix is "*"
+ * or a bytewise prefix of doc; write implies read; a doc that is empty,
+ * longer than 255 bytes or not UTF-8 is never granted. */
+bool gw_grants_can_read(const gw_grants_t *grants, fl_slice_t doc);
+bool gw_grants_can_write(const gw_grants_t *grants, fl_slice_t doc);
+
 /* ---- origins: connections and HTTP requests that wait for outcomes ------- */
 enum { GW_ORIGIN_WS = 1, GW_ORIGIN_HTTP = 2 };
 typedef struct gw_origin_s {
@@ -69,6 +97,7 @@ typedef struct gw_origin_s {
 /* A produced flush waiting for its delivery report (the msg opaque). */
 typedef struct gw_inflight_s {
     uint64_t origin;
+    int32_t partition; /* of the doc; -1 until produced (outcome awaited) */
     uint8_t client_id[FL_CLIENT_ID_LEN];
     uint64_t seq;
     size_t doclen;
@@ -108,6 +137,8 @@ struct gw_s {
     gw_kafka_t *kafka;
     gw_map_t *docs;    /* doc id -> gw_doc_t */
     gw_map_t *origins_map; /* origin id (8 bytes) -> gw_origin_t (conn or http) */
+    gw_map_t *grants;      /* grants key -> gw_grants_t (interned) */
+    fl_claims_t *claims;   /* scratch for token checks (16.7 KB, one per gateway) */
     uint64_t next_origin;
     uint64_t next_req;
     uint32_t nconns;
@@ -117,6 +148,9 @@ struct gw_s {
     uint32_t part_gen[GW_MAX_PARTITIONS];
     uint32_t part_docs[GW_MAX_PARTITIONS];
     int64_t part_used_us[GW_MAX_PARTITIONS]; /* last flush routed through it */
+    /* flushes published through it whose outcome has not come back: the
+     * partition stays followed while any is awaited (GW_AWAIT_MAX_US) */
+    uint32_t part_await[GW_MAX_PARTITIONS];
     struct gw_held_s *held[GW_MAX_PARTITIONS]; /* flushes waiting for the assignment */
     fl_arena_t *arena; /* scratch for the service thread, reset per use */
     lws_sorted_usec_list_t sul_tick;
@@ -146,31 +180,50 @@ typedef struct gw_sub_s {
     bool pending;     /* waiting for the doc to be live */
 } gw_sub_t;
 
+/* A (doc, client_id) whose flush seq could not be published: later seqs of
+ * that key are nacked unavailable until seq itself is published again, so
+ * the processor never sees seq + 1 before seq. */
+struct gw_block_s {
+    uint64_t seq;      /* the lowest seq that failed */
+    bool republishing; /* seq was produced again; its delivery report decides */
+    uint8_t client_id[FL_CLIENT_ID_LEN];
+    uint8_t doclen;
+    char doc[FL_DOC_ID_MAX];
+};
+
+/* Per connection, in the lws per-session data. Kept small: an idle
+ * authenticated connection holds no heap memory of its own (grants are
+ * shared, the receive buffer exists only while a message is split across
+ * fragments, the send ring only while more than GW_QINLINE frames wait). */
+#define GW_QINLINE 4
 struct gw_conn_s {
     gw_origin_t o; /* first: the origin map holds &conn->o */
     gw_t *gw;
     struct lws *wsi;
     bool authed, closing, drain_close, established;
+    bool rx_text, rx_overflow;
+    uint8_t form; /* fl_wire_form_t of the hello: pushes use it */
     uint16_t close_code;
-    char close_reason[96];
-    fl_wire_form_t form; /* of the hello: pushes use it */
-    fl_claims_t *claims; /* heap; NULL until authenticated */
-    char peer[64];
+    uint16_t bad_frames;
+    uint16_t nblocks;
+    const char *close_reason; /* static text */
+    gw_grants_t *grants; /* shared; NULL until authenticated */
+    int64_t exp;         /* the token's exp */
     /* receive: one message reassembled from fragments */
     char *rx;
     size_t rxlen, rxcap;
-    bool rx_text, rx_overflow;
-    /* send queue: ring of shared buffers, byte-bounded */
+    /* send queue: ring of shared buffers, byte-bounded; q is qinline or heap */
     gw_buf_t **q;
+    gw_buf_t *qinline[GW_QINLINE];
     uint32_t qhead, qcount, qcap;
     size_t qbytes;
     /* subscriptions */
     gw_doc_t **subs;
     uint32_t nsubs, capsubs;
-    /* rate limit: token bucket */
-    double tokens;
-    int64_t tokens_us;
-    uint32_t bad_frames;
+    /* rate limits: token buckets for flushes and for signals */
+    float tokens, sig_tokens;
+    int64_t tokens_us, sig_tokens_us;
+    gw_block_t *blocks; /* nblocks, heap; NULL while no publish failed */
     lws_sorted_usec_list_t sul; /* hello timeout, then token expiry */
 };
 
@@ -187,6 +240,11 @@ void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drai
 /* Answers a flush by nack. */
 void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush, fl_slice_t doc,
                   uint16_t code, uint32_t retry_after_ms, const char *reason);
+/* Delivery report of a flush of this connection (err 0: published). */
+void gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err);
+/* The failed-publish bookkeeping, exposed for tests: true when a flush of
+ * (doc, client_id, seq) must be nacked unavailable now. */
+bool gw_conn_blocked(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id, uint64_t seq);
 /* Removes a subscription entry from the connection's list (doc side is the caller's). */
 void gw_conn_forget_doc(gw_conn_t *conn, gw_doc_t *doc);
 /* Closes every connection (draining: 4201 going_away). */

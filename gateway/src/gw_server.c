@@ -27,6 +27,7 @@
 #include "gw_int.h"
 
 #define TICK_US 5000
+#define GW_RX_BUFFER 2048 /* bytes lws reads per connection at once */
 
 static bool freeing; /* gw_free runs: delivery reports only release memory */
 
@@ -123,9 +124,12 @@ void gw_on_delivery(gw_t *gw, void *opaque, int err)
         fl_counter_inc(gw->m.produce_errors);
         snprintf(reason, sizeof reason, "broker unavailable (%s): retry the same seq",
                  rd_kafka_err2name((rd_kafka_resp_err_t)err));
+        if (inf->partition >= 0 && gw->part_await[inf->partition] > 0)
+            gw->part_await[inf->partition]--; /* no outcome will come */
         if (org && org->kind == GW_ORIGIN_WS) {
             gw_conn_t *conn = (gw_conn_t *)org;
             fl_flush_t f;
+            gw_conn_on_published(conn, inf, err);
             memset(&f, 0, sizeof f);
             memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
             f.seq = inf->seq;
@@ -134,6 +138,10 @@ void gw_on_delivery(gw_t *gw, void *opaque, int err)
         } else if (org && org->kind == GW_ORIGIN_HTTP) {
             gw_http_on_unavailable(gw, (gw_http_t *)org, reason);
         }
+    } else if (!err && !freeing) {
+        gw_origin_t *org = gw_origin_get(gw, inf->origin);
+        if (org && org->kind == GW_ORIGIN_WS)
+            gw_conn_on_published((gw_conn_t *)org, inf, 0);
     }
     free(inf);
 }
@@ -270,11 +278,21 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         snprintf(gw->id, sizeof gw->id, "%s-%ld", host, (long)getpid());
     }
     gw->idlen = strlen(gw->id);
+    /* Origin and sync request ids start at a per-instance base (wall-clock
+     * microseconds, shifted): a restarted gateway with the same gateway.id
+     * never takes an outcome or a sync reply meant for its predecessor. */
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gw->next_origin = gw->next_req =
+            ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12;
+    }
     gw->origins = split_list(cfg->origins, &err);
     if (!err)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
     if (err || register_metrics(gw) != 0 || !(gw->docs = gw_map_new()) ||
-        !(gw->origins_map = gw_map_new()) || !(gw->arena = fl_arena_new(1 << 16))) {
+        !(gw->origins_map = gw_map_new()) || !(gw->grants = gw_map_new()) ||
+        !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -307,7 +325,11 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     gw->protocols[0].callback = on_lws;
     gw->protocols[0].per_session_data_size =
         sizeof(gw_conn_t) > gw_http_session_size() ? sizeof(gw_conn_t) : gw_http_session_size();
-    gw->protocols[0].rx_buffer_size = 65536;
+    /* lws allocates rx_buffer_size per connection at the upgrade: keep it
+     * small (an idle connection pays it); gw_conn reassembles bigger
+     * messages. Sends go out in chunks of up to tx_packet_size. */
+    gw->protocols[0].rx_buffer_size = GW_RX_BUFFER;
+    gw->protocols[0].tx_packet_size = 65536;
     if (iface && (!*iface || strcmp(iface, "0.0.0.0") == 0 || strcmp(iface, "::") == 0)) {
         if (strcmp(iface, "0.0.0.0") == 0)
             info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -414,6 +436,8 @@ void gw_free(gw_t *gw)
         gw_map_free(gw->docs);
     }
     gw_map_free(gw->origins_map);
+    gw_map_free(gw->grants); /* empty: every connection dropped its reference */
+    free(gw->claims);
     fl_arena_free(gw->arena);
     fl_jwt_keys_free(gw->keys);
     free_list(gw->origins);

@@ -5,6 +5,7 @@
  * exit 0). Bad configuration, keys, topics or an unusable port exit 2.
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +50,14 @@ int main(int argc, char **argv)
     fl_log_init("gateway", level < 0 ? FL_LOG_INFO : level);
     cfg.kafka = *fl_config_kafka(conf);
     signal(SIGPIPE, SIG_IGN);
+    {
+        /* one descriptor per connection: take every one allowed */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
 
     if (!(gw = gw_new(&cfg, errstr, sizeof errstr))) {
         fl_error("cannot start: %s", errstr);
