@@ -154,34 +154,43 @@ static void window_drop_oldest(pr_doc_entry_t *ent)
     ent->wcount--;
 }
 
-int pr_docs_window_push(pr_docs_t *docs, pr_doc_entry_t *ent, uint64_t version_before,
-                        uint64_t version_after, const char *rec, size_t len)
+int pr_docs_window_push_owned(pr_docs_t *docs, pr_doc_entry_t *ent, uint64_t version_before,
+                              uint64_t version_after, char *rec, size_t len)
 {
     uint32_t max = docs->lim.window_outcomes;
-    char *copy;
-    if (max == 0 || len > docs->lim.window_bytes)
+    if (max == 0 || len > docs->lim.window_bytes) {
+        free(rec);
         return 0;
+    }
     if (!ent->window) {
         ent->window = calloc(max, sizeof *ent->window);
-        if (!ent->window)
+        if (!ent->window) {
+            free(rec);
             return -1;
+        }
         ent->wcap = max;
     }
-    copy = malloc(len);
-    if (!copy)
-        return -1;
-    memcpy(copy, rec, len);
     while (ent->wcount > 0 &&
            (ent->wcount == ent->wcap || ent->wbytes + len > docs->lim.window_bytes))
         window_drop_oldest(ent);
     pr_window_item_t *item = &ent->window[(ent->whead + ent->wcount) % ent->wcap];
     item->version_before = version_before;
     item->version_after = version_after;
-    item->rec = copy;
+    item->rec = rec;
     item->len = len;
     ent->wcount++;
     ent->wbytes += len;
     return 0;
+}
+
+int pr_docs_window_push(pr_docs_t *docs, pr_doc_entry_t *ent, uint64_t version_before,
+                        uint64_t version_after, const char *rec, size_t len)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, rec, len);
+    return pr_docs_window_push_owned(docs, ent, version_before, version_after, copy, len);
 }
 
 const pr_window_item_t *pr_docs_window_at(const pr_doc_entry_t *ent, uint32_t i)

@@ -63,6 +63,10 @@ pr_doc_entry_t *pr_docs_next(pr_docs_t *docs, uint32_t *it);
  * dropping the oldest beyond the limits. 0 or -1 on OOM. */
 int pr_docs_window_push(pr_docs_t *docs, pr_doc_entry_t *ent, uint64_t version_before,
                         uint64_t version_after, const char *rec, size_t len);
+/* The same, taking ownership of a malloc'd rec (freed here also when it is
+ * not kept). */
+int pr_docs_window_push_owned(pr_docs_t *docs, pr_doc_entry_t *ent, uint64_t version_before,
+                              uint64_t version_after, char *rec, size_t len);
 /* The window item at position i (0 = oldest), or NULL. */
 const pr_window_item_t *pr_docs_window_at(const pr_doc_entry_t *ent, uint32_t i);
 /* Index of the oldest item with version_before == from, or -1 when the

@@ -323,15 +323,15 @@ int pr_processor_healthy(pr_processor_t *pr)
 
 /* Produces a malloc'd value (ownership passes to librdkafka on success and
  * on failure alike). Returns 0, or -1 when the transaction must abort. */
-static int produce(pr_processor_t *pr, const char *topic, int32_t partition, fl_slice_t key,
-                   char *val, size_t len, bool is_event)
+static int produce_flags(pr_processor_t *pr, const char *topic, int32_t partition,
+                         fl_slice_t key, char *val, size_t len, bool is_event, int flags)
 {
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             pr->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
             RD_KAFKA_V_KEY(key.ptr, key.len), RD_KAFKA_V_VALUE(val, len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-            RD_KAFKA_V_OPAQUE(is_event ? (void *)pr : NULL), RD_KAFKA_V_END);
+            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_OPAQUE(is_event ? (void *)pr : NULL),
+            RD_KAFKA_V_END);
         if (!err)
             return 0;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -339,9 +339,16 @@ static int produce(pr_processor_t *pr, const char *topic, int32_t partition, fl_
             continue;
         }
         fl_error("produce to %s [%d]: %s", topic, partition, rd_kafka_err2str(err));
-        free(val);
+        if (flags & RD_KAFKA_MSG_F_FREE)
+            free(val);
         return -1;
     }
+}
+
+static int produce(pr_processor_t *pr, const char *topic, int32_t partition, fl_slice_t key,
+                   char *val, size_t len, bool is_event)
+{
+    return produce_flags(pr, topic, partition, key, val, len, is_event, RD_KAFKA_MSG_F_FREE);
 }
 
 static int begin_txn(pr_processor_t *pr)
@@ -656,23 +663,27 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
         fl_error("encoding an outcome of %.*s: %s", (int)out.doc.len, out.doc.ptr, errstr);
         return -1;
     }
-    if (out.napplied > 0) {
-        /* The window keeps its own copy; the buffer goes to librdkafka. */
-        if (pr_docs_window_push(part->docs, ent, out.version_before, out.version_after, buf,
-                                len) != 0) {
-            free(buf);
-            return -1;
-        }
-        /* A document never snapshotted is dirty and goes in the next round. */
-        if (out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
-            part->snapshot_due = true;
-    }
     /* Outcomes that applied nothing can still change the dedup table (a
      * rejected flush consumes its seq): the next snapshot must carry it. */
     if (recorded_in_dedup(&out))
         ent->dirty = true;
-    if (produce(pr, pr->t_events, part->id, out.doc, buf, len, true) != 0)
+    if (out.napplied > 0) {
+        /* librdkafka copies the record (one allocation with its message);
+         * the window keeps the encoded buffer itself. */
+        if (produce_flags(pr, pr->t_events, part->id, out.doc, buf, len, true,
+                          RD_KAFKA_MSG_F_COPY) != 0) {
+            free(buf);
+            return -1;
+        }
+        if (pr_docs_window_push_owned(part->docs, ent, out.version_before, out.version_after, buf,
+                                      len) != 0)
+            return -1;
+        /* A document never snapshotted is dirty and goes in the next round. */
+        if (out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
+            part->snapshot_due = true;
+    } else if (produce(pr, pr->t_events, part->id, out.doc, buf, len, true) != 0) {
         return -1;
+    }
     atomic_fetch_add(&pr->c.flushes, 1);
     if (out.duplicate)
         atomic_fetch_add(&pr->c.duplicates, 1);
@@ -764,8 +775,11 @@ static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
 
     atomic_fetch_add(&pr->c.records_in, 1);
     if (!part) {
-        fl_warn("record from unowned partition %d skipped", msg->partition);
-        return 0;
+        /* Cannot happen (partitions are assigned only once restored); if it
+         * did, committing past the record would lose it: stop instead. */
+        fl_error("record from partition %d, which has no documents; stopping", msg->partition);
+        pr->fatal = 1;
+        return -1;
     }
     update_lag(pr, msg);
     if (begin_txn(pr) != 0)
@@ -955,10 +969,9 @@ static int on_event_record(pr_processor_t *pr, part_t *part, const rd_kafka_mess
                  (long long)msg->offset, fl_engine_strerror(rc));
         return -1;
     }
-    if (o->napplied > 0 &&
-        pr_docs_window_push(part->docs, ent, o->version_before, o->version_after, msg->payload,
-                            msg->len) != 0)
-        return -1;
+    /* The sync window starts empty after a restore (syncs it cannot answer
+     * with deltas get the state): copying every replayed record into it
+     * would cost a fifth of the restore for the few kept at the end. */
     if (recorded_in_dedup(o))
         ent->dirty = true;
     ctx->events++;
@@ -1008,11 +1021,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             commit_txn(pr, false);
         for (int i = 0; i < parts->cnt && !pr->fatal; i++) {
             int32_t p = parts->elems[i].partition;
-            if (p >= PR_MAX_PARTITIONS || restore_partition(pr, p) != 0)
-                pr->fatal = 1;
+            if (p >= PR_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
+                /* Interrupted by SIGTERM: not an error, the drain follows. */
+                if (!pr->stopping)
+                    pr->fatal = 1;
+                break;
+            }
         }
-        if (pr->fatal) {
-            /* Take nothing: another processor must own these. */
+        if (pr->fatal || pr->stopping) {
+            /* Take nothing: consuming a partition without its documents
+             * would lose records. Another processor will own these. */
+            for (int i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].partition < PR_MAX_PARTITIONS)
+                    part_drop(pr, parts->elems[i].partition);
             return;
         }
         rerr = rd_kafka_incremental_assign(rk, parts);
