@@ -190,23 +190,48 @@ void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drai
     lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, 5);
 }
 
+/* Pops the head frame of the queue (counted as sent). */
+static void queue_pop(gw_conn_t *conn)
+{
+    gw_buf_t *buf = conn->q[conn->qhead];
+    conn->qhead = (conn->qhead + 1) % conn->qcap;
+    conn->qcount--;
+    conn->qbytes -= buf->len;
+    fl_counter_inc(conn->gw->m.frames_out);
+    fl_counter_add(conn->gw->m.bytes_out, buf->len);
+    gw_buf_unref(buf);
+}
+
+/* Writes queued frames. Each buffer holds its whole frame (header built
+ * once), so the frames are written raw, and several queued ones are copied
+ * into one write: a delta fanned out to many connections costs one send
+ * per connection per turn, not one per frame. lws keeps what the socket
+ * does not take and reports the pipe choked until it is out. */
 static int on_writeable(gw_conn_t *conn)
 {
     gw_t *gw = conn->gw;
-    while (conn->qcount > 0) {
+    while (conn->qcount > 0 && !lws_send_pipe_choked(conn->wsi)) {
         gw_buf_t *buf = conn->q[conn->qhead];
-        int n = lws_write(conn->wsi, buf->data + LWS_PRE, buf->len,
-                          buf->text ? LWS_WRITE_TEXT : LWS_WRITE_BINARY);
-        if (n < 0 || (size_t)n < buf->len)
-            return -1;
-        conn->qhead = (conn->qhead + 1) % conn->qcap;
-        conn->qcount--;
-        conn->qbytes -= buf->len;
-        fl_counter_inc(gw->m.frames_out);
-        fl_counter_add(gw->m.bytes_out, buf->len);
-        gw_buf_unref(buf);
-        if (lws_send_pipe_choked(conn->wsi))
-            break;
+        size_t flen = GW_BUF_FRAME_LEN(buf);
+        if (conn->qcount == 1 || flen >= GW_WBATCH / 2) {
+            if (lws_write(conn->wsi, GW_BUF_FRAME(buf), flen, LWS_WRITE_RAW) < (int)flen)
+                return -1;
+            queue_pop(conn);
+        } else {
+            unsigned char *out = gw->wbatch + LWS_PRE;
+            size_t used = 0;
+            while (conn->qcount > 0) {
+                buf = conn->q[conn->qhead];
+                flen = GW_BUF_FRAME_LEN(buf);
+                if (used + flen > GW_WBATCH)
+                    break;
+                memcpy(out + used, GW_BUF_FRAME(buf), flen);
+                used += flen;
+                queue_pop(conn);
+            }
+            if (lws_write(conn->wsi, out, used, LWS_WRITE_RAW) < (int)used)
+                return -1;
+        }
     }
     queue_shrink(conn);
     if (conn->closing && conn->qcount == 0) {

@@ -42,10 +42,17 @@ typedef struct gw_block_s gw_block_t;
  * connection it is queued on (fan-out encodes once). */
 typedef struct gw_buf_s {
     uint32_t refs;
-    bool text; /* JSON text frame, else msgpack binary frame */
+    bool text;    /* JSON text frame, else msgpack binary frame */
+    uint8_t hlen; /* WebSocket frame header bytes, just before the payload */
     size_t len;
-    unsigned char *data; /* LWS_PRE headroom, then len payload bytes */
+    unsigned char *data; /* LWS_PRE headroom (ending in the frame header), then len bytes */
 } gw_buf_t;
+
+/* The whole server-to-client frame (unmasked header + payload), built once:
+ * sent raw, several queued frames of one connection go out in one write. */
+#define GW_BUF_FRAME(buf) ((buf)->data + LWS_PRE - (buf)->hlen)
+#define GW_BUF_FRAME_LEN(buf) ((buf)->hlen + (buf)->len)
+#define GW_WBATCH 65536 /* bytes of queued frames coalesced into one write */
 
 gw_buf_t *gw_buf_new(const char *p, size_t len, bool text); /* refs = 1; NULL on OOM */
 void gw_buf_unref(gw_buf_t *buf);                           /* NULL is safe */
@@ -153,6 +160,7 @@ struct gw_s {
     uint32_t part_await[GW_MAX_PARTITIONS];
     struct gw_held_s *held[GW_MAX_PARTITIONS]; /* flushes waiting for the assignment */
     fl_arena_t *arena; /* scratch for the service thread, reset per use */
+    unsigned char *wbatch; /* LWS_PRE + GW_WBATCH: frames coalesced for one write */
     lws_sorted_usec_list_t sul_tick;
     atomic_bool stop;
     bool draining;

@@ -292,7 +292,8 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
     if (err || register_metrics(gw) != 0 || !(gw->docs = gw_map_new()) ||
         !(gw->origins_map = gw_map_new()) || !(gw->grants = gw_map_new()) ||
-        !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16))) {
+        !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16)) ||
+        !(gw->wbatch = malloc(LWS_PRE + GW_WBATCH))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -438,6 +439,7 @@ void gw_free(gw_t *gw)
     gw_map_free(gw->origins_map);
     gw_map_free(gw->grants); /* empty: every connection dropped its reference */
     free(gw->claims);
+    free(gw->wbatch);
     fl_arena_free(gw->arena);
     fl_jwt_keys_free(gw->keys);
     free_list(gw->origins);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gw_util: the gateway's small building blocks: refcounted frame buffers
- * with LWS_PRE headroom (one encoding shared by every receiver) and a hash
+ * with LWS_PRE headroom (one encoding shared by every receiver, its
+ * WebSocket frame header built once in the headroom) and a hash
  * map keyed by bytes (documents by id, connections by origin id).
  *
  * @locality lws service thread (buffers and maps are not shared).
@@ -15,17 +16,35 @@
 
 /* ---- buffers --------------------------------------------------------------- */
 
+_Static_assert(LWS_PRE >= 10, "the frame header is built in the LWS_PRE headroom");
+
 gw_buf_t *gw_buf_new(const char *p, size_t len, bool text)
 {
     gw_buf_t *buf = malloc(sizeof *buf + LWS_PRE + len);
     if (!buf)
         return NULL;
+    unsigned char *h;
     buf->refs = 1;
     buf->text = text;
     buf->len = len;
     buf->data = (unsigned char *)(buf + 1);
     if (len)
         memcpy(buf->data + LWS_PRE, p, len);
+    /* RFC 6455 server frame header: FIN + opcode, unmasked length */
+    buf->hlen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+    h = buf->data + LWS_PRE - buf->hlen;
+    h[0] = 0x80 | (text ? 0x1 : 0x2);
+    if (len < 126) {
+        h[1] = (unsigned char)len;
+    } else if (len < 65536) {
+        h[1] = 126;
+        h[2] = (unsigned char)(len >> 8);
+        h[3] = (unsigned char)len;
+    } else {
+        h[1] = 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    }
     return buf;
 }
 
