@@ -3,8 +3,8 @@
  * Gateways end to end, through the C client library (client/), against the
  * real broker with flushline-processor and flushline-gateway as child
  * processes. Each case has its own topic set, processor and gateway(s):
- * - converge: two clients, 1,000 interleaved generated flushes each on one
- *   document, end with equal local copies whose digest is the processor's
+ * - converge: two clients on two gateways, 1,000 interleaved generated
+ *   flushes each on one document, end with equal local copies whose digest is the processor's
  *   (newest snapshot after SIGTERM) and the sequential model's; the whole
  *   events history matches the model (no mismatch, missing, extra, gap);
  * - catch-up: a client cut off (by a TCP proxy in this process) while 50
@@ -92,8 +92,8 @@ typedef struct proxy_s proxy_t;
 typedef struct env_s {
     char prefix[96];
     fl_proc_t proc;
-    fl_proc_t gw;
-    int port;
+    fl_proc_t gw, gw2; /* gw2: a second gateway, when a case starts one */
+    int port, port2;
     int gw_runs; /* gateway ids are unique per run: <prefix>-gw<n> */
     const char *const *gw_extra;
 } env_t;
@@ -111,25 +111,33 @@ static int start_processor(env_t *env)
     return fl_proc_start(&env->proc, "flushline-processor", args, log);
 }
 
+typedef struct health_s {
+    int port;
+    fl_proc_t *gw;
+} health_t;
+
 static bool gateway_healthy(void *arg)
 {
-    env_t *env = arg;
+    health_t *h = arg;
     char *body = NULL;
-    int st = fl_http_get(env->port, "/healthz", &body);
+    int st = fl_http_get(h->port, "/healthz", &body);
     free(body);
-    return st == 200 || !fl_proc_alive(&env->gw);
+    return st == 200 || !fl_proc_alive(h->gw);
 }
 
-/* Starts (or restarts) the gateway on env->port (picked on first start). */
-static int start_gateway(env_t *env)
+/* Starts (or restarts) gateway `which` (0: gw on env->port, 1: gw2 on
+ * env->port2; ports picked on first start). */
+static int start_gateway_n(env_t *env, int which)
 {
     char log[512], port[16], gwid[160];
     const char *args[64];
-    int n = 0;
-    if (!env->port)
-        env->port = fl_free_port();
-    snprintf(log, sizeof log, "%s/tests/%s-gateway.log", getenv("FL_BINARY_DIR"), env->prefix);
-    snprintf(port, sizeof port, "%d", env->port);
+    int n = 0, *portp = which ? &env->port2 : &env->port;
+    fl_proc_t *gw = which ? &env->gw2 : &env->gw;
+    if (!*portp)
+        *portp = fl_free_port();
+    snprintf(log, sizeof log, "%s/tests/%s-gateway%s.log", getenv("FL_BINARY_DIR"), env->prefix,
+             which ? "2" : "");
+    snprintf(port, sizeof port, "%d", *portp);
     snprintf(gwid, sizeof gwid, "%s-gw%d", env->prefix, ++env->gw_runs);
     const char *base[] = {"--bootstrap", bootstrap, "--prefix", env->prefix, "--partitions", "4",
                           "--port", port, "--jwt.keys", keypath, "--gateway.id", gwid, NULL};
@@ -138,13 +146,19 @@ static int start_gateway(env_t *env)
     for (int i = 0; env->gw_extra && env->gw_extra[i] && n < 62; i++)
         args[n++] = env->gw_extra[i];
     args[n] = NULL;
-    if (fl_proc_start(&env->gw, "flushline-gateway", args, log) != 0)
+    if (fl_proc_start(gw, "flushline-gateway", args, log) != 0)
         return -1;
-    if (!fl_wait_until(gateway_healthy, env, 60000) || !fl_proc_alive(&env->gw)) {
-        fl_proc_dump_log(&env->gw, 30);
+    health_t h = {*portp, gw};
+    if (!fl_wait_until(gateway_healthy, &h, 60000) || !fl_proc_alive(gw)) {
+        fl_proc_dump_log(gw, 30);
         return -1;
     }
     return 0;
+}
+
+static int start_gateway(env_t *env)
+{
+    return start_gateway_n(env, 0);
 }
 
 /* The current case's processes, proxy and client context: a failed assert
@@ -170,9 +184,11 @@ static void env_stop(env_t *env)
 {
     if (fl_test_failures) {
         fl_proc_dump_log(&env->gw, 25);
+        fl_proc_dump_log(&env->gw2, 25);
         fl_proc_dump_log(&env->proc, 15);
     }
     fl_proc_kill(&env->gw);
+    fl_proc_kill(&env->gw2);
     fl_proc_kill(&env->proc);
 }
 
@@ -639,12 +655,13 @@ static void test_two_clients_converge(void)
     uint8_t da[FL_HASH_LEN], db[FL_HASH_LEN];
     int64_t t0 = fl_test_now_ms();
 
-    if (env_start(envp, "fltest-gwe-conv", extra) != 0)
+    if (env_start(envp, "fltest-gwe-conv", extra) != 0 || start_gateway_n(envp, 1) != 0)
         FL_FAIL_("setup");
     ctx = the_ctx = fl_client_ctx_new(errstr, sizeof errstr);
     ASSERT_TRUE(ctx != NULL);
+    /* A on the first gateway, B on the second */
     ASSERT_TRUE(cl_new(ctx, a, "A", envp->port, tok_a, false) != NULL);
-    ASSERT_TRUE(cl_new(ctx, b, "B", envp->port, tok_b, false) != NULL);
+    ASSERT_TRUE(cl_new(ctx, b, "B", envp->port2, tok_b, false) != NULL);
     ASSERT_EQ(fl_client_subscribe(a->client, doc), 0);
     ASSERT_EQ(fl_client_subscribe(b->client, doc), 0);
     wait_t w = {.cl = {a, b}, .n = 2, .doc = doc};
