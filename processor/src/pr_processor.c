@@ -1029,11 +1029,23 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
         }
         if (pr->fatal || pr->stopping) {
-            /* Take nothing: consuming a partition without its documents
-             * would lose records. Another processor will own these. */
+            /* Consume nothing of these: without their documents a record
+             * would be lost (handle_record stops the processor if one
+             * came). Another processor will own them. */
             for (int i = 0; i < parts->cnt; i++)
                 if (parts->elems[i].partition < PR_MAX_PARTITIONS)
                     part_drop(pr, parts->elems[i].partition);
+            /* When stopping, the assignment is still acknowledged: the run
+             * loop polls no more and the close revokes it at once. Leaving
+             * it unacknowledged makes librdkafka 2.0.2 abort in
+             * rd_kafka_destroy (cooperative-sticky assignor state never
+             * set; librdkafka issue 4312, fixed in 2.3.0). */
+            if (pr->stopping && !pr->fatal)
+                rerr = rd_kafka_incremental_assign(rk, parts);
+            if (rerr) {
+                fl_error("rebalance: %s", rd_kafka_error_string(rerr));
+                rd_kafka_error_destroy(rerr);
+            }
             return;
         }
         rerr = rd_kafka_incremental_assign(rk, parts);

@@ -190,9 +190,10 @@ static bool made_progress(void *arg)
 
 static void test_kill9_ten_times(void)
 {
-    char prefix[96];
-    fl_proc_t proc = {0};
-    stream_t st = {.flushes_per_client = 600, .pace_us = 25000};
+    static char prefix[96]; /* the stream thread reads it */
+    static fl_proc_t proc;
+    /* static: a failed assert returns while the stream thread still runs */
+    static stream_t st = {.flushes_per_client = 600, .pace_us = 25000};
     pthread_t th;
     fl_gen_t g;
     unsigned seed = (unsigned)time(NULL);
@@ -230,9 +231,9 @@ static void test_kill9_ten_times(void)
 
 static void test_rebalance(void)
 {
-    char prefix[96];
-    fl_proc_t a = {0}, b = {0};
-    stream_t st = {.flushes_per_client = 400, .pace_us = 15000};
+    static char prefix[96]; /* the stream thread reads it */
+    static fl_proc_t a, b;
+    static stream_t st = {.flushes_per_client = 400, .pace_us = 15000};
     pthread_t th;
     fl_proc_t *procs[2] = {&a, &b};
 
@@ -292,25 +293,53 @@ static bool outcome_count(void *arg)
            fc->found >= 1;
 }
 
-static int count_checkpoints(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+/* The highest events offset of any outcome in partition `part`, and of
+ * any checkpoint for it. */
+typedef struct cp_ctx_s {
+    const char *prefix;
+    int32_t part;
+    fl_arena_t *arena;
+    int64_t last_outcome, checkpoint;
+    long outcomes;
+} cp_ctx_t;
+
+static int on_cp_event(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
 {
-    long *n = opaque;
-    if (memmem(msg->payload, msg->len, "\xaa" "checkpoint", 11))
-        (*n)++;
+    cp_ctx_t *c = opaque;
+    if (p == c->part && memmem(msg->payload, msg->len, "\xa7outcome", 8)) {
+        c->outcomes++;
+        if (off > c->last_outcome)
+            c->last_outcome = off;
+    }
     return 0;
 }
 
-typedef struct cp_ctx_s {
-    const char *prefix;
-    long above;
-} cp_ctx_t;
+static int on_cp_snapshot(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+{
+    cp_ctx_t *c = opaque;
+    fl_wire_msg_t wm;
+    char errstr[128];
+    fl_arena_reset(c->arena);
+    if (p == c->part &&
+        fl_wire_decode_record(msg->payload, msg->len, c->arena, &wm, errstr, sizeof errstr) == 0 &&
+        wm.type == FL_WT_REC_CHECKPOINT && (int64_t)wm.u.checkpoint.events_offset > c->checkpoint)
+        c->checkpoint = (int64_t)wm.u.checkpoint.events_offset;
+    return 0;
+}
 
-static bool new_checkpoints(void *arg)
+static bool two_outcomes(void *arg)
 {
     cp_ctx_t *c = arg;
-    long n = 0;
-    return fl_ktest_read_all(bootstrap, c->prefix, FL_TOPIC_SNAPSHOTS, count_checkpoints, &n) >= 0 &&
-           n > c->above;
+    c->outcomes = 0;
+    return fl_ktest_read_all(bootstrap, c->prefix, FL_TOPIC_EVENTS, on_cp_event, c) >= 0 &&
+           c->outcomes >= 2;
+}
+
+static bool checkpoint_past_outcomes(void *arg)
+{
+    cp_ctx_t *c = arg;
+    return fl_ktest_read_all(bootstrap, c->prefix, FL_TOPIC_SNAPSHOTS, on_cp_snapshot, c) >= 0 &&
+           c->checkpoint > c->last_outcome;
 }
 
 /* A rejected flush consumes its seq. After a checkpoint has moved past its
@@ -359,10 +388,10 @@ static void test_dedup_survives_restore(void)
     ASSERT_EQ(fl_ktest_produce_flush(rk, prefix, &f3, "u", "gw", 3), 0);
     ASSERT_EQ(rd_kafka_flush(rk, 30000), 0);
     /* wait for a snapshot round (500 ms) to checkpoint past both outcomes */
-    long before = 0;
-    fl_ktest_read_all(bootstrap, prefix, FL_TOPIC_SNAPSHOTS, count_checkpoints, &before);
-    cp_ctx_t cp = {.prefix = prefix, .above = before};
-    ASSERT_TRUE(fl_wait_until(new_checkpoints, &cp, 30000));
+    cp_ctx_t cp = {.prefix = prefix, .part = part, .arena = fc.arena, .last_outcome = -1,
+                   .checkpoint = -1};
+    ASSERT_TRUE(fl_wait_until(two_outcomes, &cp, 60000));
+    ASSERT_TRUE(fl_wait_until(checkpoint_past_outcomes, &cp, 30000));
     fl_proc_kill(&proc);
     ASSERT_EQ(start(&proc, prefix, "p1"), 0);
     /* c2 creates /a; then c1 resends its seq 1 */

@@ -17,6 +17,32 @@
 
 #include "fl_test.h"
 
+/* Every child started, so that a test that fails half-way (its asserts
+ * return early) still leaves no process behind when it exits. */
+static pid_t started[256];
+static int nstarted;
+
+static void kill_leftovers(void)
+{
+    for (int i = 0; i < nstarted; i++) {
+        int status;
+        if (started[i] > 0 && waitpid(started[i], &status, WNOHANG) == 0) {
+            kill(started[i], SIGKILL);
+            waitpid(started[i], &status, 0);
+        }
+    }
+}
+
+static void remember(pid_t pid)
+{
+    if (nstarted == 0)
+        atexit(kill_leftovers);
+    if (nstarted < (int)(sizeof started / sizeof started[0]))
+        started[nstarted++] = pid;
+    else
+        started[nstarted - 1] = pid; /* the newest matters most */
+}
+
 int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, const char *log)
 {
     const char *bindir = getenv("FL_BINARY_DIR");
@@ -44,6 +70,7 @@ int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, co
         _exit(127);
     }
     proc->pid = pid;
+    remember(pid);
     return 0;
 }
 
