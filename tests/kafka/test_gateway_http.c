@@ -254,7 +254,11 @@ static int start_all(void)
     snprintf(gwid, sizeof gwid, "%s-gw1", prefix);
     const char *gargs[] = {"--bootstrap", bootstrap, "--prefix", prefix, "--partitions", "4",
                            "--port", port, "--jwt.keys", keypath, "--gateway.id", gwid,
-                           "--send.queue.bytes", "64K", "--minimal.tenants", "secret", "--log.level", "debug", NULL};
+                           "--send.queue.bytes", "64K", "--minimal.tenants", "secret",
+                           /* a slow refill, so that the 260-flush burst of the slow
+                            * consumer case is limited however slowly it is sent
+                            * (sanitizer builds on a loaded machine) */
+                           "--rate", "10", "--burst", "120", "--log.level", "debug", NULL};
     if (fl_proc_start(&gateway, "flushline-gateway", gargs, log) != 0)
         return -1;
     if (!fl_wait_until(gateway_healthy, NULL, 60000) || !fl_proc_alive(&gateway)) {
