@@ -572,6 +572,16 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
 
     if (rd_kafka_assignment(pr->consumer, &offsets) == 0 && offsets->cnt > 0) {
         rd_kafka_position(pr->consumer, offsets);
+        /* Lag per partition for /metrics, from the cached high watermark
+         * (cheap, and once per commit rather than per record). */
+        for (int i = 0; i < offsets->cnt; i++) {
+            int64_t lo, hi, pos = offsets->elems[i].offset;
+            int32_t p = offsets->elems[i].partition;
+            if (pos >= 0 && p < PR_MAX_PARTITIONS &&
+                rd_kafka_get_watermark_offsets(pr->consumer, pr->t_commands, p, &lo, &hi) == 0 &&
+                hi >= pos)
+                atomic_store(&pr->c.lag[p], hi - pos);
+        }
         /* Partitions with nothing consumed yet have no position to commit. */
         rd_kafka_topic_partition_list_t *valid = rd_kafka_topic_partition_list_new(offsets->cnt);
         for (int i = 0; i < offsets->cnt; i++)
@@ -616,15 +626,6 @@ fail:
 }
 
 /* ---- applying --------------------------------------------------------- */
-
-static void update_lag(pr_processor_t *pr, const rd_kafka_message_t *msg)
-{
-    int64_t lo, hi;
-    if (rd_kafka_get_watermark_offsets(pr->consumer, pr->t_commands, msg->partition, &lo, &hi) ==
-            0 &&
-        hi > msg->offset)
-        atomic_store(&pr->c.lag[msg->partition], hi - msg->offset - 1);
-}
 
 /* The rule of fl_doc_apply and fl_doc_replay (ENGINE.md): everything but
  * duplicates, gaps and seq 0 is recorded in the dedup table. */
@@ -781,7 +782,6 @@ static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
         pr->fatal = 1;
         return -1;
     }
-    update_lag(pr, msg);
     if (begin_txn(pr) != 0)
         return -1;
     pr->txn_records++;
