@@ -6,7 +6,9 @@
  * highest version_after of the table when it is recorded, so "evict the
  * entry whose last flush is oldest" is "evict the head of the list". The
  * table grows lazily (a document with three clients costs three entries),
- * bounded by max entries.
+ * bounded by max entries. The table counts its evictions: while it has
+ * never dropped an entry, a client it does not know has never written (the
+ * engine's gap rule for unknown clients rests on that).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@ struct fl_dedup_s {
     uint32_t *buckets;
     uint32_t nbuckets; /* power of two, or 0 */
     uint32_t head, tail; /* oldest, newest */
+    uint64_t evicted;    /* entries dropped because the table was full */
 };
 
 static uint32_t hash_cid(const uint8_t cid[FL_CLIENT_ID_LEN])
@@ -65,6 +68,16 @@ void fl_dedup_free(fl_dedup_t *dd)
 uint32_t fl_dedup_count(const fl_dedup_t *dd)
 {
     return dd->n;
+}
+
+uint64_t fl_dedup_evictions(const fl_dedup_t *dd)
+{
+    return dd->evicted;
+}
+
+void fl_dedup_set_evictions(fl_dedup_t *dd, uint64_t n)
+{
+    dd->evicted = n;
 }
 
 dd_ent_t *fl_dedup_find(fl_dedup_t *dd, const uint8_t cid[FL_CLIENT_ID_LEN])
@@ -181,6 +194,7 @@ int fl_dedup_record(fl_dedup_t *dd, const uint8_t cid[FL_CLIENT_ID_LEN], uint64_
         hash_unlink(dd, i);
         memcpy(e->cid, cid, FL_CLIENT_ID_LEN);
         hash_link(dd, i);
+        dd->evicted++;
     } else {
         if (grow(dd) < 0)
             return FL_EERR_NOMEM;

@@ -225,6 +225,16 @@ static int blob_decode(const char *blob, size_t len, fl_arena_t *arena, fl_value
     return 0;
 }
 
+uint64_t fl_doc_dedup_evictions(const fl_doc_t *doc)
+{
+    return fl_dedup_evictions(doc->dedup);
+}
+
+void fl_doc_dedup_set_evictions(fl_doc_t *doc, uint64_t n)
+{
+    fl_dedup_set_evictions(doc->dedup, n);
+}
+
 int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n)
 {
     if (!doc || (n && !ents))
@@ -241,6 +251,9 @@ int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n
                             ents[i].outcome.len) < 0)
             return FL_EERR_NOMEM;
     }
+    /* The count comes from the snapshot (fl_doc_dedup_set_evictions), not
+     * from loading: entries dropped here (n > max_dedup) are not counted. */
+    fl_dedup_set_evictions(doc->dedup, 0);
     return 0;
 }
 
@@ -935,6 +948,15 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
         return 0;
     }
     if (e && flush->seq > e->seq + 1) {
+        out->code = FL_CODE_GAP;
+        return 0;
+    }
+    /* An unknown client starts at seq 1. Accepting a later seq would let a
+     * seq 2 published before a lost seq 1 become the client's first flush,
+     * and the resent seq 1 would then be answered as stale: acknowledged,
+     * never applied. Only once the table has evicted may an unknown client
+     * be one whose entry went (ENGINE.md, Dedup). */
+    if (!e && flush->seq > 1 && fl_dedup_evictions(doc->dedup) == 0) {
         out->code = FL_CODE_GAP;
         return 0;
     }

@@ -76,6 +76,9 @@ dd_ent_t *fl_dedup_find(fl_dedup_t *dd, const uint8_t cid[FL_CLIENT_ID_LEN]);
 int fl_dedup_record(fl_dedup_t *dd, const uint8_t cid[FL_CLIENT_ID_LEN], uint64_t seq,
                     const char *blob, size_t blen);
 uint32_t fl_dedup_count(const fl_dedup_t *dd);
+/* Entries evicted by fl_dedup_record so far (fl_dedup_clear keeps it). */
+uint64_t fl_dedup_evictions(const fl_dedup_t *dd);
+void fl_dedup_set_evictions(fl_dedup_t *dd, uint64_t n);
 /* Entries oldest first. */
 uint32_t fl_dedup_export(const fl_dedup_t *dd, fl_dedup_entry_t *out, uint32_t cap);
 

@@ -11,7 +11,10 @@
  * canonical round trip, and that a replica fed only the applied commands
  * (fl_doc_apply_applied, with the expected chain) stays identical. At the
  * end the dedup table is exported and restored into a fresh document that
- * must answer a repeated seq exactly like the original.
+ * must answer a repeated seq exactly like the original. A third document
+ * follows by fl_doc_replay of every outcome and must end with the same
+ * dedup table and eviction count; an unknown client's seq 2 is a gap
+ * exactly while nothing was evicted.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -120,12 +123,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cfg.max_dedup = 3;
     fl_arena_t *arena = fl_arena_new(4096);
     fl_doc_t *doc = fl_doc_new(doc_id, &cfg), *replica = fl_doc_new(doc_id, &cfg), *restored = NULL;
-    fl_dedup_entry_t ents[8];
+    fl_doc_t *replayed = fl_doc_new(doc_id, &cfg);
+    fl_dedup_entry_t ents[8], ents2[8];
     uint64_t seqs[4] = {0};
     const char *p = (const char *)data;
     size_t left = size;
     int nflush = 0;
-    CHECK(arena && doc && replica);
+    uint32_t nd;
+    CHECK(arena && doc && replica && replayed);
 
     fl_value_t v;
     long n = fl_value_decode(p, left, NULL, arena, &v);
@@ -133,8 +138,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t chain[FL_HASH_LEN] = {1};
         int rc = fl_doc_restore(doc, &v, 7, chain);
         CHECK(rc == 0 || rc == FL_EERR_RESTORE);
-        if (rc == 0)
+        if (rc == 0) {
             CHECK(fl_doc_restore(replica, &v, 7, chain) == 0);
+            CHECK(fl_doc_restore(replayed, &v, 7, chain) == 0);
+        }
         p += n;
         left -= (size_t)n;
     }
@@ -156,8 +163,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fl_outcome_t out;
         CHECK(make_flush(&v, step, seqs, fl_doc_version(doc), &fl) == 0);
         uint64_t before = fl_doc_version(doc);
+        bool known = false;
+        nd = fl_doc_dedup_export(doc, ents, 8);
+        for (uint32_t i = 0; i < nd; i++)
+            known |= memcmp(ents[i].client_id, fl.client_id, FL_CLIENT_ID_LEN) == 0;
+        bool unknown_gap = !known && fl.seq > 1 && fl_doc_dedup_evictions(doc) == 0;
         CHECK(fl_doc_apply(doc, &fl, step, &out) == 0);
         nflush++;
+        if (unknown_gap)
+            CHECK(out.code == FL_CODE_GAP && !out.duplicate && out.nresults == 0);
+        else if (!known && fl.seq > 0)
+            CHECK(out.code != FL_CODE_GAP && !out.duplicate);
+        CHECK(fl_doc_replay(replayed, &out, step) == 0);
+        CHECK(fl_doc_dedup_evictions(replayed) == fl_doc_dedup_evictions(doc));
         uint32_t ok = 0;
         for (uint32_t i = 0; i < out.nresults; i++) {
             ok += out.results[i].code == FL_CODE_OK;
@@ -183,14 +201,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fl_arena_free(step);
     }
     CHECK(fl_value_equal(fl_doc_state(replica), fl_doc_state(doc)));
+    CHECK(fl_value_equal(fl_doc_state(replayed), fl_doc_state(doc)));
 
     /* the dedup table survives export/restore: a repeated seq answers alike */
-    uint32_t nd = fl_doc_dedup_export(doc, ents, 8);
+    nd = fl_doc_dedup_export(doc, ents, 8);
     CHECK(nd == fl_doc_dedup_count(doc) && nd <= cfg.max_dedup);
+    CHECK(fl_doc_dedup_export(replayed, ents2, 8) == nd);
+    for (uint32_t i = 0; i < nd; i++)
+        CHECK(memcmp(ents[i].client_id, ents2[i].client_id, FL_CLIENT_ID_LEN) == 0 &&
+              ents[i].seq == ents2[i].seq && ents[i].outcome.len == ents2[i].outcome.len &&
+              memcmp(ents[i].outcome.ptr, ents2[i].outcome.ptr, ents[i].outcome.len) == 0);
     restored = fl_doc_new(doc_id, &cfg);
     CHECK(restored);
     CHECK(fl_doc_restore(restored, fl_doc_state(doc), fl_doc_version(doc), fl_doc_chain(doc)) == 0);
     CHECK(fl_doc_dedup_restore(restored, ents, nd) == 0);
+    CHECK(fl_doc_dedup_evictions(restored) == 0);
+    fl_doc_dedup_set_evictions(restored, fl_doc_dedup_evictions(doc));
     for (uint32_t i = 0; i < nd; i++) {
         fl_flush_t fl = {0};
         fl_outcome_t a, b;
@@ -208,7 +234,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                   a.results[k].version == b.results[k].version &&
                   a.results[k].key.len == b.results[k].key.len);
     }
+    /* a client neither table knows, at seq 2: answered alike */
+    {
+        fl_flush_t fl = {0};
+        fl_outcome_t a, b;
+        fl.doc = doc_id;
+        memset(fl.client_id, 0x5a, FL_CLIENT_ID_LEN);
+        fl.seq = 2;
+        fl_arena_reset(arena);
+        CHECK(fl_doc_apply(doc, &fl, arena, &a) == 0);
+        CHECK(fl_doc_apply(restored, &fl, arena, &b) == 0);
+        CHECK(a.code == b.code && a.duplicate == b.duplicate);
+        CHECK(a.code == (fl_doc_dedup_evictions(doc) ? FL_CODE_OK : FL_CODE_GAP));
+        CHECK(fl_doc_dedup_evictions(doc) == fl_doc_dedup_evictions(restored));
+    }
     fl_doc_free(restored);
+    fl_doc_free(replayed);
     fl_doc_free(doc);
     fl_doc_free(replica);
     fl_arena_free(arena);

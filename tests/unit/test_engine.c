@@ -2,9 +2,11 @@
 /*
  * Unit tests for the engine API around the vectors: constructor and restore
  * errors, the exact chain-hash bytes and create keys of ENGINE.md (computed
- * here independently), dedup export/restore and eviction order, delta
- * replay failures rolling back, atomic rollback of long random flushes
- * restoring byte-identical state, and determinism of long random histories.
+ * here independently), dedup export/restore and eviction order, the seq
+ * rule for unknown clients and the eviction count (apply, replay, restore),
+ * delta replay failures rolling back, atomic rollback of long random
+ * flushes restoring byte-identical state, and determinism of long random
+ * histories.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -213,6 +215,100 @@ static void test_dedup_export_restore(void)
     fl_doc_free(copy);
 }
 
+/* Applies client/seq to doc and replays the outcome into replica; both
+ * must count the same evictions and hold the same table. */
+static int incr_replay(fl_doc_t *doc, fl_doc_t *replica, fl_arena_t *arena, uint8_t client,
+                       uint64_t seq, fl_outcome_t *out)
+{
+    fl_dedup_entry_t a[4], b[4];
+    uint32_t na, nb;
+    int code = incr(doc, arena, client, seq, out);
+    if (code < 0 || fl_doc_replay(replica, out, arena) != 0)
+        return -1;
+    na = fl_doc_dedup_export(doc, a, 4);
+    nb = fl_doc_dedup_export(replica, b, 4);
+    if (fl_doc_dedup_evictions(doc) != fl_doc_dedup_evictions(replica) || na != nb)
+        return -1;
+    for (uint32_t i = 0; i < na; i++)
+        if (memcmp(a[i].client_id, b[i].client_id, FL_CLIENT_ID_LEN) != 0 ||
+            a[i].seq != b[i].seq || a[i].outcome.len != b[i].outcome.len ||
+            memcmp(a[i].outcome.ptr, b[i].outcome.ptr, a[i].outcome.len) != 0)
+            return -1;
+    return code;
+}
+
+/* Unknown clients start at seq 1 until the table has evicted (ENGINE.md,
+ * Dedup); the eviction count survives export/restore through
+ * fl_doc_dedup_set_evictions and fl_doc_replay counts as fl_doc_apply. */
+static void test_dedup_unknown_client(void)
+{
+    fl_engine_config_t cfg = fl_engine_config_default;
+    cfg.max_dedup = 2;
+    fl_doc_t *doc = fl_doc_new(id, &cfg), *copy = fl_doc_new(id, &cfg),
+             *replayed = fl_doc_new(id, &cfg);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_outcome_t out, o2;
+    fl_dedup_entry_t ents[4];
+    ASSERT_TRUE(doc && copy && replayed && arena);
+
+    /* the lost-flush scenario: seq 2 arrives, seq 1 did not */
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 1, 2, &out), FL_CODE_GAP);
+    ASSERT_TRUE(!out.duplicate && out.nresults == 0 && out.napplied == 0);
+    ASSERT_EQ(out.version_before, 0);
+    ASSERT_EQ(out.version_after, 0);
+    ASSERT_EQ(fl_doc_version(doc), 0);
+    ASSERT_EQ(fl_doc_dedup_count(doc), 0); /* not recorded */
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 1, 1, &out), FL_CODE_OK);
+    ASSERT_TRUE(!out.duplicate && out.napplied == 1);
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 1, 2, &out), FL_CODE_OK);
+    ASSERT_TRUE(!out.duplicate && out.napplied == 1);
+    ASSERT_EQ(fl_doc_version(doc), 2);
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 2, 3, &out), FL_CODE_GAP);
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 2, 1, &out), FL_CODE_OK);
+    ASSERT_EQ(fl_doc_dedup_evictions(doc), 0);
+    /* the table is full: client 3 evicts client 1 */
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 3, 1, &out), FL_CODE_OK);
+    ASSERT_EQ(fl_doc_dedup_evictions(doc), 1);
+    ASSERT_EQ(fl_doc_dedup_evictions(replayed), 1);
+    /* now an unknown client may be an evicted one: any seq is accepted */
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 1, 3, &out), FL_CODE_OK);
+    ASSERT_TRUE(!out.duplicate && out.napplied == 1);
+    ASSERT_EQ(incr_replay(doc, replayed, arena, 4, 7, &out), FL_CODE_OK);
+    ASSERT_EQ(fl_doc_dedup_evictions(doc), 3);
+    ASSERT_EQ(fl_doc_version(replayed), fl_doc_version(doc));
+
+    /* export/restore: loading never counts; the snapshot's count is set */
+    uint32_t nd = fl_doc_dedup_export(doc, ents, 4);
+    ASSERT_EQ(nd, 2);
+    ASSERT_EQ(fl_doc_restore(copy, fl_doc_state(doc), fl_doc_version(doc), fl_doc_chain(doc)), 0);
+    fl_doc_dedup_set_evictions(copy, 99);
+    ASSERT_EQ(fl_doc_dedup_restore(copy, ents, nd), 0);
+    ASSERT_EQ(fl_doc_dedup_evictions(copy), 0);
+    ASSERT_EQ(incr(copy, arena, 5, 2, &o2), FL_CODE_GAP); /* as if never evicted */
+    fl_doc_dedup_set_evictions(copy, fl_doc_dedup_evictions(doc));
+    ASSERT_EQ(fl_doc_dedup_evictions(copy), 3);
+    ASSERT_EQ(incr(doc, arena, 5, 2, &out), FL_CODE_OK);
+    ASSERT_EQ(incr(copy, arena, 5, 2, &o2), FL_CODE_OK);
+    ASSERT_EQ(out.version_after, o2.version_after);
+    ASSERT_MEM_EQ(out.chain, FL_HASH_LEN, o2.chain, FL_HASH_LEN);
+    ASSERT_EQ(fl_doc_dedup_evictions(copy), 4);
+
+    /* loading more entries than max_dedup drops the oldest, uncounted */
+    fl_engine_config_t one = cfg;
+    one.max_dedup = 1;
+    fl_doc_t *small = fl_doc_new(id, &one);
+    ASSERT_TRUE(small != NULL);
+    ASSERT_EQ(fl_doc_dedup_restore(small, ents, nd), 0);
+    ASSERT_EQ(fl_doc_dedup_count(small), 1);
+    ASSERT_EQ(fl_doc_dedup_evictions(small), 0);
+    fl_doc_free(small);
+
+    fl_doc_free(doc);
+    fl_doc_free(copy);
+    fl_doc_free(replayed);
+    fl_arena_free(arena);
+}
+
 static void test_delta_failures(void)
 {
     fl_doc_t *doc = fl_doc_new(id, NULL), *live = fl_doc_new(id, NULL);
@@ -387,6 +483,7 @@ int main(void)
     RUN(test_chain_bytes);
     RUN(test_create_key);
     RUN(test_dedup_export_restore);
+    RUN(test_dedup_unknown_client);
     RUN(test_delta_failures);
     RUN(test_atomic_rollback_random);
     RUN(test_determinism_random);

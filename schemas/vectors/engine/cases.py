@@ -506,9 +506,27 @@ dcase("a gap is not recorded",
 dcase("the next seq applies",
       [flush([C("replace", "/n", value=6)])], flush([C("replace", "/n", value=7)], seq=2),
       ex("ok", False, 6, 7, [{"code": "ok", "version": 7}], E(S, n=7), 7))
-dcase("an unknown client may start at any seq", [],
+dcase("an unknown client starts at seq 1: seq 2 with no eviction is a gap", [],
+      flush([C("replace", "/n", value=7)], seq=2),
+      ex("gap", False, 5, 5, [], S, 5))
+dcase("an unknown client's later seq is a gap while other clients are known",
+      [flush([C("replace", "/n", value=6)], client=CID_B)],
       flush([C("replace", "/n", value=7)], seq=7),
+      ex("gap", False, 6, 6, [], E(S, n=6), 6))
+dcase("an unknown client's gap is not recorded: its seq 1 then applies",
+      [flush([C("replace", "/n", value=6)], seq=2)],
+      flush([C("replace", "/n", value=7)]),
       ex("ok", False, 5, 6, R6, E(S, n=7), 6))
+dcase("after an eviction an unknown client may start at any seq",
+      [flush([C("incr", "/n", value=1)], client=CID_B),
+       flush([C("incr", "/n", value=1)], client=CID_C)],
+      flush([C("incr", "/n", value=1)], seq=2),
+      ex("ok", False, 7, 8, [{"code": "ok", "version": 8}], E(S, n=8), 8),
+      config={"max_dedup": 1})
+dcase("an unknown client with seq 1 applies when nothing was evicted",
+      [flush([C("replace", "/n", value=6)], client=CID_B)],
+      flush([C("replace", "/n", value=7)]),
+      ex("ok", False, 6, 7, [{"code": "ok", "version": 7}], E(S, n=7), 7))
 dcase("a version_mismatch outcome is repeated",
       [flush([C("replace", "/n", value=6)], if_version=99)],
       flush([C("replace", "/n", value=6)], if_version=5),

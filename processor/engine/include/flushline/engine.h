@@ -84,8 +84,23 @@ uint32_t fl_doc_dedup_count(const fl_doc_t *doc);
  * Restoring them in this order reproduces the table and its eviction order. */
 uint32_t fl_doc_dedup_export(const fl_doc_t *doc, fl_dedup_entry_t *out, uint32_t cap);
 /* Clears the table and loads entries (oldest first; copied). Entries beyond
- * max_dedup evict the oldest as usual. 0, FL_EERR_NOMEM or FL_EERR_RESTORE. */
+ * max_dedup evict the oldest as usual. 0, FL_EERR_NOMEM or FL_EERR_RESTORE.
+ * The eviction count is left at 0 whatever loading dropped: set it from the
+ * snapshot afterwards with fl_doc_dedup_set_evictions. (Loading drops
+ * entries only when max_dedup was lowered since the export; to keep their
+ * clients out of `gap`, add n - fl_doc_dedup_count(doc) to the count.) */
 int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n);
+
+/*
+ * How many entries the dedup table has evicted (dropped because it was
+ * full) over the document's life: fl_doc_apply and fl_doc_replay count
+ * them. While it is 0 the table knows every client that ever wrote, so an
+ * unknown client's seq > 1 is a `gap` (ENGINE.md, Dedup). Snapshots carry
+ * it (wire.h fl_wire_snapshot_t.dedup_evicted); a restore sets it after
+ * fl_doc_dedup_restore.
+ */
+uint64_t fl_doc_dedup_evictions(const fl_doc_t *doc);
+void fl_doc_dedup_set_evictions(fl_doc_t *doc, uint64_t n);
 
 /*
  * Conversions between a dedup blob and the outcome it stands for (code,
@@ -126,8 +141,8 @@ int fl_doc_apply_applied(fl_doc_t *doc, uint64_t version_before, const fl_cmd_t 
  * Replays an outcome read back from the events topic (restore, replay,
  * verify): applies its applied commands as fl_doc_apply_applied does (the
  * chain must match) and records it in the dedup table exactly as
- * fl_doc_apply recorded it, so a restored document answers repeats and
- * gaps like the original. Duplicate, gap and seq-0 answers change nothing.
+ * fl_doc_apply recorded it (evicting and counting evictions alike), so a
+ * restored document answers repeats and gaps like the original. Duplicate, gap and seq-0 answers change nothing.
  * An outcome that applied nothing must find the document at its version.
  * 0, FL_EERR_ARG (another document), FL_EERR_DELTA / FL_EERR_CHAIN (the
  * history does not fit this document; it is left unchanged) or
