@@ -2,13 +2,20 @@
 /*
  * wire: message and record codec (see wire.h and schemas/PROTOCOL.md).
  *
- * Decoding parses the whole message into an arena value tree with the strict
- * value reader (msgpack) or jansson + fl_value_from_json (JSON), then reads
- * fields by binary search over the sorted map. Encoding builds the message
- * map in a scratch arena and writes it canonically, so the msgpack bytes of
- * a message are the canonical encoding of its map: keys in bytewise order,
- * optional fields omitted when absent. The two forms differ only in client
- * ids and hashes (bin vs lowercase hex) and bin values ({"$bin": base64}).
+ * The reference path ("tree"): decoding parses the whole message into an
+ * arena value tree with the strict value reader (msgpack) or jansson +
+ * fl_value_from_json (JSON), then reads fields by binary search over the
+ * sorted map. Encoding builds the message map in a scratch arena and writes
+ * it canonically, so the msgpack bytes of a message are the canonical
+ * encoding of its map: keys in bytewise order, optional fields omitted when
+ * absent. The two forms differ only in client ids and hashes (bin vs
+ * lowercase hex) and bin values ({"$bin": base64}).
+ *
+ * The hot messages take direct paths in msgpack form (sections at the end
+ * of the decoding and encoding parts): outcomes, flushes and deltas are
+ * written in canonical key order without a tree, and flushes are read
+ * without an envelope tree. They give the tree path's bytes and results
+ * exactly (tests and fuzz_wire_* compare them).
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -59,6 +66,7 @@ static const struct {
     [FL_WT_REC_SNAPSHOT] = {"snapshot", FL_WIRE_RECORD},
     [FL_WT_REC_SIGNAL] = {"signal", FL_WIRE_RECORD},
     [FL_WT_REC_CHECKPOINT] = {"checkpoint", FL_WIRE_RECORD},
+    [FL_WT_CHANGED] = {"changed", FL_WIRE_S2C},
 };
 
 const char *fl_wire_type_name(int type)
@@ -591,7 +599,8 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
         if (type == FL_WT_SNAPSHOT)
             return 0;
         if ((err = get_bytes(d, m, "digest", s->digest, FL_HASH_LEN)) ||
-            (err = get_i64(d, m, "events_offset", &s->events_offset)))
+            (err = get_i64(d, m, "events_offset", &s->events_offset)) ||
+            (err = get_u64(d, m, "dedup_evicted", &has, &s->dedup_evicted)))
             return err;
         return dec_dedup(d, m, s);
     }
@@ -690,6 +699,12 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
                        (unsigned long long)r->version);
         return 0;
     }
+    case FL_WT_CHANGED: {
+        fl_wire_changed_t *c = &msg->u.changed;
+        if ((err = get_doc(d, m, &c->doc)) || (err = get_u64(d, m, "version", NULL, &c->version)))
+            return err;
+        return 0;
+    }
     case FL_WT_REC_CHECKPOINT: {
         uint64_t part;
         if ((err = get_u64(d, m, "partition", NULL, &part)) ||
@@ -759,9 +774,9 @@ static int root_header(dctx_t *d, fl_wire_dir_t dir, const fl_value_t *root, int
     return 0;
 }
 
-int fl_wire_decode(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
-                   const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg,
-                   char *errstr, size_t errstr_size)
+int fl_wire_decode_tree(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
+                        const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg,
+                        char *errstr, size_t errstr_size)
 {
     dctx_t d = {form, arena, lim, errstr, errstr_size};
     fl_value_t root;
@@ -775,6 +790,397 @@ int fl_wire_decode(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size
         return err;
     msg->type = (uint8_t)type;
     return dec_body(&d, type, &root, msg);
+}
+
+/* ======================================================================== */
+/* direct decoding of flushes                                               */
+/* ======================================================================== */
+
+/*
+ * Flush frames and records (the processor's input) are read straight from
+ * the msgpack bytes: the envelope and the commands are parsed in place,
+ * strings copied into the arena, and only command values go through
+ * fl_value_decode. It accepts only what the tree decoder accepts, with the
+ * same result; anything else (an error of any kind, an unknown or repeated
+ * key, another type) returns DIRECT_NO and the caller decodes the message
+ * again through the tree, which then gives the error or the answer. So
+ * errors keep their exact codes and messages, and rare shapes cost a second
+ * pass instead of code here.
+ */
+
+#define DIRECT_NO 1
+
+typedef struct ir_s {
+    const uint8_t *p, *end;
+} ir_t;
+
+static uint64_t ir_be(const uint8_t *p, int w)
+{
+    uint64_t v = 0;
+    int i;
+    for (i = 0; i < w; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Reads a width-w big-endian number after the tag. */
+static bool ir_num(ir_t *r, int w, uint64_t *v)
+{
+    if (r->end - r->p < w)
+        return false;
+    *v = ir_be(r->p, w);
+    r->p += w;
+    return true;
+}
+
+/* A map or array header (fix, 16, 32) into *n. */
+static bool ir_count(ir_t *r, uint8_t fix, uint8_t tag16, uint32_t *n)
+{
+    uint64_t v;
+    uint8_t c;
+    if (r->p >= r->end)
+        return false;
+    c = *r->p++;
+    if ((c & 0xf0) == fix) {
+        *n = c & 0x0f;
+        return true;
+    }
+    if (c != tag16 && c != tag16 + 1)
+        return false;
+    if (!ir_num(r, c == tag16 ? 2 : 4, &v))
+        return false;
+    *n = (uint32_t)v;
+    return true;
+}
+
+/* A str of any form; not checked for UTF-8. */
+static bool ir_str(ir_t *r, const char **s, uint32_t *n)
+{
+    uint64_t v;
+    uint8_t c;
+    if (r->p >= r->end)
+        return false;
+    c = *r->p++;
+    if (c >= 0xa0 && c <= 0xbf)
+        v = c & 0x1f;
+    else if (c < 0xd9 || c > 0xdb || !ir_num(r, 1 << (c - 0xd9), &v))
+        return false;
+    if ((uint64_t)(r->end - r->p) < v)
+        return false;
+    *s = (const char *)r->p;
+    *n = (uint32_t)v;
+    r->p += v;
+    return true;
+}
+
+/* An int the strict reader accepts (uint64 only up to INT64_MAX). */
+static bool ir_int(ir_t *r, int64_t *out)
+{
+    uint64_t v;
+    uint8_t c;
+    if (r->p >= r->end)
+        return false;
+    c = *r->p++;
+    if (c <= 0x7f || c >= 0xe0) {
+        *out = c <= 0x7f ? (int64_t)c : (int64_t)(int8_t)c;
+        return true;
+    }
+    if (c >= 0xcc && c <= 0xcf) {
+        if (!ir_num(r, 1 << (c - 0xcc), &v) || v > INT64_MAX)
+            return false;
+        *out = (int64_t)v;
+        return true;
+    }
+    if (c >= 0xd0 && c <= 0xd3) {
+        int w = 1 << (c - 0xd0);
+        if (!ir_num(r, w, &v))
+            return false;
+        /* sign-extend from w bytes */
+        if (w < 8 && (v >> (8 * w - 1)))
+            v |= ~(uint64_t)0 << (8 * w);
+        *out = (int64_t)v;
+        return true;
+    }
+    return false;
+}
+
+static bool ir_uint(ir_t *r, uint64_t *out)
+{
+    int64_t i;
+    if (!ir_int(r, &i) || i < 0)
+        return false;
+    *out = (uint64_t)i;
+    return true;
+}
+
+static bool ir_nil(ir_t *r)
+{
+    if (r->p < r->end && *r->p == 0xc0) {
+        r->p++;
+        return true;
+    }
+    return false;
+}
+
+/* A UTF-8 str of at most max bytes, copied into the arena. */
+static bool ir_slice(ir_t *r, fl_arena_t *arena, size_t max, fl_slice_t *out)
+{
+    const char *s;
+    uint32_t n;
+    char *copy;
+    if (!ir_str(r, &s, &n) || n > max || !fl_utf8_valid(s, n))
+        return false;
+    if (n == 0) {
+        out->ptr = "";
+        out->len = 0;
+        return true;
+    }
+    if (!(copy = fl_arena_alloc(arena, n)))
+        return false;
+    memcpy(copy, s, n);
+    out->ptr = copy;
+    out->len = n;
+    return true;
+}
+
+/* An embedded value: ints, nil and bools inline, the rest through the
+ * strict reader with the tree decoder's limits at this depth. */
+static bool ir_value(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, fl_value_t *out)
+{
+    long n;
+    uint8_t c;
+    if (r->p >= r->end)
+        return false;
+    c = *r->p;
+    memset(out, 0, sizeof *out);
+    if (c == 0xc0 || c == 0xc2 || c == 0xc3) {
+        r->p++;
+        out->type = c == 0xc0 ? FL_NIL : FL_BOOL;
+        out->u.b = c == 0xc3;
+        return true;
+    }
+    if (c <= 0x7f || c >= 0xe0 || (c >= 0xcc && c <= 0xcf) || (c >= 0xd0 && c <= 0xd3)) {
+        out->type = FL_INT;
+        return ir_int(r, &out->u.i);
+    }
+    n = fl_value_decode((const char *)r->p, (size_t)(r->end - r->p), vl, arena, out);
+    if (n <= 0)
+        return false;
+    r->p += n;
+    return true;
+}
+
+/* Key names of a flush: a bit each, to refuse repeats. */
+enum {
+    K_V = 1 << 0, K_T = 1 << 1, K_DOC = 1 << 2, K_CLIENT_ID = 1 << 3, K_SEQ = 1 << 4,
+    K_BASE = 1 << 5, K_IF = 1 << 6, K_ATOMIC = 1 << 7, K_COMMANDS = 1 << 8, K_USER = 1 << 9,
+    K_GW = 1 << 10, K_ORIGIN = 1 << 11,
+};
+
+static int flush_key(const char *k, uint32_t n, bool record)
+{
+#define IS(lit) (memcmp(k, lit, n) == 0)
+    switch (n) {
+    case 1:
+        return k[0] == 'v' ? K_V : k[0] == 't' ? K_T : 0;
+    case 2:
+        return record && IS("gw") ? K_GW : 0;
+    case 3:
+        return IS("doc") ? K_DOC : IS("seq") ? K_SEQ : 0;
+    case 4:
+        return record && IS("user") ? K_USER : 0;
+    case 6:
+        return IS("atomic") ? K_ATOMIC : record && IS("origin") ? K_ORIGIN : 0;
+    case 8:
+        return IS("commands") ? K_COMMANDS : 0;
+    case 9:
+        return IS("client_id") ? K_CLIENT_ID : 0;
+    case 10:
+        return IS("if_version") ? K_IF : 0;
+    case 12:
+        return IS("base_version") ? K_BASE : 0;
+    default:
+        return 0;
+    }
+#undef IS
+}
+
+/* One command map: op, path, from?, key?, value? and nothing else. */
+static bool ir_cmd(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, fl_cmd_t *cmd)
+{
+    uint32_t n, i, seen = 0;
+    memset(cmd, 0, sizeof *cmd);
+    cmd->path.ptr = cmd->from.ptr = cmd->key.ptr = "";
+    if (!ir_count(r, 0x80, 0xde, &n))
+        return false;
+    for (i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl, bit;
+        if (!ir_str(r, &k, &kl))
+            return false;
+#define IS(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
+        bit = kl == 2 ? (IS("op") ? 1 : 0)
+            : kl == 4 ? (IS("path") ? 2 : IS("from") ? 4 : 0)
+            : kl == 3 ? (IS("key") ? 8 : 0)
+            : kl == 5 ? (IS("value") ? 16 : 0)
+            : 0;
+#undef IS
+        if (!bit || (seen & bit))
+            return false;
+        seen |= bit;
+        switch (bit) {
+        case 1: {
+            /* op names are ASCII: a match is valid UTF-8 of <= 16 bytes */
+            const char *op;
+            uint32_t ol;
+            if (!ir_str(r, &op, &ol) || !(cmd->op = (uint8_t)fl_op_from_name(op, ol)))
+                return false;
+            break;
+        }
+        case 2:
+            if (!ir_slice(r, arena, UINT32_MAX, &cmd->path))
+                return false;
+            break;
+        case 4:
+            if (!ir_nil(r) && !ir_slice(r, arena, UINT32_MAX, &cmd->from))
+                return false;
+            break;
+        case 8:
+            if (!ir_nil(r)) {
+                if (!ir_slice(r, arena, UINT32_MAX, &cmd->key))
+                    return false;
+                cmd->has_key = true;
+            }
+            break;
+        default:
+            if (!ir_value(r, vl, arena, &cmd->value))
+                return false;
+            cmd->has_value = true;
+            break;
+        }
+    }
+    return (seen & 3) == 3;
+}
+
+/* 0 with *msg filled, or DIRECT_NO (the tree decoder decides). */
+static int direct_decode_flush(fl_wire_dir_t dir, const char *buf, size_t len,
+                               const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg)
+{
+    bool record = dir == FL_WIRE_RECORD;
+    ir_t r = {(const uint8_t *)buf, (const uint8_t *)buf + len};
+    fl_flush_t *f = record ? &msg->u.rflush.flush : &msg->u.flush;
+    fl_slice_t gw = {"", 0};
+    uint64_t origin = 0;
+    uint32_t n, i, seen = 0, need;
+    fl_limits_t vl;
+    memset(msg, 0, sizeof *msg);
+    if (len > lim->max_frame || !ir_count(&r, 0x80, 0xde, &n))
+        return DIRECT_NO;
+    /* what the tree decoder allows a command value: its limits, minus the
+     * three levels above a value (root map, commands array, command map) */
+    vl.max_bytes = lim->max_frame;
+    vl.max_depth = lim->max_depth + ENVELOPE_DEPTH - 3;
+    vl.max_items = 1000000;
+    vl.max_str = lim->max_frame > UINT32_MAX ? UINT32_MAX : (uint32_t)lim->max_frame;
+    f->user.ptr = "";
+    for (i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl;
+        int bit;
+        int64_t iv;
+        if (!ir_str(&r, &k, &kl) || !(bit = flush_key(k, kl, record)) || (seen & (uint32_t)bit))
+            return DIRECT_NO;
+        seen |= (uint32_t)bit;
+        switch (bit) {
+        case K_V:
+            if (!ir_int(&r, &iv) || iv != FL_WIRE_VERSION)
+                return DIRECT_NO;
+            break;
+        case K_T: {
+            const char *t;
+            uint32_t tl;
+            if (!ir_str(&r, &t, &tl) || tl != 5 || memcmp(t, "flush", 5) != 0)
+                return DIRECT_NO;
+            break;
+        }
+        case K_DOC:
+            if (!ir_slice(&r, arena, FL_DOC_ID_MAX, &f->doc) || f->doc.len < 1)
+                return DIRECT_NO;
+            break;
+        case K_CLIENT_ID:
+            if (r.end - r.p < 2 + FL_CLIENT_ID_LEN || r.p[0] != 0xc4 || r.p[1] != FL_CLIENT_ID_LEN)
+                return DIRECT_NO;
+            memcpy(f->client_id, r.p + 2, FL_CLIENT_ID_LEN);
+            r.p += 2 + FL_CLIENT_ID_LEN;
+            break;
+        case K_SEQ:
+            if (!ir_uint(&r, &f->seq) || f->seq == 0)
+                return DIRECT_NO;
+            break;
+        case K_BASE:
+            if (!ir_uint(&r, &f->base_version))
+                return DIRECT_NO;
+            break;
+        case K_IF:
+            if (!ir_nil(&r)) {
+                if (!ir_uint(&r, &f->if_version))
+                    return DIRECT_NO;
+                f->has_if_version = true;
+            }
+            break;
+        case K_ATOMIC:
+            if (r.p >= r.end || (*r.p != 0xc0 && *r.p != 0xc2 && *r.p != 0xc3))
+                return DIRECT_NO;
+            f->atomic = *r.p++ == 0xc3;
+            break;
+        case K_COMMANDS:
+            if (!ir_count(&r, 0x90, 0xdc, &f->ncmds) || f->ncmds > lim->max_commands)
+                return DIRECT_NO;
+            if (f->ncmds && !(f->cmds = fl_arena_alloc(arena, f->ncmds * sizeof(fl_cmd_t))))
+                return DIRECT_NO;
+            for (uint32_t c = 0; c < f->ncmds; c++)
+                if (!ir_cmd(&r, &vl, arena, &f->cmds[c]))
+                    return DIRECT_NO;
+            break;
+        case K_USER:
+            if (!ir_slice(&r, arena, UINT32_MAX, &f->user))
+                return DIRECT_NO;
+            break;
+        case K_GW:
+            if (!ir_slice(&r, arena, GW_MAX, &gw))
+                return DIRECT_NO;
+            break;
+        case K_ORIGIN:
+            if (!ir_uint(&r, &origin))
+                return DIRECT_NO;
+            break;
+        default:
+            return DIRECT_NO;
+        }
+    }
+    need = K_V | K_T | K_DOC | K_CLIENT_ID | K_SEQ | K_BASE | K_COMMANDS;
+    if (record)
+        need |= K_USER | K_GW | K_ORIGIN;
+    if ((seen & need) != need || r.p != r.end)
+        return DIRECT_NO;
+    msg->type = record ? FL_WT_REC_FLUSH : FL_WT_FLUSH;
+    if (record) {
+        msg->u.rflush.gw = gw;
+        msg->u.rflush.origin = origin;
+    }
+    return 0;
+}
+
+int fl_wire_decode(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
+                   const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg,
+                   char *errstr, size_t errstr_size)
+{
+    if (!lim)
+        lim = dir == FL_WIRE_RECORD ? &fl_wire_limits_record : &fl_wire_limits_frame;
+    if (form == FL_WIRE_MSGPACK && (dir == FL_WIRE_RECORD || dir == FL_WIRE_C2S) &&
+        direct_decode_flush(dir, buf, len, lim, arena, msg) == 0)
+        return 0;
+    return fl_wire_decode_tree(dir, form, buf, len, lim, arena, msg, errstr, errstr_size);
 }
 
 int fl_wire_decode_record(const char *buf, size_t len, fl_arena_t *arena, fl_wire_msg_t *msg,
@@ -1248,6 +1654,8 @@ static void b_message(bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
             break;
         b_fixed(b, m, "digest", s->digest, FL_HASH_LEN);
         b_i64(b, m, "events_offset", s->events_offset);
+        if (s->dedup_evicted)
+            b_u64(b, m, "dedup_evicted", s->dedup_evicted);
         items = b_array(b, m, "dedup", s->ndedup);
         for (i = 0; items && i < s->ndedup && !b->err; i++) {
             fl_value_t *e = fl_arena_alloc(b->arena, 3 * sizeof(fl_value_t));
@@ -1331,6 +1739,10 @@ static void b_message(bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
         }
         break;
     }
+    case FL_WT_CHANGED:
+        b_doc(b, m, msg->u.changed.doc);
+        b_u64(b, m, "version", msg->u.changed.version);
+        break;
     case FL_WT_REC_CHECKPOINT:
         b_u64(b, m, "partition", msg->u.checkpoint.partition);
         b_u64(b, m, "events_offset", msg->u.checkpoint.events_offset);
@@ -1353,8 +1765,8 @@ static int build(const fl_wire_msg_t *msg, fl_wire_form_t form, fl_arena_t **are
     return b.err;
 }
 
-int fl_wire_encode(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out, size_t *outlen,
-                   char *errstr, size_t errstr_size)
+int fl_wire_encode_tree(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out,
+                        size_t *outlen, char *errstr, size_t errstr_size)
 {
     fl_arena_t *arena = NULL;
     fl_value_t root;
@@ -1381,7 +1793,8 @@ fail:
     return err;
 }
 
-int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, size_t errstr_size)
+int fl_wire_pack_tree(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr,
+                      size_t errstr_size)
 {
     fl_arena_t *arena = NULL;
     fl_value_t root;
@@ -1389,6 +1802,524 @@ int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, siz
     if (!err && fl_value_pack(pk, &root) != 0)
         err = seterr(errstr, errstr_size, FL_CODE_INTERNAL, "write failed");
     fl_arena_free(arena);
+    return err;
+}
+
+/* ======================================================================== */
+/* direct encoding of the hot messages                                      */
+/* ======================================================================== */
+
+/*
+ * Outcomes, flushes and deltas are written straight into one growing buffer
+ * in canonical key order (hard-coded below, bytewise), with no tree, no
+ * arena and no sort. The checks and their codes are the tree builder's
+ * (doc id first, then each field), so both paths accept and refuse the same
+ * messages and write the same bytes; fl_wire_encode_tree is the reference
+ * the tests compare against.
+ */
+
+typedef struct ow_s {
+    char *buf;
+    size_t n, cap;
+    int err; /* first error, a negative fl_code_t */
+    char *errstr;
+    size_t errsz;
+} ow_t;
+
+static void ow_fail(ow_t *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ow_fail(ow_t *w, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (w->err)
+        return;
+    w->err = -code;
+    if (w->errstr && w->errsz) {
+        va_start(ap, fmt);
+        vsnprintf(w->errstr, w->errsz, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* The slow path of ow_reserve: grows the buffer (never after an error). */
+static bool ow_grow(ow_t *w, size_t more)
+{
+    size_t ncap;
+    char *nb;
+    if (w->err)
+        return false;
+    ncap = w->cap ? w->cap : 256;
+    while (ncap - w->n < more) {
+        if (ncap > SIZE_MAX / 2) {
+            ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+            return false;
+        }
+        ncap *= 2;
+    }
+    if (!(nb = realloc(w->buf, ncap))) {
+        ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+        return false;
+    }
+    w->buf = nb;
+    w->cap = ncap;
+    return true;
+}
+
+/* Room for more bytes. After an error writes may go on (into room that
+ * exists) or stop; the output is discarded either way. */
+static inline bool ow_reserve(ow_t *w, size_t more)
+{
+    return w->cap - w->n >= more || ow_grow(w, more);
+}
+
+static inline void ow_put(ow_t *w, const void *p, size_t n)
+{
+    if (ow_reserve(w, n)) {
+        memcpy(w->buf + w->n, p, n);
+        w->n += n;
+    }
+}
+
+/* A tag byte and a width-byte big-endian number. */
+static inline void ow_tag(ow_t *w, uint8_t tag, uint64_t v, int width)
+{
+    uint8_t *b;
+    int i;
+    if (!ow_reserve(w, (size_t)width + 1))
+        return;
+    b = (uint8_t *)w->buf + w->n;
+    b[0] = tag;
+    for (i = width; i > 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+    w->n += (size_t)width + 1;
+}
+
+static inline void ow_byte(ow_t *w, uint8_t c)
+{
+    if (ow_reserve(w, 1))
+        w->buf[w->n++] = (char)c;
+}
+
+/* The smallest form, as value.c writes ints. */
+static inline void ow_int(ow_t *w, int64_t i)
+{
+    if (i >= 0) {
+        if (i <= 0x7f)
+            ow_byte(w, (uint8_t)i);
+        else if (i <= 0xff)
+            ow_tag(w, 0xcc, (uint64_t)i, 1);
+        else if (i <= 0xffff)
+            ow_tag(w, 0xcd, (uint64_t)i, 2);
+        else if (i <= 0xffffffffLL)
+            ow_tag(w, 0xce, (uint64_t)i, 4);
+        else
+            ow_tag(w, 0xcf, (uint64_t)i, 8);
+    } else {
+        if (i >= -32)
+            ow_byte(w, (uint8_t)(int8_t)i);
+        else if (i >= INT8_MIN)
+            ow_tag(w, 0xd0, (uint64_t)i & 0xff, 1);
+        else if (i >= INT16_MIN)
+            ow_tag(w, 0xd1, (uint64_t)i & 0xffff, 2);
+        else if (i >= INT32_MIN)
+            ow_tag(w, 0xd2, (uint64_t)i & 0xffffffffu, 4);
+        else
+            ow_tag(w, 0xd3, (uint64_t)i, 8);
+    }
+}
+
+static void ow_u64(ow_t *w, const char *key, uint64_t u)
+{
+    if (u > INT64_MAX) {
+        ow_fail(w, FL_CODE_BAD_FRAME, "\"%s\" above INT64_MAX", key);
+        return;
+    }
+    ow_int(w, (int64_t)u);
+}
+
+/* Map (fix 0x80, 0xde, 0xdf) and array (fix 0x90, 0xdc, 0xdd) headers. */
+static inline void ow_count(ow_t *w, uint8_t fix, uint8_t tag16, uint32_t n)
+{
+    if (n < 16)
+        ow_byte(w, (uint8_t)(fix | n));
+    else if (n <= 0xffff)
+        ow_tag(w, tag16, n, 2);
+    else
+        ow_tag(w, (uint8_t)(tag16 + 1), n, 4);
+}
+
+#define ow_map(w, n) ow_count((w), 0x80, 0xde, (n))
+#define ow_array(w, n) ow_count((w), 0x90, 0xdc, (n))
+
+static inline void ow_raw(ow_t *w, const char *p, uint32_t n)
+{
+    if (n < 32 && ow_reserve(w, (size_t)n + 1)) {
+        w->buf[w->n] = (char)(0xa0 | n);
+        memcpy(w->buf + w->n + 1, p, n);
+        w->n += (size_t)n + 1;
+        return;
+    }
+    if (n < 32)
+        return; /* failed */
+    if (n <= 0xff)
+        ow_tag(w, 0xd9, n, 1);
+    else if (n <= 0xffff)
+        ow_tag(w, 0xda, n, 2);
+    else
+        ow_tag(w, 0xdb, n, 4);
+    ow_put(w, p, n);
+}
+
+/* A key (a literal shorter than 32 bytes: one fixstr, copied with a size
+ * known at compile time). */
+#define ow_key(w, k) ow_raw((w), (k), (uint32_t)(sizeof(k) - 1))
+
+/* A string field, checked as b_str checks it. */
+static void ow_str(ow_t *w, const char *key, fl_slice_t s)
+{
+    if (s.len > UINT32_MAX || (s.len && !s.ptr) || !fl_utf8_valid(s.ptr, s.len)) {
+        ow_fail(w, FL_CODE_BAD_FRAME, "\"%s\" is not a valid UTF-8 string", key);
+        return;
+    }
+    ow_raw(w, s.ptr, (uint32_t)s.len);
+}
+
+/* Client ids and hashes: bin8. */
+static void ow_fixed(ow_t *w, const uint8_t *p, size_t n)
+{
+    ow_tag(w, 0xc4, n, 1);
+    ow_put(w, p, n);
+}
+
+static int ow_sink(void *data, const char *buf, size_t len)
+{
+    ow_t *w = data;
+    ow_put(w, buf, len);
+    return w->err ? -1 : 0;
+}
+
+/* An embedded value (canonical, as the tree path writes it): scalars
+ * inline, containers through fl_value_pack. */
+static void ow_value(ow_t *w, const fl_value_t *v)
+{
+    msgpack_packer pk;
+    switch (v->type) {
+    case FL_NIL:
+        ow_byte(w, 0xc0);
+        return;
+    case FL_BOOL:
+        ow_byte(w, v->u.b ? 0xc3 : 0xc2);
+        return;
+    case FL_INT:
+        ow_int(w, v->u.i);
+        return;
+    case FL_STR:
+        ow_raw(w, v->len ? v->u.str : "", v->len);
+        return;
+    default:
+        msgpack_packer_init(&pk, w, ow_sink);
+        if (fl_value_pack(&pk, v) != 0)
+            ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+        return;
+    }
+}
+
+static bool ow_doc_ok(ow_t *w, fl_slice_t doc)
+{
+    if (doc.len >= 1 && doc.len <= FL_DOC_ID_MAX)
+        return true;
+    ow_fail(w, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
+    return false;
+}
+
+/* "t" and its value, "v" and its value are written where their keys sort. */
+static void ow_t_field(ow_t *w, int type)
+{
+    ow_key(w, "t");
+    ow_raw(w, types[type].name, (uint32_t)strlen(types[type].name));
+}
+
+static void ow_v_field(ow_t *w)
+{
+    ow_key(w, "v");
+    ow_int(w, FL_WIRE_VERSION);
+}
+
+/* A command: keys from, key, op, path, value (b_cmds' choice of fields). */
+static void ow_cmds(ow_t *w, const fl_cmd_t *cmds, uint32_t n)
+{
+    uint32_t i;
+    ow_array(w, n);
+    for (i = 0; i < n && !w->err; i++) {
+        const fl_cmd_t *cmd = &cmds[i];
+        const char *op = fl_op_name(cmd->op);
+        bool from = cmd->op == FL_OP_MOVE || cmd->op == FL_OP_COPY || cmd->from.len;
+        if (!op) {
+            ow_fail(w, FL_CODE_BAD_FRAME, "unknown op in a command");
+            return;
+        }
+        ow_map(w, 2u + from + cmd->has_key + cmd->has_value);
+        if (from) {
+            ow_key(w, "from");
+            ow_str(w, "from", cmd->from);
+        }
+        if (cmd->has_key) {
+            ow_key(w, "key");
+            ow_str(w, "key", cmd->key);
+        }
+        ow_key(w, "op");
+        ow_raw(w, op, (uint32_t)strlen(op));
+        ow_key(w, "path");
+        ow_str(w, "path", cmd->path);
+        if (cmd->has_value) {
+            ow_key(w, "value");
+            ow_value(w, &cmd->value);
+        }
+    }
+}
+
+/* Results: keys code, key, version. */
+static void ow_results(ow_t *w, const fl_outcome_t *o)
+{
+    uint32_t i;
+    ow_array(w, o->nresults);
+    for (i = 0; i < o->nresults && !w->err; i++) {
+        const fl_cmd_result_t *r = &o->results[i];
+        bool ok = r->code == FL_CODE_OK, key = r->key.len > 0;
+        ow_map(w, 1u + ok + key);
+        ow_key(w, "code");
+        ow_int(w, r->code);
+        if (key) {
+            ow_key(w, "key");
+            ow_str(w, "key", r->key);
+        }
+        if (ok) {
+            ow_key(w, "version");
+            ow_u64(w, "version", r->version);
+        }
+    }
+}
+
+/* Outcome message (S2C) and record: canonical key order
+ * chain client_id code commands* doc dup? gw* origin* results seq t ts*
+ * user* v version_after version_before   (* record only). */
+static void ow_outcome(ow_t *w, const fl_outcome_t *o, bool record, fl_slice_t gw,
+                       uint64_t origin)
+{
+    if (!ow_doc_ok(w, o->doc))
+        return;
+    ow_map(w, (record ? 15u : 10u) + o->duplicate);
+    ow_key(w, "chain");
+    ow_fixed(w, o->chain, FL_HASH_LEN);
+    ow_key(w, "client_id");
+    ow_fixed(w, o->client_id, FL_CLIENT_ID_LEN);
+    ow_key(w, "code");
+    ow_int(w, o->code);
+    if (record) {
+        ow_key(w, "commands");
+        ow_cmds(w, o->applied, o->napplied);
+    }
+    ow_key(w, "doc");
+    ow_str(w, "doc", o->doc);
+    if (o->duplicate) {
+        ow_key(w, "dup");
+        ow_byte(w, 0xc3);
+    }
+    if (record) {
+        ow_key(w, "gw");
+        ow_str(w, "gw", gw);
+        ow_key(w, "origin");
+        ow_u64(w, "origin", origin);
+    }
+    ow_key(w, "results");
+    ow_results(w, o);
+    ow_key(w, "seq");
+    ow_u64(w, "seq", o->seq);
+    ow_t_field(w, record ? FL_WT_REC_OUTCOME : FL_WT_OUTCOME);
+    if (record) {
+        ow_key(w, "ts");
+        ow_int(w, o->ts_ms);
+        ow_key(w, "user");
+        ow_str(w, "user", o->user);
+    }
+    ow_v_field(w);
+    ow_key(w, "version_after");
+    ow_u64(w, "version_after", o->version_after);
+    ow_key(w, "version_before");
+    ow_u64(w, "version_before", o->version_before);
+}
+
+/* Flush frame and record: atomic? base_version client_id commands doc gw*
+ * if_version? origin* seq t user* v   (* record only). */
+static void ow_flush(ow_t *w, const fl_flush_t *f, bool record, fl_slice_t gw, uint64_t origin)
+{
+    if (!ow_doc_ok(w, f->doc))
+        return;
+    ow_map(w, (record ? 10u : 7u) + f->atomic + f->has_if_version);
+    if (f->atomic) {
+        ow_key(w, "atomic");
+        ow_byte(w, 0xc3);
+    }
+    ow_key(w, "base_version");
+    ow_u64(w, "base_version", f->base_version);
+    ow_key(w, "client_id");
+    ow_fixed(w, f->client_id, FL_CLIENT_ID_LEN);
+    ow_key(w, "commands");
+    ow_cmds(w, f->cmds, f->ncmds);
+    ow_key(w, "doc");
+    ow_str(w, "doc", f->doc);
+    if (record) {
+        ow_key(w, "gw");
+        ow_str(w, "gw", gw);
+    }
+    if (f->has_if_version) {
+        ow_key(w, "if_version");
+        ow_u64(w, "if_version", f->if_version);
+    }
+    if (record) {
+        ow_key(w, "origin");
+        ow_u64(w, "origin", origin);
+    }
+    ow_key(w, "seq");
+    ow_u64(w, "seq", f->seq);
+    ow_t_field(w, record ? FL_WT_REC_FLUSH : FL_WT_FLUSH);
+    if (record) {
+        ow_key(w, "user");
+        ow_str(w, "user", f->user);
+    }
+    ow_v_field(w);
+}
+
+/* Deltas: doc from_version items t v; an item: chain client_id commands seq
+ * ts user version. */
+static void ow_deltas(ow_t *w, const fl_wire_deltas_t *dl)
+{
+    uint32_t i;
+    if (!ow_doc_ok(w, dl->doc))
+        return;
+    ow_map(w, 5);
+    ow_key(w, "doc");
+    ow_str(w, "doc", dl->doc);
+    ow_key(w, "from_version");
+    ow_u64(w, "from_version", dl->from_version);
+    ow_key(w, "items");
+    ow_array(w, dl->nitems);
+    for (i = 0; i < dl->nitems && !w->err; i++) {
+        const fl_wire_delta_t *it = &dl->items[i];
+        ow_map(w, 7);
+        ow_key(w, "chain");
+        ow_fixed(w, it->chain, FL_HASH_LEN);
+        ow_key(w, "client_id");
+        ow_fixed(w, it->client_id, FL_CLIENT_ID_LEN);
+        ow_key(w, "commands");
+        ow_cmds(w, it->cmds, it->ncmds);
+        ow_key(w, "seq");
+        ow_u64(w, "seq", it->seq);
+        ow_key(w, "ts");
+        ow_int(w, it->ts_ms);
+        ow_key(w, "user");
+        ow_str(w, "user", it->user);
+        ow_key(w, "version");
+        ow_u64(w, "version", it->version);
+    }
+    ow_t_field(w, FL_WT_DELTAS);
+    ow_v_field(w);
+}
+
+/* True for the types written directly (msgpack form only). */
+static bool direct_type(int type)
+{
+    return type == FL_WT_OUTCOME || type == FL_WT_REC_OUTCOME || type == FL_WT_FLUSH ||
+           type == FL_WT_REC_FLUSH || type == FL_WT_DELTAS;
+}
+
+/* A rough size to start from, so that most messages need no realloc. */
+static size_t cmds_estimate(const fl_cmd_t *cmds, uint32_t n)
+{
+    size_t s = 0;
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        s += 32 + cmds[i].path.len + cmds[i].from.len + cmds[i].key.len +
+             (cmds[i].value.type == FL_STR || cmds[i].value.type == FL_BIN ? cmds[i].value.len
+                                                                            : 16);
+    return s;
+}
+
+static void ow_message(ow_t *w, const fl_wire_msg_t *msg)
+{
+    switch (msg->type) {
+    case FL_WT_OUTCOME:
+        ow_reserve(w, 192 + 24 * (size_t)msg->u.outcome.outcome.nresults);
+        ow_outcome(w, &msg->u.outcome.outcome, false, (fl_slice_t){"", 0}, 0);
+        break;
+    case FL_WT_REC_OUTCOME: {
+        const fl_wire_outcome_t *r = &msg->u.outcome;
+        ow_reserve(w, 256 + 24 * (size_t)r->outcome.nresults + r->outcome.user.len + r->gw.len +
+                          cmds_estimate(r->outcome.applied, r->outcome.napplied));
+        ow_outcome(w, &r->outcome, true, r->gw, r->origin);
+        break;
+    }
+    case FL_WT_FLUSH:
+        ow_reserve(w, 160 + cmds_estimate(msg->u.flush.cmds, msg->u.flush.ncmds));
+        ow_flush(w, &msg->u.flush, false, (fl_slice_t){"", 0}, 0);
+        break;
+    case FL_WT_REC_FLUSH: {
+        const fl_wire_rec_flush_t *r = &msg->u.rflush;
+        ow_reserve(w, 192 + r->flush.user.len + r->gw.len +
+                          cmds_estimate(r->flush.cmds, r->flush.ncmds));
+        ow_flush(w, &r->flush, true, r->gw, r->origin);
+        break;
+    }
+    case FL_WT_DELTAS:
+        ow_deltas(w, &msg->u.deltas);
+        break;
+    default:
+        ow_fail(w, FL_CODE_INTERNAL, "internal: no direct encoder");
+        break;
+    }
+}
+
+/* Encodes msg directly into a malloc'd buffer trimmed to its size. */
+static int direct_encode(const fl_wire_msg_t *msg, char **out, size_t *outlen, char *errstr,
+                         size_t errstr_size)
+{
+    ow_t w = {NULL, 0, 0, 0, errstr, errstr_size};
+    char *trimmed;
+    ow_message(&w, msg);
+    if (w.err) {
+        free(w.buf);
+        return w.err;
+    }
+    /* outcome buffers are kept (the processor's window): no slack */
+    if (w.cap - w.n > 64 && (trimmed = realloc(w.buf, w.n)))
+        w.buf = trimmed;
+    *out = w.buf;
+    *outlen = w.n;
+    return 0;
+}
+
+int fl_wire_encode(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out, size_t *outlen,
+                   char *errstr, size_t errstr_size)
+{
+    if (form == FL_WIRE_MSGPACK && direct_type(msg->type)) {
+        *out = NULL;
+        *outlen = 0;
+        return direct_encode(msg, out, outlen, errstr, errstr_size);
+    }
+    return fl_wire_encode_tree(msg, form, out, outlen, errstr, errstr_size);
+}
+
+int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, size_t errstr_size)
+{
+    ow_t w = {NULL, 0, 0, 0, errstr, errstr_size};
+    int err;
+    if (!direct_type(msg->type))
+        return fl_wire_pack_tree(pk, msg, errstr, errstr_size);
+    /* written whole or not at all, as the tree path does */
+    ow_message(&w, msg);
+    err = w.err;
+    if (!err && pk->callback(pk->data, w.buf, w.n) != 0)
+        err = seterr(errstr, errstr_size, FL_CODE_INTERNAL, "write failed");
+    free(w.buf);
     return err;
 }
 
@@ -1400,7 +2331,9 @@ int fl_wire_encode_flush_record(const fl_flush_t *flush, fl_slice_t gw, uint64_t
     msg.u.rflush.flush = *flush;
     msg.u.rflush.gw = gw;
     msg.u.rflush.origin = origin;
-    return fl_wire_encode(&msg, FL_WIRE_MSGPACK, out, outlen, errstr, errstr_size);
+    *out = NULL;
+    *outlen = 0;
+    return direct_encode(&msg, out, outlen, errstr, errstr_size);
 }
 
 int fl_wire_encode_outcome_record(const fl_outcome_t *outcome, fl_slice_t gw, uint64_t origin,
@@ -1411,5 +2344,7 @@ int fl_wire_encode_outcome_record(const fl_outcome_t *outcome, fl_slice_t gw, ui
     msg.u.outcome.outcome = *outcome;
     msg.u.outcome.gw = gw;
     msg.u.outcome.origin = origin;
-    return fl_wire_encode(&msg, FL_WIRE_MSGPACK, out, outlen, errstr, errstr_size);
+    *out = NULL;
+    *outlen = 0;
+    return direct_encode(&msg, out, outlen, errstr, errstr_size);
 }

@@ -146,6 +146,8 @@ SERVER = [
                 "body": {"typing": True}}),
     ("error", {"v": 1, "t": "error", "code": 20, "reason": "bad msgpack"}),
     ("pong", {"v": 1, "t": "pong", "id": 99}),
+    ("changed", {"v": 1, "t": "changed", "doc": "acme/board-1", "version": 301}),
+    ("changed_version_0", {"v": 1, "t": "changed", "doc": "t/d\u00e9j\u00e0", "version": 0}),
 ]
 
 RECORDS = [
@@ -176,6 +178,12 @@ RECORDS = [
                   "dedup": [[CID, 7, {"code": 0, "version_before": 300, "version_after": 301,
                                       "chain": H1,
                                       "results": [{"code": 3}, {"code": 0, "version": 301}]}]]}),
+    ("snapshot_dedup_evicted", {"v": 1, "t": "snapshot", "doc": "acme/board-1", "version": 301,
+                                "chain": H1, "digest": H3, "state": {"n": 5},
+                                "events_offset": 1234, "dedup_evicted": 70000,
+                                "dedup": [[CID, 7, {"code": 0, "version_before": 300,
+                                                    "version_after": 301, "chain": H1,
+                                                    "results": [{"code": 0, "version": 301}]}]]}),
     ("signal", {"v": 1, "t": "signal", "doc": "acme/board-1", "gw": "gw-a", "user": "u-1",
                 "body": {"cursor": [1, 2]}}),
     ("checkpoint", {"v": 1, "t": "checkpoint", "partition": 3, "events_offset": 1234}),
@@ -217,6 +225,17 @@ CLIENT_BAD = [
     ("json_float_version", {"json_text": "{\"v\":1.0,\"t\":\"ping\"}"}, "bad_frame"),
 ]
 
+SERVER_BAD = [
+    ("changed_missing_version", {"msgpack_hex": hexb(pack({"v": 1, "t": "changed",
+                                                          "doc": "acme/board-1"}))},
+     "bad_frame"),
+    ("changed_negative_version", {"msgpack_hex": hexb(pack({"v": 1, "t": "changed",
+                                                           "doc": "acme/board-1",
+                                                           "version": -1}))}, "bad_frame"),
+    ("changed_empty_doc", {"msgpack_hex": hexb(pack({"v": 1, "t": "changed", "doc": "",
+                                                    "version": 1}))}, "bad_doc_id"),
+]
+
 RECORD_BAD = [
     ("deltas_not_consecutive", {"msgpack_hex": hexb(pack(to_wire(
         {"v": 1, "t": "sync_reply", "doc": "d", "gw": "g", "req": 1, "version": 43, "chain": H1,
@@ -233,6 +252,11 @@ RECORD_BAD = [
          "gw": "g", "origin": 1, "commands": []})))}, "bad_frame"),
     ("client_type_as_record", {"msgpack_hex": hexb(pack({"v": 1, "t": "hello", "token": "x"}))},
      "unknown_type"),
+    ("snapshot_dedup_evicted_negative", {"msgpack_hex": hexb(pack(to_wire(
+        {"v": 1, "t": "snapshot", "doc": "d", "version": 1, "chain": H1, "digest": H3,
+         "state": {}, "events_offset": 0, "dedup_evicted": -1, "dedup": []})))}, "bad_frame"),
+    ("changed_as_record", {"msgpack_hex": hexb(pack({"v": 1, "t": "changed", "doc": "d",
+                                                     "version": 1}))}, "unknown_type"),
 ]
 
 VALUES = [
@@ -298,7 +322,7 @@ def main():
     write(os.path.join(outdir, "client.json"),
           messages("c2s", CLIENT, CLIENT_BAD, "client -> gateway frames"))
     write(os.path.join(outdir, "server.json"),
-          messages("s2c", SERVER, [], "gateway -> client frames"))
+          messages("s2c", SERVER, SERVER_BAD, "gateway -> client frames"))
     write(os.path.join(outdir, "records.json"),
           messages("record", RECORDS, RECORD_BAD, "Kafka record values"))
     vals = {"description": "values: canonical encodings, accepted non-canonical input, rejections",

@@ -2,7 +2,10 @@
 /*
  * Fuzzes Kafka record decoding (all topics, msgpack): peek and
  * decode must agree on the outcome class; an accepted message must encode,
- * and the encoding must decode to the same bytes again.
+ * and the encoding must decode to the same bytes again. The direct paths
+ * (fl_wire_decode / fl_wire_encode on flushes, outcomes, deltas) must agree
+ * with the reference tree codec: the same error code, the same decoded
+ * message (compared by its reference encodings) and the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +14,49 @@
 #include "flushline/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void same_encodings(const fl_wire_msg_t *a, const fl_wire_msg_t *b)
+{
+    char errstr[256], *ea = NULL, *eb = NULL;
+    size_t la, lb;
+    int form;
+    for (form = FL_WIRE_MSGPACK; form <= FL_WIRE_JSON; form++) {
+        if (fl_wire_encode_tree(a, (fl_wire_form_t)form, &ea, &la, errstr, sizeof errstr) != 0 ||
+            fl_wire_encode_tree(b, (fl_wire_form_t)form, &eb, &lb, errstr, sizeof errstr) != 0 ||
+            la != lb || memcmp(ea, eb, la) != 0)
+            abort();
+        free(ea);
+        free(eb);
+    }
+}
+
+/* Direct and tree paths agree on buf, and on the encoding of msg. */
+static void compare_paths(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
+                          int rc, const fl_wire_msg_t *msg)
+{
+    static fl_arena_t *arena;
+    fl_wire_msg_t tmsg;
+    char errstr[256], *ea = NULL, *eb = NULL;
+    size_t la, lb;
+    int rct, erc, ert;
+    if (!arena)
+        arena = fl_arena_new(4096);
+    fl_arena_reset(arena);
+    rct = fl_wire_decode_tree(dir, form, buf, len, NULL, arena, &tmsg, errstr, sizeof errstr);
+    if (rct != rc)
+        abort();
+    if (rc != 0)
+        return;
+    if (tmsg.type != msg->type)
+        abort();
+    same_encodings(msg, &tmsg);
+    erc = fl_wire_encode(msg, FL_WIRE_MSGPACK, &ea, &la, errstr, sizeof errstr);
+    ert = fl_wire_encode_tree(msg, FL_WIRE_MSGPACK, &eb, &lb, errstr, sizeof errstr);
+    if (erc != ert || (erc == 0 && (la != lb || memcmp(ea, eb, la) != 0)))
+        abort();
+    free(ea);
+    free(eb);
+}
 
 static void one(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len)
 {
@@ -28,6 +74,7 @@ static void one(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t 
     rc = fl_wire_decode(dir, form, buf, len, NULL, arena, &msg, errstr, sizeof errstr);
     if (rc == 0 && (prc != 0 || type != msg.type))
         abort();
+    compare_paths(dir, form, buf, len, rc, &msg);
     if (rc != 0)
         return;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &enc, &enclen, errstr, sizeof errstr) != 0)

@@ -3,7 +3,9 @@
  * Unit tests for the wire codec: every vector of schemas/vectors/messages/
  * both ways (JSON -> msgpack bytes, bytes -> bytes, bytes -> JSON), every
  * negative vector's error code, the value vectors, peek, limits and the
- * encoder's own checks.
+ * encoder's own checks; the direct codec paths against the reference tree
+ * codec on every vector and on many random messages (canonical, loose and
+ * mutated bytes).
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ static json_t *load_vectors(const char *name)
 }
 
 static int ncases_checked;
+static int decode_both_ways(fl_wire_dir_t dir, const char *buf, size_t len, int *rc_out);
 
 static void check_message_file(const char *file, fl_wire_dir_t dir)
 {
@@ -70,6 +73,8 @@ static void check_message_file(const char *file, fl_wire_dir_t dir)
                 fprintf(stderr, "%s: got %d (%s)\n", name, rc, errstr);
             ASSERT_EQ(rc, -want);
             ASSERT_TRUE(errstr[0] != '\0');
+            if (!text) /* the direct and the tree decoder agree */
+                ASSERT_EQ(decode_both_ways(dir, bytes, nbytes, &rc), 0);
         } else {
             char *text = json_dumps(js, JSON_COMPACT);
             json_t *back;
@@ -95,6 +100,12 @@ static void check_message_file(const char *file, fl_wire_dir_t dir)
                       0);
             ASSERT_MEM_EQ(enc, enclen, bytes, nbytes);
             free(enc);
+            /* the reference paths give the same */
+            ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &enclen, errstr,
+                                          sizeof errstr), 0);
+            ASSERT_MEM_EQ(enc, enclen, bytes, nbytes);
+            free(enc);
+            ASSERT_EQ(decode_both_ways(dir, bytes, nbytes, &rc), 0);
             ASSERT_EQ(fl_wire_encode(&msg, FL_WIRE_JSON, &enc, &enclen, errstr, sizeof errstr), 0);
             back = json_loadb(enc, enclen, 0, NULL);
             if (!json_equal(back, js))
@@ -322,6 +333,752 @@ static void test_names(void)
     }
 }
 
+/* ---- direct paths against the reference tree codec ---------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint32_t rndn(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
+
+/* Numbers around every boundary of the msgpack int forms; rarely out of
+ * range (above INT64_MAX) when bad is set. */
+static uint64_t rnd_u64(bool bad)
+{
+    static const uint64_t edges[] = {0, 1, 31, 127, 128, 255, 256, 65535, 65536,
+                                     0xffffffffu, 0x100000000ull, INT64_MAX};
+    if (bad && rndn(200) == 0)
+        return (uint64_t)INT64_MAX + 1 + rndn(3);
+    if (rndn(3) == 0)
+        return edges[rndn(sizeof edges / sizeof edges[0])];
+    return rnd() >> rndn(64);
+}
+
+static int64_t rnd_i64(void)
+{
+    static const int64_t edges[] = {-1, -32, -33, -128, -129, -32768, -32769, INT32_MIN,
+                                    (int64_t)INT32_MIN - 1, INT64_MIN};
+    if (rndn(2))
+        return edges[rndn(sizeof edges / sizeof edges[0])];
+    return (int64_t)rnd_u64(false);
+}
+
+/* A string around the str header boundaries; rarely invalid UTF-8. */
+static fl_slice_t rnd_str(fl_arena_t *arena, bool bad)
+{
+    static const uint32_t lens[] = {0, 1, 2, 5, 16, 31, 32, 33, 100, 255, 256, 300};
+    uint32_t n = rndn(500) == 0 ? 65536 + rndn(3) : lens[rndn(sizeof lens / sizeof lens[0])];
+    char *p = fl_arena_alloc(arena, n + 1);
+    uint32_t i;
+    for (i = 0; i < n; i++)
+        p[i] = (char)('a' + rndn(26));
+    if (n >= 2 && rndn(4) == 0)
+        memcpy(p + rndn(n - 1), "\xc3\xa9", 2); /* é */
+    if (bad && n && rndn(100) == 0)
+        p[rndn(n)] = (char)0xff;
+    return (fl_slice_t){n ? p : "", n};
+}
+
+static fl_value_t rnd_value(fl_arena_t *arena, int depth)
+{
+    fl_value_t v = fl_value_nil();
+    uint32_t i, n;
+    switch (rndn(depth > 3 ? 7 : 9)) {
+    case 0:
+        return v;
+    case 1:
+        v.type = FL_BOOL;
+        v.u.b = rndn(2);
+        return v;
+    case 2:
+    case 3:
+        return fl_value_int(rndn(2) ? rnd_i64() : (int64_t)rnd_u64(false));
+    case 4:
+        v.type = FL_FLOAT;
+        v.u.f = (double)rnd_i64() / 7.0;
+        return v;
+    case 5: {
+        fl_slice_t s = rnd_str(arena, false);
+        v.type = FL_STR;
+        v.len = (uint32_t)s.len;
+        v.u.str = (char *)s.ptr;
+        return v;
+    }
+    case 6: {
+        fl_slice_t s = rnd_str(arena, false);
+        v.type = FL_BIN;
+        v.len = (uint32_t)s.len;
+        v.u.str = (char *)s.ptr;
+        return v;
+    }
+    case 7:
+        n = rndn(3) ? rndn(4) : 14 + rndn(4);
+        v.type = FL_ARRAY;
+        v.len = n;
+        v.u.items = fl_arena_alloc(arena, (n + 1) * sizeof(fl_value_t));
+        for (i = 0; i < n; i++)
+            v.u.items[i] = rnd_value(arena, depth + 1);
+        return v;
+    default:
+        /* keys k000, k001, ... in bytewise order, as a canonical map keeps them */
+        n = rndn(3) ? rndn(4) : 14 + rndn(4);
+        v.type = FL_MAP;
+        v.len = n;
+        v.u.ents = fl_arena_alloc(arena, (n + 1) * sizeof(fl_entry_t));
+        for (i = 0; i < n; i++) {
+            char *k = fl_arena_alloc(arena, 8);
+            snprintf(k, 8, "k%03u", i * (1 + rndn(3)) + i);
+            v.u.ents[i].key = k;
+            v.u.ents[i].klen = 4;
+            v.u.ents[i].val = rnd_value(arena, depth + 1);
+        }
+        for (i = 1; i < n; i++) /* keep keys strictly increasing */
+            snprintf(v.u.ents[i].key, 8, "k%03u", i);
+        return v;
+    }
+}
+
+static fl_cmd_t *rnd_cmds(fl_arena_t *arena, uint32_t n, bool bad)
+{
+    fl_cmd_t *cmds = fl_arena_alloc(arena, (n + 1) * sizeof(fl_cmd_t));
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        fl_cmd_t *c = &cmds[i];
+        memset(c, 0, sizeof *c);
+        c->op = (uint8_t)(1 + rndn(9));
+        if (bad && rndn(300) == 0)
+            c->op = (uint8_t)(rndn(2) ? 0 : 10 + rndn(5));
+        c->path = rnd_str(arena, bad);
+        c->from = rndn(3) == 0 ? rnd_str(arena, bad) : (fl_slice_t){"", 0};
+        c->key = (fl_slice_t){"", 0};
+        if (rndn(4) == 0) {
+            c->has_key = true;
+            c->key = rnd_str(arena, bad);
+        }
+        if (rndn(5)) {
+            c->has_value = true;
+            c->value = rnd_value(arena, 0);
+        }
+    }
+    return cmds;
+}
+
+static fl_slice_t rnd_doc(fl_arena_t *arena, bool bad)
+{
+    static const char chars[] = "abcdefghij/";
+    uint32_t n = 1 + rndn(rndn(4) ? 20 : 255), i;
+    char *p = fl_arena_alloc(arena, 300);
+    if (bad && rndn(100) == 0)
+        n = rndn(2) ? 0 : 256;
+    for (i = 0; i < n; i++)
+        p[i] = chars[rndn(sizeof chars - 1)];
+    return (fl_slice_t){p, n};
+}
+
+static void rnd_bytes(uint8_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd();
+}
+
+/* A random message of a directly encoded type (bad: rarely out of range). */
+static void rnd_message(fl_arena_t *arena, int type, bool bad, fl_wire_msg_t *msg)
+{
+    uint32_t i;
+    memset(msg, 0, sizeof *msg);
+    msg->type = (uint8_t)type;
+    switch (type) {
+    case FL_WT_OUTCOME:
+    case FL_WT_REC_OUTCOME: {
+        fl_outcome_t *o = &msg->u.outcome.outcome;
+        o->doc = rnd_doc(arena, bad);
+        rnd_bytes(o->client_id, FL_CLIENT_ID_LEN);
+        o->seq = rnd_u64(bad);
+        o->code = (uint16_t)rndn(32);
+        o->duplicate = rndn(4) == 0;
+        o->version_before = rnd_u64(bad);
+        o->version_after = rnd_u64(bad);
+        rnd_bytes(o->chain, FL_HASH_LEN);
+        o->nresults = rndn(4) ? rndn(5) : rndn(40);
+        o->results = fl_arena_alloc(arena, (o->nresults + 1) * sizeof(fl_cmd_result_t));
+        for (i = 0; i < o->nresults; i++) {
+            fl_cmd_result_t *r = &o->results[i];
+            r->code = (uint16_t)(rndn(2) ? FL_CODE_OK : rndn(12));
+            r->version = rnd_u64(bad);
+            r->key = rndn(4) == 0 ? rnd_str(arena, bad) : (fl_slice_t){NULL, 0};
+        }
+        o->user = rnd_str(arena, bad);
+        o->ts_ms = rnd_i64();
+        o->napplied = rndn(4) ? rndn(5) : rndn(40);
+        o->applied = rnd_cmds(arena, o->napplied, bad);
+        msg->u.outcome.gw = rnd_str(arena, bad);
+        msg->u.outcome.origin = rnd_u64(bad);
+        break;
+    }
+    case FL_WT_FLUSH:
+    case FL_WT_REC_FLUSH: {
+        fl_flush_t *f = type == FL_WT_FLUSH ? &msg->u.flush : &msg->u.rflush.flush;
+        f->doc = rnd_doc(arena, bad);
+        rnd_bytes(f->client_id, FL_CLIENT_ID_LEN);
+        f->seq = 1 + rnd_u64(bad) / 2;
+        f->base_version = rnd_u64(bad);
+        f->has_if_version = rndn(3) == 0;
+        f->if_version = rnd_u64(bad);
+        f->atomic = rndn(3) == 0;
+        f->ncmds = rndn(4) ? rndn(6) : rndn(60);
+        f->cmds = rnd_cmds(arena, f->ncmds, bad);
+        if (type == FL_WT_REC_FLUSH) {
+            f->user = rnd_str(arena, bad);
+            msg->u.rflush.gw = rnd_str(arena, false);
+            if (msg->u.rflush.gw.len > 255)
+                msg->u.rflush.gw.len = 255;
+            msg->u.rflush.origin = rnd_u64(bad);
+        }
+        break;
+    }
+    default: {
+        fl_wire_deltas_t *dl = &msg->u.deltas;
+        dl->doc = rnd_doc(arena, bad);
+        dl->from_version = rnd_u64(false) / 4;
+        dl->nitems = 1 + rndn(5);
+        dl->items = fl_arena_alloc(arena, dl->nitems * sizeof(fl_wire_delta_t));
+        uint64_t v = dl->from_version;
+        for (i = 0; i < dl->nitems; i++) {
+            fl_wire_delta_t *it = &dl->items[i];
+            memset(it, 0, sizeof *it);
+            it->ncmds = rndn(6);
+            it->cmds = rnd_cmds(arena, it->ncmds, bad);
+            v += it->ncmds;
+            it->version = v;
+            rnd_bytes(it->client_id, FL_CLIENT_ID_LEN);
+            it->seq = rnd_u64(bad);
+            it->user = rnd_str(arena, bad);
+            it->ts_ms = rnd_i64();
+            rnd_bytes(it->chain, FL_HASH_LEN);
+        }
+        break;
+    }
+    }
+}
+
+/* 0 when every direct encoder gives the tree's code and bytes. */
+static int encode_both_ways(const fl_wire_msg_t *msg)
+{
+    char errstr[256], *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    msgpack_sbuffer sa, sb;
+    msgpack_packer pa, pb;
+    int ra, rb, bad = 0;
+    ra = fl_wire_encode(msg, FL_WIRE_MSGPACK, &a, &alen, errstr, sizeof errstr);
+    rb = fl_wire_encode_tree(msg, FL_WIRE_MSGPACK, &b, &blen, errstr, sizeof errstr);
+    if (ra != rb || (ra == 0 && (alen != blen || memcmp(a, b, alen) != 0)))
+        bad = 1;
+    free(a);
+    a = NULL;
+    if (!bad && msg->type == FL_WT_REC_OUTCOME) {
+        ra = fl_wire_encode_outcome_record(&msg->u.outcome.outcome, msg->u.outcome.gw,
+                                           msg->u.outcome.origin, &a, &alen, errstr,
+                                           sizeof errstr);
+        if (ra != rb || (ra == 0 && (alen != blen || memcmp(a, b, alen) != 0)))
+            bad = 2;
+    }
+    if (!bad && msg->type == FL_WT_REC_FLUSH) {
+        ra = fl_wire_encode_flush_record(&msg->u.rflush.flush, msg->u.rflush.gw,
+                                         msg->u.rflush.origin, &a, &alen, errstr, sizeof errstr);
+        if (ra != rb || (ra == 0 && (alen != blen || memcmp(a, b, alen) != 0)))
+            bad = 3;
+    }
+    free(a);
+    free(b);
+    msgpack_sbuffer_init(&sa);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pa, &sa, msgpack_sbuffer_write);
+    msgpack_packer_init(&pb, &sb, msgpack_sbuffer_write);
+    ra = fl_wire_pack(&pa, msg, errstr, sizeof errstr);
+    rb = fl_wire_pack_tree(&pb, msg, errstr, sizeof errstr);
+    if (!bad && (ra != rb || sa.size != sb.size || (sa.size && memcmp(sa.data, sb.data, sa.size))))
+        bad = 4;
+    msgpack_sbuffer_destroy(&sa);
+    msgpack_sbuffer_destroy(&sb);
+    return bad;
+}
+
+static void test_direct_encode_random(void)
+{
+    static const int types[] = {FL_WT_REC_OUTCOME, FL_WT_OUTCOME, FL_WT_REC_FLUSH, FL_WT_FLUSH,
+                                FL_WT_DELTAS};
+    fl_arena_t *arena = fl_arena_new(1 << 16);
+    int i, ok = 0, refused = 0;
+    for (i = 0; i < 10000; i++) {
+        fl_wire_msg_t msg;
+        int type = types[i % 5];
+        char *enc = NULL, errstr[200];
+        size_t len;
+        fl_arena_reset(arena);
+        rnd_message(arena, type, i % 3 == 0, &msg);
+        fl_test_current = fl_wire_type_name(type);
+        ASSERT_EQ(encode_both_ways(&msg), 0);
+        if (fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr) == 0)
+            ok++;
+        else
+            refused++;
+        free(enc);
+    }
+    /* both kinds were exercised */
+    ASSERT_GT(ok, 7500);
+    ASSERT_GT(refused, 50);
+    fl_arena_free(arena);
+}
+
+/* 0 when two decoded messages are the same, by their reference encodings
+ * (canonical msgpack: every field, byte for byte). */
+static int same_message(const fl_wire_msg_t *a, const fl_wire_msg_t *b)
+{
+    char errstr[200], *ea = NULL, *eb = NULL;
+    size_t la, lb;
+    int bad = 0;
+    if (a->type != b->type)
+        return 1;
+    if (fl_wire_encode_tree(a, FL_WIRE_MSGPACK, &ea, &la, errstr, sizeof errstr) != 0 ||
+        fl_wire_encode_tree(b, FL_WIRE_MSGPACK, &eb, &lb, errstr, sizeof errstr) != 0 ||
+        la != lb || memcmp(ea, eb, la) != 0)
+        bad = 2;
+    free(ea);
+    free(eb);
+    return bad;
+}
+
+static bool inside(const void *p, const char *buf, size_t len)
+{
+    return (const char *)p >= buf && (const char *)p < buf + len;
+}
+
+/* Decodes buf both ways: 0 when they agree (code, error text, message),
+ * and direct-decoded strings do not point into buf. */
+static int decode_both_ways(fl_wire_dir_t dir, const char *buf, size_t len, int *rc_out)
+{
+    static fl_arena_t *aa, *ab;
+    fl_wire_msg_t ma, mb;
+    char ea[256] = "", eb[256] = "";
+    int ra, rb;
+    if (!aa) {
+        aa = fl_arena_new(1 << 14);
+        ab = fl_arena_new(1 << 14);
+    }
+    fl_arena_reset(aa);
+    fl_arena_reset(ab);
+    ra = fl_wire_decode(dir, FL_WIRE_MSGPACK, buf, len, NULL, aa, &ma, ea, sizeof ea);
+    rb = fl_wire_decode_tree(dir, FL_WIRE_MSGPACK, buf, len, NULL, ab, &mb, eb, sizeof eb);
+    *rc_out = ra;
+    if (ra != rb || strcmp(ea, eb) != 0)
+        return 1;
+    if (ra != 0)
+        return 0;
+    if (ma.type == FL_WT_FLUSH || ma.type == FL_WT_REC_FLUSH) {
+        const fl_flush_t *f = ma.type == FL_WT_FLUSH ? &ma.u.flush : &ma.u.rflush.flush;
+        if (inside(f->doc.ptr, buf, len) || inside(f->user.ptr, buf, len) || f->ts_ms != 0)
+            return 3;
+        for (uint32_t i = 0; i < f->ncmds; i++)
+            if (inside(f->cmds[i].path.ptr, buf, len))
+                return 3;
+    }
+    return same_message(&ma, &mb) ? 2 : 0;
+}
+
+/* A loose msgpack writer: any valid form, not only the canonical one. */
+typedef struct lw_s {
+    char buf[1 << 16];
+    size_t n;
+} lw_t;
+
+static void lw_put(lw_t *w, const void *p, size_t n)
+{
+    if (w->n + n <= sizeof w->buf) {
+        memcpy(w->buf + w->n, p, n);
+        w->n += n;
+    } else {
+        w->n = sizeof w->buf + 1; /* overflow: caller skips */
+    }
+}
+
+static void lw_be(lw_t *w, uint8_t tag, uint64_t v, int width)
+{
+    uint8_t b[9];
+    int i;
+    b[0] = tag;
+    for (i = width; i > 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+    lw_put(w, b, (size_t)width + 1);
+}
+
+static void lw_uint(lw_t *w, uint64_t v)
+{
+    int form = rndn(5);
+    if (form == 0 && v <= 0x7f) {
+        uint8_t b = (uint8_t)v;
+        lw_put(w, &b, 1);
+    } else if (form <= 1 && v <= 0xff) {
+        lw_be(w, rndn(2) ? 0xcc : 0xd0, v, 1); /* int8 only when it fits */
+        if (w->buf[w->n - 2] == (char)0xd0 && v > 0x7f)
+            w->buf[w->n - 2] = (char)0xcc;
+    } else if (form <= 2 && v <= 0xffff) {
+        lw_be(w, 0xcd, v, 2);
+    } else if (form <= 3 && v <= 0xffffffffu) {
+        lw_be(w, 0xce, v, 4);
+    } else {
+        lw_be(w, rndn(2) ? 0xcf : 0xd3, v, 8);
+    }
+}
+
+static void lw_str(lw_t *w, fl_slice_t s)
+{
+    int form = rndn(4);
+    if (form == 0 && s.len < 32) {
+        uint8_t b = (uint8_t)(0xa0 | s.len);
+        lw_put(w, &b, 1);
+    } else if (form <= 1 && s.len <= 0xff) {
+        lw_be(w, 0xd9, s.len, 1);
+    } else if (form <= 2 && s.len <= 0xffff) {
+        lw_be(w, 0xda, s.len, 2);
+    } else {
+        lw_be(w, 0xdb, s.len, 4);
+    }
+    lw_put(w, s.ptr, s.len);
+}
+
+static void lw_count(lw_t *w, uint8_t fix, uint8_t tag16, uint32_t n)
+{
+    int form = rndn(3);
+    if (form == 0 && n < 16) {
+        uint8_t b = (uint8_t)(fix | n);
+        lw_put(w, &b, 1);
+    } else if (form <= 1 && n <= 0xffff) {
+        lw_be(w, tag16, n, 2);
+    } else {
+        lw_be(w, (uint8_t)(tag16 + 1), n, 4);
+    }
+}
+
+static void lw_key(lw_t *w, const char *k)
+{
+    lw_str(w, (fl_slice_t){k, strlen(k)});
+}
+
+static void lw_value(lw_t *w, const fl_value_t *v)
+{
+    char *enc;
+    size_t len;
+    if (fl_value_encode(v, &enc, &len) == 0) {
+        lw_put(w, enc, len);
+        free(enc);
+    }
+}
+
+static void lw_nil(lw_t *w)
+{
+    lw_put(w, "\xc0", 1);
+}
+
+/* A flush (record) map with keys in random order, any forms, sometimes nil
+ * optionals, an unknown key, a repeated key or a wrong type. */
+static void lw_flush(lw_t *w, const fl_flush_t *f, bool record, fl_slice_t gw, uint64_t origin)
+{
+    int order[16], nk = 0, i, extra = rndn(12);
+    for (i = 0; i < (record ? 12 : 9); i++)
+        order[nk++] = i;
+    if (extra == 0)
+        order[nk++] = 12; /* unknown key */
+    if (extra == 1)
+        order[nk++] = rndn(9); /* repeated key */
+    for (i = nk - 1; i > 0; i--) {
+        int j = rndn(i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    lw_count(w, 0x80, 0xde, (uint32_t)nk);
+    for (i = 0; i < nk; i++) {
+        switch (order[i]) {
+        case 0:
+            lw_key(w, "v");
+            lw_uint(w, extra == 2 ? 2 : FL_WIRE_VERSION);
+            break;
+        case 1:
+            lw_key(w, "t");
+            lw_str(w, extra == 3 ? FL_SLICE("flusH") : FL_SLICE("flush"));
+            break;
+        case 2:
+            lw_key(w, "doc");
+            lw_str(w, f->doc);
+            break;
+        case 3:
+            lw_key(w, "client_id");
+            if (rndn(3) == 0) /* bin16 */
+                lw_be(w, 0xc5, FL_CLIENT_ID_LEN, 2);
+            else
+                lw_be(w, 0xc4, FL_CLIENT_ID_LEN - (extra == 4), 1);
+            lw_put(w, f->client_id, FL_CLIENT_ID_LEN - (extra == 4));
+            break;
+        case 4:
+            lw_key(w, "seq");
+            lw_uint(w, extra == 5 ? 0 : f->seq);
+            break;
+        case 5:
+            lw_key(w, "base_version");
+            lw_uint(w, f->base_version);
+            break;
+        case 6:
+            lw_key(w, "if_version");
+            if (f->has_if_version)
+                lw_uint(w, f->if_version);
+            else
+                lw_nil(w);
+            break;
+        case 7:
+            lw_key(w, "atomic");
+            lw_put(w, f->atomic ? "\xc3" : rndn(2) ? "\xc2" : "\xc0", 1);
+            break;
+        case 8: {
+            uint32_t c;
+            lw_key(w, "commands");
+            lw_count(w, 0x90, 0xdc, f->ncmds);
+            for (c = 0; c < f->ncmds; c++) {
+                const fl_cmd_t *cmd = &f->cmds[c];
+                bool nilfrom = !cmd->from.len && rndn(3) == 0;
+                bool nilkey = !cmd->has_key && rndn(3) == 0;
+                const char *op = fl_op_name(cmd->op);
+                lw_count(w, 0x80, 0xde,
+                         2u + (cmd->from.len || nilfrom) + (cmd->has_key || nilkey) +
+                             cmd->has_value);
+                if (cmd->has_value) {
+                    lw_key(w, "value");
+                    lw_value(w, &cmd->value);
+                }
+                lw_key(w, "path");
+                lw_str(w, cmd->path);
+                if (cmd->has_key || nilkey) {
+                    lw_key(w, "key");
+                    if (nilkey)
+                        lw_nil(w);
+                    else
+                        lw_str(w, cmd->key);
+                }
+                lw_key(w, "op");
+                lw_str(w, op ? (fl_slice_t){op, strlen(op)} : FL_SLICE("nope"));
+                if (cmd->from.len || nilfrom) {
+                    lw_key(w, "from");
+                    if (nilfrom)
+                        lw_nil(w);
+                    else
+                        lw_str(w, cmd->from);
+                }
+            }
+            break;
+        }
+        case 9:
+            lw_key(w, "user");
+            lw_str(w, f->user);
+            break;
+        case 10:
+            lw_key(w, "gw");
+            lw_str(w, gw);
+            break;
+        case 11:
+            lw_key(w, "origin");
+            lw_uint(w, origin);
+            break;
+        default:
+            lw_key(w, "zz_future");
+            lw_uint(w, 7);
+            break;
+        }
+    }
+}
+
+static void test_direct_decode_random(void)
+{
+    fl_arena_t *arena = fl_arena_new(1 << 16);
+    static lw_t w;
+    int i, k, accepted = 0, refused = 0, rc;
+    for (i = 0; i < 4000; i++) {
+        fl_wire_msg_t msg;
+        bool record = i % 2 == 0;
+        fl_wire_dir_t dir = record ? FL_WIRE_RECORD : FL_WIRE_C2S;
+        char *enc = NULL, errstr[200];
+        size_t len;
+        fl_arena_reset(arena);
+        rnd_message(arena, record ? FL_WT_REC_FLUSH : FL_WT_FLUSH, i % 4 == 0, &msg);
+        fl_test_current = record ? "flush record" : "flush frame";
+        /* the canonical bytes, then mutations of them */
+        if (fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr) == 0) {
+            ASSERT_EQ(decode_both_ways(dir, enc, len, &rc), 0);
+            for (k = 0; k < 10; k++) {
+                char *m = malloc(len + 1);
+                size_t mlen = len, at = rndn((uint32_t)len);
+                memcpy(m, enc, len);
+                switch (rndn(4)) {
+                case 0:
+                    m[at] = (char)rnd();
+                    break;
+                case 1:
+                    m[at] ^= (char)(1 << rndn(8));
+                    break;
+                case 2:
+                    mlen = at;
+                    break;
+                default:
+                    memmove(m + at + 1, m + at, len - at);
+                    m[at] = (char)rnd();
+                    mlen = len + 1;
+                    break;
+                }
+                ASSERT_EQ(decode_both_ways(dir, m, mlen, &rc), 0);
+                free(m);
+            }
+        }
+        free(enc);
+        /* loose but mostly valid forms */
+        w.n = 0;
+        lw_flush(&w, record ? &msg.u.rflush.flush : &msg.u.flush, record, msg.u.rflush.gw,
+                 msg.u.rflush.origin);
+        if (w.n > sizeof w.buf)
+            continue;
+        ASSERT_EQ(decode_both_ways(dir, w.buf, w.n, &rc), 0);
+        if (rc == 0)
+            accepted++;
+        else
+            refused++;
+    }
+    ASSERT_GT(accepted, 1300);
+    ASSERT_GT(refused, 300);
+    fl_arena_free(arena);
+}
+
+/* Boundaries the random inputs rarely reach: nesting of command values at
+ * the depth limit (default and custom limits), and envelope field limits. */
+static void test_direct_decode_edges(void)
+{
+    fl_arena_t *arena = fl_arena_new(1 << 16);
+    fl_cmd_t cmds[2];
+    fl_flush_t f;
+    fl_wire_msg_t msg;
+    char *enc, errstr[200];
+    size_t len;
+    int k, rc, accepted = 0;
+    for (k = 60; k <= 76; k++) {
+        fl_value_t v = fl_value_int(1);
+        int d;
+        fl_arena_reset(arena);
+        for (d = 0; d < k; d++) {
+            fl_value_t *inner = fl_arena_alloc(arena, sizeof *inner);
+            *inner = v;
+            v = fl_value_nil();
+            v.type = d % 2 ? FL_ARRAY : FL_MAP;
+            v.len = 1;
+            if (v.type == FL_ARRAY) {
+                v.u.items = inner;
+            } else {
+                v.u.ents = fl_arena_alloc(arena, sizeof(fl_entry_t));
+                v.u.ents[0].key = "k";
+                v.u.ents[0].klen = 1;
+                v.u.ents[0].val = *inner;
+            }
+        }
+        make_flush(&f, cmds, 2);
+        cmds[1].value = v;
+        msg.type = FL_WT_REC_FLUSH;
+        msg.u.rflush.flush = f;
+        msg.u.rflush.gw = FL_SLICE("g");
+        msg.u.rflush.origin = 1;
+        ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr), 0);
+        ASSERT_EQ(decode_both_ways(FL_WIRE_RECORD, enc, len, &rc), 0);
+        accepted += rc == 0;
+        free(enc);
+        msg.type = FL_WT_FLUSH;
+        msg.u.flush = f;
+        ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr), 0);
+        ASSERT_EQ(decode_both_ways(FL_WIRE_C2S, enc, len, &rc), 0);
+        {
+            fl_wire_limits_t lim = fl_wire_limits_frame;
+            fl_wire_msg_t ma, mb;
+            int ra, rb;
+            lim.max_depth = (uint32_t)k - 6;
+            ra = fl_wire_decode(FL_WIRE_C2S, FL_WIRE_MSGPACK, enc, len, &lim, arena, &ma, errstr,
+                                sizeof errstr);
+            rb = fl_wire_decode_tree(FL_WIRE_C2S, FL_WIRE_MSGPACK, enc, len, &lim, arena, &mb,
+                                     errstr, sizeof errstr);
+            ASSERT_EQ(ra, rb);
+            lim.max_depth = (uint32_t)k - 5;
+            ra = fl_wire_decode(FL_WIRE_C2S, FL_WIRE_MSGPACK, enc, len, &lim, arena, &ma, errstr,
+                                sizeof errstr);
+            rb = fl_wire_decode_tree(FL_WIRE_C2S, FL_WIRE_MSGPACK, enc, len, &lim, arena, &mb,
+                                     errstr, sizeof errstr);
+            ASSERT_EQ(ra, rb);
+        }
+        free(enc);
+    }
+    ASSERT_GT(accepted, 0);
+    ASSERT_LT(accepted, 17);
+    /* envelope limits: doc 255/256 bytes, gw 255/256, op names, seq range */
+    {
+        static const struct {
+            const char *field;
+            int what;
+        } cases[] = {{"doc", 255}, {"doc", 256}, {"gw", 255}, {"gw", 256}};
+        char big[300];
+        int c;
+        memset(big, 'x', sizeof big);
+        for (c = 0; c < 4; c++) {
+            make_flush(&f, cmds, 1);
+            msg.type = FL_WT_REC_FLUSH;
+            msg.u.rflush.flush = f;
+            msg.u.rflush.gw = FL_SLICE("g");
+            msg.u.rflush.origin = 1;
+            if (strcmp(cases[c].field, "doc") == 0)
+                msg.u.rflush.flush.doc = (fl_slice_t){big, (size_t)cases[c].what};
+            else
+                msg.u.rflush.gw = (fl_slice_t){big, (size_t)cases[c].what};
+            /* the tree encoder checks doc ids: write a 256-byte one by hand */
+            if (cases[c].what == 256 && strcmp(cases[c].field, "doc") == 0) {
+                msg.u.rflush.flush.doc.len = 255;
+                ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr,
+                                              sizeof errstr), 0);
+                /* str8 of 255 -> str16 of 256: two more bytes */
+                char *p = memmem(enc, len, "\xd9\xff", 2), *m = malloc(len + 2);
+                ASSERT_TRUE(p != NULL);
+                size_t at = (size_t)(p - enc);
+                memcpy(m, enc, at);
+                m[at] = (char)0xda;
+                m[at + 1] = 0x01;
+                m[at + 2] = 0x00;
+                memcpy(m + at + 3, enc + at + 2, len - at - 2);
+                m[at + 3 + 255] = 'x';
+                memcpy(m + at + 3 + 256, enc + at + 2 + 255, len - at - 2 - 255);
+                ASSERT_EQ(decode_both_ways(FL_WIRE_RECORD, m, len + 2, &rc), 0);
+                ASSERT_EQ(rc, -FL_CODE_BAD_DOC_ID);
+                free(m);
+                free(enc);
+                continue;
+            }
+            ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr),
+                      0);
+            ASSERT_EQ(decode_both_ways(FL_WIRE_RECORD, enc, len, &rc), 0);
+            ASSERT_EQ(rc, cases[c].what == 255 ? 0 : -FL_CODE_BAD_FRAME);
+            free(enc);
+        }
+    }
+    fl_arena_free(arena);
+}
+
 int main(void)
 {
     RUN(test_client_vectors);
@@ -332,6 +1089,9 @@ int main(void)
     RUN(test_flush_record_roundtrip);
     RUN(test_peek);
     RUN(test_names);
+    RUN(test_direct_encode_random);
+    RUN(test_direct_decode_random);
+    RUN(test_direct_decode_edges);
     printf("%d vector cases checked\n", ncases_checked);
     return fl_test_done();
 }

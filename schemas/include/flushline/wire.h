@@ -53,7 +53,7 @@ typedef enum fl_wire_type_e {
     FL_WT_PING,        /* fl_wire_ping_t */
     /* gateway -> client */
     FL_WT_WELCOME,     /* fl_wire_welcome_t */
-    FL_WT_SNAPSHOT,    /* fl_wire_snapshot_t (digest, dedup unused) */
+    FL_WT_SNAPSHOT,    /* fl_wire_snapshot_t (state only: digest, dedup... unused) */
     FL_WT_DELTAS,      /* fl_wire_deltas_t */
     FL_WT_OUTCOME,     /* fl_wire_outcome_t (applied, user, ts, gw, origin unused) */
     FL_WT_NACK,        /* fl_wire_nack_t */
@@ -68,6 +68,8 @@ typedef enum fl_wire_type_e {
     FL_WT_REC_SNAPSHOT,   /* snapshots topic, fl_wire_snapshot_t; "t":"snapshot" */
     FL_WT_REC_SIGNAL,     /* signals topic, fl_wire_signal_t (doc, gw, user, body) */
     FL_WT_REC_CHECKPOINT, /* snapshots topic, fl_wire_checkpoint_t */
+    /* appended later (numbers never change) */
+    FL_WT_CHANGED,        /* gateway -> client, fl_wire_changed_t */
     FL_WT__COUNT
 } fl_wire_type_t;
 
@@ -207,7 +209,15 @@ struct fl_wire_snapshot_s {
     uint32_t ndedup;
     fl_wire_dedup_t *dedup;
     int64_t events_offset;        /* events offset this snapshot reflects */
+    uint64_t dedup_evicted;       /* fl_doc_dedup_evictions; "dedup_evicted", omitted when 0 */
 };
+
+/* Minimum-disclosure tenants: the document is now at version; subscribers
+ * fetch the content themselves (no deltas, no snapshot). */
+typedef struct fl_wire_changed_s {
+    fl_slice_t doc;
+    uint64_t version;
+} fl_wire_changed_t;
 
 /* A partition checkpoint in the snapshots topic, keyed FL_WIRE_CHECKPOINT_KEY
  * and produced to that partition explicitly: every document with an event
@@ -239,6 +249,7 @@ typedef struct fl_wire_msg_s {
         fl_wire_sync_t sync;         /* REC_SYNC */
         fl_wire_sync_reply_t reply;  /* REC_SYNC_REPLY */
         fl_wire_checkpoint_t checkpoint; /* REC_CHECKPOINT */
+        fl_wire_changed_t changed;   /* CHANGED */
     } u;
 } fl_wire_msg_t;
 
@@ -274,13 +285,32 @@ int fl_wire_encode(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out, si
  * buffer with LWS_PRE headroom...). Same return values. */
 int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, size_t errstr_size);
 
-/* Typed shorthands for the hot paths. */
+/* Typed shorthands for the hot paths. The encoders return a buffer of
+ * exactly *outlen bytes (no slack: callers may keep it, e.g. a window). */
 int fl_wire_encode_flush_record(const fl_flush_t *flush, fl_slice_t gw, uint64_t origin,
                                 char **out, size_t *outlen, char *errstr, size_t errstr_size);
 int fl_wire_encode_outcome_record(const fl_outcome_t *outcome, fl_slice_t gw, uint64_t origin,
                                   char **out, size_t *outlen, char *errstr, size_t errstr_size);
 int fl_wire_decode_record(const char *buf, size_t len, fl_arena_t *arena, fl_wire_msg_t *msg,
                           char *errstr, size_t errstr_size);
+
+/*
+ * The reference codec, for tests and fuzzers. Every message goes through
+ * an intermediate value tree: decoded whole by the strict value reader and
+ * read by key; built as a map, sorted and written canonically. The
+ * functions above take direct paths for the hot types in msgpack form
+ * (encode: outcome, flush, deltas, both directions; decode: flush frames
+ * and records, falling back to the tree for anything unusual) and must give
+ * exactly what these give: the same bytes, the same decoded message, the
+ * same error codes. Same arguments and returns as their namesakes.
+ */
+int fl_wire_encode_tree(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out,
+                        size_t *outlen, char *errstr, size_t errstr_size);
+int fl_wire_pack_tree(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr,
+                      size_t errstr_size);
+int fl_wire_decode_tree(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
+                        const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg,
+                        char *errstr, size_t errstr_size);
 
 /* Lowercase hex of n bytes into out (2n + 1 with the NUL). */
 void fl_wire_hex(const uint8_t *p, size_t n, char *out);
