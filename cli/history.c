@@ -703,6 +703,8 @@ int fl_hist_restore_snapshot(fl_doc_t *doc, const fl_wire_snapshot_t *snap, fl_a
     }
     if (rc == 0)
         rc = fl_doc_dedup_restore(doc, ents, snap->ndedup);
+    if (rc == 0)
+        fl_doc_dedup_set_evictions(doc, snap->dedup_evicted);
     for (uint32_t i = 0; i < made; i++)
         free((char *)ents[i].outcome.ptr);
     free(ents);

@@ -390,6 +390,7 @@ static int produce_snapshot(pr_processor_t *pr, part_t *part, pr_doc_entry_t *en
     snap->state = *fl_doc_state(ent->doc);
     fl_doc_digest(ent->doc, snap->digest);
     snap->events_offset = part->events_next;
+    snap->dedup_evicted = fl_doc_dedup_evictions(ent->doc);
     if (n) {
         ents = calloc(n, sizeof *ents);
         wd = calloc(n, sizeof *wd);
@@ -929,6 +930,8 @@ static int on_snapshot_record(pr_processor_t *pr, part_t *part, const rd_kafka_m
     }
     if (rc == 0)
         rc = fl_doc_dedup_restore(ent->doc, ents, s->ndedup);
+    if (rc == 0)
+        fl_doc_dedup_set_evictions(ent->doc, s->dedup_evicted);
     for (uint32_t i = 0; i < made; i++)
         free((char *)ents[i].outcome.ptr);
     free(ents);
