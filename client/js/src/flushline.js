@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: Apache-2.0
+// flushline: the Flushline client for browsers (and Node with a WebSocket class), no build step.
+//
+// One Client holds one WebSocket to a gateway (/v1/ws): hello with a token, then subscribe
+// with have_version and send flushes. For each subscribed document it keeps
+//   - the confirmed copy (engine.js Doc): snapshot + deltas, each delta checked by its chain
+//     hash (a mismatch or a gap resubscribes from scratch);
+//   - the pending flushes: seq per (client, document) counting from 1, kept until their
+//     outcome (and their delta) arrived, resent with their seq after a reconnect, a gap
+//     outcome, a nack with retry_after_ms, or ack_timeout_ms without an answer;
+//   - the view: the confirmed state with every pending command applied on top with the
+//     engine (optimistic state), rebuilt on every outcome, delta and snapshot.
+// Commands given in one turn are batched into one flush per animation frame (setTimeout 0
+// where there is no requestAnimationFrame). Reconnects follow PROTOCOL.md section 7:
+// 4000-4099 stop, 4100-4199 exponential back-off with jitter, 4200-4299 and network errors
+// reconnect at once (then back off while attempts keep failing).
+//
+// Events (client.on(name, fn)): 'status' {state, closeCode}, 'welcome' {user, limits},
+// 'change' {doc, state, version, source}, 'delta' {doc, delta, mine}, 'outcome' {doc, outcome},
+// 'nack' {...}, 'signal' {doc, from, body}, 'presence' {doc, peers}, 'error' {code, reason}.
+
+import { Doc, CODES, codeName, pointer } from './engine.js';
+import { toHex, clone } from './codec.js';
+import { decodeMessage, decodeMessageJSON, encodeMessage, encodeMessageJSON } from './messages.js';
+
+export { Doc, pointer, codeName, CODES } from './engine.js';
+export { Float, float, parseJSON, stringifyJSON, equal, clone } from './codec.js';
+
+export const CLIENT_NAME = 'flushline-js/0.1.0';
+/** Connection states, as the C client names them. */
+export const STATES = ['connecting', 'hello', 'ready', 'backoff', 'stopped'];
+
+const PRESENCE_EVERY_MS = 5000;
+const PRESENCE_TTL_MS = 12000;
+
+function randomId() {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return b;
+}
+
+/** A random create key proposal (16 lowercase base32 characters, like derived keys). */
+export function newKey() {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  const A = 'abcdefghijklmnopqrstuvwxyz234567';
+  return Array.from(b, (x) => A[x & 31]).join('');
+}
+
+const nextFrame = (fn) => (typeof requestAnimationFrame === 'function'
+  ? requestAnimationFrame(() => fn()) : setTimeout(fn, 0));
+
+class Emitter {
+  constructor() { this.handlers = new Map(); }
+  /** Adds a listener; returns a function that removes it. */
+  on(name, fn) {
+    if (!this.handlers.has(name)) this.handlers.set(name, new Set());
+    this.handlers.get(name).add(fn);
+    return () => this.off(name, fn);
+  }
+  off(name, fn) { this.handlers.get(name)?.delete(fn); }
+  emit(name, ev) {
+    for (const fn of [...(this.handlers.get(name) || [])]) {
+      try { fn(ev); } catch (e) { console.error(`flushline: ${name} listener`, e); }
+    }
+  }
+}
+
+/**
+ * One subscribed document: confirmed copy, pending flushes and the optimistic view.
+ */
+export class DocHandle {
+  constructor(client, id) {
+    this.client = client;
+    this.id = id;
+    this.confirmed = null; // Doc once a snapshot arrived
+    this.seq = 0;          // last seq given out
+    this.queued = [];      // commands not yet in a flush
+    this.pending = [];     // {seq, commands, base_version, sentAt, outcome, inConfirmed, retryAt}
+    this.view = null;
+    this.peers = new Map(); // session -> {user, body, at}
+    this.subscribed = false;
+  }
+
+  /** The optimistic state (confirmed + pending), or null before the first snapshot. */
+  get state() { return this.view ? this.view.state : null; }
+  /** The confirmed version (the server's), 0 before the first snapshot. */
+  get version() { return this.confirmed ? this.confirmed.version : 0; }
+  /** Flushes sent or queued and not yet acknowledged (outcome + delta). */
+  get pendingCount() { return this.pending.length + (this.queued.length ? 1 : 0); }
+
+  /** Queues commands ({op, path, from?, value?, key?}); they show in state at once. */
+  apply(...commands) {
+    const cmds = commands.flat();
+    if (!cmds.length) return;
+    this.queued.push(...cmds);
+    if (this.view) this.view.applyLocal(cmds);
+    this.client.scheduleFlush();
+    this.changed('local');
+  }
+  add(path, value) { this.apply({ op: 'add', path, value }); }
+  remove(path) { this.apply({ op: 'remove', path }); }
+  replace(path, value) { this.apply({ op: 'replace', path, value }); }
+  move(from, path) { this.apply({ op: 'move', from, path }); }
+  copy(from, path) { this.apply({ op: 'copy', from, path }); }
+  test(path, value) { this.apply({ op: 'test', path, value }); }
+  incr(path, value = 1) { this.apply({ op: 'incr', path, value }); }
+  merge(path, value) { this.apply({ op: 'merge', path, value }); }
+  /** Creates value under a new key of the map at path; proposes a random key, returns it. */
+  create(path, value, key = newKey()) {
+    this.apply({ op: 'create', path, value, key });
+    return key;
+  }
+
+  /** Sends an ephemeral signal to the document's subscribers (dropped when not ready). */
+  signal(body) { return this.client.send({ v: 1, t: 'signal', doc: this.id, body }); }
+
+  /** Announces this client's presence body now and every few seconds while connected. */
+  setPresence(body) {
+    this.presence = body;
+    this.sendPresence();
+  }
+  sendPresence() {
+    if (this.presence !== undefined) this.signal({ presence: this.presence, session: this.client.session });
+  }
+
+  /** Presence of the others (and this client): [{session, user, body, typing}]. */
+  get present() {
+    const now = Date.now();
+    return [...this.peers.entries()].filter(([, p]) => now - p.at < PRESENCE_TTL_MS)
+      .map(([session, p]) => ({ session, user: p.user, body: p.body, typing: p.typing && now - p.typingAt < 4000 }));
+  }
+
+  changed(source) {
+    this.client.emit('change', { doc: this.id, state: this.state, version: this.version, source, handle: this });
+  }
+
+  // The view: confirmed state + every pending command not yet in it.
+  rebase() {
+    if (!this.confirmed) { this.view = null; return; }
+    const v = this.confirmed.copy();
+    for (const f of this.pending) if (this.inView(f)) v.applyLocal(f.commands);
+    if (this.queued.length) v.applyLocal(this.queued);
+    v.version = this.confirmed.version;
+    this.view = v;
+  }
+  inView(f) {
+    if (f.inConfirmed) return false;
+    if (f.outcome) return this.confirmed && this.confirmed.version < f.outcome.version_after;
+    return true;
+  }
+  // Drops flushes that are answered and reflected in the confirmed copy.
+  settle() {
+    this.pending = this.pending.filter((f) => !(f.outcome && (f.inConfirmed || !this.confirmed ||
+      this.confirmed.version >= f.outcome.version_after || f.outcome.version_after === f.outcome.version_before)));
+  }
+}
+
+/**
+ * A connection to a gateway.
+ */
+export class Client extends Emitter {
+  /**
+   * @param {object} opts
+   * @param {string} opts.url ws://host:port/v1/ws
+   * @param {string} opts.token JWT
+   * @param {boolean} [opts.json] JSON text frames instead of msgpack binary frames
+   * @param {typeof WebSocket} [opts.WebSocket] the WebSocket class (default globalThis.WebSocket)
+   * @param {number} [opts.backoffInitialMs] 250
+   * @param {number} [opts.backoffMaxMs] 30000
+   * @param {number} [opts.ackTimeoutMs] 10000
+   * @param {string} [opts.name] hello "client"
+   */
+  constructor(opts) {
+    super();
+    this.opts = { backoffInitialMs: 250, backoffMaxMs: 30000, ackTimeoutMs: 10000, name: CLIENT_NAME, ...opts };
+    this.WS = opts.WebSocket || globalThis.WebSocket;
+    this.token = opts.token || '';
+    this.clientId = opts.clientId || randomId();
+    this.session = toHex(this.clientId).slice(0, 8);
+    this.docs = new Map();
+    this.state = 'stopped';
+    this.closeCode = 0;
+    this.attempts = 0;
+    this.ws = null;
+    this.user = null;
+    this.limits = null;
+    this.flushScheduled = false;
+    this.timer = null;
+    this.ticker = null;
+    this.stopped = true;
+    this.stats = { connects: 0, welcomes: 0, resent: 0, resyncs: 0, sent: 0, received: 0 };
+  }
+
+  /** Starts connecting (again). */
+  connect() {
+    this.stopped = false;
+    if (!this.ticker) this.ticker = setInterval(() => this.tick(), 1000);
+    this.open();
+    return this;
+  }
+
+  /** Closes for good (1000); pending flushes stay pending. */
+  close() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.ticker); this.ticker = null;
+    if (this.ws) { const ws = this.ws; this.ws = null; ws.onclose = null; ws.close(1000); }
+    this.setState('stopped', 1000);
+  }
+
+  /** Drops the connection and reconnects at once (as after 4201 going_away). */
+  reconnect() {
+    if (this.ws) this.ws.close(3000);
+  }
+
+  /** Replaces the token (auth when ready; the next hello otherwise). */
+  setToken(token) {
+    this.token = token;
+    if (this.state === 'ready') this.send({ v: 1, t: 'auth', token });
+    else if (this.stopped && [4001, 4004].includes(this.closeCode)) this.connect();
+  }
+
+  /** Subscribes to a document; returns its handle (the same one when already subscribed). */
+  subscribe(id) {
+    let h = this.docs.get(id);
+    if (h) return h;
+    h = new DocHandle(this, id);
+    this.docs.set(id, h);
+    if (this.state === 'ready') this.sendSubscribe(h);
+    return h;
+  }
+
+  /** The handle of a subscribed document, or undefined. */
+  doc(id) { return this.docs.get(id); }
+
+  setState(state, closeCode = 0) {
+    if (this.state === state && !closeCode) return;
+    this.state = state;
+    this.closeCode = closeCode;
+    this.emit('status', { state, closeCode });
+  }
+
+  open() {
+    if (this.stopped) return;
+    this.stats.connects++;
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new this.WS(this.opts.url);
+    } catch (e) {
+      this.scheduleReconnect(0);
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    ws.onopen = () => {
+      if (this.ws !== ws) return;
+      this.setState('hello');
+      this.send({ v: 1, t: 'hello', token: this.token, client: this.opts.name });
+    };
+    ws.onmessage = (ev) => { if (this.ws === ws) this.onFrame(ev.data); };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.onClosed(ev.code || 0);
+    };
+  }
+
+  onClosed(code) {
+    for (const h of this.docs.values()) h.subscribed = false;
+    if (code >= 4000 && code <= 4099) {
+      this.stopped = true;
+      this.setState('stopped', code);
+      return;
+    }
+    this.scheduleReconnect(code);
+  }
+
+  scheduleReconnect(code) {
+    if (this.stopped) return;
+    const now = code >= 4200 && code <= 4299;
+    const n = this.attempts++;
+    let delay = 0;
+    if (!(now || code === 0 || code === 1000 || code === 1001 || code === 1005 || code === 1006 || code === 3000) || n > 0) {
+      const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(n, 20));
+      delay = base / 2 + Math.random() * base / 2; // jitter: half to all of the step
+    }
+    this.setState('backoff', code);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.open(), delay);
+  }
+
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    if (msg.t !== 'hello' && this.state !== 'ready' && msg.t !== 'auth') return false;
+    this.ws.send(this.opts.json ? encodeMessageJSON(msg) : encodeMessage(msg));
+    this.stats.sent++;
+    return true;
+  }
+
+  onFrame(data) {
+    this.stats.received++;
+    let msg;
+    try {
+      msg = typeof data === 'string' ? decodeMessageJSON(data, 's2c', { max_frame: 16 << 20, max_commands: 100000, max_body: 4096, max_token: 8192 })
+        : decodeMessage(new Uint8Array(data), 's2c', { max_frame: 16 << 20, max_commands: 100000, max_body: 4096, max_token: 8192 });
+    } catch (e) {
+      this.emit('error', { code: e.code || 'bad_frame', reason: String(e.message) });
+      if (e.code !== 'unknown_type') this.ws?.close(3000);
+      return;
+    }
+    const h = msg.doc !== undefined ? this.docs.get(msg.doc) : undefined;
+    switch (msg.t) {
+      case 'welcome': return this.onWelcome(msg);
+      case 'snapshot': if (h) this.onSnapshot(h, msg); return;
+      case 'deltas': if (h) this.onDeltas(h, msg); return;
+      case 'outcome': if (h && toHex(msg.client_id) === toHex(this.clientId)) this.onOutcome(h, msg); return;
+      case 'nack': return this.onNack(h, msg);
+      case 'signal': if (h) this.onSignal(h, msg); return;
+      case 'changed': if (h) this.emit('changed', { doc: h.id, version: msg.version }); return;
+      case 'error': this.emit('error', { code: codeName(msg.code), reason: msg.reason }); return;
+      default: return;
+    }
+  }
+
+  onWelcome(msg) {
+    const first = this.state !== 'ready';
+    this.user = msg.user;
+    this.limits = msg.limits;
+    this.stats.welcomes++;
+    this.attempts = 0;
+    this.setState('ready');
+    this.emit('welcome', { user: msg.user, limits: msg.limits, server: msg.server });
+    if (!first) return; // an auth answer
+    for (const h of this.docs.values()) {
+      this.sendSubscribe(h);
+      // resend every unanswered flush, in seq order
+      for (const f of h.pending) if (!f.outcome) this.sendFlush(h, f, true);
+      h.sendPresence();
+    }
+    this.scheduleFlush();
+  }
+
+  sendSubscribe(h) {
+    const m = { v: 1, t: 'subscribe', doc: h.id };
+    if (h.confirmed) m.have_version = h.confirmed.version;
+    h.subscribed = this.send(m);
+  }
+
+  resync(h, why) {
+    this.stats.resyncs++;
+    this.emit('error', { code: 'resync', reason: `${h.id}: ${why}` });
+    h.confirmed = null;
+    this.sendSubscribe(h);
+  }
+
+  onSnapshot(h, msg) {
+    h.confirmed = new Doc(h.id, { state: msg.state, version: Number(msg.version), chain: msg.chain });
+    for (const f of h.pending) if (f.outcome && f.outcome.version_after <= h.confirmed.version) f.inConfirmed = true;
+    h.settle();
+    h.rebase();
+    h.changed('snapshot');
+  }
+
+  onDeltas(h, msg) {
+    if (!h.confirmed) return;
+    const mine = toHex(this.clientId);
+    let at = Number(msg.from_version);
+    for (const d of msg.items) {
+      const before = Number(d.version) - d.commands.length;
+      at = Number(d.version);
+      if (at <= h.confirmed.version) continue; // already have it
+      if (before !== h.confirmed.version) return this.resync(h, `gap: delta from ${before}, have ${h.confirmed.version}`);
+      try {
+        h.confirmed.applyApplied(before, d.commands, d.chain);
+      } catch (e) {
+        return this.resync(h, e.message);
+      }
+      const own = toHex(d.client_id) === mine;
+      if (own) for (const f of h.pending) if (f.seq === Number(d.seq)) f.inConfirmed = true;
+      this.emit('delta', { doc: h.id, delta: d, mine: own });
+    }
+    h.settle();
+    h.rebase();
+    h.changed('remote');
+  }
+
+  onOutcome(h, msg) {
+    const f = h.pending.find((p) => p.seq === Number(msg.seq));
+    this.emit('outcome', { doc: h.id, outcome: { ...msg, codeName: codeName(msg.code) } });
+    if (!f) return;
+    if (msg.code === CODES.gap) {
+      // earlier seqs have not reached the processor: resend from the oldest unanswered
+      for (const p of h.pending) if (!p.outcome) this.sendFlush(h, p, true);
+      return;
+    }
+    f.outcome = { version_before: Number(msg.version_before), version_after: Number(msg.version_after), code: msg.code };
+    if (msg.dup && msg.version_after <= h.version) f.inConfirmed = true;
+    h.settle();
+    h.rebase();
+    h.changed('outcome');
+  }
+
+  onNack(h, msg) {
+    this.emit('nack', { doc: msg.doc, seq: msg.seq, code: codeName(msg.code), retryAfterMs: msg.retry_after_ms, reason: msg.reason });
+    if (!h || msg.seq === undefined) return;
+    const f = h.pending.find((p) => p.seq === Number(msg.seq));
+    if (!f) return;
+    const retry = [CODES.unavailable, CODES.rate_limited].includes(msg.code) || msg.retry_after_ms !== undefined;
+    if (retry) {
+      f.retryAt = Date.now() + Number(msg.retry_after_ms ?? 1000);
+      clearTimeout(f.retryTimer);
+      f.retryTimer = setTimeout(() => { if (!f.outcome && h.pending.includes(f)) this.sendFlush(h, f, true); }, Number(msg.retry_after_ms ?? 1000));
+    } else {
+      // final: the flush will never apply (doc_forbidden, limit, ...); drop it
+      h.pending = h.pending.filter((p) => p !== f);
+      h.rebase();
+      h.changed('nack');
+    }
+  }
+
+  onSignal(h, msg) {
+    const b = msg.body;
+    if (b && typeof b === 'object' && typeof b.session === 'string') {
+      const p = h.peers.get(b.session) || { user: msg.from, at: 0 };
+      p.user = msg.from;
+      p.at = Date.now();
+      if (b.presence !== undefined) p.body = b.presence;
+      if (b.typing !== undefined) { p.typing = !!b.typing; p.typingAt = Date.now(); p.typingWhere = b.where; }
+      if (b.bye) h.peers.delete(b.session); else h.peers.set(b.session, p);
+      this.emit('presence', { doc: h.id, peers: h.present });
+    }
+    this.emit('signal', { doc: h.id, from: msg.from, body: b });
+  }
+
+  scheduleFlush() {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    nextFrame(() => {
+      this.flushScheduled = false;
+      for (const h of this.docs.values()) this.flushDoc(h);
+    });
+  }
+
+  flushDoc(h) {
+    if (!h.queued.length) return;
+    const max = this.limits?.max_commands || 1000;
+    while (h.queued.length) {
+      const commands = h.queued.splice(0, max);
+      const f = { seq: ++h.seq, commands, base_version: h.version, sentAt: 0, outcome: null, inConfirmed: false };
+      h.pending.push(f);
+      this.sendFlush(h, f, false);
+    }
+  }
+
+  sendFlush(h, f, resend) {
+    const ok = this.send({
+      v: 1, t: 'flush', doc: h.id, client_id: this.clientId, seq: f.seq, base_version: f.base_version,
+      commands: f.commands,
+    });
+    if (ok) {
+      f.sentAt = Date.now();
+      if (resend) this.stats.resent++;
+    }
+  }
+
+  tick() {
+    const now = Date.now();
+    for (const h of this.docs.values()) {
+      if (this.state === 'ready') {
+        for (const f of h.pending) {
+          if (!f.outcome && f.sentAt && now - f.sentAt > this.opts.ackTimeoutMs && !(f.retryAt > now)) this.sendFlush(h, f, true);
+        }
+        if (h.presence !== undefined && (!h.presenceAt || now - h.presenceAt >= PRESENCE_EVERY_MS)) {
+          h.presenceAt = now;
+          h.sendPresence();
+        }
+      }
+      // expire quiet peers
+      let gone = false;
+      for (const [s, p] of h.peers) if (now - p.at >= PRESENCE_TTL_MS) { h.peers.delete(s); gone = true; }
+      if (gone) this.emit('presence', { doc: h.id, peers: h.present });
+    }
+  }
+
+  /** Sum of pending flushes over the documents (0 when everything is acknowledged). */
+  get pendingCount() {
+    let n = 0;
+    for (const h of this.docs.values()) n += h.pendingCount;
+    return n;
+  }
+}
+
+/** Convenience: a connected client. */
+export function connect(opts) { return new Client(opts).connect(); }
+
+export { clone as cloneValue };
