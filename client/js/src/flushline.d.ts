@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+import type { Value } from './codec.js';
+import type { Command } from './engine.js';
+export { Doc, pointer, codeName, CODES } from './engine.js';
+export type { Command, Op, Outcome, Result } from './engine.js';
+export { Float, float, parseJSON, stringifyJSON, equal, clone } from './codec.js';
+export type { Value } from './codec.js';
+
+export type State = 'connecting' | 'hello' | 'ready' | 'backoff' | 'stopped';
+export const STATES: State[];
+export const CLIENT_NAME: string;
+export function newKey(): string;
+
+export interface ClientOptions {
+  /** ws://host:port/v1/ws */
+  url: string;
+  /** JWT; sent in hello */
+  token: string;
+  /** JSON text frames instead of msgpack binary frames */
+  json?: boolean;
+  /** WebSocket class (default globalThis.WebSocket) */
+  WebSocket?: unknown;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** resend a flush with its seq when no outcome came within this long (10000) */
+  ackTimeoutMs?: number;
+  /** hello "client" */
+  name?: string;
+  /** 16 bytes; random by default */
+  clientId?: Uint8Array;
+}
+
+export interface Peer { session: string; user: string; body: Value; typing: boolean; }
+export interface Delta {
+  version: number; client_id: Uint8Array; seq: number; user: string; ts: number; commands: Command[]; chain: Uint8Array;
+}
+
+export interface Events {
+  status: { state: State; closeCode: number };
+  welcome: { user: string; limits: { max_frame: number; max_commands: number; max_subscriptions: number; rate: number; burst: number }; server: string };
+  change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack'; handle: DocHandle };
+  delta: { doc: string; delta: Delta; mine: boolean };
+  outcome: { doc: string; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };
+  nack: { doc?: string; seq?: number; code: string; retryAfterMs?: number; reason: string };
+  signal: { doc: string; from: string; body: Value };
+  presence: { doc: string; peers: Peer[] };
+  changed: { doc: string; version: number };
+  error: { code: string; reason: string };
+}
+
+export class DocHandle {
+  readonly id: string;
+  /** The optimistic state: confirmed + pending commands; null before the first snapshot. */
+  readonly state: { [key: string]: Value } | null;
+  /** The confirmed (server) version. */
+  readonly version: number;
+  /** Flushes queued or sent and not yet acknowledged. */
+  readonly pendingCount: number;
+  readonly present: Peer[];
+  apply(...commands: (Command | Command[])[]): void;
+  add(path: string, value: Value): void;
+  remove(path: string): void;
+  replace(path: string, value: Value): void;
+  move(from: string, path: string): void;
+  copy(from: string, path: string): void;
+  test(path: string, value: Value): void;
+  incr(path: string, value?: number | bigint): void;
+  merge(path: string, value: { [key: string]: Value }): void;
+  /** Creates value under a new key (a random proposal unless given) and returns the key. */
+  create(path: string, value: Value, key?: string): string;
+  signal(body: Value): boolean;
+  setPresence(body: Value): void;
+}
+
+export class Client {
+  constructor(opts: ClientOptions);
+  readonly state: State;
+  readonly user: string | null;
+  readonly session: string;
+  readonly pendingCount: number;
+  readonly stats: { connects: number; welcomes: number; resent: number; resyncs: number; sent: number; received: number };
+  on<K extends keyof Events>(name: K, fn: (ev: Events[K]) => void): () => void;
+  off<K extends keyof Events>(name: K, fn: (ev: Events[K]) => void): void;
+  connect(): this;
+  close(): void;
+  reconnect(): void;
+  setToken(token: string): void;
+  subscribe(doc: string): DocHandle;
+  doc(doc: string): DocHandle | undefined;
+}
+export function connect(opts: ClientOptions): Client;
