@@ -452,6 +452,7 @@ static void test_daemons_against_build(void)
             ASSERT_EQ(cfg.partitions, atoi(parts));
             snprintf(group[i], sizeof group[i], "%s", cfg.group_id);
             snprintf(txid[i], sizeof txid[i], "%s", cfg.transactional_id);
+            fl_config_free(conf); /* clears cfg's strings: before cfg goes out of scope */
         } else {
             gw_config_t cfg;
             memset(&cfg, 0, sizeof cfg);
@@ -471,9 +472,9 @@ static void test_daemons_against_build(void)
                 if (!strcmp(lines[l][0], "vol") && !strcmp(lines[l][1], svc) &&
                     !strcmp(lines[l][3], "/var/lib/flushline/keys"))
                     mounted = true;
+            fl_config_free(conf);
             ASSERT_TRUE(mounted);
         }
-        fl_config_free(conf);
         /* the listening port: published, probed, and the binary's default */
         if (get("port", svc, 3))
             container = atoi(get("port", svc, 3)), host = atoi(get("port", svc, 2));
