@@ -1954,7 +1954,8 @@ static inline void ow_raw(ow_t *w, const char *p, uint32_t n)
 {
     if (n < 32 && ow_reserve(w, (size_t)n + 1)) {
         w->buf[w->n] = (char)(0xa0 | n);
-        memcpy(w->buf + w->n + 1, p, n);
+        if (n) /* an empty slice may have a NULL pointer */
+            memcpy(w->buf + w->n + 1, p, n);
         w->n += (size_t)n + 1;
         return;
     }
