@@ -972,7 +972,11 @@ static void on_wake(lws_sorted_usec_list_t *sul)
     (void)sul; /* only ends the poll wait */
 }
 
-static void client_destroy(fl_client_t *client)
+/* context_going: the whole lws context is about to be destroyed, which
+ * closes every connection itself; asking lws to kill one asynchronously then
+ * is not only useless but crashes lws 4.1.6 for a connection still being
+ * set up (its timeout list is not there yet). */
+static void client_destroy_ex(fl_client_t *client, bool context_going)
 {
     docinfo_t *di, *dnext;
     lws_sul_cancel(&client->sul_connect);
@@ -980,7 +984,8 @@ static void client_destroy(fl_client_t *client)
     lws_sul_cancel(&client->sul_pace);
     if (client->wsi) {
         lws_set_opaque_user_data(client->wsi, NULL);
-        lws_set_timeout(client->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        if (!context_going)
+            lws_set_timeout(client->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         client->wsi = NULL;
     }
     ctl_clear(client);
@@ -1009,13 +1014,23 @@ static void client_destroy(fl_client_t *client)
     free(client);
 }
 
-static void reap(fl_client_ctx_t *ctx)
+static void client_destroy(fl_client_t *client)
+{
+    client_destroy_ex(client, false);
+}
+
+static void reap_ex(fl_client_ctx_t *ctx, bool context_going)
 {
     while (ctx->dead) {
         fl_client_t *client = ctx->dead;
         ctx->dead = client->next;
-        client_destroy(client);
+        client_destroy_ex(client, context_going);
     }
+}
+
+static void reap(fl_client_ctx_t *ctx)
+{
+    reap_ex(ctx, false);
 }
 
 int fl_client_service(fl_client_ctx_t *ctx, int timeout_ms)
@@ -1044,9 +1059,9 @@ void fl_client_ctx_free(fl_client_ctx_t *ctx)
         fl_client_t *client = ctx->clients;
         ctx->clients = client->next;
         client->dead = true;
-        client_destroy(client);
+        client_destroy_ex(client, true);
     }
-    reap(ctx);
+    reap_ex(ctx, true);
     lws_sul_cancel(&ctx->sul_wake);
     lws_context_destroy(ctx->context);
     free(ctx->scratch);
