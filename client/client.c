@@ -14,6 +14,19 @@
  * written when every earlier pending flush of the same document is in
  * flight, so that seqs reach the processor in order even after a nack or a
  * gap answer; a reconnect turns every pending flush back into QUEUED.
+ *
+ * Retryable nacks (rate_limited, unavailable) mark a flush "nacked" until it
+ * is answered. Only the first nacked flush of a document waits for its own
+ * retry_after (RETRY); later ones nacked meanwhile go back to QUEUED without
+ * a timer of their own, held behind it. A nacked flush, once written again,
+ * blocks the rest of its document until it is answered, so the refused
+ * backlog goes out one at a time in seq order instead of all at once after
+ * each retry_after (which, against a rate limit, refused it again and again:
+ * a storm of nacks quadratic in the backlog). A new connection clears the
+ * marks: its gateway has a fresh bucket, and pacing meets it.
+ *
+ * Gateways: the client holds one or more addresses and a cursor; every
+ * reconnect moves the cursor to the next address (round robin).
  */
 #include "flushline/client.h"
 
@@ -65,23 +78,31 @@ typedef struct pending_s {
     uint64_t seq;
     int st;
     bool sent_once;
+    bool nacked; /* had a retryable nack and no answer since (this connection) */
     int64_t deadline_ms; /* RETRY: resend at; INFLIGHT: resend if no outcome by then */
     frame_t *frame;
 } pending_t;
+
+/* One gateway address. */
+typedef struct gwaddr_s {
+    char *host;
+    int port;
+} gwaddr_t;
 
 struct fl_client_s {
     fl_client_ctx_t *ctx;
     fl_client_t *prev, *next; /* ctx->clients, or ctx->dead once freed */
     struct lws *wsi;
 
-    char *host, *path, *name;
+    gwaddr_t *gws; /* ngws >= 1 addresses; gw_cur is the current or next attempt's */
+    uint32_t ngws, gw_cur;
+    char *path, *name;
     char *token;
     bool token_sodium; /* token is sodium_malloc memory (else malloc) */
     bool json;
     uint8_t client_id[FL_CLIENT_ID_LEN];
     uint32_t backoff_initial_ms, backoff_max_ms, max_frame, ack_timeout_ms;
     int64_t timer_at; /* when sul_retry fires, INT64_MAX when not armed */
-    int port;
     fl_engine_config_t engine;
     fl_client_callbacks_t cb;
     void *opaque;
@@ -99,12 +120,12 @@ struct fl_client_s {
     lws_sorted_usec_list_t sul_retry;
     lws_sorted_usec_list_t sul_pace;
 
-    /* Flush pacing by the welcome's token bucket (rate per second, burst),
-     * so that the gateway's rate limit is met instead of hit. */
+    /* Flush pacing by a token bucket a margin inside the welcome's (rate per
+     * second, burst), so that the gateway's rate limit is met instead of hit. */
     bool no_pacing;
-    double pace_rate; /* tokens per ms; 0: not paced */
+    double pace_rate; /* tokens per microsecond; 0: not paced */
     double pace_burst, pace_tokens;
-    int64_t pace_last_ms;
+    int64_t pace_last_us;
 
     frame_t *ctl_head, *ctl_tail;
     pending_t *pend_head, *pend_tail;
@@ -131,11 +152,16 @@ struct fl_client_ctx_s {
     lws_sorted_usec_list_t sul_wake;
 };
 
-static int64_t now_ms(void)
+static int64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
 }
 
 const char *fl_client_strerror(int err)
@@ -380,7 +406,8 @@ static pending_t *pending_find(const fl_client_t *client, fl_slice_t doc, uint64
     return NULL;
 }
 
-/* The first QUEUED flush whose earlier siblings (same doc) are all in flight. */
+/* The first QUEUED flush whose earlier siblings (same doc) are all in
+ * flight, none of them a nacked flush still waiting for its answer. */
 static pending_t *pending_next(fl_client_t *client)
 {
     pending_t *pf;
@@ -389,13 +416,29 @@ static pending_t *pending_next(fl_client_t *client)
         return NULL;
     epoch = ++client->scan_epoch;
     for (pf = client->pend_head; pf; pf = pf->next) {
-        if (pf->di->scan == epoch || pf->st == PF_INFLIGHT)
+        if (pf->di->scan == epoch)
             continue;
+        if (pf->st == PF_INFLIGHT) {
+            if (pf->nacked)
+                pf->di->scan = epoch; /* the refused backlog goes one at a time */
+            continue;
+        }
         if (pf->st == PF_QUEUED)
             return pf;
         pf->di->scan = epoch; /* a RETRY blocks the rest of its document */
     }
     return NULL;
+}
+
+/* An earlier flush of pf's document had a retryable nack and is not
+ * answered yet: pf waits behind it instead of retrying on its own. */
+static bool pending_nacked_earlier(const pending_t *pf)
+{
+    const pending_t *p;
+    for (p = pf->prev; p; p = p->prev)
+        if (p->di == pf->di && p->nacked)
+            return true;
+    return false;
 }
 
 static bool pending_has_earlier(const pending_t *pf)
@@ -495,9 +538,11 @@ static void on_disconnect(fl_client_t *client, int close_code)
     client->rxlen = 0;
     client->rx_overflow = false;
     ctl_clear(client);
-    for (pf = client->pend_head; pf; pf = pf->next)
+    for (pf = client->pend_head; pf; pf = pf->next) {
+        pf->nacked = false; /* the next gateway's bucket is fresh */
         if (pf->st != PF_QUEUED)
             pending_set(client, pf, PF_QUEUED);
+    }
     lws_sul_cancel(&client->sul_retry);
     client->timer_at = INT64_MAX;
     lws_sul_cancel(&client->sul_pace);
@@ -512,11 +557,16 @@ static void on_disconnect(fl_client_t *client, int close_code)
     }
     if ((close_code >= 4100 && close_code <= 4199) || client->proto_err)
         delay = backoff_ms(client, ++client->attempts);
-    else if (client->attempts++ == 0)
-        delay = 0; /* 4200-4299, other codes, network errors: at once the first time */
+    else if (++client->attempts <= client->ngws)
+        delay = 0; /* 4200-4299, other codes, network errors: each address at once */
     else
-        delay = backoff_ms(client, client->attempts - 1);
+        delay = backoff_ms(client, client->attempts - client->ngws);
     client->proto_err = false;
+    if (client->ngws > 1) {
+        /* failover: the next attempt goes to the next address */
+        client->gw_cur = (client->gw_cur + 1) % client->ngws;
+        client->stats.failovers++;
+    }
     set_state(client, FL_CLIENT_BACKOFF, close_code);
     if (!client->dead && client->state == FL_CLIENT_BACKOFF)
         schedule_connect(client, delay);
@@ -531,10 +581,10 @@ static void on_connect_timer(lws_sorted_usec_list_t *sul)
         return;
     memset(&info, 0, sizeof info);
     info.context = client->ctx->context;
-    info.address = client->host;
-    info.port = client->port;
+    info.address = client->gws[client->gw_cur].host;
+    info.port = client->gws[client->gw_cur].port;
     info.path = client->path;
-    info.host = client->host;
+    info.host = client->gws[client->gw_cur].host;
     info.local_protocol_name = PROTOCOL_NAME;
     info.opaque_user_data = client;
     info.pwsi = &client->wsi;
@@ -618,6 +668,8 @@ static void handle_outcome(fl_client_t *client, const fl_outcome_t *outcome)
         return;
     }
     pending_unlink(client, pf);
+    if (client->nqueued > 0)
+        want_write(client); /* flushes held behind a nacked one may go now */
     if (client->cb.on_outcome)
         client->cb.on_outcome(client, client->opaque, outcome);
 }
@@ -640,13 +692,23 @@ static void handle_nack(fl_client_t *client, const fl_wire_nack_t *nack)
         pf = pending_find(client, nack->doc, nack->seq);
     if (pf) {
         if (nack->code == FL_CODE_UNAVAILABLE || nack->code == FL_CODE_RATE_LIMITED) {
-            pending_set(client, pf, PF_RETRY);
-            pf->deadline_ms =
-                now_ms() + (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
-            arm_timer(client, pf->deadline_ms);
             info.retrying = true;
+            if (pending_nacked_earlier(pf)) {
+                /* held: resent in seq order once the earlier one is answered
+                 * (a timer of its own would resend the whole backlog at once) */
+                pf->nacked = true;
+                pending_set(client, pf, PF_QUEUED);
+            } else {
+                pf->nacked = true;
+                pending_set(client, pf, PF_RETRY);
+                pf->deadline_ms =
+                    now_ms() + (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
+                arm_timer(client, pf->deadline_ms);
+            }
         } else {
             pending_unlink(client, pf);
+            if (client->nqueued > 0)
+                want_write(client);
         }
     }
     if (client->cb.on_nack)
@@ -660,11 +722,16 @@ static void handle_welcome(fl_client_t *client, const fl_wire_welcome_t *welcome
     client->attempts = 0;
     client->pace_rate = 0;
     if (!client->no_pacing && welcome->rate > 0) {
-        /* the gateway's bucket starts full on a new connection */
-        client->pace_rate = welcome->rate / 1000.0;
-        client->pace_burst = welcome->burst > 0 ? welcome->burst : 1;
+        /* The gateway's bucket starts full on a new connection. Pacing at
+         * exactly its rate and burst lost about one flush in a thousand to
+         * rate_limited: a timer that fires early by a rounding, or frames
+         * that leave spaced and arrive bunched, spend a token the gateway
+         * has not refilled yet. A bucket one token smaller refilled 5%
+         * slower absorbs both. */
+        client->pace_rate = (double)welcome->rate * (FL_CLIENT_PACE_RATE_PCT / 100.0) / 1e6;
+        client->pace_burst = welcome->burst > 1 ? (double)welcome->burst - 1 : 1;
         client->pace_tokens = client->pace_burst;
-        client->pace_last_ms = now_ms();
+        client->pace_last_us = now_us();
     }
     set_state(client, FL_CLIENT_READY, 0);
     if (client->dead || client->state != FL_CLIENT_READY)
@@ -785,21 +852,21 @@ static void on_pace_timer(lws_sorted_usec_list_t *sul)
 static bool pace_take(fl_client_t *client)
 {
     int64_t now;
-    double wait_ms;
+    double wait_us;
     if (client->pace_rate <= 0)
         return true;
-    now = now_ms();
-    client->pace_tokens += (double)(now - client->pace_last_ms) * client->pace_rate;
+    now = now_us();
+    client->pace_tokens += (double)(now - client->pace_last_us) * client->pace_rate;
     if (client->pace_tokens > client->pace_burst)
         client->pace_tokens = client->pace_burst;
-    client->pace_last_ms = now;
+    client->pace_last_us = now;
     if (client->pace_tokens >= 1.0) {
         client->pace_tokens -= 1.0;
         return true;
     }
-    wait_ms = (1.0 - client->pace_tokens) / client->pace_rate;
+    wait_us = (1.0 - client->pace_tokens) / client->pace_rate;
     lws_sul_schedule(client->ctx->context, 0, &client->sul_pace, on_pace_timer,
-                     (lws_usec_t)(wait_ms * LWS_US_PER_MS) + 1);
+                     (lws_usec_t)wait_us + 1);
     return false;
 }
 
@@ -1006,7 +1073,10 @@ static void client_destroy_ex(fl_client_t *client, bool context_going)
             free(client->token);
         }
     }
-    free(client->host);
+    if (client->gws)
+        for (uint32_t i = 0; i < client->ngws; i++)
+            free(client->gws[i].host);
+    free(client->gws);
     free(client->path);
     free(client->name);
     free(client->rx);
@@ -1105,24 +1175,91 @@ static int set_token(fl_client_t *client, const char *token)
     return 0;
 }
 
+/* Parses "host:port" or "[v6addr]:port" into a new gwaddr_t. 0, or
+ * FL_CLIENT_EINVAL / ENOMEM. */
+static int parse_gateway(const char *s, gwaddr_t *out)
+{
+    const char *h = s, *colon;
+    size_t hlen;
+    char *p, *end;
+    long port;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return FL_CLIENT_EINVAL;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        if (!(colon = strrchr(s, ':')) || memchr(s, ':', (size_t)(colon - s)))
+            return FL_CLIENT_EINVAL; /* none, or a bare IPv6 address */
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || colon[1] < '0' || colon[1] > '9')
+        return FL_CLIENT_EINVAL;
+    errno = 0;
+    port = strtol(colon + 1, &end, 10);
+    if (errno || *end || port <= 0 || port > 65535)
+        return FL_CLIENT_EINVAL;
+    if (!(p = malloc(hlen + 1)))
+        return FL_CLIENT_ENOMEM;
+    memcpy(p, h, hlen);
+    p[hlen] = '\0';
+    out->host = p;
+    out->port = (int)port;
+    return 0;
+}
+
+/* Fills client->gws from opts: the gateways list, or host and port. */
+static int set_gateways(fl_client_t *client, const fl_client_opts_t *opts)
+{
+    uint32_t n = 0;
+    int r;
+
+    if (opts->gateways)
+        while (opts->gateways[n] && n <= FL_CLIENT_MAX_GATEWAYS)
+            n++;
+    if (n > FL_CLIENT_MAX_GATEWAYS)
+        return FL_CLIENT_EINVAL;
+    if (n == 0) {
+        if (!opts->host || !*opts->host || opts->port <= 0 || opts->port > 65535)
+            return FL_CLIENT_EINVAL;
+        if (!(client->gws = calloc(1, sizeof *client->gws)))
+            return FL_CLIENT_ENOMEM;
+        client->ngws = 1;
+        if (!(client->gws[0].host = dup_str(opts->host)))
+            return FL_CLIENT_ENOMEM;
+        client->gws[0].port = opts->port;
+        return 0;
+    }
+    if (!(client->gws = calloc(n, sizeof *client->gws)))
+        return FL_CLIENT_ENOMEM;
+    client->ngws = n;
+    for (uint32_t i = 0; i < n; i++)
+        if ((r = parse_gateway(opts->gateways[i], &client->gws[i])) < 0)
+            return r;
+    return 0;
+}
+
 fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
 {
     static const uint8_t zero[FL_CLIENT_ID_LEN];
     fl_client_t *client;
 
-    if (!ctx || !opts || !opts->host || !*opts->host || opts->port <= 0 || opts->port > 65535)
+    if (!ctx || !opts)
         return NULL;
     if (!(client = calloc(1, sizeof *client)))
         return NULL;
     client->ctx = ctx;
-    client->host = dup_str(opts->host);
+    if (set_gateways(client, opts) < 0)
+        goto fail;
     client->path = dup_str(opts->path ? opts->path : DEFAULT_PATH);
     client->name = dup_str(opts->name ? opts->name : DEFAULT_NAME);
     client->arena = fl_arena_new(16384);
-    if (!client->host || !client->path || !client->name || !client->arena ||
+    if (!client->path || !client->name || !client->arena ||
         set_token(client, opts->token ? opts->token : "") < 0)
         goto fail;
-    client->port = opts->port;
     client->json = opts->json;
     client->no_pacing = opts->no_pacing;
     if (memcmp(opts->client_id, zero, FL_CLIENT_ID_LEN) == 0)
@@ -1360,4 +1497,11 @@ void fl_client_get_stats(const fl_client_t *client, fl_client_stats_t *out)
 void *fl_client_opaque(const fl_client_t *client)
 {
     return client->opaque;
+}
+
+const char *fl_client_gateway(const fl_client_t *client, int *port_out)
+{
+    if (port_out)
+        *port_out = client->gws[client->gw_cur].port;
+    return client->gws[client->gw_cur].host;
 }

@@ -6,11 +6,15 @@
  * with welcome, subscribe with a snapshot or the missing deltas, and flushes
  * with outcomes produced by the real engine (fl_doc_apply on its own
  * fl_doc_t, so chains and digests are genuine); it can be told to drop every
- * connection, close with a code, withhold outcomes, nack, corrupt a chain or
- * send garbage, and it logs what it received. Client and server loops run on
- * this one thread: every wait drives both until a condition holds, with a
- * deadline (no sleep stands in for synchronisation).
+ * connection, close with a code, withhold outcomes, nack, enforce the
+ * announced token bucket strictly (as the gateway does), corrupt a chain or
+ * send garbage, and it logs what it received. Several fake gateways may run
+ * at once and share one document store (the Kafka behind real gateways), for
+ * failover. Client and server loops run on this one thread: every wait
+ * drives all of them until a condition holds, with a deadline (no sleep
+ * stands in for synchronisation).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -43,6 +47,8 @@ typedef struct srv_conn_s {
     int nsubs;
     int close_code;
     bool drop;
+    float tokens;      /* strict rate limit: the gateway's bucket (gw_conn.c) */
+    int64_t tokens_us;
 } srv_conn_t;
 
 /* One applied outcome kept for catch-up, its memory in its own arena. */
@@ -76,6 +82,7 @@ typedef struct srv_s {
     int port;
     int nconns; /* connections ever established */
     srv_conn_t *conns;
+    struct srv_s *store; /* whose docs: itself, or a gateway it shares them with */
     srv_doc_t *docs;
     rec_t log[8192];
     int nlog;
@@ -85,14 +92,20 @@ typedef struct srv_s {
     uint32_t nack_retry_ms;
     bool corrupt_next;    /* flip a chain byte in the next delta sent */
     uint32_t rate, burst; /* announced in welcome */
+    bool strict_rate;     /* refuse flushes over the announced bucket: rate_limited */
+    int rate_nacks;       /* rate_limited nacks sent */
+    int rate_refused;     /* distinct seqs refused at least once */
+    uint8_t refused[1024]; /* by seq (one document per test) */
     fl_gen_t gen;
 } srv_t;
 
-static srv_t *g_srv;
+#define MAX_SRVS 4
+static srv_t *g_srvs[MAX_SRVS]; /* running fake gateways, all driven by pump() */
 
 static srv_doc_t *srv_doc(srv_t *srv, fl_slice_t id)
 {
     srv_doc_t *sd;
+    srv = srv->store;
     for (sd = srv->docs; sd; sd = sd->next)
         if (strlen(sd->id) == id.len && memcmp(sd->id, id.ptr, id.len) == 0)
             return sd;
@@ -102,6 +115,32 @@ static srv_doc_t *srv_doc(srv_t *srv, fl_slice_t id)
     sd->next = srv->docs;
     srv->docs = sd;
     return sd;
+}
+
+static int64_t srv_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The gateway's token bucket, same arithmetic (gw_conn.c bucket_take). */
+static bool srv_bucket_take(srv_t *srv, srv_conn_t *conn, uint32_t *retry_ms)
+{
+    int64_t now = srv_now_us();
+    double t = (double)conn->tokens + (double)(now - conn->tokens_us) / 1e6 * (double)srv->rate;
+    if (t > (double)srv->burst)
+        t = (double)srv->burst;
+    conn->tokens_us = now;
+    if (t >= 1.0) {
+        conn->tokens = (float)(t - 1.0);
+        return true;
+    }
+    conn->tokens = (float)t;
+    *retry_ms = (uint32_t)ceil((1.0 - t) / (double)srv->rate * 1000.0);
+    if (*retry_ms == 0)
+        *retry_ms = 1;
+    return false;
 }
 
 static void srv_queue_raw(srv_conn_t *conn, const char *buf, size_t len, bool text)
@@ -203,9 +242,11 @@ static void srv_apply(srv_t *srv, srv_conn_t *origin, const fl_flush_t *flush, f
         h->delta.cmds = out.applied;
         memcpy(h->delta.chain, out.chain, FL_HASH_LEN);
         kept = true;
-        for (srv_conn_t *c = srv->conns; c; c = c->next)
-            if (conn_subscribed(c, flush->doc))
-                send_deltas(srv, c, sd, sd->nhist - 1);
+        for (int g = 0; g < MAX_SRVS; g++) /* every gateway of this store */
+            if (g_srvs[g] && g_srvs[g]->store == srv->store)
+                for (srv_conn_t *c = g_srvs[g]->conns; c; c = c->next)
+                    if (conn_subscribed(c, flush->doc))
+                        send_deltas(g_srvs[g], c, sd, sd->nhist - 1);
     }
     if (origin && !srv->no_ack) {
         memset(&msg, 0, sizeof msg);
@@ -304,8 +345,24 @@ static void srv_message(srv_t *srv, srv_conn_t *conn, const char *buf, size_t le
                 break;
             }
         break;
-    case FL_WT_FLUSH:
+    case FL_WT_FLUSH: {
+        uint32_t retry = 0;
         srv_log(srv, conn, msg.type, msg.u.flush.doc, msg.u.flush.seq, false, 0);
+        if (srv->strict_rate && !srv_bucket_take(srv, conn, &retry)) {
+            srv->rate_nacks++;
+            if (msg.u.flush.seq < sizeof srv->refused && !srv->refused[msg.u.flush.seq]++)
+                srv->rate_refused++;
+            out.type = FL_WT_NACK;
+            out.u.nack.doc = msg.u.flush.doc;
+            out.u.nack.has_client_id = out.u.nack.has_seq = out.u.nack.has_retry = true;
+            memcpy(out.u.nack.client_id, msg.u.flush.client_id, FL_CLIENT_ID_LEN);
+            out.u.nack.seq = msg.u.flush.seq;
+            out.u.nack.code = FL_CODE_RATE_LIMITED;
+            out.u.nack.retry_after_ms = retry;
+            out.u.nack.reason = FL_SLICE("rate limit");
+            srv_send(conn, &out);
+            break;
+        }
         if (srv->nack_next > 0) {
             srv->nack_next--;
             out.type = FL_WT_NACK;
@@ -321,6 +378,7 @@ static void srv_message(srv_t *srv, srv_conn_t *conn, const char *buf, size_t le
         }
         srv_apply(srv, conn, &msg.u.flush, arena);
         return; /* arena taken over */
+    }
     case FL_WT_SIGNAL:
         srv_log(srv, conn, msg.type, msg.u.signal.doc, 0, false, 0);
         out.type = FL_WT_SIGNAL_OUT;
@@ -343,7 +401,7 @@ static void srv_message(srv_t *srv, srv_conn_t *conn, const char *buf, size_t le
 static int srv_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
-    srv_t *srv = g_srv;
+    srv_t *srv = wsi ? lws_context_user(lws_get_context(wsi)) : NULL;
     srv_conn_t *conn = user;
     char uri[64];
 
@@ -356,6 +414,8 @@ static int srv_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         memset(conn, 0, sizeof *conn);
         conn->wsi = wsi;
         conn->no = ++srv->nconns;
+        conn->tokens = (float)srv->burst; /* full on a new connection */
+        conn->tokens_us = srv_now_us();
         conn->next = srv->conns;
         srv->conns = conn;
         return 0;
@@ -420,7 +480,12 @@ static srv_t *srv_start(void)
 {
     struct lws_context_creation_info info;
     srv_t *srv = calloc(1, sizeof *srv);
-    g_srv = srv;
+    for (int g = 0; g < MAX_SRVS; g++)
+        if (!g_srvs[g]) {
+            g_srvs[g] = srv;
+            break;
+        }
+    srv->store = srv;
     fl_gen_seed(&srv->gen, 42);
     srv->rate = 1000;
     srv->burst = 100;
@@ -432,6 +497,7 @@ static srv_t *srv_start(void)
     info.gid = -1;
     info.uid = -1;
     info.fd_limit_per_thread = 1024;
+    info.user = srv;
     srv->context = lws_create_context(&info);
     info.port = 0;
     info.iface = "127.0.0.1";
@@ -454,8 +520,21 @@ static void srv_free(srv_t *srv)
         fl_doc_free(sd->doc);
         free(sd);
     }
+    for (int g = 0; g < MAX_SRVS; g++)
+        if (g_srvs[g] == srv)
+            g_srvs[g] = NULL;
     free(srv);
-    g_srv = NULL;
+}
+
+/* A second fake gateway in front of the same documents as srv (another
+ * gateway of the same cluster). Freed before srv. */
+static srv_t *srv_start_peer(srv_t *srv)
+{
+    srv_t *peer = srv_start();
+    peer->store = srv->store;
+    peer->rate = srv->rate;
+    peer->burst = srv->burst;
+    return peer;
 }
 
 static void srv_close_all(srv_t *srv, int code, bool drop)
@@ -576,10 +655,14 @@ static fl_client_opts_t opts_for(srv_t *srv, app_t *app, bool json)
     return opts;
 }
 
+/* One turn of the client loop, then of every fake gateway (srv among them). */
 static void pump(srv_t *srv, fl_client_ctx_t *ctx)
 {
+    (void)srv;
     fl_client_service(ctx, 1);
-    lws_service(srv->context, -1);
+    for (int g = 0; g < MAX_SRVS; g++)
+        if (g_srvs[g])
+            lws_service(g_srvs[g]->context, -1);
 }
 
 /* Drives both loops until cond holds or ms pass, then asserts cond. */
@@ -1155,6 +1238,287 @@ static void test_free_in_callback(void)
     srv_free(srv);
 }
 
+/* Checks srv's log from `from`: a hello, a subscribe of doc with
+ * have_version, then exactly the flushes want[0..n) (doc, seq) in order. */
+static void check_resume(srv_t *srv, int from, const char *doc, uint64_t have_version,
+                         const char *const *docs, const uint64_t *seqs, int n)
+{
+    int k = 0;
+    ASSERT_EQ(srv->log[from].type, FL_WT_HELLO);
+    ASSERT_EQ(srv->log[from + 1].type, FL_WT_SUBSCRIBE);
+    ASSERT_STR_EQ(srv->log[from + 1].doc, doc);
+    ASSERT_TRUE(srv->log[from + 1].has_version);
+    ASSERT_EQ(srv->log[from + 1].have_version, have_version);
+    for (int i = from + 2; i < srv->nlog; i++) {
+        if (srv->log[i].type != FL_WT_FLUSH)
+            continue;
+        ASSERT_LT(k, n);
+        ASSERT_STR_EQ(srv->log[i].doc, docs[k]);
+        ASSERT_EQ(srv->log[i].seq, seqs[k]);
+        k++;
+    }
+    ASSERT_EQ(k, n);
+}
+
+/* Two gateways over the same documents. A drains (4201 going_away) while
+ * three flushes are applied but unacknowledged: the client goes to B at
+ * once (not back to A, which still listens), resubscribes with have_version
+ * and resends exactly those three with their original seqs (answered as
+ * duplicates). Then B dies without a close frame (a network error) with two
+ * more unacknowledged: round robin brings the client back to A, same
+ * resume. */
+static void test_failover(void)
+{
+    char errstr[128], a_addr[32], b_addr[32];
+    srv_t *srv = srv_start();
+    srv_t *peer = srv_start_peer(srv);
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, false);
+    const char *gws[] = {a_addr, b_addr, NULL};
+    fl_client_t *client;
+    fl_client_stats_t st;
+    uint64_t local_version;
+    int mark, port = 0;
+    int64_t t0;
+
+    snprintf(a_addr, sizeof a_addr, "127.0.0.1:%d", srv->port);
+    snprintf(b_addr, sizeof b_addr, "127.0.0.1:%d", peer->port);
+    opts.host = NULL;
+    opts.port = 0;
+    opts.gateways = gws;
+    ASSERT_TRUE(client = fl_client_new(ctx, &opts));
+    ASSERT_STR_EQ(fl_client_gateway(client, &port), "127.0.0.1");
+    ASSERT_EQ(port, srv->port);
+    ASSERT_EQ(fl_client_subscribe(client, FL_SLICE("t/a")), 0);
+    for (int i = 0; i < 3; i++)
+        srv_write(srv, "t/a");
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 1);
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 2);
+    WAIT_FOR(fl_client_pending(client) == 0 && doc_equal(client, srv, "t/a"), 5000);
+    ASSERT_EQ(srv->hellos, 1);
+    ASSERT_EQ(peer->hellos, 0);
+
+    /* A applies three flushes and answers none, then drains */
+    srv->no_ack = true;
+    mark = srv->nlog;
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 3);
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 4);
+    ASSERT_EQ(client_flush(client, srv, "t/b"), 1);
+    WAIT_FOR(count_log(srv, mark, FL_WT_FLUSH) == 3 && doc_equal(client, srv, "t/a"), 5000);
+    ASSERT_EQ(fl_client_pending(client), 3);
+    srv_close_all(srv, FL_CLOSE_GOING_AWAY, false);
+    WAIT_FOR(app.status[FL_CLIENT_BACKOFF] == 1, 5000);
+    t0 = fl_test_now_ms();
+    ASSERT_EQ(app.last_close, FL_CLOSE_GOING_AWAY);
+    local_version = fl_doc_version(fl_client_doc(client, FL_SLICE("t/a")));
+    WAIT_FOR(fl_client_pending(client) == 0 && doc_equal(client, peer, "t/a"), 5000);
+    ASSERT_LT(fl_test_now_ms() - t0, 200); /* at once: the back-off would be 200..400 ms */
+    ASSERT_EQ(srv->hellos, 1); /* A was not tried again */
+    ASSERT_EQ(peer->hellos, 1);
+    {
+        const char *docs[] = {"t/a", "t/a", "t/b"};
+        const uint64_t seqs[] = {3, 4, 1};
+        check_resume(peer, 0, "t/a", local_version, docs, seqs, 3);
+    }
+    ASSERT_EQ(app.noutcomes, 5);
+    for (int i = 2; i < 5; i++)
+        ASSERT_TRUE(app.outcomes[i].dup);
+    ASSERT_STR_EQ(fl_client_gateway(client, &port), "127.0.0.1");
+    ASSERT_EQ(port, peer->port);
+    fl_client_get_stats(client, &st);
+    ASSERT_EQ(st.failovers, 1);
+    ASSERT_EQ(st.resent, 3);
+
+    /* others write through A; B applies two more unanswered, then dies */
+    for (int i = 0; i < 3; i++)
+        srv_write(srv, "t/a");
+    srv->no_ack = false;
+    peer->no_ack = true;
+    mark = peer->nlog;
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 5);
+    ASSERT_EQ(client_flush(client, srv, "t/b"), 2);
+    WAIT_FOR(count_log(peer, mark, FL_WT_FLUSH) == 2 && doc_equal(client, peer, "t/a"), 5000);
+    local_version = fl_doc_version(fl_client_doc(client, FL_SLICE("t/a")));
+    mark = srv->nlog;
+    srv_close_all(peer, 0, true);
+    WAIT_FOR(fl_client_pending(client) == 0 && doc_equal(client, srv, "t/a"), 5000);
+    ASSERT_EQ(app.last_close, 0); /* a network error */
+    ASSERT_EQ(srv->hellos, 2);
+    ASSERT_EQ(peer->hellos, 1);
+    {
+        const char *docs[] = {"t/a", "t/b"};
+        const uint64_t seqs[] = {5, 2};
+        check_resume(srv, mark, "t/a", local_version, docs, seqs, 2);
+    }
+    ASSERT_EQ(app.noutcomes, 7);
+    ASSERT_TRUE(app.outcomes[5].dup && app.outcomes[6].dup);
+    fl_client_get_stats(client, &st);
+    ASSERT_EQ(st.failovers, 2);
+    ASSERT_EQ(st.resent, 5);
+    ASSERT_EQ(st.resyncs, 0);
+    ASSERT_EQ(app.status[FL_CLIENT_READY], 3);
+    /* seqs continue */
+    ASSERT_EQ(client_flush(client, srv, "t/a"), 6);
+    WAIT_FOR(fl_client_pending(client) == 0, 5000);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(peer);
+    srv_free(srv);
+}
+
+/* A first address where nothing listens: the connection failure moves to
+ * the next address at once. Bad address lists are refused by
+ * fl_client_new. */
+static void test_failover_refused_and_bad_lists(void)
+{
+    char errstr[128], b_addr[32];
+    srv_t *srv = srv_start();
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, true);
+    const char *gws[] = {"127.0.0.1:1", b_addr, NULL};
+    static const char *const bad[][2] = {{"127.0.0.1", NULL}, {"127.0.0.1:0", NULL},
+                                         {":80", NULL},       {"h:80x", NULL},
+                                         {"h:", NULL},        {"[::1:80", NULL},
+                                         {"::1:80", NULL},    {"h:70000", NULL}};
+    fl_client_t *client;
+    fl_client_stats_t st;
+    int port = 0;
+    int64_t t0;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fl_client_opts_t o = opts;
+        o.gateways = bad[i];
+        ASSERT_TRUE(fl_client_new(ctx, &o) == NULL);
+    }
+    {
+        static const char *const v6[] = {"[::1]:9", NULL};
+        fl_client_opts_t o = opts;
+        o.gateways = v6;
+        o.host = NULL;
+        ASSERT_TRUE(client = fl_client_new(ctx, &o));
+        ASSERT_STR_EQ(fl_client_gateway(client, &port), "::1");
+        ASSERT_EQ(port, 9);
+        fl_client_free(client);
+        o.gateways = NULL; /* neither a list nor host and port */
+        ASSERT_TRUE(fl_client_new(ctx, &o) == NULL);
+    }
+
+    snprintf(b_addr, sizeof b_addr, "127.0.0.1:%d", srv->port);
+    opts.gateways = gws; /* host and port are ignored */
+    opts.port = 1;
+    t0 = fl_test_now_ms();
+    ASSERT_TRUE(client = fl_client_new(ctx, &opts));
+    ASSERT_EQ(client_flush(client, srv, "t/r"), 1);
+    WAIT_FOR(app.welcomes == 1 && fl_client_pending(client) == 0, 5000);
+    ASSERT_LT(fl_test_now_ms() - t0, 200); /* no back-off before the second address */
+    fl_client_get_stats(client, &st);
+    ASSERT_EQ(st.connects, 2);
+    ASSERT_EQ(st.failovers, 1);
+    ASSERT_EQ(app.status[FL_CLIENT_BACKOFF], 1);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(srv);
+}
+
+/* A paced client sends three bursts' worth of flushes to a gateway that
+ * enforces the announced bucket exactly as the real one does: none is
+ * refused (pacing at exactly rate and burst was, now and then). */
+static void run_pacing_margin(uint32_t rate, uint32_t burst)
+{
+    char errstr[128];
+    srv_t *srv = srv_start();
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, false);
+    fl_client_t *client;
+    int n = (int)burst * 3;
+
+    srv->rate = rate;
+    srv->burst = burst;
+    srv->strict_rate = true;
+    client = fl_client_new(ctx, &opts);
+    fl_client_subscribe(client, FL_SLICE("t/m"));
+    WAIT_FOR(app.welcomes == 1 && app.snapshots == 1, 5000);
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(client_flush(client, srv, "t/m"), (uint64_t)i + 1);
+    WAIT_FOR(fl_client_pending(client) == 0, 10000);
+    ASSERT_EQ(srv->rate_nacks, 0);
+    ASSERT_EQ(app.nacks, 0);
+    ASSERT_EQ(count_log(srv, 0, FL_WT_FLUSH), n);
+    ASSERT_EQ(app.noutcomes, n);
+    for (int i = 0; i < n; i++) {
+        ASSERT_EQ(app.outcomes[i].seq, (uint64_t)i + 1);
+        ASSERT_NE(app.outcomes[i].code, FL_CODE_GAP);
+    }
+    WAIT_FOR(doc_equal(client, srv, "t/m"), 5000);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(srv);
+}
+
+static void test_pacing_margin(void)
+{
+    run_pacing_margin(100, 10);
+    run_pacing_margin(1000, 20);
+    run_pacing_margin(200, 1); /* burst 1: the margin is the rate's alone */
+}
+
+/* 100 unpaced flushes of one document against the strict bucket (200/s,
+ * burst 10): most are refused in the first wave. The refused backlog is
+ * then resent one at a time in seq order, each once the previous one is
+ * answered, so each refused flush meets at most one more refusal (its
+ * resend may arrive before the bucket's next token; the retry_after it
+ * then gets is the bucket's own time to that token): in all, at most
+ * twice the flushes refused, plus a few for float rounding in the
+ * bucket. Before, every refused flush was due again after ~1/rate and all
+ * went at once: thousands of nacks. */
+static void test_nack_no_storm(void)
+{
+    enum { N = 100 };
+    char errstr[128];
+    srv_t *srv = srv_start();
+    fl_client_ctx_t *ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    app_t app = {0};
+    fl_client_opts_t opts = opts_for(srv, &app, false);
+    fl_client_t *client;
+    fl_client_stats_t st;
+
+    srv->rate = 200;
+    srv->burst = 10;
+    srv->strict_rate = true;
+    opts.no_pacing = true;
+    client = fl_client_new(ctx, &opts);
+    fl_client_subscribe(client, FL_SLICE("t/r"));
+    WAIT_FOR(app.welcomes == 1 && app.snapshots == 1, 5000);
+    for (int i = 0; i < N; i++)
+        ASSERT_EQ(client_flush(client, srv, "t/r"), (uint64_t)i + 1);
+    WAIT_FOR(fl_client_pending(client) == 0, 20000);
+    fl_client_get_stats(client, &st);
+    printf("  %d flushes: %d refused once, %d nacks in all, %d flush frames, %llu resent\n", N,
+           srv->rate_refused, srv->rate_nacks, count_log(srv, 0, FL_WT_FLUSH),
+           (unsigned long long)st.resent);
+    /* all applied once, in seq order (a generated atomic flush may end
+     * aborted: applied as a whole refusal, still in order) */
+    ASSERT_EQ(app.noutcomes, N);
+    for (int i = 0; i < N; i++) {
+        ASSERT_EQ(app.outcomes[i].seq, (uint64_t)i + 1);
+        ASSERT_NE(app.outcomes[i].code, FL_CODE_GAP);
+        ASSERT_TRUE(!app.outcomes[i].dup);
+    }
+    WAIT_FOR(doc_equal(client, srv, "t/r"), 5000);
+    /* the first wave refused most of the flood (the bucket held 10) */
+    ASSERT_GE(srv->rate_refused, N / 2);
+    ASSERT_EQ(app.nacks, srv->rate_nacks);
+    ASSERT_EQ(app.nacks_retrying, app.nacks);
+    /* no storm: at most two refusals per refused flush, plus rounding */
+    ASSERT_LE(srv->rate_nacks, 2 * srv->rate_refused + 5);
+    fl_client_free(client);
+    fl_client_ctx_free(ctx);
+    srv_free(srv);
+}
+
 int main(void)
 {
     lws_set_log_level(0, NULL);
@@ -1174,5 +1538,9 @@ int main(void)
     RUN(test_signal);
     RUN(test_many_clients);
     RUN(test_free_in_callback);
+    RUN(test_failover);
+    RUN(test_failover_refused_and_bad_lists);
+    RUN(test_pacing_margin);
+    RUN(test_nack_no_storm);
     return fl_test_done();
 }

@@ -6,7 +6,8 @@
  * connections (hundreds in one process); the caller's thread runs the loop
  * with fl_client_service().
  *
- * A client connects to ws://host:port/v1/ws, says hello with its token and,
+ * A client connects to ws://host:port/v1/ws (or to one of a list of
+ * gateway addresses, tried in turn: failover), says hello with its token and,
  * once welcomed, subscribes to the documents the application asked for and
  * sends flushes. It keeps:
  *   - a local copy (fl_doc_t) of each subscribed document, restored from
@@ -16,14 +17,23 @@
  *     answered by its outcome (encoded once, resent with its original seq
  *     after a reconnect, after a nack with retry_after, or when no outcome
  *     came within ack_timeout_ms).
- * Flushes are paced by the token bucket the welcome announces (rate,
- * burst), so the gateway's rate limit is met rather than hit; a
- * rate_limited or unavailable nack resends the same seq after retry_after.
+ * Flushes are paced by a token bucket a margin inside the one the welcome
+ * announces (FL_CLIENT_PACE_RATE_PCT percent of its rate, a bucket of
+ * burst - 1, at least 1), so the gateway's rate limit is met rather than hit
+ * even when timers fire late or frames arrive bunched. A rate_limited or
+ * unavailable nack resends the same seq after retry_after; while it waits,
+ * the later flushes of the same document are held, and the nacked backlog
+ * goes out one flush at a time in seq order (each once the previous one is
+ * answered), so a refused burst costs about one more nack per flush instead
+ * of a retry storm.
  * Reconnects follow the close code classes of PROTOCOL.md section 7: 4000-4099
  * stop, 4100-4199 exponential back-off with jitter, 4200-4299 and network
- * errors reconnect at once (then back off if attempts keep failing). After a
- * reconnect the client resubscribes with have_version = its local version
- * and resends its unacknowledged flushes in order.
+ * errors reconnect at once (then back off if attempts keep failing). With
+ * several gateway addresses, every reconnect goes to the next address (round
+ * robin); in the reconnect-now classes each address gets one immediate try
+ * before the back-off starts. After a reconnect the client resubscribes with
+ * have_version = its local version and resends its unacknowledged flushes in
+ * order, with their original seqs, to whichever gateway answered.
  *
  * @locality every function and callback runs on the one thread that calls
  * fl_client_service() for the context (no locks inside). Callbacks run from
@@ -65,6 +75,9 @@ typedef enum fl_client_state_e {
     FL_CLIENT_STOPPED = 5,    /* disconnected for good: close code 4000-4099 or fl_client_close */
 } fl_client_state_t;
 const char *fl_client_state_name(int state);
+
+/* Most gateway addresses in fl_client_opts_t.gateways. */
+#define FL_CLIENT_MAX_GATEWAYS 64
 
 typedef struct fl_client_ctx_s fl_client_ctx_t;
 typedef struct fl_client_s fl_client_t;
@@ -108,9 +121,20 @@ typedef struct fl_client_callbacks_s {
     void (*on_error)(fl_client_t *client, void *opaque, int code, fl_slice_t reason);
 } fl_client_callbacks_t;
 
+/* Pacing margin: flushes are paced at this percentage of the welcome's rate. */
+#define FL_CLIENT_PACE_RATE_PCT 95
+
 typedef struct fl_client_opts_s {
-    const char *host;   /* required; copied */
-    int port;           /* required */
+    const char *host;   /* required unless gateways is set; copied */
+    int port;           /* required unless gateways is set */
+    /* Optional failover list: a NULL-terminated array of "host:port" strings
+     * ("[v6addr]:port" for IPv6), at most FL_CLIENT_MAX_GATEWAYS, copied.
+     * When it holds at least one address it replaces host and port (which may
+     * then be NULL and 0); fl_client_new() fails on an address that does not
+     * parse. The first connection goes to the first address; each reconnect
+     * after a connection failure or a close in the reconnect classes
+     * (4100-4299, network errors) goes to the next one, round robin. */
+    const char *const *gateways;
     const char *path;   /* NULL: "/v1/ws"; copied */
     const char *token;  /* JWT; copied into sodium_malloc memory; NULL: "" */
     const char *name;   /* hello "client", NULL: "flushline-c/0.1.0"; copied */
@@ -137,6 +161,7 @@ typedef struct fl_client_stats_s {
     uint64_t timeouts;   /* flushes resent because no outcome came within ack_timeout_ms */
     uint64_t bad_frames; /* undecodable server frames */
     uint64_t sent, received; /* frames */
+    uint64_t failovers;  /* reconnects that went to another gateway address */
 } fl_client_stats_t;
 
 /*
@@ -216,5 +241,8 @@ fl_client_state_t fl_client_state(const fl_client_t *client);
 const uint8_t *fl_client_id(const fl_client_t *client); /* FL_CLIENT_ID_LEN bytes */
 void fl_client_get_stats(const fl_client_t *client, fl_client_stats_t *out);
 void *fl_client_opaque(const fl_client_t *client);
+/* The gateway address of the current (or next) connection attempt: its host
+ * (valid while the client lives) and, if port_out is not NULL, its port. */
+const char *fl_client_gateway(const fl_client_t *client, int *port_out);
 
 #endif
