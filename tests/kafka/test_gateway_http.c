@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flushline-gateway, more of its surface against the real broker and
- * processor (the raw WebSocket client is the one of test_gateway_ws.c):
+ * processor (over the raw WebSocket client of tests/util/fl_ws.h):
  * - HTTP: POST /v1/docs/{id}/flush answers the outcome, GET /v1/docs/{id}
  *   the snapshot, both with a Bearer token (401/403 without the right one);
  * - signals reach every subscriber with the sender's user id;
@@ -27,6 +27,7 @@
 #include "fl_ktest.h"
 #include "fl_proc.h"
 #include "fl_test.h"
+#include "fl_ws.h"
 #include "flushline/jwt.h"
 #include "flushline/log.h"
 #include "flushline/wire.h"
@@ -37,166 +38,14 @@ static fl_proc_t processor, gateway;
 static int gw_port;
 static fl_jwt_keyfile_t *key;
 
-/* ---- a minimal WebSocket client ---------------------------------------------- */
-
-typedef struct ws_s {
-    int fd;
-    char buf[1 << 21];
-    size_t len;
-} ws_t;
+/* ---- the raw WebSocket client of tests/util/fl_ws.h ---------------------------- */
 
 static int rcvbuf; /* when set: SO_RCVBUF of the next connection */
 
-static int read_more(ws_t *ws, int timeout_ms)
+/* Connects to this test's gateway and upgrades; the HTTP status or -1. */
+static int ws_connect(fl_ws_t *ws, const char *extra)
 {
-    struct pollfd pfd = {ws->fd, POLLIN, 0};
-    ssize_t n;
-    if (poll(&pfd, 1, timeout_ms) <= 0)
-        return -1;
-    n = read(ws->fd, ws->buf + ws->len, sizeof ws->buf - ws->len);
-    if (n <= 0)
-        return -1;
-    ws->len += (size_t)n;
-    return 0;
-}
-
-/* Connects and upgrades; returns the HTTP status (101) or -1. */
-static int ws_connect(ws_t *ws, const char *extra)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
-    char req[12000];
-    int status = -1;
-    char *end;
-    memset(ws, 0, sizeof *ws);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if ((ws->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-        return -1;
-    if (rcvbuf)
-        setsockopt(ws->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    if (connect(ws->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return -1;
-    snprintf(req, sizeof req,
-             "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\n%s\r\n",
-             extra ? extra : "");
-    if (write(ws->fd, req, strlen(req)) != (ssize_t)strlen(req))
-        return -1;
-    while (!(end = memmem(ws->buf, ws->len, "\r\n\r\n", 4)))
-        if (read_more(ws, 5000) != 0)
-            return -1;
-    sscanf(ws->buf, "HTTP/1.1 %d", &status);
-    end += 4;
-    ws->len -= (size_t)(end - ws->buf);
-    memmove(ws->buf, end, ws->len);
-    return status;
-}
-
-static void ws_close(ws_t *ws)
-{
-    if (ws->fd > 0)
-        close(ws->fd);
-    ws->fd = -1;
-}
-
-static int ws_send(ws_t *ws, int opcode, const void *p, size_t n)
-{
-    static const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-    uint8_t *frame = malloc(n + 14);
-    size_t h = 0;
-    int rc;
-    frame[h++] = (uint8_t)(0x80 | opcode);
-    if (n < 126) {
-        frame[h++] = (uint8_t)(0x80 | n);
-    } else if (n < 65536) {
-        frame[h++] = 0x80 | 126;
-        frame[h++] = (uint8_t)(n >> 8);
-        frame[h++] = (uint8_t)n;
-    } else {
-        frame[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            frame[h++] = (uint8_t)((uint64_t)n >> (8 * i));
-    }
-    memcpy(frame + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < n; i++)
-        frame[h + i] = ((const uint8_t *)p)[i] ^ mask[i % 4];
-    rc = write(ws->fd, frame, h + n) == (ssize_t)(h + n) ? 0 : -1;
-    free(frame);
-    return rc;
-}
-
-static int ws_text(ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ws_text(ws_t *ws, const char *fmt, ...)
-{
-    char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return ws_send(ws, 1, text, strlen(text));
-}
-
-/* One whole message: its opcode (1, 2, 8) with the payload copied to
- * *out (malloc'd), or -1 on timeout or EOF. */
-static int ws_recv(ws_t *ws, int timeout_ms, char **out, size_t *outlen)
-{
-    int64_t deadline = fl_test_now_ms() + timeout_ms;
-    for (;;) {
-        if (ws->len >= 2) {
-            const uint8_t *b = (const uint8_t *)ws->buf;
-            size_t h = 2, n = b[1] & 0x7f;
-            if (n == 126 && ws->len >= 4) {
-                n = (size_t)b[2] << 8 | b[3];
-                h = 4;
-            } else if (n == 127 && ws->len >= 10) {
-                n = 0;
-                for (int i = 0; i < 8; i++)
-                    n = n << 8 | b[2 + i];
-                h = 10;
-            }
-            if ((b[1] & 0x7f) < 126 || h > 2) {
-                if (ws->len >= h + n) {
-                    int op = b[0] & 0x0f;
-                    *out = malloc(n + 1);
-                    memcpy(*out, ws->buf + h, n);
-                    (*out)[n] = '\0';
-                    *outlen = n;
-                    ws->len -= h + n;
-                    memmove(ws->buf, ws->buf + h + n, ws->len);
-                    return op;
-                }
-            }
-        }
-        int left = (int)(deadline - fl_test_now_ms());
-        if (left <= 0 || read_more(ws, left) != 0)
-            return -1;
-    }
-}
-
-/* The next server message decoded into msg (type returned), or -code for a
- * close frame, or 0 on timeout/EOF. */
-static int ws_next(ws_t *ws, int timeout_ms, fl_arena_t *arena, fl_wire_msg_t *msg)
-{
-    char *p = NULL, errstr[256];
-    size_t n;
-    int op = ws_recv(ws, timeout_ms, &p, &n), rc;
-    if (op < 0)
-        return 0;
-    if (op == 8) {
-        int code = n >= 2 ? ((uint8_t)p[0] << 8 | (uint8_t)p[1]) : 1005;
-        free(p);
-        return -code;
-    }
-    rc = fl_wire_decode(FL_WIRE_S2C, op == 1 ? FL_WIRE_JSON : FL_WIRE_MSGPACK, p, n, NULL, arena,
-                        msg, errstr, sizeof errstr);
-    if (rc != 0) {
-        fprintf(stderr, "undecodable server message (%s): %.*s\n", errstr, (int)n, p);
-        free(p);
-        return 0;
-    }
-    free(p);
-    return msg->type;
+    return fl_ws_connect(ws, gw_port, extra, rcvbuf);
 }
 
 /* ---- tokens and processes ---------------------------------------------------------- */
@@ -273,20 +122,20 @@ static int start_all(void)
 static fl_arena_t *arena;
 static char *tok_rw, *tok_ro;
 
-static bool hello(ws_t *ws, const char *tok)
+static bool hello(fl_ws_t *ws, const char *tok)
 {
     fl_wire_msg_t msg;
     if (ws_connect(ws, NULL) != 101)
         return false;
-    ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\"}", tok);
-    return ws_next(ws, 10000, arena, &msg) == FL_WT_WELCOME;
+    fl_ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\"}", tok);
+    return fl_ws_next(ws, 10000, arena, &msg) == FL_WT_WELCOME;
 }
 
 /* One HTTP/1.1 request on a fresh connection; returns the status, body in *out. */
 static int http(const char *method, const char *path, const char *token, const char *body,
                 char **out)
 {
-    ws_t *c = malloc(sizeof *c);
+    fl_ws_t *c = malloc(sizeof *c);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
     char req[12000], auth[9000] = "";
     char *end, *p;
@@ -306,7 +155,7 @@ static int http(const char *method, const char *path, const char *token, const c
     if (write(c->fd, req, strlen(req)) != (ssize_t)strlen(req))
         goto done;
     while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
-        if (read_more(c, 15000) != 0)
+        if (fl_ws_read_more(c, 15000) != 0)
             goto done;
     sscanf(c->buf, "HTTP/1.1 %d", &status);
     *end = '\0';
@@ -314,11 +163,11 @@ static int http(const char *method, const char *path, const char *token, const c
         clen = (size_t)strtoul(p + 15, NULL, 10);
     end += 4;
     while ((size_t)(c->buf + c->len - end) < clen)
-        if (read_more(c, 15000) != 0)
+        if (fl_ws_read_more(c, 15000) != 0)
             break;
     *out = strndup(end, clen);
 done:
-    ws_close(c);
+    fl_ws_close(c);
     free(c);
     return status;
 }
@@ -357,40 +206,40 @@ static void test_http_flush_and_read(void)
 
 static void test_signals(void)
 {
-    ws_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    fl_ws_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     fl_wire_msg_t msg;
     ASSERT_TRUE(hello(a, tok_rw));
     ASSERT_TRUE(hello(b, tok_ro));
-    ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/sig\"}");
-    ASSERT_EQ(ws_next(a, 20000, arena, &msg), FL_WT_SNAPSHOT);
-    ws_text(b, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/sig\"}");
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_SNAPSHOT);
-    ws_text(a, "{\"t\":\"signal\",\"v\":1,\"doc\":\"acme/sig\",\"body\":{\"cursor\":3}}");
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_SIGNAL_OUT);
+    fl_ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/sig\"}");
+    ASSERT_EQ(fl_ws_next(a, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    fl_ws_text(b, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/sig\"}");
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    fl_ws_text(a, "{\"t\":\"signal\",\"v\":1,\"doc\":\"acme/sig\",\"body\":{\"cursor\":3}}");
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_SIGNAL_OUT);
     ASSERT_MEM_EQ(msg.u.signal.user.ptr, msg.u.signal.user.len, "alice", 5);
     ASSERT_EQ(msg.u.signal.body.type, FL_MAP);
-    ASSERT_EQ(ws_next(a, 20000, arena, &msg), FL_WT_SIGNAL_OUT);
+    ASSERT_EQ(fl_ws_next(a, 20000, arena, &msg), FL_WT_SIGNAL_OUT);
     /* a signal needs read rights */
-    ws_text(b, "{\"t\":\"signal\",\"v\":1,\"doc\":\"other/sig\",\"body\":1}");
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_NACK);
+    fl_ws_text(b, "{\"t\":\"signal\",\"v\":1,\"doc\":\"other/sig\",\"body\":1}");
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_NACK);
     ASSERT_EQ(msg.u.nack.code, FL_CODE_DOC_FORBIDDEN);
-    ws_close(a);
-    ws_close(b);
+    fl_ws_close(a);
+    fl_ws_close(b);
     free(a);
     free(b);
 }
 
 static void test_subscription_limit(void)
 {
-    ws_t *a = malloc(sizeof *a);
+    fl_ws_t *a = malloc(sizeof *a);
     fl_wire_msg_t msg;
     int nacks = 0;
     ASSERT_TRUE(hello(a, tok_ro));
     for (int i = 0; i < 101; i++)
-        ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/many-%d\"}", i);
+        fl_ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/many-%d\"}", i);
     /* 100 snapshots and one limit nack, in any order */
     for (int i = 0; i < 101; i++) {
-        int t = ws_next(a, 30000, arena, &msg);
+        int t = fl_ws_next(a, 30000, arena, &msg);
         ASSERT_TRUE(t == FL_WT_SNAPSHOT || t == FL_WT_NACK);
         if (t == FL_WT_NACK) {
             ASSERT_EQ(msg.u.nack.code, FL_CODE_LIMIT);
@@ -398,7 +247,7 @@ static void test_subscription_limit(void)
         }
     }
     ASSERT_EQ(nacks, 1);
-    ws_close(a);
+    fl_ws_close(a);
     free(a);
 }
 
@@ -406,7 +255,7 @@ static void test_subscription_limit(void)
  * rate_limited nacks beyond its burst and carries on. */
 static void test_slow_consumer_and_rate(void)
 {
-    ws_t *w = malloc(sizeof *w), *s = malloc(sizeof *s);
+    fl_ws_t *w = malloc(sizeof *w), *s = malloc(sizeof *s);
     fl_wire_msg_t msg;
     static char flush[70000], pad[60001];
     int rate_limited = 0, outcomes = 0, closed = 0;
@@ -414,8 +263,8 @@ static void test_slow_consumer_and_rate(void)
     rcvbuf = 4096;
     ASSERT_TRUE(hello(s, tok_ro));
     rcvbuf = 0;
-    ws_text(s, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/slow\"}");
-    ASSERT_EQ(ws_next(s, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    fl_ws_text(s, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"acme/slow\"}");
+    ASSERT_EQ(fl_ws_next(s, 20000, arena, &msg), FL_WT_SNAPSHOT);
     memset(pad, 'x', sizeof pad - 1);
     pad[sizeof pad - 1] = '\0';
     for (int i = 1; i <= 260; i++) {
@@ -424,11 +273,11 @@ static void test_slow_consumer_and_rate(void)
                  "\"c0c1c2c3c4c5c6c7c8c9cacbcccdcecf\",\"seq\":%d,\"base_version\":0,"
                  "\"commands\":[{\"op\":\"add\",\"path\":\"/pad\",\"value\":\"%s\"}]}",
                  i, pad);
-        ws_send(w, 1, flush, strlen(flush));
+        fl_ws_send(w, 1, flush, strlen(flush));
     }
     /* the writer: outcomes for the first ones, rate_limited beyond the burst */
     for (int i = 0; i < 260; i++) {
-        int t = ws_next(w, 30000, arena, &msg);
+        int t = fl_ws_next(w, 30000, arena, &msg);
         if (t == FL_WT_NACK && msg.u.nack.code == FL_CODE_RATE_LIMITED) {
             ASSERT_TRUE(msg.u.nack.has_retry && msg.u.nack.retry_after_ms > 0);
             rate_limited++;
@@ -442,15 +291,15 @@ static void test_slow_consumer_and_rate(void)
     ASSERT_GT(outcomes, 100);
     /* the silent subscriber: whatever was buffered, then close 4200 */
     for (int i = 0; i < 1000 && !closed; i++) {
-        int t = ws_next(s, 20000, arena, &msg);
+        int t = fl_ws_next(s, 20000, arena, &msg);
         if (t == -FL_CLOSE_SLOW_CONSUMER)
             closed = 1;
         else if (t <= 0)
             break;
     }
     ASSERT_EQ(closed, 1);
-    ws_close(w);
-    ws_close(s);
+    fl_ws_close(w);
+    fl_ws_close(s);
     free(w);
     free(s);
 }
@@ -458,18 +307,18 @@ static void test_slow_consumer_and_rate(void)
 static void test_minimal_tenant(void)
 {
     char *tok = mint("carol", "", "\"secret/\"", 3600), *p = NULL;
-    ws_t *a = malloc(sizeof *a);
+    fl_ws_t *a = malloc(sizeof *a);
     size_t n;
     ASSERT_TRUE(tok != NULL);
     ASSERT_TRUE(hello(a, tok));
-    ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"secret/d\",\"have_version\":0}");
-    ws_text(a,
+    fl_ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"secret/d\",\"have_version\":0}");
+    fl_ws_text(a,
             "{\"t\":\"flush\",\"v\":1,\"doc\":\"secret/d\",\"client_id\":"
             "\"d0d1d2d3d4d5d6d7d8d9dadbdcdddedf\",\"seq\":1,\"base_version\":0,"
             "\"commands\":[{\"op\":\"add\",\"path\":\"/k\",\"value\":\"private\"}]}");
     /* a `changed` at version 1, never the content (the outcome goes to the sender) */
     for (int i = 0; i < 5; i++) {
-        int op = ws_recv(a, 20000, &p, &n);
+        int op = fl_ws_recv(a, 20000, &p, &n);
         ASSERT_EQ(op, 1);
         if (strstr(p, "\"t\":\"changed\"")) {
             ASSERT_TRUE(strstr(p, "\"version\":1") != NULL);
@@ -483,7 +332,7 @@ static void test_minimal_tenant(void)
         p = NULL;
     }
     free(p);
-    ws_close(a);
+    fl_ws_close(a);
     free(a);
     free(tok);
 }

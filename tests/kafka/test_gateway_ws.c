@@ -31,6 +31,7 @@
 #include "fl_ktest.h"
 #include "fl_proc.h"
 #include "fl_test.h"
+#include "fl_ws.h"
 #include "flushline/jwt.h"
 #include "flushline/log.h"
 #include "flushline/wire.h"
@@ -41,170 +42,21 @@ static fl_proc_t processor, gateway;
 static int gw_port;
 static fl_jwt_keyfile_t *key;
 
-/* ---- a minimal WebSocket client ---------------------------------------------- */
+/* ---- the raw WebSocket client of tests/util/fl_ws.h ---------------------------- */
 
-typedef struct ws_s {
-    int fd;
-    char buf[1 << 21];
-    size_t len;
-} ws_t;
-
-static int read_more(ws_t *ws, int timeout_ms)
+/* Connects to this test's gateway and upgrades; the HTTP status or -1. */
+static int ws_connect(fl_ws_t *ws, const char *extra)
 {
-    struct pollfd pfd = {ws->fd, POLLIN, 0};
-    ssize_t n;
-    if (poll(&pfd, 1, timeout_ms) <= 0)
-        return -1;
-    n = read(ws->fd, ws->buf + ws->len, sizeof ws->buf - ws->len);
-    if (n <= 0)
-        return -1;
-    ws->len += (size_t)n;
-    return 0;
-}
-
-/* Connects and upgrades; returns the HTTP status (101) or -1. */
-static int ws_connect(ws_t *ws, const char *extra)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port)};
-    char req[12000];
-    int status = -1;
-    char *end;
-    memset(ws, 0, sizeof *ws);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if ((ws->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
-        connect(ws->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return -1;
-    snprintf(req, sizeof req,
-             "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\n%s\r\n",
-             extra ? extra : "");
-    if (write(ws->fd, req, strlen(req)) != (ssize_t)strlen(req))
-        return -1;
-    while (!(end = memmem(ws->buf, ws->len, "\r\n\r\n", 4)))
-        if (read_more(ws, 5000) != 0)
-            return -1;
-    sscanf(ws->buf, "HTTP/1.1 %d", &status);
-    end += 4;
-    ws->len -= (size_t)(end - ws->buf);
-    memmove(ws->buf, end, ws->len);
-    return status;
-}
-
-static void ws_close(ws_t *ws)
-{
-    if (ws->fd > 0)
-        close(ws->fd);
-    ws->fd = -1;
-}
-
-static int ws_send(ws_t *ws, int opcode, const void *p, size_t n)
-{
-    static const uint8_t mask[4] = {0x12, 0x34, 0x56, 0x78};
-    uint8_t *frame = malloc(n + 14);
-    size_t h = 0;
-    int rc;
-    frame[h++] = (uint8_t)(0x80 | opcode);
-    if (n < 126) {
-        frame[h++] = (uint8_t)(0x80 | n);
-    } else if (n < 65536) {
-        frame[h++] = 0x80 | 126;
-        frame[h++] = (uint8_t)(n >> 8);
-        frame[h++] = (uint8_t)n;
-    } else {
-        frame[h++] = 0x80 | 127;
-        for (int i = 7; i >= 0; i--)
-            frame[h++] = (uint8_t)((uint64_t)n >> (8 * i));
-    }
-    memcpy(frame + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < n; i++)
-        frame[h + i] = ((const uint8_t *)p)[i] ^ mask[i % 4];
-    rc = write(ws->fd, frame, h + n) == (ssize_t)(h + n) ? 0 : -1;
-    free(frame);
-    return rc;
-}
-
-static int ws_text(ws_t *ws, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ws_text(ws_t *ws, const char *fmt, ...)
-{
-    char text[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return ws_send(ws, 1, text, strlen(text));
-}
-
-/* One whole message: its opcode (1, 2, 8) with the payload copied to
- * *out (malloc'd), or -1 on timeout or EOF. */
-static int ws_recv(ws_t *ws, int timeout_ms, char **out, size_t *outlen)
-{
-    int64_t deadline = fl_test_now_ms() + timeout_ms;
-    for (;;) {
-        if (ws->len >= 2) {
-            const uint8_t *b = (const uint8_t *)ws->buf;
-            size_t h = 2, n = b[1] & 0x7f;
-            if (n == 126 && ws->len >= 4) {
-                n = (size_t)b[2] << 8 | b[3];
-                h = 4;
-            } else if (n == 127 && ws->len >= 10) {
-                n = 0;
-                for (int i = 0; i < 8; i++)
-                    n = n << 8 | b[2 + i];
-                h = 10;
-            }
-            if ((b[1] & 0x7f) < 126 || h > 2) {
-                if (ws->len >= h + n) {
-                    int op = b[0] & 0x0f;
-                    *out = malloc(n + 1);
-                    memcpy(*out, ws->buf + h, n);
-                    (*out)[n] = '\0';
-                    *outlen = n;
-                    ws->len -= h + n;
-                    memmove(ws->buf, ws->buf + h + n, ws->len);
-                    return op;
-                }
-            }
-        }
-        int left = (int)(deadline - fl_test_now_ms());
-        if (left <= 0 || read_more(ws, left) != 0)
-            return -1;
-    }
-}
-
-/* The next server message decoded into msg (type returned), or -code for a
- * close frame, or 0 on timeout/EOF. */
-static int ws_next(ws_t *ws, int timeout_ms, fl_arena_t *arena, fl_wire_msg_t *msg)
-{
-    char *p = NULL, errstr[256];
-    size_t n;
-    int op = ws_recv(ws, timeout_ms, &p, &n), rc;
-    if (op < 0)
-        return 0;
-    if (op == 8) {
-        int code = n >= 2 ? ((uint8_t)p[0] << 8 | (uint8_t)p[1]) : 1005;
-        free(p);
-        return -code;
-    }
-    rc = fl_wire_decode(FL_WIRE_S2C, op == 1 ? FL_WIRE_JSON : FL_WIRE_MSGPACK, p, n, NULL, arena,
-                        msg, errstr, sizeof errstr);
-    if (rc != 0) {
-        fprintf(stderr, "undecodable server message (%s): %.*s\n", errstr, (int)n, p);
-        free(p);
-        return 0;
-    }
-    free(p);
-    return msg->type;
+    return fl_ws_connect(ws, gw_port, extra, 0);
 }
 
 /* Waits for a message of one type, skipping others (returns 0 if none). */
-static int ws_expect(ws_t *ws, int type, fl_arena_t *arena, fl_wire_msg_t *msg)
+static int ws_expect(fl_ws_t *ws, int type, fl_arena_t *arena, fl_wire_msg_t *msg)
 {
     int64_t deadline = fl_test_now_ms() + 20000;
     for (;;) {
         int left = (int)(deadline - fl_test_now_ms());
-        int t = left > 0 ? ws_next(ws, left, arena, msg) : 0;
+        int t = left > 0 ? fl_ws_next(ws, left, arena, msg) : 0;
         if (t == type || t <= 0)
             return t;
     }
@@ -280,49 +132,49 @@ static int start_all(void)
 static fl_arena_t *arena;
 static char *tok_rw, *tok_ro;
 
-static bool hello(ws_t *ws, const char *tok)
+static bool hello(fl_ws_t *ws, const char *tok)
 {
     fl_wire_msg_t msg;
     if (ws_connect(ws, NULL) != 101)
         return false;
-    ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\",\"client\":\"test/1\"}", tok);
-    return ws_next(ws, 10000, arena, &msg) == FL_WT_WELCOME;
+    fl_ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\",\"client\":\"test/1\"}", tok);
+    return fl_ws_next(ws, 10000, arena, &msg) == FL_WT_WELCOME;
 }
 
 static void test_hello_welcome(void)
 {
-    ws_t *ws = malloc(sizeof *ws);
+    fl_ws_t *ws = malloc(sizeof *ws);
     fl_wire_msg_t msg;
     ASSERT_EQ(ws_connect(ws, NULL), 101);
-    ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\"}", tok_rw);
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_WELCOME);
+    fl_ws_text(ws, "{\"t\":\"hello\",\"v\":1,\"token\":\"%s\"}", tok_rw);
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_WELCOME);
     ASSERT_MEM_EQ(msg.u.welcome.user.ptr, msg.u.welcome.user.len, "alice", 5);
     ASSERT_EQ(msg.u.welcome.max_frame, 65536);
     ASSERT_EQ(msg.u.welcome.max_commands, 1000);
     ASSERT_EQ(msg.u.welcome.rate, 100);
     /* ping -> pong */
-    ws_text(ws, "{\"t\":\"ping\",\"v\":1,\"id\":7}");
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_PONG);
+    fl_ws_text(ws, "{\"t\":\"ping\",\"v\":1,\"id\":7}");
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_PONG);
     ASSERT_EQ(msg.u.ping.id, 7);
-    ws_close(ws);
+    fl_ws_close(ws);
     free(ws);
 }
 
 /* Sends first (a frame), expects an error with code, then a close code. */
 static void expect_refusal(const char *first, const char *extra, int code, int close_code)
 {
-    ws_t *ws = malloc(sizeof *ws);
+    fl_ws_t *ws = malloc(sizeof *ws);
     fl_wire_msg_t msg;
     int t;
     ASSERT_EQ(ws_connect(ws, extra), 101);
     if (first)
-        ws_text(ws, "%s", first);
-    t = ws_next(ws, 10000, arena, &msg);
+        fl_ws_text(ws, "%s", first);
+    t = fl_ws_next(ws, 10000, arena, &msg);
     if (t != FL_WT_ERROR)
         FL_FAIL_("expected an error, got %d", t);
     ASSERT_EQ(msg.u.error.code, code);
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), -close_code);
-    ws_close(ws);
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), -close_code);
+    fl_ws_close(ws);
     free(ws);
 }
 
@@ -356,54 +208,54 @@ static void test_auth_refusals(void)
 
 static void test_bearer_header(void)
 {
-    ws_t *ws = malloc(sizeof *ws);
+    fl_ws_t *ws = malloc(sizeof *ws);
     fl_wire_msg_t msg;
     char hdr[9000];
     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok_ro);
     ASSERT_EQ(ws_connect(ws, hdr), 101);
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_WELCOME);
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_WELCOME);
     ASSERT_MEM_EQ(msg.u.welcome.user.ptr, msg.u.welcome.user.len, "bob", 3);
-    ws_close(ws);
+    fl_ws_close(ws);
     free(ws);
 }
 
 static void test_forbidden(void)
 {
-    ws_t *ws = malloc(sizeof *ws);
+    fl_ws_t *ws = malloc(sizeof *ws);
     fl_wire_msg_t msg;
     ASSERT_TRUE(hello(ws, tok_ro));
     /* another tenant's document */
-    ws_text(ws, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"other/doc\"}");
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
+    fl_ws_text(ws, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"other/doc\"}");
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
     ASSERT_EQ(msg.u.nack.code, FL_CODE_DOC_FORBIDDEN);
     /* a write with read-only rights */
-    ws_text(ws, "{\"t\":\"flush\",\"v\":1,\"doc\":\"acme/ro\",\"client_id\":"
+    fl_ws_text(ws, "{\"t\":\"flush\",\"v\":1,\"doc\":\"acme/ro\",\"client_id\":"
                 "\"000102030405060708090a0b0c0d0e0f\",\"seq\":1,\"base_version\":0,"
                 "\"commands\":[{\"op\":\"incr\",\"path\":\"/n\",\"value\":1}]}");
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
     ASSERT_EQ(msg.u.nack.code, FL_CODE_DOC_FORBIDDEN);
     ASSERT_TRUE(msg.u.nack.has_seq);
     ASSERT_EQ(msg.u.nack.seq, 1);
     /* unsubscribe without a subscription */
-    ws_text(ws, "{\"t\":\"unsubscribe\",\"v\":1,\"doc\":\"acme/ro\"}");
-    ASSERT_EQ(ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
+    fl_ws_text(ws, "{\"t\":\"unsubscribe\",\"v\":1,\"doc\":\"acme/ro\"}");
+    ASSERT_EQ(fl_ws_next(ws, 10000, arena, &msg), FL_WT_NACK);
     ASSERT_EQ(msg.u.nack.code, FL_CODE_NOT_SUBSCRIBED);
-    ws_close(ws);
+    fl_ws_close(ws);
     free(ws);
 }
 
 static const char *CID = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf";
 
-static void flush_incr(ws_t *ws, const char *doc, uint64_t seq, int by)
+static void flush_incr(fl_ws_t *ws, const char *doc, uint64_t seq, int by)
 {
-    ws_text(ws,
+    fl_ws_text(ws,
             "{\"t\":\"flush\",\"v\":1,\"doc\":\"%s\",\"client_id\":\"%s\",\"seq\":%llu,"
             "\"base_version\":0,\"commands\":[{\"op\":\"incr\",\"path\":\"/n\",\"value\":%d}]}",
             doc, CID, (unsigned long long)seq, by);
 }
 
 /* A msgpack subscribe frame (binary), built with the codec. */
-static void subscribe_bin(ws_t *ws, const char *doc, bool has, uint64_t have)
+static void subscribe_bin(fl_ws_t *ws, const char *doc, bool has, uint64_t have)
 {
     fl_wire_msg_t m;
     char *buf = NULL, errstr[128];
@@ -414,23 +266,23 @@ static void subscribe_bin(ws_t *ws, const char *doc, bool has, uint64_t have)
     m.u.sub.has_version = has;
     m.u.sub.have_version = have;
     if (fl_wire_encode(&m, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) == 0)
-        ws_send(ws, 2, buf, len);
+        fl_ws_send(ws, 2, buf, len);
     free(buf);
 }
 
 static void test_flush_outcome_and_delta(void)
 {
-    ws_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    fl_ws_t *a = malloc(sizeof *a), *b = malloc(sizeof *b);
     fl_wire_msg_t msg;
     const char *doc = "acme/board-1";
     ASSERT_TRUE(hello(a, tok_rw));
     ASSERT_TRUE(hello(b, tok_ro));
     /* b speaks msgpack from here on (pushes use the hello's form: JSON) */
-    ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
-    ASSERT_EQ(ws_next(a, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    fl_ws_text(a, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
+    ASSERT_EQ(fl_ws_next(a, 20000, arena, &msg), FL_WT_SNAPSHOT);
     ASSERT_EQ(msg.u.snapshot.version, 0);
     subscribe_bin(b, doc, false, 0);
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_SNAPSHOT);
     ASSERT_EQ(msg.u.snapshot.version, 0);
 
     flush_incr(a, doc, 1, 5);
@@ -440,7 +292,7 @@ static void test_flush_outcome_and_delta(void)
     ASSERT_EQ(msg.u.outcome.outcome.seq, 1);
     ASSERT_EQ(msg.u.outcome.outcome.version_after, 1);
     /* the other subscriber: the delta */
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
     ASSERT_EQ(msg.u.deltas.from_version, 0);
     ASSERT_EQ(msg.u.deltas.nitems, 1);
     ASSERT_EQ(msg.u.deltas.items[0].version, 1);
@@ -450,32 +302,32 @@ static void test_flush_outcome_and_delta(void)
     /* two more; then a late subscriber with have_version 1 gets exactly 2..3 */
     flush_incr(a, doc, 2, 1);
     flush_incr(a, doc, 3, 1);
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
     ASSERT_EQ(msg.u.deltas.items[0].version, 2);
-    ASSERT_EQ(ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
+    ASSERT_EQ(fl_ws_next(b, 20000, arena, &msg), FL_WT_DELTAS);
     ASSERT_EQ(msg.u.deltas.items[0].version, 3);
 
-    ws_t *c = malloc(sizeof *c);
+    fl_ws_t *c = malloc(sizeof *c);
     ASSERT_TRUE(hello(c, tok_ro));
-    ws_text(c, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\",\"have_version\":1}", doc);
-    ASSERT_EQ(ws_next(c, 20000, arena, &msg), FL_WT_DELTAS);
+    fl_ws_text(c, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\",\"have_version\":1}", doc);
+    ASSERT_EQ(fl_ws_next(c, 20000, arena, &msg), FL_WT_DELTAS);
     ASSERT_EQ(msg.u.deltas.from_version, 1);
     ASSERT_EQ(msg.u.deltas.nitems, 2);
     ASSERT_EQ(msg.u.deltas.items[0].version, 2);
     ASSERT_EQ(msg.u.deltas.items[1].version, 3);
     /* up to date: nothing now, then the next delta */
-    ws_t *d = malloc(sizeof *d);
+    fl_ws_t *d = malloc(sizeof *d);
     ASSERT_TRUE(hello(d, tok_ro));
     subscribe_bin(d, doc, true, 3);
-    ASSERT_EQ(ws_next(d, 500, arena, &msg), 0);
+    ASSERT_EQ(fl_ws_next(d, 500, arena, &msg), 0);
     /* have_version 0 with a short history: the deltas 0..3 from the window */
-    ws_text(c, "{\"t\":\"unsubscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
+    fl_ws_text(c, "{\"t\":\"unsubscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
     flush_incr(a, doc, 4, 1);
-    ASSERT_EQ(ws_next(d, 20000, arena, &msg), FL_WT_DELTAS);
+    ASSERT_EQ(fl_ws_next(d, 20000, arena, &msg), FL_WT_DELTAS);
     ASSERT_EQ(msg.u.deltas.from_version, 3);
     ASSERT_EQ(msg.u.deltas.items[0].version, 4);
     /* c unsubscribed: nothing more for it */
-    ASSERT_EQ(ws_next(c, 500, arena, &msg), 0);
+    ASSERT_EQ(fl_ws_next(c, 500, arena, &msg), 0);
     /* a resent seq is answered from the dedup table, nothing applied */
     flush_incr(a, doc, 4, 1);
     /* (the outcomes of seq 2..4 come first, in order) */
@@ -485,10 +337,10 @@ static void test_flush_outcome_and_delta(void)
         ASSERT_EQ(msg.u.outcome.outcome.duplicate, want == 5);
     }
     ASSERT_EQ(msg.u.outcome.outcome.version_after, 4);
-    ws_close(a);
-    ws_close(b);
-    ws_close(c);
-    ws_close(d);
+    fl_ws_close(a);
+    fl_ws_close(b);
+    fl_ws_close(c);
+    fl_ws_close(d);
     free(a);
     free(b);
     free(c);
@@ -497,34 +349,34 @@ static void test_flush_outcome_and_delta(void)
 
 static void test_bad_frames_isolated(void)
 {
-    ws_t *x = malloc(sizeof *x), *y = malloc(sizeof *y);
+    fl_ws_t *x = malloc(sizeof *x), *y = malloc(sizeof *y);
     fl_wire_msg_t msg;
     const char *doc = "acme/iso";
     static char big[70000];
     ASSERT_TRUE(hello(x, tok_rw));
     ASSERT_TRUE(hello(y, tok_rw));
-    ws_text(y, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
-    ASSERT_EQ(ws_next(y, 20000, arena, &msg), FL_WT_SNAPSHOT);
+    fl_ws_text(y, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"%s\"}", doc);
+    ASSERT_EQ(fl_ws_next(y, 20000, arena, &msg), FL_WT_SNAPSHOT);
 
     /* garbage bytes */
-    ws_send(x, 2, "\xc1\xff\x00garbage", 10);
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
+    fl_ws_send(x, 2, "\xc1\xff\x00garbage", 10);
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
     ASSERT_EQ(msg.u.error.code, FL_CODE_BAD_FRAME);
     /* unknown type: an error, the connection stays */
-    ws_text(x, "{\"t\":\"launch\",\"v\":1}");
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
+    fl_ws_text(x, "{\"t\":\"launch\",\"v\":1}");
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
     ASSERT_EQ(msg.u.error.code, FL_CODE_UNKNOWN_TYPE);
     /* invalid UTF-8 in a doc id (msgpack subscribe) */
-    ws_send(x, 2, "\x83\xa3" "doc\xa2\xc3\x28\xa1t\xa9subscribe\xa1v\x01", 22);
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
+    fl_ws_send(x, 2, "\x83\xa3" "doc\xa2\xc3\x28\xa1t\xa9subscribe\xa1v\x01", 22);
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
     ASSERT_EQ(msg.u.error.code, FL_CODE_BAD_FRAME);
     /* an empty doc id */
-    ws_text(x, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"\"}");
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
+    fl_ws_text(x, "{\"t\":\"subscribe\",\"v\":1,\"doc\":\"\"}");
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), FL_WT_ERROR);
     ASSERT_EQ(msg.u.error.code, FL_CODE_BAD_DOC_ID);
     /* still alive */
-    ws_text(x, "{\"t\":\"ping\",\"v\":1}");
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), FL_WT_PONG);
+    fl_ws_text(x, "{\"t\":\"ping\",\"v\":1}");
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), FL_WT_PONG);
 
     /* y is undisturbed: its flush goes through */
     flush_incr(y, doc, 1, 2);
@@ -533,17 +385,17 @@ static void test_bad_frames_isolated(void)
 
     /* a frame over max.frame (64 KiB here) closes x with 4000 */
     memset(big, 'a', sizeof big);
-    ws_send(x, 1, big, sizeof big);
+    fl_ws_send(x, 1, big, sizeof big);
     ASSERT_EQ(ws_expect(x, FL_WT_ERROR, arena, &msg), FL_WT_ERROR);
     ASSERT_EQ(msg.u.error.code, FL_CODE_LIMIT);
-    ASSERT_EQ(ws_next(x, 10000, arena, &msg), -FL_CLOSE_BAD_FRAME);
+    ASSERT_EQ(fl_ws_next(x, 10000, arena, &msg), -FL_CLOSE_BAD_FRAME);
 
     /* and y still is */
     flush_incr(y, doc, 2, 2);
     ASSERT_EQ(ws_expect(y, FL_WT_OUTCOME, arena, &msg), FL_WT_OUTCOME);
     ASSERT_EQ(msg.u.outcome.outcome.version_after, 2);
-    ws_close(x);
-    ws_close(y);
+    fl_ws_close(x);
+    fl_ws_close(y);
     free(x);
     free(y);
 }
@@ -570,13 +422,13 @@ static void test_http_endpoints(void)
 
 static void test_sigterm_going_away(void)
 {
-    ws_t *ws = malloc(sizeof *ws);
+    fl_ws_t *ws = malloc(sizeof *ws);
     fl_wire_msg_t msg;
     ASSERT_TRUE(hello(ws, tok_rw));
     ASSERT_EQ(fl_proc_signal(&gateway, SIGTERM), 0);
     ASSERT_EQ(ws_expect(ws, -FL_CLOSE_GOING_AWAY, arena, &msg), -FL_CLOSE_GOING_AWAY);
     ASSERT_EQ(fl_proc_wait(&gateway, 20000), 0);
-    ws_close(ws);
+    fl_ws_close(ws);
     free(ws);
 }
 
