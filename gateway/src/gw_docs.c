@@ -261,34 +261,12 @@ static void resync(gw_t *gw, gw_doc_t *doc, const char *why)
 /* `changed {doc, version}` for minimum-disclosure tenants. */
 static gw_buf_t *encode_changed(const gw_doc_t *doc, uint64_t version, fl_wire_form_t form)
 {
-    gw_buf_t *buf = NULL;
-    if (form == FL_WIRE_MSGPACK) {
-        msgpack_sbuffer sb;
-        msgpack_packer pk;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        /* canonical: keys in bytewise order */
-        msgpack_pack_map(&pk, 4);
-        msgpack_pack_str_with_body(&pk, "doc", 3);
-        msgpack_pack_str_with_body(&pk, doc->id, doc->idlen);
-        msgpack_pack_str_with_body(&pk, "t", 1);
-        msgpack_pack_str_with_body(&pk, "changed", 7);
-        msgpack_pack_str_with_body(&pk, "v", 1);
-        msgpack_pack_uint64(&pk, FL_WIRE_VERSION);
-        msgpack_pack_str_with_body(&pk, "version", 7);
-        msgpack_pack_uint64(&pk, version);
-        buf = gw_buf_new(sb.data, sb.size, false);
-        msgpack_sbuffer_destroy(&sb);
-    } else {
-        json_t *j = json_pack("{s:s%,s:s,s:i,s:I}", "doc", doc->id, doc->idlen, "t", "changed",
-                              "v", FL_WIRE_VERSION, "version", (json_int_t)version);
-        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-        if (text)
-            buf = gw_buf_new(text, strlen(text), true);
-        free(text);
-        json_decref(j);
-    }
-    return buf;
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_CHANGED;
+    msg.u.changed.doc = (fl_slice_t){doc->id, doc->idlen};
+    msg.u.changed.version = version;
+    return gw_buf_encode(&msg, form);
 }
 
 gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form)
