@@ -191,8 +191,17 @@ test('a page that loses its connection keeps editing, comes back and converges w
   });
   // bob goes offline: the network is cut and the open socket dropped
   await b.context.setOffline(true);
-  await b.page.evaluate(() => demo.client.ws && demo.client.ws.close(3000));
-  await b.page.waitForFunction(() => demo.client.state !== 'ready');
+  // Chromium may sit on a close requested while offline (no close handshake
+  // can complete); ask again until the client has noticed, within a minute.
+  for (let attempt = 0; ; attempt++) {
+    await b.page.evaluate(() => demo.client.ws && demo.client.ws.close(3000));
+    try {
+      await b.page.waitForFunction(() => demo.client.state !== 'ready', null, { timeout: 10000 });
+      break;
+    } catch (err) {
+      if (attempt === 5) throw err;
+    }
+  }
   // both keep editing; bob's edits stay local
   const made = await b.page.evaluate(async () => {
     const { actions } = window.demo;
