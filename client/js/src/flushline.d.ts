@@ -9,11 +9,19 @@ export type { Value } from './codec.js';
 export type State = 'connecting' | 'hello' | 'ready' | 'backoff' | 'stopped';
 export const STATES: State[];
 export const CLIENT_NAME: string;
+/** Pacing margin: flushes are paced at this percentage of the welcome's rate (95). */
+export const PACE_RATE_PCT: number;
 export function newKey(): string;
 
 export interface ClientOptions {
-  /** ws://host:port/v1/ws */
-  url: string;
+  /** ws://host:port/v1/ws; required unless urls is given */
+  url?: string;
+  /**
+   * Failover: gateway addresses (replaces url when non-empty). The first connection goes to
+   * the first; every reconnect goes to the next one, round robin. In the reconnect-now
+   * classes (4200-4299, network errors) each address gets one immediate try before backing off.
+   */
+  urls?: string[];
   /** JWT; sent in hello */
   token: string;
   /** JSON text frames instead of msgpack binary frames */
@@ -26,6 +34,12 @@ export interface ClientOptions {
   ackTimeoutMs?: number;
   /** hello "client" */
   name?: string;
+  /**
+   * Pace flushes by a token bucket a margin inside the welcome's (PACE_RATE_PCT of its rate,
+   * burst - 1, at least 1), so the gateway's rate limit is met rather than hit. Default true;
+   * false sends as fast as possible (load tests of the limit).
+   */
+  pacing?: boolean;
   /** 16 bytes; random by default */
   clientId?: Uint8Array;
 }
@@ -41,7 +55,9 @@ export interface Events {
   change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack'; handle: DocHandle };
   delta: { doc: string; delta: Delta; mine: boolean };
   outcome: { doc: string; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };
-  nack: { doc?: string; seq?: number; code: string; retryAfterMs?: number; reason: string };
+  /** retrying: the flush stays pending and goes again (after retryAfterMs, or held behind an
+   *  earlier nacked flush of its document); false: dropped for good, or not about a pending flush */
+  nack: { doc?: string; seq?: number; code: string; retryAfterMs?: number; reason: string; retrying: boolean };
   signal: { doc: string; from: string; body: Value };
   presence: { doc: string; peers: Peer[] };
   changed: { doc: string; version: number };
@@ -75,10 +91,20 @@ export class DocHandle {
 export class Client {
   constructor(opts: ClientOptions);
   readonly state: State;
+  /** The gateway address of the current (or next) connection attempt. */
+  readonly url: string;
   readonly user: string | null;
   readonly session: string;
   readonly pendingCount: number;
-  readonly stats: { connects: number; welcomes: number; resent: number; resyncs: number; sent: number; received: number };
+  readonly stats: {
+    connects: number; welcomes: number; resent: number; resyncs: number; sent: number; received: number;
+    /** flushes sent again because no outcome came within ackTimeoutMs */
+    timeouts: number;
+    /** nacks received */
+    nacks: number;
+    /** reconnects that went to another address of urls */
+    failovers: number;
+  };
   on<K extends keyof Events>(name: K, fn: (ev: Events[K]) => void): () => void;
   off<K extends keyof Events>(name: K, fn: (ev: Events[K]) => void): void;
   connect(): this;

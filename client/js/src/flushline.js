@@ -1,23 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
 // flushline: the Flushline client for browsers (and Node with a WebSocket class), no build step.
 //
-// One Client holds one WebSocket to a gateway (/v1/ws): hello with a token, then subscribe
-// with have_version and send flushes. For each subscribed document it keeps
+// One Client holds one WebSocket to a gateway (/v1/ws; or to one of a list of addresses,
+// `urls`, tried round robin: failover): hello with a token, then subscribe with
+// have_version and send flushes. For each subscribed document it keeps
 //   - the confirmed copy (engine.js Doc): snapshot + deltas, each delta checked by its chain
 //     hash (a mismatch or a gap resubscribes from scratch);
 //   - the pending flushes: seq per (client, document) counting from 1, kept until their
 //     outcome (and their delta) arrived, resent with their seq after a reconnect, a gap
-//     outcome, a nack with retry_after_ms, or ack_timeout_ms without an answer;
+//     outcome, a nack with retry_after_ms, or ack_timeout_ms without an answer; a flush
+//     goes out only once every earlier unanswered flush of its document is in flight;
 //   - the view: the confirmed state with every pending command applied on top with the
 //     engine (optimistic state), rebuilt on every outcome, delta and snapshot.
 // Commands given in one turn are batched into one flush per animation frame (setTimeout 0
 // where there is no requestAnimationFrame). Reconnects follow PROTOCOL.md section 7:
 // 4000-4099 stop, 4100-4199 exponential back-off with jitter, 4200-4299 and network errors
-// reconnect at once (then back off while attempts keep failing).
+// reconnect at once (then back off while attempts keep failing). With several addresses
+// every reconnect goes to the next one, and in the reconnect-now classes each address gets
+// one immediate try before the back-off starts; the new gateway gets the resubscribes (with
+// have_version) and every unanswered flush again, in seq order, with its original seq.
+//
+// Pacing (as the C client): flushes leave through a token bucket a margin inside the one the
+// welcome announces (PACE_RATE_PCT of its rate, a bucket of burst - 1, at least 1), so the
+// gateway's rate limit is met rather than hit even when timers fire late or frames arrive
+// bunched. No retry storm: after a rate_limited or unavailable nack only the first nacked
+// flush of a document waits for its retry_after_ms; later flushes of that document are
+// held, and the nacked backlog goes out one flush at a time in seq order (each once the
+// previous one is answered). A new connection clears the hold (its bucket is fresh).
 //
 // Events (client.on(name, fn)): 'status' {state, closeCode}, 'welcome' {user, limits},
 // 'change' {doc, state, version, source}, 'delta' {doc, delta, mine}, 'outcome' {doc, outcome},
-// 'nack' {...}, 'signal' {doc, from, body}, 'presence' {doc, peers}, 'error' {code, reason}.
+// 'nack' {doc, seq, code, retryAfterMs, reason, retrying}, 'signal' {doc, from, body}, 'presence' {doc, peers}, 'error' {code, reason}.
 
 import { Doc, CODES, codeName, pointer } from './engine.js';
 import { toHex, clone } from './codec.js';
@@ -31,6 +44,10 @@ export const CLIENT_NAME = 'flushline-js/0.1.0';
 export const STATES = ['connecting', 'hello', 'ready', 'backoff', 'stopped'];
 
 const PRESENCE_EVERY_MS = 5000;
+/** Pacing margin: flushes are paced at this percentage of the welcome's rate. */
+export const PACE_RATE_PCT = 95;
+const DEFAULT_RETRY_MS = 1000;
+const now = () => (globalThis.performance ? globalThis.performance.now() : Date.now());
 const PRESENCE_TTL_MS = 12000;
 
 function randomId() {
@@ -76,7 +93,9 @@ export class DocHandle {
     this.confirmed = null; // Doc once a snapshot arrived
     this.seq = 0;          // last seq given out
     this.queued = [];      // commands not yet in a flush
-    this.pending = [];     // {seq, commands, base_version, sentAt, outcome, inConfirmed, retryAt}
+    // {seq, commands, base_version, st: 'queued'|'inflight'|'retry', nacked, sentAt, sentOnce,
+    //  outcome, inConfirmed, retryAt, order}, in seq order
+    this.pending = [];
     this.view = null;
     this.peers = new Map(); // session -> {user, body, at}
     this.subscribed = false;
@@ -162,7 +181,8 @@ export class DocHandle {
 export class Client extends Emitter {
   /**
    * @param {object} opts
-   * @param {string} opts.url ws://host:port/v1/ws
+   * @param {string} [opts.url] ws://host:port/v1/ws (required unless urls is given)
+   * @param {string[]} [opts.urls] failover: gateway addresses, round robin on every reconnect
    * @param {string} opts.token JWT
    * @param {boolean} [opts.json] JSON text frames instead of msgpack binary frames
    * @param {typeof WebSocket} [opts.WebSocket] the WebSocket class (default globalThis.WebSocket)
@@ -170,10 +190,14 @@ export class Client extends Emitter {
    * @param {number} [opts.backoffMaxMs] 30000
    * @param {number} [opts.ackTimeoutMs] 10000
    * @param {string} [opts.name] hello "client"
+   * @param {boolean} [opts.pacing] pace flushes by the welcome's rate and burst (default true)
    */
   constructor(opts) {
     super();
     this.opts = { backoffInitialMs: 250, backoffMaxMs: 30000, ackTimeoutMs: 10000, name: CLIENT_NAME, ...opts };
+    this.urls = Array.isArray(opts.urls) && opts.urls.length ? [...opts.urls] : [opts.url];
+    if (!this.urls.every((u) => typeof u === 'string' && u)) throw new TypeError('flushline: url or urls required');
+    this.urlIndex = 0;
     this.WS = opts.WebSocket || globalThis.WebSocket;
     this.token = opts.token || '';
     this.clientId = opts.clientId || randomId();
@@ -189,8 +213,14 @@ export class Client extends Emitter {
     this.timer = null;
     this.ticker = null;
     this.stopped = true;
-    this.stats = { connects: 0, welcomes: 0, resent: 0, resyncs: 0, sent: 0, received: 0 };
+    this.order = 0;         // creation order of flushes over every document
+    this.pace = null;       // {rate (tokens/ms), burst, tokens, last} while paced
+    this.paceTimer = null;
+    this.stats = { connects: 0, welcomes: 0, resent: 0, resyncs: 0, sent: 0, received: 0, timeouts: 0, nacks: 0, failovers: 0 };
   }
+
+  /** The gateway address of the current (or next) connection attempt. */
+  get url() { return this.urls[this.urlIndex]; }
 
   /** Starts connecting (again). */
   connect() {
@@ -206,6 +236,7 @@ export class Client extends Emitter {
     clearTimeout(this.timer);
     clearInterval(this.ticker); this.ticker = null;
     if (this.ws) { const ws = this.ws; this.ws = null; ws.onclose = null; ws.close(1000); }
+    this.dropConnection();
     this.setState('stopped', 1000);
   }
 
@@ -247,7 +278,7 @@ export class Client extends Emitter {
     this.setState('connecting');
     let ws;
     try {
-      ws = new this.WS(this.opts.url);
+      ws = new this.WS(this.url);
     } catch (e) {
       this.scheduleReconnect(0);
       return;
@@ -268,8 +299,23 @@ export class Client extends Emitter {
     };
   }
 
+  // The connection is gone: every unanswered flush goes back to queued and the holds after
+  // nacks are cleared (the next gateway's bucket is fresh, and pacing meets it).
+  dropConnection() {
+    clearTimeout(this.paceTimer); this.paceTimer = null;
+    this.pace = null;
+    for (const h of this.docs.values()) {
+      h.subscribed = false;
+      for (const f of h.pending) {
+        clearTimeout(f.retryTimer);
+        f.nacked = false;
+        if (!f.outcome) f.st = 'queued';
+      }
+    }
+  }
+
   onClosed(code) {
-    for (const h of this.docs.values()) h.subscribed = false;
+    this.dropConnection();
     if (code >= 4000 && code <= 4099) {
       this.stopped = true;
       this.setState('stopped', code);
@@ -280,12 +326,19 @@ export class Client extends Emitter {
 
   scheduleReconnect(code) {
     if (this.stopped) return;
-    const now = code >= 4200 && code <= 4299;
+    const atOnce = (code >= 4200 && code <= 4299) || [0, 1000, 1001, 1005, 1006, 3000].includes(code);
     const n = this.attempts++;
+    // reconnect-now classes: each address gets one immediate try, then back off
+    const step = atOnce ? n - this.urls.length : n;
     let delay = 0;
-    if (!(now || code === 0 || code === 1000 || code === 1001 || code === 1005 || code === 1006 || code === 3000) || n > 0) {
-      const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(n, 20));
+    if (step >= 0) {
+      const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(step, 20));
       delay = base / 2 + Math.random() * base / 2; // jitter: half to all of the step
+    }
+    if (this.urls.length > 1) {
+      // failover: the next attempt goes to the next address
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      this.stats.failovers++;
     }
     this.setState('backoff', code);
     clearTimeout(this.timer);
@@ -331,16 +384,46 @@ export class Client extends Emitter {
     this.limits = msg.limits;
     this.stats.welcomes++;
     this.attempts = 0;
+    this.setPacing(msg.limits, first);
     this.setState('ready');
     this.emit('welcome', { user: msg.user, limits: msg.limits, server: msg.server });
-    if (!first) return; // an auth answer
+    if (!first) { this.pump(); return; } // an auth answer
     for (const h of this.docs.values()) {
       this.sendSubscribe(h);
-      // resend every unanswered flush, in seq order
-      for (const f of h.pending) if (!f.outcome) this.sendFlush(h, f, true);
       h.sendPresence();
     }
+    // every unanswered flush goes again, in seq order, with its seq
+    this.pump();
     this.scheduleFlush();
+  }
+
+  // The pacing bucket, a margin inside the welcome's: PACE_RATE_PCT of its rate, burst - 1.
+  setPacing(limits, fresh) {
+    const rate = Number(limits?.rate ?? 0);
+    const burst = Number(limits?.burst ?? 0);
+    if (this.opts.pacing === false || !(rate > 0)) { this.pace = null; return; }
+    const b = burst > 1 ? burst - 1 : 1;
+    const r = (rate * PACE_RATE_PCT) / 100 / 1000; // tokens per ms
+    if (fresh || !this.pace) this.pace = { rate: r, burst: b, tokens: b, last: now() }; // a new connection's bucket is full
+    else { this.paceRefill(); this.pace.rate = r; this.pace.burst = b; this.pace.tokens = Math.min(this.pace.tokens, b); }
+  }
+
+  paceRefill() {
+    const p = this.pace, t = now();
+    p.tokens = Math.min(p.burst, p.tokens + (t - p.last) * p.rate);
+    p.last = t;
+  }
+
+  // Takes a token, or arms the pace timer and says no.
+  paceTake() {
+    if (!this.pace) return true;
+    this.paceRefill();
+    if (this.pace.tokens >= 1) { this.pace.tokens -= 1; return true; }
+    if (!this.paceTimer) {
+      const wait = (1 - this.pace.tokens) / this.pace.rate;
+      this.paceTimer = setTimeout(() => { this.paceTimer = null; this.pump(); }, Math.max(1, Math.ceil(wait)));
+    }
+    return false;
   }
 
   sendSubscribe(h) {
@@ -391,33 +474,54 @@ export class Client extends Emitter {
     const f = h.pending.find((p) => p.seq === Number(msg.seq));
     this.emit('outcome', { doc: h.id, outcome: { ...msg, codeName: codeName(msg.code) } });
     if (!f) return;
-    if (msg.code === CODES.gap) {
-      // earlier seqs have not reached the processor: resend from the oldest unanswered
-      for (const p of h.pending) if (!p.outcome) this.sendFlush(h, p, true);
+    if (msg.code === CODES.gap && !f.outcome && h.pending.some((p) => p.seq < f.seq && !p.outcome)) {
+      // an earlier seq has not reached the processor: send this one again once the
+      // earlier ones are on their way
+      f.st = 'queued';
+      this.pump();
       return;
     }
+    clearTimeout(f.retryTimer);
+    f.nacked = false;
     f.outcome = { version_before: Number(msg.version_before), version_after: Number(msg.version_after), code: msg.code };
     if (msg.dup && msg.version_after <= h.version) f.inConfirmed = true;
     h.settle();
     h.rebase();
     h.changed('outcome');
+    this.pump(); // flushes held behind a nacked one may go now
   }
 
   onNack(h, msg) {
-    this.emit('nack', { doc: msg.doc, seq: msg.seq, code: codeName(msg.code), retryAfterMs: msg.retry_after_ms, reason: msg.reason });
-    if (!h || msg.seq === undefined) return;
-    const f = h.pending.find((p) => p.seq === Number(msg.seq));
-    if (!f) return;
+    this.stats.nacks++;
+    const f = h && msg.seq !== undefined ? h.pending.find((p) => p.seq === Number(msg.seq) && !p.outcome) : undefined;
     const retry = [CODES.unavailable, CODES.rate_limited].includes(msg.code) || msg.retry_after_ms !== undefined;
+    this.emit('nack', { doc: msg.doc, seq: msg.seq, code: codeName(msg.code), retryAfterMs: msg.retry_after_ms, reason: msg.reason,
+      retrying: !!(f && retry) });
+    if (!f) return;
     if (retry) {
-      f.retryAt = Date.now() + Number(msg.retry_after_ms ?? 1000);
       clearTimeout(f.retryTimer);
-      f.retryTimer = setTimeout(() => { if (!f.outcome && h.pending.includes(f)) this.sendFlush(h, f, true); }, Number(msg.retry_after_ms ?? 1000));
+      const held = h.pending.some((p) => p.seq < f.seq && !p.outcome && p.nacked);
+      f.nacked = true;
+      if (held) {
+        // held behind the earlier nacked flush: resent in seq order once that one is
+        // answered (a timer of its own would resend the whole backlog at once)
+        f.st = 'queued';
+        f.retryAt = 0;
+      } else {
+        const ms = Number(msg.retry_after_ms ?? DEFAULT_RETRY_MS);
+        f.st = 'retry';
+        f.retryAt = Date.now() + ms;
+        f.retryTimer = setTimeout(() => {
+          if (f.st === 'retry' && !f.outcome && h.pending.includes(f)) { f.st = 'queued'; this.pump(); }
+        }, ms);
+      }
     } else {
       // final: the flush will never apply (doc_forbidden, limit, ...); drop it
+      clearTimeout(f.retryTimer);
       h.pending = h.pending.filter((p) => p !== f);
       h.rebase();
       h.changed('nack');
+      this.pump();
     }
   }
 
@@ -441,6 +545,7 @@ export class Client extends Emitter {
     nextFrame(() => {
       this.flushScheduled = false;
       for (const h of this.docs.values()) this.flushDoc(h);
+      this.pump();
     });
   }
 
@@ -449,20 +554,44 @@ export class Client extends Emitter {
     const max = this.limits?.max_commands || 1000;
     while (h.queued.length) {
       const commands = h.queued.splice(0, max);
-      const f = { seq: ++h.seq, commands, base_version: h.version, sentAt: 0, outcome: null, inConfirmed: false };
-      h.pending.push(f);
-      this.sendFlush(h, f, false);
+      h.pending.push({ seq: ++h.seq, commands, base_version: h.version, st: 'queued', nacked: false, sentAt: 0, sentOnce: false,
+        outcome: null, inConfirmed: false, retryAt: 0, order: ++this.order });
     }
   }
 
-  sendFlush(h, f, resend) {
-    const ok = this.send({
-      v: 1, t: 'flush', doc: h.id, client_id: this.clientId, seq: f.seq, base_version: f.base_version,
-      commands: f.commands,
-    });
-    if (ok) {
+  // The next flush to write: of each document the first queued flush whose earlier
+  // unanswered siblings are all in flight, none of them a nacked one still waiting for its
+  // answer (the refused backlog goes one at a time) and none waiting for a retry; the
+  // oldest of those over the documents.
+  nextFlush() {
+    let best = null;
+    for (const h of this.docs.values()) {
+      for (const f of h.pending) {
+        if (f.outcome) continue;
+        if (f.st === 'inflight') { if (f.nacked) break; continue; }
+        if (f.st === 'queued' && (!best || f.order < best.f.order)) best = { h, f };
+        break;
+      }
+    }
+    return best;
+  }
+
+  // Writes queued flushes while the connection is ready, the order allows and pacing has
+  // tokens (else the pace timer calls again).
+  pump() {
+    while (this.state === 'ready' && this.ws && this.ws.readyState === 1) {
+      const next = this.nextFlush();
+      if (!next || !this.paceTake()) return;
+      const { h, f } = next;
+      const ok = this.send({
+        v: 1, t: 'flush', doc: h.id, client_id: this.clientId, seq: f.seq, base_version: f.base_version,
+        commands: f.commands,
+      });
+      if (!ok) return;
+      f.st = 'inflight';
       f.sentAt = Date.now();
-      if (resend) this.stats.resent++;
+      if (f.sentOnce) this.stats.resent++;
+      f.sentOnce = true;
     }
   }
 
@@ -471,7 +600,10 @@ export class Client extends Emitter {
     for (const h of this.docs.values()) {
       if (this.state === 'ready') {
         for (const f of h.pending) {
-          if (!f.outcome && f.sentAt && now - f.sentAt > this.opts.ackTimeoutMs && !(f.retryAt > now)) this.sendFlush(h, f, true);
+          if (!f.outcome && f.st === 'inflight' && now - f.sentAt > this.opts.ackTimeoutMs) {
+            f.st = 'queued'; // no outcome in time: again with its seq (dedup makes it safe)
+            this.stats.timeouts++;
+          }
         }
         if (h.presence !== undefined && (!h.presenceAt || now - h.presenceAt >= PRESENCE_EVERY_MS)) {
           h.presenceAt = now;
@@ -483,6 +615,7 @@ export class Client extends Emitter {
       for (const [s, p] of h.peers) if (now - p.at >= PRESENCE_TTL_MS) { h.peers.delete(s); gone = true; }
       if (gone) this.emit('presence', { doc: h.id, peers: h.present });
     }
+    this.pump();
   }
 
   /** Sum of pending flushes over the documents (0 when everything is acknowledged). */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The client against an in-process fake gateway (the JS engine behind a fake WebSocket):
 // seq per (client, document) from 1, one flush per turn, optimistic state, resend with the
-// same seq after a reconnect (applied once), resubscribe with have_version, close codes.
+// same seq after a reconnect (applied once), resubscribe with have_version, close codes;
+// failover between two fake gateways over one store, pacing against a strict token bucket,
+// and no retry storm after rate_limited.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../src/flushline.js';
@@ -9,8 +11,30 @@ import { Doc } from '../src/engine.js';
 import { decodeMessage, encodeMessage } from '../src/messages.js';
 import { CODES } from '../src/engine.js';
 
+// opts: store (another gateway whose documents and history this one shares: one processor
+// behind two gateways), rate/burst (the welcome's; strict: a strict per-connection token
+// bucket that nacks rate_limited with retry_after_ms), maxCommands (the welcome's).
 class FakeGateway {
-  constructor() { this.docs = new Map(); this.sockets = new Set(); this.log = []; this.dropFlushes = false; this.history = new Map(); }
+  constructor(opts = {}) {
+    const store = opts.store;
+    this.docs = store ? store.docs : new Map();
+    this.history = store ? store.history : new Map();
+    this.sockets = new Set(); this.log = []; this.dropFlushes = false;
+    this.rate = opts.rate ?? 100; this.burst = opts.burst ?? 200; this.strict = !!opts.strict;
+    this.maxCommands = opts.maxCommands ?? 1000;
+    this.nacks = []; // {seq, first} per rate_limited nack; first: the seq's first arrival here
+    this.arrivals = new Map(); // doc/seq -> times received
+  }
+  // A strict token bucket per connection: full at the start, refilled at rate per second.
+  take(ws) {
+    const t = performance.now();
+    if (!ws.bucket) ws.bucket = { tokens: this.burst, last: t };
+    const b = ws.bucket;
+    b.tokens = Math.min(this.burst, b.tokens + (t - b.last) * this.rate / 1000);
+    b.last = t;
+    if (b.tokens >= 1) { b.tokens -= 1; return 0; }
+    return Math.ceil((1 - b.tokens) * 1000 / this.rate);
+  }
   doc(id) {
     if (!this.docs.has(id)) { this.docs.set(id, new Doc(id)); this.history.set(id, []); }
     return this.docs.get(id);
@@ -19,7 +43,7 @@ class FakeGateway {
     const m = decodeMessage(bytes, 'c2s');
     this.log.push(m);
     const send = (x) => ws.deliver(encodeMessage({ v: 1, ...x }));
-    if (m.t === 'hello') send({ t: 'welcome', user: 'u1', server: 'fake', limits: { max_frame: 1 << 20, max_commands: 1000, max_subscriptions: 100, rate: 100, burst: 200 } });
+    if (m.t === 'hello') send({ t: 'welcome', user: 'u1', server: 'fake', limits: { max_frame: 1 << 20, max_commands: this.maxCommands, max_subscriptions: 100, rate: this.rate, burst: this.burst } });
     if (m.t === 'subscribe') {
       ws.subs.add(m.doc);
       const d = this.doc(m.doc);
@@ -30,6 +54,15 @@ class FakeGateway {
       }
     }
     if (m.t === 'flush' && !this.dropFlushes) {
+      const k = `${m.doc}/${m.seq}`;
+      const n = (this.arrivals.get(k) || 0) + 1;
+      this.arrivals.set(k, n);
+      const wait = this.strict ? this.take(ws) : 0;
+      if (wait) {
+        this.nacks.push({ seq: m.seq, first: n === 1 });
+        send({ t: 'nack', doc: m.doc, client_id: m.client_id, seq: m.seq, code: CODES.rate_limited, retry_after_ms: wait, reason: 'rate' });
+        return;
+      }
       const d = this.doc(m.doc);
       const out = d.apply(m);
       if (out.applied.length) {
@@ -43,24 +76,30 @@ class FakeGateway {
     }
   }
   // A WebSocket class bound to this gateway.
-  get WebSocket() {
-    const gw = this;
-    return class FakeWS {
+  get WebSocket() { return fakeNet(() => this); }
+}
+
+// A WebSocket class that connects to the gateway pick(url) returns; none: the connection
+// fails (close 1006 without open).
+function fakeNet(pick) {
+  return class FakeWS {
       constructor(url) {
         this.url = url; this.readyState = 0; this.subs = new Set();
+        const gw = pick(url);
+        this.gw = gw;
+        if (!gw) { setTimeout(() => { this.readyState = 3; this.onclose?.({ code: 1006 }); }, 0); return; }
         gw.sockets.add(this);
         setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0);
       }
-      send(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && gw.receive(this, bytes), 0); }
+      send(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && this.gw.receive(this, bytes), 0); }
       deliver(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) }), 0); }
       close(code = 1000) { this.serverClose(code); }
       serverClose(code) {
         if (this.readyState === 3) return;
-        this.readyState = 3; gw.sockets.delete(this);
+        this.readyState = 3; this.gw?.sockets.delete(this);
         setTimeout(() => this.onclose?.({ code }), 0);
       }
-    };
-  }
+  };
 }
 
 const until = async (fn, ms = 3000) => {
@@ -71,9 +110,10 @@ const until = async (fn, ms = 3000) => {
   }
 };
 
-test('optimistic state, one flush per turn, seq from 1 per document', async () => {
+test('optimistic state, one flush per turn, seq from 1 per document', async (t) => {
   const gw = new FakeGateway();
   const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
+  t.after(() => c.close());
   const a = c.subscribe('t/a');
   const b = c.subscribe('t/b');
   await until(() => a.state && b.state);
@@ -91,9 +131,10 @@ test('optimistic state, one flush per turn, seq from 1 per document', async () =
   c.close();
 });
 
-test('a flush without outcome is resent with its seq after a reconnect and applied once', async () => {
+test('a flush without outcome is resent with its seq after a reconnect and applied once', async (t) => {
   const gw = new FakeGateway();
   const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
+  t.after(() => c.close());
   const a = c.subscribe('t/a');
   await until(() => a.state);
   a.incr('/n', 1);
@@ -118,9 +159,10 @@ test('a flush without outcome is resent with its seq after a reconnect and appli
   c.close();
 });
 
-test('close codes: 4000-4099 stop, 4100-4199 back off, 4200-4299 reconnect now', async () => {
+test('close codes: 4000-4099 stop, 4100-4199 back off, 4200-4299 reconnect now', async (t) => {
   const gw = new FakeGateway();
   const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket, backoffInitialMs: 200 }).connect();
+  t.after(() => c.close());
   const states = [];
   c.on('status', (s) => states.push(s));
   await until(() => c.state === 'ready');
@@ -138,5 +180,127 @@ test('close codes: 4000-4099 stop, 4100-4199 back off, 4200-4299 reconnect now',
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(c.stats.connects, 3, 'no reconnect after 4001');
   assert.equal(states.at(-1).closeCode, 4001);
+  c.close();
+});
+
+test('failover: the next address on every reconnect; unanswered flushes resent with their seqs, resubscribe with have_version', async (t) => {
+  const ga = new FakeGateway();
+  const gb = new FakeGateway({ store: ga }); // the same processor behind both
+  const WebSocket = fakeNet((url) => ({ 'ws://a/v1/ws': ga, 'ws://b/v1/ws': gb })[url]);
+  const c = new Client({ urls: ['ws://a/v1/ws', 'ws://b/v1/ws'], token: 't', WebSocket, backoffInitialMs: 5000 }).connect();
+  t.after(() => c.close());
+  const a = c.subscribe('t/a');
+  await until(() => a.state);
+  assert.equal(c.url, 'ws://a/v1/ws');
+  a.incr('/n', 1);
+  await until(() => c.pendingCount === 0);
+  ga.dropFlushes = true; // the next flushes reach gateway a and go no further
+  a.incr('/n', 10);
+  await until(() => ga.log.filter((m) => m.t === 'flush').length === 2);
+  a.add('/s', 'x');
+  await until(() => ga.log.filter((m) => m.t === 'flush').length === 3);
+  assert.deepEqual(a.state, { n: 11, s: 'x' }, 'pending edits shown');
+  const t0 = Date.now();
+  for (const s of [...ga.sockets]) s.serverClose(4201); // going_away: reconnect now, to b
+  await until(() => c.pendingCount === 0 && c.state === 'ready');
+  assert.ok(Date.now() - t0 < 1000, 'failed over at once');
+  assert.equal(c.url, 'ws://b/v1/ws');
+  assert.equal(c.stats.failovers, 1);
+  const subs = gb.log.filter((m) => m.t === 'subscribe');
+  assert.deepEqual(subs.map((m) => [m.doc, m.have_version]), [['t/a', 1]], 'resubscribed to b with have_version');
+  assert.deepEqual(gb.log.filter((m) => m.t === 'flush').map((f) => f.seq), [2, 3], 'resent to b with their original seqs, in order');
+  assert.deepEqual(gb.doc('t/a').state, { n: 11, s: 'x' });
+  assert.deepEqual(gb.history.get('t/a').map((d) => Number(d.seq)), [1, 2, 3], 'each applied once');
+  assert.equal(a.version, 3);
+  assert.deepEqual(a.state, { n: 11, s: 'x' });
+  // round robin: a dropped connection to b goes back to a, also at once
+  ga.dropFlushes = false;
+  for (const s of [...gb.sockets]) s.serverClose(1006);
+  await until(() => c.stats.welcomes === 3);
+  assert.equal(c.url, 'ws://a/v1/ws');
+  a.incr('/n', 1);
+  await until(() => c.pendingCount === 0);
+  assert.equal(ga.log.filter((m) => m.t === 'flush').at(-1).seq, 4);
+  assert.equal(a.state.n, 12);
+  c.close();
+});
+
+test('failover: a refused first address gets the next one at once; back-off only after every address failed', async (t) => {
+  const gb = new FakeGateway();
+  let up = true;
+  const WebSocket = fakeNet((url) => (url === 'ws://b/v1/ws' && up ? gb : undefined));
+  const t0 = Date.now();
+  const c = new Client({ urls: ['ws://dead/v1/ws', 'ws://b/v1/ws'], token: 't', WebSocket, backoffInitialMs: 400 }).connect();
+  t.after(() => c.close());
+  await until(() => c.state === 'ready');
+  assert.ok(Date.now() - t0 < 300, 'no back-off before trying the second address');
+  assert.equal(c.stats.connects, 2);
+  // both down: one immediate try each (b at once after the close, then dead), then back off
+  up = false;
+  for (const s of [...gb.sockets]) s.serverClose(4200);
+  await until(() => c.stats.connects === 4);
+  const t1 = Date.now();
+  up = true;
+  await until(() => c.state === 'ready', 3000);
+  assert.ok(Date.now() - t1 >= 150, 'backed off once every address failed');
+  assert.equal(c.url, 'ws://b/v1/ws');
+  c.close();
+});
+
+test('pacing: 3x the burst against a strict token bucket gets no nack', async (t) => {
+  const rate = 50, burst = 10; // a token is 20 ms: the margin covers timers and event-loop stalls
+  const gw = new FakeGateway({ rate, burst, strict: true, maxCommands: 1 }); // one command per flush
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
+  t.after(() => c.close());
+  const nacks = [];
+  c.on('nack', (n) => nacks.push(n));
+  const a = c.subscribe('t/a');
+  await until(() => a.state);
+  for (let i = 0; i < 3 * burst; i++) a.incr('/n', 1); // 30 flushes in one turn
+  // and a few more in later turns
+  for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 2)); a.incr('/m', 1); }
+  await until(() => c.pendingCount === 0, 5000);
+  assert.equal(nacks.length, 0, 'never refused');
+  assert.equal(gw.nacks.length, 0);
+  assert.deepEqual(gw.doc('t/a').state, { n: 3 * burst, m: 5 });
+  assert.deepEqual(gw.history.get('t/a').map((d) => Number(d.seq)), Array.from({ length: 3 * burst + 5 }, (_, i) => i + 1));
+  c.close();
+});
+
+test('no retry storm: 100 unpaced flushes against a strict bucket apply once, in order, with about one nack each', async (t) => {
+  const rate = 200, burst = 10, N = 100;
+  const gw = new FakeGateway({ rate, burst, strict: true, maxCommands: 1 });
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket, pacing: false }).connect();
+  t.after(() => c.close());
+  const a = c.subscribe('t/a');
+  await until(() => a.state);
+  for (let i = 0; i < N; i++) a.apply({ op: 'add', path: `/k${i}`, value: i });
+  await until(() => c.pendingCount === 0, 10000);
+  const history = gw.history.get('t/a');
+  assert.deepEqual(history.map((d) => Number(d.seq)), Array.from({ length: N }, (_, i) => i + 1), 'applied once each, in seq order');
+  assert.equal(Object.keys(gw.doc('t/a').state).length, N);
+  const firstWave = gw.nacks.filter((n) => n.first).length;
+  assert.ok(firstWave > 0, 'the burst was refused');
+  assert.ok(gw.nacks.length <= 2 * firstWave + 5, `nacks ${gw.nacks.length}, first wave ${firstWave}`);
+  assert.equal(c.stats.nacks, gw.nacks.length);
+  assert.equal(a.version, N);
+  c.close();
+});
+
+test('a new connection clears the hold: the backlog goes out at once, paced, without nacks', async (t) => {
+  const rate = 50, burst = 5, N = 20;
+  const gw = new FakeGateway({ rate, burst, strict: true, maxCommands: 1 });
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket, pacing: false }).connect();
+  t.after(() => c.close());
+  const a = c.subscribe('t/a');
+  await until(() => a.state);
+  for (let i = 0; i < N; i++) a.incr('/n', 1);
+  await until(() => gw.nacks.length > 0); // the burst is being refused: a hold is in place
+  const before = gw.nacks.length;
+  c.opts.pacing = true; // the next connection paces
+  for (const s of [...gw.sockets]) s.serverClose(4200);
+  await until(() => c.pendingCount === 0, 5000);
+  assert.equal(gw.nacks.length, before, 'no nack on the new connection');
+  assert.equal(gw.doc('t/a').state.n, N);
   c.close();
 });
