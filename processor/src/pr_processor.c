@@ -585,11 +585,15 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         }
         /* Partitions with nothing consumed yet have no position to commit. */
         rd_kafka_topic_partition_list_t *valid = rd_kafka_topic_partition_list_new(offsets->cnt);
-        for (int i = 0; i < offsets->cnt; i++)
-            if (offsets->elems[i].offset >= 0)
-                rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic,
-                                                  offsets->elems[i].partition)
-                    ->offset = offsets->elems[i].offset;
+        /* Only partitions whose documents we hold: a record consumed from
+         * any other (an assignment acknowledged while stopping) was not
+         * applied and its offset must not be committed. */
+        for (int i = 0; i < offsets->cnt; i++) {
+            int32_t p = offsets->elems[i].partition;
+            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+                rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic, p)->offset =
+                    offsets->elems[i].offset;
+        }
         rd_kafka_topic_partition_list_destroy(offsets);
         offsets = valid;
     }
@@ -777,8 +781,12 @@ static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
 
     atomic_fetch_add(&pr->c.records_in, 1);
     if (!part) {
-        /* Cannot happen (partitions are assigned only once restored); if it
-         * did, committing past the record would lose it: stop instead. */
+        /* While stopping, an assignment is acknowledged without restoring
+         * it (see on_rebalance): its records are left alone and their
+         * offsets never committed (commit_txn). Otherwise this cannot
+         * happen; if it did, stop rather than risk skipping a record. */
+        if (pr->stopping)
+            return 0;
         fl_error("record from partition %d, which has no documents; stopping", msg->partition);
         pr->fatal = 1;
         return -1;
