@@ -839,7 +839,9 @@ static void test_gateway_kill9_resend(void)
     seqcount_t *sc = calloc(1, sizeof *sc);
     fl_gen_t g;
     uint8_t dc[FL_HASH_LEN];
-    const int N = 300;
+    /* enough that flushes are still in flight at the third kill point
+     * (answered >= 190) however fast the paced client drains them */
+    const int N = 600;
 
     if (env_start(envp, "fltest-gwe-kill", extra) != 0)
         FL_FAIL_("setup");
@@ -857,7 +859,8 @@ static void test_gateway_kill9_resend(void)
      * port, new gateway id) and resends */
     killpoint_t kp = {.cl = c};
     for (int k = 0; k < 3; k++) {
-        kp.answered = 50 + 70 * k;
+        /* each kill after some progress since the previous restart */
+        kp.answered = k == 0 ? 50 : c->outcomes + 40;
         if (!pump(ctx, some_answered_some_inflight, &kp, 60000))
             FL_FAIL_("kill %d: no moment with flushes in flight (answered %ld)", k, c->outcomes);
         long inflight = inflight_estimate(&kp);
