@@ -9,12 +9,7 @@
 #define F(field) offsetof(gw_config_t, field)
 
 static const fl_config_entry_t entries[] = {
-    {.name = "bootstrap", .type = FL_CONFIG_STRING, .def = "127.0.0.1:9092", .offset = F(bootstrap),
-     .doc = "Kafka bootstrap servers (host:port,...)."},
-    {.name = "prefix", .type = FL_CONFIG_STRING, .def = FL_TOPICS_DEFAULT_PREFIX, .offset = F(prefix),
-     .doc = "Topic name prefix."},
-    {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = F(partitions), .min = 1, .max = 1024,
-     .doc = "Partition count every topic must have; the gateway refuses to start otherwise."},
+    FL_CONFIG_DEPLOYMENT_ENTRIES(gw_config_t, "the gateway"),
     {.name = "gateway.id", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(gateway_id),
      .doc = "This gateway's id in flush and sync records (outcomes come back by it); unset: hostname-pid. Unique per running gateway."},
     {.name = "port", .type = FL_CONFIG_INT, .def = "8080", .offset = F(port), .min = 0, .max = 65535,

@@ -10,12 +10,7 @@
 
 
 static const fl_config_entry_t entries[] = {
-    {.name = "bootstrap", .type = FL_CONFIG_STRING, .def = "127.0.0.1:9092", .offset = F(bootstrap),
-     .doc = "Kafka bootstrap servers (host:port,...)."},
-    {.name = "prefix", .type = FL_CONFIG_STRING, .def = FL_TOPICS_DEFAULT_PREFIX, .offset = F(prefix),
-     .doc = "Topic name prefix."},
-    {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = F(partitions), .min = 1, .max = 1024,
-     .doc = "Partition count every topic must have; the processor refuses to start otherwise."},
+    FL_CONFIG_DEPLOYMENT_ENTRIES(pr_config_t, "the processor"),
     {.name = "group.id", .type = FL_CONFIG_STRING, .def = "flushline-processors", .offset = F(group_id),
      .doc = "Consumer group shared by all processors of a deployment."},
     {.name = "group.instance.id", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(group_instance_id),

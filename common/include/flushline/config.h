@@ -101,6 +101,19 @@ typedef struct fl_config_table_s {
 
 #define FL_CONFIG_COUNT(entries) (sizeof(entries) / sizeof((entries)[0]))
 
+/* The entries every component of a deployment has, in the same words:
+ * bootstrap, prefix and partitions, as fields of the struct `cfgtype` with those
+ * names; `who` names the component in the partitions doc ("the gateway").
+ * Needs flushline/topics.h for the default prefix. */
+#define FL_CONFIG_DEPLOYMENT_ENTRIES(cfgtype, who)                                                    \
+    {.name = "bootstrap", .type = FL_CONFIG_STRING, .def = "127.0.0.1:9092",                      \
+     .offset = offsetof(cfgtype, bootstrap), .doc = "Kafka bootstrap servers (host:port,...)."},      \
+    {.name = "prefix", .type = FL_CONFIG_STRING, .def = FL_TOPICS_DEFAULT_PREFIX,                  \
+     .offset = offsetof(cfgtype, prefix), .doc = "Topic name prefix."},                               \
+    {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = offsetof(cfgtype, partitions), \
+     .min = 1, .max = 1024,                                                                        \
+     .doc = "Partition count every topic must have; " who " refuses to start otherwise."}
+
 /* The loaded configuration: owns every string the target struct points to
  * and the kafka.* pass-through settings. */
 typedef struct fl_config_s fl_config_t;
