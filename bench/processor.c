@@ -239,23 +239,22 @@ static double stop_child(pid_t pid, int sig)
 static rd_kafka_t *client(rd_kafka_type_t type, const char *const *kv)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
+    fl_kafka_kv_t defaults[32];
+    size_t n = 0;
     rd_kafka_t *rk;
-    if (!conf)
-        goto fail;
-    for (; kv && kv[0]; kv += 2)
-        if (fl_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != 0) {
-            rd_kafka_conf_destroy(conf);
-            goto fail;
+    for (; kv && kv[0]; kv += 2) {
+        if (n + 1 >= sizeof defaults / sizeof defaults[0]) {
+            fprintf(stderr, "kafka client: too many settings\n");
+            return NULL;
         }
-    if (!(rk = fl_kafka_new(type, conf, errstr, sizeof errstr)))
-        goto fail;
-    if (type == RD_KAFKA_CONSUMER)
-        rd_kafka_poll_set_consumer(rk);
+        defaults[n++] = (fl_kafka_kv_t){kv[0], kv[1]};
+    }
+    defaults[n] = (fl_kafka_kv_t){NULL, NULL};
+    fl_kafka_spec_t ks = {.type = type, .what = "bench client", .bootstrap = bootstrap,
+                          .defaults = defaults};
+    if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr)))
+        fprintf(stderr, "kafka client: %s\n", errstr);
     return rk;
-fail:
-    fprintf(stderr, "kafka client: %s\n", errstr);
-    return NULL;
 }
 
 static rd_kafka_event_t *admin_wait(rd_kafka_queue_t *q, int timeout_ms)
@@ -399,24 +398,24 @@ static long preload(const char *prefix, long nflush)
     long failed = 0, ncmds = 0;
     uint64_t rnd = 0x9e3779b97f4a7c15ull;
     fl_cmd_t cmds[4];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
+    static const fl_kafka_kv_t defaults[] = {
+        {"enable.idempotence", "true"},
+        {"linger.ms", "20"},
+        {"batch.size", "1000000"},
+        {"compression.codec", "lz4"},
+        {"queue.buffering.max.messages", "1000000"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = "preload producer",
+                          .bootstrap = bootstrap,
+                          .defaults = defaults,
+                          .opaque = &failed,
+                          .on_delivery = on_preload_delivery};
     rd_kafka_t *rk = NULL;
     double deadline = now_s() + PRELOAD_S;
 
-    if (!conf || fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "batch.size", "1000000", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "compression.codec", "lz4", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", errstr,
-                          sizeof errstr)) {
-        fprintf(stderr, "preload: %s\n", errstr);
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_conf_set_opaque(conf, &failed);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_preload_delivery);
-    if (!(rk = fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
+    if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
         fprintf(stderr, "preload: %s\n", errstr);
         return -1;
     }
@@ -753,7 +752,6 @@ static void on_pt_signal(int sig)
 static int passthrough_main(int argc, char **argv)
 {
     pt_t pt = {0};
-    rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *sub;
     rd_kafka_error_t *err;
     char errstr[512];
@@ -783,23 +781,23 @@ static int passthrough_main(int argc, char **argv)
         pt_die("init_transactions", err);
 
     /* And its consumer settings. */
-    if (!(conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr)))
+    const fl_kafka_kv_t ckv[] = {{"group.id", group},
+                                 {"partition.assignment.strategy", "cooperative-sticky"},
+                                 {"isolation.level", "read_committed"},
+                                 {"enable.auto.commit", "false"},
+                                 {"enable.auto.offset.store", "false"},
+                                 {"auto.offset.reset", "earliest"},
+                                 {"session.timeout.ms", "10000"},
+                                 {"heartbeat.interval.ms", "1000"},
+                                 {NULL, NULL}};
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                          .what = "passthrough consumer",
+                          .bootstrap = bootstrap,
+                          .defaults = ckv,
+                          .opaque = &pt,
+                          .on_rebalance = on_pt_rebalance};
+    if (!(pt.consumer = fl_kafka_new(&ks, errstr, sizeof errstr)))
         goto fail_conf;
-    const char *const ckv[] = {"group.id", group, "partition.assignment.strategy",
-                               "cooperative-sticky", "isolation.level", "read_committed",
-                               "enable.auto.commit", "false", "enable.auto.offset.store",
-                               "false", "auto.offset.reset", "earliest", "session.timeout.ms",
-                               "10000", "heartbeat.interval.ms", "1000", NULL};
-    for (const char *const *kv = ckv; kv[0]; kv += 2)
-        if (fl_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != 0) {
-            rd_kafka_conf_destroy(conf);
-            goto fail_conf;
-        }
-    rd_kafka_conf_set_opaque(conf, &pt);
-    rd_kafka_conf_set_rebalance_cb(conf, on_pt_rebalance);
-    if (!(pt.consumer = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
-        goto fail_conf;
-    rd_kafka_poll_set_consumer(pt.consumer);
     sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, in, RD_KAFKA_PARTITION_UA);
     if (rd_kafka_subscribe(pt.consumer, sub) != 0) {

@@ -137,23 +137,22 @@ static pid_t spawn(char *const argv[], int out_fd, const char *logpath)
 static rd_kafka_t *client(rd_kafka_type_t type, const char *const *kv)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
+    fl_kafka_kv_t defaults[32];
+    size_t n = 0;
     rd_kafka_t *rk;
-    if (!conf)
-        goto fail;
-    for (; kv && kv[0]; kv += 2)
-        if (fl_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != 0) {
-            rd_kafka_conf_destroy(conf);
-            goto fail;
+    for (; kv && kv[0]; kv += 2) {
+        if (n + 1 >= sizeof defaults / sizeof defaults[0]) {
+            fprintf(stderr, "kafka client: too many settings\n");
+            return NULL;
         }
-    if (!(rk = fl_kafka_new(type, conf, errstr, sizeof errstr)))
-        goto fail;
-    if (type == RD_KAFKA_CONSUMER)
-        rd_kafka_poll_set_consumer(rk);
+        defaults[n++] = (fl_kafka_kv_t){kv[0], kv[1]};
+    }
+    defaults[n] = (fl_kafka_kv_t){NULL, NULL};
+    fl_kafka_spec_t ks = {.type = type, .what = "bench client", .bootstrap = bootstrap,
+                          .defaults = defaults};
+    if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr)))
+        fprintf(stderr, "kafka client: %s\n", errstr);
     return rk;
-fail:
-    fprintf(stderr, "kafka client: %s\n", errstr);
-    return NULL;
 }
 
 static int create_topics(void)
@@ -238,24 +237,24 @@ static long preload(long nflush)
     long failed = 0, ncmds = 0;
     uint64_t rnd = 0x9e3779b97f4a7c15ull;
     fl_cmd_t cmds[4];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
+    static const fl_kafka_kv_t defaults[] = {
+        {"enable.idempotence", "true"},
+        {"linger.ms", "20"},
+        {"batch.size", "1000000"},
+        {"compression.codec", "lz4"},
+        {"queue.buffering.max.messages", "1000000"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = "preload producer",
+                          .bootstrap = bootstrap,
+                          .defaults = defaults,
+                          .opaque = &failed,
+                          .on_delivery = on_delivery};
     rd_kafka_t *rk;
     double deadline = now_s() + PRELOAD_S;
 
-    if (!conf || fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "linger.ms", "20", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "batch.size", "1000000", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "compression.codec", "lz4", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "queue.buffering.max.messages", "1000000", errstr,
-                          sizeof errstr)) {
-        fprintf(stderr, "preload: %s\n", errstr);
-        if (conf)
-            rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_conf_set_opaque(conf, &failed);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (!(rk = fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr))) {
+    if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
         fprintf(stderr, "preload: %s\n", errstr);
         return -1;
     }

@@ -303,27 +303,23 @@ static int on_restored(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
 static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const char *txid,
                                  char *errstr, size_t errstr_size)
 {
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(common->bootstrap, NULL, errstr, errstr_size);
-    if (!conf)
-        return NULL;
-    rd_kafka_conf_set_opaque(conf, re);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (fl_kafka_conf_set(conf, "transactional.id", txid, errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "message.max.bytes", "8388608", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "compression.codec", "lz4", errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    for (size_t i = 0; i < common->props.count; i++) {
-        if (fl_kafka_conf_set(conf, common->props.names[i], common->props.values[i], errstr,
-                              errstr_size)) {
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    return fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    /* the processor's producer settings; -X settings are applied last */
+    const fl_kafka_kv_t defaults[] = {
+        {"transactional.id", txid},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        {"message.max.bytes", "8388608"},
+        {"compression.codec", "lz4"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = "reprocess producer",
+                          .bootstrap = common->bootstrap,
+                          .defaults = defaults,
+                          .props = &common->props,
+                          .opaque = re,
+                          .on_delivery = on_delivery};
+    return fl_kafka_new(&ks, errstr, errstr_size);
 }
 
 int fl_cmd_reprocess(int argc, char **argv)

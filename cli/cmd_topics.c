@@ -59,7 +59,6 @@ int fl_cmd_topics(int argc, char **argv)
     fl_cli_common_t common;
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
-    rd_kafka_conf_t *conf;
     rd_kafka_t *rk = NULL;
     char errstr[512];
     const char *action = NULL;
@@ -105,15 +104,17 @@ int fl_cmd_topics(int argc, char **argv)
     }
     spec.prefix = common.prefix;
 
-    conf = fl_kafka_conf_new(common.bootstrap, &common.props, errstr, sizeof errstr);
-    if (!conf) {
-        fprintf(stderr, "flushline topics: %s\n", errstr);
-        return FL_EXIT_USAGE;
-    }
-    rk = fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        fprintf(stderr, "flushline topics: %s\n", errstr);
-        return FL_EXIT_FAIL;
+    {
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                              .what = "topics admin client",
+                              .bootstrap = common.bootstrap,
+                              .props = &common.props};
+        /* a setting librdkafka refuses (name, value, unreadable file) is
+         * a usage error */
+        if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
+            fprintf(stderr, "flushline topics: %s\n", errstr);
+            return FL_EXIT_USAGE;
+        }
     }
     if (fl_kafka_wait_ready(rk, spec.timeout_ms, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline topics: %s\n", errstr);

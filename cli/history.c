@@ -76,7 +76,6 @@ int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
                  const char *group)
 {
     char errstr[512], defgroup[64];
-    rd_kafka_conf_t *conf;
 
     memset(h, 0, sizeof *h);
     h->cmd = cmd;
@@ -87,42 +86,35 @@ int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
             return FL_EXIT_USAGE;
         }
     }
-    if (!(conf = fl_kafka_conf_new(common->bootstrap, &common->props, errstr, sizeof errstr))) {
-        fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
-        return FL_EXIT_USAGE;
-    }
     /* Assign-only: the group id is never joined nor committed to, but
      * librdkafka wants one for a consumer. */
     snprintf(defgroup, sizeof defgroup, "flushline-cli-%s", cmd);
-    if (fl_kafka_conf_set(conf, "group.id", group ? group : defgroup, errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof errstr) ||
-        /* A log that ends in markers or aborted records is read to its end
-         * only by fetches that return at once. */
-        fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "fetch.max.bytes", "67108864", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "max.partition.fetch.bytes", "16777216", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "queued.max.messages.kbytes", "262144", errstr, sizeof errstr)) {
-        rd_kafka_conf_destroy(conf);
-        fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
-        return FL_EXIT_USAGE;
-    }
-    /* -X settings win over ours. */
-    for (size_t i = 0; i < common->props.count; i++) {
-        if (fl_kafka_conf_set(conf, common->props.names[i], common->props.values[i], errstr,
-                              sizeof errstr)) {
-            rd_kafka_conf_destroy(conf);
+    {
+        const fl_kafka_kv_t defaults[] = {
+            {"group.id", group ? group : defgroup},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.auto.offset.store", "false"},
+            {"enable.partition.eof", "true"},
+            /* A log that ends in markers or aborted records is read to its
+             * end only by fetches that return at once. */
+            {"fetch.wait.max.ms", "10"},
+            {"fetch.max.bytes", "67108864"},
+            {"max.partition.fetch.bytes", "16777216"},
+            {"queued.max.messages.kbytes", "262144"},
+            {NULL, NULL},
+        };
+        /* -X settings are applied last: they win over ours */
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                              .what = "history reader",
+                              .bootstrap = common->bootstrap,
+                              .defaults = defaults,
+                              .props = &common->props};
+        if (!(h->rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
             fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
             return FL_EXIT_USAGE;
         }
     }
-    if (!(h->rk = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
-        fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
-        return FL_EXIT_USAGE;
-    }
-    rd_kafka_poll_set_consumer(h->rk);
     if (fl_kafka_wait_ready(h->rk, 8000, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
         return FL_EXIT_UNREACHABLE;

@@ -7,6 +7,15 @@
 
 #include "flushline/log.h"
 
+#define MAX_LOGGED 128 /* settings named in the start-up line of one handle */
+
+/* The settings applied to one conf, in order, for the start-up log line. */
+typedef struct applied_s {
+    const char *what;
+    const char *names[MAX_LOGGED];
+    size_t count;
+} applied_t;
+
 int fl_kafka_props_add(fl_kafka_props_t *props, const char *name, const char *value)
 {
     if (props->count >= sizeof props->names / sizeof props->names[0])
@@ -17,56 +26,124 @@ int fl_kafka_props_add(fl_kafka_props_t *props, const char *name, const char *va
     return 0;
 }
 
-int fl_kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
-                      size_t errstr_size)
+bool fl_kafka_is_secret(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, ".pem") ||
+           strstr(name, "sasl.oauthbearer.config");
+}
+
+/* Sets one value on conf and remembers its name (once) for the log line. */
+static int apply(rd_kafka_conf_t *conf, applied_t *ap, const char *name, const char *value,
+                 bool user, char *errstr, size_t errstr_size)
 {
     char err[256];
+    size_t i;
     if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
-        snprintf(errstr, errstr_size, "kafka setting %s=%s: %s", name, value, err);
+        snprintf(errstr, errstr_size, "kafka %s: setting %s=%s%s: %s", ap->what, name,
+                 fl_kafka_is_secret(name) ? "(secret)" : value,
+                 user ? " (from kafka.* or -X)" : "", err);
         return -1;
     }
+    for (i = 0; i < ap->count; i++)
+        if (strcmp(ap->names[i], name) == 0)
+            return 0;
+    if (ap->count < MAX_LOGGED)
+        ap->names[ap->count++] = name;
     return 0;
 }
 
-rd_kafka_conf_t *fl_kafka_conf_new(const char *bootstrap, const fl_kafka_props_t *props,
-                                   char *errstr, size_t errstr_size)
+int fl_kafka_get(rd_kafka_t *rk, const char *name, char *buf, size_t size)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (fl_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, errstr_size) != 0)
+    size_t len = size;
+    if (size == 0 || rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &len) != RD_KAFKA_CONF_OK ||
+        len > size)
+        return -1;
+    buf[size - 1] = '\0';
+    return 0;
+}
+
+/* "kafka <what>: name=value ..." with the values in effect on rk. */
+static void log_settings(rd_kafka_t *rk, const applied_t *ap)
+{
+    char line[4096], val[512];
+    size_t len = 0;
+    if (FL_LOG_INFO > fl_log_threshold)
+        return;
+    line[0] = '\0';
+    for (size_t i = 0; i < ap->count && len < sizeof line; i++) {
+        const char *shown = val;
+        if (fl_kafka_is_secret(ap->names[i]))
+            shown = "(secret)";
+        else if (fl_kafka_get(rk, ap->names[i], val, sizeof val) != 0)
+            shown = "?";
+        int n = snprintf(line + len, sizeof line - len, " %s=%s", ap->names[i], shown);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+    fl_info("kafka %s:%s", ap->what, line);
+}
+
+rd_kafka_t *fl_kafka_new(const fl_kafka_spec_t *spec, char *errstr, size_t errstr_size)
+{
+    applied_t ap;
+    rd_kafka_conf_t *conf;
+    rd_kafka_t *rk;
+    rd_kafka_resp_err_t err;
+    char buf[512];
+
+    ap.what = spec->what ? spec->what
+              : spec->type == RD_KAFKA_PRODUCER ? "producer"
+                                                : "consumer";
+    ap.count = 0;
+    if (!(conf = rd_kafka_conf_new())) {
+        snprintf(errstr, errstr_size, "kafka %s: out of memory", ap.what);
+        return NULL;
+    }
+    /* 1. what every handle gets */
+    if (spec->bootstrap &&
+        apply(conf, &ap, "bootstrap.servers", spec->bootstrap, false, errstr, errstr_size) != 0)
         goto fail;
-    rd_kafka_conf_set_log_cb(conf, fl_log_on_rdkafka);
-    /* Fail fast on a wrong bootstrap instead of retrying silently forever. */
-    if (fl_kafka_conf_set(conf, "reconnect.backoff.max.ms", "1000", errstr, errstr_size) != 0)
+    if (apply(conf, &ap, "reconnect.backoff.max.ms", "1000", false, errstr, errstr_size) != 0)
         goto fail;
-    for (size_t i = 0; props && i < props->count; i++)
-        if (fl_kafka_conf_set(conf, props->names[i], props->values[i], errstr, errstr_size) != 0)
+    if (spec->type == RD_KAFKA_PRODUCER &&
+        apply(conf, &ap, "partitioner", "murmur2_random", false, errstr, errstr_size) != 0)
+        goto fail;
+    /* 2. the component's defaults */
+    for (const fl_kafka_kv_t *kv = spec->defaults; kv && kv->name; kv++)
+        if (kv->value && apply(conf, &ap, kv->name, kv->value, false, errstr, errstr_size) != 0)
             goto fail;
-    return conf;
+    /* 3. the user's settings, last: they win */
+    for (size_t i = 0; spec->props && i < spec->props->count; i++)
+        if (apply(conf, &ap, spec->props->names[i], spec->props->values[i], true, errstr,
+                  errstr_size) != 0)
+            goto fail;
+    rd_kafka_conf_set_log_cb(conf, fl_log_on_rdkafka);
+    if (spec->opaque)
+        rd_kafka_conf_set_opaque(conf, spec->opaque);
+    if (spec->on_delivery)
+        rd_kafka_conf_set_dr_msg_cb(conf, spec->on_delivery);
+    if (spec->on_error)
+        rd_kafka_conf_set_error_cb(conf, spec->on_error);
+    if (spec->on_rebalance)
+        rd_kafka_conf_set_rebalance_cb(conf, spec->on_rebalance);
+
+    /* rd_kafka_new takes conf on success only */
+    if (!(rk = rd_kafka_new(spec->type, conf, buf, sizeof buf))) {
+        snprintf(errstr, errstr_size, "kafka %s: %s", ap.what, buf);
+        goto fail;
+    }
+    if (spec->type == RD_KAFKA_CONSUMER && (err = rd_kafka_poll_set_consumer(rk)) != 0) {
+        snprintf(errstr, errstr_size, "kafka %s: %s (a consumer needs a group.id)", ap.what,
+                 rd_kafka_err2str(err));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    log_settings(rk, &ap);
+    return rk;
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
-}
-
-rd_kafka_t *fl_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
-                         size_t errstr_size)
-{
-    char buf[64];
-    size_t len = sizeof buf;
-    rd_kafka_t *rk;
-    if (type == RD_KAFKA_PRODUCER &&
-        (rd_kafka_conf_get(conf, "partitioner", buf, &len) != RD_KAFKA_CONF_OK ||
-         strcmp(buf, "consistent_random") == 0)) {
-        /* consistent_random is librdkafka's default: replace it with the
-         * Java-compatible murmur2_random unless the user chose another. */
-        if (fl_kafka_conf_set(conf, "partitioner", "murmur2_random", errstr, errstr_size) != 0) {
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    rk = rd_kafka_new(type, conf, errstr, errstr_size);
-    if (!rk)
-        rd_kafka_conf_destroy(conf);
-    return rk;
 }
 
 int fl_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size)
@@ -75,10 +152,9 @@ int fl_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t err
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
     if (err) {
         char bs[512];
-        size_t len = sizeof bs;
-        rd_kafka_conf_res_t r = rd_kafka_conf_get(rd_kafka_conf(rk), "bootstrap.servers", bs, &len);
         snprintf(errstr, errstr_size, "Kafka at %s did not answer within %d ms: %s",
-                 r == RD_KAFKA_CONF_OK ? bs : "?", timeout_ms, rd_kafka_err2str(err));
+                 fl_kafka_get(rk, "bootstrap.servers", bs, sizeof bs) == 0 ? bs : "?",
+                 timeout_ms, rd_kafka_err2str(err));
         return -1;
     }
     rd_kafka_metadata_destroy(md);

@@ -30,6 +30,7 @@
 #include <msgpack.h>
 
 #include "flushline/log.h"
+#include "gw_fault.h"
 #include "gw_int.h"
 
 #define NO_VERSION UINT64_MAX /* a subscriber that holds nothing yet */
@@ -61,7 +62,7 @@ static void produce_held(gw_t *gw, gw_held_t *h, int32_t p)
                               (fl_slice_t){h->inf->doc, h->inf->doclen}, h->buf, h->len, h->inf);
     if (rc != 0) {
         free(h->buf);
-        gw_on_delivery(gw, h->inf, rc); /* nacks unavailable and frees inf */
+        gw_on_delivery(gw, h->inf, rc); /* nacks by the error (see there), frees inf */
     } else {
         h->inf->partition = p;
         gw->part_await[p]++;
@@ -72,10 +73,13 @@ static void produce_held(gw_t *gw, gw_held_t *h, int32_t p)
 void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_inflight_t *inf)
 {
     int32_t p = gw_partition(gw, key);
-    gw_held_t *h = malloc(sizeof *h);
+    gw_held_t *h = GW_FAULT(GW_FAULT_HELD) ? NULL : malloc(sizeof *h);
     if (!h) {
+        /* our resource exhaustion, not the broker's: internal (the same
+         * seq may be sent again) */
         free(buf);
-        gw_on_delivery(gw, inf, RD_KAFKA_RESP_ERR__QUEUE_FULL);
+        gw_flush_failed(gw, inf, FL_CODE_INTERNAL, GW_RETRY_AFTER_MS,
+                        "out of memory in the gateway: retry the same seq");
         return;
     }
     h->buf = buf;

@@ -328,6 +328,14 @@ void gw_http_on_unavailable(gw_t *gw, gw_http_t *req, const char *reason)
         respond_error(req, 503, FL_CODE_UNAVAILABLE, reason);
 }
 
+void gw_http_on_failed(gw_t *gw, gw_http_t *req, uint16_t code, const char *reason)
+{
+    (void)gw;
+    if (req->waiting_outcome)
+        respond_error(req, code == FL_CODE_INTERNAL ? 500 : code == FL_CODE_LIMIT ? 413 : 503,
+                      code, reason);
+}
+
 typedef struct doc_ctx_s {
     gw_t *gw;
     gw_doc_t *doc;

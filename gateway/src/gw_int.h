@@ -164,6 +164,7 @@ struct gw_s {
     lws_sorted_usec_list_t sul_tick;
     atomic_bool stop;
     bool draining;
+    bool freeing; /* gw_free runs: delivery reports only release memory */
     bool service_ok; /* the service loop turned recently (healthz) */
     atomic_bool kafka_ok; /* readyz; set by the consumer thread */
     int64_t last_tick_us;
@@ -319,6 +320,9 @@ int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 void gw_http_on_outcome(gw_t *gw, gw_http_t *req, const fl_wire_outcome_t *out);
 /* A delivery failure of an HTTP flush. */
 void gw_http_on_unavailable(gw_t *gw, gw_http_t *req, const char *reason);
+/* An HTTP flush that will not be published: answered with code (500
+ * internal, 413 limit, else 503). */
+void gw_http_on_failed(gw_t *gw, gw_http_t *req, uint16_t code, const char *reason);
 /* A doc became live (or was dropped): answer GET /v1/docs waiters. */
 void gw_http_on_doc_live(gw_t *gw, gw_doc_t *doc);
 void gw_http_tick(gw_t *gw, int64_t now_us);
@@ -356,13 +360,26 @@ void gw_kafka_poll(gw_kafka_t *kafka);
 /* Waits up to timeout_ms for every produced message. */
 int gw_kafka_flush(gw_kafka_t *kafka, int timeout_ms);
 /* Asks the consumer thread to assign (on) or unassign a partition of
- * events and signals; on assignment it answers GW_EV_ASSIGNED with gen. */
+ * events and signals; on assignment it answers GW_EV_ASSIGNED with gen.
+ * Never fails and allocates nothing: the newest request per partition is
+ * kept (an older one not applied yet is dropped), and one that fails in the
+ * consumer thread (broker, memory) is retried until it is done. */
 void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on);
 /* Takes every queued event (a list, oldest first). */
 gw_event_t *gw_kafka_take(gw_kafka_t *kafka);
 void gw_event_free(gw_event_t *ev);
 
-/* Delivery report of a produced message (service thread). */
+/* Delivery report of a produced message (service thread); also called
+ * with the error of a produce call that failed. A flush's failure goes to
+ * gw_flush_failed: rd_kafka MSG_SIZE_TOO_LARGE as `limit` (final), any
+ * other error as `unavailable` with retry_after_ms. */
 void gw_on_delivery(gw_t *gw, void *opaque, int err);
+/* A flush that will not be published (inf: its delivery opaque, freed
+ * here). Its origin gets a nack of code with reason (a WebSocket nack; an
+ * HTTP request 500 for internal, 503 for unavailable, 413 for limit). With
+ * retry_after_ms > 0 the same seq may be resent, and later seqs of its
+ * (doc, client_id) wait for it (gw_conn_on_published); 0 is final. */
+void gw_flush_failed(gw_t *gw, gw_inflight_t *inf, uint16_t code, uint32_t retry_after_ms,
+                     const char *reason);
 
 #endif

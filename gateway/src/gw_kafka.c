@@ -13,6 +13,14 @@
  * assignment: the sync reply is then always at or after the first offset
  * read. Signals partitions are read from the end (never replayed).
  *
+ * Every failure ends in a definite state, never in a partition the service
+ * thread waits for forever: asking for an (un)assignment allocates nothing
+ * (the newest request per partition is kept); a request that fails (no
+ * answer from the broker, no memory) stays pending and is tried again; the
+ * answer to an assignment is allocated before the partition is assigned,
+ * so an assigned partition is always announced; a record that finds no
+ * memory to be decoded is decoded again (consumption waits), never dropped.
+ *
  * @locality gw_kafka_new/free: main thread; gw_kafka_produce, poll, flush,
  * assign, take: lws service thread; consumer_main: the consumer thread.
  */
@@ -26,7 +34,18 @@
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
+#include "gw_fault.h"
 #include "gw_int.h"
+
+/* The newest (un)assignment request of one partition. Requests are kept
+ * per partition, not queued: asking never allocates (so it cannot fail),
+ * and an older request not applied yet is superseded (its generation is
+ * stale on the service thread anyway). */
+typedef struct want_s {
+    uint32_t gen;
+    bool on;
+    bool pending; /* not applied yet */
+} want_t;
 
 typedef struct req_s {
     int32_t partition;
@@ -42,13 +61,31 @@ struct gw_kafka_s {
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
-    pthread_mutex_t lock; /* guards everything below */
+    pthread_mutex_t lock; /* guards everything down to "consumer thread only" */
     gw_event_t *head, *tail;
-    req_t *reqs;
-    size_t nreqs, capreqs;
+    want_t want[GW_MAX_PARTITIONS];
+    uint32_t nwant; /* partitions with a pending request */
     /* consumer thread only */
     bool assigned[GW_MAX_PARTITIONS];
+    int64_t retry_us;           /* failed requests wait until then; 0: none */
+    rd_kafka_message_t *undone; /* consumed, not decoded for lack of memory yet */
 };
+
+#define RETRY_ASSIGN_US (200 * 1000) /* a failed (un)assignment is tried again after */
+#define RETRY_DECODE_NS (50 * 1000 * 1000) /* a record that found no memory, again after */
+
+#ifdef GW_FAULTS_ENABLED
+_Atomic int gw_faults[GW_FAULT__COUNT];
+
+bool gw_fault(gw_fault_site_t site)
+{
+    int n = atomic_load(&gw_faults[site]);
+    while (n > 0)
+        if (atomic_compare_exchange_weak(&gw_faults[site], &n, n - 1))
+            return true;
+    return false;
+}
+#endif
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
@@ -101,48 +138,65 @@ gw_event_t *gw_kafka_take(gw_kafka_t *kafka)
     return list;
 }
 
-void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on)
+/* Records a request unless a newer one for the partition is pending. */
+static void want(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on, bool newer_wins)
 {
+    want_t *w = &kafka->want[partition];
     pthread_mutex_lock(&kafka->lock);
-    if (kafka->nreqs == kafka->capreqs) {
-        size_t cap = kafka->capreqs ? kafka->capreqs * 2 : 16;
-        req_t *r = realloc(kafka->reqs, cap * sizeof *r);
-        if (!r) {
-            pthread_mutex_unlock(&kafka->lock);
-            fl_error("out of memory queueing a partition assignment");
-            return;
-        }
-        kafka->reqs = r;
-        kafka->capreqs = cap;
+    if (!w->pending) {
+        kafka->nwant++;
+        *w = (want_t){gen, on, true};
+    } else if (!newer_wins) {
+        *w = (want_t){gen, on, true};
     }
-    kafka->reqs[kafka->nreqs++] = (req_t){partition, gen, on};
     pthread_mutex_unlock(&kafka->lock);
 }
 
-/* Decodes one consumed record into an event, or NULL when it is of no
- * interest to this gateway (other gateways' sync replies, bad records). */
-static gw_event_t *to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, int topic)
+void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on)
 {
-    gw_event_t *ev;
+    if (partition < 0 || partition >= GW_MAX_PARTITIONS) {
+        fl_error("partition %d out of range: not followed", partition);
+        return;
+    }
+    want(kafka, partition, gen, on, false);
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Decodes one consumed record into *out, NULL when it is of no interest to
+ * this gateway (other gateways' sync replies, bad records: skipped). 0, or
+ * -ENOMEM: nothing was kept, the record must be decoded again later (it
+ * may be an outcome somebody waits for). */
+static int to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, gw_event_t **out)
+{
+    const char *tn = rd_kafka_topic_name(m->rkt);
+    int topic = strcmp(tn, kafka->n_events) == 0 ? FL_TOPIC_EVENTS : FL_TOPIC_SIGNALS;
+    gw_event_t *ev = NULL;
     char errstr[256];
     rd_kafka_timestamp_type_t tstype;
     int rc;
 
+    *out = NULL;
     if (!m->payload || m->len == 0)
-        return NULL;
-    if (!(ev = calloc(1, sizeof *ev)) || !(ev->arena = fl_arena_new(m->len * 2 + 512))) {
-        gw_event_free(ev);
-        fl_error("out of memory decoding a record");
-        return NULL;
-    }
+        return 0;
+    if (GW_FAULT(GW_FAULT_DECODE) || !(ev = calloc(1, sizeof *ev)) ||
+        !(ev->arena = fl_arena_new(m->len * 2 + 512)))
+        goto oom;
     ev->kind = GW_EV_RECORD;
     ev->topic = topic;
     ev->partition = m->partition;
     ev->ts_ms = rd_kafka_message_timestamp(m, &tstype);
     rc = fl_wire_decode_record(m->payload, m->len, ev->arena, &ev->msg, errstr, sizeof errstr);
+    if (rc == -FL_CODE_INTERNAL)
+        goto oom;
     if (rc != 0) {
-        fl_warn("skipped undecodable record in %s [%d] @%lld: %s",
-                rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset, errstr);
+        fl_warn("skipped undecodable record in %s [%d] @%lld: %s", tn, m->partition,
+                (long long)m->offset, errstr);
         goto drop;
     }
     switch (ev->msg.type) {
@@ -152,7 +206,7 @@ static gw_event_t *to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, int 
         /* kept for the catch-up window */
         if (ev->msg.u.outcome.outcome.napplied > 0) {
             if (!(ev->raw = malloc(m->len)))
-                goto drop;
+                goto oom;
             memcpy(ev->raw, m->payload, m->len);
             ev->rawlen = m->len;
         }
@@ -169,114 +223,119 @@ static gw_event_t *to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, int 
     default:
         goto drop;
     }
-    return ev;
+    *out = ev;
+    return 0;
 drop:
     gw_event_free(ev);
-    return NULL;
+    return 0;
+oom:
+    gw_event_free(ev);
+    return -ENOMEM;
 }
 
-/* Applies queued (un)assignment requests. An assignment reads the events
- * high watermark first and assigns there; a failure leaves the request
- * queued for the next turn. */
+/* Applies one request. 0 when done (or nothing to do), -1 when it must be
+ * tried again (the broker did not answer, or no memory): the partition's
+ * state then stays as it was and the service thread keeps waiting for the
+ * answer, which a retry gives. */
+static int apply_one(gw_kafka_t *kafka, const req_t *r)
+{
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_error_t *err;
+    gw_event_t *ev = NULL;
+    int64_t lo = 0, hi = 0, slo = 0, shi = 0;
+    rd_kafka_resp_err_t e;
+
+    if (!r->on) {
+        if (!kafka->assigned[r->partition])
+            return 0;
+        l = rd_kafka_topic_partition_list_new(2);
+        rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition);
+        rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition);
+        if ((err = rd_kafka_incremental_unassign(kafka->consumer, l))) {
+            fl_warn("unassigning %s [%d]: %s", kafka->n_events, r->partition,
+                    rd_kafka_error_string(err));
+            rd_kafka_error_destroy(err);
+        }
+        kafka->assigned[r->partition] = false;
+        rd_kafka_topic_partition_list_destroy(l);
+        return 0;
+    }
+
+    /* The answer is allocated first: once assigned, the service thread
+     * must hear it, or the partition's held flushes would wait forever. */
+    if (GW_FAULT(GW_FAULT_ASSIGN) || !(ev = calloc(1, sizeof *ev))) {
+        fl_error("out of memory assigning %s [%d]; retrying", kafka->n_events, r->partition);
+        return -1;
+    }
+    /* both ends read now: a logical END would be resolved later, after
+     * records we must see */
+    e = rd_kafka_query_watermark_offsets(kafka->consumer, kafka->n_events, r->partition, &lo, &hi,
+                                         5000);
+    if (!e)
+        e = rd_kafka_query_watermark_offsets(kafka->consumer, kafka->n_signals, r->partition, &slo,
+                                             &shi, 5000);
+    if (e) {
+        fl_warn("cannot read the end of %s [%d]: %s; retrying", kafka->n_events, r->partition,
+                rd_kafka_err2str(e));
+        atomic_store(&kafka->gw->kafka_ok, false);
+        free(ev);
+        return -1;
+    }
+    atomic_store(&kafka->gw->kafka_ok, true);
+    l = rd_kafka_topic_partition_list_new(2);
+    rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition)->offset = hi;
+    rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset = shi;
+    if (kafka->assigned[r->partition]) {
+        /* re-assign at the new end: drop the old position first */
+        if ((err = rd_kafka_incremental_unassign(kafka->consumer, l)))
+            rd_kafka_error_destroy(err);
+        kafka->assigned[r->partition] = false;
+    }
+    if ((err = rd_kafka_incremental_assign(kafka->consumer, l))) {
+        fl_error("assigning %s [%d]: %s; retrying", kafka->n_events, r->partition,
+                 rd_kafka_error_string(err));
+        rd_kafka_error_destroy(err);
+        rd_kafka_topic_partition_list_destroy(l);
+        free(ev);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    kafka->assigned[r->partition] = true;
+    fl_debug("following %s [%d] from offset %lld", kafka->n_events, r->partition, (long long)hi);
+    ev->kind = GW_EV_ASSIGNED;
+    ev->partition = r->partition;
+    ev->gen = r->gen;
+    push(kafka, ev, ev);
+    return 0;
+}
+
+/* Applies the pending (un)assignment requests. One that fails is pending
+ * again (unless a newer request came meanwhile) and tried after
+ * RETRY_ASSIGN_US, while records keep flowing. */
 static void apply_requests(gw_kafka_t *kafka)
 {
-    req_t *reqs;
-    size_t n, i, keep = 0;
+    req_t reqs[GW_MAX_PARTITIONS];
+    size_t n = 0;
+    bool failed = false;
 
-    pthread_mutex_lock(&kafka->lock);
-    reqs = kafka->reqs;
-    n = kafka->nreqs;
-    kafka->reqs = NULL;
-    kafka->nreqs = kafka->capreqs = 0;
-    pthread_mutex_unlock(&kafka->lock);
-    if (n == 0) {
-        free(reqs);
+    if (kafka->retry_us && mono_us() < kafka->retry_us)
         return;
-    }
-    for (i = 0; i < n; i++) {
-        req_t *r = &reqs[i];
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
-        rd_kafka_error_t *err = NULL;
-        int64_t lo = 0, hi = 0;
-        if (r->partition < 0 || r->partition >= GW_MAX_PARTITIONS || !l) {
-            rd_kafka_topic_partition_list_destroy(l);
-            continue;
+    kafka->retry_us = 0;
+    pthread_mutex_lock(&kafka->lock);
+    for (int32_t p = 0; kafka->nwant > 0 && p < GW_MAX_PARTITIONS; p++)
+        if (kafka->want[p].pending) {
+            reqs[n++] = (req_t){p, kafka->want[p].gen, kafka->want[p].on};
+            kafka->want[p].pending = false;
+            kafka->nwant--;
         }
-        if (r->on) {
-            int64_t slo = 0, shi = 0;
-            /* both ends read now: a logical END would be resolved later,
-             * after records we must see */
-            rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
-                kafka->consumer, kafka->n_events, r->partition, &lo, &hi, 5000);
-            if (!e)
-                e = rd_kafka_query_watermark_offsets(kafka->consumer, kafka->n_signals,
-                                                     r->partition, &slo, &shi, 5000);
-            if (e) {
-                fl_warn("cannot read the end of %s [%d]: %s; retrying", kafka->n_events,
-                        r->partition, rd_kafka_err2str(e));
-                atomic_store(&kafka->gw->kafka_ok, false);
-                reqs[keep++] = *r;
-                rd_kafka_topic_partition_list_destroy(l);
-                continue;
-            }
-            atomic_store(&kafka->gw->kafka_ok, true);
-            rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition)->offset = hi;
-            rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset = shi;
-            if (kafka->assigned[r->partition]) {
-                /* re-assign at the new end: drop the old position first */
-                rd_kafka_error_t *e2 = rd_kafka_incremental_unassign(kafka->consumer, l);
-                if (e2)
-                    rd_kafka_error_destroy(e2);
-            }
-            err = rd_kafka_incremental_assign(kafka->consumer, l);
-            if (err) {
-                fl_error("assigning %s [%d]: %s", kafka->n_events, r->partition,
-                         rd_kafka_error_string(err));
-                rd_kafka_error_destroy(err);
-                reqs[keep++] = *r;
-            } else {
-                gw_event_t *ev = calloc(1, sizeof *ev);
-                kafka->assigned[r->partition] = true;
-                fl_debug("following %s [%d] from offset %lld", kafka->n_events, r->partition,
-                         (long long)hi);
-                if (ev) {
-                    ev->kind = GW_EV_ASSIGNED;
-                    ev->partition = r->partition;
-                    ev->gen = r->gen;
-                    push(kafka, ev, ev);
-                }
-            }
-        } else if (kafka->assigned[r->partition]) {
-            rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition);
-            rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition);
-            err = rd_kafka_incremental_unassign(kafka->consumer, l);
-            if (err) {
-                fl_warn("unassigning %s [%d]: %s", kafka->n_events, r->partition,
-                        rd_kafka_error_string(err));
-                rd_kafka_error_destroy(err);
-            }
-            kafka->assigned[r->partition] = false;
+    pthread_mutex_unlock(&kafka->lock);
+    for (size_t i = 0; i < n; i++)
+        if (apply_one(kafka, &reqs[i]) != 0) {
+            want(kafka, reqs[i].partition, reqs[i].gen, reqs[i].on, true);
+            failed = true;
         }
-        rd_kafka_topic_partition_list_destroy(l);
-    }
-    if (keep > 0) {
-        /* put the failed ones back in front of anything queued since */
-        pthread_mutex_lock(&kafka->lock);
-        req_t *merged = malloc((keep + kafka->nreqs) * sizeof *merged);
-        if (merged) {
-            memcpy(merged, reqs, keep * sizeof *merged);
-            if (kafka->nreqs)
-                memcpy(merged + keep, kafka->reqs, kafka->nreqs * sizeof *merged);
-            free(kafka->reqs);
-            kafka->reqs = merged;
-            kafka->nreqs += keep;
-            kafka->capreqs = kafka->nreqs;
-        }
-        pthread_mutex_unlock(&kafka->lock);
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    free(reqs);
+    if (failed)
+        kafka->retry_us = mono_us() + RETRY_ASSIGN_US;
 }
 
 static void *consumer_main(void *arg)
@@ -285,18 +344,31 @@ static void *consumer_main(void *arg)
     while (!atomic_load(&kafka->stop)) {
         gw_event_t *first = NULL, *last = NULL;
         rd_kafka_message_t *m;
+        bool again = kafka->undone != NULL;
         int n = 0;
 
         apply_requests(kafka);
-        m = rd_kafka_consumer_poll(kafka->consumer, 20);
+        /* a record that found no memory comes first: order is kept */
+        if (kafka->undone) {
+            m = kafka->undone;
+            kafka->undone = NULL;
+        } else {
+            m = rd_kafka_consumer_poll(kafka->consumer, 20);
+        }
         while (m) {
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                     fl_warn("kafka consumer: %s", rd_kafka_message_errstr(m));
             } else {
-                const char *tn = rd_kafka_topic_name(m->rkt);
-                int topic = strcmp(tn, kafka->n_events) == 0 ? FL_TOPIC_EVENTS : FL_TOPIC_SIGNALS;
-                gw_event_t *ev = to_event(kafka, m, topic);
+                gw_event_t *ev;
+                if (to_event(kafka, m, &ev) != 0) {
+                    if (!again)
+                        fl_error("out of memory decoding %s [%d] @%lld; retrying",
+                                 rd_kafka_topic_name(m->rkt), m->partition,
+                                 (long long)m->offset);
+                    kafka->undone = m;
+                    break;
+                }
                 if (ev) {
                     if (last)
                         last->next = ev;
@@ -305,6 +377,7 @@ static void *consumer_main(void *arg)
                     last = ev;
                 }
             }
+            again = false;
             rd_kafka_message_destroy(m);
             if (++n >= 512)
                 break;
@@ -312,6 +385,14 @@ static void *consumer_main(void *arg)
         }
         if (first)
             push(kafka, first, last);
+        if (kafka->undone) {
+            struct timespec ts = {0, RETRY_DECODE_NS};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (kafka->undone) {
+        rd_kafka_message_destroy(kafka->undone);
+        kafka->undone = NULL;
     }
     return NULL;
 }
@@ -320,7 +401,6 @@ gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
 {
     const gw_config_t *cfg = gw->cfg;
     gw_kafka_t *kafka = NULL;
-    rd_kafka_conf_t *conf = NULL;
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
     char name[FL_TOPIC_NAME_MAX + 1], group[300];
@@ -334,23 +414,25 @@ gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
     atomic_init(&kafka->stop, false);
     pthread_mutex_init(&kafka->lock, NULL);
 
-    /* producer: idempotent, keyed by doc with murmur2_random (fl_kafka_new) */
-    if (!(conf = fl_kafka_conf_new(cfg->bootstrap, &cfg->kafka, errstr, errstr_size)))
-        goto fail;
-    rd_kafka_conf_set_opaque(conf, kafka);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    if (fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "linger.ms", "1", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "message.timeout.ms", "10000", errstr, errstr_size))
-        goto fail;
-    for (size_t i = 0; i < cfg->kafka.count; i++)
-        if (fl_kafka_conf_set(conf, cfg->kafka.names[i], cfg->kafka.values[i], errstr,
-                              errstr_size))
+    /* producer: idempotent, keyed by doc (murmur2_random: fl_kafka_new) */
+    {
+        static const fl_kafka_kv_t defaults[] = {
+            {"enable.idempotence", "true"},
+            {"linger.ms", "1"},
+            {"message.timeout.ms", "10000"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                              .what = "gateway producer",
+                              .bootstrap = cfg->bootstrap,
+                              .defaults = defaults,
+                              .props = &cfg->kafka,
+                              .opaque = kafka,
+                              .on_delivery = on_delivery,
+                              .on_error = on_error};
+        if (!(kafka->producer = fl_kafka_new(&ks, errstr, errstr_size)))
             goto fail;
-    if (!(kafka->producer = fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
-        goto fail;
-    conf = NULL;
+    }
     if (fl_kafka_wait_ready(kafka->producer, 30000, errstr, errstr_size) != 0)
         goto fail;
     fl_topics_spec_default(&spec);
@@ -370,23 +452,28 @@ gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
     }
 
     /* consumer: assign-only (the group id is never joined nor committed) */
-    if (!(conf = fl_kafka_conf_new(cfg->bootstrap, &cfg->kafka, errstr, errstr_size)))
-        goto fail;
     snprintf(group, sizeof group, "flushline-gateway-%s", gw->id);
-    rd_kafka_conf_set_opaque(conf, kafka);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    if (fl_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "auto.offset.reset", "latest", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "fetch.error.backoff.ms", "20", errstr, errstr_size))
-        goto fail;
-    if (!(kafka->consumer = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)))
-        goto fail;
-    conf = NULL;
-    rd_kafka_poll_set_consumer(kafka->consumer);
+    {
+        const fl_kafka_kv_t defaults[] = {
+            {"group.id", group},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.auto.offset.store", "false"},
+            {"auto.offset.reset", "latest"},
+            {"fetch.wait.max.ms", "10"},
+            {"fetch.error.backoff.ms", "20"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                              .what = "gateway consumer",
+                              .bootstrap = cfg->bootstrap,
+                              .defaults = defaults,
+                              .props = &cfg->kafka,
+                              .opaque = kafka,
+                              .on_error = on_error};
+        if (!(kafka->consumer = fl_kafka_new(&ks, errstr, errstr_size)))
+            goto fail;
+    }
     atomic_store(&gw->kafka_ok, true);
     if ((r = pthread_create(&kafka->thread, NULL, consumer_main, kafka)) != 0) {
         snprintf(errstr, errstr_size, "cannot start the consumer thread: %s", strerror(r));
@@ -395,8 +482,6 @@ gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
     kafka->thread_started = true;
     return kafka;
 fail:
-    if (conf)
-        rd_kafka_conf_destroy(conf);
     gw_kafka_free(kafka);
     return NULL;
 }
@@ -429,7 +514,6 @@ void gw_kafka_free(gw_kafka_t *kafka)
             ev = next;
         }
     }
-    free(kafka->reqs);
     pthread_mutex_destroy(&kafka->lock);
     free(kafka);
 }

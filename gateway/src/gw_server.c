@@ -29,8 +29,6 @@
 #define TICK_US 5000
 #define GW_RX_BUFFER 2048 /* bytes lws reads per connection at once */
 
-static bool freeing; /* gw_free runs: delivery reports only release memory */
-
 int64_t gw_now_us(void)
 {
     struct timespec ts;
@@ -113,37 +111,59 @@ static void free_list(char **list)
 
 /* ---- delivery reports and Kafka events ----------------------------------------- */
 
+void gw_flush_failed(gw_t *gw, gw_inflight_t *inf, uint16_t code, uint32_t retry_after_ms,
+                     const char *reason)
+{
+    gw_origin_t *org;
+    if (!inf)
+        return;
+    if (gw->freeing) {
+        free(inf);
+        return;
+    }
+    org = gw_origin_get(gw, inf->origin);
+    fl_counter_inc(gw->m.produce_errors);
+    if (inf->partition >= 0 && gw->part_await[inf->partition] > 0)
+        gw->part_await[inf->partition]--; /* no outcome will come */
+    if (org && org->kind == GW_ORIGIN_WS) {
+        gw_conn_t *conn = (gw_conn_t *)org;
+        fl_flush_t f;
+        /* a retryable failure holds later seqs back until this one is
+         * published; a final one (the client drops the flush) does not */
+        if (retry_after_ms > 0)
+            gw_conn_on_published(conn, inf, RD_KAFKA_RESP_ERR__FAIL);
+        memset(&f, 0, sizeof f);
+        memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
+        f.seq = inf->seq;
+        gw_conn_nack(conn, conn->form, &f, (fl_slice_t){inf->doc, inf->doclen}, code,
+                     retry_after_ms, reason);
+    } else if (org && org->kind == GW_ORIGIN_HTTP) {
+        gw_http_on_failed(gw, (gw_http_t *)org, code, reason);
+    }
+    free(inf);
+}
+
 void gw_on_delivery(gw_t *gw, void *opaque, int err)
 {
     gw_inflight_t *inf = opaque;
+    char reason[256];
     if (!inf)
         return;
-    if (err && !freeing) {
-        gw_origin_t *org = gw_origin_get(gw, inf->origin);
-        char reason[256];
-        fl_counter_inc(gw->m.produce_errors);
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        /* resending the same bytes can never succeed */
+        gw_flush_failed(gw, inf, FL_CODE_LIMIT, 0,
+                        "the flush is larger than the broker or producer accepts "
+                        "(message.max.bytes)");
+    } else if (err) {
         snprintf(reason, sizeof reason, "broker unavailable (%s): retry the same seq",
                  rd_kafka_err2name((rd_kafka_resp_err_t)err));
-        if (inf->partition >= 0 && gw->part_await[inf->partition] > 0)
-            gw->part_await[inf->partition]--; /* no outcome will come */
-        if (org && org->kind == GW_ORIGIN_WS) {
-            gw_conn_t *conn = (gw_conn_t *)org;
-            fl_flush_t f;
-            gw_conn_on_published(conn, inf, err);
-            memset(&f, 0, sizeof f);
-            memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
-            f.seq = inf->seq;
-            gw_conn_nack(conn, conn->form, &f, (fl_slice_t){inf->doc, inf->doclen},
-                         FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS, reason);
-        } else if (org && org->kind == GW_ORIGIN_HTTP) {
-            gw_http_on_unavailable(gw, (gw_http_t *)org, reason);
-        }
-    } else if (!err && !freeing) {
-        gw_origin_t *org = gw_origin_get(gw, inf->origin);
+        gw_flush_failed(gw, inf, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS, reason);
+    } else {
+        gw_origin_t *org = gw->freeing ? NULL : gw_origin_get(gw, inf->origin);
         if (org && org->kind == GW_ORIGIN_WS)
             gw_conn_on_published((gw_conn_t *)org, inf, 0);
+        free(inf);
     }
-    free(inf);
 }
 
 static void drain_events(gw_t *gw)
@@ -423,7 +443,7 @@ void gw_free(gw_t *gw)
 {
     if (!gw)
         return;
-    freeing = true;
+    gw->freeing = true;
     gw->draining = true;
     /* the consumer thread stops before the context it wakes goes away */
     gw_kafka_free(gw->kafka);
@@ -446,5 +466,4 @@ void gw_free(gw_t *gw)
     free_list(gw->minimal);
     fl_metrics_free(gw->m.reg);
     free(gw);
-    freeing = false;
 }

@@ -122,96 +122,91 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
 
-static rd_kafka_conf_t *base_conf(const pr_config_t *cfg, char *errstr, size_t errstr_size)
-{
-    return fl_kafka_conf_new(cfg->bootstrap, NULL, errstr, errstr_size);
-}
-
-/* kafka.* settings go last so that they win over ours. */
-static int apply_props(rd_kafka_conf_t *conf, const pr_config_t *cfg, char *errstr,
-                       size_t errstr_size)
-{
-    for (size_t i = 0; i < cfg->kafka.count; i++)
-        if (fl_kafka_conf_set(conf, cfg->kafka.names[i], cfg->kafka.values[i], errstr,
-                              errstr_size) != 0)
-            return -1;
-    return 0;
-}
-
+/* The three handles, each from the processor's defaults with the user's
+ * kafka.* settings applied last (fl_kafka_new): they win over ours. */
 static int make_handles(pr_processor_t *pr, char *errstr, size_t errstr_size)
 {
     const pr_config_t *cfg = &pr->cfg;
     char tmo[32], stmo[32];
-    rd_kafka_conf_t *conf;
 
     /* The transactional producer. */
-    if (!(conf = base_conf(cfg, errstr, errstr_size)))
-        return -1;
     snprintf(tmo, sizeof tmo, "%lld", (long long)cfg->transaction_timeout_ms);
-    rd_kafka_conf_set_opaque(conf, pr);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    if (fl_kafka_conf_set(conf, "transactional.id", cfg->transactional_id, errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "transaction.timeout.ms", tmo, errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "linger.ms", "2", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "message.max.bytes", "8388608", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "compression.codec", "lz4", errstr, errstr_size) ||
-        apply_props(conf, cfg, errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
+    {
+        const fl_kafka_kv_t defaults[] = {
+            {"transactional.id", cfg->transactional_id},
+            {"enable.idempotence", "true"},
+            {"transaction.timeout.ms", tmo},
+            {"linger.ms", "2"},
+            {"message.max.bytes", "8388608"},
+            {"compression.codec", "lz4"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                              .what = "processor producer",
+                              .bootstrap = cfg->bootstrap,
+                              .defaults = defaults,
+                              .props = &cfg->kafka,
+                              .opaque = pr,
+                              .on_delivery = on_delivery};
+        if (!(pr->producer = fl_kafka_new(&ks, errstr, errstr_size)))
+            return -1;
     }
-    if (!(pr->producer = fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size)))
-        return -1;
 
     /* The group consumer on commands. */
     snprintf(stmo, sizeof stmo, "%lld", (long long)cfg->session_timeout_ms);
-    if (!(conf = base_conf(cfg, errstr, errstr_size)))
-        return -1;
-    rd_kafka_conf_set_opaque(conf, pr);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    if (fl_kafka_conf_set(conf, "group.id", cfg->group_id, errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
-                          errstr_size) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "session.timeout.ms", stmo, errstr, errstr_size) ||
-        (cfg->group_instance_id && *cfg->group_instance_id &&
-         fl_kafka_conf_set(conf, "group.instance.id", cfg->group_instance_id, errstr,
-                           errstr_size)) ||
-        fl_kafka_conf_set(conf, "heartbeat.interval.ms", "1000", errstr, errstr_size) ||
-        apply_props(conf, cfg, errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
+    {
+        const fl_kafka_kv_t defaults[] = {
+            {"group.id", cfg->group_id},
+            {"partition.assignment.strategy", "cooperative-sticky"},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.auto.offset.store", "false"},
+            {"auto.offset.reset", "earliest"},
+            {"session.timeout.ms", stmo},
+            {"group.instance.id", cfg->group_instance_id && *cfg->group_instance_id
+                                      ? cfg->group_instance_id
+                                      : NULL},
+            {"heartbeat.interval.ms", "1000"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                              .what = "processor consumer",
+                              .bootstrap = cfg->bootstrap,
+                              .defaults = defaults,
+                              .props = &cfg->kafka,
+                              .opaque = pr,
+                              .on_rebalance = on_rebalance};
+        if (!(pr->consumer = fl_kafka_new(&ks, errstr, errstr_size)))
+            return -1;
     }
-    if (!(pr->consumer = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)))
-        return -1;
-    rd_kafka_poll_set_consumer(pr->consumer);
 
     /* The restore reader: assign-only, never commits. */
-    if (!(conf = base_conf(cfg, errstr, errstr_size)))
-        return -1;
-    if (fl_kafka_conf_set(conf, "group.id", "flushline-restore-reader", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) ||
-        /* Reading to the end of a log that ends in aborted records or
-         * markers needs fetches that return at once. */
-        fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) ||
-        /* Restores read whole partitions: librdkafka's default pre-fetch
-         * queue (100,000 messages) pauses fetching mid-restore. */
-        fl_kafka_conf_set(conf, "queued.min.messages", "1000000", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "queued.max.messages.kbytes", "1048576", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "fetch.max.bytes", "67108864", errstr, errstr_size) ||
-        fl_kafka_conf_set(conf, "max.partition.fetch.bytes", "16777216", errstr, errstr_size) ||
-        apply_props(conf, cfg, errstr, errstr_size)) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
+    {
+        static const fl_kafka_kv_t defaults[] = {
+            {"group.id", "flushline-restore-reader"},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.partition.eof", "true"},
+            /* Reading to the end of a log that ends in aborted records or
+             * markers needs fetches that return at once. */
+            {"fetch.wait.max.ms", "10"},
+            /* Restores read whole partitions: librdkafka's default
+             * pre-fetch queue (100,000 messages) pauses fetching
+             * mid-restore. */
+            {"queued.min.messages", "1000000"},
+            {"queued.max.messages.kbytes", "1048576"},
+            {"fetch.max.bytes", "67108864"},
+            {"max.partition.fetch.bytes", "16777216"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                              .what = "processor restore reader",
+                              .bootstrap = cfg->bootstrap,
+                              .defaults = defaults,
+                              .props = &cfg->kafka};
+        if (!(pr->reader = fl_kafka_new(&ks, errstr, errstr_size)))
+            return -1;
     }
-    if (!(pr->reader = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size)))
-        return -1;
-    rd_kafka_poll_set_consumer(pr->reader);
     return 0;
 }
 

@@ -18,8 +18,11 @@ static const char *bootstrap;
 static rd_kafka_t *admin(void)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    return conf ? fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr) : NULL;
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER, .what = "test admin", .bootstrap = bootstrap};
+    rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
+    if (!rk)
+        fprintf(stderr, "%s\n", errstr);
+    return rk;
 }
 
 static void test_create_then_check(void)

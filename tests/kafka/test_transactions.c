@@ -16,19 +16,11 @@
 static const char *bootstrap;
 static char topic[128];
 
-static rd_kafka_t *make(rd_kafka_type_t type, const char *const *kv)
+static rd_kafka_t *make(rd_kafka_type_t type, const fl_kafka_kv_t *kv)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    if (!conf)
-        return NULL;
-    for (; kv && kv[0]; kv += 2)
-        if (fl_kafka_conf_set(conf, kv[0], kv[1], errstr, sizeof errstr) != 0) {
-            fprintf(stderr, "%s\n", errstr);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    rd_kafka_t *rk = fl_kafka_new(type, conf, errstr, sizeof errstr);
+    fl_kafka_spec_t ks = {.type = type, .bootstrap = bootstrap, .defaults = kv};
+    rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
     if (!rk)
         fprintf(stderr, "%s\n", errstr);
     return rk;
@@ -66,16 +58,18 @@ static int produce(rd_kafka_t *rk, const char *value)
 static int read_all(const char *isolation, char out[][32], int max)
 {
     char group[128];
-    const char *kv[] = {"group.id", fl_test_unique("tx-reader", group, sizeof group),
-                        "isolation.level", isolation, "auto.offset.reset", "earliest",
-                        "enable.auto.commit", "false", NULL};
+    const fl_kafka_kv_t kv[] = {{"group.id", fl_test_unique("tx-reader", group, sizeof group)},
+                                {"isolation.level", isolation},
+                                {"auto.offset.reset", "earliest"},
+                                {"enable.auto.commit", "false"},
+                                {NULL, NULL}};
     rd_kafka_t *rk = make(RD_KAFKA_CONSUMER, kv);
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t *parts;
     int64_t lo = 0, hi = 0;
     int n = 0;
     if (!rk)
         return -1;
-    rd_kafka_poll_set_consumer(rk);
+    parts = rd_kafka_topic_partition_list_new(1);
     if (rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000) != 0)
         goto done;
     rd_kafka_topic_partition_list_add(parts, topic, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -108,8 +102,9 @@ done:
 static void test_commit_and_abort(void)
 {
     char txid[128];
-    const char *kv[] = {"transactional.id", fl_test_unique("tx-test", txid, sizeof txid),
-                        "enable.idempotence", "true", NULL};
+    const fl_kafka_kv_t kv[] = {{"transactional.id", fl_test_unique("tx-test", txid, sizeof txid)},
+                                {"enable.idempotence", "true"},
+                                {NULL, NULL}};
     rd_kafka_t *rk = make(RD_KAFKA_PRODUCER, kv);
     rd_kafka_error_t *err;
     ASSERT_TRUE(rk != NULL);

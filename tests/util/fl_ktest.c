@@ -14,8 +14,8 @@ int fl_ktest_topics(const char *bootstrap, const char *prefix, int partitions)
     char errstr[512];
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    rd_kafka_t *rk = conf ? fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr) : NULL;
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER, .what = "test admin", .bootstrap = bootstrap};
+    rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
     int rc;
     if (!rk) {
         fprintf(stderr, "fl_ktest_topics: %s\n", errstr);
@@ -34,13 +34,16 @@ int fl_ktest_topics(const char *bootstrap, const char *prefix, int partitions)
 rd_kafka_t *fl_ktest_producer(const char *bootstrap)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    if (!conf || fl_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "linger.ms", "1", errstr, sizeof errstr)) {
+    static const fl_kafka_kv_t defaults[] = {
+        {"enable.idempotence", "true"}, {"linger.ms", "1"}, {NULL, NULL}};
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = "test producer",
+                          .bootstrap = bootstrap,
+                          .defaults = defaults};
+    rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
+    if (!rk)
         fprintf(stderr, "fl_ktest_producer: %s\n", errstr);
-        return NULL;
-    }
-    return fl_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    return rk;
 }
 
 int fl_ktest_produce_raw(rd_kafka_t *rk, const char *prefix, fl_topic_kind_t kind,
@@ -86,7 +89,6 @@ long fl_ktest_read_all(const char *bootstrap, const char *prefix, fl_topic_kind_
                        fl_ktest_record_fn fn, void *opaque)
 {
     char topic[FL_TOPIC_NAME_MAX + 1], errstr[512], group[128];
-    rd_kafka_conf_t *conf;
     rd_kafka_t *rk;
     const struct rd_kafka_metadata *md = NULL;
     long count = 0;
@@ -94,15 +96,22 @@ long fl_ktest_read_all(const char *bootstrap, const char *prefix, fl_topic_kind_
 
     if (fl_topic_name(prefix, kind, topic, sizeof topic) != 0)
         return -1;
-    conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    if (!conf || fl_kafka_conf_set(conf, "group.id", fl_test_unique("reader", group, sizeof group),
-                                   errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr))
-        return -1;
-    if (!(rk = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr)))
-        return -1;
-    rd_kafka_poll_set_consumer(rk);
+    {
+        const fl_kafka_kv_t defaults[] = {
+            {"group.id", fl_test_unique("reader", group, sizeof group)},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {NULL, NULL},
+        };
+        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
+                              .what = "test reader",
+                              .bootstrap = bootstrap,
+                              .defaults = defaults};
+        if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
+            fprintf(stderr, "fl_ktest_read_all: %s\n", errstr);
+            return -1;
+        }
+    }
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 && md->topic_cnt == 1)
         nparts = md->topics[0].partition_cnt;
