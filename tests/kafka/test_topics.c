@@ -107,6 +107,11 @@ static void test_cli_exit_codes(void)
     snprintf(args, sizeof args, "topics describe --prefix %s --partitions 3", prefix);
     ASSERT_EQ(run_cli(args), 1);
     ASSERT_EQ(run_cli("topics frobnicate"), 2);
+    /* settings librdkafka refuses, at once or when the handle is built */
+    ASSERT_EQ(run_cli("topics describe -X linger.ms=soon"), 2);
+    ASSERT_EQ(run_cli("topics describe -X security.protocol=ssl "
+                      "-X ssl.ca.location=/nonexistent/ca.pem"),
+              2);
 }
 
 int main(void)
