@@ -201,7 +201,8 @@ static rd_kafka_event_t *b_admin_wait(rd_kafka_queue_t *q, int type, int timeout
 static rd_kafka_t *b_producer(void)
 {
     char errstr[512];
-    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER, .what = "bench admin", .bootstrap = b_bootstrap};
+    fl_kafka_spec_t ks = {
+        .type = RD_KAFKA_PRODUCER, .what = "bench admin", .bootstrap = b_bootstrap};
     rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
     if (!rk)
         fprintf(stderr, "kafka: %s\n", errstr);
