@@ -51,6 +51,7 @@ typedef struct part_s {
     pr_docs_t *docs;
     int64_t events_next;   /* offset of the next event in this events partition */
     bool snapshot_due;     /* some document crossed snapshot.every.versions */
+    int64_t committed;     /* commands offset we last committed; -1: not known */
 } part_t;
 
 typedef struct counters_s {
@@ -704,10 +705,18 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         rd_kafka_topic_partition_list_t *valid = rd_kafka_topic_partition_list_new(offsets->cnt);
         /* Only partitions whose documents we hold: a record consumed from
          * any other (an assignment acknowledged while stopping) was not
-         * applied and its offset must not be committed. */
+         * applied and its offset must not be committed. And only positions
+         * that moved since our last commit: the others are committed
+         * already. A transaction that consumed nothing then carries no
+         * offsets, only snapshots and checkpoints of committed state, and
+         * does not depend on the group's generation: the broker refuses
+         * offsets from a stale generation (ILLEGAL_GENERATION), which is
+         * what happens to a drain's snapshot round or a revoke's
+         * checkpoint while the group is rebalancing. */
         for (int i = 0; i < offsets->cnt; i++) {
             int32_t p = offsets->elems[i].partition;
-            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p] &&
+                offsets->elems[i].offset != pr->parts[p]->committed)
                 rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic, p)->offset =
                     offsets->elems[i].offset;
         }
@@ -736,6 +745,11 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         goto fail;
     }
     pr->txn_open = false;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        int32_t p = offsets->elems[i].partition;
+        if (p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+            pr->parts[p]->committed = offsets->elems[i].offset;
+    }
     atomic_fetch_add(&pr->c.commits, 1);
     atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(now_us() - t0));
     rc = 0;
@@ -1123,6 +1137,7 @@ static int restore_partition(pr_processor_t *pr, int32_t p)
         return -1;
     }
     part->id = p;
+    part->committed = -1;
     fl_info("restoring partition %d", p);
     if (read_partition(pr, pr->t_snapshots, part, 0, on_snapshot_record, &ctx) != 0 ||
         read_partition(pr, pr->t_events, part, ctx.checkpoint, on_event_record, &ctx) != 0) {
