@@ -1008,10 +1008,9 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
             goto unassign;
         }
         if (atomic_load(&pr->stopping)) {
-            /* (no position yet: nothing fetched) */
+            int64_t at = parts->elems[0].offset < 0 ? from : parts->elems[0].offset; /* none yet */
             fl_info("restore of %s [%d] interrupted by the drain at offset %lld of %lld", topic,
-                    part->id, (long long)(parts->elems[0].offset < 0 ? from : parts->elems[0].offset),
-                    (long long)hi);
+                    part->id, (long long)at, (long long)hi);
             goto unassign;
         }
     }

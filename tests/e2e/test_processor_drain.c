@@ -546,7 +546,8 @@ static int drain(node_t *n, int moment)
     stats.rewind_cut += rewind;
     printf("drain %2d: %s %s: exit %d%s%s%s%s%s%s\n", stats.drains, n->name, moment_names[moment],
            st, before ? ", before run" : "", kept ? ", consumer kept (no assignment yet)" : "",
-           cut ? ", restore interrupted" : "", late ? ", assignment acknowledged while draining" : "",
+           cut ? ", restore interrupted" : "",
+           late ? ", assignment acknowledged while draining" : "",
            lost ? ", assignment lost" : "", rewind ? ", rewind interrupted" : "");
     fflush(stdout);
     free(text);
@@ -595,7 +596,8 @@ static bool someone_restoring(void *arg)
 {
     restoring_t *r = arg;
     for (int i = 0; i < NODES; i++)
-        if (node_alive(&nodes[i]) && node_log_count(&nodes[i], "restoring partition") > r->before[i]) {
+        if (node_alive(&nodes[i]) &&
+            node_log_count(&nodes[i], "restoring partition") > r->before[i]) {
             r->who = i;
             return true;
         }
@@ -622,7 +624,8 @@ static bool all_answered(void *arg)
 /* One cycle: drains X (and Y) at the kind's moment; 0 or -1. */
 static int cycle(int kind, fl_gen_t *g)
 {
-    int x = (int)(fl_gen_next(g) % NODES), y = (x + 1 + (int)(fl_gen_next(g) % (NODES - 1))) % NODES;
+    int x = (int)(fl_gen_next(g) % NODES);
+    int y = (x + 1 + (int)(fl_gen_next(g) % (NODES - 1))) % NODES; /* another one */
     node_t *X = &nodes[x], *Y = &nodes[y];
     switch (kind) {
     case M_STARTING:
