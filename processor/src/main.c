@@ -2,10 +2,12 @@
 /*
  * flushline-processor: loads its configuration, serves /healthz and
  * /metrics, and runs the processor until SIGTERM/SIGINT (clean drain, exit
- * 0) or a fatal error such as being fenced (exit 1). Bad configuration or
- * topics exit 2.
+ * 0, in every state: a signal during start-up stops it as soon as the
+ * Kafka handles are ready) or a fatal error such as being fenced (exit 1).
+ * Bad configuration or topics exit 2.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,20 @@
 #include "flushline/log.h"
 #include "pr_processor.h"
 
-static pr_processor_t *running;
+/* Written by main, read by the signal handler, which may run on any
+ * thread that does not block the signal (the HTTP thread, say): atomics,
+ * lock-free so async-signal-safe. A signal that comes before the processor
+ * exists is remembered in stop_asked and applied once it does. */
+static _Atomic(pr_processor_t *) running;
+static atomic_bool stop_asked;
 
 static void on_signal(int sig)
 {
+    pr_processor_t *pr;
     (void)sig;
-    if (running)
-        pr_processor_stop(running);
+    atomic_store(&stop_asked, true);
+    if ((pr = atomic_load(&running)))
+        pr_processor_stop(pr);
 }
 
 static void on_http(void *opaque, const char *path, fl_httpd_response_t *resp)
@@ -48,6 +57,14 @@ int main(int argc, char **argv)
     char errstr[1024];
     int rc, level;
     struct sigaction sa;
+
+    /* First of all: from here on SIGTERM means drain, never the default
+     * death by signal. */
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 
     memset(&cfg, 0, sizeof cfg);
     if (!(conf = fl_config_new(&pr_config_table, &cfg, errstr, sizeof errstr))) {
@@ -87,16 +104,15 @@ int main(int argc, char **argv)
                 fl_httpd_port(httpd));
     }
 
-    running = pr;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Published before stop_asked is read: a signal in between is seen by
+     * one side or the other (sequentially consistent atomics). */
+    atomic_store(&running, pr);
+    if (atomic_load(&stop_asked))
+        pr_processor_stop(pr);
 
     rc = pr_processor_run(pr);
     fl_httpd_stop(httpd);
-    running = NULL;
+    atomic_store(&running, NULL);
     pr_processor_free(pr);
     fl_config_free(conf);
     return rc;

@@ -27,7 +27,8 @@
 #include "pr_processor.h"
 
 #include <errno.h>
-#include <signal.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ typedef struct part_s {
     pr_docs_t *docs;
     int64_t events_next;   /* offset of the next event in this events partition */
     bool snapshot_due;     /* some document crossed snapshot.every.versions */
+    int64_t committed;     /* commands offset we last committed; -1: not known */
 } part_t;
 
 typedef struct counters_s {
@@ -78,11 +80,20 @@ struct pr_processor_s {
     int64_t txn_start_ms;
     uint32_t txn_records;
     int64_t last_round_ms;
-    volatile sig_atomic_t stopping;
+    /* Set by pr_processor_stop from any thread or a signal handler, read
+     * by the apply thread: a lock-free atomic (async-signal-safe). */
+    atomic_bool stopping;
+    /* The rest is the apply thread's own: librdkafka calls on_rebalance and
+     * on_delivery from within our poll, flush and close calls. */
     int fatal;
+    bool subscribed;      /* the consumer has joined or may be joining the group */
+    bool assigned_once;   /* an ASSIGN_PARTITIONS callback came: see keep_consumer */
+    bool consumer_closed; /* rd_kafka_consumer_close was called */
     _Atomic int healthy;
     counters_t c;
 };
+
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "pr_processor_stop must be async-signal-safe");
 
 static int64_t now_ms(void)
 {
@@ -288,12 +299,101 @@ static void part_drop(pr_processor_t *pr, int32_t p)
     pr->parts[p] = NULL;
 }
 
+/* ---- closing the group consumer -----------------------------------------
+ *
+ * librdkafka 2.0.2 aborts the process (rdkafka_sticky_assignor.c:1896:
+ * "Assertion `assignor_state' failed") when it destroys a cooperative-sticky
+ * group consumer in one state. rd_kafka_cgrp_destroy_final() calls the
+ * assignor's destroy_state_cb whenever rkcg_assignor is set, and
+ * rd_kafka_sticky_assignor_state_destroy() asserts that the state is not
+ * NULL. The two are set at different moments:
+ * - rkcg_assignor when a JoinGroup response is handled (the group's protocol
+ *   is chosen), before any assignment;
+ * - the assignor state only by the assignor's on_assignment_cb, when a
+ *   SyncGroup response is handled (any assignment, even an empty one). It is
+ *   never cleared afterwards (only if the group's protocol changed, which one
+ *   configured strategy rules out).
+ * Once a close has begun (RD_KAFKA_CGRP_F_TERMINATE, set by
+ * rd_kafka_consumer_close or by rd_kafka_destroy's own close), JoinGroup
+ * responses are ignored and SyncGroup responses are discarded, so neither
+ * changes any more. The destroy therefore aborts exactly when, in this
+ * handle's life, a JoinGroup was answered and no SyncGroup was before the
+ * close began:
+ * - the member joined and waits for its first assignment: the leader has
+ *   not synced yet (it is computing, slow or paused, or has just died and
+ *   the group waits for its session to expire);
+ * - its first SyncGroup failed (REBALANCE_IN_PROGRESS because another member
+ *   joined or left meanwhile, ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID after a
+ *   session timeout) and it is rejoining, still without state;
+ * whatever happens after the close began: the SyncGroup response that
+ * arrives during the close is dropped. It never aborts when no JoinGroup
+ * was answered before the close (rkcg_assignor stays NULL), nor in any state
+ * after the first assignment was handled: a rebalance in progress, an
+ * assignment not yet acknowledged by the application, partitions just
+ * revoked, a lost assignment all keep the state. Acknowledging (or not) an
+ * assignment changes nothing: the state is set before the rebalance
+ * callback runs. librdkafka 2.3.0 fixes it (#4312, #4381: a NULL state is
+ * not destroyed).
+ *
+ * What the application can see: the first ASSIGN_PARTITIONS callback (any
+ * list, even empty) proves the state exists, and then the consumer is
+ * destroyed. Without one, whether a JoinGroup was answered cannot be told
+ * from the public API (rd_kafka_rebalance_protocol() answers it only
+ * until the close, and a response may land in between). Then the consumer
+ * is still closed, which leaves the group, but rd_kafka_destroy() is not
+ * called: the handle is kept in the list below, where it stays reachable
+ * (LeakSanitizer reports only unreachable memory, so this is not a leak
+ * report and nothing else is suppressed), and its idle threads end with the
+ * process, which exits right after the drain. Everything else (producer,
+ * restore reader, documents) is destroyed as usual. It costs a few idle
+ * threads and some memory once per process, only for a processor stopped
+ * before its first assignment. */
+
+typedef struct kept_s {
+    rd_kafka_t *rk;
+    struct kept_s *next;
+} kept_t;
+
+static kept_t *kept; /* consumers closed but deliberately not destroyed */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keep_consumer(rd_kafka_t *rk)
+{
+    kept_t *k = malloc(sizeof *k);
+    fl_info("group consumer closed but not destroyed: it never got an assignment, and "
+            "librdkafka 2.0.2 may abort destroying it then");
+    if (!k)
+        return; /* out of memory: still not destroyed */
+    k->rk = rk;
+    pthread_mutex_lock(&kept_lock);
+    k->next = kept;
+    kept = k;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+/* Leaves the group, once. The revoke it brings commits and snapshots what
+ * is assigned (on_rebalance), unless fatal. */
+static void close_consumer(pr_processor_t *pr)
+{
+    rd_kafka_resp_err_t err;
+    if (!pr->consumer || pr->consumer_closed)
+        return;
+    pr->consumer_closed = true;
+    if ((err = rd_kafka_consumer_close(pr->consumer)))
+        fl_warn("closing the group consumer: %s", rd_kafka_err2str(err));
+}
+
 void pr_processor_free(pr_processor_t *pr)
 {
     if (!pr)
         return;
-    if (pr->consumer)
-        rd_kafka_destroy(pr->consumer);
+    if (pr->consumer) {
+        close_consumer(pr);
+        if (!pr->subscribed || pr->assigned_once)
+            rd_kafka_destroy(pr->consumer);
+        else
+            keep_consumer(pr->consumer);
+    }
     if (pr->reader)
         rd_kafka_destroy(pr->reader);
     if (pr->producer)
@@ -306,7 +406,7 @@ void pr_processor_free(pr_processor_t *pr)
 
 void pr_processor_stop(pr_processor_t *pr)
 {
-    pr->stopping = 1;
+    atomic_store(&pr->stopping, true);
 }
 
 int pr_processor_healthy(pr_processor_t *pr)
@@ -499,6 +599,24 @@ fail:
     return rc;
 }
 
+/* rewind_all for the callers that have just aborted. A failure is fatal,
+ * except while draining (the drain interrupts restores): then every
+ * partition is dropped instead, so that the drain commits no offset past
+ * the aborted records (the consumer was not sought back) and their next
+ * owner restores them from what is committed. */
+static void rewind_after_abort(pr_processor_t *pr)
+{
+    if (rewind_all(pr) == 0)
+        return;
+    if (!atomic_load(&pr->stopping)) {
+        pr->fatal = 1;
+        return;
+    }
+    fl_info("rewind interrupted by the drain: every partition is left to its next owner");
+    for (int p = 0; p < PR_MAX_PARTITIONS; p++)
+        part_drop(pr, p);
+}
+
 /* Handles a failed transactional call. Returns 1 to retry the call, -1
  * when the transaction is gone (aborted and rewound, or fatal). */
 static int txn_error(pr_processor_t *pr, const char *what, rd_kafka_error_t *err)
@@ -519,8 +637,8 @@ static int txn_error(pr_processor_t *pr, const char *what, rd_kafka_error_t *err
                 pr->fatal = 1;
             rd_kafka_error_destroy(aerr);
         }
-        if (!pr->fatal && rewind_all(pr) != 0)
-            pr->fatal = 1;
+        if (!pr->fatal)
+            rewind_after_abort(pr);
     } else if (rd_kafka_error_is_retriable(err)) {
         fl_warn("%s: %s; retrying", what, rd_kafka_error_string(err));
         rc = 1;
@@ -582,10 +700,18 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         rd_kafka_topic_partition_list_t *valid = rd_kafka_topic_partition_list_new(offsets->cnt);
         /* Only partitions whose documents we hold: a record consumed from
          * any other (an assignment acknowledged while stopping) was not
-         * applied and its offset must not be committed. */
+         * applied and its offset must not be committed. And only positions
+         * that moved since our last commit: the others are committed
+         * already. A transaction that consumed nothing then carries no
+         * offsets, only snapshots and checkpoints of committed state, and
+         * does not depend on the group's generation: the broker refuses
+         * offsets from a stale generation (ILLEGAL_GENERATION), which is
+         * what happens to a drain's snapshot round or a revoke's
+         * checkpoint while the group is rebalancing. */
         for (int i = 0; i < offsets->cnt; i++) {
             int32_t p = offsets->elems[i].partition;
-            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p] &&
+                offsets->elems[i].offset != pr->parts[p]->committed)
                 rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic, p)->offset =
                     offsets->elems[i].offset;
         }
@@ -614,6 +740,11 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         goto fail;
     }
     pr->txn_open = false;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        int32_t p = offsets->elems[i].partition;
+        if (p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+            pr->parts[p]->committed = offsets->elems[i].offset;
+    }
     atomic_fetch_add(&pr->c.commits, 1);
     atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(now_us() - t0));
     rc = 0;
@@ -780,7 +911,7 @@ static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
          * it (see on_rebalance): its records are left alone and their
          * offsets never committed (commit_txn). Otherwise this cannot
          * happen; if it did, stop rather than risk skipping a record. */
-        if (pr->stopping)
+        if (atomic_load(&pr->stopping))
             return 0;
         fl_error("record from partition %d, which has no documents; stopping", msg->partition);
         pr->fatal = 1;
@@ -829,7 +960,9 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
     /* Right after topic creation or a leader change the partition may have
      * no leader for a moment: retry until the restore deadline. */
     while ((err = rd_kafka_query_watermark_offsets(pr->reader, topic, part->id, &lo, &hi, 5000))) {
-        if (now_ms() > deadline || pr->stopping) {
+        if (atomic_load(&pr->stopping))
+            goto fail;
+        if (now_ms() > deadline) {
             fl_error("watermarks of %s [%d]: %s", topic, part->id, rd_kafka_err2str(err));
             goto fail;
         }
@@ -869,8 +1002,12 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
                      (long long)parts->elems[0].offset);
             goto unassign;
         }
-        if (pr->stopping)
+        if (atomic_load(&pr->stopping)) {
+            int64_t at = parts->elems[0].offset < 0 ? from : parts->elems[0].offset; /* none yet */
+            fl_info("restore of %s [%d] interrupted by the drain at offset %lld of %lld", topic,
+                    part->id, (long long)at, (long long)hi);
             goto unassign;
+        }
     }
     rc = 0;
 unassign:
@@ -994,9 +1131,14 @@ static int restore_partition(pr_processor_t *pr, int32_t p)
         return -1;
     }
     part->id = p;
+    part->committed = -1;
+    fl_info("restoring partition %d", p);
     if (read_partition(pr, pr->t_snapshots, part, 0, on_snapshot_record, &ctx) != 0 ||
         read_partition(pr, pr->t_events, part, ctx.checkpoint, on_event_record, &ctx) != 0) {
-        fl_error("restore of partition %d failed", p);
+        if (atomic_load(&pr->stopping))
+            fl_info("restore of partition %d abandoned: draining", p);
+        else
+            fl_error("restore of partition %d failed", p);
         part_free(part);
         return -1;
     }
@@ -1014,49 +1156,62 @@ static int restore_partition(pr_processor_t *pr, int32_t p)
 
 /* ---- rebalancing ------------------------------------------------------ */
 
+/* "0,3,5" into buf, for the log. */
+static const char *parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < parts->cnt && n + 16 < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%d", i ? "," : "", parts->elems[i].partition);
+    return buf;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     pr_processor_t *pr = opaque;
     rd_kafka_error_t *rerr = NULL;
+    char list[256];
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* The assignor state exists from now on: the consumer can be
+         * destroyed safely (see keep_consumer). */
+        pr->assigned_once = true;
+        fl_info("rebalance: assigned %d partition(s) [%s]%s", parts->cnt,
+                parts_str(parts, list, sizeof list),
+                atomic_load(&pr->stopping) ? " while draining: not restored" : "");
         /* Commit what is open first: restoring can take a while and the
          * transaction must stay far below its timeout. */
         if (!pr->fatal && pr->txn_open)
             commit_txn(pr, false);
-        for (int i = 0; i < parts->cnt && !pr->fatal; i++) {
+        for (int i = 0; i < parts->cnt && !pr->fatal && !atomic_load(&pr->stopping); i++) {
             int32_t p = parts->elems[i].partition;
             if (p >= PR_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
                 /* Interrupted by SIGTERM: not an error, the drain follows. */
-                if (!pr->stopping)
+                if (!atomic_load(&pr->stopping))
                     pr->fatal = 1;
                 break;
             }
         }
-        if (pr->fatal || pr->stopping) {
+        if (pr->fatal || atomic_load(&pr->stopping)) {
             /* Consume nothing of these: without their documents a record
-             * would be lost (handle_record stops the processor if one
-             * came). Another processor will own them. */
+             * would be lost (handle_record skips their records while
+             * draining, and commit_txn never commits their offsets).
+             * Another processor will own them. */
             for (int i = 0; i < parts->cnt; i++)
                 if (parts->elems[i].partition < PR_MAX_PARTITIONS)
                     part_drop(pr, parts->elems[i].partition);
-            /* When stopping, the assignment is still acknowledged: the run
-             * loop polls no more and the close revokes it at once. Leaving
-             * it unacknowledged makes librdkafka 2.0.2 abort in
-             * rd_kafka_destroy (cooperative-sticky assignor state never
-             * set; librdkafka issue 4312, fixed in 2.3.0). */
-            if (pr->stopping && !pr->fatal)
-                rerr = rd_kafka_incremental_assign(rk, parts);
-            if (rerr) {
-                fl_error("rebalance: %s", rd_kafka_error_string(rerr));
-                rd_kafka_error_destroy(rerr);
-            }
-            return;
         }
+        /* Acknowledged in every case: a close (the drain's, or the one in
+         * pr_processor_free after a fatal error) waits for the
+         * acknowledgement before it can leave the group, and then revokes
+         * what was not restored at once. */
         rerr = rd_kafka_incremental_assign(rk, parts);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        if (rd_kafka_assignment_lost(rk)) {
+        bool lost = rd_kafka_assignment_lost(rk);
+        fl_info("rebalance: %s %d partition(s) [%s]", lost ? "lost" : "revoking", parts->cnt,
+                parts_str(parts, list, sizeof list));
+        if (lost) {
             /* Someone else may own them already: write nothing for them. */
             if (pr->txn_open) {
                 rd_kafka_error_t *aerr = rd_kafka_abort_transaction(pr->producer, -1);
@@ -1071,7 +1226,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (begin_txn(pr) == 0) {
                 rd_kafka_resp_err_t ferr = rd_kafka_flush(pr->producer, 30000);
                 for (int i = 0; i < parts->cnt && !ferr; i++) {
-                    part_t *part = pr->parts[parts->elems[i].partition];
+                    int32_t p = parts->elems[i].partition;
+                    part_t *part = p >= 0 && p < PR_MAX_PARTITIONS ? pr->parts[p] : NULL;
                     if (part)
                         snapshot_partition(pr, part, true);
                 }
@@ -1083,19 +1239,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (p < PR_MAX_PARTITIONS)
                 part_drop(pr, p);
         }
+        rerr = rd_kafka_incremental_unassign(rk, parts);
         /* After a lost assignment the abort above dropped every partition's
          * uncommitted work, not just the revoked ones': rewind the rest. */
-        if (rd_kafka_assignment_lost(rk) && !pr->fatal) {
-            rerr = rd_kafka_incremental_unassign(rk, parts);
+        if (lost && !pr->fatal) {
             if (rerr) {
                 rd_kafka_error_destroy(rerr);
                 rerr = NULL;
             }
-            if (rewind_all(pr) != 0)
-                pr->fatal = 1;
+            rewind_after_abort(pr);
             return;
         }
-        rerr = rd_kafka_incremental_unassign(rk, parts);
     } else {
         fl_error("rebalance error: %s", rd_kafka_err2str(err));
         rd_kafka_assign(rk, NULL);
@@ -1110,9 +1264,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 int pr_processor_run(pr_processor_t *pr)
 {
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_t *sub;
     rd_kafka_resp_err_t err;
 
+    if (atomic_load(&pr->stopping)) {
+        /* Stopped while starting: nothing joined, nothing to drain. */
+        fl_info("stopped before processing anything");
+        return 0;
+    }
+    sub = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(sub, pr->t_commands, RD_KAFKA_PARTITION_UA);
     err = rd_kafka_subscribe(pr->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
@@ -1120,6 +1280,7 @@ int pr_processor_run(pr_processor_t *pr)
         fl_error("subscribe to %s: %s", pr->t_commands, rd_kafka_err2str(err));
         return 1;
     }
+    pr->subscribed = true;
     pr->last_round_ms = now_ms();
     /* Ready: Kafka answers, the topics match and the producer is
      * initialised; partitions come and go with rebalances. */
@@ -1127,7 +1288,7 @@ int pr_processor_run(pr_processor_t *pr)
     fl_info("processing %s as %s (group %s)", pr->t_commands, pr->cfg.transactional_id,
             pr->cfg.group_id);
 
-    while (!pr->stopping && !pr->fatal) {
+    while (!atomic_load(&pr->stopping) && !pr->fatal) {
         int wait = 100;
         if (pr->txn_open) {
             int64_t left = pr->txn_start_ms + pr->cfg.commit_interval_ms - now_ms();
@@ -1148,8 +1309,8 @@ int pr_processor_run(pr_processor_t *pr)
                     }
                     pr->txn_open = false;
                     atomic_fetch_add(&pr->c.aborts, 1);
-                    if (!pr->fatal && rewind_all(pr) != 0)
-                        pr->fatal = 1;
+                    if (!pr->fatal)
+                        rewind_after_abort(pr);
                 }
             } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 fl_warn("consumer: %s", rd_kafka_message_errstr(msg));
@@ -1185,14 +1346,23 @@ int pr_processor_run(pr_processor_t *pr)
         return 1;
     }
     /* Drain: commit what is open with a full snapshot round, then leave
-     * the group (the revoke finds nothing dirty). */
+     * the group (the revoke finds nothing dirty and checkpoints). Whatever
+     * the rebalance state, this ends in exit 0 unless Kafka says fatal
+     * (fenced): a transaction that had to be aborted on the way leaves its
+     * records to the next owner of their partitions, which is no error. */
     fl_info("draining");
-    if (commit_txn(pr, true) != 0 || pr->fatal)
+    if (commit_txn(pr, true) != 0 && !pr->fatal)
+        fl_warn("draining: the last transaction was aborted; the next owner of its partitions "
+                "applies its records");
+    if (!pr->fatal)
+        close_consumer(pr);
+    if (pr->fatal) {
+        fl_error("fatal error while draining; nothing more was written");
         return 1;
-    rd_kafka_consumer_close(pr->consumer);
+    }
     rd_kafka_flush(pr->producer, 10000);
     fl_info("stopped cleanly");
-    return pr->fatal ? 1 : 0;
+    return 0;
 }
 
 /* ---- metrics ---------------------------------------------------------- */

@@ -54,12 +54,16 @@ typedef struct pr_processor_s pr_processor_t;
  * counts, snapshots compacted). NULL with errstr on any problem. */
 pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t errstr_size);
 
-/* Runs until pr_processor_stop or a fatal error. Returns 0 after a clean
- * drain (open transaction committed, dirty documents snapshotted, group
- * left), 1 when fenced or fatal (nothing more is written). */
+/* Runs until pr_processor_stop or a fatal error. Returns 0 after a drain,
+ * whatever the rebalance state when it was asked for (open transaction
+ * committed, dirty documents snapshotted, group left; a transaction Kafka
+ * made us abort on the way is left to the partitions' next owner), also
+ * when stopped before it began; 1 when fenced or fatal (nothing more is
+ * written). */
 int pr_processor_run(pr_processor_t *pr);
 
-/* Asks run() to drain and return. Async-signal-safe. */
+/* Asks run() to drain and return, or not to start. Callable from any thread
+ * and from a signal handler (a lock-free atomic store). */
 void pr_processor_stop(pr_processor_t *pr);
 
 /* Prometheus text of the processor's metrics (malloc'd). */
@@ -67,6 +71,11 @@ char *pr_processor_metrics(pr_processor_t *pr, size_t *len);
 /* 1 when the processor is running with its partitions restored. */
 int pr_processor_healthy(pr_processor_t *pr);
 
+/* Leaves the group if run() did not, and frees everything, except one
+ * thing: a group consumer that never got an assignment is closed but not
+ * destroyed, because librdkafka 2.0.2 may abort the process destroying it
+ * (see pr_processor.c); it stays referenced, idle, until the process exits.
+ * NULL safe. */
 void pr_processor_free(pr_processor_t *pr);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,29 +19,97 @@
 #include "fl_test.h"
 
 /* Every child started, so that a test that fails half-way (its asserts
- * return early) still leaves no process behind when it exits. */
-static pid_t started[256];
+ * return early) still leaves no process behind when it exits, and one that
+ * never reaped a crashed child still fails. */
+typedef struct child_s {
+    pid_t pid;
+    char name[64];
+} child_t;
+static child_t started[256];
 static int nstarted;
 
 static void kill_leftovers(void)
 {
+    bool crashed = false;
     for (int i = 0; i < nstarted; i++) {
         int status;
-        if (started[i] > 0 && waitpid(started[i], &status, WNOHANG) == 0) {
-            kill(started[i], SIGKILL);
-            waitpid(started[i], &status, 0);
+        if (started[i].pid <= 0)
+            continue;
+        pid_t r = waitpid(started[i].pid, &status, WNOHANG);
+        if (r == 0) {
+            kill(started[i].pid, SIGKILL); /* ours: not a crash */
+            waitpid(started[i].pid, &status, 0);
+        } else if (r == started[i].pid && WIFSIGNALED(status)) {
+            fprintf(stderr, "%s (pid %d) died of signal %d (%s) and no test reaped it\n",
+                    started[i].name, (int)started[i].pid, WTERMSIG(status),
+                    strsignal(WTERMSIG(status)));
+            crashed = true;
         }
+    }
+    if (crashed) {
+        /* exit() cannot be called again from an atexit handler */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(1);
     }
 }
 
-static void remember(pid_t pid)
+static void remember(const fl_proc_t *proc)
 {
     if (nstarted == 0)
         atexit(kill_leftovers);
-    if (nstarted < (int)(sizeof started / sizeof started[0]))
-        started[nstarted++] = pid;
-    else
-        started[nstarted - 1] = pid; /* the newest matters most */
+    child_t *c = nstarted < (int)(sizeof started / sizeof started[0])
+                     ? &started[nstarted++]
+                     : &started[nstarted - 1]; /* the newest matters most */
+    c->pid = proc->pid;
+    snprintf(c->name, sizeof c->name, "%s", proc->name);
+}
+
+static void forget(pid_t pid)
+{
+    for (int i = 0; i < nstarted; i++)
+        if (started[i].pid == pid)
+            started[i].pid = 0;
+}
+
+/* A sanitizer's report in the child's part of its log. */
+static bool sanitizer_report(const fl_proc_t *proc)
+{
+    static const char *const marks[] = {
+        "SUMMARY: AddressSanitizer", "SUMMARY: LeakSanitizer",
+        "SUMMARY: UndefinedBehaviorSanitizer", "SUMMARY: ThreadSanitizer"};
+    size_t len;
+    bool found = false;
+    char *text = fl_test_read_file(proc->log, &len);
+    if (!text)
+        return false;
+    size_t from = proc->log_from > 0 && (size_t)proc->log_from <= len ? (size_t)proc->log_from : 0;
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0] && !found; i++)
+        found = strstr(text + from, marks[i]) != NULL;
+    free(text);
+    return found;
+}
+
+/* The child has been reaped with status: fail the current case when it
+ * crashed (see fl_proc.h). */
+static void reaped(fl_proc_t *proc, int status, const char *file, int line)
+{
+    pid_t pid = proc->pid;
+    proc->pid = 0;
+    forget(pid);
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        if (sig == SIGKILL && proc->killed)
+            return;
+        fl_test_fail(file, line, "%s (pid %d) died of signal %d (%s)%s; log %s", proc->name,
+                     (int)pid, sig, strsignal(sig),
+                     sig == SIGKILL ? ", not sent by this test" : "", proc->log);
+        fl_proc_dump_log(proc, 30);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && sanitizer_report(proc)) {
+        fl_test_fail(file, line, "%s (pid %d) exited %d after a sanitizer report; log %s",
+                     proc->name, (int)pid, WEXITSTATUS(status), proc->log);
+        fl_proc_dump_log(proc, 60);
+    }
 }
 
 int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, const char *log)
@@ -49,8 +118,12 @@ int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, co
     char path[1024];
     const char *argv[64];
     int n = 0;
+    struct stat sb;
     snprintf(path, sizeof path, "%s/bin/%s", bindir ? bindir : ".", name);
+    snprintf(proc->name, sizeof proc->name, "%s", name);
     snprintf(proc->log, sizeof proc->log, "%s", log);
+    proc->log_from = stat(log, &sb) == 0 ? (long)sb.st_size : 0;
+    proc->killed = false;
     argv[n++] = path;
     for (; args && *args && n < 63; args++)
         argv[n++] = *args;
@@ -70,16 +143,20 @@ int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, co
         _exit(127);
     }
     proc->pid = pid;
-    remember(pid);
+    remember(proc);
     return 0;
 }
 
 int fl_proc_signal(fl_proc_t *proc, int sig)
 {
-    return proc->pid > 0 ? kill(proc->pid, sig) : -1;
+    if (proc->pid <= 0)
+        return -1;
+    if (sig == SIGKILL)
+        proc->killed = true;
+    return kill(proc->pid, sig);
 }
 
-int fl_proc_wait(fl_proc_t *proc, int timeout_ms)
+int fl_proc_wait_(fl_proc_t *proc, int timeout_ms, const char *file, int line)
 {
     int64_t deadline = fl_test_now_ms() + timeout_ms;
     int status;
@@ -88,7 +165,7 @@ int fl_proc_wait(fl_proc_t *proc, int timeout_ms)
     for (;;) {
         pid_t r = waitpid(proc->pid, &status, WNOHANG);
         if (r == proc->pid) {
-            proc->pid = 0;
+            reaped(proc, status, file, line);
             if (WIFEXITED(status))
                 return WEXITSTATUS(status);
             return 128 + WTERMSIG(status);
@@ -100,21 +177,21 @@ int fl_proc_wait(fl_proc_t *proc, int timeout_ms)
     }
 }
 
-void fl_proc_kill(fl_proc_t *proc)
+void fl_proc_kill_(fl_proc_t *proc, const char *file, int line)
 {
     if (proc->pid <= 0)
         return;
-    kill(proc->pid, SIGKILL);
-    fl_proc_wait(proc, 10000);
+    fl_proc_signal(proc, SIGKILL);
+    fl_proc_wait_(proc, 10000, file, line);
 }
 
-bool fl_proc_alive(fl_proc_t *proc)
+bool fl_proc_alive_(fl_proc_t *proc, const char *file, int line)
 {
     int status;
     if (proc->pid <= 0)
         return false;
     if (waitpid(proc->pid, &status, WNOHANG) == proc->pid) {
-        proc->pid = 0;
+        reaped(proc, status, file, line);
         return false;
     }
     return true;

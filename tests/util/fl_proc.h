@@ -3,6 +3,15 @@
  * Child processes for tests: start a daemon from build/bin with arguments,
  * its output in a log file; signal it; wait for it with a deadline; wait
  * for a condition with a deadline (never a bare sleep).
+ *
+ * No test can miss a crash on the way out: whichever function reaps a child
+ * (fl_proc_wait, fl_proc_alive, fl_proc_kill), a death by a signal other
+ * than a SIGKILL this test sent itself (fl_proc_kill or fl_proc_signal with
+ * SIGKILL) -- SIGABRT from an assert, SIGSEGV, a SIGTERM with no handler
+ * yet -- fails the current test case with the log's tail, and so does a
+ * non-zero exit after a sanitizer report (ASan, LSan and UBSan exit 1
+ * instead of dying by a signal). A child that crashed and was never
+ * reaped fails the test program at exit.
  */
 #ifndef FL_PROC_H
 #define FL_PROC_H
@@ -13,21 +22,30 @@
 
 typedef struct fl_proc_s {
     pid_t pid;
+    char name[64];
     char log[512];
+    long log_from; /* size of the log when this child started */
+    bool killed;   /* this test sent it SIGKILL */
 } fl_proc_t;
 
 /* Starts FL_BINARY_DIR/bin/<name> with argv (NULL-terminated, without
  * argv[0]); stdout and stderr go to log (appended). 0 or -1. */
 int fl_proc_start(fl_proc_t *proc, const char *name, const char *const *args, const char *log);
-/* Sends sig. */
+/* Sends sig (SIGKILL marks the child as killed by the test). */
 int fl_proc_signal(fl_proc_t *proc, int sig);
 /* Waits up to timeout_ms for the child to exit. Returns its exit status
- * (0-255), 128+signal when killed, or -1 on timeout (still running). */
-int fl_proc_wait(fl_proc_t *proc, int timeout_ms);
+ * (0-255), 128+signal when killed, or -1 on timeout (still running). A
+ * crash fails the current test case (see above) whatever the caller does
+ * with the status. */
+#define fl_proc_wait(proc, timeout_ms) fl_proc_wait_((proc), (timeout_ms), __FILE__, __LINE__)
 /* SIGKILL and reap (no-op when already gone). */
-void fl_proc_kill(fl_proc_t *proc);
-/* True while running. */
-bool fl_proc_alive(fl_proc_t *proc);
+#define fl_proc_kill(proc) fl_proc_kill_((proc), __FILE__, __LINE__)
+/* True while running (reaps the child once it is gone). */
+#define fl_proc_alive(proc) fl_proc_alive_((proc), __FILE__, __LINE__)
+
+int fl_proc_wait_(fl_proc_t *proc, int timeout_ms, const char *file, int line);
+void fl_proc_kill_(fl_proc_t *proc, const char *file, int line);
+bool fl_proc_alive_(fl_proc_t *proc, const char *file, int line);
 /* Prints the last lines of the log to stderr (for failures). */
 void fl_proc_dump_log(const fl_proc_t *proc, int lines);
 /* True once the log contains needle. */
