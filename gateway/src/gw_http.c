@@ -110,9 +110,11 @@ static void head_line_del(gw_t *gw, int fd)
     }
 }
 
-/* Keeps "METHOD SP target SP ..." of buf for fd (replacing a stale one).
- * A line that does not look like a request keeps nothing (lws refuses it):
- * false then. */
+/* Keeps "METHOD SP target SP HTTP-version" of buf for fd (replacing a
+ * stale one): the target is all between the first and the last space, so
+ * a space inside it (which must be percent-encoded) stays visible. A line
+ * that does not look like a request keeps nothing (lws refuses it): false
+ * then. */
 static bool head_line_keep(gw_t *gw, int fd, const char *buf, size_t len)
 {
     const char *eol = memchr(buf, '\n', len), *sp1, *sp2;
@@ -121,8 +123,11 @@ static bool head_line_keep(gw_t *gw, int fd, const char *buf, size_t len)
     head_line_del(gw, fd);
     if (!eol)
         return false;
-    if (!(sp1 = memchr(buf, ' ', (size_t)(eol - buf))) ||
-        !(sp2 = memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1))))
+    if (!(sp1 = memchr(buf, ' ', (size_t)(eol - buf))))
+        return false;
+    for (sp2 = eol; sp2 > sp1 && *sp2 != ' '; sp2--)
+        ;
+    if (sp2 == sp1)
         return false;
     mlen = (size_t)(sp1 - buf);
     tlen = (size_t)(sp2 - sp1 - 1);
