@@ -124,6 +124,13 @@ CLIENT = [
                                {"op": "test", "path": "/a\u0000b", "value": "x\u0000y"},
                                {"op": "create", "path": "/m", "key": "k\u0000", "value": "\u0000"}]}),
     ("signal_nul_body", {"v": 1, "t": "signal", "doc": "acme/board-1", "body": {"s": "\u0000"}}),
+    # null is read as absent in protocol fields, but a value field's null is the value nil
+    ("flush_null_values", {"v": 1, "t": "flush", "doc": "acme/board-1", "client_id": CID, "seq": 4,
+                           "base_version": 5, "commands": [
+                               {"op": "add", "path": "/x", "value": None},
+                               {"op": "test", "path": "/x", "value": None},
+                               {"op": "merge", "path": "", "value": {"y": None}}]}),
+    ("signal_null_body", {"v": 1, "t": "signal", "doc": "acme/board-1", "body": None}),
     # an empty proposed create key is a key
     ("flush_create_empty_key", {"v": 1, "t": "flush", "doc": "acme/board-1", "client_id": CID,
                                 "seq": 3, "base_version": 5,
