@@ -339,6 +339,26 @@ static void test_http_errors_are_json(void)
     ASSERT_EQ(http(gw_port, "POST", "/v1/docs/acme/x", tok_rw, "{}", 0, &body), 404);
     ASSERT_TRUE(body && strstr(body, "/flush"));
     free(body);
+    /* a body that names another document than the path: 400 */
+    ASSERT_EQ(http(gw_port, "POST", "/v1/docs/acme/x/flush", tok_rw,
+                   "{\"doc\":\"acme/y\",\"client_id\":\"c1c2c3c4c5c6c7c8c9cacbcccdcecfd0\","
+                   "\"seq\":1,\"base_version\":0,\"commands\":[]}", 0, &body), 400);
+    ASSERT_TRUE(body && strstr(body, "another document") && strstr(body, "\"name\":\"bad_frame\""));
+    free(body);
+    /* a body over max.frame (1 MiB here): 413 limit */
+    {
+        size_t blen = (1u << 20) + 4096, n;
+        char *req = malloc(blen + 1024);
+        n = (size_t)snprintf(req, 1024,
+                             "POST /v1/docs/acme/x/flush HTTP/1.1\r\nHost: x\r\n"
+                             "Authorization: Bearer %s\r\nContent-Length: %zu\r\n\r\n",
+                             tok_rw, blen);
+        memset(req + n, ' ', blen);
+        ASSERT_EQ(http_raw(gw_port, req, n + blen, 0, &body), 413);
+        free(req);
+        ASSERT_TRUE(body && strstr(body, "\"name\":\"limit\""));
+        free(body);
+    }
 }
 
 /* The WebSocket path is matched raw too: "//v1//ws" is not "/v1/ws". */
