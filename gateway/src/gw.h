@@ -45,6 +45,8 @@ typedef struct gw_config_s {
     int64_t hello_timeout_ms;
     int64_t doc_idle_ms;
     int64_t sync_timeout_ms;
+    int64_t jwt_leeway;     /* seconds of clock skew allowed on exp and nbf */
+    int64_t drain_grace_ms; /* SIGTERM: /readyz 503 this long before clients go */
     const char *minimal_tenants; /* comma-separated */
     const char *log_level;
     fl_kafka_props_t kafka; /* kafka.* pass-through */
@@ -63,7 +65,9 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size);
 /* The port listened on (after gw_new). */
 int gw_port(const gw_t *gw);
 
-/* Serves until gw_stop: then closes every client with 4201 going_away,
+/* Serves until gw_stop; then drains: for drain.grace.ms it keeps serving
+ * (the port stays open, /readyz answers 503, new WebSocket upgrades are
+ * closed with 4201), then closes every client with 4201 going_away,
  * flushes the producer and returns 0 (1 on a fatal error). */
 int gw_run(gw_t *gw);
 

@@ -5,10 +5,18 @@
  * flush records) so outcomes find their way back.
  *
  * Receiving: fragments are reassembled up to max.frame, then the frame is
- * decoded (binary = msgpack, text = JSON) and answered in the same form;
- * pushes (snapshots, deltas, outcomes, signals) use the form of the hello.
- * Until `hello` (or a valid Authorization header at the upgrade) anything
- * else is refused with unauthorized and close 4001.
+ * decoded (binary = msgpack, text = JSON) and answered in the same form:
+ * welcome, pong, error, nack, and a flush's outcome (its record's origin
+ * carries the form, gw_origin_tag). Pushes (catch-ups, deltas, signals,
+ * changed) use the form of the latest hello. Until `hello` (or a valid
+ * Authorization header at the upgrade) anything else is refused with
+ * unauthorized and close 4001. A flush frame that cannot be decoded is
+ * refused with a nack naming whatever of doc, client_id and seq it holds.
+ *
+ * Tokens: hello, auth and the upgrade header are checked with the key
+ * set's one leeway (jwt.leeway); the connection is closed with 4004 when
+ * the gateway's clock reaches exp + leeway, the moment the same token would
+ * stop passing the check. welcome announces exp and leeway.
  *
  * Memory: an idle authenticated connection owns no heap memory. Its
  * rights are a shared, interned gw_grants_t (one per distinct sub and
@@ -271,6 +279,9 @@ static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
     msg.u.welcome.burst = (uint32_t)cfg->burst;
     msg.u.welcome.user = conn->grants->sub;
     msg.u.welcome.server = FL_SLICE(GW_SERVER_NAME);
+    msg.u.welcome.has_exp = msg.u.welcome.has_leeway = true;
+    msg.u.welcome.exp = conn->exp;
+    msg.u.welcome.leeway = (uint32_t)cfg->jwt_leeway;
     gw_conn_send_msg(conn, &msg, form);
 }
 
@@ -314,9 +325,13 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
         fl_debug("conn %llu (%s): user %s", (unsigned long long)conn->o.id,
                  peer(conn, pb, sizeof pb), grants->sub.ptr);
     conn->authed = true;
-    /* expiry closes with 4004 */
-    lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
-                     (lws_usec_t)(conn->exp > now ? conn->exp - now : 0) * LWS_US_PER_SEC);
+    /* expiry closes with 4004 at exp + leeway (wall clock): the instant at
+     * which fl_jwt_verify would refuse this token, no earlier */
+    {
+        int64_t wait = (conn->exp + gw->cfg->jwt_leeway) * 1000000 - gw_now_real_us();
+        lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
+                         (lws_usec_t)(wait > 0 ? wait : 0));
+    }
     return 0;
 }
 
@@ -507,10 +522,12 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
                      "resend it first");
         return;
     }
-    /* the user comes from the token, never from the client */
+    /* the user comes from the token, never from the client; the origin
+     * carries the frame's form, which the outcome will take */
     flush->user = conn->grants->sub;
-    if (fl_wire_encode_flush_record(flush, (fl_slice_t){gw->id, gw->idlen}, conn->o.id, &buf, &len,
-                                    errstr, sizeof errstr) != 0) {
+    if (fl_wire_encode_flush_record(flush, (fl_slice_t){gw->id, gw->idlen},
+                                    gw_origin_tag(conn->o.id, form), &buf, &len, errstr,
+                                    sizeof errstr) != 0) {
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
         return;
     }
@@ -519,7 +536,7 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
         gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_INTERNAL, 0, "out of memory");
         return;
     }
-    inf->origin = conn->o.id;
+    inf->origin = gw_origin_tag(conn->o.id, form);
     inf->partition = -1;
     memcpy(inf->client_id, flush->client_id, FL_CLIENT_ID_LEN);
     inf->seq = flush->seq;
@@ -569,6 +586,36 @@ static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal
     fl_counter_inc(gw->m.signals_in);
 }
 
+/* A flush frame that did not decode: a nack naming what it holds of doc,
+ * client_id and seq (seq 0 included), so that a client can match the
+ * refusal to its flush. */
+static void refuse_flush_frame(gw_conn_t *conn, fl_wire_form_t form, const char *data,
+                               size_t len, const fl_wire_limits_t *lim, uint16_t code,
+                               const char *reason)
+{
+    fl_flush_t f;
+    fl_slice_t doc;
+    fl_wire_msg_t msg;
+    unsigned got;
+
+    memset(&f, 0, sizeof f);
+    got = fl_wire_flush_ident(form, data, len, lim, conn->gw->arena, &doc, f.client_id, &f.seq);
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_NACK;
+    if (got & FL_WIRE_IDENT_DOC)
+        msg.u.nack.doc = doc;
+    if (got & FL_WIRE_IDENT_CLIENT_ID) {
+        msg.u.nack.has_client_id = true;
+        memcpy(msg.u.nack.client_id, f.client_id, FL_CLIENT_ID_LEN);
+    }
+    msg.u.nack.has_seq = (got & FL_WIRE_IDENT_SEQ) != 0;
+    msg.u.nack.seq = f.seq;
+    msg.u.nack.code = code;
+    msg.u.nack.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
+    count_code(conn->gw->m.nacks, code);
+    gw_conn_send_msg(conn, &msg, form);
+}
+
 static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
 {
     gw_t *gw = conn->gw;
@@ -600,13 +647,25 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
             gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
             return;
         }
+        if (!conn->authed && type == FL_WT_HELLO) {
+            /* a hello that cannot be read says why (a token or client name
+             * over its bound is limit, naming the field); a token problem
+             * closes 4001 (get a good token), anything else 4000 (fix the
+             * client): the same hello would fail again either way. The
+             * decoder checks "token" first and names it in its reason. */
+            bool token = strstr(errstr, "\"token\"") != NULL;
+            send_error(conn, form, code, errstr);
+            gw_conn_close(conn, token ? FL_CLOSE_UNAUTHORIZED : FL_CLOSE_BAD_FRAME,
+                          token ? "hello: bad token" : "hello: bad frame", true);
+            return;
+        }
         if (!conn->authed) {
             send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
             gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
             return;
         }
-        if (type == FL_WT_FLUSH && code == FL_CODE_LIMIT)
-            gw_conn_nack(conn, form, NULL, (fl_slice_t){NULL, 0}, code, 0, errstr);
+        if (type == FL_WT_FLUSH)
+            refuse_flush_frame(conn, form, data, len, &lim, code, errstr);
         else
             send_error(conn, form, code, errstr);
         if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
@@ -737,7 +796,7 @@ static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
 
     memset(conn, 0, sizeof *conn);
     conn->o.kind = GW_ORIGIN_WS;
-    conn->o.id = ++gw->next_origin;
+    conn->o.id = gw_origin_next(gw);
     conn->gw = gw;
     conn->wsi = wsi;
     conn->established = true;
@@ -772,6 +831,7 @@ static void on_closed(gw_t *gw, gw_conn_t *conn)
 {
     if (!conn->established)
         return;
+    conn->closing = true; /* nothing more is queued (held outcomes are dropped) */
     lws_sul_cancel(&conn->sul);
     for (uint32_t i = 0; i < conn->nsubs; i++)
         gw_docs_unsubscribe(gw, conn->subs[i], conn);
@@ -795,18 +855,30 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     char uri[64];
 
     switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
-            strcmp(uri, "/v1/ws") != 0)
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* the path as it came when the gateway read the request line (a
+         * query string is ignored), else lws's copy (TLS) */
+        gw_head_line_t *hl = gw_http_take_head(gw, wsi);
+        if (hl) {
+            const char *q = memchr(hl->target, '?', hl->tlen);
+            size_t plen = q ? (size_t)(q - hl->target) : hl->tlen;
+            bool ok = plen == 6 && memcmp(hl->target, "/v1/ws", 6) == 0;
+            free(hl);
+            if (!ok)
+                return 1;
+        } else if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+                   strcmp(uri, "/v1/ws") != 0) {
             return 1;
-        if (gw->draining)
-            return 1;
+        }
+        /* while draining the upgrade completes and is closed at once with
+         * 4201 (on_established): the client reconnects elsewhere */
         if (!origin_allowed(gw, wsi)) {
             fl_counter_inc(gw->m.origin_rejects);
             fl_info("refused a WebSocket upgrade from a foreign Origin");
             return 1;
         }
         return 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         on_established(gw, conn, wsi);
         return 0;

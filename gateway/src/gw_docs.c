@@ -17,7 +17,14 @@
  * no outcome of a flush this gateway published is awaited on it.
  *
  * Minimum-disclosure tenants get `changed {doc, version}` instead of
- * snapshots and deltas (docs/gateway.md; a proposed PROTOCOL addition).
+ * snapshots and deltas (PROTOCOL.md section 4).
+ *
+ * Outcomes go back to the connection (or HTTP request) whose flush they
+ * answer, in the form of that flush's frame (the form bit of the record's
+ * origin). When that connection is subscribed to the document, the
+ * outcome never overtakes the flush's changes: while its catch-up is
+ * pending (the document is syncing), an outcome that applied something is
+ * held on its subscription and sent right after the catch-up.
  *
  * @locality lws service thread.
  */
@@ -127,8 +134,36 @@ static void window_push(gw_doc_t *doc, uint64_t before, uint64_t after, char *re
     doc->wcount++;
 }
 
+static void hold_clear(gw_sub_t *sub)
+{
+    while (sub->hold) {
+        gw_hold_t *h = sub->hold;
+        sub->hold = h->next;
+        gw_buf_unref(h->buf);
+        free(h);
+    }
+    sub->hold_tail = NULL;
+    sub->nhold = 0;
+}
+
+/* Sends the held outcomes of a subscription, oldest first. */
+static void hold_release(gw_sub_t *sub)
+{
+    while (sub->hold) {
+        gw_hold_t *h = sub->hold;
+        sub->hold = h->next;
+        gw_conn_send(sub->conn, h->buf);
+        gw_buf_unref(h->buf);
+        free(h);
+    }
+    sub->hold_tail = NULL;
+    sub->nhold = 0;
+}
+
 static void doc_free(gw_t *gw, gw_doc_t *doc)
 {
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        hold_clear(&doc->subs[i]);
     if (doc->state == GW_DOC_LIVE)
         fl_gauge_add_int(gw->m.docs_live, -1);
     fl_gauge_add_int(gw->m.docs, -1);
@@ -362,6 +397,7 @@ static void catch_up(gw_t *gw, gw_doc_t *doc, gw_sub_t *sub)
         gw_conn_send(conn, buf);
         gw_buf_unref(buf);
     }
+    hold_release(sub); /* the connection's own outcomes, after their changes */
 }
 
 /* ---- subscriptions ---------------------------------------------------------- */
@@ -384,6 +420,7 @@ int gw_docs_subscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, bool has, uint64
             doc->capsubs = cap;
         }
         sub = &doc->subs[doc->nsubs++];
+        memset(sub, 0, sizeof *sub);
         sub->conn = conn;
         fl_gauge_add_int(gw->m.subscriptions, 1);
     }
@@ -399,6 +436,9 @@ void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn)
 {
     for (uint32_t i = 0; i < doc->nsubs; i++)
         if (doc->subs[i].conn == conn) {
+            /* no catch-up will come: held outcomes go now (dropped when
+             * the connection is closing) */
+            hold_release(&doc->subs[i]);
             doc->subs[i] = doc->subs[--doc->nsubs];
             fl_gauge_add_int(gw->m.subscriptions, -1);
             break;
@@ -502,6 +542,51 @@ static bool any_form(const gw_doc_t *doc, fl_wire_form_t form)
     return false;
 }
 
+/* The outcome of conn's own flush, in the form of the flush's frame. Live
+ * subscriptions have already been sent the delta (fan-out comes first); a
+ * subscription still waiting for its catch-up holds an outcome that
+ * applied something until the catch-up is out. */
+static void answer_outcome(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, const fl_outcome_t *o,
+                           fl_wire_form_t form)
+{
+    fl_wire_msg_t msg;
+    gw_buf_t *buf;
+    gw_sub_t *sub = NULL;
+    gw_hold_t *h;
+
+    (void)gw;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_OUTCOME;
+    msg.u.outcome.outcome = *o;
+    if (!(buf = gw_buf_encode(&msg, form)))
+        return;
+    /* pending subscriptions exist only while the document is not live */
+    if (doc && doc->state != GW_DOC_LIVE && o->version_after > o->version_before)
+        for (uint32_t i = 0; i < doc->nsubs; i++)
+            if (doc->subs[i].conn == conn) {
+                sub = doc->subs[i].pending ? &doc->subs[i] : NULL;
+                break;
+            }
+    if (!sub) {
+        gw_conn_send(conn, buf);
+        gw_buf_unref(buf);
+        return;
+    }
+    if (sub->nhold >= GW_HOLD_MAX || !(h = malloc(sizeof *h))) {
+        gw_buf_unref(buf);
+        gw_conn_close(conn, FL_CLOSE_SLOW_CONSUMER, "too many outcomes waiting: resync", false);
+        return;
+    }
+    h->next = NULL;
+    h->buf = buf; /* the reference passes to the hold */
+    if (sub->hold_tail)
+        sub->hold_tail->next = h;
+    else
+        sub->hold = h;
+    sub->hold_tail = h;
+    sub->nhold++;
+}
+
 static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, char *raw,
                        size_t rawlen)
 {
@@ -552,16 +637,10 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
         int32_t p = gw_partition(gw, o->doc);
         if (gw->part_await[p] > 0)
             gw->part_await[p]--;
-        if (org && org->kind == GW_ORIGIN_WS) {
-            gw_conn_t *conn = (gw_conn_t *)org;
-            fl_wire_msg_t msg;
-            memset(&msg, 0, sizeof msg);
-            msg.type = FL_WT_OUTCOME;
-            msg.u.outcome.outcome = *o;
-            gw_conn_send_msg(conn, &msg, conn->form);
-        } else if (org && org->kind == GW_ORIGIN_HTTP) {
+        if (org && org->kind == GW_ORIGIN_WS)
+            answer_outcome(gw, doc, (gw_conn_t *)org, o, gw_origin_form(wo->origin));
+        else if (org && org->kind == GW_ORIGIN_HTTP)
             gw_http_on_outcome(gw, (gw_http_t *)org, wo);
-        }
     }
 }
 

@@ -94,16 +94,34 @@ void gw_grants_unref(gw_t *gw, gw_grants_t *grants);
 bool gw_grants_can_read(const gw_grants_t *grants, fl_slice_t doc);
 bool gw_grants_can_write(const gw_grants_t *grants, fl_slice_t doc);
 
-/* ---- origins: connections and HTTP requests that wait for outcomes ------- */
+/* ---- origins: connections and HTTP requests that wait for outcomes -------
+ * An origin id is even. The "origin" of a flush record is the id with bit 0
+ * set when the flush came in a JSON frame: its outcome (an answer) then
+ * takes the form of the frame it answers, however the connection said
+ * hello, with nothing kept per flush. */
 enum { GW_ORIGIN_WS = 1, GW_ORIGIN_HTTP = 2 };
 typedef struct gw_origin_s {
-    uint64_t id; /* the "origin" field of flush records */
+    uint64_t id; /* even; the "origin" of flush records, plus the form bit */
     uint8_t kind;
 } gw_origin_t;
 
+#define GW_ORIGIN_FORM_JSON 1u
+/* A fresh origin id (even). */
+uint64_t gw_origin_next(gw_t *gw);
+/* The record origin of a flush from origin id in form. */
+static inline uint64_t gw_origin_tag(uint64_t id, fl_wire_form_t form)
+{
+    return id | (form == FL_WIRE_JSON ? GW_ORIGIN_FORM_JSON : 0);
+}
+/* The form of the flush a record origin (or an inflight's) stands for. */
+static inline fl_wire_form_t gw_origin_form(uint64_t origin)
+{
+    return (origin & GW_ORIGIN_FORM_JSON) ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
+}
+
 /* A produced flush waiting for its delivery report (the msg opaque). */
 typedef struct gw_inflight_s {
-    uint64_t origin;
+    uint64_t origin; /* tagged with the flush's form (gw_origin_tag) */
     int32_t partition; /* of the doc; -1 until produced (outcome awaited) */
     uint8_t client_id[FL_CLIENT_ID_LEN];
     uint64_t seq;
@@ -138,13 +156,21 @@ struct gw_s {
     char **minimal; /* tenants in minimum-disclosure mode, NULL-terminated */
     struct lws_context *context;
     struct lws_vhost *vhost;
-    struct lws_protocols protocols[2];
+    struct lws_protocols protocols[3]; /* flushline, flushline-head, end */
     struct lws_http_mount mounts[6];
     int port;
     gw_kafka_t *kafka;
     gw_map_t *docs;    /* doc id -> gw_doc_t */
     gw_map_t *origins_map; /* origin id (8 bytes) -> gw_origin_t (conn or http) */
     gw_map_t *grants;      /* grants key -> gw_grants_t (interned) */
+    /* raw request lines (gw_http.c): without TLS the gateway peeks at each
+     * new connection's request head before lws reads it, and keeps the
+     * request line by socket fd until the HTTP or upgrade callback takes it */
+    bool raw_heads;
+    gw_map_t *heads; /* socket fd -> gw_head_line_t */
+    char *headbuf;   /* GW_HEAD_MAX bytes: the peek */
+    struct gw_handoff_s *handoffs;
+    lws_sorted_usec_list_t sul_handoff;
     fl_claims_t *claims;   /* scratch for token checks (16.7 KB, one per gateway) */
     uint64_t next_origin;
     uint64_t next_req;
@@ -163,7 +189,7 @@ struct gw_s {
     unsigned char *wbatch; /* LWS_PRE + GW_WBATCH: frames coalesced for one write */
     lws_sorted_usec_list_t sul_tick;
     atomic_bool stop;
-    bool draining;
+    bool draining;   /* SIGTERM seen: /readyz 503, new upgrades get 4201 */
     bool freeing; /* gw_free runs: delivery reports only release memory */
     bool service_ok; /* the service loop turned recently (healthz) */
     atomic_bool kafka_ok; /* readyz; set by the consumer thread */
@@ -175,18 +201,31 @@ struct gw_s {
 int64_t gw_now_us(void);
 /* Wall-clock seconds (token times). */
 int64_t gw_now_s(void);
+/* Wall-clock microseconds (the token expiry timer). */
+int64_t gw_now_real_us(void);
 /* True when the doc's tenant is in minimum-disclosure mode. */
 bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc);
 /* The events partition of a doc (murmur2, like every producer). */
 int32_t gw_partition(const gw_t *gw, fl_slice_t doc);
-/* Looks an origin id up. */
+/* Looks an origin up by id or by a record's tagged origin. */
 gw_origin_t *gw_origin_get(gw_t *gw, uint64_t id);
 
 /* ---- connections (gw_conn.c) ----------------------------------------------- */
+/* An outcome of the subscriber's own flush held until its catch-up has
+ * gone out (so a flush's changes always reach its connection before its
+ * outcome). */
+typedef struct gw_hold_s {
+    struct gw_hold_s *next;
+    gw_buf_t *buf;
+} gw_hold_t;
+#define GW_HOLD_MAX 1024 /* held outcomes per subscription; beyond: 4200 */
+
 typedef struct gw_sub_s {
     gw_conn_t *conn;
     uint64_t version; /* what this subscriber holds (after the catch-up) */
     bool pending;     /* waiting for the doc to be live */
+    uint32_t nhold;
+    gw_hold_t *hold, *hold_tail; /* outcomes waiting for the catch-up, oldest first */
 } gw_sub_t;
 
 /* A (doc, client_id) whose flush seq could not be published: later seqs of
@@ -313,13 +352,51 @@ void gw_docs_free_all(gw_t *gw);
 /* Encodes a snapshot of a live doc. */
 gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form);
 
+/* ---- HTTP (gw_http.c) -----------------------------------------------------------
+ * Document ids in URLs (docs/gateway.md): the path is taken from the raw
+ * request line, never from lws's normalised copy. */
+#define GW_HEAD_MAX 16384   /* request head bytes read before lws takes over */
+#define GW_TARGET_MAX 4096  /* longest request-target kept */
+#define GW_HEAD_TIMEOUT_S 10
+
+/* The request line of a connection, as it came. */
+typedef struct gw_head_line_s {
+    int fd;            /* the key */
+    int64_t at_us;     /* when it was read (stale ones are swept) */
+    char method[16];
+    size_t tlen;
+    char target[];     /* tlen bytes (not NUL-terminated) */
+} gw_head_line_t;
+
+/* A connection was accepted (LWS_CALLBACK_FILTER_NETWORK_CONNECTION):
+ * keeps its request line when the head is already there; else waits for
+ * it on a duplicate of the socket (a raw file wsi of "flushline-head")
+ * and returns 1 so that lws drops its own copy; the duplicate is adopted
+ * by lws once the head is in. */
+int gw_http_on_accept(gw_t *gw, int fd);
+/* The protocol of those waiting sockets. */
+int gw_http_head_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                          void *in, size_t len);
+size_t gw_http_head_size(void);
+/* Takes (and forgets) the request line read for wsi's socket; NULL when
+ * none was read (TLS, or a later request on a kept-alive connection). The
+ * caller frees it. */
+gw_head_line_t *gw_http_take_head(gw_t *gw, struct lws *wsi);
+/* Frees every kept line and pending handoff (gw_free). */
+void gw_http_heads_free(gw_t *gw);
+
+/* A document id from the raw path after "/v1/docs/" (len bytes, no query):
+ * percent-decoded into out (FL_DOC_ID_MAX bytes). 0 with *outlen, or -1
+ * with *why: a byte that must be percent-encoded, a bad escape, an empty,
+ * "." or ".." segment, a control byte or NUL, invalid UTF-8, 0 or more
+ * than 255 bytes. */
+int gw_http_doc_id(const char *path, size_t len, char *out, size_t *outlen, const char **why);
+
 /* ---- HTTP (gw_http.c) ----------------------------------------------------------- */
 int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len);
 /* An outcome for an HTTP flush request. */
 void gw_http_on_outcome(gw_t *gw, gw_http_t *req, const fl_wire_outcome_t *out);
-/* A delivery failure of an HTTP flush. */
-void gw_http_on_unavailable(gw_t *gw, gw_http_t *req, const char *reason);
 /* An HTTP flush that will not be published: answered with code (500
  * internal, 413 limit, else 503). */
 void gw_http_on_failed(gw_t *gw, gw_http_t *req, uint16_t code, const char *reason);

@@ -41,6 +41,13 @@ int64_t gw_now_s(void)
     return (int64_t)time(NULL);
 }
 
+int64_t gw_now_real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int32_t gw_partition(const gw_t *gw, fl_slice_t doc)
 {
     int32_t p = rd_kafka_msg_partitioner_murmur2_random(NULL, doc.ptr, doc.len,
@@ -62,7 +69,13 @@ bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc)
 
 gw_origin_t *gw_origin_get(gw_t *gw, uint64_t id)
 {
+    id &= ~(uint64_t)GW_ORIGIN_FORM_JSON; /* a record's origin carries the form */
     return gw_map_get(gw->origins_map, &id, sizeof id);
+}
+
+uint64_t gw_origin_next(gw_t *gw)
+{
+    return gw->next_origin += 2; /* even: bit 0 is the form bit of records */
 }
 
 /* "a, b,c" -> {"a", "b", "c", NULL}; NULL for an empty list. */
@@ -135,7 +148,8 @@ void gw_flush_failed(gw_t *gw, gw_inflight_t *inf, uint16_t code, uint32_t retry
         memset(&f, 0, sizeof f);
         memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
         f.seq = inf->seq;
-        gw_conn_nack(conn, conn->form, &f, (fl_slice_t){inf->doc, inf->doclen}, code,
+        /* an answer to the flush: in the form of its frame */
+        gw_conn_nack(conn, gw_origin_form(inf->origin), &f, (fl_slice_t){inf->doc, inf->doclen}, code,
                      retry_after_ms, reason);
     } else if (org && org->kind == GW_ORIGIN_HTTP) {
         gw_http_on_failed(gw, (gw_http_t *)org, code, reason);
@@ -208,6 +222,10 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (gw && gw->kafka)
             drain_events(gw);
         return 0;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        /* a new connection: its request line is read before lws's */
+        gw = lws_context_user(lws_get_context(wsi));
+        return gw ? gw_http_on_accept(gw, (int)(lws_intptr_t)in) : 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -305,13 +323,14 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         gw->next_origin = gw->next_req =
-            ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12;
+            ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12; /* even */
     }
     gw->origins = split_list(cfg->origins, &err);
     if (!err)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
     if (err || register_metrics(gw) != 0 || !(gw->docs = gw_map_new()) ||
         !(gw->origins_map = gw_map_new()) || !(gw->grants = gw_map_new()) ||
+        !(gw->heads = gw_map_new()) || !(gw->headbuf = malloc(GW_HEAD_MAX)) ||
         !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16)) ||
         !(gw->wbatch = malloc(LWS_PRE + GW_WBATCH))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -323,6 +342,11 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     }
     if (fl_jwt_keys_load_list(gw->keys, cfg->jwt_keys, errstr, errstr_size) != 0)
         goto fail;
+    /* one leeway for every check: hello, auth, the expiry timer, HTTP */
+    if (fl_jwt_keys_set_leeway(gw->keys, cfg->jwt_leeway) != 0) {
+        snprintf(errstr, errstr_size, "jwt.leeway out of range");
+        goto fail;
+    }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     memset(&info, 0, sizeof info);
@@ -351,6 +375,13 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
      * messages. Sends go out in chunks of up to tx_packet_size. */
     gw->protocols[0].rx_buffer_size = GW_RX_BUFFER;
     gw->protocols[0].tx_packet_size = 65536;
+    /* the request line of each connection is read raw, before lws
+     * normalises it (gw_http.c); over the gateway's own TLS it is
+     * encrypted at that point, and only lws's copy is left */
+    gw->raw_heads = !(cfg->tls_cert && *cfg->tls_cert);
+    gw->protocols[1].name = "flushline-head";
+    gw->protocols[1].callback = gw_http_head_callback;
+    gw->protocols[1].per_session_data_size = gw_http_head_size();
     if (iface && (!*iface || strcmp(iface, "0.0.0.0") == 0 || strcmp(iface, "::") == 0)) {
         if (strcmp(iface, "0.0.0.0") == 0)
             info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
@@ -382,6 +413,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         mt[4].mountpoint_len = 1;
         mt[4].origin = cfg->static_dir;
         mt[4].def = "index.html";
+        mt[4].protocol = "flushline"; /* ADD_HEADERS: connection: close */
         mt[4].origin_protocol = LWSMPRO_FILE;
         info.mounts = mt;
     }
@@ -425,15 +457,34 @@ int gw_run(gw_t *gw)
             rc = 1;
             break;
         }
+    /* Draining. First the grace: the port stays open and everything is
+     * served as before, except that /readyz answers 503 and new WebSocket
+     * upgrades are closed with 4201, so that load balancers see the
+     * gateway leave before its clients are sent elsewhere. */
+    gw->draining = true;
+    if (rc == 0 && gw->cfg->drain_grace_ms > 0) {
+        fl_info("draining: /readyz answers 503 for %lld ms, then %u connections get %d "
+                "going_away", (long long)gw->cfg->drain_grace_ms, gw->nconns,
+                FL_CLOSE_GOING_AWAY);
+        deadline = gw_now_us() + gw->cfg->drain_grace_ms * 1000;
+        while (gw_now_us() < deadline)
+            if (lws_service(gw->context, 0) < 0)
+                break;
+    }
     fl_info("draining: closing %u connections with %d going_away", gw->nconns,
             FL_CLOSE_GOING_AWAY);
-    gw->draining = true;
     gw_conn_close_all(gw, FL_CLOSE_GOING_AWAY, "going away: reconnect now");
     deadline = gw_now_us() + 3 * 1000000;
     while (gw->nconns > 0 && gw_now_us() < deadline)
         if (lws_service(gw->context, 0) < 0)
             break;
-    if (gw_kafka_flush(gw->kafka, 5000) != 0)
+    /* the producer is flushed while the loop still turns (HTTP answers,
+     * delivery reports), not in one blocking call */
+    deadline = gw_now_us() + 5 * 1000000;
+    while (gw_kafka_flush(gw->kafka, 0) != 0 && gw_now_us() < deadline)
+        if (lws_service(gw->context, 0) < 0)
+            break;
+    if (gw_kafka_flush(gw->kafka, 0) != 0)
         fl_warn("some records were still unsent after 5 s");
     fl_info("drained");
     return rc;
@@ -450,8 +501,10 @@ void gw_free(gw_t *gw)
     gw->kafka = NULL;
     if (gw->context) {
         lws_sul_cancel(&gw->sul_tick);
+        lws_sul_cancel(&gw->sul_handoff);
         lws_context_destroy(gw->context);
     }
+    gw_http_heads_free(gw);
     if (gw->docs) {
         gw_docs_free_all(gw);
         gw_map_free(gw->docs);
@@ -460,6 +513,7 @@ void gw_free(gw_t *gw)
     gw_map_free(gw->grants); /* empty: every connection dropped its reference */
     free(gw->claims);
     free(gw->wbatch);
+    free(gw->headbuf);
     fl_arena_free(gw->arena);
     fl_jwt_keys_free(gw->keys);
     free_list(gw->origins);

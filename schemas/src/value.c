@@ -33,6 +33,8 @@ const char *fl_value_strerror(int err)
     case FL_VERR_KEY: return "map key not a string, or duplicate key";
     case FL_VERR_FLOAT: return "NaN or infinity";
     case FL_VERR_TRAILING: return "bytes left after the value";
+    case FL_VERR_BASE64:
+        return "{\"$bin\": ...} is not base64 (standard alphabet, padded, canonical)";
     default: return "unknown value error";
     }
 }

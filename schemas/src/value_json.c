@@ -32,7 +32,7 @@ static int bin_from_json(const json_t *s, const fl_limits_t *lim, fl_arena_t *ar
                           sodium_base64_VARIANT_ORIGINAL) != 0) {
         if (!arena)
             free(bin);
-        return FL_VERR_TYPE;
+        return FL_VERR_BASE64;
     }
     if (binlen > lim->max_str) {
         if (!arena)

@@ -228,6 +228,18 @@ static int get_str(dctx_t *d, const fl_value_t *map, const char *key, bool *has,
     return 0;
 }
 
+/* A string with a byte bound of its own (token, client name, reason, server):
+ * over it is "limit", naming the field, like an array over its count. */
+static int get_str_max(dctx_t *d, const fl_value_t *map, const char *key, bool *has, size_t max,
+                       fl_slice_t *out)
+{
+    const fl_value_t *v = field(map, key);
+    if (v && v->type == FL_STR && v->len > max)
+        return seterr(d->errstr, d->errsz, FL_CODE_LIMIT, "\"%s\" of %u bytes is over %zu", key,
+                      v->len, max);
+    return get_str(d, map, key, has, max, out);
+}
+
 static int get_doc(dctx_t *d, const fl_value_t *map, fl_slice_t *out)
 {
     const fl_value_t *v = field(map, "doc");
@@ -385,6 +397,8 @@ static int dec_results(dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
             (err = get_u64(d, r, "version", &has, &res->version)) ||
             (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
             return err;
+        if (!has)
+            res->key = (fl_slice_t){NULL, 0}; /* no key; "" is a key */
     }
     return 0;
 }
@@ -531,10 +545,10 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
     case FL_WT_HELLO:
     case FL_WT_AUTH: {
         fl_wire_hello_t *h = &msg->u.hello;
-        if ((err = get_str(d, m, "token", NULL, d->lim->max_token, &h->token)))
+        if ((err = get_str_max(d, m, "token", NULL, d->lim->max_token, &h->token)))
             return err;
         if (type == FL_WT_HELLO)
-            return get_str(d, m, "client", &has, CLIENT_NAME_MAX, &h->client);
+            return get_str_max(d, m, "client", &has, CLIENT_NAME_MAX, &h->client);
         h->client.ptr = "";
         h->client.len = 0;
         return 0;
@@ -584,7 +598,17 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
             (err = get_u32(d, l, "rate", NULL, &w->rate)) ||
             (err = get_u32(d, l, "burst", NULL, &w->burst)) ||
             (err = get_str(d, m, "user", NULL, UINT32_MAX, &w->user)) ||
-            (err = get_str(d, m, "server", NULL, CLIENT_NAME_MAX, &w->server)))
+            (err = get_str_max(d, m, "server", NULL, CLIENT_NAME_MAX, &w->server)))
+            return err;
+        if (field(m, "exp")) {
+            const fl_value_t *e = field(m, "exp");
+            if (e->type != FL_NIL) {
+                if ((err = get_i64(d, m, "exp", &w->exp)))
+                    return err;
+                w->has_exp = true;
+            }
+        }
+        if ((err = get_u32(d, m, "leeway", &w->has_leeway, &w->leeway)))
             return err;
         return 0;
     }
@@ -646,13 +670,13 @@ static int dec_body(dctx_t *d, int type, const fl_value_t *m, fl_wire_msg_t *msg
         if ((err = get_u64(d, m, "seq", &n->has_seq, &n->seq)) ||
             (err = get_u32(d, m, "retry_after_ms", &n->has_retry, &n->retry_after_ms)) ||
             (err = get_code(d, m, "code", &n->code)) ||
-            (err = get_str(d, m, "reason", NULL, REASON_MAX, &n->reason)))
+            (err = get_str_max(d, m, "reason", NULL, REASON_MAX, &n->reason)))
             return err;
         return 0;
     }
     case FL_WT_ERROR:
         if ((err = get_code(d, m, "code", &msg->u.error.code)) ||
-            (err = get_str(d, m, "reason", NULL, REASON_MAX, &msg->u.error.reason)))
+            (err = get_str_max(d, m, "reason", NULL, REASON_MAX, &msg->u.error.reason)))
             return err;
         return 0;
     case FL_WT_REC_FLUSH: {
@@ -739,7 +763,9 @@ static int parse_tree(dctx_t *d, const char *buf, size_t len, fl_value_t *root)
             return BAD(d, "%zu bytes after the message", len - (size_t)n);
     } else {
         json_error_t jerr;
-        json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+        /* U+0000 is data (a JSON client must be able to write back any
+         * string the msgpack side holds); strings are read by length */
+        json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
         int err;
         if (!j)
             return BAD(d, "bad JSON: %s", jerr.text);
@@ -1337,6 +1363,37 @@ int fl_wire_peek(const char *buf, size_t len, fl_wire_form_t form, fl_wire_dir_t
     }
 }
 
+/* ---- what a bad flush frame says about itself ----------------------------- */
+
+unsigned fl_wire_flush_ident(fl_wire_form_t form, const char *buf, size_t len,
+                             const fl_wire_limits_t *lim, fl_arena_t *arena, fl_slice_t *doc,
+                             uint8_t client_id[FL_CLIENT_ID_LEN], uint64_t *seq)
+{
+    dctx_t d = {form, arena, lim ? lim : &fl_wire_limits_frame, NULL, 0};
+    fl_value_t root;
+    const fl_value_t *v;
+    uint8_t cid[FL_CLIENT_ID_LEN];
+    unsigned got = 0;
+    *doc = (fl_slice_t){"", 0};
+    *seq = 0;
+    if (parse_tree(&d, buf, len, &root) != 0)
+        return 0;
+    v = field(&root, "doc");
+    if (v && v->type == FL_STR && v->len >= 1 && v->len <= FL_DOC_ID_MAX) {
+        *doc = slice_of(v); /* UTF-8 was checked by the value reader */
+        got |= FL_WIRE_IDENT_DOC;
+    }
+    if ((v = field(&root, "client_id")) && get_fixed(&d, v, "client_id", cid, sizeof cid) == 0) {
+        memcpy(client_id, cid, sizeof cid);
+        got |= FL_WIRE_IDENT_CLIENT_ID;
+    }
+    if ((v = field(&root, "seq")) && v->type == FL_INT && v->u.i >= 0) {
+        *seq = (uint64_t)v->u.i;
+        got |= FL_WIRE_IDENT_SEQ;
+    }
+    return got;
+}
+
 /* ======================================================================== */
 /* encoding                                                                 */
 /* ======================================================================== */
@@ -1547,7 +1604,7 @@ static void b_outcome_body(bld_t *b, fl_value_t *m, const fl_outcome_t *o, bool 
         b_u64(b, &items[i], "code", r->code);
         if (r->code == FL_CODE_OK)
             b_u64(b, &items[i], "version", r->version);
-        if (r->key.len)
+        if (r->key.ptr) /* "" included: an empty proposed create key was used */
             b_str(b, &items[i], "key", r->key);
         b_end(b, &items[i]);
     }
@@ -1638,6 +1695,10 @@ static void b_message(bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
         b_end(b, l);
         b_str(b, m, "user", w->user);
         b_str(b, m, "server", w->server);
+        if (w->has_exp)
+            b_i64(b, m, "exp", w->exp);
+        if (w->has_leeway)
+            b_u64(b, m, "leeway", w->leeway);
         break;
     }
     case FL_WT_SNAPSHOT:
@@ -2085,7 +2146,7 @@ static void ow_results(ow_t *w, const fl_outcome_t *o)
     ow_array(w, o->nresults);
     for (i = 0; i < o->nresults && !w->err; i++) {
         const fl_cmd_result_t *r = &o->results[i];
-        bool ok = r->code == FL_CODE_OK, key = r->key.len > 0;
+        bool ok = r->code == FL_CODE_OK, key = r->key.ptr != NULL;
         ow_map(w, 1u + ok + key);
         ow_key(w, "code");
         ow_int(w, r->code);

@@ -118,12 +118,34 @@ CLIENT = [
     ("signal", {"v": 1, "t": "signal", "doc": "acme/board-1", "body": {"cursor": [10, 20]}}),
     ("ping", {"v": 1, "t": "ping", "id": 99}),
     ("ping_no_id", {"v": 1, "t": "ping"}),
+    # U+0000 is data in both forms: a JSON client writes back and addresses what it read
+    ("flush_nul_strings", {"v": 1, "t": "flush", "doc": "acme/n\u0000ul", "client_id": CID, "seq": 2,
+                           "base_version": 5, "commands": [
+                               {"op": "test", "path": "/a\u0000b", "value": "x\u0000y"},
+                               {"op": "create", "path": "/m", "key": "k\u0000", "value": "\u0000"}]}),
+    ("signal_nul_body", {"v": 1, "t": "signal", "doc": "acme/board-1", "body": {"s": "\u0000"}}),
+    # null is read as absent in protocol fields, but a value field's null is the value nil
+    ("flush_null_values", {"v": 1, "t": "flush", "doc": "acme/board-1", "client_id": CID, "seq": 4,
+                           "base_version": 5, "commands": [
+                               {"op": "add", "path": "/x", "value": None},
+                               {"op": "test", "path": "/x", "value": None},
+                               {"op": "merge", "path": "", "value": {"y": None}}]}),
+    ("signal_null_body", {"v": 1, "t": "signal", "doc": "acme/board-1", "body": None}),
+    # an empty proposed create key is a key
+    ("flush_create_empty_key", {"v": 1, "t": "flush", "doc": "acme/board-1", "client_id": CID,
+                                "seq": 3, "base_version": 5,
+                                "commands": [{"op": "create", "path": "/m", "key": "", "value": 1}]}),
 ]
 
 SERVER = [
     ("welcome", {"v": 1, "t": "welcome", "user": "u-1", "server": "flushline/0.1.0",
                  "limits": {"max_frame": 1048576, "max_commands": 1000,
                             "max_subscriptions": 100, "rate": 100, "burst": 200}}),
+    # the token's exp and the gateway's leeway (optional: older gateways omit them)
+    ("welcome_exp_leeway", {"v": 1, "t": "welcome", "user": "u-1", "server": "flushline/0.1.0",
+                            "limits": {"max_frame": 1048576, "max_commands": 1000,
+                                       "max_subscriptions": 100, "rate": 100, "burst": 200},
+                            "exp": 1700003600, "leeway": 30}),
     ("snapshot", {"v": 1, "t": "snapshot", "doc": "acme/board-1", "version": 42, "chain": H1,
                   "state": {"cards": [], "title": "Board"}}),
     ("deltas", {"v": 1, "t": "deltas", "doc": "acme/board-1", "from_version": 42, "items": [
@@ -136,6 +158,9 @@ SERVER = [
                  "code": 0, "version_before": 42, "version_after": 44, "chain": H2,
                  "results": [{"code": 0, "version": 43}, {"code": 0, "version": 44, "key": "k7"},
                              {"code": 3}]}),
+    ("outcome_empty_create_key", {"v": 1, "t": "outcome", "doc": "acme/board-1", "client_id": CID,
+                                  "seq": 4, "code": 0, "version_before": 44, "version_after": 45,
+                                  "chain": H3, "results": [{"code": 0, "version": 45, "key": ""}]}),
     ("outcome_duplicate", {"v": 1, "t": "outcome", "doc": "acme/board-1", "client_id": CID,
                            "seq": 3, "code": 0, "dup": True, "version_before": 42,
                            "version_after": 44, "chain": H2, "results": []}),
@@ -151,6 +176,11 @@ SERVER = [
                     "reason": "at most 100 subscriptions"}),
     ("nack_not_subscribed", {"v": 1, "t": "nack", "doc": "acme/board-1", "code": 29,
                              "reason": "not subscribed"}),
+    # a flush refused before it could be published names it, seq 0 included
+    ("nack_bad_frame_flush", {"v": 1, "t": "nack", "doc": "acme/board-1", "client_id": CID,
+                              "seq": 0, "code": 20, "reason": "\"seq\" starts at 1"}),
+    ("nack_limit_flush", {"v": 1, "t": "nack", "doc": "acme/board-1", "client_id": CID,
+                          "seq": 9, "code": 28, "reason": "\"commands\" has 1001 items, limit 1000"}),
     ("error_internal", {"v": 1, "t": "error", "code": 31, "reason": "internal error"}),
     ("signal", {"v": 1, "t": "signal", "doc": "acme/board-1", "from": "u-2",
                 "body": {"typing": True}}),
@@ -235,10 +265,40 @@ CLIENT_BAD = [
                                                      "seq": 1, "base_version": 0,
                                                      "commands": [{"op": "remove", "path": "/x"}] * 1001}))}, "limit"),
     ("json_syntax", {"json_text": "{\"v\":1,"}, "bad_frame"),
+    # bounded strings over their bound are "limit" (the reason names the field)
+    ("hello_token_too_long", {"msgpack_hex": hexb(pack({"v": 1, "t": "hello", "token": "t" * 8193}))},
+     "limit"),
+    ("hello_client_too_long", {"json_text": json.dumps({"v": 1, "t": "hello", "token": "t",
+                                                        "client": "c" * 129})}, "limit"),
+    # fixed-size byte fields in JSON are lowercase hex only
+    ("json_uppercase_client_id", {"json_text": json.dumps({"v": 1, "t": "flush", "doc": "d",
+                                                           "client_id": CID.upper(), "seq": 1,
+                                                           "base_version": 0, "commands": []})},
+     "bad_frame"),
+    # {"$bin"} is canonical padded base64 (standard alphabet) or refused
+    ("json_bin_unpadded", {"json_text": "{\"v\":1,\"t\":\"signal\",\"doc\":\"d\",\"body\":{\"$bin\":\"AAE\"}}"},
+     "bad_frame"),
+    ("json_bin_noncanonical", {"json_text": "{\"v\":1,\"t\":\"signal\",\"doc\":\"d\",\"body\":{\"$bin\":\"AAF=\"}}"},
+     "bad_frame"),
+    ("json_bin_bad_chars", {"json_text": "{\"v\":1,\"t\":\"signal\",\"doc\":\"d\",\"body\":{\"$bin\":\"!!!!\"}}"},
+     "bad_frame"),
     ("json_float_version", {"json_text": "{\"v\":1.0,\"t\":\"ping\"}"}, "bad_frame"),
 ]
 
 SERVER_BAD = [
+    ("welcome_exp_not_int", {"msgpack_hex": hexb(pack({"v": 1, "t": "welcome", "user": "u", "server": "s",
+                                                       "limits": {"max_frame": 1, "max_commands": 1,
+                                                                  "max_subscriptions": 1, "rate": 1,
+                                                                  "burst": 1},
+                                                       "exp": "soon"}))}, "bad_frame"),
+    ("welcome_leeway_negative", {"msgpack_hex": hexb(pack({"v": 1, "t": "welcome", "user": "u",
+                                                           "server": "s",
+                                                           "limits": {"max_frame": 1, "max_commands": 1,
+                                                                      "max_subscriptions": 1, "rate": 1,
+                                                                      "burst": 1},
+                                                           "leeway": -1}))}, "bad_frame"),
+    ("error_reason_too_long", {"msgpack_hex": hexb(pack({"v": 1, "t": "error", "code": 20,
+                                                         "reason": "r" * 1025}))}, "limit"),
     ("changed_missing_version", {"msgpack_hex": hexb(pack({"v": 1, "t": "changed",
                                                           "doc": "acme/board-1"}))},
      "bad_frame"),

@@ -74,6 +74,24 @@ static void one(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t 
     if (rc == 0 && (prc != 0 || type != msg.type))
         abort();
     compare_paths(dir, form, buf, len, rc, &msg);
+    if (dir == FL_WIRE_C2S) {
+        /* what a flush frame says about itself (for the refusal that names
+         * it): well-formed parts only, and the decoded ones when it decodes */
+        fl_slice_t doc;
+        uint8_t cid[FL_CLIENT_ID_LEN];
+        uint64_t seq;
+        unsigned got = fl_wire_flush_ident(form, buf, len, NULL, arena, &doc, cid, &seq);
+        if ((got & FL_WIRE_IDENT_DOC) &&
+            (doc.len < 1 || doc.len > FL_DOC_ID_MAX || !fl_utf8_valid(doc.ptr, doc.len)))
+            abort();
+        if ((got & FL_WIRE_IDENT_SEQ) && seq > INT64_MAX)
+            abort();
+        if (rc == 0 && msg.type == FL_WT_FLUSH &&
+            (got != (FL_WIRE_IDENT_DOC | FL_WIRE_IDENT_CLIENT_ID | FL_WIRE_IDENT_SEQ) ||
+             doc.len != msg.u.flush.doc.len || memcmp(doc.ptr, msg.u.flush.doc.ptr, doc.len) ||
+             memcmp(cid, msg.u.flush.client_id, FL_CLIENT_ID_LEN) || seq != msg.u.flush.seq))
+            abort();
+    }
     if (rc != 0)
         return;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &enc, &enclen, errstr, sizeof errstr) != 0)

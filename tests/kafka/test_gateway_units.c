@@ -11,6 +11,8 @@
  *   lowest seq.
  * (Forcing a real publish failure for a later seq while an earlier one is
  * in flight is not reproducible against a healthy broker, hence this.)
+ * - document ids in URLs: percent-decoding, the refused shapes, 255 bytes;
+ * - the form bit of a record's origin.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -142,9 +144,97 @@ static void test_failed_publish_blocks_later_seqs(void)
     free(conn.blocks);
 }
 
+/* Document ids in URLs (docs/gateway.md): the raw path after /v1/docs/. */
+static void test_http_doc_id(void)
+{
+    static const struct {
+        const char *path, *id; /* id NULL: refused */
+    } cases[] = {
+        {"acme/x", "acme/x"},
+        {"acme%2Fx", "acme/x"},
+        {"acme%2fx", "acme/x"},
+        {"acme/a+b", "acme/a+b"},
+        {"acme/a%2Bb", "acme/a+b"},
+        {"acme/a%20b", "acme/a b"},
+        {"acme/d%C3%A9j%C3%A0", "acme/d\xc3\xa9j\xc3\xa0"},
+        {"acme/!$&'()*,;=:@-._~", "acme/!$&'()*,;=:@-._~"},
+        {"acme/.x/..y/x.", "acme/.x/..y/x."},
+        {"acme/%3F%23%25", "acme/?#%"},
+        {"acme//x", NULL},
+        {"acme/./x", NULL},
+        {"acme/../x", NULL},
+        {"acme/%2e%2E/x", NULL},
+        {"acme/.", NULL},
+        {"acme/x/", NULL},
+        {"/acme", NULL},
+        {"acme/%2F", NULL},
+        {"", NULL},
+        {"acme/n%0Arest", NULL},
+        {"acme/z%00z", NULL},
+        {"acme/%7F", NULL},
+        {"acme/%FF", NULL},
+        {"acme/%C3", NULL},
+        {"acme/%", NULL},
+        {"acme/%4", NULL},
+        {"acme/%g1", NULL},
+        {"acme/sp ace", NULL},
+        {"acme/x?y", NULL},
+        {"acme/\xc3\xa9", NULL}, /* raw UTF-8 must be percent-encoded */
+        {"acme/a\"b", NULL},
+    };
+    char out[FL_DOC_ID_MAX], longp[1024];
+    size_t n;
+    const char *why;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc;
+        fl_test_current = cases[i].path;
+        why = NULL;
+        rc = gw_http_doc_id(cases[i].path, strlen(cases[i].path), out, &n, &why);
+        if (cases[i].id) {
+            ASSERT_EQ(rc, 0);
+            ASSERT_MEM_EQ(out, n, cases[i].id, strlen(cases[i].id));
+        } else {
+            ASSERT_EQ(rc, -1);
+            ASSERT_TRUE(why != NULL && *why);
+        }
+    }
+    fl_test_current = "test_http_doc_id";
+    /* 255 decoded bytes pass, 256 do not, however they are written */
+    memset(longp, 'a', 255);
+    ASSERT_EQ(gw_http_doc_id(longp, 255, out, &n, &why), 0);
+    ASSERT_EQ(n, 255);
+    ASSERT_EQ(gw_http_doc_id(longp, 256, out, &n, &why), -1);
+    for (int i = 0; i < 256; i++)
+        memcpy(longp + 3 * i, "%61", 3);
+    ASSERT_EQ(gw_http_doc_id(longp, 3 * 255, out, &n, &why), 0);
+    ASSERT_EQ(gw_http_doc_id(longp, 3 * 256, out, &n, &why), -1);
+}
+
+/* The record origin of a flush carries its frame's form; the origin id
+ * (even) finds the connection either way. */
+static void test_origin_form_bit(void)
+{
+    gw_t *gw = calloc(1, sizeof *gw);
+    gw_origin_t o = {.kind = GW_ORIGIN_WS};
+    gw->origins_map = gw_map_new();
+    gw->next_origin = (uint64_t)1 << 40;
+    o.id = gw_origin_next(gw);
+    ASSERT_EQ(o.id % 2, 0);
+    ASSERT_EQ(gw_origin_next(gw) % 2, 0);
+    ASSERT_EQ(gw_map_put(gw->origins_map, &o.id, sizeof o.id, &o), 0);
+    ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_JSON)) == &o);
+    ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_MSGPACK)) == &o);
+    ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_JSON)), FL_WIRE_JSON);
+    ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_MSGPACK)), FL_WIRE_MSGPACK);
+    gw_map_free(gw->origins_map);
+    free(gw);
+}
+
 int main(void)
 {
     RUN(test_grants_shared);
     RUN(test_failed_publish_blocks_later_seqs);
+    RUN(test_http_doc_id);
+    RUN(test_origin_form_bit);
     return fl_test_done();
 }

@@ -403,9 +403,26 @@ static void test_json(void)
     free(s);
     json_decref(back);
     fl_value_free(&v);
-    j = json_loads("{\"$bin\":\"!!\"}", 0, &jerr);
-    ASSERT_NE(fl_value_from_json(j, NULL, NULL, &v), 0);
+    /* a bad $bin says so (it once said "ext or uint64 above INT64_MAX") */
+    static const char *const bad_b64[] = {"!!", "AAE", "AAF=", "A===", "AAEC Aw=="};
+    for (size_t i = 0; i < sizeof bad_b64 / sizeof bad_b64[0]; i++) {
+        j = json_pack("{s:s}", "$bin", bad_b64[i]);
+        ASSERT_EQ(fl_value_from_json(j, NULL, NULL, &v), FL_VERR_BASE64);
+        json_decref(j);
+    }
+    ASSERT_TRUE(strstr(fl_value_strerror(FL_VERR_BASE64), "base64") != NULL);
+    /* NUL inside strings is data (length-aware both ways) */
+    j = json_loads("[\"a\\u0000b\"]", JSON_ALLOW_NUL, &jerr);
+    ASSERT_TRUE(j != NULL);
+    ASSERT_EQ(fl_value_from_json(j, NULL, NULL, &v), 0);
     json_decref(j);
+    ASSERT_MEM_EQ(v.u.items[0].u.str, v.u.items[0].len, "a\0b", 3);
+    back = fl_value_to_json(&v);
+    s = json_dumps(back, JSON_COMPACT);
+    ASSERT_STR_EQ(s, "[\"a\\u0000b\"]");
+    free(s);
+    json_decref(back);
+    fl_value_free(&v);
     j = json_real(1.0);
     ASSERT_EQ(fl_value_from_json(j, NULL, NULL, &v), 0);
     ASSERT_EQ(v.type, FL_FLOAT);

@@ -32,7 +32,7 @@ static json_t *load_vectors(const char *name)
     char rel[256];
     json_t *j;
     snprintf(rel, sizeof rel, "schemas/vectors/messages/%s", name);
-    j = json_load_file(fl_test_source_path(rel), 0, &jerr);
+    j = json_load_file(fl_test_source_path(rel), JSON_ALLOW_NUL, &jerr);
     if (!j)
         fprintf(stderr, "%s: %s\n", rel, jerr.text);
     return j;
@@ -107,7 +107,7 @@ static void check_message_file(const char *file, fl_wire_dir_t dir)
             free(enc);
             ASSERT_EQ(decode_both_ways(dir, bytes, nbytes, &rc), 0);
             ASSERT_EQ(fl_wire_encode(&msg, FL_WIRE_JSON, &enc, &enclen, errstr, sizeof errstr), 0);
-            back = json_loadb(enc, enclen, 0, NULL);
+            back = json_loadb(enc, enclen, JSON_ALLOW_NUL, NULL);
             if (!json_equal(back, js))
                 fprintf(stderr, "%s: JSON form differs: %s\n", name, enc);
             ASSERT_TRUE(json_equal(back, js));

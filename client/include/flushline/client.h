@@ -102,6 +102,9 @@ typedef struct fl_client_callbacks_s {
     /* State changed. close_code: the WebSocket close code that caused a
      * disconnect (0 for a network error or none). */
     void (*on_status)(fl_client_t *client, void *opaque, fl_client_state_t state, int close_code);
+    /* Welcomed (after hello, and again after each refresh's auth). When
+     * welcome->has_exp / has_leeway, the gateway closes with 4004 at
+     * exp + leeway by its clock: refresh before exp (docs/auth.md). */
     void (*on_welcome)(fl_client_t *client, void *opaque, const fl_wire_welcome_t *welcome);
     /* The local copy was replaced by a snapshot (fl_client_doc() shows it). */
     void (*on_snapshot)(fl_client_t *client, void *opaque, fl_slice_t doc, uint64_t version,
@@ -233,7 +236,8 @@ int fl_client_signal(fl_client_t *client, fl_slice_t doc, const fl_value_t *body
 /*
  * Replaces the token (sent with "auth" when ready; used by later hellos).
  * A client stopped by 4001 unauthorized or 4004 token_expired starts
- * reconnecting.
+ * reconnecting. The client fetches no tokens itself: call this before the
+ * token's exp (on_welcome passes exp and the gateway's leeway).
  */
 int fl_client_refresh_token(fl_client_t *client, const char *token);
 

@@ -296,11 +296,18 @@ function b64encode(b) {
   return btoa(s);
 }
 
+// Strict, as libsodium reads it on the C side: the standard alphabet, padded, and canonical
+// (the unused bits of the last character are zero). atob alone also takes unpadded text.
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 function b64decode(s) {
+  const bad = () => new CodecError('bad_frame', '{"$bin": ...} is not base64 (standard alphabet, padded, canonical)');
+  if (!B64.test(s)) throw bad();
   let bin;
-  try { bin = atob(s); } catch { throw new CodecError('bad_frame', 'bad base64'); }
+  try { bin = atob(s); } catch { throw bad(); }
   const b = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+  if (b64encode(b) !== s) throw bad();
   return b;
 }
 

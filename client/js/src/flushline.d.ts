@@ -51,7 +51,8 @@ export interface Delta {
 
 export interface Events {
   status: { state: State; closeCode: number };
-  welcome: { user: string; limits: { max_frame: number; max_commands: number; max_subscriptions: number; rate: number; burst: number }; server: string };
+  /** exp: the accepted token's exp (s since the epoch), leeway: the gateway's (s); it closes with 4004 at exp + leeway. Undefined from older gateways. */
+  welcome: { user: string; limits: { max_frame: number; max_commands: number; max_subscriptions: number; rate: number; burst: number }; server: string; exp?: number; leeway?: number };
   change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack'; handle: DocHandle };
   delta: { doc: string; delta: Delta; mine: boolean };
   outcome: { doc: string; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };

@@ -28,7 +28,13 @@
 // held, and the nacked backlog goes out one flush at a time in seq order (each once the
 // previous one is answered). A new connection clears the hold (its bucket is fresh).
 //
-// Events (client.on(name, fn)): 'status' {state, closeCode}, 'welcome' {user, limits},
+// Token time: the gateway closes the connection with 4004 when its clock reaches the token's
+// exp + leeway; the welcome announces both (exp and leeway on the 'welcome' event and on the
+// client, undefined from an older gateway). The client fetches no tokens: the application
+// calls setToken() with a fresh one before exp (e.g. on a timer set from the 'welcome' event);
+// the answer to the resulting auth is another welcome.
+//
+// Events (client.on(name, fn)): 'status' {state, closeCode}, 'welcome' {user, limits, server, exp, leeway},
 // 'change' {doc, state, version, source}, 'delta' {doc, delta, mine}, 'outcome' {doc, outcome},
 // 'nack' {doc, seq, code, retryAfterMs, reason, retrying}, 'signal' {doc, from, body}, 'presence' {doc, peers}, 'error' {code, reason}.
 
@@ -382,11 +388,13 @@ export class Client extends Emitter {
     const first = this.state !== 'ready';
     this.user = msg.user;
     this.limits = msg.limits;
+    this.tokenExp = msg.exp === undefined ? undefined : Number(msg.exp); // seconds since the epoch
+    this.leeway = msg.leeway === undefined ? undefined : Number(msg.leeway); // seconds
     this.stats.welcomes++;
     this.attempts = 0;
     this.setPacing(msg.limits, first);
     this.setState('ready');
-    this.emit('welcome', { user: msg.user, limits: msg.limits, server: msg.server });
+    this.emit('welcome', { user: msg.user, limits: msg.limits, server: msg.server, exp: this.tokenExp, leeway: this.leeway });
     if (!first) { this.pump(); return; } // an auth answer
     for (const h of this.docs.values()) {
       this.sendSubscribe(h);

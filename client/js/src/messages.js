@@ -42,7 +42,7 @@ const SPEC = {
     ping: { id: 'uint?' },
   },
   s2c: {
-    welcome: { limits: 'limits', user: 'str', server: 'name' },
+    welcome: { limits: 'limits', user: 'str', server: 'name', exp: 'int?', leeway: 'uint?' },
     snapshot: { doc: 'doc', version: 'uint', chain: 'h32', state: 'map' },
     deltas: { doc: 'doc', from_version: 'uint', items: 'items' },
     outcome: OUTCOME,

@@ -43,7 +43,10 @@ class FakeGateway {
     const m = decodeMessage(bytes, 'c2s');
     this.log.push(m);
     const send = (x) => ws.deliver(encodeMessage({ v: 1, ...x }));
-    if (m.t === 'hello') send({ t: 'welcome', user: 'u1', server: 'fake', limits: { max_frame: 1 << 20, max_commands: this.maxCommands, max_subscriptions: 100, rate: this.rate, burst: this.burst } });
+    if (m.t === 'hello' || m.t === 'auth') {
+      send({ t: 'welcome', user: 'u1', server: 'fake', limits: { max_frame: 1 << 20, max_commands: this.maxCommands, max_subscriptions: 100, rate: this.rate, burst: this.burst },
+        exp: this.exp, leeway: this.leeway });
+    }
     if (m.t === 'subscribe') {
       ws.subs.add(m.doc);
       const d = this.doc(m.doc);
@@ -109,6 +112,27 @@ const until = async (fn, ms = 3000) => {
     await new Promise((r) => setTimeout(r, 5));
   }
 };
+
+test('welcome: the token exp and the leeway reach the application; setToken refreshes with auth', async (t) => {
+  const gw = new FakeGateway();
+  gw.exp = 1700003600; gw.leeway = 30;
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't1', WebSocket: gw.WebSocket });
+  const welcomes = [];
+  c.on('welcome', (w) => welcomes.push(w));
+  c.connect();
+  t.after(() => c.close());
+  await until(() => c.state === 'ready');
+  assert.equal(welcomes[0].exp, 1700003600);
+  assert.equal(welcomes[0].leeway, 30);
+  assert.equal(c.tokenExp, 1700003600);
+  gw.exp = 1700007200;
+  c.setToken('t2');
+  await until(() => welcomes.length === 2);
+  assert.equal(gw.log.filter((m) => m.t === 'auth').at(-1).token, 't2');
+  assert.equal(welcomes[1].exp, 1700007200);
+  assert.equal(c.tokenExp, 1700007200);
+  c.close();
+});
 
 test('optimistic state, one flush per turn, seq from 1 per document', async (t) => {
   const gw = new FakeGateway();

@@ -93,6 +93,7 @@ enum {
     FL_VERR_KEY = -7,       /* map key not a string, or duplicate key */
     FL_VERR_FLOAT = -8,     /* NaN or infinity */
     FL_VERR_TRAILING = -9,  /* bytes left after the value */
+    FL_VERR_BASE64 = -10,   /* JSON {"$bin": ...} that is not canonical padded base64 */
 };
 const char *fl_value_strerror(int err);
 

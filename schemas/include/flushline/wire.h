@@ -9,8 +9,12 @@
  *
  * Decoding is strict: limits are checked before allocating; unknown keys are
  * ignored; an unknown "t" gives -FL_CODE_UNKNOWN_TYPE, an unknown "v"
- * -FL_CODE_UNSUPPORTED_VERSION, a bad doc id -FL_CODE_BAD_DOC_ID, anything
- * else -FL_CODE_BAD_FRAME, always with a reason in errstr. A decoded message
+ * -FL_CODE_UNSUPPORTED_VERSION, a bad doc id -FL_CODE_BAD_DOC_ID, an array
+ * over its count limit or a bounded string over its length (token, client,
+ * reason, server) -FL_CODE_LIMIT, anything else -FL_CODE_BAD_FRAME, always
+ * with a reason in errstr (naming the field). JSON strings may hold U+0000
+ * ("\u0000"): every string is a (ptr, len) slice; object keys cannot
+ * (jansson refuses them: bad_frame). A decoded message
  * lives in the arena passed in (slices, values, arrays); it does not point
  * into the input buffer, so the buffer may be released right away.
  *
@@ -122,6 +126,12 @@ typedef struct fl_wire_welcome_s {
     uint32_t rate, burst; /* flushes per second and burst of the rate limit */
     fl_slice_t user;
     fl_slice_t server;    /* "flushline/0.1.0" */
+    /* Optional (gateways before them omit both): the accepted token's exp
+     * and the gateway's leeway in seconds. The connection is closed with
+     * 4004 once the gateway's clock reaches exp + leeway. */
+    bool has_exp, has_leeway;
+    int64_t exp;     /* "exp": seconds since the epoch */
+    uint32_t leeway; /* "leeway": seconds */
 } fl_wire_welcome_t;
 
 typedef struct fl_wire_snapshot_s fl_wire_snapshot_t;
@@ -311,6 +321,19 @@ int fl_wire_pack_tree(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr
 int fl_wire_decode_tree(fl_wire_dir_t dir, fl_wire_form_t form, const char *buf, size_t len,
                         const fl_wire_limits_t *lim, fl_arena_t *arena, fl_wire_msg_t *msg,
                         char *errstr, size_t errstr_size);
+
+/*
+ * What a flush frame that fails to decode says about itself, so that its
+ * refusal can name it (a nack with doc, client_id and seq): each of "doc"
+ * (a string of 1-255 bytes of UTF-8), "client_id" (16 bytes: bin, or 32
+ * lowercase hex digits in JSON) and "seq" (an integer >= 0: seq 0 is
+ * reported too) that is well-formed. Returns a mask of FL_WIRE_IDENT_*
+ * (0 when the frame is no readable map); the slice lives in arena.
+ */
+enum { FL_WIRE_IDENT_DOC = 1, FL_WIRE_IDENT_CLIENT_ID = 2, FL_WIRE_IDENT_SEQ = 4 };
+unsigned fl_wire_flush_ident(fl_wire_form_t form, const char *buf, size_t len,
+                             const fl_wire_limits_t *lim, fl_arena_t *arena, fl_slice_t *doc,
+                             uint8_t client_id[FL_CLIENT_ID_LEN], uint64_t *seq);
 
 /* Lowercase hex of n bytes into out (2n + 1 with the NUL). */
 void fl_wire_hex(const uint8_t *p, size_t n, char *out);
