@@ -2,19 +2,28 @@
 # SPDX-License-Identifier: Apache-2.0
 """Authoring script for the engine test vectors (schemas/vectors/engine/*.json).
 
-Every expected code, result version, created key and state below is written
-by hand from schemas/ENGINE.md (RFC 6901/6902 plus the incr/merge/create
-rules); derived create keys are computed here independently of the C engine
-(BLAKE2b via hashlib). Only "chain" and "digest" are filled in afterwards by
-the C engine: `build-engine/tests/unit_test_engine_vectors --fill` checks every
-hand-written field first and refuses to fill a file whose semantics differ.
+Two independent sources of expectations, both from schemas/ENGINE.md (RFC
+6901/6902 plus the incr/merge/create rules), neither from the C or JS engine:
+- by hand: the named cases below write their codes (and most of them their
+  states) by hand; derived create keys are computed here (BLAKE2b via
+  hashlib);
+- model.py: a reference model of the engine in plain Python.
+`python3 cases.py` runs the model on every case, refuses to write anything
+if the model disagrees with a hand-written field, fills what was left to the
+model (the states of model-state cases, every chain hash and state digest),
+asserts that the op x target-type x location matrix is complete (MATRIX
+below) and writes the files.
 
-Run: python3 schemas/vectors/engine/cases.py && <test binary> --fill
+The matrix section generates one case per (role, location, target type):
+roles are the nine ops with move and copy counted twice (path and from),
+locations are the root "", a root-level key, and a target nested three
+tokens deep in a map and in an array; target types are nil, bool, int,
+float, str, bin, array, map and missing. Its codes come from a rule table
+written by hand (matrix_code); its states from the model.
 
-`cases.py --check` recomputes, independently of the C engine, the chain hash
-(ENGINE.md "Chain hash": canonical msgpack in pure Python, BLAKE2b via
-hashlib) and the state digest of every case without "before" flushes, from
-the hand-written expected results, and compares them with the files.
+`python3 cases.py --check` re-runs the model on the files as they are and
+reports any difference (every field of every case) and any matrix gap.
+tests/unit/test_engine_vectors.c checks the same matrix on the files.
 """
 import base64
 import copy
@@ -22,6 +31,10 @@ import hashlib
 import json
 import os
 import struct
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model  # noqa: E402
 
 DOC = "t/doc"
 CID = "00112233445566778899aabbccddeeff"
@@ -32,6 +45,7 @@ V0 = 5  # default start version: results are V0+1, V0+2, ...
 S = {"a": {"b": {"k1": 1, "k2": "x"}}, "arr": [1, 2, 3], "n": 5, "f": 1.5, "s": "str",
      "t": True, "z": None, "m": {}, "e": []}
 DEL = object()
+MODEL = "(computed by model.py)"  # an expected state left to the model
 
 
 def E(base, **changes):
@@ -100,7 +114,8 @@ FILES = {}
 def case(file, name, state, cmds, codes, exp_state, version=V0, keys=None, code="ok",
          config=None, before=None, doc=DOC, exp_version=None, **fkw):
     """codes: per command; versions follow (ok -> next version) unless the
-    whole flush was refused (results empty) or aborted (all 0)."""
+    whole flush was refused (results empty) or aborted (all 0). exp_state
+    MODEL: the expected state is the model's (the codes stay hand-written)."""
     keys = keys or {}
     results, v = [], version
     for i, c in enumerate(codes):
@@ -630,114 +645,195 @@ case(L, "copy over the depth cap", {"a": {"b": {}}, "c": {"d": {}}},
      config={"max_depth": 3})
 
 
-def mp(v):
-    """Canonical msgpack (value.h): smallest int form, float64, sorted keys."""
-    if v is None:
-        return b"\xc0"
-    if v is True:
-        return b"\xc3"
-    if v is False:
-        return b"\xc2"
-    if isinstance(v, int):
-        if v >= 0:
-            if v <= 0x7f:
-                return bytes([v])
-            for tag, fmt, lim in ((0xcc, ">B", 0xff), (0xcd, ">H", 0xffff),
-                                  (0xce, ">I", 0xffffffff), (0xcf, ">Q", 2**64 - 1)):
-                if v <= lim:
-                    return bytes([tag]) + struct.pack(fmt, v)
-        if v >= -32:
-            return struct.pack("b", v)
-        for tag, fmt, lim in ((0xd0, ">b", -128), (0xd1, ">h", -32768), (0xd2, ">i", -2**31),
-                              (0xd3, ">q", -2**63)):
-            if v >= lim:
-                return bytes([tag]) + struct.pack(fmt, v)
-    if isinstance(v, float):
-        return b"\xcb" + struct.pack(">d", v)
-    if isinstance(v, str):
-        b = v.encode()
-        n = len(b)
-        hdr = (bytes([0xa0 | n]) if n < 32 else b"\xd9" + struct.pack(">B", n) if n < 256
-               else b"\xda" + struct.pack(">H", n) if n < 65536 else b"\xdb" + struct.pack(">I", n))
-        return hdr + b
-    if isinstance(v, dict) and list(v.keys()) == ["$bin"]:
-        b = base64.b64decode(v["$bin"])
-        return b"\xc4" + bytes([len(b)]) + b
-    if isinstance(v, (list, tuple)):
-        n = len(v)
-        hdr = bytes([0x90 | n]) if n < 16 else b"\xdc" + struct.pack(">H", n)
-        return hdr + b"".join(mp(x) for x in v)
-    items = sorted((k.encode(), x) for k, x in v.items())
-    n = len(items)
-    hdr = bytes([0x80 | n]) if n < 16 else b"\xde" + struct.pack(">H", n)
-    return hdr + b"".join(mp(k.decode()) + mp(x) for k, x in items)
+
+# ---------------------------------------------------------------- matrix
+# Every role on every target type at every location. A role is an op on
+# its path, or move/copy on its from ("move from", "copy from").
+X = "matrix"
+ROLES = ("add", "remove", "replace", "move", "move from", "copy", "copy from", "test", "incr",
+         "merge", "create")
+TYPES = ("nil", "bool", "int", "float", "str", "bin", "array", "map", "missing")
+LOCATIONS = ("root", "top", "nested map", "nested array")
+SAMPLE = {"nil": None, "bool": False, "int": 7, "float": 2.0, "str": "s",
+          "bin": {"$bin": "Ymlu"}, "array": [1, "a"], "map": {"x": 1}}
+# a value of another type that a careless engine could take for the sample
+LOOKALIKE = {"nil": False, "bool": 0, "int": 7.0, "float": 2, "str": {"$bin": "cw=="},
+             "bin": "bin", "array": {"0": 1, "1": "a"}, "map": {"x": 1.0}}
+SRC = {"s": [True]}   # the source of move/copy onto the target
+V_PUT = {"v": [1]}    # add / replace value
+V_MERGE = {"x": 2, "y": None}
 
 
-def chain_cmd(c, key):
-    """An applied command as ENGINE.md hashes it (mp sorts the keys)."""
-    op = c["op"]
-    d = {"op": op, "path": c.get("path", "")}
-    if op in ("move", "copy"):
-        d["from"] = c.get("from", "")
-    if op == "create":
-        d["key"] = key
-    if op in ("add", "replace", "test", "incr", "merge", "create"):
-        d["value"] = c["value"]
-    return d
+def matrix_code(role, parent, t):
+    """The expected code by ENGINE.md, written by hand: role on a target of
+    type t (or missing) whose container is the root itself ("root"), a map
+    or an array. A missing array element is index == length."""
+    if parent == "root":
+        return {"add": "forbidden", "remove": "forbidden", "replace": "forbidden",
+                "move": "forbidden", "move from": "forbidden", "copy": "forbidden",
+                "copy from": "ok", "test": "ok", "test unequal": "test_failed",
+                "incr": "type_mismatch", "merge": "ok", "create": "ok"}[role]
+    if t == "missing":
+        if role in ("add", "move", "copy"):     # add-like targets: a new key, index == length
+            return "ok"
+        if role in ("incr", "merge") and parent == "map":  # upsert: a new key only
+            return "ok"
+        return "path_not_found"
+    if role == "test unequal":
+        return "test_failed"
+    if role == "incr":
+        return "ok" if t in ("int", "float") else "type_mismatch"
+    if role in ("merge", "create"):
+        return "ok" if t == "map" else "type_mismatch"
+    return "ok"
 
 
-def check():
-    here = os.path.dirname(os.path.abspath(__file__))
-    checked = bad = 0
-    for name in sorted(FILES):
-        with open(os.path.join(here, name + ".json")) as f:
-            cases = json.load(f)["cases"]
+def matrix_cmd(role, path, value):
+    return {"add": lambda: C("add", path, value=V_PUT),
+            "remove": lambda: C("remove", path),
+            "replace": lambda: C("replace", path, value=V_PUT),
+            "move": lambda: C("move", path, frm="/src"),
+            "move from": lambda: C("move", "/dst", frm=path),
+            "copy": lambda: C("copy", path, frm="/src"),
+            "copy from": lambda: C("copy", "/dst", frm=path),
+            "test": lambda: C("test", path, value=value),
+            "test unequal": lambda: C("test", path, value=value),
+            "incr": lambda: C("incr", path, value=1),
+            "merge": lambda: C("merge", path, value=V_MERGE),
+            "create": lambda: C("create", path, value="c")}[role]()
+
+
+def matrix_case(role, where, t, state, path, parent, value):
+    if role in ("move", "copy"):
+        state = dict(state, src=copy.deepcopy(SRC))
+    code = matrix_code(role, parent, t)
+    keys = {0: dkey(DOC, V0 + 1, 0)} if role == "create" and code == "ok" else None
+    case(X, f"{role}: {t} target at {where} ({path or 'the root'})", state,
+         [matrix_cmd(role, path, value)], [code], MODEL, keys=keys)
+
+
+def matrix():
+    root = {"k": {"x": 1}, "z": 0}
+    for role in ROLES + ("test unequal",):
+        value = copy.deepcopy(root) if role == "test" else E(root, z=0.0)
+        matrix_case(role, "the root", "map", root, "", "root", value)
+    for where in ("a root-level key", "a key nested in maps", "an index nested in an array",
+                  "a key of a map inside an array"):
+        for t in TYPES:
+            for role in ROLES + ("test unequal",):
+                if t == "missing" and role == "test unequal":
+                    continue
+                v = SAMPLE.get(t)
+                here = {"z": 0} if t == "missing" else {"k": copy.deepcopy(v), "z": 0}
+                parent = "map"
+                if where == "a root-level key":
+                    state, path = here, "/k"
+                elif where == "a key nested in maps":
+                    state, path = {"o": {"p": here}}, "/o/p/k"
+                elif where == "an index nested in an array":
+                    # missing: the index == length (add-like targets append there)
+                    items = ["a", "z"] if t == "missing" else ["a", copy.deepcopy(v), "z"]
+                    path = "/o/l/2" if t == "missing" else "/o/l/1"
+                    state, parent = {"o": {"l": items}}, "array"
+                else:
+                    state, path = {"l": [0, here]}, "/l/1/k"
+                value = LOOKALIKE.get(t) if role == "test unequal" else copy.deepcopy(v)
+                matrix_case(role, where, t, state, path, parent, value)
+
+
+matrix()
+
+
+# ---------------------------------------------------------------- output
+
+def matrix_gaps(files):
+    """The (role, location, type) combinations that no case covers. A case
+    counts for what its first command addresses in its starting state
+    (cases without "before" flushes; model.classify)."""
+    want = {(r, "root", "map") for r in ROLES}
+    want |= {(r, loc, t) for r in ROLES for loc in LOCATIONS[1:] for t in TYPES}
+    seen = set()
+    for cases in files.values():
         for c in cases:
-            e = c["expect"]
-            if c.get("before") or "chain" not in e:
-                continue
-            chain = bytes(32)
-            applied = [chain_cmd(cmd, r.get("key")) for cmd, r in
-                       zip(c["flush"]["commands"], e["results"]) if r["code"] == "ok"]
-            if applied and e["code"] != "aborted":
-                m = mp([e["version_before"], e["version_after"], applied])
-                chain = hashlib.blake2b(chain + m, digest_size=32).digest()
-            digest = hashlib.blake2b(mp(e["state"]), digest_size=32).hexdigest()
-            checked += 1
-            if chain.hex() != e["chain"] or digest != e["digest"]:
-                bad += 1
-                print(f"MISMATCH {name}: {c['name']}")
-    print(f"{checked} chains and digests recomputed independently, {bad} mismatches")
-    return bad == 0
+            if not c.get("before") and c["flush"]["commands"]:
+                seen.update(model.classify(c["state"], c["flush"]["commands"][0]))
+    return sorted(want - seen)
+
+
+def compare(c, got, fields):
+    """The fields of c["expect"] that differ from the model's."""
+    e = c["expect"]
+    bad = []
+    for k in fields:
+        if k not in e:
+            continue
+        if k == "state":
+            same = (model.equal(model.from_json(e[k]), model.from_json(got[k])) and
+                    model.mp(model.from_json(e[k])) == model.mp(model.from_json(got[k])))
+        else:
+            same = e[k] == got[k]
+        if not same:
+            bad.append(k)
+    return bad
+
+
+FIELDS = ("code", "duplicate", "version_before", "version_after", "results", "state", "version")
 
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    total = 0
+    total = bad = 0
     for name, cases in FILES.items():
-        path = os.path.join(here, name + ".json")
-        old = {}
-        if os.path.exists(path):  # keep engine-filled chain/digest of unchanged cases
-            with open(path) as f:
-                for c in json.load(f)["cases"]:
-                    old[c["name"]] = c
         for c in cases:
-            o = old.get(c["name"])
-            if o:
-                for k in ("chain", "digest"):
-                    if k in o["expect"]:
-                        c["expect"][k] = o["expect"][k]
-        with open(path, "w") as f:
+            got = model.run_case(c)
+            e = c["expect"]
+            if e["state"] == MODEL:
+                e["state"] = got["state"]
+            diff = compare(c, got, FIELDS)
+            if diff:
+                bad += 1
+                print(f"{name}: {c['name']}: hand-written {diff} differ from the model:",
+                      {k: (e[k], got[k]) for k in diff})
+            e["chain"], e["digest"] = got["chain"], got["digest"]
+    gaps = matrix_gaps(FILES)
+    for g in gaps:
+        print("matrix gap: no case for %s on a %s target at %s" % (g[0], g[2], g[1]))
+    if bad or gaps:
+        print(f"{bad} cases disagree with the model, {len(gaps)} matrix gaps: nothing written")
+        return 1
+    for name, cases in FILES.items():
+        with open(os.path.join(here, name + ".json"), "w") as f:
             json.dump({"description": "Flushline engine vectors: " + name +
-                       " (schemas/ENGINE.md; generated by cases.py, chain/digest by the engine)",
+                       " (schemas/ENGINE.md; generated by cases.py, checked by model.py)",
                        "cases": cases}, f, indent=1, ensure_ascii=False)
             f.write("\n")
         total += len(cases)
-    print(f"{total} cases in {len(FILES)} files")
+    print(f"{total} cases in {len(FILES)} files, all agreeing with the model; matrix complete")
+    return 0
+
+
+def check():
+    """Re-runs the model on the files as they are (not as cases.py would
+    write them) and compares every field, chain and digest included."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    files, checked, bad = {}, 0, 0
+    for fn in sorted(os.listdir(here)):
+        if not fn.endswith(".json"):
+            continue
+        with open(os.path.join(here, fn)) as f:
+            files[fn[:-5]] = json.load(f)["cases"]
+        for c in files[fn[:-5]]:
+            diff = compare(c, model.run_case(c), FIELDS + ("chain", "digest"))
+            checked += 1
+            if diff:
+                bad += 1
+                print(f"MISMATCH {fn}: {c['name']}: {diff}")
+    gaps = matrix_gaps(files)
+    for g in gaps:
+        print("matrix gap: no case for %s on a %s target at %s" % (g[0], g[2], g[1]))
+    print(f"{checked} cases re-run by the model, {bad} mismatches, {len(gaps)} matrix gaps")
+    return bad == 0 and not gaps
 
 
 if __name__ == "__main__":
-    import sys
-    if "--check" in sys.argv:
-        sys.exit(0 if check() else 1)
-    main()
+    sys.exit(0 if check() else 1) if "--check" in sys.argv else sys.exit(main())
