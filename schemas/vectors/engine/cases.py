@@ -560,6 +560,10 @@ dcase("a create outcome is repeated with its key",
       flush([C("create", "/m", value=1)]),
       ex("ok", True, 5, 6, [{"code": "path_not_found", "version": 0},
                             {"code": "ok", "version": 6, "key": k6}], E(S, m={k6: 1}), 6))
+dcase("a create outcome with the empty proposed key is repeated with its key",
+      [flush([C("create", "/m", value=1, key="")])],
+      flush([C("create", "/m", value=1, key="")]),
+      ex("ok", True, 5, 6, [{"code": "ok", "version": 6, "key": ""}], E(S, m={"": 1}), 6))
 dcase("a partly rejected outcome is repeated",
       [flush([C("replace", "/n", value=6), C("remove", "/q"), C("incr", "/n", value=1)])],
       flush([]),
@@ -742,6 +746,252 @@ def matrix():
 
 
 matrix()
+
+# the depth cap for every op that places a value: exactly at the cap, and one over
+DS = {"o": {"p": {}}, "l": [[]], "src1": {"a": 1}, "src2": {"a": [1]}}  # depth 3
+D4 = {"max_depth": 4}
+for op, path, kw, fits, over in (
+        ("add", "/o/p/x", "value", {"a": 1}, {"a": [1]}),
+        ("add", "/l/0/0", "value", [1], [[1]]),
+        ("replace", "/o/p", "value", {"a": [1]}, {"a": {"b": [1]}}),
+        ("merge", "/o/p", "value", {"x": [1]}, {"x": [[1]]}),
+        ("merge", "/o/q", "value", {"x": [1]}, {"x": [[1]]}),
+        ("create", "/o/p", "value", [1], [[1]])):
+    for v, code in ((fits, "ok"), (over, "too_large")):
+        case(L, f"depth cap: {op} {json.dumps(v)} at {path} ({code})", DS,
+             [C(op, path, **{kw: v})], [code], MODEL if code == "ok" else DS, config=D4,
+             keys={0: k6} if op == "create" and code == "ok" else None)
+for op in ("move", "copy"):
+    for src, code in (("/src1", "ok"), ("/src2", "too_large")):
+        case(L, f"depth cap: {op} {src} to /o/p/x ({code})", DS, [C(op, "/o/p/x", frm=src)],
+             [code], MODEL if code == "ok" else DS, config=D4)
+case(L, "depth cap: copy the root to a root-level key, at the cap", DS, [C("copy", "/x", frm="")],
+     ["ok"], E(DS, x=DS), config=D4)
+case(L, "depth cap: copy the root one level down, over the cap", DS,
+     [C("copy", "/o/x", frm="")], ["too_large"], DS, config=D4)
+case(L, "size cap: move to a longer key", {"a": 1}, [C("move", "/" + "k" * 40, frm="/a")],
+     ["too_large"], {"a": 1}, config={"max_state_bytes": msize({"a": 1}) + 10})
+case(L, "size cap: move to a key of the same length", {"a": 1}, [C("move", "/b", frm="/a")],
+     ["ok"], {"b": 1}, config={"max_state_bytes": msize({"a": 1})})
+case(L, "size cap: add into a nested array", {"l": [[]]}, [C("add", "/l/0/-", value="x" * 20)],
+     ["too_large"], {"l": [[]]}, config={"max_state_bytes": msize({"l": [[]]}) + 10})
+case(L, "size cap: incr an int into a wider int", {"n": 127}, [C("incr", "/n", value=1)],
+     ["too_large"], {"n": 127}, config={"max_state_bytes": msize({"n": 127})})
+case(L, "size cap: a passing test at a full state", {"n": 127}, [C("test", "/n", value=127)],
+     ["ok"], {"n": 127}, config={"max_state_bytes": msize({"n": 127})})
+case(L, "size cap: remove always fits", {"n": 127, "s": "abc"}, [C("remove", "/s")], ["ok"],
+     {"n": 127}, config={"max_state_bytes": msize({"n": 127, "s": "abc"})})
+
+
+# ---------------------------------------------------------------- index
+# Array index forms for every role, on {"o": {"l": ["a", "b"]}}: "-", index
+# == length, past the end, leading zeros and other non-indexes, a huge index.
+IX = "index"
+LS = {"o": {"l": ["a", "b"]}, "src": "S"}
+ADD_LIKE = ("add", "move", "copy")
+for form, what in (("-", "-"), ("2", "index == length"), ("3", "index past the end"),
+                   ("01", "leading zero"), ("00", "double zero"),
+                   ("18446744073709551616", "a huge index")):
+    for role in ROLES:
+        if form in ("01", "00"):
+            code = "invalid"
+        elif form in ("-", "2") and role in ADD_LIKE:
+            code = "ok"
+        else:
+            code = "path_not_found"
+        p = "/o/l/" + form
+        cmd = {"add": C("add", p, value="v"), "remove": C("remove", p),
+               "replace": C("replace", p, value="v"), "move": C("move", p, frm="/src"),
+               "move from": C("move", "/dst", frm=p), "copy": C("copy", p, frm="/src"),
+               "copy from": C("copy", "/dst", frm=p), "test": C("test", p, value="a"),
+               "incr": C("incr", p, value=1), "merge": C("merge", p, value={"x": 1}),
+               "create": C("create", p, value="c")}[role]
+        case(IX, f"{role} at {what} ({p})", LS, [cmd], [code], MODEL)
+for tok in ("-0", "+1", "1a", " 1", "1 ", "1.0", "0x1", "1e0", "", "\u0661"):
+    case(IX, f"{tok!r} is not an index", LS, [C("replace", "/o/l/" + tok, value="v")],
+         ["invalid"], LS)
+case(IX, "0 is an index", LS, [C("replace", "/o/l/0", value="v")], ["ok"],
+     E(LS, o={"l": ["v", "b"]}))
+case(IX, "a leading zero inside a pointer", {"l": [{"k": 1}]}, [C("add", "/l/00/k", value=2)],
+     ["invalid"], {"l": [{"k": 1}]})
+case(IX, "- inside a pointer names nothing, even for add", LS, [C("add", "/o/l/-/x", value=1)],
+     ["path_not_found"], LS)
+case(IX, "- inside a pointer for merge", {"l": [{}]}, [C("merge", "/l/-/x", value={})],
+     ["path_not_found"], {"l": [{}]})
+case(IX, "index 0 of an empty array: add", {"l": []}, [C("add", "/l/0", value=1)], ["ok"],
+     {"l": [1]})
+case(IX, "index 0 of an empty array: replace", {"l": []}, [C("replace", "/l/0", value=1)],
+     ["path_not_found"], {"l": []})
+case(IX, "- of an empty array: copy", {"l": [], "s": 1}, [C("copy", "/l/-", frm="/s")], ["ok"],
+     {"l": [1], "s": 1})
+case(IX, "- of an empty array: remove", {"l": []}, [C("remove", "/l/-")], ["path_not_found"],
+     {"l": []})
+case(IX, "a leading zero in a map is a key", {"m": {"01": 1}}, [C("incr", "/m/01", value=1)],
+     ["ok"], {"m": {"01": 2}})
+case(IX, "a token into a string is type_mismatch, not an index", {"s": "abc"},
+     [C("test", "/s/01", value="b")], ["type_mismatch"], {"s": "abc"})
+# order: shape, root rules, move into own child, then from, then path
+case(IX, "move: a missing from decides before an invalid path", LS,
+     [C("move", "/o/l/01", frm="/q")], ["path_not_found"], LS)
+case(IX, "move: an invalid from decides before a missing path", LS,
+     [C("move", "/q/x", frm="/o/l/01")], ["invalid"], LS)
+case(IX, "copy: an invalid path index", LS, [C("copy", "/o/l/01", frm="/src")], ["invalid"], LS)
+case(IX, "copy to the root: forbidden before resolving from", LS,
+     [C("copy", "", frm="/o/l/01")], ["forbidden"], LS)
+case(IX, "move into own child is invalid before resolution", LS,
+     [C("move", "/o/l/0/x", frm="/o/l/0")], ["invalid"], LS)
+case(IX, "incr by a string with a bad index: shape first", LS,
+     [C("incr", "/o/l/01", value="1")], ["invalid"], LS)
+# array moves: the target index is taken after the removal
+case(IX, "move forward by one", LS, [C("move", "/o/l/1", frm="/o/l/0")], ["ok"],
+     E(LS, o={"l": ["b", "a"]}))
+case(IX, "move to index == length before the removal", LS, [C("move", "/o/l/2", frm="/o/l/1")],
+     ["path_not_found"], LS)
+case(IX, "copy to index == length", LS, [C("copy", "/o/l/2", frm="/o/l/1")], ["ok"],
+     E(LS, o={"l": ["a", "b", "b"]}))
+case(IX, "move an element onto itself", LS, [C("move", "/o/l/1", frm="/o/l/1")], ["ok"], LS)
+case(IX, "move - onto itself names nothing", LS, [C("move", "/o/l/-", frm="/o/l/-")],
+     ["path_not_found"], LS)
+case(IX, "copy an array into itself", LS, [C("copy", "/o/l/-", frm="/o/l")], ["ok"],
+     E(LS, o={"l": ["a", "b", ["a", "b"]]}))
+case(IX, "copy the root to the front of an array", {"l": [1]}, [C("copy", "/l/0", frm="")],
+     ["ok"], {"l": [{"l": [1]}, 1]})
+case(IX, "move an element out to an ancestor's key", {"o": {"l": [1, 2]}},
+     [C("move", "/o", frm="/o/l/1")], ["ok"], {"o": 2})
+
+# ---------------------------------------------------------------- incr edges
+MAX, MIN = 2**63 - 1, -2**63
+FMAX = 1.7976931348623157e308
+for name, start, by, code, end in (
+        ("int max minus one", MAX, -1, "ok", MAX - 1),
+        ("int min plus int max", MIN, MAX, "ok", -1),
+        ("int max plus int max overflows", MAX, MAX, "too_large", None),
+        ("int min plus int min overflows", MIN, MIN, "too_large", None),
+        ("int max plus float 0.0 is the float 2^63", MAX, 0.0, "ok", 9.223372036854775808e18),
+        ("int 2^53+1 plus float 0.0 rounds to even", 2**53 + 1, 0.0, "ok", 9007199254740992.0),
+        ("int 2^53 plus int 1 stays an exact int", 2**53, 1, "ok", 2**53 + 1),
+        ("int plus an integral float is a float", 5, 1.0, "ok", 6.0),
+        ("float plus int giving an integral value stays a float", 2.0, -1, "ok", 1.0),
+        ("float plus float giving an integral value stays a float", 0.5, 0.5, "ok", 1.0),
+        ("0.1 plus 0.2", 0.1, 0.2, "ok", 0.30000000000000004),
+        ("-0.0 plus -0.0 stays -0.0", -0.0, -0.0, "ok", -0.0),
+        ("-0.0 plus int 0 is 0.0", -0.0, 0, "ok", 0.0),
+        ("int 0 plus -0.0 is 0.0", 0, -0.0, "ok", 0.0),
+        ("float max plus int 1 rounds back to float max", FMAX, 1, "ok", FMAX),
+        ("minus float max twice is minus infinity", -FMAX, -FMAX, "too_large", None),
+        ("int max plus float max rounds to float max", MAX, FMAX, "ok", FMAX),
+        ("int min plus float -1e308", MIN, -1e308, "ok", -1e308)):
+    st = {"x": start}
+    case(I, "incr: " + name, st, [C("incr", "/x", value=by)], [code],
+         st if end is None else {"x": end})
+case(I, "incr a missing key by int min", {}, [C("incr", "/x", value=MIN)], ["ok"], {"x": MIN})
+case(I, "incr a missing key by int max", {}, [C("incr", "/x", value=MAX)], ["ok"], {"x": MAX})
+case(I, "incr a missing key by -0.0 gives 0.0", {}, [C("incr", "/x", value=-0.0)], ["ok"],
+     {"x": 0.0})
+case(I, "incr a missing key in a map inside an array", {"l": [{}]},
+     [C("incr", "/l/0/c", value=2.5)], ["ok"], {"l": [{"c": 2.5}]})
+case(I, "incr an int twice past the edge: the second overflows", {"x": MAX - 1},
+     [C("incr", "/x", value=1), C("incr", "/x", value=1)], ["ok", "too_large"], {"x": MAX})
+
+# ---------------------------------------------------------------- edges
+# Empty values, nil against missing, float zeros, keys that are special in JS.
+ED = "edges"
+EMP = {"s": "", "b": {"$bin": ""}, "a": [], "m": {}}
+for p, v, code in (("/s", "", "ok"), ("/s", {"$bin": ""}, "test_failed"), ("/s", None, "test_failed"),
+                   ("/b", {"$bin": ""}, "ok"), ("/b", "", "test_failed"), ("/b", [], "test_failed"),
+                   ("/a", [], "ok"), ("/a", {}, "test_failed"), ("/a", [None], "test_failed"),
+                   ("/m", {}, "ok"), ("/m", [], "test_failed"), ("/m", {"": None}, "test_failed")):
+    case(ED, f"test empty {p[1:]} against {json.dumps(v)}", EMP, [C("test", p, value=v)], [code], EMP)
+for p in ("/s", "/b", "/a", "/m"):
+    case(ED, f"incr empty {p[1:]}", EMP, [C("incr", p, value=1)], ["type_mismatch"], EMP)
+for p in ("/s", "/b", "/a"):
+    case(ED, f"merge into empty {p[1:]}", EMP, [C("merge", p, value={})], ["type_mismatch"], EMP)
+    case(ED, f"create in empty {p[1:]}", EMP, [C("create", p, value=1)], ["type_mismatch"], EMP)
+case(ED, "merge the empty map into the empty map", EMP, [C("merge", "/m", value={})], ["ok"], EMP)
+case(ED, "merge into the empty map", EMP, [C("merge", "/m", value={"k": []})], ["ok"],
+     E(EMP, m={"k": []}))
+case(ED, "create in the empty map", EMP, [C("create", "/m", value={})], ["ok"],
+     E(EMP, m={k6: {}}), keys={0: k6})
+case(ED, "create with the empty proposed key in the empty map", EMP,
+     [C("create", "/m", value="", key="")], ["ok"], E(EMP, m={"": ""}), keys={0: ""})
+case(ED, "create with the empty proposed key taken", {"m": {"": 0}},
+     [C("create", "/m", value=1, key="")], ["ok"], {"m": {"": 0, k6: 1}}, keys={0: k6})
+for op in ("remove", "replace", "test", "incr", "merge", "create"):
+    val = {"remove": None, "replace": 1, "test": 1, "incr": 1, "merge": {}, "create": 1}[op]
+    cmd = C(op, "/a/0") if op == "remove" else C(op, "/a/0", value=val)
+    case(ED, f"{op} index 0 of the empty array", EMP, [cmd], ["path_not_found"], EMP)
+case(ED, "move an empty string to the end of the empty array", EMP,
+     [C("move", "/a/-", frm="/s")], ["ok"], E(EMP, s=DEL, a=[""]))
+case(ED, "copy the empty map into the empty array", EMP, [C("copy", "/a/0", frm="/m")], ["ok"],
+     E(EMP, a=[{}]))
+case(ED, "move the empty bin to a new key", EMP, [C("move", "/b2", frm="/b")], ["ok"],
+     E(EMP, b=DEL, b2={"$bin": ""}))
+case(ED, "replace the empty map with the empty array", EMP, [C("replace", "/m", value=[])], ["ok"],
+     E(EMP, m=[]))
+case(ED, "replace the empty string with the empty bin", EMP,
+     [C("replace", "/s", value={"$bin": ""})], ["ok"], E(EMP, s={"$bin": ""}))
+case(ED, "a bin with every byte class", {}, [C("add", "/b", value={"$bin": "AH+A/w=="})], ["ok"],
+     {"b": {"$bin": "AH+A/w=="}})
+case(ED, "test a bin byte for byte", {"b": {"$bin": "AH+A/w=="}},
+     [C("test", "/b", value={"$bin": "AH+A/g=="})], ["test_failed"], {"b": {"$bin": "AH+A/w=="}})
+case(ED, "merge into the empty key, missing", {}, [C("merge", "/", value={"a": 1})], ["ok"],
+     {"": {"a": 1}})
+case(ED, "create in the map under the empty key", {"": {}}, [C("create", "/", value=1)], ["ok"],
+     {"": {k6: 1}}, keys={0: k6})
+# nil is a value: a key holding nil exists, a missing key does not
+NZ = {"z": None}
+case(ED, "nil: test null against a missing key", {}, [C("test", "/z", value=None)],
+     ["path_not_found"], {})
+case(ED, "nil: merge the empty map onto nil", NZ, [C("merge", "/z", value={})], ["type_mismatch"], NZ)
+case(ED, "nil: merge onto a missing key creates it", {}, [C("merge", "/z", value={})], ["ok"],
+     {"z": {}})
+case(ED, "nil: incr 0 onto nil", NZ, [C("incr", "/z", value=0)], ["type_mismatch"], NZ)
+case(ED, "nil: create in nil", NZ, [C("create", "/z", value=1)], ["type_mismatch"], NZ)
+case(ED, "nil: add onto nil replaces it", NZ, [C("add", "/z", value={})], ["ok"], {"z": {}})
+case(ED, "nil: remove nil", NZ, [C("remove", "/z")], ["ok"], {})
+case(ED, "nil: replace null with null takes a version", NZ, [C("replace", "/z", value=None)],
+     ["ok"], NZ)
+case(ED, "nil: walking into nil is type_mismatch", NZ, [C("add", "/z/x", value=1)],
+     ["type_mismatch"], NZ)
+case(ED, "nil: merge a map holding null into nil's parent", NZ,
+     [C("merge", "", value={"z": None, "y": None})], ["ok"], {"z": None, "y": None})
+# floats compare as numbers: 0.0 equals -0.0 (but never an int)
+case(ED, "float: 0.0 tests equal to -0.0", {"f": 0.0}, [C("test", "/f", value=-0.0)], ["ok"],
+     {"f": 0.0})
+case(ED, "float: -0.0 tests equal to 0.0", {"f": -0.0}, [C("test", "/f", value=0.0)], ["ok"],
+     {"f": -0.0})
+case(ED, "float: -0.0 is not int 0", {"f": -0.0}, [C("test", "/f", value=0)], ["test_failed"],
+     {"f": -0.0})
+case(ED, "float: add keeps -0.0", {}, [C("add", "/f", value=-0.0)], ["ok"], {"f": -0.0})
+case(ED, "float: a large integral float stays a float", {}, [C("add", "/f", value=1e300)], ["ok"],
+     {"f": 1e300})
+case(ED, "float: an integral float is not an int in a nested test",
+     {"m": {"a": [1, 2.0]}}, [C("test", "/m", value={"a": [1, 2]})], ["test_failed"],
+     {"m": {"a": [1, 2.0]}})
+# keys that name properties of JS objects are ordinary keys
+for key in ("__proto__", "constructor", "toString", "hasOwnProperty", "valueOf"):
+    case(ED, f"key {key}: test a missing one", {}, [C("test", "/" + key, value=None)],
+         ["path_not_found"], {})
+    case(ED, f"key {key}: incr a missing one", {}, [C("incr", "/" + key, value=1)], ["ok"],
+         {key: 1})
+    case(ED, f"key {key}: merge into a missing one", {}, [C("merge", "/" + key, value={"a": 1})],
+         ["ok"], {key: {"a": 1}})
+    case(ED, f"key {key}: remove a missing one", {}, [C("remove", "/" + key)],
+         ["path_not_found"], {})
+    case(ED, f"key {key}: add under a missing one", {}, [C("add", f"/{key}/x", value=1)],
+         ["path_not_found"], {})
+    case(ED, f"key {key}: create in a missing one", {}, [C("create", "/" + key, value=1)],
+         ["path_not_found"], {})
+    case(ED, f"key {key}: replace an existing one", {key: 1}, [C("replace", "/" + key, value=2)],
+         ["ok"], {key: 2})
+    case(ED, f"key {key}: proposed to create", {}, [C("create", "", value=1, key=key)], ["ok"],
+         {key: 1}, keys={0: key})
+    case(ED, f"key {key}: merged into the root", {"a": 0}, [C("merge", "", value={key: [1]})],
+         ["ok"], {"a": 0, key: [1]})
+    case(ED, f"key {key}: test a map holding it", {"m": {key: 1}},
+         [C("test", "/m", value={key: 1})], ["ok"], {"m": {key: 1}})
+    case(ED, f"key {key}: a map without it is not equal to one with it", {"m": {}},
+         [C("test", "/m", value={key: None})], ["test_failed"], {"m": {}})
 
 
 # ---------------------------------------------------------------- output
