@@ -782,6 +782,25 @@ case(L, "size cap: a passing test at a full state", {"n": 127}, [C("test", "/n",
 case(L, "size cap: remove always fits", {"n": 127, "s": "abc"}, [C("remove", "/s")], ["ok"],
      {"n": 127}, config={"max_state_bytes": msize({"n": 127, "s": "abc"})})
 
+# atomic rollback through escaped keys, nil targets and nested arrays
+AE = {"a/b": {"c~d": {"x": None, "l": [1, {"k": None}]}}, "e/f": []}
+case(F, "atomic: edits under escaped keys are undone", AE,
+     [C("add", "/a~1b/c~0d/y", value=1), C("move", "/e~1f/-", frm="/a~1b/c~0d/x"),
+      C("merge", "/a~1b/c~0d/l/1", value={"k": 2, "n": None}), C("incr", "/a~1b/c~0d/l/0", value=1),
+      C("create", "/a~1b/c~0d", value=[], key="~/"), C("copy", "/e~1f/0", frm="/a~1b"),
+      C("remove", "/a~1b/c~0d/l/0"), C("merge", "/a~1b/c~0d/l/0/n", value={})],
+     ["aborted"] * 7 + ["type_mismatch"], AE, atomic=True, code="aborted", exp_version=V0)
+case(F, "atomic: the same edits apply when nothing fails", AE,
+     [C("add", "/a~1b/c~0d/y", value=1), C("move", "/e~1f/-", frm="/a~1b/c~0d/x"),
+      C("merge", "/a~1b/c~0d/l/1", value={"k": 2, "n": None}), C("incr", "/a~1b/c~0d/l/0", value=1),
+      C("create", "/a~1b/c~0d", value=[], key="~/"), C("copy", "/e~1f/0", frm="/a~1b/c~0d/l"),
+      C("remove", "/a~1b/c~0d/l/0")],
+     ["ok"] * 7, {"a/b": {"c~d": {"y": 1, "l": [{"k": 2, "n": None}], "~/": []}},
+                  "e/f": [[2, {"k": 2, "n": None}], None]}, atomic=True, keys={4: "~/"})
+case(F, "atomic: merge onto nil fails the flush", {"z": None, "n": 1},
+     [C("incr", "/n", value=1), C("merge", "/z", value={"a": 1})], ["aborted", "type_mismatch"],
+     {"z": None, "n": 1}, atomic=True, code="aborted", exp_version=V0)
+
 
 # ---------------------------------------------------------------- index
 # Array index forms for every role, on {"o": {"l": ["a", "b"]}}: "-", index
@@ -990,6 +1009,11 @@ for key in ("__proto__", "constructor", "toString", "hasOwnProperty", "valueOf")
          ["ok"], {"a": 0, key: [1]})
     case(ED, f"key {key}: test a map holding it", {"m": {key: 1}},
          [C("test", "/m", value={key: 1})], ["ok"], {"m": {key: 1}})
+    case(ED, f"key {key}: walk through an existing one", {key: {"x": 1}},
+         [C("incr", f"/{key}/x", value=1), C("move", f"/{key}/y", frm=f"/{key}/x")],
+         ["ok", "ok"], {key: {"y": 2}})
+    case(ED, f"key {key}: remove an existing one", {key: {}, "a": 1}, [C("remove", "/" + key)],
+         ["ok"], {"a": 1})
     case(ED, f"key {key}: a map without it is not equal to one with it", {"m": {}},
          [C("test", "/m", value={key: None})], ["test_failed"], {"m": {}})
 
