@@ -324,14 +324,15 @@ static bool ptr_syntax_ok(const char *p)
     return true;
 }
 
+/* Array index syntax ("0" or no leading zero); idx UINT32_MAX when huge. */
 static bool is_index(const char *t, uint32_t *idx)
 {
-    if (!*t || (t[0] == '0' && t[1]) || strlen(t) > 9)
+    if (!*t || (t[0] == '0' && t[1]))
         return false;
     for (const char *c = t; *c; c++)
         if (*c < '0' || *c > '9')
             return false;
-    *idx = (uint32_t)strtoul(t, NULL, 10);
+    *idx = strlen(t) > 9 ? UINT32_MAX : (uint32_t)strtoul(t, NULL, 10);
     return true;
 }
 
@@ -358,10 +359,10 @@ static void classify_ptr(int role, const fl_value_t *state, const char *p)
         int tlen = ptr_token(p, i, tok, sizeof tok);
         if (cur->type == FL_MAP)
             next = fl_map_get(cur, tok, (size_t)tlen);
-        else if (cur->type == FL_ARRAY && is_index(tok, &idx) && idx < cur->len)
-            next = &cur->u.items[idx];
-        else if (cur->type != FL_ARRAY || strcmp(tok, "-") != 0 || i + 1 < ntok)
+        else if (cur->type != FL_ARRAY || (!is_index(tok, &idx) && strcmp(tok, "-") != 0))
             return; /* no container, or not an index */
+        else if (strcmp(tok, "-") != 0 && idx < cur->len)
+            next = &cur->u.items[idx];
         if (i + 1 == ntok) {
             int loc = ntok == 1 ? LOC_TOP : cur->type == FL_MAP ? LOC_MAP : LOC_ARRAY;
             seen_matrix[role][loc][next ? (int)next->type : TYPE_MISSING] = true;
@@ -472,16 +473,17 @@ static void test_codes_covered(void)
 /* Every role on every target type at every location has a case. */
 static void test_matrix_covered(void)
 {
-    int roles[] = {FL_OP_ADD,    FL_OP_REMOVE, FL_OP_REPLACE,
-                   FL_OP_MOVE,   ROLE_FROM + FL_OP_MOVE, FL_OP_COPY,
-                   ROLE_FROM + FL_OP_COPY, FL_OP_TEST, FL_OP_INCR,
-                   FL_OP_MERGE,  FL_OP_CREATE};
+    static const int roles[] = {
+        FL_OP_ADD,  FL_OP_REMOVE, FL_OP_REPLACE, FL_OP_MOVE,  ROLE_FROM + FL_OP_MOVE,
+        FL_OP_COPY, ROLE_FROM + FL_OP_COPY,      FL_OP_TEST,  FL_OP_INCR,
+        FL_OP_MERGE, FL_OP_CREATE,
+    };
     int missing = 0, cells = 0;
     for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
         int role = roles[r];
-        const char *name = role > ROLE_FROM ? (role == ROLE_FROM + FL_OP_MOVE ? "move from"
-                                                                               : "copy from")
-                                            : fl_op_name(role);
+        const char *name = role == ROLE_FROM + FL_OP_MOVE   ? "move from"
+                           : role == ROLE_FROM + FL_OP_COPY ? "copy from"
+                                                            : fl_op_name(role);
         for (int loc = LOC_ROOT; loc < LOC__COUNT; loc++) {
             for (int t = 0; t < TYPE__COUNT; t++) {
                 if (loc == LOC_ROOT && t != FL_MAP)
