@@ -916,11 +916,13 @@ case(I, "incr an int twice past the edge: the second overflows", {"x": MAX - 1},
 # Empty values, nil against missing, float zeros, keys that are special in JS.
 ED = "edges"
 EMP = {"s": "", "b": {"$bin": ""}, "a": [], "m": {}}
-for p, v, code in (("/s", "", "ok"), ("/s", {"$bin": ""}, "test_failed"), ("/s", None, "test_failed"),
+for p, v, code in (("/s", "", "ok"), ("/s", {"$bin": ""}, "test_failed"),
+                   ("/s", None, "test_failed"),
                    ("/b", {"$bin": ""}, "ok"), ("/b", "", "test_failed"), ("/b", [], "test_failed"),
                    ("/a", [], "ok"), ("/a", {}, "test_failed"), ("/a", [None], "test_failed"),
                    ("/m", {}, "ok"), ("/m", [], "test_failed"), ("/m", {"": None}, "test_failed")):
-    case(ED, f"test empty {p[1:]} against {json.dumps(v)}", EMP, [C("test", p, value=v)], [code], EMP)
+    case(ED, f"test empty {p[1:]} against {json.dumps(v)}", EMP, [C("test", p, value=v)], [code],
+         EMP)
 for p in ("/s", "/b", "/a", "/m"):
     case(ED, f"incr empty {p[1:]}", EMP, [C("incr", p, value=1)], ["type_mismatch"], EMP)
 for p in ("/s", "/b", "/a"):
@@ -961,7 +963,8 @@ case(ED, "create in the map under the empty key", {"": {}}, [C("create", "/", va
 NZ = {"z": None}
 case(ED, "nil: test null against a missing key", {}, [C("test", "/z", value=None)],
      ["path_not_found"], {})
-case(ED, "nil: merge the empty map onto nil", NZ, [C("merge", "/z", value={})], ["type_mismatch"], NZ)
+case(ED, "nil: merge the empty map onto nil", NZ, [C("merge", "/z", value={})], ["type_mismatch"],
+     NZ)
 case(ED, "nil: merge onto a missing key creates it", {}, [C("merge", "/z", value={})], ["ok"],
      {"z": {}})
 case(ED, "nil: incr 0 onto nil", NZ, [C("incr", "/z", value=0)], ["type_mismatch"], NZ)
