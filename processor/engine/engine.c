@@ -429,6 +429,7 @@ typedef struct ctx_s {
     fl_doc_t *doc;
     fl_arena_t *arena;
     fl_slice_t key; /* create: the key used */
+    bool has_key;   /* key is set (it may be "") */
 } ctx_t;
 
 static int check_depth(const fl_doc_t *doc, uint32_t level, const fl_value_t *v)
@@ -651,7 +652,7 @@ static int op_create(ctx_t *cx, const fl_cmd_t *cmd)
     kl.parent_ptr = cmd->path;
     if (cmd->has_key) {
         kl.idx = fl_map_find(map, cmd->key.ptr, cmd->key.len, &found);
-        kl.key = cmd->key.ptr;
+        kl.key = cmd->key.len ? cmd->key.ptr : "";
         kl.klen = cmd->key.len;
     }
     if (found && cx->doc->strict)
@@ -668,6 +669,7 @@ static int op_create(ctx_t *cx, const fl_cmd_t *cmd)
     if ((rc = put_clone(cx->doc, &kl, &cmd->value, false)) != 0)
         return rc;
     cx->key = (fl_slice_t){kl.key, kl.klen};
+    cx->has_key = true;
     return FL_CODE_OK;
 }
 
@@ -722,6 +724,7 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
     size_t size0 = doc->size;
     int rc = check_cmd(cmd);
     cx->key = (fl_slice_t){NULL, 0};
+    cx->has_key = false;
     if (rc != FL_CODE_OK)
         return rc;
     switch (cmd->op) {
@@ -761,6 +764,7 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
         undo_rollback(doc, mark);
         doc->size = size0;
         cx->key = (fl_slice_t){NULL, 0};
+        cx->has_key = false;
         return rc;
     }
     doc->version++;
@@ -849,7 +853,9 @@ static int blob_encode(msgpack_sbuffer *sbuf, const fl_outcome_t *out)
     rc |= msgpack_pack_array(&pk, out->nresults);
     for (uint32_t i = 0; i < out->nresults; i++) {
         const fl_cmd_result_t *r = &out->results[i];
-        if (r->key.len) {
+        /* an empty create key is a key; outcomes from decoders that predate
+         * has_key still carry their non-empty keys */
+        if (r->has_key || r->key.len) {
             rc |= msgpack_pack_array(&pk, 2);
             rc |= pack_int(&pk, r->code);
             rc |= pack_str(&pk, r->key.ptr, r->key.len);
@@ -884,7 +890,9 @@ static int blob_to_outcome(const char *blob, size_t len, fl_arena_t *arena, fl_o
         memset(res, 0, sizeof(*res));
         if (r->type == FL_ARRAY) {
             res->code = (uint16_t)r->u.items[0].u.i;
-            res->key = (fl_slice_t){r->u.items[1].u.str, r->u.items[1].len};
+            res->key = (fl_slice_t){r->u.items[1].len ? r->u.items[1].u.str : "",
+                                    r->u.items[1].len};
+            res->has_key = true;
         } else {
             res->code = (uint16_t)r->u.i;
         }
@@ -988,6 +996,7 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
         res->code = (uint16_t)rc;
         res->version = rc == FL_CODE_OK ? doc->version : 0;
         res->key = cx.key;
+        res->has_key = cx.has_key;
         if (rc != FL_CODE_OK) {
             if (flush->atomic) {
                 failed = i;
@@ -1013,6 +1022,7 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
             out->results[i].code = FL_CODE_ABORTED;
             out->results[i].version = 0;
             out->results[i].key = (fl_slice_t){NULL, 0};
+            out->results[i].has_key = false;
         }
         out->napplied = 0;
         out->code = FL_CODE_ABORTED;

@@ -397,8 +397,7 @@ static int dec_results(dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
             (err = get_u64(d, r, "version", &has, &res->version)) ||
             (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
             return err;
-        if (!has)
-            res->key = (fl_slice_t){NULL, 0}; /* no key; "" is a key */
+        res->has_key = has; /* "" is a key */
     }
     return 0;
 }
@@ -1604,7 +1603,7 @@ static void b_outcome_body(bld_t *b, fl_value_t *m, const fl_outcome_t *o, bool 
         b_u64(b, &items[i], "code", r->code);
         if (r->code == FL_CODE_OK)
             b_u64(b, &items[i], "version", r->version);
-        if (r->key.ptr) /* "" included: an empty proposed create key was used */
+        if (r->has_key) /* "" included: an empty proposed create key was used */
             b_str(b, &items[i], "key", r->key);
         b_end(b, &items[i]);
     }
@@ -2146,7 +2145,7 @@ static void ow_results(ow_t *w, const fl_outcome_t *o)
     ow_array(w, o->nresults);
     for (i = 0; i < o->nresults && !w->err; i++) {
         const fl_cmd_result_t *r = &o->results[i];
-        bool ok = r->code == FL_CODE_OK, key = r->key.ptr != NULL;
+        bool ok = r->code == FL_CODE_OK, key = r->has_key;
         ow_map(w, 1u + ok + key);
         ow_key(w, "code");
         ow_int(w, r->code);

@@ -7,6 +7,8 @@
  * flags (an int first item): bit 0 atomic, bit 1 if_version (bit 2: wrong
  * by one), bits 3-4 client, bits 5-6 seq (0 next, 1 repeat, 2 gap, 3 stale).
  * After every flush it checks that versions account for the results, that
+ * exactly the applied creates carry a key (an empty one too) and a repeated
+ * seq answers with the same keys, that
  * the tracked size is the canonical size, that the state survives a
  * canonical round trip, and that a replica fed only the applied commands
  * (fl_doc_apply_applied, with the expected chain) stays identical. At the
@@ -28,6 +30,8 @@
     } while (0)
 
 static const fl_slice_t doc_id = {"t/fuzz", 6};
+
+#define MAX_KEPT 32 /* results of each client's last outcome kept for its repeat */
 
 static fl_slice_t str_slice(const fl_value_t *v)
 {
@@ -126,6 +130,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fl_doc_t *replayed = fl_doc_new(doc_id, &cfg);
     fl_dedup_entry_t ents[8], ents2[8];
     uint64_t seqs[4] = {0};
+    struct {
+        uint64_t seq;
+        uint32_t nresults;
+        bool has_key[MAX_KEPT];
+        size_t keylen[MAX_KEPT];
+    } last[4];
+    memset(last, 0, sizeof last);
     const char *p = (const char *)data;
     size_t left = size;
     int nflush = 0;
@@ -170,6 +181,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool unknown_gap = !known && fl.seq > 1 && fl_doc_dedup_evictions(doc) == 0;
         CHECK(fl_doc_apply(doc, &fl, step, &out) == 0);
         nflush++;
+        /* a repeated seq answers with the keys of the first answer */
+        int client = fl.client_id[0] - 0xc0;
+        if (out.duplicate && out.nresults && fl.seq == last[client].seq) {
+            CHECK(out.nresults == last[client].nresults);
+            for (uint32_t i = 0; i < out.nresults && i < MAX_KEPT; i++)
+                CHECK(out.results[i].has_key == last[client].has_key[i] &&
+                      out.results[i].key.len == last[client].keylen[i]);
+        } else if (!out.duplicate && out.code != FL_CODE_GAP && fl.seq) {
+            last[client].seq = fl.seq;
+            last[client].nresults = out.nresults;
+            for (uint32_t i = 0; i < out.nresults && i < MAX_KEPT; i++) {
+                last[client].has_key[i] = out.results[i].has_key;
+                last[client].keylen[i] = out.results[i].key.len;
+            }
+        }
         if (unknown_gap)
             CHECK(out.code == FL_CODE_GAP && !out.duplicate && out.nresults == 0);
         else if (!known && fl.seq > 0)
@@ -180,6 +206,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t i = 0; i < out.nresults; i++) {
             ok += out.results[i].code == FL_CODE_OK;
             CHECK(out.results[i].code < FL_CODE__COUNT);
+            /* exactly an applied create has a key, an empty one included */
+            if (!out.duplicate)
+                CHECK(out.results[i].has_key == (out.results[i].code == FL_CODE_OK &&
+                                                 fl.cmds[i].op == FL_OP_CREATE));
         }
         if (!out.duplicate) {
             CHECK(out.version_before == before);
@@ -232,7 +262,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (uint32_t k = 0; k < a.nresults; k++)
             CHECK(a.results[k].code == b.results[k].code &&
                   a.results[k].version == b.results[k].version &&
-                  a.results[k].key.len == b.results[k].key.len);
+                  a.results[k].has_key == b.results[k].has_key &&
+                  a.results[k].key.len == b.results[k].key.len &&
+                  (!a.results[k].key.len ||
+                   memcmp(a.results[k].key.ptr, b.results[k].key.ptr, a.results[k].key.len) == 0));
     }
     /* a client neither table knows, at seq 2: answered alike */
     {

@@ -2,7 +2,8 @@
 /*
  * Unit tests for the engine API around the vectors: constructor and restore
  * errors, the exact chain-hash bytes and create keys of ENGINE.md (computed
- * here independently), dedup export/restore and eviction order, the seq
+ * here independently), dedup export/restore and eviction order, an empty
+ * create key kept through the dedup table, the seq
  * rule for unknown clients and the eviction count (apply, replay, restore),
  * delta replay failures rolling back, atomic rollback of long random
  * flushes restoring byte-identical state, and determinism of long random
@@ -210,6 +211,54 @@ static void test_dedup_export_restore(void)
     fl_dedup_entry_t bad = ents[0];
     bad.outcome = (fl_slice_t){"\x93\x00\x00\x00", 4};
     ASSERT_EQ(fl_doc_dedup_restore(copy, &bad, 1), FL_EERR_RESTORE);
+    fl_arena_free(arena);
+    fl_doc_free(doc);
+    fl_doc_free(copy);
+}
+
+/* An empty create key is a key: the result says so (has_key), and the dedup
+ * blob keeps it through export, restore and the outcome conversions. */
+static void test_empty_create_key(void)
+{
+    fl_doc_t *doc = fl_doc_new(id, NULL), *copy = fl_doc_new(id, NULL);
+    fl_arena_t *arena = fl_arena_new(1024);
+    fl_cmd_t c[2] = {cmd(FL_OP_CREATE, "", fl_value_int(1), true),
+                     cmd(FL_OP_REMOVE, "/q", fl_value_nil(), false)};
+    c[0].has_key = true;
+    c[0].key = (fl_slice_t){NULL, 0}; /* a decoder may leave an empty slice without storage */
+    fl_flush_t fl = flush_of(c, 2, 1, 1);
+    fl_outcome_t out, o2;
+    ASSERT_EQ(fl_doc_apply(doc, &fl, arena, &out), 0);
+    ASSERT_EQ(out.results[0].code, FL_CODE_OK);
+    ASSERT_TRUE(out.results[0].has_key);
+    ASSERT_EQ(out.results[0].key.len, 0);
+    ASSERT_TRUE(out.results[0].key.ptr != NULL);
+    ASSERT_TRUE(!out.results[1].has_key);
+    ASSERT_TRUE(fl_value_equal(fl_map_get(fl_doc_state(doc), "", 0), &c[0].value));
+    fl_dedup_entry_t ent;
+    ASSERT_EQ(fl_doc_dedup_export(doc, &ent, 1), 1);
+    ASSERT_EQ(fl_doc_restore(copy, fl_doc_state(doc), fl_doc_version(doc), fl_doc_chain(doc)), 0);
+    ASSERT_EQ(fl_doc_dedup_restore(copy, &ent, 1), 0);
+    ASSERT_EQ(fl_doc_apply(copy, &fl, arena, &o2), 0);
+    ASSERT_TRUE(o2.duplicate);
+    ASSERT_TRUE(o2.results[0].has_key && o2.results[0].key.len == 0);
+    ASSERT_TRUE(!o2.results[1].has_key);
+    /* outcome -> blob -> outcome keeps it; a decoder that predates has_key
+     * still gets its non-empty keys stored */
+    char *blob;
+    size_t blen;
+    ASSERT_EQ(fl_engine_dedup_from_outcome(&o2, &blob, &blen), 0);
+    ASSERT_MEM_EQ(blob, blen, ent.outcome.ptr, ent.outcome.len);
+    free(blob);
+    o2.results[0].has_key = false;
+    o2.results[0].key = (fl_slice_t){"k", 1};
+    ASSERT_EQ(fl_engine_dedup_from_outcome(&o2, &blob, &blen), 0);
+    fl_outcome_t conv;
+    ASSERT_EQ(fl_engine_dedup_to_outcome((fl_slice_t){blob, blen}, arena, &conv), 0);
+    ASSERT_TRUE(conv.results[0].has_key);
+    ASSERT_MEM_EQ(conv.results[0].key.ptr, conv.results[0].key.len, "k", 1);
+    ASSERT_TRUE(!conv.results[1].has_key);
+    free(blob);
     fl_arena_free(arena);
     fl_doc_free(doc);
     fl_doc_free(copy);
@@ -483,6 +532,7 @@ int main(void)
     RUN(test_chain_bytes);
     RUN(test_create_key);
     RUN(test_dedup_export_restore);
+    RUN(test_empty_create_key);
     RUN(test_dedup_unknown_client);
     RUN(test_delta_failures);
     RUN(test_atomic_rollback_random);

@@ -2,16 +2,22 @@
 /*
  * Runs the shared engine vectors (every JSON file in schemas/vectors/engine) and checks
  * every field: flush code, duplicate flag, versions, each result's code,
- * version and key, the state, the chain hash and the state digest. For each
- * case it also checks that the tracked size equals the canonical size, that
- * replaying the applied commands on a replica (fl_doc_apply_applied)
- * reproduces state and chain, and that running the case twice gives
- * byte-identical results. Another test checks that every code listed in
- * schemas/ENGINE.md's code table is produced by at least one vector.
+ * version and key (an empty key is a key), the state, the chain hash and the
+ * state digest. For each case it also checks that the tracked size equals
+ * the canonical size, that replaying the applied commands on a replica
+ * (fl_doc_apply_applied) reproduces state and chain, and that running the
+ * case twice gives byte-identical results. Every expected field comes from
+ * schemas/vectors/engine/cases.py and its reference model (model.py), never
+ * from this engine.
  *
- * `test_engine_vectors --fill` first checks all hand-written fields, then
- * writes the engine's chain and digest into the files (used once when a
- * case is added by cases.py).
+ * Two coverage checks: every code listed in schemas/ENGINE.md's code table
+ * is produced by at least one vector, and the op x target type x location
+ * matrix is complete: for every op (move and copy also by their from) and
+ * every target type (nil, bool, int, float, str, bin, array, map, missing)
+ * there is a case whose first command addresses such a target at a
+ * root-level key, nested (3+ tokens) in a map, and nested in an array, and
+ * one addressing the root "". The location and type are read from each
+ * case's state, not from its name.
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -20,7 +26,6 @@
 #include "fl_test.h"
 #include "flushline/engine.h"
 
-static bool fill;
 static bool seen_code[FL_CODE__COUNT];
 static bool seen_duplicate, seen_stale;
 static int ncases;
@@ -240,8 +245,9 @@ static bool check_case(json_t *c)
         seen_code[cr->code < FL_CODE__COUNT ? cr->code : 0] = true;
         if (!rc || fl_code_from_name(rc, strlen(rc)) != cr->code ||
             (uint64_t)json_integer_value(json_object_get(jr, "version")) != cr->version ||
-            (haskey && (key.len != cr->key.len || memcmp(key.ptr, cr->key.ptr, key.len) != 0)) ||
-            (!haskey && cr->key.len)) {
+            (haskey && (!cr->has_key || key.len != cr->key.len ||
+                        memcmp(key.ptr, cr->key.ptr, key.len) != 0)) ||
+            (!haskey && (cr->has_key || cr->key.len))) {
             fprintf(stderr, "[%s] result %u: want %s v%lld, got %s v%llu key %.*s\n", name, i, rc,
                     (long long)json_integer_value(json_object_get(jr, "version")),
                     fl_code_name(cr->code), (unsigned long long)cr->version, (int)cr->key.len,
@@ -264,10 +270,7 @@ static bool check_case(json_t *c)
     char dbuf[2 * FL_HASH_LEN + 1];
     hex(digest, FL_HASH_LEN, dbuf);
     const char *dig = json_string_value(json_object_get(exp, "digest"));
-    if (fill) {
-        json_object_set_new(exp, "chain", json_string(buf));
-        json_object_set_new(exp, "digest", json_string(dbuf));
-    } else if (!chain || strcmp(chain, buf) != 0 || !dig || strcmp(dig, dbuf) != 0) {
+    if (!chain || strcmp(chain, buf) != 0 || !dig || strcmp(dig, dbuf) != 0) {
         fprintf(stderr, "[%s] chain %s digest %s, got %s %s\n", name, chain ? chain : "(none)",
                 dig ? dig : "(none)", buf, dbuf);
         goto out;
@@ -280,6 +283,117 @@ out:
         run_free(&r2);
     fl_arena_free(arena);
     return ok;
+}
+
+/* ---- the op x target type x location matrix ---- */
+
+enum { ROLE_FROM = 10 }; /* roles: FL_OP_* on the path, FL_OP_MOVE/COPY + ROLE_FROM on from */
+enum { LOC_ROOT, LOC_TOP, LOC_MAP, LOC_ARRAY, LOC__COUNT };
+enum { TYPE_MISSING = FL_MAP + 1, TYPE__COUNT };
+static const char *const loc_names[] = {"the root", "a root-level key", "nested in a map",
+                                        "nested in an array"};
+static const char *const type_names[] = {"nil", "bool", "int",   "float",  "str",
+                                         "bin", "array", "map", "missing"};
+static bool seen_matrix[ROLE_FROM + FL_OP_COPY + 1][LOC__COUNT][TYPE__COUNT];
+
+/* The n-th token of pointer p (unescaped into buf), or -1 past the end. */
+static int ptr_token(const char *p, int n, char *buf, size_t size)
+{
+    const char *t = p;
+    for (int i = 0; i <= n; i++) {
+        t = strchr(t, '/');
+        if (!t)
+            return -1;
+        t++;
+    }
+    size_t o = 0;
+    for (; *t && *t != '/' && o + 1 < size; t++)
+        buf[o++] = *t == '~' ? (*++t == '0' ? '~' : '/') : *t;
+    buf[o] = 0;
+    return (int)o;
+}
+
+/* RFC 6901 syntax: "" or "/..." where every ~ is followed by 0 or 1. */
+static bool ptr_syntax_ok(const char *p)
+{
+    if (*p && *p != '/')
+        return false;
+    for (const char *c = p; *c; c++)
+        if (*c == '~' && c[1] != '0' && c[1] != '1')
+            return false;
+    return true;
+}
+
+/* Array index syntax ("0" or no leading zero); idx UINT32_MAX when huge. */
+static bool is_index(const char *t, uint32_t *idx)
+{
+    if (!*t || (t[0] == '0' && t[1]))
+        return false;
+    for (const char *c = t; *c; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    *idx = strlen(t) > 9 ? UINT32_MAX : (uint32_t)strtoul(t, NULL, 10);
+    return true;
+}
+
+/* Marks what pointer p addresses in state: the root, or a target whose
+ * container exists (a map or an array), at one token or three and more. */
+static void classify_ptr(int role, const fl_value_t *state, const char *p)
+{
+    if (!ptr_syntax_ok(p))
+        return;
+    if (!*p) {
+        seen_matrix[role][LOC_ROOT][FL_MAP] = true;
+        return;
+    }
+    int ntok = 0;
+    for (const char *c = p; *c; c++)
+        ntok += *c == '/';
+    if (ntok == 2)
+        return;
+    char tok[256];
+    const fl_value_t *cur = state;
+    for (int i = 0; i < ntok; i++) {
+        const fl_value_t *next = NULL;
+        uint32_t idx;
+        int tlen = ptr_token(p, i, tok, sizeof tok);
+        if (cur->type == FL_MAP)
+            next = fl_map_get(cur, tok, (size_t)tlen);
+        else if (cur->type != FL_ARRAY || (!is_index(tok, &idx) && strcmp(tok, "-") != 0))
+            return; /* no container, or not an index */
+        else if (strcmp(tok, "-") != 0 && idx < cur->len)
+            next = &cur->u.items[idx];
+        if (i + 1 == ntok) {
+            int loc = ntok == 1 ? LOC_TOP : cur->type == FL_MAP ? LOC_MAP : LOC_ARRAY;
+            seen_matrix[role][loc][next ? (int)next->type : TYPE_MISSING] = true;
+            return;
+        }
+        if (!next)
+            return;
+        cur = next;
+    }
+}
+
+/* Classifies the first command of a case without "before" flushes. */
+static void classify_case(const json_t *c)
+{
+    json_t *cmd = json_array_get(json_object_get(json_object_get(c, "flush"), "commands"), 0);
+    if (json_array_size(json_object_get(c, "before")) || !cmd)
+        return;
+    const char *op = json_string_value(json_object_get(cmd, "op"));
+    int code = op ? fl_op_from_name(op, strlen(op)) : -1;
+    if (code < FL_OP_ADD || code > FL_OP_CREATE)
+        return;
+    fl_arena_t *arena = fl_arena_new(1 << 12);
+    fl_value_t state;
+    const char *path = json_string_value(json_object_get(cmd, "path"));
+    const char *from = json_string_value(json_object_get(cmd, "from"));
+    if (arena && fl_value_from_json(json_object_get(c, "state"), NULL, arena, &state) == 0) {
+        classify_ptr(code, &state, path ? path : "");
+        if (code == FL_OP_MOVE || code == FL_OP_COPY)
+            classify_ptr(ROLE_FROM + code, &state, from ? from : "");
+    }
+    fl_arena_free(arena);
 }
 
 static void test_vectors(void)
@@ -309,16 +423,14 @@ static void test_vectors(void)
         for (size_t i = 0; i < json_array_size(cases); i++) {
             ncases++;
             file_bad += !check_case(json_array_get(cases, i));
+            classify_case(json_array_get(cases, i));
         }
-        if (fill && !file_bad)
-            json_dump_file(root, path,
-                           JSON_INDENT(1) | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(17));
         bad += file_bad;
         json_decref(root);
     }
     closedir(d);
     ASSERT_EQ(bad, 0);
-    ASSERT_GE(ncases, 150);
+    ASSERT_GE(ncases, 900);
 }
 
 /* Every code in ENGINE.md's table ("| `name` |" lines) appears in a vector. */
@@ -358,10 +470,41 @@ static void test_codes_covered(void)
     ASSERT_EQ(missing, 0);
 }
 
-int main(int argc, char **argv)
+/* Every role on every target type at every location has a case. */
+static void test_matrix_covered(void)
 {
-    fill = argc > 1 && strcmp(argv[1], "--fill") == 0;
+    static const int roles[] = {
+        FL_OP_ADD,  FL_OP_REMOVE, FL_OP_REPLACE, FL_OP_MOVE,  ROLE_FROM + FL_OP_MOVE,
+        FL_OP_COPY, ROLE_FROM + FL_OP_COPY,      FL_OP_TEST,  FL_OP_INCR,
+        FL_OP_MERGE, FL_OP_CREATE,
+    };
+    int missing = 0, cells = 0;
+    for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
+        int role = roles[r];
+        const char *name = role == ROLE_FROM + FL_OP_MOVE   ? "move from"
+                           : role == ROLE_FROM + FL_OP_COPY ? "copy from"
+                                                            : fl_op_name(role);
+        for (int loc = LOC_ROOT; loc < LOC__COUNT; loc++) {
+            for (int t = 0; t < TYPE__COUNT; t++) {
+                if (loc == LOC_ROOT && t != FL_MAP)
+                    continue; /* the root is always a map */
+                cells++;
+                if (!seen_matrix[role][loc][t]) {
+                    fprintf(stderr, "no vector for %s on a %s target at %s\n", name,
+                            type_names[t], loc_names[loc]);
+                    missing++;
+                }
+            }
+        }
+    }
+    ASSERT_EQ(cells, 11 * (1 + 3 * 9));
+    ASSERT_EQ(missing, 0);
+}
+
+int main(void)
+{
     RUN(test_vectors);
     RUN(test_codes_covered);
+    RUN(test_matrix_covered);
     return fl_test_done();
 }

@@ -66,9 +66,8 @@ typedef struct fl_flush_s {
 typedef struct fl_cmd_result_s {
     uint16_t code;     /* FL_CODE_OK when applied, else why it was rejected */
     uint64_t version;  /* the version this command produced (0 when rejected) */
-    fl_slice_t key;    /* create: the key used; ptr NULL when there is none (a
-                          non-NULL ptr with len 0 is the empty key "", which the
-                          wire carries as "key": "") */
+    fl_slice_t key;    /* create: the key used (len 0 otherwise) */
+    bool has_key;      /* key is set, even when empty (create's proposed key "") */
 } fl_cmd_result_t;
 
 typedef struct fl_outcome_s {
