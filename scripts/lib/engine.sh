@@ -71,7 +71,7 @@ fl_engine_pid_is() {
   local pid=$1 word=$2
   [[ -n "$pid" && -r /proc/$pid/cmdline ]] || return 1
   [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$word"
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$word"
 }
 
 # Processes whose command line names this engine's containerd socket: the
@@ -80,7 +80,7 @@ fl_engine_shims() {
   local p
   for p in /proc/[0-9]*; do
     [[ -r $p/cmdline ]] || continue
-    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "containerd-shim.*$fl_engine_csock"; then
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim.*$fl_engine_csock"; then
       echo "${p#/proc/}"
     fi
   done
