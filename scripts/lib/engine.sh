@@ -64,7 +64,17 @@ fl_engine_paths() {
   fl_engine_cpid=$fl_engine_run/containerd.pid
 }
 
-fl_docker() { "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
+# Runs a command without the lock's descriptor: a child that outlives a
+# killed check (a `docker exec` still streaming) must not keep the lock.
+fl_engine_nolock() {
+  if [[ -n "$fl_engine_lock_fd" ]]; then
+    "$@" {fl_engine_lock_fd}>&-
+  else
+    "$@"
+  fi
+}
+
+fl_docker() { fl_engine_nolock "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
 
 # 0 when pid runs (not a zombie) and its command line contains word.
 fl_engine_pid_is() {
@@ -74,13 +84,13 @@ fl_engine_pid_is() {
   tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$word"
 }
 
-# Processes whose command line names this engine's containerd socket: the
-# containerd-shims of its containers (they outlive containerd by design).
-fl_engine_shims() {
+# The pids of the processes whose command line matches a regular expression
+# (this engine's daemons are found by their paths, pid files or not).
+fl_engine_pids() {
   local p
   for p in /proc/[0-9]*; do
-    [[ -r $p/cmdline ]] || continue
-    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "containerd-shim.*$fl_engine_csock"; then
+    [[ -r $p/cmdline && "${p#/proc/}" != "$BASHPID" ]] || continue
+    if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q -- "$1"; then
       echo "${p#/proc/}"
     fi
   done
@@ -106,22 +116,22 @@ fl_engine_kill_wait() {
 # after a killed earlier run.
 fl_engine_halt() {
   local pid
-  pid=$(cat "$fl_engine_dpid" 2>/dev/null || true)
-  if fl_engine_pid_is "$pid" "$fl_engine_sock"; then
-    # Containers first, explicitly: a dockerd that is stopped with running
-    # containers stops them too, but within its own shutdown timeout.
-    if fl_docker info >/dev/null 2>&1; then
-      local ids
-      ids=$(fl_docker ps -aq 2>/dev/null || true)
-      [[ -z "$ids" ]] || fl_docker rm -f $ids >/dev/null 2>&1 || true
-    fi
+  # Containers first, explicitly: a dockerd that is stopped with running
+  # containers stops them too, but within its own shutdown timeout.
+  if [[ -S "$fl_engine_sock" ]] && fl_docker info >/dev/null 2>&1; then
+    local ids
+    ids=$(fl_docker ps -aq 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [[ -z "$ids" ]] || fl_docker rm -f $ids >/dev/null 2>&1 || true
+  fi
+  for pid in $(fl_engine_pids "^dockerd .*unix://$fl_engine_sock "); do
     fl_engine_kill_wait "$pid" dockerd
-  fi
-  pid=$(cat "$fl_engine_cpid" 2>/dev/null || true)
-  if fl_engine_pid_is "$pid" "$FL_ENGINE_DIR/containerd.toml"; then
+  done
+  for pid in $(fl_engine_pids "^containerd --config $FL_ENGINE_DIR/containerd.toml"); do
     fl_engine_kill_wait "$pid" containerd
-  fi
-  for pid in $(fl_engine_shims); do
+  done
+  # The shims of its containers outlive containerd by design.
+  for pid in $(fl_engine_pids "^/usr/bin/containerd-shim.* -address $fl_engine_csock"); do
     kill -KILL "$pid" 2>/dev/null || true
   done
   rm -f "$fl_engine_dpid" "$fl_engine_cpid" "$fl_engine_sock" "$fl_engine_csock" \
@@ -148,13 +158,11 @@ fl_engine_start() {
     fl_engine_lock_fd=
     return 1
   fi
-  local pid
-  for pid in "$(cat "$fl_engine_dpid" 2>/dev/null || true)" "$(cat "$fl_engine_cpid" 2>/dev/null || true)"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      fl_engine_log "an engine left by an earlier run is still running (pid $pid): stopping it"
-      break
-    fi
-  done
+  local left
+  left=$(fl_engine_pids "^\(dockerd\|containerd\|/usr/bin/containerd-shim\).*$FL_ENGINE_DIR/" | tr '\n' ' ')
+  if [[ -n "$left" ]]; then
+    fl_engine_log "an engine left by an earlier run is still running (pids $left): stopping it"
+  fi
   fl_engine_halt
   fl_engine_owned=1
 
