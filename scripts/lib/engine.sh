@@ -76,6 +76,18 @@ fl_engine_nolock() {
 
 fl_docker() { fl_engine_nolock "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
 
+# Runs a command without the lock's descriptor: a child that outlives a
+# killed check (a `docker exec` still streaming) must not keep the lock.
+fl_engine_nolock() {
+  if [[ -n "$fl_engine_lock_fd" ]]; then
+    "$@" {fl_engine_lock_fd}>&-
+  else
+    "$@"
+  fi
+}
+
+fl_docker() { fl_engine_nolock "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
+
 # 0 when pid runs (not a zombie) and its command line contains word.
 fl_engine_pid_is() {
   local pid=$1 word=$2
@@ -190,7 +202,8 @@ EOF
   echo $! >"$fl_engine_cpid"
   deadline=$((SECONDS + FL_ENGINE_TIMEOUT))
   until [[ -S "$fl_engine_csock" ]]; do
-    if ! fl_engine_pid_is "$(cat "$fl_engine_cpid")" containerd; then
+    # (kill -0, not the command line: until the exec it is still this shell)
+    if ! kill -0 "$(cat "$fl_engine_cpid")" 2>/dev/null; then
       tail -n 20 "$log/containerd.log" >&2
       fl_engine_log "containerd exited during start-up (log: $log/containerd.log)"
       return 1
@@ -198,6 +211,7 @@ EOF
     ((SECONDS < deadline)) || { fl_engine_log "containerd: no socket within ${FL_ENGINE_TIMEOUT}s"; return 1; }
     sleep 0.2
   done
+  fl_engine_pids "^containerd --config $FL_ENGINE_DIR/containerd.toml" | head -n 1 >"$fl_engine_cpid"
 
   local extra=()
   read -r -a extra <<<"${FL_ENGINE_ARGS:-}"
