@@ -146,6 +146,12 @@ fl_engine_halt() {
   for pid in $(fl_engine_pids "^/usr/bin/containerd-shim.* -address $fl_engine_csock"); do
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # What the daemons leave mounted (dockerd's netns/default; a killed run's
+  # container layers), deepest first, so that the folder can be removed.
+  local m
+  for m in $(awk -v r="$FL_ENGINE_DIR/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
   rm -f "$fl_engine_dpid" "$fl_engine_cpid" "$fl_engine_sock" "$fl_engine_csock" \
     "$fl_engine_csock.ttrpc"
 }
