@@ -76,26 +76,6 @@ fl_engine_nolock() {
 
 fl_docker() { fl_engine_nolock "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
 
-# Runs a command without the lock's descriptor: a child that outlives a
-# killed check (a `docker exec` still streaming) must not keep the lock.
-fl_engine_nolock() {
-  if [[ -n "$fl_engine_lock_fd" ]]; then
-    "$@" {fl_engine_lock_fd}>&-
-  else
-    "$@"
-  fi
-}
-
-fl_docker() { fl_engine_nolock "$FL_DOCKER_BIN" -H "unix://$fl_engine_sock" "$@"; }
-
-# 0 when pid runs (not a zombie) and its command line contains word.
-fl_engine_pid_is() {
-  local pid=$1 word=$2
-  [[ -n "$pid" && -r /proc/$pid/cmdline ]] || return 1
-  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$word"
-}
-
 # The pids of the processes whose command line matches a regular expression
 # (this engine's daemons are found by their paths, pid files or not).
 fl_engine_pids() {
@@ -123,9 +103,9 @@ fl_engine_kill_wait() {
   done
 }
 
-# Stops whatever of this engine runs: dockerd (it stops its containers),
-# containerd, then any shim left. Works from pid files, so it also cleans up
-# after a killed earlier run.
+# Stops whatever of this engine runs: its containers, dockerd, containerd,
+# then any shim left. The daemons are found by their command lines (their
+# paths), so this also cleans up after a killed earlier run.
 fl_engine_halt() {
   local pid
   # Containers first, explicitly: a dockerd that is stopped with running
