@@ -118,7 +118,7 @@ rd_kafka_t *fl_kafka_new(const fl_kafka_spec_t *spec, char *errstr, size_t errst
         if (apply(conf, &ap, spec->props->names[i], spec->props->values[i], true, errstr,
                   errstr_size) != 0)
             goto fail;
-    rd_kafka_conf_set_log_cb(conf, fl_log_on_rdkafka);
+    rd_kafka_conf_set_log_cb(conf, spec->on_log ? spec->on_log : fl_log_on_rdkafka);
     if (spec->opaque)
         rd_kafka_conf_set_opaque(conf, spec->opaque);
     if (spec->on_delivery)

@@ -90,22 +90,21 @@ static void *leader_main(void *arg)
 static int leader_start(const char *prefix, const char *group)
 {
     char errstr[512], topic[FL_TOPIC_NAME_MAX + 1];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
-    if (!conf)
-        return -1;
-    rd_kafka_conf_set_log_cb(conf, on_leader_log);
-    if (fl_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
-                          sizeof errstr) ||
-        fl_kafka_conf_set(conf, "debug", "cgrp", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "session.timeout.ms", "30000", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "heartbeat.interval.ms", "200", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
-        !(leader.rk = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
+    fl_kafka_kv_t kv[] = {
+        {"group.id", group},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"debug", "cgrp"},
+        {"session.timeout.ms", "30000"},
+        {"heartbeat.interval.ms", "200"},
+        {"enable.auto.commit", "false"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER, .what = "test leader",
+                            .bootstrap = bootstrap, .defaults = kv, .on_log = on_leader_log};
+    if (!(leader.rk = fl_kafka_new(&spec, errstr, sizeof errstr))) {
         fprintf(stderr, "leader: %s\n", errstr);
         return -1;
     }
-    rd_kafka_poll_set_consumer(leader.rk);
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
     fl_topic_name(prefix, FL_TOPIC_COMMANDS, topic, sizeof topic);
     rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
@@ -229,18 +228,21 @@ static char docs[DOCS][32];
 static rd_kafka_t *events_reader(const char *prefix)
 {
     char errstr[512], topic[FL_TOPIC_NAME_MAX + 1], group[160];
-    rd_kafka_conf_t *conf = fl_kafka_conf_new(bootstrap, NULL, errstr, sizeof errstr);
     rd_kafka_t *rk;
     snprintf(group, sizeof group, "%s-test-reader", prefix);
-    if (!conf || fl_kafka_conf_set(conf, "group.id", group, errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr) ||
-        fl_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof errstr) ||
-        !(rk = fl_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr))) {
+    fl_kafka_kv_t kv[] = {
+        {"group.id", group},
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {"fetch.wait.max.ms", "10"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t spec = {.type = RD_KAFKA_CONSUMER, .what = "test events reader",
+                            .bootstrap = bootstrap, .defaults = kv};
+    if (!(rk = fl_kafka_new(&spec, errstr, sizeof errstr))) {
         fprintf(stderr, "events reader: %s\n", errstr);
         return NULL;
     }
-    rd_kafka_poll_set_consumer(rk);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(D_PARTITIONS);
     fl_topic_name(prefix, FL_TOPIC_EVENTS, topic, sizeof topic);
     for (int p = 0; p < D_PARTITIONS; p++)

@@ -58,6 +58,8 @@ typedef struct fl_kafka_spec_s {
     void (*on_error)(rd_kafka_t *rk, int err, const char *reason, void *opaque);
     void (*on_rebalance)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque);
+    /* librdkafka's log lines (any thread); NULL: through log.h */
+    void (*on_log)(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 } fl_kafka_spec_t;
 
 /*
