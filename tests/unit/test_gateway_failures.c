@@ -46,7 +46,7 @@ static int setup(fixture_t *f)
     f->gw->m.nacks = fl_metrics_counter_vec(f->gw->m.reg, "nacks", "n", "code", codes, 3);
     f->gw->m.produce_errors = fl_metrics_counter(f->gw->m.reg, "produce_errors", "p");
     /* a connection that is closing: nacks are counted, nothing is sent */
-    f->conn.o.id = 77;
+    f->conn.o.id = 78; /* even: bit 0 of a record's origin is the form bit */
     f->conn.o.kind = GW_ORIGIN_WS;
     f->conn.gw = f->gw;
     f->conn.closing = true;
@@ -72,7 +72,7 @@ static uint64_t nacks(fixture_t *f, const char *code)
 static gw_inflight_t *inflight(const char *doc, uint64_t seq)
 {
     gw_inflight_t *inf = calloc(1, sizeof *inf);
-    inf->origin = 77;
+    inf->origin = 78;
     inf->partition = -1;
     memset(inf->client_id, 5, sizeof inf->client_id);
     inf->seq = seq;

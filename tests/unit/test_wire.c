@@ -515,7 +515,8 @@ static void rnd_message(fl_arena_t *arena, int type, bool bad, fl_wire_msg_t *ms
             fl_cmd_result_t *r = &o->results[i];
             r->code = (uint16_t)(rndn(2) ? FL_CODE_OK : rndn(12));
             r->version = rnd_u64(bad);
-            r->key = rndn(4) == 0 ? rnd_str(arena, bad) : (fl_slice_t){NULL, 0};
+            r->has_key = rndn(4) == 0;
+            r->key = r->has_key ? rnd_str(arena, bad) : (fl_slice_t){NULL, 0};
         }
         o->user = rnd_str(arena, bad);
         o->ts_ms = rnd_i64();
