@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * config: see config.h. Every source funnels into set_key(), which parses the
- * text by the entry's type, runs the entry's check and only then writes the
- * target struct, so a rejected value leaves the previous one in place. Each
- * entry remembers where its value came from, for fl_config_dump() and so that
- * errors can name the source.
+ * config: see config.h. Every source funnels into set_entry(), which parses
+ * the text by the entry's type, runs the entry's check and only then writes
+ * the target struct, so a rejected value leaves the previous one in place.
+ * Each entry remembers where its value came from, for fl_config_dump(), for
+ * errors that name the source, and for the checks that run after every
+ * source is in (required entries, groups).
  */
 #include "flushline/config.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -25,9 +27,15 @@
 #define KAFKA_PREFIX "kafka."
 #define KAFKA_MAX (sizeof(((fl_kafka_props_t *)0)->names) / sizeof(char *))
 
+/* Where a value came from, in the order sources are applied. */
+typedef enum source_e { SRC_DEFAULT, SRC_FILE, SRC_ENV, SRC_FLAG } source_t;
+
 typedef struct slot_s {
-    char *str;   /* FL_CONFIG_STRING: the owned value the target points to */
-    char *where; /* "default", "flag --x", "file f:3", "env X" */
+    char *str;      /* FL_CONFIG_STRING: the owned value the target points to */
+    char *where;    /* "default", "flag --x", "file f:3", "env X", "argument <x>" */
+    char **items;   /* FL_CONFIG_LIST: the owned values the target's list points to */
+    size_t nitems;
+    source_t source;
 } slot_t;
 
 struct fl_config_s {
@@ -93,14 +101,46 @@ static void *field(const fl_config_t *cfg, const fl_config_entry_t *e)
     return (char *)cfg->target + e->offset;
 }
 
+static bool positional(const fl_config_entry_t *e)
+{
+    return (e->flags & FL_CONFIG_POSITIONAL) != 0;
+}
+
+/* The entry a key names (positional entries have no key). */
 static const fl_config_entry_t *find_entry(const fl_config_table_t *table, const char *name,
                                            size_t len)
 {
     for (size_t i = 0; i < table->count; i++)
-        if (strlen(table->entries[i].name) == len &&
+        if (!positional(&table->entries[i]) && strlen(table->entries[i].name) == len &&
             memcmp(table->entries[i].name, name, len) == 0)
             return &table->entries[i];
     return NULL;
+}
+
+static const fl_config_entry_t *find_short(const fl_config_table_t *table, char c)
+{
+    for (size_t i = 0; i < table->count; i++)
+        if (table->entries[i].short_name == c && !positional(&table->entries[i]))
+            return &table->entries[i];
+    return NULL;
+}
+
+/* Whether an entry reads the environment: in a cli table only those that
+ * ask to. */
+static bool reads_env(const fl_config_table_t *table, const fl_config_entry_t *e)
+{
+    return !positional(e) && (!table->cli || (e->flags & FL_CONFIG_ENV));
+}
+
+/* An entry as a user types it: "name" in settings tables; "--name" or
+ * "<name>" in a cli table. */
+static const char *display(const fl_config_table_t *table, const fl_config_entry_t *e, char *buf,
+                           size_t size)
+{
+    if (!table->cli)
+        return e->name;
+    snprintf(buf, size, positional(e) ? "<%s>" : "--%s", e->name);
+    return buf;
 }
 
 /* ---- number parsing ---- */
@@ -113,6 +153,10 @@ typedef struct unit_s {
 static const unit_t duration_units[] = {{"", 1},          {"ms", 1},       {"s", 1000},
                                         {"m", 60000},     {"h", 3600000},  {"d", 86400000},
                                         {NULL, 0}};
+/* FL_CONFIG_DURATION_S: the same units, but a plain number is seconds. */
+static const unit_t seconds_units[] = {{"", 1000},        {"ms", 1},       {"s", 1000},
+                                       {"m", 60000},      {"h", 3600000},  {"d", 86400000},
+                                       {NULL, 0}};
 static const unit_t size_units[] = {
     {"", 1},          {"b", 1},          {"k", 1LL << 10},   {"kb", 1LL << 10}, {"kib", 1LL << 10},
     {"m", 1LL << 20}, {"mb", 1LL << 20}, {"mib", 1LL << 20}, {"g", 1LL << 30},  {"gb", 1LL << 30},
@@ -198,6 +242,18 @@ int fl_config_parse_bool(const char *text, bool *v)
     return -1;
 }
 
+static int parse_double(const char *text, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || text[0] == ' ' || text[0] == '\t' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_int(const char *text, int64_t *out)
 {
     char *end;
@@ -239,7 +295,7 @@ static void format_size(char *out, size_t size, int64_t bytes)
 
 static void format_number(const fl_config_entry_t *e, int64_t v, char *out, size_t size)
 {
-    if (e->type == FL_CONFIG_DURATION_MS)
+    if (e->type == FL_CONFIG_DURATION_MS || e->type == FL_CONFIG_DURATION_S)
         format_duration(out, size, v);
     else if (e->type == FL_CONFIG_SIZE)
         format_size(out, size, v);
@@ -250,7 +306,8 @@ static void format_number(const fl_config_entry_t *e, int64_t v, char *out, size
 static bool bounded(const fl_config_entry_t *e)
 {
     return (e->type == FL_CONFIG_INT || e->type == FL_CONFIG_DURATION_MS ||
-            e->type == FL_CONFIG_SIZE) &&
+            e->type == FL_CONFIG_SIZE || e->type == FL_CONFIG_DURATION_S ||
+            e->type == FL_CONFIG_DOUBLE) &&
            !(e->min == 0 && e->max == 0);
 }
 
@@ -296,6 +353,13 @@ static void describe_rule(const fl_config_entry_t *e, char *out, size_t size)
         format_choices(e, ", ", choices, sizeof choices);
         snprintf(out, size, "expected one of: %s", choices);
         break;
+    case FL_CONFIG_DURATION_S:
+        snprintf(out, size, "expected a duration such as 30, 1.5s, 2m or 1h "
+                            "(a plain number is seconds)");
+        break;
+    case FL_CONFIG_DOUBLE:
+        snprintf(out, size, "expected a number");
+        break;
     }
     if (bounded(e)) {
         size_t n = strlen(out);
@@ -310,77 +374,149 @@ typedef union value_u {
     int64_t i;
     bool b;
     int idx;
+    double d;
     const char *s;
 } value_t;
 
-static int value_error(const fl_config_entry_t *e, const char *text, const char *where,
-                       const char *rule, char *errstr, size_t errstr_size)
+static int value_error(const fl_config_t *cfg, const fl_config_entry_t *e, const char *text,
+                       const char *where, const char *rule, char *errstr, size_t errstr_size)
 {
-    char buf[600];
+    char buf[600], name[160];
     if (!rule) {
         describe_rule(e, buf, sizeof buf);
         rule = buf;
     }
     if (e->flags & FL_CONFIG_SECRET)
         text = "(secret)";
-    snprintf(errstr, errstr_size, "invalid value \"%s\" for %s (from %s): %s", text, e->name,
-             where, rule);
+    if (cfg->table->cli && (strncmp(where, "flag ", 5) == 0 || strncmp(where, "argument ", 9) == 0))
+        /* the option names itself; "(from flag --doc)" would say it twice */
+        snprintf(errstr, errstr_size, "invalid value \"%s\" for %s: %s", text,
+                 display(cfg->table, e, name, sizeof name), rule);
+    else
+        snprintf(errstr, errstr_size, "invalid value \"%s\" for %s (from %s): %s", text,
+                 display(cfg->table, e, name, sizeof name), where, rule);
     return FL_CONFIG_EVALUE;
 }
 
+/* Parses text by the entry's type and bounds into v. 0 or FL_CONFIG_EVALUE. */
+static int parse_value(const fl_config_t *cfg, const fl_config_entry_t *e, const char *text,
+                       const char *where, value_t *v, char *errstr, size_t errstr_size)
+{
+    int bad = 0;
+    switch (e->type) {
+    case FL_CONFIG_STRING:
+        v->s = text;
+        break;
+    case FL_CONFIG_INT:
+        bad = parse_int(text, &v->i);
+        break;
+    case FL_CONFIG_BOOL:
+        bad = fl_config_parse_bool(text, &v->b);
+        break;
+    case FL_CONFIG_DURATION_MS:
+        bad = fl_config_parse_duration_ms(text, &v->i);
+        break;
+    case FL_CONFIG_DURATION_S:
+        bad = parse_scaled(text, seconds_units, &v->i);
+        break;
+    case FL_CONFIG_SIZE:
+        bad = fl_config_parse_size(text, &v->i);
+        break;
+    case FL_CONFIG_DOUBLE:
+        bad = parse_double(text, &v->d);
+        break;
+    case FL_CONFIG_ENUM:
+        v->idx = -1;
+        for (int i = 0; e->choices && e->choices[i]; i++)
+            if (strcasecmp(e->choices[i], text) == 0)
+                v->idx = i;
+        bad = v->idx < 0;
+        break;
+    }
+    if (!bad && bounded(e))
+        bad = e->type == FL_CONFIG_DOUBLE ? !(v->d >= (double)e->min && v->d <= (double)e->max)
+                                          : v->i < e->min || v->i > e->max;
+    return bad ? value_error(cfg, e, text, where, NULL, errstr, errstr_size) : 0;
+}
+
+static void list_clear(slot_t *slot)
+{
+    for (size_t i = 0; i < slot->nitems; i++)
+        free(slot->items[i]);
+    free(slot->items);
+    slot->items = NULL;
+    slot->nitems = 0;
+}
+
+/* Adds text to a list entry; a new source starts the list afresh. */
+static int list_add(fl_config_t *cfg, const fl_config_entry_t *e, slot_t *slot, const char *text,
+                    const char *where, source_t source, char *errstr, size_t errstr_size)
+{
+    fl_config_list_t *list = field(cfg, e);
+    size_t n = slot->source == source ? slot->nitems : 0;
+    char **items, *dup;
+    char rule[80];
+
+    if (e->max > 0 && n >= (size_t)e->max) {
+        snprintf(rule, sizeof rule, "at most %" PRId64 " values", e->max);
+        return value_error(cfg, e, text, where, rule, errstr, errstr_size);
+    }
+    if (slot->source != source) {
+        list_clear(slot);
+        list->items = NULL;
+        list->count = 0;
+    }
+    if (!(dup = strdup(text)))
+        return FL_CONFIG_ENOMEM;
+    if (!(items = realloc(slot->items, (slot->nitems + 1) * sizeof *items))) {
+        free(dup);
+        return FL_CONFIG_ENOMEM;
+    }
+    items[slot->nitems++] = dup;
+    slot->items = items;
+    list->items = (const char *const *)items;
+    list->count = slot->nitems;
+    return 0;
+}
+
 static int set_entry(fl_config_t *cfg, const fl_config_entry_t *e, const char *text,
-                     const char *where, char *errstr, size_t errstr_size)
+                     const char *where, source_t source, char *errstr, size_t errstr_size)
 {
     slot_t *slot = &cfg->slots[e - cfg->table->entries];
     bool secret = (e->flags & FL_CONFIG_SECRET) != 0;
     value_t v = {0};
     char *owned = NULL, *where_dup;
+    int r;
 
-    if (text) {
-        switch (e->type) {
-        case FL_CONFIG_STRING:
-            v.s = text;
-            break;
-        case FL_CONFIG_INT:
-            if (parse_int(text, &v.i) != 0)
-                return value_error(e, text, where, NULL, errstr, errstr_size);
-            break;
-        case FL_CONFIG_BOOL:
-            if (fl_config_parse_bool(text, &v.b) != 0)
-                return value_error(e, text, where, NULL, errstr, errstr_size);
-            break;
-        case FL_CONFIG_DURATION_MS:
-            if (fl_config_parse_duration_ms(text, &v.i) != 0)
-                return value_error(e, text, where, NULL, errstr, errstr_size);
-            break;
-        case FL_CONFIG_SIZE:
-            if (fl_config_parse_size(text, &v.i) != 0)
-                return value_error(e, text, where, NULL, errstr, errstr_size);
-            break;
-        case FL_CONFIG_ENUM:
-            v.idx = -1;
-            for (int i = 0; e->choices && e->choices[i]; i++)
-                if (strcasecmp(e->choices[i], text) == 0)
-                    v.idx = i;
-            if (v.idx < 0)
-                return value_error(e, text, where, NULL, errstr, errstr_size);
-            break;
-        }
-        if (bounded(e) && (v.i < e->min || v.i > e->max))
-            return value_error(e, text, where, NULL, errstr, errstr_size);
-    }
+    if (text && (r = parse_value(cfg, e, text, where, &v, errstr, errstr_size)) != 0)
+        return r;
     if (e->check && (text || e->type != FL_CONFIG_STRING)) {
         char rule[400] = "rejected by its check";
         if (e->check(&v, rule, sizeof rule) != 0)
-            return value_error(e, text ? text : "", where, rule, errstr, errstr_size);
+            return value_error(cfg, e, text ? text : "", where, rule, errstr, errstr_size);
     }
-    if (e->type == FL_CONFIG_STRING && text && !(owned = str_dup(text, secret)))
-        goto fail;
     if (!(where_dup = strdup(where)))
         goto fail;
+    if ((e->flags & FL_CONFIG_LIST) && !text) {
+        /* a list's default is the empty list */
+        list_clear(slot);
+        *(fl_config_list_t *)field(cfg, e) = (fl_config_list_t){NULL, 0};
+    } else if (e->flags & FL_CONFIG_LIST) {
+        if ((r = list_add(cfg, e, slot, text, where, source, errstr, errstr_size)) != 0) {
+            free(where_dup);
+            if (r == FL_CONFIG_ENOMEM)
+                goto fail;
+            return r;
+        }
+    } else if (e->type == FL_CONFIG_STRING && text && !(owned = str_dup(text, secret))) {
+        free(where_dup);
+        goto fail;
+    }
 
     switch (e->type) {
     case FL_CONFIG_STRING:
+        if (e->flags & FL_CONFIG_LIST)
+            break;
         *(const char **)field(cfg, e) = owned;
         str_free(slot->str, secret);
         slot->str = owned;
@@ -389,7 +525,11 @@ static int set_entry(fl_config_t *cfg, const fl_config_entry_t *e, const char *t
         *(bool *)field(cfg, e) = v.b;
         break;
     case FL_CONFIG_ENUM:
-        *(int *)field(cfg, e) = v.idx;
+        /* an enum without a default starts unset */
+        *(int *)field(cfg, e) = text ? v.idx : -1;
+        break;
+    case FL_CONFIG_DOUBLE:
+        *(double *)field(cfg, e) = v.d;
         break;
     default:
         *(int64_t *)field(cfg, e) = v.i;
@@ -397,9 +537,9 @@ static int set_entry(fl_config_t *cfg, const fl_config_entry_t *e, const char *t
     }
     free(slot->where);
     slot->where = where_dup;
+    slot->source = source;
     return 0;
 fail:
-    str_free(owned, secret);
     snprintf(errstr, errstr_size, "out of memory setting %s", e->name);
     return FL_CONFIG_ENOMEM;
 }
@@ -437,7 +577,7 @@ static const char *nearest(const fl_config_table_t *table, const char *name)
     if (limit < 2)
         limit = 2;
     for (size_t i = 0; i < table->count; i++) {
-        size_t d = distance(name, table->entries[i].name);
+        size_t d = positional(&table->entries[i]) ? SIZE_MAX : distance(name, table->entries[i].name);
         if (d < best_d) {
             best_d = d;
             best = table->entries[i].name;
@@ -467,7 +607,18 @@ static int unknown_key(fl_config_t *cfg, const char *name, const char *where, ch
         is_kafka = rd_kafka_conf_set(probe, name, "", tmp, sizeof tmp) != RD_KAFKA_CONF_UNKNOWN;
         rd_kafka_conf_destroy(probe);
     }
-    if (near) {
+    if (cfg->table->cli) {
+        /* a cli table has only flags: name the flag as typed */
+        const char *typed = strncmp(where, "flag ", 5) == 0 ? where + 5 : name;
+        if (near)
+            snprintf(errstr, errstr_size, "unknown option %s; did you mean --%s?", typed, near);
+        else if (is_kafka)
+            snprintf(errstr, errstr_size,
+                     "unknown option %s; did you mean -X %s=... (a librdkafka setting)?", typed,
+                     name);
+        else
+            snprintf(errstr, errstr_size, "unknown option %s; see --help", typed);
+    } else if (near) {
         snprintf(errstr, errstr_size, "unknown setting \"%s\" (from %s); did you mean \"%s\"?",
                  name, where, near);
     } else if (is_kafka) {
@@ -481,8 +632,10 @@ static int unknown_key(fl_config_t *cfg, const char *name, const char *where, ch
     return FL_CONFIG_EUNKNOWN;
 }
 
+/* shown: the source as an error about the value names it (-X shows the
+ * setting as typed, name=value, unless it is a secret). */
 static int set_kafka(fl_config_t *cfg, const char *name, const char *value, const char *where,
-                     char *errstr, size_t errstr_size)
+                     const char *shown, char *errstr, size_t errstr_size)
 {
     char err[512];
     bool secret = kafka_secret(name);
@@ -505,7 +658,7 @@ static int set_kafka(fl_config_t *cfg, const char *name, const char *value, cons
         return FL_CONFIG_EUNKNOWN;
     default:
         snprintf(errstr, errstr_size, "invalid value \"%s\" for kafka.%s (from %s): %s",
-                 secret ? "(secret)" : value, name, where, err);
+                 secret ? "(secret)" : value, name, shown, err);
         return FL_CONFIG_EVALUE;
     }
     for (i = 0; i < cfg->kafka.count; i++)
@@ -539,13 +692,14 @@ fail:
 
 /* One key from any source. */
 static int set_key(fl_config_t *cfg, const char *name, const char *value, const char *where,
-                   char *errstr, size_t errstr_size)
+                   source_t source, char *errstr, size_t errstr_size)
 {
     const fl_config_entry_t *e = find_entry(cfg->table, name, strlen(name));
     if (e)
-        return set_entry(cfg, e, value, where, errstr, errstr_size);
+        return set_entry(cfg, e, value, where, source, errstr, errstr_size);
     if (cfg->table->kafka && strncmp(name, KAFKA_PREFIX, strlen(KAFKA_PREFIX)) == 0)
-        return set_kafka(cfg, name + strlen(KAFKA_PREFIX), value, where, errstr, errstr_size);
+        return set_kafka(cfg, name + strlen(KAFKA_PREFIX), value, where, where, errstr,
+                         errstr_size);
     return unknown_key(cfg, name, where, errstr, errstr_size);
 }
 
@@ -596,7 +750,7 @@ static int load_file(fl_config_t *cfg, const char *path, char *errstr, size_t er
             value[vlen - 1] = '\0';
             value++;
         }
-        if ((r = set_key(cfg, name, value, where, errstr, errstr_size)) != 0)
+        if ((r = set_key(cfg, name, value, where, SRC_FILE, errstr, errstr_size)) != 0)
             goto fail;
     }
     if (ferror(fp)) {
@@ -619,11 +773,15 @@ static int load_env(fl_config_t *cfg, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < table->count; i++) {
         const char *value;
         int r;
+        if (!reads_env(table, &table->entries[i]))
+            continue;
         env_name(table, table->entries[i].name, name, sizeof name);
-        if (!(value = getenv(name)))
+        /* a tool run from a shell treats an exported but empty variable as unset */
+        if (!(value = getenv(name)) || (table->cli && !*value))
             continue;
         snprintf(where, sizeof where, "env %s", name);
-        if ((r = set_entry(cfg, &table->entries[i], value, where, errstr, errstr_size)) != 0)
+        if ((r = set_entry(cfg, &table->entries[i], value, where, SRC_ENV, errstr, errstr_size)) !=
+            0)
             return r;
     }
     /* Unknown variables are not errors (one environment often serves several
@@ -643,6 +801,8 @@ static int load_env(fl_config_t *cfg, char *errstr, size_t errstr_size)
             continue;
         for (size_t i = 0; i < table->count && !known; i++) {
             size_t d;
+            if (!reads_env(table, &table->entries[i]))
+                continue;
             env_name(table, table->entries[i].name, name, sizeof name);
             d = distance(var, name);
             known = d == 0;
@@ -671,90 +831,231 @@ static void add_arg(fl_config_t *cfg, char *arg)
     cfg->args[cfg->nargs++] = arg;
 }
 
+/* An argument that is not a flag: the next positional entry's value (*next
+ * is where the search for it resumes), else kept for fl_config_args() or, in
+ * a cli table, refused. */
+static int take_arg(fl_config_t *cfg, char *arg, size_t *next, char *errstr, size_t errstr_size)
+{
+    const fl_config_table_t *table = cfg->table;
+    char where[300];
+
+    while (*next < table->count && !positional(&table->entries[*next]))
+        (*next)++;
+    if (*next < table->count) {
+        const fl_config_entry_t *e = &table->entries[(*next)++];
+        snprintf(where, sizeof where, "argument <%s>", e->name);
+        return set_entry(cfg, e, arg, where, SRC_FLAG, errstr, errstr_size);
+    }
+    if (table->cli) {
+        snprintf(errstr, errstr_size, "unexpected argument \"%s\"; see --help", arg);
+        return FL_CONFIG_EUNKNOWN;
+    }
+    add_arg(cfg, arg);
+    return 0;
+}
+
+/* "-X name=value" (or "-Xname=value") at argv[*i]. */
+static int kafka_flag(fl_config_t *cfg, int argc, char **argv, int *i, char *errstr,
+                      size_t errstr_size)
+{
+    char *arg = argv[*i], where[300], shown[600], name[256];
+    const char *kv = arg[2] ? arg + 2 : (*i + 1 < argc ? argv[++*i] : NULL), *eq;
+    if (!kv)
+        return flag_needs_value("-X", errstr, errstr_size);
+    if (!(eq = strchr(kv, '=')) || eq == kv) {
+        snprintf(errstr, errstr_size, "flag -X expects name=value, got \"%s\"", kv);
+        return FL_CONFIG_ESYNTAX;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
+    snprintf(where, sizeof where, "flag -X %s", name);
+    snprintf(shown, sizeof shown, "flag -X %s", kafka_secret(name) ? name : kv);
+    return set_kafka(cfg, name, eq + 1, where, shown, errstr, errstr_size);
+}
+
 static int load_flags(fl_config_t *cfg, int argc, char **argv, char *errstr, size_t errstr_size)
 {
+    const fl_config_table_t *table = cfg->table;
     char where[300], namebuf[256];
+    size_t next = 0;
     int r = 0;
 
     for (int i = 1; i < argc; i++) {
         char *arg = argv[i];
-        const char *name, *value = NULL, *eq;
+        const char *name, *value = NULL, *eq = NULL;
         const fl_config_entry_t *e;
         size_t nlen;
 
         if (strcmp(arg, "--") == 0) {
             while (++i < argc)
-                add_arg(cfg, argv[i]);
+                if ((r = take_arg(cfg, argv[i], &next, errstr, errstr_size)) != 0)
+                    return r;
             break;
         }
         if (arg[0] != '-' || arg[1] == '\0') {
-            add_arg(cfg, arg);
+            if ((r = take_arg(cfg, arg, &next, errstr, errstr_size)) != 0)
+                return r;
             continue;
         }
-        if (strncmp(arg, "-X", 2) == 0 && cfg->table->kafka) {
-            const char *kv = arg[2] ? arg + 2 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!kv)
-                return flag_needs_value("-X", errstr, errstr_size);
-            if (!(eq = strchr(kv, '=')) || eq == kv) {
-                snprintf(errstr, errstr_size, "flag -X expects name=value, got \"%s\"", kv);
-                return FL_CONFIG_ESYNTAX;
-            }
-            snprintf(namebuf, sizeof namebuf, "%.*s", (int)(eq - kv), kv);
-            snprintf(where, sizeof where, "flag -X %s", namebuf);
-            if ((r = set_kafka(cfg, namebuf, eq + 1, where, errstr, errstr_size)) != 0)
+        if (strncmp(arg, "-X", 2) == 0 && table->kafka) {
+            if ((r = kafka_flag(cfg, argc, argv, &i, errstr, errstr_size)) != 0)
                 return r;
             continue;
         }
         if (arg[1] != '-') {
             snprintf(where, sizeof where, "flag %s", arg);
-            return unknown_key(cfg, arg + 1, where, errstr, errstr_size);
-        }
-        name = arg + 2;
-        eq = strchr(name, '=');
-        nlen = eq ? (size_t)(eq - name) : strlen(name);
-        if (eq)
-            value = eq + 1;
-        snprintf(where, sizeof where, "flag --%.*s", (int)nlen, name);
-        if (nlen == 6 && strncmp(name, "config", 6) == 0) {
-            /* read before the environment; only skip it here */
-            if (!eq)
-                i++;
-            continue;
-        }
-        if (nlen >= sizeof namebuf) {
-            snprintf(errstr, errstr_size, "flag %.60s...: name too long", arg);
-            return FL_CONFIG_EUNKNOWN;
-        }
-        memcpy(namebuf, name, nlen);
-        namebuf[nlen] = '\0';
-        e = find_entry(cfg->table, namebuf, nlen);
-        if (!e && !eq && strncmp(namebuf, "no-", 3) == 0) {
-            e = find_entry(cfg->table, namebuf + 3, nlen - 3);
-            if (e && e->type == FL_CONFIG_BOOL) {
-                if ((r = set_entry(cfg, e, "false", where, errstr, errstr_size)) != 0)
-                    return r;
+            if (arg[2] != '\0' || !(e = find_short(table, arg[1])))
+                return unknown_key(cfg, arg + 1, where, errstr, errstr_size);
+            snprintf(namebuf, sizeof namebuf, "%s", e->name);
+        } else {
+            name = arg + 2;
+            eq = strchr(name, '=');
+            nlen = eq ? (size_t)(eq - name) : strlen(name);
+            if (eq)
+                value = eq + 1;
+            snprintf(where, sizeof where, "flag --%.*s", (int)nlen, name);
+            if (!table->cli && nlen == 6 && strncmp(name, "config", 6) == 0) {
+                /* read before the environment; only skip it here */
+                if (!eq)
+                    i++;
                 continue;
             }
-            e = NULL;
+            if (nlen >= sizeof namebuf) {
+                snprintf(errstr, errstr_size, "flag %.60s...: name too long", arg);
+                return FL_CONFIG_EUNKNOWN;
+            }
+            memcpy(namebuf, name, nlen);
+            namebuf[nlen] = '\0';
+            e = find_entry(table, namebuf, nlen);
+            if (!e && !eq && strncmp(namebuf, "no-", 3) == 0) {
+                e = find_entry(table, namebuf + 3, nlen - 3);
+                if (e && e->type == FL_CONFIG_BOOL) {
+                    if ((r = set_entry(cfg, e, "false", where, SRC_FLAG, errstr, errstr_size)) != 0)
+                        return r;
+                    continue;
+                }
+                e = NULL;
+            }
         }
         if (e && e->type == FL_CONFIG_BOOL && !eq) {
             bool b;
-            /* "--flag" alone means true; take the next word only if it is a bool. */
+            /* "--flag" alone means true; take the next word only if it is a
+             * bool and the flag is not a switch. */
             value = "true";
-            if (i + 1 < argc && fl_config_parse_bool(argv[i + 1], &b) == 0)
+            if (!(e->flags & FL_CONFIG_SWITCH) && i + 1 < argc &&
+                fl_config_parse_bool(argv[i + 1], &b) == 0)
                 value = argv[++i];
         }
         if (!value) {
             if (i + 1 >= argc)
                 return flag_needs_value(arg, errstr, errstr_size);
-            if (!e && !(cfg->table->kafka && strncmp(namebuf, KAFKA_PREFIX, 6) == 0))
+            if (!e && !(table->kafka && strncmp(namebuf, KAFKA_PREFIX, 6) == 0))
                 return unknown_key(cfg, namebuf, where, errstr, errstr_size);
             value = argv[++i];
         }
-        if ((r = set_key(cfg, namebuf, value, where, errstr, errstr_size)) != 0)
+        if ((r = set_key(cfg, namebuf, value, where, SRC_FLAG, errstr, errstr_size)) != 0)
             return r;
     }
     return 0;
+}
+
+/* ---- checks once every source is in ---- */
+
+static bool given(const fl_config_t *cfg, size_t i)
+{
+    return cfg->slots[i].source != SRC_DEFAULT;
+}
+
+/* A required entry outside a group has a value: a string that is not NULL,
+ * a list with a value, anything else given by some source. */
+static bool has_value(const fl_config_t *cfg, size_t i)
+{
+    const fl_config_entry_t *e = &cfg->table->entries[i];
+    if (e->flags & FL_CONFIG_LIST)
+        return cfg->slots[i].nitems > 0;
+    if (e->type == FL_CONFIG_STRING)
+        return *(const char **)field(cfg, e) != NULL;
+    return given(cfg, i);
+}
+
+/* The entries of group g but skip (NULL: all of them), "--a, --b or --c";
+ * md: each in backticks. */
+static void group_names(const fl_config_table_t *table, int g, const fl_config_entry_t *skip,
+                        bool md, char *out, size_t size)
+{
+    size_t n = 0, count = 0, seen = 0;
+    char name[160];
+    const char *q = md ? "`" : "";
+    for (size_t i = 0; i < table->count; i++)
+        count += table->entries[i].group == g && &table->entries[i] != skip;
+    out[0] = '\0';
+    for (size_t i = 0; i < table->count && n < size; i++) {
+        const fl_config_entry_t *e = &table->entries[i];
+        if (e->group != g || e == skip)
+            continue;
+        seen++;
+        n += (size_t)snprintf(out + n, size - n, "%s%s%s%s",
+                              seen == 1 ? "" : seen == count ? " or " : ", ", q,
+                              display(table, e, name, sizeof name), q);
+    }
+}
+
+static int check_groups(fl_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    const fl_config_table_t *table = cfg->table;
+    char a[160], b[160], names[600];
+
+    for (size_t i = 0; i < table->count; i++) {
+        const fl_config_entry_t *e = &table->entries[i];
+        bool first = true, required = false, any = false;
+        if (!e->group)
+            continue;
+        for (size_t j = 0; j < table->count; j++) {
+            const fl_config_entry_t *o = &table->entries[j];
+            if (o->group != e->group)
+                continue;
+            first = first && j >= i;
+            required = required || (o->flags & FL_CONFIG_REQUIRED);
+            any = any || given(cfg, j);
+            if (j > i && given(cfg, i) && given(cfg, j)) {
+                snprintf(errstr, errstr_size, "%s and %s exclude each other",
+                         display(table, e, a, sizeof a), display(table, o, b, sizeof b));
+                return FL_CONFIG_ECONFLICT;
+            }
+        }
+        if (first && required && !any) {
+            group_names(table, e->group, NULL, false, names, sizeof names);
+            snprintf(errstr, errstr_size, "missing required setting: give one of %s", names);
+            return FL_CONFIG_EMISSING;
+        }
+    }
+    return 0;
+}
+
+static int check_required(fl_config_t *cfg, char *errstr, size_t errstr_size)
+{
+    const fl_config_table_t *table = cfg->table;
+    char name[256], shown[160];
+
+    for (size_t i = 0; i < table->count; i++) {
+        const fl_config_entry_t *e = &table->entries[i];
+        if (!(e->flags & FL_CONFIG_REQUIRED) || e->group || has_value(cfg, i))
+            continue;
+        env_name(table, e->name, name, sizeof name);
+        if (positional(e))
+            snprintf(errstr, errstr_size, "missing argument <%s>", e->name);
+        else if (table->cli && reads_env(table, e))
+            snprintf(errstr, errstr_size, "missing required option --%s (or %s)", e->name, name);
+        else if (table->cli)
+            snprintf(errstr, errstr_size, "missing required option %s",
+                     display(table, e, shown, sizeof shown));
+        else
+            snprintf(errstr, errstr_size,
+                     "missing required setting %s (set --%s, %s or \"%s = ...\" in the config "
+                     "file)",
+                     e->name, e->name, name, e->name);
+        return FL_CONFIG_EMISSING;
+    }
+    return check_groups(cfg, errstr, errstr_size);
 }
 
 /* ---- public ---- */
@@ -781,11 +1082,28 @@ fl_config_t *fl_config_new(const fl_config_table_t *table, void *target, char *e
             snprintf(errstr, errstr_size, "config table: %s is an enum without choices", e->name);
             goto fail;
         }
-        if (e->type == FL_CONFIG_ENUM && !e->def) {
+        if (e->type == FL_CONFIG_ENUM && !e->def &&
+            !(e->flags & (FL_CONFIG_REQUIRED | FL_CONFIG_POSITIONAL)) && !e->group) {
             snprintf(errstr, errstr_size, "config table: enum %s needs a default", e->name);
             goto fail;
         }
-        if (set_entry(cfg, e, e->def, "default", errstr, errstr_size) != 0)
+        if ((e->flags & FL_CONFIG_LIST) &&
+            (e->type != FL_CONFIG_STRING || e->def || (e->flags & FL_CONFIG_SECRET))) {
+            snprintf(errstr, errstr_size,
+                     "config table: list %s must be a string without default or secret", e->name);
+            goto fail;
+        }
+        if ((e->flags & FL_CONFIG_SWITCH) && e->type != FL_CONFIG_BOOL) {
+            snprintf(errstr, errstr_size, "config table: switch %s must be a bool", e->name);
+            goto fail;
+        }
+        if (positional(e) &&
+            (e->type == FL_CONFIG_BOOL || (e->flags & (FL_CONFIG_LIST | FL_CONFIG_SECRET)))) {
+            snprintf(errstr, errstr_size,
+                     "config table: positional %s cannot be a bool, a list or a secret", e->name);
+            goto fail;
+        }
+        if (set_entry(cfg, e, e->def, "default", SRC_DEFAULT, errstr, errstr_size) != 0)
             goto fail;
     }
     return cfg;
@@ -802,7 +1120,8 @@ int fl_config_load(fl_config_t *cfg, int argc, char **argv, char *errstr, size_t
     int r = 0;
 
     /* First pass: help wins over everything, and the file must be known
-     * before the environment and flags are applied over it. */
+     * before the environment and flags are applied over it. A cli table
+     * reads no file: its --config is an unknown option. */
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fl_config_print_help(table, stdout);
@@ -812,6 +1131,8 @@ int fl_config_load(fl_config_t *cfg, int argc, char **argv, char *errstr, size_t
             fl_config_print_markdown(table, stdout);
             return FL_CONFIG_HELP;
         }
+        if (table->cli)
+            continue;
         if (strcmp(argv[i], "--config") == 0) {
             if (i + 1 >= argc)
                 return flag_needs_value("--config", errstr, errstr_size);
@@ -820,7 +1141,7 @@ int fl_config_load(fl_config_t *cfg, int argc, char **argv, char *errstr, size_t
             file = argv[i] + 9;
         }
     }
-    if (!file) {
+    if (!file && !table->cli) {
         snprintf(name, sizeof name, "%sCONFIG", env_prefix(table));
         file = getenv(name);
     }
@@ -844,19 +1165,7 @@ int fl_config_load(fl_config_t *cfg, int argc, char **argv, char *errstr, size_t
         goto fail;
     if ((r = load_flags(cfg, argc, argv, errstr, errstr_size)) != 0)
         goto fail;
-    for (size_t i = 0; i < table->count; i++) {
-        const fl_config_entry_t *e = &table->entries[i];
-        if ((e->flags & FL_CONFIG_REQUIRED) && e->type == FL_CONFIG_STRING &&
-            !*(const char **)field(cfg, e)) {
-            env_name(table, e->name, name, sizeof name);
-            snprintf(errstr, errstr_size,
-                     "missing required setting %s (set --%s, %s or \"%s = ...\" in the config "
-                     "file)",
-                     e->name, e->name, name, e->name);
-            r = FL_CONFIG_EMISSING;
-            goto fail;
-        }
-    }
+    r = check_required(cfg, errstr, errstr_size);
 fail:
     if (cfg->scratch) {
         rd_kafka_conf_destroy(cfg->scratch);
@@ -868,12 +1177,20 @@ fail:
 int fl_config_set(fl_config_t *cfg, const char *name, const char *value, char *errstr,
                   size_t errstr_size)
 {
-    int r = set_key(cfg, name, value, "fl_config_set", errstr, errstr_size);
+    int r = set_key(cfg, name, value, "fl_config_set", SRC_FLAG, errstr, errstr_size);
     if (cfg->scratch) {
         rd_kafka_conf_destroy(cfg->scratch);
         cfg->scratch = NULL;
     }
     return r;
+}
+
+bool fl_config_is_set(const fl_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->table->count; i++)
+        if (strcmp(cfg->table->entries[i].name, name) == 0)
+            return given(cfg, i);
+    return false;
 }
 
 const fl_kafka_props_t *fl_config_kafka(const fl_config_t *cfg)
@@ -898,7 +1215,10 @@ void fl_config_free(fl_config_t *cfg)
         return;
     for (size_t i = 0; cfg->slots && i < cfg->table->count; i++) {
         const fl_config_entry_t *e = &cfg->table->entries[i];
-        if (e->type == FL_CONFIG_STRING) {
+        if (e->flags & FL_CONFIG_LIST) {
+            *(fl_config_list_t *)field(cfg, e) = (fl_config_list_t){NULL, 0};
+            list_clear(&cfg->slots[i]);
+        } else if (e->type == FL_CONFIG_STRING) {
             *(const char **)field(cfg, e) = NULL;
             str_free(cfg->slots[i].str, (e->flags & FL_CONFIG_SECRET) != 0);
         }
@@ -934,6 +1254,8 @@ const char *fl_config_strerror(int err)
         return "syntax error";
     case FL_CONFIG_EMISSING:
         return "missing required setting";
+    case FL_CONFIG_ECONFLICT:
+        return "settings exclude each other";
     case FL_CONFIG_ENOMEM:
         return "out of memory";
     default:
@@ -945,8 +1267,8 @@ const char *fl_config_strerror(int err)
 
 static const char *type_name(fl_config_type_t type)
 {
-    static const char *const names[] = {"string", "int",  "bool",
-                                        "duration", "size", "enum"};
+    static const char *const names[] = {"string", "int",  "bool",     "duration",
+                                        "size",   "enum", "duration", "number"};
     return names[type];
 }
 
@@ -959,50 +1281,160 @@ static const char *default_text(const fl_config_entry_t *e)
     return e->def[0] ? e->def : "\"\"";
 }
 
+/* A switch that is on by default is written "--no-<name>". */
+static bool switch_on(const fl_config_entry_t *e)
+{
+    bool b = false;
+    return e->def && fl_config_parse_bool(e->def, &b) == 0 && b;
+}
+
+/* The entry as typed: "--name <type>", "-q, --quiet", "<action>"; for
+ * Markdown each form in backticks and without the value's type. */
+static void flag_label(const fl_config_table_t *table, const fl_config_entry_t *e, bool md,
+                       char *out, size_t size)
+{
+    const char *q = md ? "`" : "";
+    char value[520] = "";
+    size_t n = 0;
+
+    if (positional(e)) {
+        snprintf(out, size, "%s<%s>%s", q, e->name, q);
+        return;
+    }
+    if (e->short_name)
+        n += (size_t)snprintf(out, size, "%s-%c%s, ", q, e->short_name, q);
+    if (e->type == FL_CONFIG_BOOL && (e->flags & FL_CONFIG_SWITCH)) {
+        snprintf(out + n, size - n, "%s--%s%s%s", q, switch_on(e) ? "no-" : "", e->name, q);
+        return;
+    }
+    if (e->type == FL_CONFIG_BOOL) {
+        snprintf(out + n, size - n, md ? "`--%s`, `--no-%s`" : "--%s[=<bool>], --no-%s", e->name,
+                 e->name);
+        return;
+    }
+    if (e->metavar)
+        snprintf(value, sizeof value, " %s", e->metavar);
+    else if (!md && e->type == FL_CONFIG_ENUM) {
+        value[0] = ' ';
+        value[1] = '<';
+        format_choices(e, "|", value + 2, sizeof value - 3);
+        strcat(value, ">");
+    } else if (!md)
+        snprintf(value, sizeof value, " <%s>", type_name(e->type));
+    snprintf(out + n, size - n, "%s--%s%s%s", q, e->name, value, q);
+}
+
+/* The notes in a help entry's brackets, "default 12; range 1..1024; env X". */
+static void help_notes(const fl_config_table_t *table, const fl_config_entry_t *e, char *out,
+                       size_t size)
+{
+    char buf[600];
+    size_t n = 0;
+#define NOTE(...)                                                                                  \
+    do {                                                                                           \
+        if (n < size)                                                                              \
+            n += (size_t)snprintf(out + n, size - n, "%s", n ? "; " : "");                        \
+        if (n < size)                                                                              \
+            n += (size_t)snprintf(out + n, size - n, __VA_ARGS__);                                 \
+    } while (0)
+    out[0] = '\0';
+    /* a cli table leaves out what goes without saying */
+    if (!table->cli || (e->def && e->type != FL_CONFIG_BOOL))
+        NOTE("default %s", default_text(e));
+    if (positional(e) && e->type == FL_CONFIG_ENUM) {
+        format_choices(e, ", ", buf, sizeof buf);
+        NOTE("one of %s", buf);
+    }
+    if (bounded(e)) {
+        format_range(e, buf, sizeof buf);
+        NOTE("range %s", buf);
+    }
+    if (e->flags & FL_CONFIG_LIST) {
+        if (e->max > 0)
+            NOTE("repeatable, up to %" PRId64 " times", e->max);
+        else
+            NOTE("repeatable");
+    }
+    if (e->group) {
+        group_names(table, e->group, e, false, buf, sizeof buf);
+        if (e->flags & FL_CONFIG_REQUIRED)
+            NOTE("required unless %s", buf);
+        else
+            NOTE("not with %s", buf);
+    } else if (e->flags & FL_CONFIG_REQUIRED) {
+        NOTE("required");
+    }
+    if (reads_env(table, e)) {
+        env_name(table, e->name, buf, sizeof buf);
+        NOTE("env %s", buf);
+    }
+#undef NOTE
+}
+
+static bool has_type(const fl_config_table_t *table, fl_config_type_t a, fl_config_type_t b)
+{
+    for (size_t i = 0; i < table->count; i++)
+        if (table->entries[i].type == a || table->entries[i].type == b)
+            return true;
+    return false;
+}
+
+static void help_entry(const fl_config_table_t *table, const fl_config_entry_t *e, FILE *fp)
+{
+    char label[600], notes[1200];
+    flag_label(table, e, false, label, sizeof label);
+    help_notes(table, e, notes, sizeof notes);
+    fprintf(fp, "  %s\n      %s\n", label, e->doc ? e->doc : "");
+    if (notes[0])
+        fprintf(fp, "      [%s]\n", notes);
+}
+
 void fl_config_print_help(const fl_config_table_t *table, FILE *fp)
 {
-    char env[256], extra[600];
+    const char *program = table->program ? table->program : "flushline";
+    bool any_positional = false;
 
-    fprintf(fp, "Usage: %s [options]%s%s\n", table->program ? table->program : "flushline",
-            table->usage ? " " : "", table->usage ? table->usage : "");
+    if (table->cli)
+        fprintf(fp, "usage: %s%s%s [options]\n", program, table->usage ? " " : "",
+                table->usage ? table->usage : "");
+    else
+        fprintf(fp, "Usage: %s [options]%s%s\n", program, table->usage ? " " : "",
+                table->usage ? table->usage : "");
     if (table->summary)
         fprintf(fp, "\n%s\n", table->summary);
-    fprintf(fp, "\nOptions (flags override %s* environment variables, which override the "
-                "config file, which overrides the defaults):\n",
-            env_prefix(table));
-    for (size_t i = 0; i < table->count; i++) {
-        const fl_config_entry_t *e = &table->entries[i];
-        size_t n = 0;
-        env_name(table, e->name, env, sizeof env);
-        if (e->type == FL_CONFIG_BOOL) {
-            fprintf(fp, "  --%s[=<bool>], --no-%s\n", e->name, e->name);
-        } else if (e->type == FL_CONFIG_ENUM) {
-            format_choices(e, "|", extra, sizeof extra);
-            fprintf(fp, "  --%s <%s>\n", e->name, extra);
-        } else {
-            fprintf(fp, "  --%s <%s>\n", e->name, type_name(e->type));
+    for (size_t i = 0; i < table->count; i++)
+        if (positional(&table->entries[i])) {
+            if (!any_positional)
+                fprintf(fp, "\nArguments:\n");
+            any_positional = true;
+            help_entry(table, &table->entries[i], fp);
         }
-        fprintf(fp, "      %s\n", e->doc ? e->doc : "");
-        n += (size_t)snprintf(extra + n, sizeof extra - n, "default %s", default_text(e));
-        if (bounded(e) && n < sizeof extra) {
-            char range[80];
-            format_range(e, range, sizeof range);
-            n += (size_t)snprintf(extra + n, sizeof extra - n, "; range %s", range);
-        }
-        if ((e->flags & FL_CONFIG_REQUIRED) && n < sizeof extra)
-            n += (size_t)snprintf(extra + n, sizeof extra - n, "; required");
-        fprintf(fp, "      [%s; env %s]\n", extra, env);
-    }
-    fprintf(fp, "  --config <file>\n      Read settings from FILE, one \"name = value\" a line "
-                "('#' starts a comment).\n      [env %sCONFIG]\n",
-            env_prefix(table));
-    if (table->kafka)
+    if (table->cli)
+        fprintf(fp, "\nOptions:\n");
+    else
+        fprintf(fp, "\nOptions (flags override %s* environment variables, which override the "
+                    "config file, which overrides the defaults):\n",
+                env_prefix(table));
+    for (size_t i = 0; i < table->count; i++)
+        if (!positional(&table->entries[i]))
+            help_entry(table, &table->entries[i], fp);
+    if (!table->cli)
+        fprintf(fp, "  --config <file>\n      Read settings from FILE, one \"name = value\" a line "
+                    "('#' starts a comment).\n      [env %sCONFIG]\n",
+                env_prefix(table));
+    if (table->kafka && table->cli)
+        fprintf(fp, "  -X <name>=<value>\n      Pass a setting through to librdkafka "
+                    "(repeatable; also --kafka.<name> <value>).\n");
+    else if (table->kafka)
         fprintf(fp, "  --kafka.<name> <value>, -X <name>=<value>\n      Pass a setting through "
                     "to librdkafka (also \"kafka.<name> = value\" in the config file).\n");
     fprintf(fp, "  -h, --help\n      Print this help and exit (--help-markdown: the reference "
                 "as Markdown).\n");
-    fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are ms); sizes take K, M, G "
-                "or T (multiples of 1024).\n");
+    if (has_type(table, FL_CONFIG_DURATION_MS, FL_CONFIG_SIZE))
+        fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are ms); sizes take K, M, "
+                    "G or T (multiples of 1024).\n");
+    if (has_type(table, FL_CONFIG_DURATION_S, FL_CONFIG_DURATION_S))
+        fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are seconds).\n");
 }
 
 static void md_escaped(FILE *fp, const char *s)
@@ -1017,29 +1449,103 @@ static void md_escaped(FILE *fp, const char *s)
     }
 }
 
-void fl_config_print_markdown(const fl_config_table_t *table, FILE *fp)
+static void md_type(const fl_config_table_t *table, const fl_config_entry_t *e, FILE *fp)
+{
+    char buf[600];
+    if (e->type == FL_CONFIG_ENUM) {
+        format_choices(e, ", ", buf, sizeof buf);
+        fprintf(fp, "one of ");
+        md_escaped(fp, buf);
+        return;
+    }
+    if (table->cli && (e->flags & FL_CONFIG_SWITCH)) {
+        fprintf(fp, "flag");
+        return;
+    }
+    fprintf(fp, "%s", type_name(e->type));
+    if (e->type == FL_CONFIG_DURATION_MS)
+        fprintf(fp, " (ms)");
+    else if (e->type == FL_CONFIG_DURATION_S)
+        fprintf(fp, " (s)");
+    if (bounded(e)) {
+        format_range(e, buf, sizeof buf);
+        fprintf(fp, ", %s", buf);
+    }
+    if (e->flags & FL_CONFIG_LIST) {
+        fprintf(fp, ", repeatable");
+        if (e->max > 0)
+            fprintf(fp, " (up to %" PRId64 ")", e->max);
+    }
+}
+
+/* A cli table's reference: options as typed, the environment column only
+ * when some option reads the environment. */
+static void md_cli(const fl_config_table_t *table, FILE *fp)
 {
     char env[256], buf[600];
+    bool any_env = false;
 
+    for (size_t i = 0; i < table->count; i++)
+        any_env = any_env || reads_env(table, &table->entries[i]);
+    fprintf(fp, "| Option | Type | Default |%s Description |\n", any_env ? " Environment |" : "");
+    fprintf(fp, "|---|---|---|%s---|\n", any_env ? "---|" : "");
+    for (size_t i = 0; i < table->count; i++) {
+        const fl_config_entry_t *e = &table->entries[i];
+        flag_label(table, e, true, buf, sizeof buf);
+        fprintf(fp, "| ");
+        md_escaped(fp, buf);
+        fprintf(fp, " | ");
+        md_type(table, e, fp);
+        fprintf(fp, " | ");
+        if (e->group && (e->flags & FL_CONFIG_REQUIRED)) {
+            group_names(table, e->group, e, true, buf, sizeof buf);
+            fprintf(fp, "required unless ");
+            md_escaped(fp, buf);
+        } else if (e->flags & FL_CONFIG_REQUIRED) {
+            fprintf(fp, "required");
+        } else if (e->def && !(e->flags & FL_CONFIG_SWITCH)) {
+            fputc('`', fp);
+            md_escaped(fp, default_text(e));
+            fputc('`', fp);
+        }
+        fprintf(fp, " |");
+        if (any_env && reads_env(table, e)) {
+            env_name(table, e->name, env, sizeof env);
+            fprintf(fp, " `%s` |", env);
+        } else if (any_env) {
+            fprintf(fp, " |");
+        }
+        fputc(' ', fp);
+        md_escaped(fp, e->doc);
+        if (e->group && !(e->flags & FL_CONFIG_REQUIRED)) {
+            group_names(table, e->group, e, true, buf, sizeof buf);
+            fprintf(fp, " Not with ");
+            md_escaped(fp, buf);
+            fputc('.', fp);
+        }
+        fprintf(fp, " |\n");
+    }
+    if (table->kafka)
+        fprintf(fp, "| `-X <name>=<value>` | string | |%s Passed through to librdkafka as "
+                    "`<name>` (repeatable; also `--kafka.<name> <value>`). |\n",
+                any_env ? " |" : "");
+}
+
+void fl_config_print_markdown(const fl_config_table_t *table, FILE *fp)
+{
+    char env[256];
+
+    if (table->cli) {
+        md_cli(table, fp);
+        return;
+    }
     fprintf(fp, "| Setting | Type | Default | Environment | Description |\n");
     fprintf(fp, "|---|---|---|---|---|\n");
     for (size_t i = 0; i < table->count; i++) {
         const fl_config_entry_t *e = &table->entries[i];
         env_name(table, e->name, env, sizeof env);
         fprintf(fp, "| `%s` | ", e->name);
-        if (e->type == FL_CONFIG_ENUM) {
-            format_choices(e, ", ", buf, sizeof buf);
-            fprintf(fp, "one of ");
-            md_escaped(fp, buf);
-        } else {
-            fprintf(fp, "%s", type_name(e->type));
-            if (e->type == FL_CONFIG_DURATION_MS)
-                fprintf(fp, " (ms)");
-            if (bounded(e)) {
-                format_range(e, buf, sizeof buf);
-                fprintf(fp, ", %s", buf);
-            }
-        }
+        md_type(table, e, fp);
         fprintf(fp, " | ");
         if (e->def) {
             fputc('`', fp);
@@ -1067,7 +1573,15 @@ void fl_config_dump(const fl_config_t *cfg, FILE *fp)
         const void *f = field(cfg, e);
         const char *where = cfg->slots[i].where ? cfg->slots[i].where : "default";
         const char *s;
+        int idx;
         fprintf(fp, "%s = ", e->name);
+        if (e->flags & FL_CONFIG_LIST) {
+            const fl_config_list_t *list = f;
+            for (size_t k = 0; k < list->count; k++)
+                fprintf(fp, "%s%s", k ? ", " : "", list->items[k]);
+            fprintf(fp, "  # %s\n", where);
+            continue;
+        }
         switch (e->type) {
         case FL_CONFIG_STRING:
             s = *(const char *const *)f;
@@ -1080,7 +1594,11 @@ void fl_config_dump(const fl_config_t *cfg, FILE *fp)
             fputs(*(const bool *)f ? "true" : "false", fp);
             break;
         case FL_CONFIG_ENUM:
-            fputs(e->choices[*(const int *)f], fp);
+            idx = *(const int *)f;
+            fputs(idx >= 0 ? e->choices[idx] : "(unset)", fp);
+            break;
+        case FL_CONFIG_DOUBLE:
+            fprintf(fp, "%g", *(const double *)f);
             break;
         default:
             format_number(e, *(const int64_t *)f, buf, sizeof buf);
