@@ -1,69 +1,88 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli: subcommand dispatch and the options they share. */
+/* cli: subcommand dispatch, option loading and the checks the tables share. */
 #include "cli.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flushline/log.h"
+#include "flushline/flush.h"
+#include "history.h"
 
-const char fl_cli_common_help[] =
-    "  --bootstrap HOST:PORT  Kafka bootstrap servers (env FLUSHLINE_BOOTSTRAP,\n"
-    "                         default 127.0.0.1:9092)\n"
-    "  --prefix NAME          topic prefix (env FLUSHLINE_PREFIX, default flushline)\n"
-    "  -X NAME=VALUE          pass a setting to librdkafka (repeatable)\n";
-
-void fl_cli_common_init(fl_cli_common_t *common)
+int fl_cli_check_doc(const void *field, char *errstr, size_t errstr_size)
 {
-    const char *env;
-    memset(common, 0, sizeof *common);
-    env = getenv("FLUSHLINE_BOOTSTRAP");
-    common->bootstrap = env && *env ? env : "127.0.0.1:9092";
-    env = getenv("FLUSHLINE_PREFIX");
-    common->prefix = env && *env ? env : "flushline";
-}
-
-int fl_cli_common_parse(fl_cli_common_t *common, int argc, char **argv, int *i)
-{
-    const char *arg = argv[*i];
-    if (strcmp(arg, "--bootstrap") != 0 && strcmp(arg, "--prefix") != 0 && strcmp(arg, "-X") != 0)
-        return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "flushline: %s needs a value\n", arg);
+    size_t len = strlen(*(const char *const *)field);
+    if (len == 0 || len > FL_DOC_ID_MAX) {
+        snprintf(errstr, errstr_size, "a document id takes 1-%d bytes", FL_DOC_ID_MAX);
         return -1;
     }
-    const char *val = argv[++*i];
-    if (strcmp(arg, "--bootstrap") == 0) {
-        common->bootstrap = val;
-    } else if (strcmp(arg, "--prefix") == 0) {
-        common->prefix = val;
-    } else {
-        char *eq = strchr(val, '=');
-        if (!eq || eq == val) {
-            fprintf(stderr, "flushline: -X takes NAME=VALUE, got \"%s\"\n", val);
-            return -1;
-        }
-        *eq = '\0';
-        if (fl_kafka_props_add(&common->props, val, eq + 1) != 0) {
-            fprintf(stderr, "flushline: too many -X settings\n");
-            return -1;
-        }
-    }
-    return 1;
+    return 0;
 }
 
-/* Subcommands live in cmd_<name>.c files (globbed by CMakeLists.txt). A
- * subcommand not built into this binary has a NULL entry point (weak
- * declaration) and is listed as unavailable. */
-#pragma weak fl_cmd_topics
-#pragma weak fl_cmd_token
-#pragma weak fl_cmd_replay
-#pragma weak fl_cmd_at
-#pragma weak fl_cmd_verify
-#pragma weak fl_cmd_reprocess
-#pragma weak fl_cmd_tail
-#pragma weak fl_cmd_bench
+int fl_cli_check_time(const void *field, char *errstr, size_t errstr_size)
+{
+    int64_t ms;
+    if (fl_hist_parse_time(*(const char *const *)field, &ms) != 0) {
+        snprintf(errstr, errstr_size, "expected ISO-8601 (2024-05-01T12:00:00Z) or epoch ms");
+        return -1;
+    }
+    return 0;
+}
+
+int fl_cli_check_nonempty(const void *field, char *errstr, size_t errstr_size)
+{
+    if (!**(const char *const *)field) {
+        snprintf(errstr, errstr_size, "must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+int fl_cli_options(const fl_config_table_t *table, void *opts, fl_cli_common_t *common,
+                   int argc, char **argv, fl_config_t **cfgp)
+{
+    char errstr[1024];
+    int r;
+
+    *cfgp = NULL;
+    fl_config_t *cfg = fl_config_new(table, opts, errstr, sizeof errstr);
+    if (!cfg) {
+        fprintf(stderr, "%s: %s\n", table->program, errstr);
+        return FL_EXIT_FAIL;
+    }
+    r = fl_config_load(cfg, argc, argv, errstr, sizeof errstr);
+    if (r != 0) {
+        fl_config_free(cfg);
+        if (r == FL_CONFIG_HELP)
+            return FL_EXIT_OK;
+        fprintf(stderr, "%s: %s\n", table->program, errstr);
+        return r == FL_CONFIG_ENOMEM ? FL_EXIT_FAIL : FL_EXIT_USAGE;
+    }
+    if (common)
+        common->props = *fl_config_kafka(cfg);
+    *cfgp = cfg;
+    return -1;
+}
+
+int fl_cli_usage_error(const fl_config_table_t *table, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", table->program);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return FL_EXIT_USAGE;
+}
+
+const fl_config_table_t *const fl_cli_tables[] = {
+    &fl_cmd_topics_options,    &fl_cmd_token_keygen_options, &fl_cmd_token_mint_options,
+    &fl_cmd_token_verify_options, &fl_cmd_replay_options,    &fl_cmd_at_options,
+    &fl_cmd_verify_options,    &fl_cmd_reprocess_options,    &fl_cmd_tail_options,
+    &fl_cmd_bench_options,     NULL,
+};
 
 static const struct {
     const char *name;
@@ -84,8 +103,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: flushline COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (commands[i].run)
-            fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n`flushline COMMAND --help` for a command's options.\n"
                  "exit codes: 0 ok, 1 failed or mismatch, 2 usage, 3 Kafka unreachable\n");
 }
@@ -107,7 +125,7 @@ int fl_cli_main(int argc, char **argv)
         return FL_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0 && commands[i].run)
+        if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "flushline: unknown command \"%s\"\n", argv[1]);
     usage(stderr);

@@ -7,6 +7,7 @@
  * outcome is reached by applying only the first commands of that outcome;
  * the chain hash is not defined there and is printed as null.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,22 +22,41 @@
  * timestamps from the processor's, and the two may disagree a little. */
 #define AT_CLOCK_SLACK_MS 60000
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline at --doc ID (--version V | --time T) [OPTIONS]\n\n"
-            "Prints the document at version V, or after its last outcome stamped at or\n"
-            "before T (the outcome's ts: the time the flush reached Kafka), as\n"
-            "{doc, version, chain, digest, partition, offset, ts, state}. Exit 1 when the\n"
-            "document has no history or never reached V.\n\n"
-            "options:\n%s"
-            "  --doc ID               the document\n"
-            "  --version V            the version (0: the empty document)\n"
-            "  --time T               ISO-8601 (2024-05-01T12:00:00Z) or epoch ms\n"
-            "  --format json          output format (JSON, the default)\n"
-            "  --quiet                no progress lines on stderr\n",
-            fl_cli_common_help);
-}
+typedef struct at_opts_s {
+    fl_cli_common_t common;
+    const char *doc, *time;
+    int64_t version;
+    int format;
+    bool quiet;
+} at_opts_t;
+
+static const char *const formats[] = {"json", NULL};
+
+static const fl_config_entry_t entries[] = {
+    FL_CLI_COMMON_ENTRIES(at_opts_t),
+    FL_CLI_DOC_ENTRY(at_opts_t, FL_CONFIG_REQUIRED, "The document."),
+    {.name = "version", .type = FL_CONFIG_INT, .offset = offsetof(at_opts_t, version), .min = 0,
+     .max = INT64_MAX, .group = 1, .flags = FL_CONFIG_REQUIRED, .metavar = "V",
+     .doc = "The version (0: the empty document)."},
+    FL_CLI_TIME_ENTRY(at_opts_t, "time", time, 1, FL_CONFIG_REQUIRED,
+                      "After the document's last outcome stamped at or before T."),
+    {.name = "format", .type = FL_CONFIG_ENUM, .def = "json", .choices = formats,
+     .offset = offsetof(at_opts_t, format), .doc = "Output format."},
+    FL_CLI_QUIET_ENTRY(at_opts_t),
+};
+
+const fl_config_table_t fl_cmd_at_options = {
+    .program = "flushline at",
+    .usage = "--doc ID (--version V | --time T)",
+    .summary = "Prints the document at version V, or after its last outcome stamped at or "
+               "before T (the outcome's ts: the time the flush reached Kafka), as {doc, version, "
+               "chain, digest, partition, offset, ts, state}. Exit 1 when the document has no "
+               "history or never reached V.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 typedef struct at_s {
     bool by_time;
@@ -124,66 +144,25 @@ static int print_doc(const at_t *at, const fl_hist_doc_t *ent)
 
 int fl_cmd_at(int argc, char **argv)
 {
-    fl_cli_common_t common;
+    at_opts_t o;
+    fl_config_t *cfg;
     fl_hist_t h = {0};
     fl_hist_docs_t *docs = NULL;
     at_t at = {0};
-    const char *doc = NULL, *version = NULL, *time = NULL;
-    bool quiet = false;
-    int n, rc = FL_EXIT_USAGE;
+    const char *doc;
+    int n, rc = fl_cli_options(&fl_cmd_at_options, &o, &o.common, argc, argv, &cfg);
 
-    fl_cli_common_init(&common);
-    for (int i = 1; i < argc; i++) {
-        int c = fl_cli_common_parse(&common, argc, argv, &i);
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (c < 0)
-            return FL_EXIT_USAGE;
-        if (c > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(a, "--doc") == 0 && has) {
-            doc = argv[++i];
-        } else if (strcmp(a, "--version") == 0 && has) {
-            version = argv[++i];
-        } else if (strcmp(a, "--time") == 0 && has) {
-            time = argv[++i];
-        } else if (strcmp(a, "--format") == 0 && has) {
-            if (strcmp(argv[++i], "json") != 0) {
-                fprintf(stderr, "flushline at: --format takes json\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = true;
-        } else {
-            fprintf(stderr, "flushline at: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (!doc || strlen(doc) == 0 || strlen(doc) > FL_DOC_ID_MAX) {
-        fprintf(stderr, "flushline at: --doc ID (1-255 bytes) is required\n");
-        return FL_EXIT_USAGE;
-    }
-    if (!version == !time) {
-        fprintf(stderr, "flushline at: give one of --version V and --time T\n");
-        return FL_EXIT_USAGE;
-    }
-    if (version && fl_hist_parse_u64(version, &at.version) != 0) {
-        fprintf(stderr, "flushline at: --version \"%s\": expected an integer >= 0\n", version);
-        return FL_EXIT_USAGE;
-    }
-    if (time && fl_hist_parse_time(time, &at.time_ms) != 0) {
-        fprintf(stderr, "flushline at: --time \"%s\": expected ISO-8601 or epoch ms\n", time);
-        return FL_EXIT_USAGE;
-    }
-    at.by_time = time != NULL;
+    if (rc >= 0)
+        return rc;
+    doc = o.doc;
+    at.by_time = o.time != NULL;
+    at.version = (uint64_t)o.version;
+    if (at.by_time)
+        fl_hist_parse_time(o.time, &at.time_ms); /* checked by the table */
 
-    if ((rc = fl_hist_open(&h, "at", &common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "at", &o.common, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = quiet;
+    h.quiet = o.quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
         (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
         rc = n < 0 ? -n : -rc;
@@ -244,5 +223,6 @@ fail:
     fl_arena_free(at.arena);
     fl_hist_docs_free(docs);
     fl_hist_close(&h);
+    fl_config_free(cfg);
     return rc;
 }

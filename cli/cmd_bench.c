@@ -487,41 +487,116 @@ static void on_nack(fl_client_t *client, void *opaque, const fl_client_nack_t *n
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static void help(FILE *out)
+/* The options as the table loads them; parse_args() turns them into the
+ * bench_t. */
+typedef struct bench_opts_s {
+    const char *gateway, *token, *key, *doc_prefix, *contention;
+    int64_t clients, docs, window, flushes, commands, subscribers, seed;
+    int64_t duration_ms, connect_timeout_ms, drain_timeout_ms;
+    double rate;
+    bool pacing, json, quiet;
+} bench_opts_t;
+
+/* "one", "uniform", "zipf" or "zipf:S" (S in 0.01..10). 0 or -1. */
+static int parse_contention(const char *v, int *mode, double *zipf_s)
 {
-    fprintf(out,
-            "usage: flushline bench --gateway HOST:PORT[,HOST:PORT...] (--token T | --key FILE)\n"
-            "                       [OPTIONS]\n\n"
-            "Load generator: writers send flushes through the gateways (clients spread\n"
-            "over them round-robin), subscribers count deltas. Prints a progress line on\n"
-            "stderr every second and the results at the end: throughput, latency\n"
-            "percentiles flush->outcome and flush->delta (from the scheduled send time),\n"
-            "nacks by code, reconnects, flushes pending. Exit 0 when every flush was\n"
-            "acknowledged, 1 otherwise, 2 on bad flags.\n\n"
-            "options:\n"
-            "  --gateway LIST         gateways, host:port[,host:port...] (ws://, /v1/ws)\n"
-            "  --token T              one token for every client\n"
-            "  --key FILE             mint a token per client with this key file (sub\n"
-            "                         bench-N, write = the documents' tenant)\n"
-            "  --clients N            writer connections (default 10)\n"
-            "  --docs N               documents (default 10)\n"
-            "  --doc-prefix P         document ids P0, P1, ... (default acme/bench-)\n"
-            "  --contention MODE      one (all on document 0) | uniform (default) |\n"
-            "                         zipf[:S] (document k with weight 1/(k+1)^S, S 1.0)\n"
-            "  --rate R               flushes/s in all, open loop on a schedule; 0 (default):\n"
-            "                         closed loop, each writer keeps --window flushes out\n"
-            "  --window W             closed loop: flushes in flight per writer (default 1)\n"
-            "  --duration S           seconds of sending (default 10)\n"
-            "  --flushes N            send N flushes instead of a duration\n"
-            "  --commands K           commands per flush: add /t, then incr (default 1)\n"
-            "  --subscribers N        subscriber connections per document (default 0)\n"
-            "  --connect-timeout S    every connection welcomed by then (default 15)\n"
-            "  --drain-timeout S      wait this long for the last outcomes (default 30)\n"
-            "  --no-pacing            do not pace flushes by the gateway's rate limit\n"
-            "  --seed N               document choice (default 1)\n"
-            "  --json                 results as one JSON object on stdout\n"
-            "  --quiet                no progress lines\n");
+    char *end;
+    *zipf_s = 1.0;
+    if (strcmp(v, "one") == 0) {
+        *mode = CONT_ONE;
+    } else if (strcmp(v, "uniform") == 0) {
+        *mode = CONT_UNIFORM;
+    } else if (strcmp(v, "zipf") == 0) {
+        *mode = CONT_ZIPF;
+    } else if (strncmp(v, "zipf:", 5) == 0) {
+        *mode = CONT_ZIPF;
+        errno = 0;
+        *zipf_s = strtod(v + 5, &end);
+        if (errno || end == v + 5 || *end || !(*zipf_s >= 0.01 && *zipf_s <= 10))
+            return -1;
+    } else {
+        return -1;
+    }
+    return 0;
 }
+
+static int check_contention(const void *field, char *errstr, size_t errstr_size)
+{
+    int mode;
+    double s;
+    if (parse_contention(*(const char *const *)field, &mode, &s) != 0) {
+        snprintf(errstr, errstr_size, "expected one, uniform or zipf[:S] with S in 0.01..10");
+        return -1;
+    }
+    return 0;
+}
+
+#define F(field) offsetof(bench_opts_t, field)
+
+static const fl_config_entry_t entries[] = {
+    {.name = "gateway", .type = FL_CONFIG_STRING, .offset = F(gateway),
+     .flags = FL_CONFIG_REQUIRED, .metavar = "HOST:PORT[,...]",
+     .doc = "Gateways, host:port[,host:port...] (ws:// and /v1/ws allowed)."},
+    {.name = "token", .type = FL_CONFIG_STRING, .offset = F(token), .group = 1,
+     .flags = FL_CONFIG_REQUIRED, .metavar = "T", .doc = "One token for every client."},
+    {.name = "key", .type = FL_CONFIG_STRING, .offset = F(key), .group = 1,
+     .flags = FL_CONFIG_REQUIRED, .metavar = "FILE",
+     .doc = "Mint a token per client with this key file (sub bench-N, write = the documents' "
+            "tenant)."},
+    {.name = "clients", .type = FL_CONFIG_INT, .def = "10", .offset = F(clients), .min = 1,
+     .max = MAX_CLIENTS, .metavar = "N", .doc = "Writer connections."},
+    {.name = "docs", .type = FL_CONFIG_INT, .def = "10", .offset = F(docs), .min = 1,
+     .max = MAX_DOCS, .metavar = "N", .doc = "Documents."},
+    {.name = "doc-prefix", .type = FL_CONFIG_STRING, .def = "acme/bench-",
+     .offset = F(doc_prefix), .metavar = "P", .doc = "Document ids P0, P1, ..."},
+    {.name = "contention", .type = FL_CONFIG_STRING, .def = "uniform", .offset = F(contention),
+     .metavar = "MODE", .check = check_contention,
+     .doc = "one (all on document 0), uniform, or zipf[:S] (document k with weight 1/(k+1)^S, "
+            "S 1.0)."},
+    {.name = "rate", .type = FL_CONFIG_DOUBLE, .def = "0", .offset = F(rate), .min = 0,
+     .max = 10000000, .metavar = "R",
+     .doc = "Flushes/s in all, open loop on a schedule; 0: closed loop, each writer keeps "
+            "--window flushes out."},
+    {.name = "window", .type = FL_CONFIG_INT, .def = "1", .offset = F(window), .min = 1,
+     .max = 100000, .metavar = "W", .doc = "Closed loop: flushes in flight per writer."},
+    {.name = "duration", .type = FL_CONFIG_DURATION_S, .def = "10", .offset = F(duration_ms),
+     .min = 1, .max = 7 * 86400000LL, .group = 2, .metavar = "S",
+     .doc = "Time spent sending."},
+    {.name = "flushes", .type = FL_CONFIG_INT, .offset = F(flushes), .min = 1,
+     .max = UINT32_MAX, .group = 2, .metavar = "N", .doc = "Send N flushes instead."},
+    {.name = "commands", .type = FL_CONFIG_INT, .def = "1", .offset = F(commands), .min = 1,
+     .max = MAX_COMMANDS, .metavar = "K", .doc = "Commands per flush: add /t, then incr."},
+    {.name = "subscribers", .type = FL_CONFIG_INT, .def = "0", .offset = F(subscribers),
+     .min = 0, .max = MAX_CLIENTS, .metavar = "N",
+     .doc = "Subscriber connections per document."},
+    {.name = "connect-timeout", .type = FL_CONFIG_DURATION_S, .def = "15",
+     .offset = F(connect_timeout_ms), .min = 100, .max = 3600000, .metavar = "S",
+     .doc = "Every connection welcomed by then."},
+    {.name = "drain-timeout", .type = FL_CONFIG_DURATION_S, .def = "30",
+     .offset = F(drain_timeout_ms), .min = 0, .max = 3600000, .metavar = "S",
+     .doc = "Wait this long for the last outcomes and deltas."},
+    {.name = "pacing", .type = FL_CONFIG_BOOL, .def = "true", .offset = F(pacing),
+     .flags = FL_CONFIG_SWITCH, .doc = "Do not pace flushes by the gateway's rate limit."},
+    {.name = "seed", .type = FL_CONFIG_INT, .def = "1", .offset = F(seed), .min = 0,
+     .max = UINT32_MAX, .metavar = "N", .doc = "Seed of the document choice."},
+    {.name = "json", .type = FL_CONFIG_BOOL, .def = "false", .offset = F(json),
+     .flags = FL_CONFIG_SWITCH, .doc = "Results as one JSON object on stdout."},
+    FL_CLI_QUIET_ENTRY(bench_opts_t),
+};
+
+const fl_config_table_t fl_cmd_bench_options = {
+    .program = "flushline bench",
+    .usage = "--gateway HOST:PORT[,HOST:PORT...] (--token T | --key FILE)",
+    .summary = "Load generator: writers send flushes through the gateways (clients spread over "
+               "them round-robin), subscribers count deltas. Prints a progress line on stderr "
+               "every second and the results at the end: throughput, latency percentiles "
+               "flush->outcome and flush->delta (from the scheduled send time), nacks by code, "
+               "reconnects, flushes pending. Exit 0 when every flush was acknowledged, 1 "
+               "otherwise, 2 on bad flags.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .cli = true,
+};
 
 static int parse_gateways(bench_t *b, const char *list)
 {
@@ -571,136 +646,29 @@ bad:
     return -1;
 }
 
-static int parse_u32(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out)
+/* The loaded options into b; FL_EXIT_OK or FL_EXIT_USAGE after a message. */
+static int parse_args(bench_t *b, const bench_opts_t *o, const fl_config_t *cfg)
 {
-    char *end;
-    unsigned long long x;
-    errno = 0;
-    x = strtoull(v, &end, 10);
-    if (errno || end == v || *end || *v == '-' || x < min || x > max) {
-        fprintf(stderr, "flushline bench: %s takes an integer %u..%u, got \"%s\"\n", flag, min,
-                max, v);
-        return -1;
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static int parse_double(const char *flag, const char *v, double min, double max, double *out)
-{
-    char *end;
-    double x;
-    errno = 0;
-    x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= min && x <= max)) {
-        fprintf(stderr, "flushline bench: %s takes a number %g..%g, got \"%s\"\n", flag, min, max,
-                v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
-static int parse_args(bench_t *b, int argc, char **argv)
-{
-    uint32_t u;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool flag_only = strcmp(a, "--json") == 0 || strcmp(a, "--quiet") == 0 ||
-                         strcmp(a, "-q") == 0 || strcmp(a, "--no-pacing") == 0 ||
-                         strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
-        if (!flag_only && strncmp(a, "--", 2) == 0 && !v) {
-            fprintf(stderr, "flushline bench: %s needs a value\n", a);
-            return FL_EXIT_USAGE;
-        }
-        if (!flag_only)
-            i++;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return -1;
-        } else if (strcmp(a, "--json") == 0) {
-            b->json = true;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            b->quiet = true;
-        } else if (strcmp(a, "--no-pacing") == 0) {
-            b->no_pacing = true;
-        } else if (strcmp(a, "--gateway") == 0) {
-            b->ngw = 0;
-            if (parse_gateways(b, v) != 0)
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--token") == 0) {
-            b->token = v;
-        } else if (strcmp(a, "--key") == 0) {
-            b->keypath = v;
-        } else if (strcmp(a, "--clients") == 0) {
-            if (parse_u32(a, v, 1, MAX_CLIENTS, &b->nwriters))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--docs") == 0) {
-            if (parse_u32(a, v, 1, MAX_DOCS, &b->ndocs))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--doc-prefix") == 0) {
-            b->doc_prefix = v;
-        } else if (strcmp(a, "--contention") == 0) {
-            if (strcmp(v, "one") == 0) {
-                b->contention = CONT_ONE;
-            } else if (strcmp(v, "uniform") == 0) {
-                b->contention = CONT_UNIFORM;
-            } else if (strcmp(v, "zipf") == 0) {
-                b->contention = CONT_ZIPF;
-            } else if (strncmp(v, "zipf:", 5) == 0) {
-                b->contention = CONT_ZIPF;
-                if (parse_double("--contention zipf:S", v + 5, 0.01, 10, &b->zipf_s))
-                    return FL_EXIT_USAGE;
-            } else {
-                fprintf(stderr, "flushline bench: --contention takes one, uniform or "
-                                "zipf[:S], got \"%s\"\n",
-                        v);
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--rate") == 0) {
-            if (parse_double(a, v, 0, 10000000, &b->rate))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--window") == 0) {
-            if (parse_u32(a, v, 1, 100000, &b->window))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--duration") == 0) {
-            if (parse_double(a, v, 0.001, 86400 * 7, &b->duration_s))
-                return FL_EXIT_USAGE;
-            b->limit = 0;
-        } else if (strcmp(a, "--flushes") == 0) {
-            if (parse_u32(a, v, 1, UINT32_MAX, &u))
-                return FL_EXIT_USAGE;
-            b->limit = u;
-        } else if (strcmp(a, "--commands") == 0) {
-            if (parse_u32(a, v, 1, MAX_COMMANDS, &b->ncmds))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--subscribers") == 0) {
-            if (parse_u32(a, v, 0, MAX_CLIENTS, &b->nsubs_per_doc))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--connect-timeout") == 0) {
-            if (parse_double(a, v, 0.1, 3600, &b->connect_timeout_s))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--drain-timeout") == 0) {
-            if (parse_double(a, v, 0, 3600, &b->drain_timeout_s))
-                return FL_EXIT_USAGE;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (parse_u32(a, v, 0, UINT32_MAX, &u))
-                return FL_EXIT_USAGE;
-            b->seed = u;
-        } else {
-            fprintf(stderr, "flushline bench: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (b->ngw == 0) {
-        fprintf(stderr, "flushline bench: --gateway HOST:PORT is required\n");
+    if (parse_gateways(b, o->gateway) != 0)
         return FL_EXIT_USAGE;
-    }
-    if (!b->token == !b->keypath) {
-        fprintf(stderr, "flushline bench: give one of --token T or --key FILE\n");
-        return FL_EXIT_USAGE;
-    }
+    b->token = o->token;
+    b->keypath = o->key;
+    b->doc_prefix = o->doc_prefix;
+    b->nwriters = (uint32_t)o->clients;
+    b->ndocs = (uint32_t)o->docs;
+    b->ncmds = (uint32_t)o->commands;
+    b->window = (uint32_t)o->window;
+    b->nsubs_per_doc = (uint32_t)o->subscribers;
+    parse_contention(o->contention, &b->contention, &b->zipf_s); /* checked by the table */
+    b->rate = o->rate;
+    b->duration_s = (double)o->duration_ms / 1000.0;
+    b->limit = fl_config_is_set(cfg, "flushes") ? (uint64_t)o->flushes : 0;
+    b->connect_timeout_s = (double)o->connect_timeout_ms / 1000.0;
+    b->drain_timeout_s = (double)o->drain_timeout_ms / 1000.0;
+    b->no_pacing = !o->pacing;
+    b->seed = (uint64_t)o->seed;
+    b->json = o->json;
+    b->quiet = o->quiet;
     size_t plen = strlen(b->doc_prefix);
     if (plen == 0 || plen + 7 > FL_DOC_ID_MAX) {
         fprintf(stderr, "flushline bench: --doc-prefix takes 1-%d bytes\n", FL_DOC_ID_MAX - 7);
@@ -1179,28 +1147,23 @@ static void teardown(bench_t *b)
 
 int fl_cmd_bench(int argc, char **argv)
 {
-    bench_t *b = calloc(1, sizeof *b);
+    bench_opts_t o;
+    fl_config_t *cfg;
+    bench_t *b;
     struct sigaction sa, old_int, old_term;
-    int rc;
+    int rc = fl_cli_options(&fl_cmd_bench_options, &o, NULL, argc, argv, &cfg);
 
-    if (!b) {
+    if (rc >= 0)
+        return rc;
+    if (!(b = calloc(1, sizeof *b))) {
         fprintf(stderr, "flushline bench: out of memory\n");
+        fl_config_free(cfg);
         return FL_EXIT_FAIL;
     }
-    b->doc_prefix = "acme/bench-";
-    b->nwriters = 10;
-    b->ndocs = 10;
-    b->ncmds = 1;
-    b->window = 1;
-    b->contention = CONT_UNIFORM;
-    b->zipf_s = 1.0;
-    b->duration_s = 10;
-    b->connect_timeout_s = 15;
-    b->drain_timeout_s = 30;
-    b->seed = 1;
-    if ((rc = parse_args(b, argc, argv)) != 0) {
+    if ((rc = parse_args(b, &o, cfg)) != FL_EXIT_OK) {
         free(b);
-        return rc < 0 ? FL_EXIT_OK : rc;
+        fl_config_free(cfg);
+        return rc;
     }
     b->rnd = b->seed * 0x9e3779b97f4a7c15ull + 0x2545f4914f6cdd1dull;
 
@@ -1234,5 +1197,6 @@ fail:
     sigaction(SIGTERM, &old_term, NULL);
     teardown(b);
     free(b);
+    fl_config_free(cfg);
     return rc;
 }

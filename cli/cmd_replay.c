@@ -6,6 +6,7 @@
  * document, version, chain hash, state digest, where the outcome is in the
  * log, who wrote it and when; optionally the whole state.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,27 +17,51 @@
 #include "cli.h"
 #include "history.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline replay [OPTIONS]\n\n"
-            "Rebuilds documents from the events topic and prints one line per applied\n"
-            "outcome: {doc, version, chain, digest, offset, partition, ts, user, client_id,\n"
-            "seq, applied} (+ state). Ranges start mid-history from the newest snapshot at or\n"
-            "before the start; offsets and times refer to <prefix>.events.\n\n"
-            "options:\n%s"
-            "  --doc ID               one document (only its partition is read)\n"
-            "  --from-offset P:O,...  start at these events offsets (others: the start)\n"
-            "  --from-time T          start at the first event written at or after T\n"
-            "  --to-offset P:O,...    stop before these offsets (others: the end)\n"
-            "  --to-time T            stop after the last event written at or before T\n"
-            "                         (T: ISO-8601 such as 2024-05-01T12:00:00Z, or epoch ms)\n"
-            "  --format json|msgpack  JSON lines (default) or a stream of msgpack maps\n"
-            "  --state                include each document's state after the outcome\n"
-            "  --all                  also outcomes that applied nothing (rejected, dup, gap)\n"
-            "  --quiet                no progress lines on stderr\n",
-            fl_cli_common_help);
-}
+typedef struct replay_opts_s {
+    fl_cli_common_t common;
+    const char *doc;
+    fl_hist_range_args_t range;
+    int format; /* FORMAT_* */
+    bool state, all, quiet;
+} replay_opts_t;
+
+enum { FORMAT_JSON, FORMAT_MSGPACK };
+static const char *const formats[] = {"json", "msgpack", NULL};
+
+#define F(field) offsetof(replay_opts_t, field)
+
+static const fl_config_entry_t entries[] = {
+    FL_CLI_COMMON_ENTRIES(replay_opts_t),
+    FL_CLI_DOC_ENTRY(replay_opts_t, 0, "One document (only its partition is read)."),
+    {.name = "from-offset", .type = FL_CONFIG_STRING, .offset = F(range.from_offset), .group = 1,
+     .metavar = "P:O,...", .doc = "Start at these events offsets (other partitions: the start)."},
+    FL_CLI_TIME_ENTRY(replay_opts_t, "from-time", range.from_time, 1, 0,
+                      "Start at the first event written at or after T."),
+    {.name = "to-offset", .type = FL_CONFIG_STRING, .offset = F(range.to_offset), .group = 2,
+     .metavar = "P:O,...", .doc = "Stop before these offsets (other partitions: the end)."},
+    FL_CLI_TIME_ENTRY(replay_opts_t, "to-time", range.to_time, 2, 0,
+                      "Stop after the last event written at or before T."),
+    {.name = "format", .type = FL_CONFIG_ENUM, .def = "json", .choices = formats,
+     .offset = F(format), .doc = "JSON lines, or a stream of msgpack maps."},
+    {.name = "state", .type = FL_CONFIG_BOOL, .def = "false", .offset = F(state),
+     .flags = FL_CONFIG_SWITCH, .doc = "Include each document's state after the outcome."},
+    {.name = "all", .type = FL_CONFIG_BOOL, .def = "false", .offset = F(all),
+     .flags = FL_CONFIG_SWITCH,
+     .doc = "Also outcomes that applied nothing (rejected, duplicate, gap)."},
+    FL_CLI_QUIET_ENTRY(replay_opts_t),
+};
+
+const fl_config_table_t fl_cmd_replay_options = {
+    .program = "flushline replay",
+    .summary = "Rebuilds documents from the events topic and prints one line per applied "
+               "outcome: {doc, version, chain, digest, offset, partition, ts, user, client_id, "
+               "seq, applied} (+ state). Ranges start mid-history from the newest snapshot at or "
+               "before the start; offsets and times refer to <prefix>.events.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 typedef struct replay_s {
     int64_t start;
@@ -295,69 +320,30 @@ static int on_outcome(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
 
 int fl_cmd_replay(int argc, char **argv)
 {
-    fl_cli_common_t common;
+    replay_opts_t o;
+    fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_hist_range_args_t range = {0};
     fl_hist_docs_t *docs = NULL;
     replay_t r = {0};
-    const char *doc = NULL;
+    const char *doc;
     int64_t *from = NULL, *to = NULL;
-    bool quiet = false, doc_found = false;
+    bool quiet, doc_found = false;
     uint64_t outcomes = 0, bad = 0;
-    int n, rc = FL_EXIT_USAGE;
+    int n, rc = fl_cli_options(&fl_cmd_replay_options, &o, &o.common, argc, argv, &cfg);
 
-    fl_cli_common_init(&common);
-    for (int i = 1; i < argc; i++) {
-        int c = fl_cli_common_parse(&common, argc, argv, &i);
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (c < 0)
-            return FL_EXIT_USAGE;
-        if (c > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(a, "--doc") == 0 && has) {
-            doc = argv[++i];
-        } else if (strcmp(a, "--from-offset") == 0 && has) {
-            range.from_offset = argv[++i];
-        } else if (strcmp(a, "--from-time") == 0 && has) {
-            range.from_time = argv[++i];
-        } else if (strcmp(a, "--to-offset") == 0 && has) {
-            range.to_offset = argv[++i];
-        } else if (strcmp(a, "--to-time") == 0 && has) {
-            range.to_time = argv[++i];
-        } else if (strcmp(a, "--format") == 0 && has) {
-            const char *f = argv[++i];
-            if (strcmp(f, "json") == 0) {
-                r.msgpack = false;
-            } else if (strcmp(f, "msgpack") == 0) {
-                r.msgpack = true;
-            } else {
-                fprintf(stderr, "flushline replay: --format takes json or msgpack\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--state") == 0) {
-            r.state = true;
-        } else if (strcmp(a, "--all") == 0) {
-            r.all = true;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = true;
-        } else {
-            fprintf(stderr, "flushline replay: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (doc && (strlen(doc) == 0 || strlen(doc) > FL_DOC_ID_MAX)) {
-        fprintf(stderr, "flushline replay: --doc takes 1-255 bytes\n");
+    if (rc >= 0)
+        return rc;
+    doc = o.doc;
+    quiet = o.quiet;
+    r.msgpack = o.format == FORMAT_MSGPACK;
+    r.state = o.state;
+    r.all = o.all;
+    if (fl_hist_range_check("replay", &o.range) != FL_EXIT_OK) {
+        fl_config_free(cfg);
         return FL_EXIT_USAGE;
     }
-    if (fl_hist_range_check("replay", &range) != FL_EXIT_OK)
-        return FL_EXIT_USAGE;
 
-    if ((rc = fl_hist_open(&h, "replay", &common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "replay", &o.common, NULL)) != FL_EXIT_OK)
         goto fail;
     h.quiet = quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
@@ -371,7 +357,7 @@ int fl_cmd_replay(int argc, char **argv)
         rc = FL_EXIT_FAIL;
         goto fail;
     }
-    if ((rc = fl_hist_range_resolve(&h, h.topic[FL_TOPIC_EVENTS], n, &range, from, to)) !=
+    if ((rc = fl_hist_range_resolve(&h, h.topic[FL_TOPIC_EVENTS], n, &o.range, from, to)) !=
         FL_EXIT_OK)
         goto fail;
     msgpack_sbuffer_init(&r.sbuf);
@@ -437,5 +423,6 @@ fail:
     free(from);
     free(to);
     fl_hist_close(&h);
+    fl_config_free(cfg);
     return rc;
 }

@@ -11,6 +11,7 @@
  * partition are written to <to-prefix>.snapshots. With an unchanged engine
  * the outcomes are byte-identical to the original's.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,26 +24,49 @@
 #define RE_BATCH_RECORDS 2000
 #define RE_BATCH_MS 200
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline reprocess --to-prefix NEW [OPTIONS]\n\n"
-            "Re-runs <prefix>.commands through this engine into the topic set NEW (created\n"
-            "with the same partition count), exactly once: outcomes to NEW.events in\n"
-            "transactions that also commit the consumed offsets for the group\n"
-            "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots.\n"
-            "Run it again after an interruption: it resumes where it stopped. Records\n"
-            "written to commands after the start are left for the next run.\n\n"
-            "options:\n%s"
-            "  --to-prefix NEW           the new topic set (required, not --prefix)\n"
-            "  --from-offset P:O,...     where a first run starts in commands (default: the\n"
-            "                            start); documents start empty there\n"
-            "  --from-time T             the first commands record at or after T\n"
-            "  --transactional-id ID     default flushline-reprocess-NEW\n"
-            "  --max-state-bytes N       the engine's state cap (default 1048576)\n"
-            "  --quiet                   no progress lines on stderr\n",
-            fl_cli_common_help);
-}
+typedef struct reprocess_opts_s {
+    fl_cli_common_t common;
+    const char *to_prefix, *txid;
+    fl_hist_range_args_t range;
+    int64_t max_state_bytes;
+    bool quiet;
+} reprocess_opts_t;
+
+#define F(field) offsetof(reprocess_opts_t, field)
+
+static const fl_config_entry_t entries[] = {
+    FL_CLI_COMMON_ENTRIES(reprocess_opts_t),
+    {.name = "to-prefix", .type = FL_CONFIG_STRING, .offset = F(to_prefix),
+     .flags = FL_CONFIG_REQUIRED, .metavar = "NEW", .check = fl_cli_check_nonempty,
+     .doc = "The new topic set (not --prefix)."},
+    {.name = "from-offset", .type = FL_CONFIG_STRING, .offset = F(range.from_offset), .group = 1,
+     .metavar = "P:O,...",
+     .doc = "Where a first run starts in commands (default: the start); documents start empty "
+            "there."},
+    FL_CLI_TIME_ENTRY(reprocess_opts_t, "from-time", range.from_time, 1, 0,
+                      "The first commands record at or after T."),
+    {.name = "transactional-id", .type = FL_CONFIG_STRING, .offset = F(txid), .metavar = "ID",
+     .doc = "Default flushline-reprocess-NEW."},
+    {.name = "max-state-bytes", .type = FL_CONFIG_SIZE, .def = "1048576",
+     .offset = F(max_state_bytes), .min = 1024, .max = INT64_MAX, .metavar = "N",
+     .doc = "The engine's state cap."},
+    FL_CLI_QUIET_ENTRY(reprocess_opts_t),
+};
+
+const fl_config_table_t fl_cmd_reprocess_options = {
+    .program = "flushline reprocess",
+    .usage = "--to-prefix NEW",
+    .summary = "Re-runs <prefix>.commands through this engine into the topic set NEW (created "
+               "with the same partition count), exactly once: outcomes to NEW.events in "
+               "transactions that also commit the consumed offsets for the group "
+               "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots. Run it "
+               "again after an interruption: it resumes where it stopped. Records written to "
+               "commands after the start are left for the next run.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 static int64_t now_ms(void)
 {
@@ -324,73 +348,44 @@ static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const 
 
 int fl_cmd_reprocess(int argc, char **argv)
 {
-    fl_cli_common_t common, dcommon;
+    reprocess_opts_t o;
+    fl_config_t *cfg;
+    fl_cli_common_t dcommon;
     fl_hist_t src = {0}, dst = {0};
-    fl_hist_range_args_t range = {0};
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
     re_t re = {0};
-    const char *to_prefix = NULL, *txid_arg = NULL;
+    const char *to_prefix;
     char txid[300], group[300], errstr[512];
     int64_t *from = NULL, *to = NULL;
     rd_kafka_topic_partition_list_t *committed = NULL;
-    bool quiet = false, resuming = false;
-    uint64_t max_state = 0;
-    int n = 0, rc = FL_EXIT_USAGE;
+    bool quiet, resuming = false;
+    int n = 0, rc = fl_cli_options(&fl_cmd_reprocess_options, &o, &o.common, argc, argv, &cfg);
 
-    fl_cli_common_init(&common);
+    if (rc >= 0)
+        return rc;
+    to_prefix = o.to_prefix;
+    quiet = o.quiet;
     re.engine = fl_engine_config_default;
-    for (int i = 1; i < argc; i++) {
-        int c = fl_cli_common_parse(&common, argc, argv, &i);
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (c < 0)
-            return FL_EXIT_USAGE;
-        if (c > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(a, "--to-prefix") == 0 && has) {
-            to_prefix = argv[++i];
-        } else if (strcmp(a, "--from-offset") == 0 && has) {
-            range.from_offset = argv[++i];
-        } else if (strcmp(a, "--from-time") == 0 && has) {
-            range.from_time = argv[++i];
-        } else if (strcmp(a, "--transactional-id") == 0 && has) {
-            txid_arg = argv[++i];
-        } else if (strcmp(a, "--max-state-bytes") == 0 && has) {
-            if (fl_hist_parse_u64(argv[++i], &max_state) != 0 || max_state < 1024) {
-                fprintf(stderr, "flushline reprocess: --max-state-bytes takes >= 1024\n");
-                return FL_EXIT_USAGE;
-            }
-            re.engine.max_state_bytes = (size_t)max_state;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = true;
-        } else {
-            fprintf(stderr, "flushline reprocess: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
+    re.engine.max_state_bytes = (size_t)o.max_state_bytes;
+    if (strcmp(to_prefix, o.common.prefix) == 0) {
+        fl_config_free(cfg);
+        return fl_cli_usage_error(&fl_cmd_reprocess_options,
+                                  "--to-prefix must differ from --prefix");
     }
-    if (!to_prefix || !*to_prefix) {
-        fprintf(stderr, "flushline reprocess: --to-prefix NEW is required\n");
+    if (fl_hist_range_check("reprocess", &o.range) != FL_EXIT_OK) {
+        fl_config_free(cfg);
         return FL_EXIT_USAGE;
     }
-    if (strcmp(to_prefix, common.prefix) == 0) {
-        fprintf(stderr, "flushline reprocess: --to-prefix must differ from --prefix\n");
-        return FL_EXIT_USAGE;
-    }
-    if (fl_hist_range_check("reprocess", &range) != FL_EXIT_OK)
-        return FL_EXIT_USAGE;
-    snprintf(txid, sizeof txid, "%s", txid_arg ? txid_arg : "");
-    if (!txid_arg)
+    if (o.txid)
+        snprintf(txid, sizeof txid, "%s", o.txid);
+    else
         snprintf(txid, sizeof txid, "flushline-reprocess-%s", to_prefix);
     snprintf(group, sizeof group, "flushline-reprocess-%s", to_prefix);
-    dcommon = common;
+    dcommon = o.common;
     dcommon.prefix = to_prefix;
 
-    if ((rc = fl_hist_open(&src, "reprocess", &common, group)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&src, "reprocess", &o.common, group)) != FL_EXIT_OK)
         goto fail;
     if ((rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
         goto fail;
@@ -416,7 +411,7 @@ int fl_cmd_reprocess(int argc, char **argv)
         rc = FL_EXIT_FAIL;
         goto fail;
     }
-    if ((rc = fl_hist_range_resolve(&src, src.topic[FL_TOPIC_COMMANDS], n, &range, from, to)) !=
+    if ((rc = fl_hist_range_resolve(&src, src.topic[FL_TOPIC_COMMANDS], n, &o.range, from, to)) !=
         FL_EXIT_OK)
         goto fail;
 
@@ -441,7 +436,7 @@ int fl_cmd_reprocess(int argc, char **argv)
 
     /* Fences an earlier run with the same transactional.id and aborts
      * what it left open, so that the restore below reads to the end. */
-    if (!(re.producer = make_producer(&re, &common, txid, errstr, sizeof errstr))) {
+    if (!(re.producer = make_producer(&re, &o.common, txid, errstr, sizeof errstr))) {
         fprintf(stderr, "flushline reprocess: %s\n", errstr);
         rc = FL_EXIT_USAGE;
         goto fail;
@@ -559,5 +554,6 @@ fail:
     free(to);
     fl_hist_close(&src);
     fl_hist_close(&dst);
+    fl_config_free(cfg);
     return rc;
 }

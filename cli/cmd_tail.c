@@ -5,6 +5,7 @@
  * from a version (starting at the newest snapshot below it) or a time, and
  * prints each of its outcomes as one readable JSON line until Ctrl-C.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +15,39 @@
 #include "cli.h"
 #include "history.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline tail --doc ID [OPTIONS]\n\n"
-            "Follows a document's outcomes in the events topic and prints one JSON line each:\n"
-            "{doc, version, version_before, user, ts, time, client_id, seq, code, dup?,\n"
-            "commands, results, chain, partition, offset}. Runs until Ctrl-C.\n\n"
-            "options:\n%s"
-            "  --doc ID               the document\n"
-            "  --from-version V       start after version V (default: new outcomes only)\n"
-            "  --from-time T          start at the first event written at or after T\n"
-            "  --count N              exit after printing N outcomes\n"
-            "  --all                  also outcomes that applied nothing\n",
-            fl_cli_common_help);
-}
+typedef struct tail_opts_s {
+    fl_cli_common_t common;
+    const char *doc, *from_time;
+    int64_t from_version, count;
+    bool all;
+} tail_opts_t;
+
+static const fl_config_entry_t entries[] = {
+    FL_CLI_COMMON_ENTRIES(tail_opts_t),
+    FL_CLI_DOC_ENTRY(tail_opts_t, FL_CONFIG_REQUIRED, "The document."),
+    {.name = "from-version", .type = FL_CONFIG_INT, .offset = offsetof(tail_opts_t, from_version),
+     .min = 0, .max = INT64_MAX, .group = 1, .metavar = "V",
+     .doc = "Start after version V (default: new outcomes only)."},
+    FL_CLI_TIME_ENTRY(tail_opts_t, "from-time", from_time, 1, 0,
+                      "Start at the first event written at or after T."),
+    {.name = "count", .type = FL_CONFIG_INT, .def = "0", .offset = offsetof(tail_opts_t, count),
+     .min = 0, .max = INT64_MAX, .metavar = "N",
+     .doc = "Exit after printing N outcomes (0: run until Ctrl-C)."},
+    {.name = "all", .type = FL_CONFIG_BOOL, .def = "false", .offset = offsetof(tail_opts_t, all),
+     .flags = FL_CONFIG_SWITCH, .doc = "Also outcomes that applied nothing."},
+};
+
+const fl_config_table_t fl_cmd_tail_options = {
+    .program = "flushline tail",
+    .usage = "--doc ID",
+    .summary = "Follows a document's outcomes in the events topic and prints one JSON line "
+               "each: {doc, version, version_before, user, ts, time, client_id, seq, code, dup?, "
+               "commands, results, chain, partition, offset}. Runs until Ctrl-C.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 typedef struct tail_s {
     fl_slice_t doc;
@@ -102,66 +121,27 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
 
 int fl_cmd_tail(int argc, char **argv)
 {
-    fl_cli_common_t common;
+    tail_opts_t o;
+    fl_config_t *cfg;
     fl_hist_t h = {0};
     fl_hist_docs_t *docs = NULL;
     tail_t t = {0};
-    const char *doc = NULL, *version = NULL, *time = NULL;
+    const char *time;
     int64_t ts = 0, start;
-    int n, rc = FL_EXIT_USAGE;
+    int n, rc = fl_cli_options(&fl_cmd_tail_options, &o, &o.common, argc, argv, &cfg);
 
-    fl_cli_common_init(&common);
-    for (int i = 1; i < argc; i++) {
-        int c = fl_cli_common_parse(&common, argc, argv, &i);
-        const char *a = argv[i];
-        bool has = i + 1 < argc;
-        if (c < 0)
-            return FL_EXIT_USAGE;
-        if (c > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(a, "--doc") == 0 && has) {
-            doc = argv[++i];
-        } else if (strcmp(a, "--from-version") == 0 && has) {
-            version = argv[++i];
-        } else if (strcmp(a, "--from-time") == 0 && has) {
-            time = argv[++i];
-        } else if (strcmp(a, "--count") == 0 && has) {
-            if (fl_hist_parse_u64(argv[++i], &t.count) != 0) {
-                fprintf(stderr, "flushline tail: --count takes an integer\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(a, "--all") == 0) {
-            t.all = true;
-        } else {
-            fprintf(stderr, "flushline tail: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (!doc || strlen(doc) == 0 || strlen(doc) > FL_DOC_ID_MAX) {
-        fprintf(stderr, "flushline tail: --doc ID (1-255 bytes) is required\n");
-        return FL_EXIT_USAGE;
-    }
-    if (version && time) {
-        fprintf(stderr, "flushline tail: --from-version and --from-time exclude each other\n");
-        return FL_EXIT_USAGE;
-    }
-    if (version && fl_hist_parse_u64(version, &t.from_version) != 0) {
-        fprintf(stderr, "flushline tail: --from-version takes an integer >= 0\n");
-        return FL_EXIT_USAGE;
-    }
-    if (time && fl_hist_parse_time(time, &ts) != 0) {
-        fprintf(stderr, "flushline tail: --from-time \"%s\": expected ISO-8601 or epoch ms\n",
-                time);
-        return FL_EXIT_USAGE;
-    }
-    t.doc = (fl_slice_t){doc, strlen(doc)};
-    t.by_version = version != NULL;
+    if (rc >= 0)
+        return rc;
+    time = o.from_time;
+    if (time)
+        fl_hist_parse_time(time, &ts); /* checked by the table */
+    t.doc = (fl_slice_t){o.doc, strlen(o.doc)};
+    t.by_version = fl_config_is_set(cfg, "from-version");
+    t.from_version = (uint64_t)o.from_version;
+    t.count = (uint64_t)o.count;
+    t.all = o.all;
 
-    if ((rc = fl_hist_open(&h, "tail", &common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "tail", &o.common, NULL)) != FL_EXIT_OK)
         goto fail;
     h.quiet = true;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
@@ -208,5 +188,6 @@ fail:
     fl_arena_free(t.arena);
     fl_hist_docs_free(docs);
     fl_hist_close(&h);
+    fl_config_free(cfg);
     return rc;
 }

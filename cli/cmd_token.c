@@ -23,38 +23,8 @@
 #include "flushline/jwt.h"
 #include "flushline/value.h"
 
-#define MAX_DURATION (366 * 86400)
-
-static const char help_keygen[] =
-    "usage: flushline token keygen --type ed25519|hs256 --out PATH [--kid KID] [--force]\n\n"
-    "Writes a signing key file PATH (mode 0600). For ed25519 also writes PATH.pub,\n"
-    "the public key alone: give that one to gateways (--jwt.keys PATH.pub) and keep\n"
-    "PATH where tokens are minted. An hs256 key is a shared secret: the gateway\n"
-    "needs PATH itself.\n\n"
-    "  --type ed25519|hs256  key type (EdDSA with Ed25519, or HMAC-SHA-256)\n"
-    "  --out PATH            where to write the key file\n"
-    "  --kid KID             key id stamped into tokens (selects the key on rotation)\n"
-    "  --force               overwrite existing files\n";
-
-static const char help_mint[] =
-    "usage: flushline token mint --key PATH --sub USER [--read PREFIX]...\n"
-    "                            [--write PREFIX]... [--ttl 1h] [--nbf-in 0] [--now UNIX]\n\n"
-    "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.\n\n"
-    "  --key PATH       signing key file (the secret one, not .pub)\n"
-    "  --sub USER       user id, 1-255 bytes of UTF-8 (stamped into every record)\n"
-    "  --read PREFIX    document-id prefix the user may read (repeatable, <= 32):\n"
-    "                   \"acme/\" is tenant acme, \"acme/board-1\" one document (and\n"
-    "                   any id it prefixes), \"*\" everything\n"
-    "  --write PREFIX   document-id prefix the user may write, and so read (<= 32)\n"
-    "  --ttl DURATION   lifetime from now: N, Ns, Nm, Nh or Nd (default 1h, max 366d)\n"
-    "  --nbf-in DURATION  not valid before now + DURATION (default 0)\n"
-    "  --now UNIX       mint as if the time were UNIX seconds (tests, pre-minting)\n";
-
-static const char help_verify[] =
-    "usage: flushline token verify --keys PATH[,PATH...] [--now UNIX] [--leeway S] [TOKEN|-]\n\n"
-    "Checks a token as a gateway does (keys as for --jwt.keys) and prints its claims\n"
-    "as JSON; the token is read from stdin when absent or \"-\". Exit 1 with the\n"
-    "reason when it is refused.\n";
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static void help(FILE *out)
 {
@@ -65,58 +35,137 @@ static void help(FILE *out)
                  "`flushline token SUBCOMMAND --help` for its options; formats in docs/auth.md.\n");
 }
 
-static bool is_help(const char *arg)
+/* Token times are whole seconds. */
+static int check_seconds(const void *field, char *errstr, size_t errstr_size)
 {
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
-}
-
-/* "90", "90s", "15m", "2h", "1d" -> seconds in 0..MAX_DURATION. */
-static int parse_duration(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-    int64_t unit = 1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || end == s || v < 0 || s[0] == '-' || s[0] == '+')
+    if (*(const int64_t *)field % 1000 != 0) {
+        snprintf(errstr, errstr_size, "must be whole seconds");
         return -1;
-    if (*end) {
-        if (end[1])
-            return -1;
-        switch (*end) {
-        case 's':
-            unit = 1;
-            break;
-        case 'm':
-            unit = 60;
-            break;
-        case 'h':
-            unit = 3600;
-            break;
-        case 'd':
-            unit = 86400;
-            break;
-        default:
-            return -1;
-        }
     }
-    if (v > MAX_DURATION / unit)
-        return -1;
-    *out = (int64_t)v * unit;
     return 0;
 }
 
-static int parse_unix(const char *s, int64_t *out)
+/* sub, each --read/--write prefix: 1-255 bytes of UTF-8. */
+static int check_claim_str(const void *field, char *errstr, size_t errstr_size)
 {
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > INT64_C(253402300799))
+    const char *s = *(const char *const *)field;
+    size_t len = strlen(s);
+    if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(s, len)) {
+        snprintf(errstr, errstr_size, "takes 1-%d bytes of UTF-8", FL_JWT_MAX_STR);
         return -1;
-    *out = v;
+    }
     return 0;
 }
+
+/* ---- keygen ---- */
+
+typedef struct keygen_opts_s {
+    int type; /* index into key_types */
+    const char *out, *kid;
+    bool force;
+} keygen_opts_t;
+
+static const char *const key_types[] = {"ed25519", "hs256", NULL};
+
+static const fl_config_entry_t keygen_entries[] = {
+    {.name = "type", .type = FL_CONFIG_ENUM, .choices = key_types,
+     .offset = offsetof(keygen_opts_t, type), .flags = FL_CONFIG_REQUIRED,
+     .doc = "Key type: EdDSA with Ed25519, or HMAC-SHA-256."},
+    {.name = "out", .type = FL_CONFIG_STRING, .offset = offsetof(keygen_opts_t, out),
+     .flags = FL_CONFIG_REQUIRED, .metavar = "PATH", .check = fl_cli_check_nonempty,
+     .doc = "Where to write the key file."},
+    {.name = "kid", .type = FL_CONFIG_STRING, .offset = offsetof(keygen_opts_t, kid),
+     .metavar = "KID", .doc = "Key id stamped into tokens (selects the key on rotation)."},
+    {.name = "force", .type = FL_CONFIG_BOOL, .def = "false",
+     .offset = offsetof(keygen_opts_t, force), .flags = FL_CONFIG_SWITCH,
+     .doc = "Overwrite existing files."},
+};
+
+const fl_config_table_t fl_cmd_token_keygen_options = {
+    .program = "flushline token keygen",
+    .usage = "--type ed25519|hs256 --out PATH",
+    .summary = "Writes a signing key file PATH (mode 0600). For ed25519 also writes PATH.pub, "
+               "the public key alone: give that one to gateways (--jwt.keys PATH.pub) and keep "
+               "PATH where tokens are minted. An hs256 key is a shared secret: the gateway "
+               "needs PATH itself.",
+    .entries = keygen_entries,
+    .count = FL_CONFIG_COUNT(keygen_entries),
+    .cli = true,
+};
+
+/* ---- mint ---- */
+
+typedef struct mint_opts_s {
+    const char *key, *sub;
+    fl_config_list_t read, write;
+    int64_t ttl_ms, nbf_in_ms, now;
+} mint_opts_t;
+
+#define M(field) offsetof(mint_opts_t, field)
+
+static const fl_config_entry_t mint_entries[] = {
+    {.name = "key", .type = FL_CONFIG_STRING, .offset = M(key), .flags = FL_CONFIG_REQUIRED,
+     .metavar = "PATH", .doc = "Signing key file (the secret one from `token keygen`, not .pub)."},
+    {.name = "sub", .type = FL_CONFIG_STRING, .offset = M(sub), .flags = FL_CONFIG_REQUIRED,
+     .metavar = "USER", .check = check_claim_str,
+     .doc = "User id, 1-255 bytes of UTF-8 (stamped into every record)."},
+    {.name = "read", .type = FL_CONFIG_STRING, .offset = M(read), .flags = FL_CONFIG_LIST,
+     .max = FL_JWT_MAX_PREFIXES, .metavar = "PREFIX", .check = check_claim_str,
+     .doc = "Document-id prefix the user may read: \"acme/\" is tenant acme, \"acme/board-1\" "
+            "one document (and any id it prefixes), \"*\" everything."},
+    {.name = "write", .type = FL_CONFIG_STRING, .offset = M(write), .flags = FL_CONFIG_LIST,
+     .max = FL_JWT_MAX_PREFIXES, .metavar = "PREFIX", .check = check_claim_str,
+     .doc = "Document-id prefix the user may write, and so read."},
+    {.name = "ttl", .type = FL_CONFIG_DURATION_S, .def = "1h", .offset = M(ttl_ms), .min = 1000,
+     .max = 366 * 86400000LL, .check = check_seconds, .doc = "Lifetime from now."},
+    {.name = "nbf-in", .type = FL_CONFIG_DURATION_S, .def = "0", .offset = M(nbf_in_ms),
+     .min = 0, .max = 366 * 86400000LL, .check = check_seconds,
+     .doc = "Not valid before now + this."},
+    {.name = "now", .type = FL_CONFIG_INT, .offset = M(now), .min = 0,
+     .max = INT64_C(253402300799), .metavar = "UNIX",
+     .doc = "Mint as if the time were UNIX seconds (tests, pre-minting); default: the clock."},
+};
+
+const fl_config_table_t fl_cmd_token_mint_options = {
+    .program = "flushline token mint",
+    .usage = "--key PATH --sub USER [--read PREFIX]... [--write PREFIX]...",
+    .summary = "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.",
+    .entries = mint_entries,
+    .count = FL_CONFIG_COUNT(mint_entries),
+    .cli = true,
+};
+
+/* ---- verify ---- */
+
+typedef struct verify_opts_s {
+    const char *keys, *token;
+    int64_t now, leeway_ms;
+} verify_opts_t;
+
+static const fl_config_entry_t verify_entries[] = {
+    {.name = "token", .type = FL_CONFIG_STRING, .offset = offsetof(verify_opts_t, token),
+     .flags = FL_CONFIG_POSITIONAL,
+     .doc = "The token; read from stdin when absent or \"-\"."},
+    {.name = "keys", .type = FL_CONFIG_STRING, .offset = offsetof(verify_opts_t, keys),
+     .flags = FL_CONFIG_REQUIRED, .metavar = "PATH[,PATH...]",
+     .doc = "Key files, as for the gateway's --jwt.keys."},
+    {.name = "now", .type = FL_CONFIG_INT, .offset = offsetof(verify_opts_t, now), .min = 0,
+     .max = INT64_C(253402300799), .metavar = "UNIX",
+     .doc = "Check as if the time were UNIX seconds; default: the clock."},
+    {.name = "leeway", .type = FL_CONFIG_DURATION_S, .def = STR(FL_JWT_DEFAULT_LEEWAY),
+     .offset = offsetof(verify_opts_t, leeway_ms), .min = 0, .max = FL_JWT_MAX_LEEWAY * 1000LL,
+     .check = check_seconds, .doc = "Clock skew allowed on exp and nbf."},
+};
+
+const fl_config_table_t fl_cmd_token_verify_options = {
+    .program = "flushline token verify",
+    .usage = "--keys PATH[,PATH...] [TOKEN|-]",
+    .summary = "Checks a token as a gateway does and prints its claims as JSON. Exit 1 with "
+               "the reason when it is refused.",
+    .entries = verify_entries,
+    .count = FL_CONFIG_COUNT(verify_entries),
+    .cli = true,
+};
 
 /* Writes len bytes to path, creating it with mode (exclusive unless force). */
 static int write_file(const char *path, const char *data, size_t len, mode_t mode, bool force)
@@ -149,55 +198,31 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
 
 static int cmd_keygen(int argc, char **argv)
 {
-    const char *type = NULL, *out = NULL, *kid = NULL;
-    bool force = false;
+    keygen_opts_t o;
+    fl_config_t *cfg;
     fl_jwt_keyfile_t *kf = NULL;
     char *text = NULL, pub_path[4096], errstr[256];
     fl_jwt_alg_t alg;
+    const char *type, *out;
     long n;
-    int r, rc = FL_EXIT_USAGE;
+    int r, rc = fl_cli_options(&fl_cmd_token_keygen_options, &o, NULL, argc, argv, &cfg);
 
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
-            fputs(help_keygen, stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(argv[i], "--type") == 0 && i + 1 < argc) {
-            type = argv[++i];
-        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-            out = argv[++i];
-        } else if (strcmp(argv[i], "--kid") == 0 && i + 1 < argc) {
-            kid = argv[++i];
-        } else if (strcmp(argv[i], "--force") == 0) {
-            force = true;
-        } else {
-            fprintf(stderr, "flushline token keygen: unexpected argument \"%s\"\n", argv[i]);
-            fputs(help_keygen, stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (!type || !out || !*out) {
-        fprintf(stderr, "flushline token keygen: --type and --out are required\n");
-        fputs(help_keygen, stderr);
-        return FL_EXIT_USAGE;
-    }
-    if (strcmp(type, "ed25519") == 0) {
-        alg = FL_JWT_EDDSA;
-    } else if (strcmp(type, "hs256") == 0) {
-        alg = FL_JWT_HS256;
-    } else {
-        fprintf(stderr, "flushline token keygen: --type takes ed25519 or hs256\n");
-        return FL_EXIT_USAGE;
-    }
+    if (rc >= 0)
+        return rc;
+    rc = FL_EXIT_USAGE;
+    type = key_types[o.type];
+    out = o.out;
+    alg = o.type == 0 ? FL_JWT_EDDSA : FL_JWT_HS256;
     if ((size_t)snprintf(pub_path, sizeof pub_path, "%s.pub", out) >= sizeof pub_path) {
         fprintf(stderr, "flushline token keygen: --out path too long\n");
-        return FL_EXIT_USAGE;
+        goto fail;
     }
-    if (fl_jwt_keyfile_generate(alg, kid, &kf, errstr, sizeof errstr) != 0) {
+    if (fl_jwt_keyfile_generate(alg, o.kid, &kf, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline token keygen: %s\n", errstr);
-        return FL_EXIT_USAGE; /* only a bad kid gets here in practice */
+        goto fail; /* only a bad kid gets here in practice */
     }
     rc = FL_EXIT_FAIL;
-    if (!force && alg == FL_JWT_EDDSA && access(pub_path, F_OK) == 0) {
+    if (!o.force && alg == FL_JWT_EDDSA && access(pub_path, F_OK) == 0) {
         fprintf(stderr, "flushline token keygen: %s exists (--force to overwrite)\n", pub_path);
         goto fail;
     }
@@ -211,7 +236,7 @@ static int cmd_keygen(int argc, char **argv)
         fprintf(stderr, "flushline token keygen: cannot format the key: %s\n", strerror((int)-n));
         goto fail;
     }
-    r = write_file(out, text, (size_t)n, 0600, force);
+    r = write_file(out, text, (size_t)n, 0600, o.force);
     if (r != 0) {
         fprintf(stderr, "flushline token keygen: %s: %s%s\n", out, strerror(-r),
                 r == -EEXIST ? " (--force to overwrite)" : "");
@@ -221,7 +246,7 @@ static int cmd_keygen(int argc, char **argv)
            kf->kid[0] ? ", kid " : "", kf->kid);
     if (alg == FL_JWT_EDDSA) {
         n = fl_jwt_keyfile_format(kf, false, text, 1024);
-        r = n < 0 ? (int)n : write_file(pub_path, text, (size_t)n, 0644, force);
+        r = n < 0 ? (int)n : write_file(pub_path, text, (size_t)n, 0644, o.force);
         if (r != 0) {
             fprintf(stderr, "flushline token keygen: %s: %s\n", pub_path, strerror(-r));
             unlink(out); /* nothing half-done */
@@ -235,112 +260,69 @@ static int cmd_keygen(int argc, char **argv)
 fail:
     sodium_free(text);
     fl_jwt_keyfile_free(kf);
+    fl_config_free(cfg);
     return rc;
 }
 
-/* Appends a --read/--write prefix after checking it. */
-static int add_prefix(json_t *arr, const char *opt, const char *prefix)
+/* The --read/--write prefixes as a JSON array, with notes on the ones that
+ * may not mean what was meant. NULL when out of memory. */
+static json_t *prefixes(const fl_config_list_t *list)
 {
-    size_t len = strlen(prefix);
-    if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(prefix, len)) {
-        fprintf(stderr, "flushline token mint: %s takes 1-%d bytes of UTF-8\n", opt,
-                FL_JWT_MAX_STR);
-        return -1;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < list->count; i++) {
+        const char *prefix = list->items[i];
+        if (strcmp(prefix, "*") != 0 && strchr(prefix, '*'))
+            fprintf(stderr, "flushline token mint: note: only a whole \"*\" is a wildcard; \"%s\" "
+                            "matches ids that begin with it literally\n",
+                    prefix);
+        else if (strcmp(prefix, "*") != 0 && !strchr(prefix, '/'))
+            fprintf(stderr, "flushline token mint: note: \"%s\" has no '/': it also grants "
+                            "\"%sX/...\" tenants; use \"%s/\" for one tenant\n",
+                    prefix, prefix, prefix);
+        if (json_array_append_new(arr, json_string(prefix)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
     }
-    if (json_array_size(arr) >= FL_JWT_MAX_PREFIXES) {
-        fprintf(stderr, "flushline token mint: at most %d %s prefixes\n", FL_JWT_MAX_PREFIXES,
-                opt);
-        return -1;
-    }
-    if (strcmp(prefix, "*") != 0 && strchr(prefix, '*'))
-        fprintf(stderr, "flushline token mint: note: only a whole \"*\" is a wildcard; \"%s\" "
-                        "matches ids that begin with it literally\n",
-                prefix);
-    else if (strcmp(prefix, "*") != 0 && !strchr(prefix, '/'))
-        fprintf(stderr, "flushline token mint: note: \"%s\" has no '/': it also grants \"%sX/...\" "
-                        "tenants; use \"%s/\" for one tenant\n",
-                prefix, prefix, prefix);
-    return json_array_append_new(arr, json_string(prefix)) == 0 ? 0 : -1;
+    return arr;
 }
 
 static int cmd_mint(int argc, char **argv)
 {
-    const char *key = NULL, *sub = NULL;
-    int64_t ttl = 3600, nbf_in = 0, now = (int64_t)time(NULL);
-    json_t *reads = json_array(), *writes = json_array(), *claims = NULL;
+    mint_opts_t o;
+    fl_config_t *cfg;
+    int64_t ttl, nbf_in, now;
+    json_t *reads = NULL, *writes = NULL, *claims = NULL;
     fl_jwt_keyfile_t *kf = NULL;
     char *claims_s = NULL, *tok = NULL, errstr[512];
-    int rc = FL_EXIT_USAGE;
+    int rc = fl_cli_options(&fl_cmd_token_mint_options, &o, NULL, argc, argv, &cfg);
 
-    if (!reads || !writes)
-        goto fail;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (is_help(arg)) {
-            fputs(help_mint, stdout);
-            rc = FL_EXIT_OK;
-            goto fail;
-        } else if (i + 1 >= argc) {
-            fprintf(stderr, "flushline token mint: unexpected argument \"%s\"\n", arg);
-            fputs(help_mint, stderr);
-            goto fail;
-        }
-        const char *val = argv[++i];
-        if (strcmp(arg, "--key") == 0) {
-            key = val;
-        } else if (strcmp(arg, "--sub") == 0) {
-            sub = val;
-        } else if (strcmp(arg, "--read") == 0) {
-            if (add_prefix(reads, arg, val) != 0)
-                goto fail;
-        } else if (strcmp(arg, "--write") == 0) {
-            if (add_prefix(writes, arg, val) != 0)
-                goto fail;
-        } else if (strcmp(arg, "--ttl") == 0) {
-            if (parse_duration(val, &ttl) != 0 || ttl == 0) {
-                fprintf(stderr, "flushline token mint: --ttl takes N[s|m|h|d], 1s to 366d\n");
-                goto fail;
-            }
-        } else if (strcmp(arg, "--nbf-in") == 0) {
-            if (parse_duration(val, &nbf_in) != 0) {
-                fprintf(stderr, "flushline token mint: --nbf-in takes N[s|m|h|d], up to 366d\n");
-                goto fail;
-            }
-        } else if (strcmp(arg, "--now") == 0) {
-            if (parse_unix(val, &now) != 0) {
-                fprintf(stderr, "flushline token mint: --now takes Unix seconds\n");
-                goto fail;
-            }
-        } else {
-            fprintf(stderr, "flushline token mint: unexpected argument \"%s\"\n", arg);
-            fputs(help_mint, stderr);
-            goto fail;
-        }
-    }
-    if (!key || !sub) {
-        fprintf(stderr, "flushline token mint: --key and --sub are required\n");
-        fputs(help_mint, stderr);
-        goto fail;
-    }
-    if (strlen(sub) == 0 || strlen(sub) > FL_JWT_MAX_STR || !fl_utf8_valid(sub, strlen(sub))) {
-        fprintf(stderr, "flushline token mint: --sub takes 1-%d bytes of UTF-8\n", FL_JWT_MAX_STR);
-        goto fail;
-    }
+    if (rc >= 0)
+        return rc;
+    rc = FL_EXIT_USAGE;
+    ttl = o.ttl_ms / 1000;
+    nbf_in = o.nbf_in_ms / 1000;
+    now = fl_config_is_set(cfg, "now") ? o.now : (int64_t)time(NULL);
     if (nbf_in >= ttl) {
         fprintf(stderr, "flushline token mint: --nbf-in must be shorter than --ttl (both count "
                         "from now)\n");
         goto fail;
     }
-    if (json_array_size(reads) == 0 && json_array_size(writes) == 0)
+    if (o.read.count == 0 && o.write.count == 0)
         fprintf(stderr, "flushline token mint: note: no --read or --write: the token grants no "
                         "document\n");
+    if (!(reads = prefixes(&o.read)) || !(writes = prefixes(&o.write))) {
+        fprintf(stderr, "flushline token mint: out of memory\n");
+        rc = FL_EXIT_FAIL;
+        goto fail;
+    }
     rc = FL_EXIT_FAIL;
-    if (fl_jwt_keyfile_read(key, &kf, errstr, sizeof errstr) != 0) {
+    if (fl_jwt_keyfile_read(o.key, &kf, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline token mint: %s\n", errstr);
         goto fail;
     }
     claims = json_object();
-    if (!claims || json_object_set_new(claims, "sub", json_string(sub)) != 0 ||
+    if (!claims || json_object_set_new(claims, "sub", json_string(o.sub)) != 0 ||
         json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
         json_object_set_new(claims, "nbf", json_integer(now + nbf_in)) != 0 ||
         json_object_set_new(claims, "exp", json_integer(now + ttl)) != 0 ||
@@ -363,6 +345,7 @@ fail:
     json_decref(reads);
     json_decref(writes);
     fl_jwt_keyfile_free(kf);
+    fl_config_free(cfg);
     return rc;
 }
 
@@ -376,44 +359,22 @@ static json_t *prefixes_json(const char (*list)[FL_JWT_MAX_STR + 1], uint32_t n)
 
 static int cmd_verify(int argc, char **argv)
 {
-    const char *paths = NULL, *arg_tok = NULL;
-    int64_t now = (int64_t)time(NULL), leeway = FL_JWT_DEFAULT_LEEWAY;
+    verify_opts_t o;
+    fl_config_t *cfg;
+    const char *arg_tok;
+    int64_t now, leeway;
     fl_jwt_keys_t *keys = NULL;
     fl_claims_t *claims = NULL;
     json_t *j = NULL;
     char *buf = NULL, *dump = NULL, errstr[512];
     size_t len = 0;
-    int r, rc = FL_EXIT_USAGE;
+    int r, rc = fl_cli_options(&fl_cmd_token_verify_options, &o, NULL, argc, argv, &cfg);
 
-    for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
-            fputs(help_verify, stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(argv[i], "--keys") == 0 && i + 1 < argc) {
-            paths = argv[++i];
-        } else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
-            if (parse_unix(argv[++i], &now) != 0) {
-                fprintf(stderr, "flushline token verify: --now takes Unix seconds\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--leeway") == 0 && i + 1 < argc) {
-            if (parse_duration(argv[++i], &leeway) != 0 || leeway > FL_JWT_MAX_LEEWAY) {
-                fprintf(stderr, "flushline token verify: --leeway takes 0-%d seconds\n",
-                        FL_JWT_MAX_LEEWAY);
-                return FL_EXIT_USAGE;
-            }
-        } else if (!arg_tok && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
-            arg_tok = argv[i];
-        } else {
-            fprintf(stderr, "flushline token verify: unexpected argument \"%s\"\n", argv[i]);
-            fputs(help_verify, stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (!paths) {
-        fprintf(stderr, "flushline token verify: --keys is required\n");
-        return FL_EXIT_USAGE;
-    }
+    if (rc >= 0)
+        return rc;
+    arg_tok = o.token;
+    now = fl_config_is_set(cfg, "now") ? o.now : (int64_t)time(NULL);
+    leeway = o.leeway_ms / 1000;
     rc = FL_EXIT_FAIL;
     keys = fl_jwt_keys_new();
     claims = malloc(sizeof *claims);
@@ -423,7 +384,7 @@ static int cmd_verify(int argc, char **argv)
         goto fail;
     }
     if (fl_jwt_keys_set_leeway(keys, leeway) != 0 ||
-        fl_jwt_keys_load_list(keys, paths, errstr, sizeof errstr) != 0) {
+        fl_jwt_keys_load_list(keys, o.keys, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline token verify: %s\n", errstr);
         goto fail;
     }
@@ -469,6 +430,7 @@ fail:
     free(buf);
     free(claims);
     fl_jwt_keys_free(keys);
+    fl_config_free(cfg);
     return rc;
 }
 
@@ -478,7 +440,8 @@ int fl_cmd_token(int argc, char **argv)
         help(stderr);
         return FL_EXIT_USAGE;
     }
-    if (is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         help(stdout);
         return FL_EXIT_OK;
     }

@@ -3,41 +3,51 @@
  * `flushline topics create|describe`: make the deployment's four topics with
  * the right settings, or check existing ones against what is expected.
  */
-#include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "flushline/topics.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline topics create|describe [OPTIONS]\n\n"
-            "  create    create the missing topics (commands, events, snapshots compacted,\n"
-            "            signals), then check all four; existing ones are left as they are\n"
-            "  describe  show the four topics and check them: present, the expected\n"
-            "            partition count, snapshots compacted; exit 1 naming the first\n"
-            "            mismatch\n\n"
-            "options:\n%s"
-            "  --partitions N         partition count of every topic (default 12)\n"
-            "  --replication-factor N replication factor for create (default 1)\n"
-            "  --timeout-ms N         Admin API timeout (default 15000)\n",
-            fl_cli_common_help);
-}
+typedef struct topics_opts_s {
+    fl_cli_common_t common;
+    int action; /* ACTION_* */
+    int64_t partitions, replication_factor, timeout_ms;
+} topics_opts_t;
 
-static int parse_int(const char *s, int min, int max, int *out)
-{
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
+enum { ACTION_CREATE, ACTION_DESCRIBE };
+static const char *const actions[] = {"create", "describe", NULL};
+
+#define F(field) offsetof(topics_opts_t, field)
+
+static const fl_config_entry_t entries[] = {
+    {.name = "action", .type = FL_CONFIG_ENUM, .choices = actions, .offset = F(action),
+     .flags = FL_CONFIG_POSITIONAL | FL_CONFIG_REQUIRED,
+     .doc = "create: make the missing topics (commands, events, snapshots compacted, signals), "
+            "then check all four; existing ones are left as they are. describe: show the four "
+            "topics and check them (present, the expected partition count, snapshots "
+            "compacted); exit 1 naming the first mismatch."},
+    FL_CLI_COMMON_ENTRIES(topics_opts_t),
+    {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = F(partitions), .min = 1,
+     .max = 10000, .metavar = "N", .doc = "Partition count of every topic."},
+    {.name = "replication-factor", .type = FL_CONFIG_INT, .def = "1",
+     .offset = F(replication_factor), .min = 1, .max = 100, .metavar = "N",
+     .doc = "Replication factor for create."},
+    {.name = "timeout-ms", .type = FL_CONFIG_DURATION_MS, .def = "15000", .offset = F(timeout_ms),
+     .min = 100, .max = 600000, .metavar = "MS", .doc = "Admin API timeout."},
+};
+
+const fl_config_table_t fl_cmd_topics_options = {
+    .program = "flushline topics",
+    .usage = "create|describe",
+    .summary = "Creates the deployment's four topics with the right settings, or checks "
+               "existing ones against what is expected.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 static void print_states(const fl_topic_state_t st[FL_TOPIC__COUNT])
 {
@@ -56,64 +66,35 @@ static void print_states(const fl_topic_state_t st[FL_TOPIC__COUNT])
 
 int fl_cmd_topics(int argc, char **argv)
 {
-    fl_cli_common_t common;
+    topics_opts_t o;
+    fl_config_t *cfg;
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
     rd_kafka_t *rk = NULL;
     char errstr[512];
-    const char *action = NULL;
-    int rc = FL_EXIT_USAGE;
+    const char *action;
+    int rc = fl_cli_options(&fl_cmd_topics_options, &o, &o.common, argc, argv, &cfg);
 
-    fl_cli_common_init(&common);
+    if (rc >= 0)
+        return rc;
+    action = actions[o.action];
     fl_topics_spec_default(&spec);
-    for (int i = 1; i < argc; i++) {
-        int r = fl_cli_common_parse(&common, argc, argv, &i);
-        if (r < 0)
-            return FL_EXIT_USAGE;
-        if (r > 0)
-            continue;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(argv[i], "--partitions") == 0 && i + 1 < argc) {
-            if (parse_int(argv[++i], 1, 10000, &spec.partitions) != 0) {
-                fprintf(stderr, "flushline topics: --partitions takes 1-10000\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--replication-factor") == 0 && i + 1 < argc) {
-            if (parse_int(argv[++i], 1, 100, &spec.replication_factor) != 0) {
-                fprintf(stderr, "flushline topics: --replication-factor takes 1-100\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
-            if (parse_int(argv[++i], 100, 600000, &spec.timeout_ms) != 0) {
-                fprintf(stderr, "flushline topics: --timeout-ms takes 100-600000\n");
-                return FL_EXIT_USAGE;
-            }
-        } else if (!action && (strcmp(argv[i], "create") == 0 || strcmp(argv[i], "describe") == 0)) {
-            action = argv[i];
-        } else {
-            fprintf(stderr, "flushline topics: unexpected argument \"%s\"\n", argv[i]);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (!action) {
-        help(stderr);
-        return FL_EXIT_USAGE;
-    }
-    spec.prefix = common.prefix;
+    spec.prefix = o.common.prefix;
+    spec.partitions = (int)o.partitions;
+    spec.replication_factor = (int)o.replication_factor;
+    spec.timeout_ms = (int)o.timeout_ms;
+    rc = FL_EXIT_USAGE;
 
     {
         fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
                               .what = "topics admin client",
-                              .bootstrap = common.bootstrap,
-                              .props = &common.props};
+                              .bootstrap = o.common.bootstrap,
+                              .props = &o.common.props};
         /* a setting librdkafka refuses (name, value, unreadable file) is
          * a usage error */
         if (!(rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
             fprintf(stderr, "flushline topics: %s\n", errstr);
-            return FL_EXIT_USAGE;
+            goto fail;
         }
     }
     if (fl_kafka_wait_ready(rk, spec.timeout_ms, errstr, sizeof errstr) != 0) {
@@ -121,7 +102,7 @@ int fl_cmd_topics(int argc, char **argv)
         rc = FL_EXIT_UNREACHABLE;
         goto fail;
     }
-    int r = strcmp(action, "create") == 0
+    int r = o.action == ACTION_CREATE
                 ? fl_topics_create(rk, &spec, st, errstr, sizeof errstr)
                 : fl_topics_check(rk, &spec, st, errstr, sizeof errstr);
     if (r == -2) {
@@ -138,6 +119,8 @@ int fl_cmd_topics(int argc, char **argv)
     }
     rc = FL_EXIT_OK;
 fail:
-    rd_kafka_destroy(rk);
+    if (rk)
+        rd_kafka_destroy(rk);
+    fl_config_free(cfg);
     return rc;
 }

@@ -11,6 +11,7 @@
  * rebuilt ones. The first mismatch is named (topic, partition, offset,
  * document, version, what differs) and ends the run with exit 1.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +20,33 @@
 #include "cli.h"
 #include "history.h"
 
-static void help(FILE *out)
-{
-    fprintf(out,
-            "usage: flushline verify [OPTIONS]\n\n"
-            "Rebuilds every document from the events topic and checks chain hashes,\n"
-            "contiguous versions, one outcome per (client_id, seq), and every snapshot\n"
-            "record (digest and chain at its version). Exit 0 with a summary, or 1 naming\n"
-            "the first mismatch: topic, partition, offset, document, version, what differs.\n\n"
-            "options:\n%s"
-            "  --doc ID               only this document (and its partition's checkpoints)\n"
-            "  --strict-offsets       a snapshot whose events_offset disagrees with the\n"
-            "                         events log is a mismatch (default: a warning; copied\n"
-            "                         topics have other offsets)\n"
-            "  --quiet                no progress lines on stderr\n",
-            fl_cli_common_help);
-}
+typedef struct verify_opts_s {
+    fl_cli_common_t common;
+    const char *doc;
+    bool strict_offsets, quiet;
+} verify_opts_t;
+
+static const fl_config_entry_t entries[] = {
+    FL_CLI_COMMON_ENTRIES(verify_opts_t),
+    FL_CLI_DOC_ENTRY(verify_opts_t, 0, "Only this document (and its partition's checkpoints)."),
+    {.name = "strict-offsets", .type = FL_CONFIG_BOOL, .def = "false",
+     .offset = offsetof(verify_opts_t, strict_offsets), .flags = FL_CONFIG_SWITCH,
+     .doc = "A snapshot whose events_offset disagrees with the events log is a mismatch "
+            "(default: a warning; copied topics have other offsets)."},
+    FL_CLI_QUIET_ENTRY(verify_opts_t),
+};
+
+const fl_config_table_t fl_cmd_verify_options = {
+    .program = "flushline verify",
+    .summary = "Rebuilds every document from the events topic and checks chain hashes, "
+               "contiguous versions, one outcome per (client_id, seq), and every snapshot record "
+               "(digest and chain at its version). Exit 0 with a summary, or 1 naming the first "
+               "mismatch: topic, partition, offset, document, version, what differs.",
+    .entries = entries,
+    .count = FL_CONFIG_COUNT(entries),
+    .kafka = true,
+    .cli = true,
+};
 
 /* ---- snapshots seen in pass 1 ------------------------------------------ */
 
@@ -451,47 +463,23 @@ static int64_t now_ms(void)
 
 int fl_cmd_verify(int argc, char **argv)
 {
-    fl_cli_common_t common;
+    verify_opts_t o;
+    fl_config_t *cfg;
     fl_hist_t h = {0};
     fl_hist_docs_t *docs = NULL;
     verify_t *v = NULL;
-    const char *doc = NULL;
-    bool quiet = false, strict_offsets = false;
+    const char *doc;
     uint64_t ndocs = 0, outcomes = 0;
-    int n, rc = FL_EXIT_USAGE, err = 0;
+    int n, err = 0, rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
     int64_t t0 = now_ms();
 
-    fl_cli_common_init(&common);
-    for (int i = 1; i < argc; i++) {
-        int c = fl_cli_common_parse(&common, argc, argv, &i);
-        const char *a = argv[i];
-        if (c < 0)
-            return FL_EXIT_USAGE;
-        if (c > 0)
-            continue;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            help(stdout);
-            return FL_EXIT_OK;
-        } else if (strcmp(a, "--doc") == 0 && i + 1 < argc) {
-            doc = argv[++i];
-        } else if (strcmp(a, "--strict-offsets") == 0) {
-            strict_offsets = true;
-        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
-            quiet = true;
-        } else {
-            fprintf(stderr, "flushline verify: unexpected argument \"%s\"\n", a);
-            help(stderr);
-            return FL_EXIT_USAGE;
-        }
-    }
-    if (doc && (strlen(doc) == 0 || strlen(doc) > FL_DOC_ID_MAX)) {
-        fprintf(stderr, "flushline verify: --doc takes 1-255 bytes\n");
-        return FL_EXIT_USAGE;
-    }
+    if (rc >= 0)
+        return rc;
+    doc = o.doc;
 
-    if ((rc = fl_hist_open(&h, "verify", &common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&h, "verify", &o.common, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = quiet;
+    h.quiet = o.quiet;
     if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
         (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
         rc = n < 0 ? -n : -rc;
@@ -511,7 +499,7 @@ int fl_cmd_verify(int argc, char **argv)
     }
     v->h = &h;
     v->partitions = n;
-    v->strict_offsets = strict_offsets;
+    v->strict_offsets = o.strict_offsets;
     v->only = doc ? (fl_slice_t){doc, strlen(doc)} : (fl_slice_t){NULL, 0};
     int32_t first = doc ? fl_hist_doc_partition(v->only, n) : 0;
     int32_t last = doc ? first : n - 1;
@@ -591,5 +579,6 @@ fail:
     }
     fl_hist_docs_free(docs);
     fl_hist_close(&h);
+    fl_config_free(cfg);
     return rc;
 }

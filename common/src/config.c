@@ -315,6 +315,10 @@ static void format_range(const fl_config_entry_t *e, char *out, size_t size)
 {
     char lo[32], hi[32];
     format_number(e, e->min, lo, sizeof lo);
+    if (e->max == INT64_MAX) { /* no bound but the type's */
+        snprintf(out, size, ">= %s", lo);
+        return;
+    }
     format_number(e, e->max, hi, sizeof hi);
     snprintf(out, size, "%s..%s", lo, hi);
 }
@@ -1024,7 +1028,8 @@ static int check_groups(fl_config_t *cfg, char *errstr, size_t errstr_size)
         }
         if (first && required && !any) {
             group_names(table, e->group, NULL, false, names, sizeof names);
-            snprintf(errstr, errstr_size, "missing required setting: give one of %s", names);
+            snprintf(errstr, errstr_size, "%sgive one of %s",
+                     table->cli ? "" : "missing required setting: ", names);
             return FL_CONFIG_EMISSING;
         }
     }
@@ -1379,12 +1384,35 @@ static bool has_type(const fl_config_table_t *table, fl_config_type_t a, fl_conf
     return false;
 }
 
+/* text in lines of at most HELP_WIDTH columns (a longer word gets a line of
+ * its own), each indented by indent spaces. */
+#define HELP_WIDTH 79
+static void print_wrapped(FILE *fp, int indent, const char *text)
+{
+    const char *p = text ? text : "";
+    do {
+        size_t room = HELP_WIDTH - (size_t)indent, len = strlen(p), cut = len;
+        if (len > room) {
+            cut = room;
+            while (cut > 0 && p[cut] != ' ')
+                cut--;
+            if (cut == 0)
+                cut = strcspn(p, " ");
+        }
+        fprintf(fp, "%*s%.*s\n", indent, "", (int)cut, p);
+        p += cut;
+        while (*p == ' ')
+            p++;
+    } while (*p);
+}
+
 static void help_entry(const fl_config_table_t *table, const fl_config_entry_t *e, FILE *fp)
 {
     char label[600], notes[1200];
     flag_label(table, e, false, label, sizeof label);
     help_notes(table, e, notes, sizeof notes);
-    fprintf(fp, "  %s\n      %s\n", label, e->doc ? e->doc : "");
+    fprintf(fp, "  %s\n", label);
+    print_wrapped(fp, 6, e->doc);
     if (notes[0])
         fprintf(fp, "      [%s]\n", notes);
 }
@@ -1400,8 +1428,10 @@ void fl_config_print_help(const fl_config_table_t *table, FILE *fp)
     else
         fprintf(fp, "Usage: %s [options]%s%s\n", program, table->usage ? " " : "",
                 table->usage ? table->usage : "");
-    if (table->summary)
-        fprintf(fp, "\n%s\n", table->summary);
+    if (table->summary) {
+        fputc('\n', fp);
+        print_wrapped(fp, 0, table->summary);
+    }
     for (size_t i = 0; i < table->count; i++)
         if (positional(&table->entries[i])) {
             if (!any_positional)
@@ -1409,29 +1439,39 @@ void fl_config_print_help(const fl_config_table_t *table, FILE *fp)
             any_positional = true;
             help_entry(table, &table->entries[i], fp);
         }
-    if (table->cli)
+    if (table->cli) {
         fprintf(fp, "\nOptions:\n");
-    else
-        fprintf(fp, "\nOptions (flags override %s* environment variables, which override the "
-                    "config file, which overrides the defaults):\n",
-                env_prefix(table));
+    } else {
+        char head[300];
+        snprintf(head, sizeof head,
+                 "Options (flags override %s* environment variables, which override the "
+                 "config file, which overrides the defaults):",
+                 env_prefix(table));
+        fputc('\n', fp);
+        print_wrapped(fp, 0, head);
+    }
     for (size_t i = 0; i < table->count; i++)
         if (!positional(&table->entries[i]))
             help_entry(table, &table->entries[i], fp);
-    if (!table->cli)
-        fprintf(fp, "  --config <file>\n      Read settings from FILE, one \"name = value\" a line "
-                    "('#' starts a comment).\n      [env %sCONFIG]\n",
-                env_prefix(table));
-    if (table->kafka && table->cli)
-        fprintf(fp, "  -X <name>=<value>\n      Pass a setting through to librdkafka "
-                    "(repeatable; also --kafka.<name> <value>).\n");
-    else if (table->kafka)
-        fprintf(fp, "  --kafka.<name> <value>, -X <name>=<value>\n      Pass a setting through "
-                    "to librdkafka (also \"kafka.<name> = value\" in the config file).\n");
+    if (!table->cli) {
+        fprintf(fp, "  --config <file>\n");
+        print_wrapped(fp, 6, "Read settings from FILE, one \"name = value\" a line ('#' starts "
+                             "a comment).");
+        fprintf(fp, "      [env %sCONFIG]\n", env_prefix(table));
+    }
+    if (table->kafka && table->cli) {
+        fprintf(fp, "  -X <name>=<value>\n");
+        print_wrapped(fp, 6, "Pass a setting through to librdkafka (repeatable; also "
+                             "--kafka.<name> <value>).");
+    } else if (table->kafka) {
+        fprintf(fp, "  --kafka.<name> <value>, -X <name>=<value>\n");
+        print_wrapped(fp, 6, "Pass a setting through to librdkafka (also \"kafka.<name> = "
+                             "value\" in the config file).");
+    }
     fprintf(fp, "  -h, --help\n      Print this help and exit (--help-markdown: the reference "
                 "as Markdown).\n");
     if (has_type(table, FL_CONFIG_DURATION_MS, FL_CONFIG_SIZE))
-        fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are ms); sizes take K, M, "
+        fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are ms); sizes take K, M,\n"
                     "G or T (multiples of 1024).\n");
     if (has_type(table, FL_CONFIG_DURATION_S, FL_CONFIG_DURATION_S))
         fprintf(fp, "\nDurations take ms, s, m, h or d (plain numbers are seconds).\n");
