@@ -4,7 +4,9 @@
  * error message (unknown keys with their source and a suggestion, bad values
  * with the rule, syntax, missing file, missing required), kafka.*
  * pass-through, help/Markdown/dump output, and the duration and size parsers'
- * edge cases.
+ * edge cases; then the features command-line tools use (table.cli: positional
+ * arguments, lists, switches, short aliases, groups, seconds and number types,
+ * the environment only where an entry asks, no config file).
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -638,6 +640,404 @@ static void test_bool_parsing(void)
     ASSERT_EQ(fl_config_parse_bool("2", &b), -1);
 }
 
+/* ---- command-line tool tables (table.cli) and the entry features they use ---- */
+
+typedef struct tool_conf_s {
+    int action;
+    const char *file;
+    const char *bootstrap;
+    const char *doc;
+    fl_config_list_t reads;
+    int64_t version;
+    const char *time;
+    int64_t wait_ms;
+    double rate;
+    bool quiet, pacing, verbose;
+} tool_conf_t;
+
+static const char *const actions[] = {"create", "describe", NULL};
+
+static int check_no_space(const void *field, char *errstr, size_t errstr_size)
+{
+    if (strchr(*(const char *const *)field, ' ')) {
+        snprintf(errstr, errstr_size, "must not contain blanks");
+        return -1;
+    }
+    return 0;
+}
+
+#define T(field) offsetof(tool_conf_t, field)
+
+static const fl_config_entry_t tool_entries[] = {
+    {.name = "action", .type = FL_CONFIG_ENUM, .choices = actions, .offset = T(action),
+     .flags = FL_CONFIG_POSITIONAL | FL_CONFIG_REQUIRED, .doc = "What to do."},
+    {.name = "file", .type = FL_CONFIG_STRING, .offset = T(file), .flags = FL_CONFIG_POSITIONAL,
+     .doc = "An optional file."},
+    {.name = "bootstrap", .type = FL_CONFIG_STRING, .def = "127.0.0.1:9092",
+     .offset = T(bootstrap), .flags = FL_CONFIG_ENV, .doc = "Kafka."},
+    {.name = "doc", .type = FL_CONFIG_STRING, .offset = T(doc), .metavar = "ID",
+     .flags = FL_CONFIG_REQUIRED, .doc = "The document."},
+    {.name = "read", .type = FL_CONFIG_STRING, .offset = T(reads), .flags = FL_CONFIG_LIST,
+     .max = 3, .check = check_no_space, .metavar = "PREFIX", .doc = "A prefix | more."},
+    {.name = "version", .type = FL_CONFIG_INT, .offset = T(version), .min = 0, .max = INT64_MAX,
+     .group = 1, .flags = FL_CONFIG_REQUIRED, .doc = "A version."},
+    {.name = "time", .type = FL_CONFIG_STRING, .offset = T(time), .group = 1,
+     .flags = FL_CONFIG_REQUIRED, .doc = "A time."},
+    {.name = "wait", .type = FL_CONFIG_DURATION_S, .def = "10", .offset = T(wait_ms), .min = 1,
+     .max = 3600000, .doc = "How long."},
+    {.name = "rate", .type = FL_CONFIG_DOUBLE, .def = "0", .offset = T(rate), .min = 0,
+     .max = 1000, .doc = "How fast."},
+    {.name = "quiet", .short_name = 'q', .type = FL_CONFIG_BOOL, .def = "false",
+     .offset = T(quiet), .flags = FL_CONFIG_SWITCH, .doc = "Less output."},
+    {.name = "pacing", .type = FL_CONFIG_BOOL, .def = "true", .offset = T(pacing),
+     .flags = FL_CONFIG_SWITCH, .doc = "Do not pace."},
+    {.name = "verbose", .short_name = 'v', .type = FL_CONFIG_BOOL, .def = "false",
+     .offset = T(verbose), .doc = "More output."},
+};
+
+static const fl_config_table_t tool_table = {
+    .program = "flushline tool",
+    .usage = "create|describe [FILE]",
+    .summary = "A test tool whose summary is long enough to be wrapped at the help's width of "
+               "seventy-nine columns, word by word.",
+    .entries = tool_entries,
+    .count = FL_CONFIG_COUNT(tool_entries),
+    .kafka = true,
+    .cli = true,
+};
+
+static int tool_load(tool_conf_t *conf, fl_config_t **cfgp, char *errstr, size_t size,
+                     char **argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    memset(conf, 0, sizeof *conf);
+    *cfgp = fl_config_new(&tool_table, conf, errstr, size);
+    if (!*cfgp)
+        return -100;
+    return fl_config_load(*cfgp, argc, argv, errstr, size);
+}
+
+static int tool_err(char *errstr, size_t size, char **argv)
+{
+    tool_conf_t conf;
+    fl_config_t *cfg;
+    int r = tool_load(&conf, &cfg, errstr, size, argv);
+    fl_config_free(cfg);
+    return r;
+}
+
+static void test_cli_forms(void)
+{
+    tool_conf_t conf;
+    fl_config_t *cfg;
+    char err[512] = "", *text;
+    int nargs;
+    char *argv[] = {"tool",  "--doc",  "a/b",     "DESCRIBE", "--read", "x/",   "-q",
+                    "--read=y/", "--no-pacing", "--version", "0",  "--wait", "1.5",
+                    "--rate", "2.5", "-v", "no", "--", "-file-", NULL};
+
+    clear_env();
+    ASSERT_EQ(tool_load(&conf, &cfg, err, sizeof err, argv), 0);
+    ASSERT_EQ(conf.action, 1);         /* positional enum, any case */
+    ASSERT_STR_EQ(conf.file, "-file-"); /* after "--" */
+    ASSERT_STR_EQ(conf.doc, "a/b");
+    ASSERT_EQ(conf.reads.count, 2);
+    ASSERT_STR_EQ(conf.reads.items[0], "x/");
+    ASSERT_STR_EQ(conf.reads.items[1], "y/");
+    ASSERT_EQ(conf.version, 0);
+    ASSERT_TRUE(fl_config_is_set(cfg, "version"));
+    ASSERT_TRUE(!fl_config_is_set(cfg, "time"));
+    ASSERT_TRUE(!fl_config_is_set(cfg, "bootstrap"));
+    ASSERT_TRUE(!fl_config_is_set(cfg, "no.such.entry"));
+    ASSERT_EQ(conf.wait_ms, 1500); /* a plain number is seconds */
+    ASSERT_TRUE(conf.rate == 2.5);
+    ASSERT_EQ(conf.quiet, true);
+    ASSERT_EQ(conf.pacing, false);
+    ASSERT_EQ(conf.verbose, false); /* a bool that is not a switch takes a bool word */
+    ASSERT_TRUE(fl_config_args(cfg, &nargs) != NULL && nargs == 0);
+    text = dump(cfg);
+    ASSERT_TRUE(strstr(text, "read = x/, y/  # flag --read\n") != NULL);
+    ASSERT_TRUE(strstr(text, "action = describe  # argument <action>\n") != NULL);
+    ASSERT_TRUE(strstr(text, "wait = 1500ms  # flag --wait\n") != NULL);
+    ASSERT_TRUE(strstr(text, "rate = 2.5  # flag --rate\n") != NULL);
+    free(text);
+    fl_config_free(cfg);
+    /* free empties the list it owned */
+    ASSERT_TRUE(conf.reads.items == NULL && conf.reads.count == 0 && conf.doc == NULL);
+
+    {
+        char *argv2[] = {"tool", "create", "--doc", "d", "--time", "t", "--wait", "2m", NULL};
+        ASSERT_EQ(tool_load(&conf, &cfg, err, sizeof err, argv2), 0);
+        ASSERT_EQ(conf.action, 0);
+        ASSERT_TRUE(conf.file == NULL);
+        ASSERT_EQ(conf.reads.count, 0);
+        ASSERT_EQ(conf.wait_ms, 120000);
+        ASSERT_TRUE(conf.rate == 0);
+        ASSERT_EQ(conf.pacing, true);
+        ASSERT_STR_EQ(conf.bootstrap, "127.0.0.1:9092");
+        fl_config_free(cfg);
+    }
+}
+
+static void test_cli_environment(void)
+{
+    tool_conf_t conf;
+    fl_config_t *cfg;
+    char err[512] = "";
+    char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", NULL};
+
+    clear_env();
+    /* only FL_CONFIG_ENV entries read the environment; no config file */
+    setenv("FLUSHLINE_BOOTSTRAP", "k:1", 1);
+    setenv("FLUSHLINE_DOC", "ignored", 1);
+    setenv("FLUSHLINE_RATE", "nonsense", 1);
+    setenv("FLUSHLINE_CONFIG", "/nonexistent/fl.conf", 1);
+    ASSERT_EQ(tool_load(&conf, &cfg, err, sizeof err, argv), 0);
+    ASSERT_STR_EQ(conf.bootstrap, "k:1");
+    ASSERT_STR_EQ(conf.doc, "d");
+    ASSERT_TRUE(conf.rate == 0);
+    ASSERT_TRUE(fl_config_file(cfg) == NULL);
+    ASSERT_TRUE(fl_config_is_set(cfg, "bootstrap"));
+    fl_config_free(cfg);
+    /* an empty variable is unset */
+    setenv("FLUSHLINE_BOOTSTRAP", "", 1);
+    ASSERT_EQ(tool_load(&conf, &cfg, err, sizeof err, argv), 0);
+    ASSERT_STR_EQ(conf.bootstrap, "127.0.0.1:9092");
+    ASSERT_TRUE(!fl_config_is_set(cfg, "bootstrap"));
+    fl_config_free(cfg);
+    unsetenv("FLUSHLINE_BOOTSTRAP");
+    unsetenv("FLUSHLINE_DOC");
+    unsetenv("FLUSHLINE_RATE");
+    unsetenv("FLUSHLINE_CONFIG");
+    {
+        char *argv2[] = {"tool", "create", "--doc", "d", "--time", "t", "--config", "f", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv2), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unknown option --config; see --help");
+    }
+    /* a settings table (not cli) still reads every entry from the environment */
+    setenv("FLUSHLINE_PARTITIONS", "", 1);
+    {
+        char *argv3[] = {"prog", "--bootstrap", "b", NULL};
+        ASSERT_EQ(load_err(err, sizeof err, argv3), FL_CONFIG_EVALUE);
+    }
+    unsetenv("FLUSHLINE_PARTITIONS");
+}
+
+static void test_cli_errors(void)
+{
+    char err[512];
+    clear_env();
+    {
+        char *argv[] = {"tool", "--doc", "d", "--time", "t", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EMISSING);
+        ASSERT_STR_EQ(err, "missing argument <action>");
+    }
+    {
+        char *argv[] = {"tool", "create", "--time", "t", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EMISSING);
+        ASSERT_STR_EQ(err, "missing required option --doc");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EMISSING);
+        ASSERT_STR_EQ(err, "give one of --version or --time");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--version", "3", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_ECONFLICT);
+        ASSERT_STR_EQ(err, "--version and --time exclude each other");
+        ASSERT_STR_EQ(fl_config_strerror(FL_CONFIG_ECONFLICT), "settings exclude each other");
+    }
+    {
+        char *argv[] = {"tool", "make", "--doc", "d", "--time", "t", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"make\" for <action>: expected one of: create, "
+                           "describe");
+    }
+    {
+        char *argv[] = {"tool", "create", "f", "extra", "--doc", "d", "--time", "t", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unexpected argument \"extra\"; see --help");
+    }
+    {
+        /* a switch never takes the next word as its value */
+        char *argv[] = {"tool", "create", "f", "--quiet", "true", "--doc", "d", "--time", "t",
+                        NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unexpected argument \"true\"; see --help");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--read", "a",
+                        "--read", "b", "--read", "c", "--read", "d", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"d\" for --read: at most 3 values");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--read", "a b", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"a b\" for --read: must not contain blanks");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--wait", "1.0005", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"1.0005\" for --wait: expected a duration such as 30, "
+                           "1.5s, 2m or 1h (a plain number is seconds) in 1ms..1h");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--rate", "inf", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"inf\" for --rate: expected a number in 0..1000");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--rate", "1000.5", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--version", "-1", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_STR_EQ(err, "invalid value \"-1\" for --version: expected a decimal integer in "
+                           ">= 0");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--wiat", "5", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unknown option --wiat; did you mean --wait?");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--action", "x", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unknown option --action; see --help"); /* positional, not a flag */
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "-z", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unknown option -z; see --help");
+    }
+    {
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "--linger.ms", "5", NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EUNKNOWN);
+        ASSERT_STR_EQ(err, "unknown option --linger.ms; did you mean -X linger.ms=... (a "
+                           "librdkafka setting)?");
+    }
+    {
+        /* -X errors show the setting as typed, unless it is a secret */
+        char *argv[] = {"tool", "create", "--doc", "d", "--time", "t", "-X", "linger.ms=soon",
+                        NULL};
+        ASSERT_EQ(tool_err(err, sizeof err, argv), FL_CONFIG_EVALUE);
+        ASSERT_TRUE(strstr(err, "(from flag -X linger.ms=soon)") != NULL);
+    }
+}
+
+static void test_table_rules(void)
+{
+    /* a table that breaks the rules of the entry features is refused */
+    static const fl_config_entry_t list_def[] = {
+        {.name = "l", .type = FL_CONFIG_STRING, .def = "x", .flags = FL_CONFIG_LIST}};
+    static const fl_config_entry_t list_int[] = {
+        {.name = "l", .type = FL_CONFIG_INT, .flags = FL_CONFIG_LIST}};
+    static const fl_config_entry_t switch_str[] = {
+        {.name = "s", .type = FL_CONFIG_STRING, .flags = FL_CONFIG_SWITCH}};
+    static const fl_config_entry_t pos_bool[] = {
+        {.name = "p", .type = FL_CONFIG_BOOL, .flags = FL_CONFIG_POSITIONAL}};
+    static const char *const ab[] = {"a", "b", NULL};
+    static const fl_config_entry_t enum_nodef[] = {
+        {.name = "e", .type = FL_CONFIG_ENUM, .choices = ab}};
+    static const struct {
+        const fl_config_entry_t *e;
+        const char *err;
+    } cases[] = {
+        {list_def, "config table: list l must be a string without default or secret"},
+        {list_int, "config table: list l must be a string without default or secret"},
+        {switch_str, "config table: switch s must be a bool"},
+        {pos_bool, "config table: positional p cannot be a bool, a list or a secret"},
+        {enum_nodef, "config table: enum e needs a default"},
+    };
+    union {
+        max_align_t a;
+        char b[64];
+    } target;
+    char err[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fl_config_table_t t = {.entries = cases[i].e, .count = 1};
+        ASSERT_TRUE(fl_config_new(&t, &target, err, sizeof err) == NULL);
+        ASSERT_STR_EQ(err, cases[i].err);
+    }
+    {
+        /* an enum without a default is fine when it must be given; unset it is -1 */
+        static const fl_config_entry_t req[] = {{.name = "e", .type = FL_CONFIG_ENUM,
+                                                 .choices = ab, .flags = FL_CONFIG_REQUIRED}};
+        fl_config_table_t t = {.entries = req, .count = 1};
+        int v = 7;
+        fl_config_t *cfg = fl_config_new(&t, &v, err, sizeof err);
+        ASSERT_TRUE(cfg != NULL);
+        ASSERT_EQ(v, -1);
+        fl_config_free(cfg);
+    }
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void test_cli_help_and_docs(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    fl_config_print_help(&tool_table, fp);
+    fclose(fp);
+    ASSERT_TRUE(starts_with(buf, "usage: flushline tool create|describe [FILE] [options]\n\n"
+                                 "A test tool whose summary is long enough to be wrapped at the "
+                                 "help's width of\nseventy-nine columns, word by word.\n"));
+    ASSERT_TRUE(strstr(buf, "\nArguments:\n  <action>\n      What to do.\n"
+                            "      [one of create, describe; required]\n"
+                            "  <file>\n      An optional file.\n\nOptions:\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --bootstrap <string>\n      Kafka.\n"
+                            "      [default 127.0.0.1:9092; env FLUSHLINE_BOOTSTRAP]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --doc ID\n      The document.\n      [required]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --read PREFIX\n      A prefix | more.\n"
+                            "      [repeatable, up to 3 times]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --version <int>\n      A version.\n"
+                            "      [range >= 0; required unless --time]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --wait <duration>\n      How long.\n"
+                            "      [default 10; range 1ms..1h]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  --rate <number>\n      How fast.\n"
+                            "      [default 0; range 0..1000]\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  -q, --quiet\n      Less output.\n  --no-pacing\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  -v, --verbose[=<bool>], --no-verbose\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "  -X <name>=<value>\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "--config") == NULL); /* no config file */
+    ASSERT_TRUE(strstr(buf, "plain numbers are seconds") != NULL);
+    ASSERT_TRUE(strstr(buf, "plain numbers are ms") == NULL);
+    for (const char *line = buf; *line; line = strchr(line, '\n') + 1)
+        ASSERT_LE(strcspn(line, "\n"), 79);
+    free(buf);
+
+    buf = NULL;
+    fp = open_memstream(&buf, &len);
+    fl_config_print_markdown(&tool_table, fp);
+    fclose(fp);
+    ASSERT_TRUE(starts_with(buf, "| Option | Type | Default | Environment | Description |\n"
+                                 "|---|---|---|---|---|\n"
+                                 "| `<action>` | one of create, describe | required | | What to "
+                                 "do. |\n"));
+    ASSERT_TRUE(strstr(buf, "| `--bootstrap` | string | `127.0.0.1:9092` | `FLUSHLINE_BOOTSTRAP` "
+                            "| Kafka. |\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "| `--read PREFIX` | string, repeatable (up to 3) |  | | A prefix \\| "
+                            "more. |\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "| `--version` | int, >= 0 | required unless `--time` | | A "
+                            "version. |\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "| `--wait` | duration (s), 1ms..1h | `10` | | How long. |\n") !=
+                NULL);
+    ASSERT_TRUE(strstr(buf, "| `-q`, `--quiet` | flag |  | | Less output. |\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "| `--no-pacing` | flag |  | | Do not pace. |\n") != NULL);
+    ASSERT_TRUE(strstr(buf, "| `-X <name>=<value>` |") != NULL);
+    free(buf);
+}
+
 int main(void)
 {
     RUN(test_defaults);
@@ -650,5 +1050,10 @@ int main(void)
     RUN(test_duration_parsing);
     RUN(test_size_parsing);
     RUN(test_bool_parsing);
+    RUN(test_cli_forms);
+    RUN(test_cli_environment);
+    RUN(test_cli_errors);
+    RUN(test_table_rules);
+    RUN(test_cli_help_and_docs);
     return fl_test_done();
 }
