@@ -40,6 +40,11 @@ int fl_cli_check_nonempty(const void *field, char *errstr, size_t errstr_size)
     return 0;
 }
 
+bool fl_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
 int fl_cli_options(const fl_config_table_t *table, void *opts, fl_cli_common_t *common,
                    int argc, char **argv, fl_config_t **cfgp)
 {
@@ -119,8 +124,7 @@ int fl_cli_main(int argc, char **argv)
         usage(stderr);
         return FL_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (fl_cli_is_help(argv[1])) {
         usage(stdout);
         return FL_EXIT_OK;
     }

@@ -10,6 +10,7 @@
 #ifndef FLUSHLINE_CLI_H
 #define FLUSHLINE_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "flushline/config.h"
@@ -53,6 +54,14 @@ typedef struct fl_cli_common_s {
     {.name = "quiet", .short_name = 'q', .type = FL_CONFIG_BOOL, .def = "false",                  \
      .offset = offsetof(cfgtype, quiet), .flags = FL_CONFIG_SWITCH,                               \
      .doc = "No progress lines on stderr."}
+
+/* The end of a subcommand's table, after program, usage and summary:
+ * entries_ (an array), whether it takes -X, and cli mode. */
+#define FL_CLI_OPTIONS(entries_, kafka_)                                                          \
+    .entries = (entries_), .count = FL_CONFIG_COUNT(entries_), .kafka = (kafka_), .cli = true
+
+/* "--help", "-h" or "help": where a command has subcommands of its own. */
+bool fl_cli_is_help(const char *arg);
 
 /* Checks for table entries (fl_config_check_fn). */
 int fl_cli_check_doc(const void *field, char *errstr, size_t errstr_size);

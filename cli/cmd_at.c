@@ -52,10 +52,7 @@ const fl_config_table_t fl_cmd_at_options = {
                "before T (the outcome's ts: the time the flush reached Kafka), as {doc, version, "
                "chain, digest, partition, offset, ts, state}. Exit 1 when the document has no "
                "history or never reached V.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 typedef struct at_s {

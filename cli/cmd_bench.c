@@ -593,9 +593,7 @@ const fl_config_table_t fl_cmd_bench_options = {
                "flush->outcome and flush->delta (from the scheduled send time), nacks by code, "
                "reconnects, flushes pending. Exit 0 when every flush was acknowledged, 1 "
                "otherwise, 2 on bad flags.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .cli = true,
+    FL_CLI_OPTIONS(entries, false),
 };
 
 static int parse_gateways(bench_t *b, const char *list)

@@ -57,10 +57,7 @@ const fl_config_table_t fl_cmd_replay_options = {
                "outcome: {doc, version, chain, digest, offset, partition, ts, user, client_id, "
                "seq, applied} (+ state). Ranges start mid-history from the newest snapshot at or "
                "before the start; offsets and times refer to <prefix>.events.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 typedef struct replay_s {

@@ -62,10 +62,7 @@ const fl_config_table_t fl_cmd_reprocess_options = {
                "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots. Run it "
                "again after an interruption: it resumes where it stopped. Records written to "
                "commands after the start are left for the next run.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 static int64_t now_ms(void)

@@ -43,10 +43,7 @@ const fl_config_table_t fl_cmd_tail_options = {
     .summary = "Follows a document's outcomes in the events topic and prints one JSON line "
                "each: {doc, version, version_before, user, ts, time, client_id, seq, code, dup?, "
                "commands, results, chain, partition, offset}. Runs until Ctrl-C.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 typedef struct tail_s {

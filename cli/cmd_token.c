@@ -88,9 +88,7 @@ const fl_config_table_t fl_cmd_token_keygen_options = {
                "the public key alone: give that one to gateways (--jwt.keys PATH.pub) and keep "
                "PATH where tokens are minted. An hs256 key is a shared secret: the gateway "
                "needs PATH itself.",
-    .entries = keygen_entries,
-    .count = FL_CONFIG_COUNT(keygen_entries),
-    .cli = true,
+    FL_CLI_OPTIONS(keygen_entries, false),
 };
 
 /* ---- mint ---- */
@@ -130,9 +128,7 @@ const fl_config_table_t fl_cmd_token_mint_options = {
     .program = "flushline token mint",
     .usage = "--key PATH --sub USER [--read PREFIX]... [--write PREFIX]...",
     .summary = "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.",
-    .entries = mint_entries,
-    .count = FL_CONFIG_COUNT(mint_entries),
-    .cli = true,
+    FL_CLI_OPTIONS(mint_entries, false),
 };
 
 /* ---- verify ---- */
@@ -162,9 +158,7 @@ const fl_config_table_t fl_cmd_token_verify_options = {
     .usage = "--keys PATH[,PATH...] [TOKEN|-]",
     .summary = "Checks a token as a gateway does and prints its claims as JSON. Exit 1 with "
                "the reason when it is refused.",
-    .entries = verify_entries,
-    .count = FL_CONFIG_COUNT(verify_entries),
-    .cli = true,
+    FL_CLI_OPTIONS(verify_entries, false),
 };
 
 /* Writes len bytes to path, creating it with mode (exclusive unless force). */
@@ -440,8 +434,7 @@ int fl_cmd_token(int argc, char **argv)
         help(stderr);
         return FL_EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (fl_cli_is_help(argv[1])) {
         help(stdout);
         return FL_EXIT_OK;
     }

@@ -43,10 +43,7 @@ const fl_config_table_t fl_cmd_topics_options = {
     .usage = "create|describe",
     .summary = "Creates the deployment's four topics with the right settings, or checks "
                "existing ones against what is expected.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 static void print_states(const fl_topic_state_t st[FL_TOPIC__COUNT])

@@ -42,10 +42,7 @@ const fl_config_table_t fl_cmd_verify_options = {
                "contiguous versions, one outcome per (client_id, seq), and every snapshot record "
                "(digest and chain at its version). Exit 0 with a summary, or 1 naming the first "
                "mismatch: topic, partition, offset, document, version, what differs.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
-    .cli = true,
+    FL_CLI_OPTIONS(entries, true),
 };
 
 /* ---- snapshots seen in pass 1 ------------------------------------------ */
