@@ -36,7 +36,8 @@ typedef struct fl_cli_common_s {
 
 /* The table entries of --bootstrap and --prefix (the daemons' own words);
  * -X comes with the table's .kafka = true. */
-#define FL_CLI_COMMON_ENTRIES(cfgtype) FL_CONFIG_KAFKA_ENTRIES(cfgtype, common.bootstrap, common.prefix)
+#define FL_CLI_COMMON_ENTRIES(cfgtype)                                                            \
+    FL_CONFIG_KAFKA_ENTRIES(cfgtype, common.bootstrap, common.prefix)
 
 /* --doc ID: a document id, 1-255 bytes; flags_ e.g. FL_CONFIG_REQUIRED. */
 #define FL_CLI_DOC_ENTRY(cfgtype, flags_, doc_)                                                   \

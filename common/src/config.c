@@ -11,8 +11,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <limits.h>
+#include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -581,7 +581,8 @@ static const char *nearest(const fl_config_table_t *table, const char *name)
     if (limit < 2)
         limit = 2;
     for (size_t i = 0; i < table->count; i++) {
-        size_t d = positional(&table->entries[i]) ? SIZE_MAX : distance(name, table->entries[i].name);
+        const fl_config_entry_t *e = &table->entries[i];
+        size_t d = positional(e) ? SIZE_MAX : distance(name, e->name);
         if (d < best_d) {
             best_d = d;
             best = table->entries[i].name;

@@ -166,7 +166,7 @@ typedef struct fl_config_table_s {
  * names; `who` names the component in the partitions doc ("the gateway").
  * Needs flushline/topics.h for the default prefix. */
 #define FL_CONFIG_DEPLOYMENT_ENTRIES(cfgtype, who)                                                    \
-    FL_CONFIG_KAFKA_ENTRIES(cfgtype, bootstrap, prefix),                                              \
+    FL_CONFIG_KAFKA_ENTRIES(cfgtype, bootstrap, prefix),                                          \
     {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = offsetof(cfgtype, partitions), \
      .min = 1, .max = 1024,                                                                        \
      .doc = "Partition count every topic must have; " who " refuses to start otherwise."}
