@@ -40,6 +40,7 @@
 #include "cli.h"
 #include "flushline/client.h"
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 
 #define MAX_GATEWAYS 64
 #define MAX_CLIENTS 100000

@@ -2,7 +2,7 @@
 /*
  * `flushline token keygen|mint|verify`: make signing key files, mint JWTs
  * with the Flushline claims (sub, exp, nbf, iat, read, write) and check a
- * token the way a gateway does. The formats live in fl_auth (jwt.h) and are
+ * token the way a gateway does. The formats live in fl_core (jwt.h) and are
  * documented in docs/auth.md. Secrets stay in sodium_malloc memory and are
  * never printed; only the public key file and the token reach stdout/disk
  * outside the 0600 key file.
@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "flushline/errors.h"
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 #include "flushline/value.h"
 
 #define MAX_DURATION (366 * 86400)

@@ -137,7 +137,7 @@ typedef struct verify_s {
     fl_hist_pos_t pos;
     /* counts */
     uint64_t snapshots, checked, unverifiable, checkpoints, offset_warnings, applied_cmds;
-    int64_t events_hi[FL_HIST_MAX_PARTITIONS];
+    int64_t events_hi[FL_MAX_PARTITIONS];
 } verify_t;
 
 static void mismatch_at(verify_t *v, const char *topic, int32_t p, int64_t off, fl_slice_t doc,

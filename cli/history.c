@@ -168,9 +168,9 @@ int fl_hist_need_topic(fl_hist_t *h, fl_topic_kind_t kind)
                 fl_hist_strerror(n));
         return -FL_EXIT_UNREACHABLE;
     }
-    if (n > FL_HIST_MAX_PARTITIONS) {
+    if (n > FL_MAX_PARTITIONS) {
         fprintf(stderr, "flushline %s: %s has %d partitions, at most %d are supported\n", h->cmd,
-                h->topic[kind], n, FL_HIST_MAX_PARTITIONS);
+                h->topic[kind], n, FL_MAX_PARTITIONS);
         return -FL_EXIT_FAIL;
     }
     return n;

@@ -258,7 +258,7 @@ static void on_assigned_doc(void *val, void *arg)
 void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
 {
     assigned_ctx_t c = {gw, partition};
-    if (partition < 0 || partition >= GW_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
+    if (partition < 0 || partition >= FL_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
         gw->part_state[partition] != GW_PART_ASSIGNING)
         return; /* a stale answer: a newer request is on its way */
     gw->part_state[partition] = GW_PART_ASSIGNED;
@@ -731,7 +731,7 @@ void gw_docs_tick(gw_t *gw, int64_t now_us)
     }
     free(c.drop);
     /* a partition nobody needs (no document, no recent flush) is let go */
-    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < GW_MAX_PARTITIONS; p++)
+    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < FL_MAX_PARTITIONS; p++)
         if (gw->part_state[p] == GW_PART_ASSIGNED && gw->part_docs[p] == 0 &&
             now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll &&
             (gw->part_await[p] == 0 || now_us - gw->part_used_us[p] > GW_AWAIT_MAX_US)) {
@@ -750,7 +750,7 @@ static void free_doc_cb(void *val, void *arg)
 
 void gw_docs_free_all(gw_t *gw)
 {
-    for (int p = 0; p < GW_MAX_PARTITIONS; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         while (gw->held[p]) {
             gw_held_t *h = gw->held[p];
             gw->held[p] = h->next;

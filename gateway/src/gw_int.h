@@ -18,13 +18,13 @@
 
 #include "flushline/engine.h"
 #include "flushline/jwt.h"
+#include "flushline/limits.h"
 #include "flushline/metrics.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 #include "gw.h"
 
 #define GW_SERVER_NAME "flushline/0.1.0"
-#define GW_MAX_PARTITIONS 1024
 #define GW_RETRY_AFTER_MS 500 /* suggested retry delay when the broker is in trouble */
 #define GW_MAX_BLOCKS 64      /* (doc, client_id) keys with a failed publish, per connection */
 #define GW_AWAIT_MAX_US (15ll * 60 * 1000000) /* longest a partition is kept for outcomes */
@@ -177,14 +177,14 @@ struct gw_s {
     uint32_t nconns;
     /* events/signals partitions: state, generation of the last request,
      * documents that need each one */
-    uint8_t part_state[GW_MAX_PARTITIONS];
-    uint32_t part_gen[GW_MAX_PARTITIONS];
-    uint32_t part_docs[GW_MAX_PARTITIONS];
-    int64_t part_used_us[GW_MAX_PARTITIONS]; /* last flush routed through it */
+    uint8_t part_state[FL_MAX_PARTITIONS];
+    uint32_t part_gen[FL_MAX_PARTITIONS];
+    uint32_t part_docs[FL_MAX_PARTITIONS];
+    int64_t part_used_us[FL_MAX_PARTITIONS]; /* last flush routed through it */
     /* flushes published through it whose outcome has not come back: the
      * partition stays followed while any is awaited (GW_AWAIT_MAX_US) */
-    uint32_t part_await[GW_MAX_PARTITIONS];
-    struct gw_held_s *held[GW_MAX_PARTITIONS]; /* flushes waiting for the assignment */
+    uint32_t part_await[FL_MAX_PARTITIONS];
+    struct gw_held_s *held[FL_MAX_PARTITIONS]; /* flushes waiting for the assignment */
     fl_arena_t *arena; /* scratch for the service thread, reset per use */
     unsigned char *wbatch; /* LWS_PRE + GW_WBATCH: frames coalesced for one write */
     lws_sorted_usec_list_t sul_tick;

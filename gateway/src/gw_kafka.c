@@ -63,10 +63,10 @@ struct gw_kafka_s {
     atomic_bool stop;
     pthread_mutex_t lock; /* guards everything down to "consumer thread only" */
     gw_event_t *head, *tail;
-    want_t want[GW_MAX_PARTITIONS];
+    want_t want[FL_MAX_PARTITIONS];
     uint32_t nwant; /* partitions with a pending request */
     /* consumer thread only */
-    bool assigned[GW_MAX_PARTITIONS];
+    bool assigned[FL_MAX_PARTITIONS];
     int64_t retry_us;           /* failed requests wait until then; 0: none */
     rd_kafka_message_t *undone; /* consumed, not decoded for lack of memory yet */
 };
@@ -154,7 +154,7 @@ static void want(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on, bo
 
 void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on)
 {
-    if (partition < 0 || partition >= GW_MAX_PARTITIONS) {
+    if (partition < 0 || partition >= FL_MAX_PARTITIONS) {
         fl_error("partition %d out of range: not followed", partition);
         return;
     }
@@ -314,7 +314,7 @@ static int apply_one(gw_kafka_t *kafka, const req_t *r)
  * RETRY_ASSIGN_US, while records keep flowing. */
 static void apply_requests(gw_kafka_t *kafka)
 {
-    req_t reqs[GW_MAX_PARTITIONS];
+    req_t reqs[FL_MAX_PARTITIONS];
     size_t n = 0;
     bool failed = false;
 
@@ -322,7 +322,7 @@ static void apply_requests(gw_kafka_t *kafka)
         return;
     kafka->retry_us = 0;
     pthread_mutex_lock(&kafka->lock);
-    for (int32_t p = 0; kafka->nwant > 0 && p < GW_MAX_PARTITIONS; p++)
+    for (int32_t p = 0; kafka->nwant > 0 && p < FL_MAX_PARTITIONS; p++)
         if (kafka->want[p].pending) {
             reqs[n++] = (req_t){p, kafka->want[p].gen, kafka->want[p].on};
             kafka->want[p].pending = false;

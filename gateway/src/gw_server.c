@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "flushline/config.h"
+#include "flushline/keyfile.h"
 #include "flushline/log.h"
 #include "gw_int.h"
 
@@ -52,7 +53,7 @@ int32_t gw_partition(const gw_t *gw, fl_slice_t doc)
 {
     int32_t p = rd_kafka_msg_partitioner_murmur2_random(NULL, doc.ptr, doc.len,
                                                         (int32_t)gw->cfg->partitions, NULL, NULL);
-    return p < 0 || p >= GW_MAX_PARTITIONS ? 0 : p;
+    return p < 0 || p >= FL_MAX_PARTITIONS ? 0 : p;
 }
 
 bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc)

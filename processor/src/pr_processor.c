@@ -38,12 +38,12 @@
 #include <librdkafka/rdkafka.h>
 
 #include "flushline/engine.h"
+#include "flushline/limits.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 #include "pr_docs.h"
 
-#define PR_MAX_PARTITIONS 1024
 #define PR_TXN_RETRIES 10
 
 typedef struct part_s {
@@ -61,7 +61,7 @@ typedef struct counters_s {
     _Atomic int64_t docs;
     /* commands records behind the high watermark; -1: partition not owned.
      * Kept here, not in part_t, because the HTTP thread reads it. */
-    _Atomic int64_t lag[PR_MAX_PARTITIONS];
+    _Atomic int64_t lag[FL_MAX_PARTITIONS];
 } counters_t;
 
 struct pr_processor_s {
@@ -73,7 +73,7 @@ struct pr_processor_s {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *reader; /* assign-only consumer used by restore */
-    part_t *parts[PR_MAX_PARTITIONS];
+    part_t *parts[FL_MAX_PARTITIONS];
     fl_arena_t *arena;
     pr_docs_limits_t docs_lim;
     bool txn_open;
@@ -125,7 +125,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     }
     if (msg->_private != (void *)pr)
         return;
-    if (msg->partition >= 0 && msg->partition < PR_MAX_PARTITIONS && pr->parts[msg->partition] &&
+    if (msg->partition >= 0 && msg->partition < FL_MAX_PARTITIONS && pr->parts[msg->partition] &&
         msg->offset + 1 > pr->parts[msg->partition]->events_next)
         pr->parts[msg->partition]->events_next = msg->offset + 1;
 }
@@ -232,7 +232,7 @@ pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t er
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         atomic_init(&pr->c.lag[p], -1);
     pr->cfg = *cfg;
     pr->docs_lim.window_outcomes = (uint32_t)cfg->window_outcomes;
@@ -262,8 +262,8 @@ pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t er
     if (fl_topics_check(pr->producer, &spec, st, errstr, errstr_size) != 0)
         goto fail;
     pr->npartitions = (int)cfg->partitions;
-    if (pr->npartitions > PR_MAX_PARTITIONS) {
-        snprintf(errstr, errstr_size, "at most %d partitions are supported", PR_MAX_PARTITIONS);
+    if (pr->npartitions > FL_MAX_PARTITIONS) {
+        snprintf(errstr, errstr_size, "at most %d partitions are supported", FL_MAX_PARTITIONS);
         goto fail;
     }
 
@@ -398,7 +398,7 @@ void pr_processor_free(pr_processor_t *pr)
         rd_kafka_destroy(pr->reader);
     if (pr->producer)
         rd_kafka_destroy(pr->producer);
-    for (int i = 0; i < PR_MAX_PARTITIONS; i++)
+    for (int i = 0; i < FL_MAX_PARTITIONS; i++)
         part_free(pr->parts[i]);
     fl_arena_free(pr->arena);
     free(pr);
@@ -613,7 +613,7 @@ static void rewind_after_abort(pr_processor_t *pr)
         return;
     }
     fl_info("rewind interrupted by the drain: every partition is left to its next owner");
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         part_drop(pr, p);
 }
 
@@ -666,7 +666,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         return 0;
     if (begin_txn(pr) != 0)
         return -1;
-    for (int p = 0; p < PR_MAX_PARTITIONS && !any_due; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS && !any_due; p++)
         any_due = pr->parts[p] && pr->parts[p]->snapshot_due;
     if (any_due) {
         /* Exact events offsets for the snapshots. */
@@ -674,7 +674,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         if (ferr) {
             fl_warn("flush before snapshots: %s", rd_kafka_err2str(ferr));
         } else {
-            for (int p = 0; p < PR_MAX_PARTITIONS; p++) {
+            for (int p = 0; p < FL_MAX_PARTITIONS; p++) {
                 part_t *part = pr->parts[p];
                 if (part && (round || part->snapshot_due) && snapshot_partition(pr, part, round) != 0)
                     break;
@@ -691,7 +691,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         for (int i = 0; i < offsets->cnt; i++) {
             int64_t lo, hi, pos = offsets->elems[i].offset;
             int32_t p = offsets->elems[i].partition;
-            if (pos >= 0 && p < PR_MAX_PARTITIONS &&
+            if (pos >= 0 && p < FL_MAX_PARTITIONS &&
                 rd_kafka_get_watermark_offsets(pr->consumer, pr->t_commands, p, &lo, &hi) == 0 &&
                 hi >= pos)
                 atomic_store(&pr->c.lag[p], hi - pos);
@@ -710,7 +710,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
          * checkpoint while the group is rebalancing. */
         for (int i = 0; i < offsets->cnt; i++) {
             int32_t p = offsets->elems[i].partition;
-            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p] &&
+            if (offsets->elems[i].offset >= 0 && p >= 0 && p < FL_MAX_PARTITIONS && pr->parts[p] &&
                 offsets->elems[i].offset != pr->parts[p]->committed)
                 rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic, p)->offset =
                     offsets->elems[i].offset;
@@ -742,7 +742,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
     pr->txn_open = false;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         int32_t p = offsets->elems[i].partition;
-        if (p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+        if (p >= 0 && p < FL_MAX_PARTITIONS && pr->parts[p])
             pr->parts[p]->committed = offsets->elems[i].offset;
     }
     atomic_fetch_add(&pr->c.commits, 1);
@@ -897,7 +897,7 @@ static int handle_sync(pr_processor_t *pr, part_t *part, fl_wire_sync_t *sync)
  * aborted (produce failure, out of memory). */
 static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
 {
-    part_t *part = msg->partition >= 0 && msg->partition < PR_MAX_PARTITIONS
+    part_t *part = msg->partition >= 0 && msg->partition < FL_MAX_PARTITIONS
                        ? pr->parts[msg->partition]
                        : NULL;
     fl_wire_msg_t wm;
@@ -1186,7 +1186,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             commit_txn(pr, false);
         for (int i = 0; i < parts->cnt && !pr->fatal && !atomic_load(&pr->stopping); i++) {
             int32_t p = parts->elems[i].partition;
-            if (p >= PR_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
+            if (p >= FL_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
                 /* Interrupted by SIGTERM: not an error, the drain follows. */
                 if (!atomic_load(&pr->stopping))
                     pr->fatal = 1;
@@ -1199,7 +1199,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              * draining, and commit_txn never commits their offsets).
              * Another processor will own them. */
             for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].partition < PR_MAX_PARTITIONS)
+                if (parts->elems[i].partition < FL_MAX_PARTITIONS)
                     part_drop(pr, parts->elems[i].partition);
         }
         /* Acknowledged in every case: a close (the drain's, or the one in
@@ -1227,7 +1227,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_resp_err_t ferr = rd_kafka_flush(pr->producer, 30000);
                 for (int i = 0; i < parts->cnt && !ferr; i++) {
                     int32_t p = parts->elems[i].partition;
-                    part_t *part = p >= 0 && p < PR_MAX_PARTITIONS ? pr->parts[p] : NULL;
+                    part_t *part = p >= 0 && p < FL_MAX_PARTITIONS ? pr->parts[p] : NULL;
                     if (part)
                         snapshot_partition(pr, part, true);
                 }
@@ -1236,7 +1236,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
-            if (p < PR_MAX_PARTITIONS)
+            if (p < FL_MAX_PARTITIONS)
                 part_drop(pr, p);
         }
         rerr = rd_kafka_incremental_unassign(rk, parts);
@@ -1325,7 +1325,7 @@ int pr_processor_run(pr_processor_t *pr)
         else if (!pr->txn_open && now_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms) {
             /* Quiet: snapshot what changed since the last round. */
             bool dirty = false;
-            for (int p = 0; p < PR_MAX_PARTITIONS && !dirty; p++) {
+            for (int p = 0; p < FL_MAX_PARTITIONS && !dirty; p++) {
                 uint32_t it = 0;
                 pr_doc_entry_t *ent;
                 while (pr->parts[p] && (ent = pr_docs_next(pr->parts[p]->docs, &it)))
@@ -1396,7 +1396,7 @@ char *pr_processor_metrics(pr_processor_t *pr, size_t *len)
 #undef COUNTER
     fprintf(f, "# HELP flushline_processor_lag Commands records behind the high watermark.\n"
                "# TYPE flushline_processor_lag gauge\n");
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++) {
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++) {
         int64_t lag = atomic_load(&pr->c.lag[p]);
         if (lag >= 0)
             fprintf(f, "flushline_processor_lag{partition=\"%d\"} %lld\n", p, (long long)lag);

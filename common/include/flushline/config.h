@@ -47,6 +47,7 @@
 #include <stdio.h>
 
 #include "flushline/kafka.h"
+#include "flushline/limits.h"
 
 typedef enum fl_config_type_e {
     FL_CONFIG_STRING,
@@ -111,7 +112,7 @@ typedef struct fl_config_table_s {
     {.name = "prefix", .type = FL_CONFIG_STRING, .def = FL_TOPICS_DEFAULT_PREFIX,                  \
      .offset = offsetof(cfgtype, prefix), .doc = "Topic name prefix."},                               \
     {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = offsetof(cfgtype, partitions), \
-     .min = 1, .max = 1024,                                                                        \
+     .min = 1, .max = FL_MAX_PARTITIONS,                                                           \
      .doc = "Partition count every topic must have; " who " refuses to start otherwise."}
 
 /* The loaded configuration: owns every string the target struct points to
