@@ -46,7 +46,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "flushline/kafka.h"
+#include "flushline/kafka_props.h"
 #include "flushline/limits.h"
 
 typedef enum fl_config_type_e {
