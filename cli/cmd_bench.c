@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -39,6 +38,7 @@
 
 #include "cli.h"
 #include "flushline/client.h"
+#include "flushline/clock.h"
 #include "flushline/jwt.h"
 #include "flushline/keyfile.h"
 
@@ -269,13 +269,6 @@ static void on_sigint(int sig)
     interrupted = interrupted + 1; /* a second one ends the drain at once */
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static uint64_t xorshift(uint64_t *s)
 {
     uint64_t x = *s;
@@ -378,7 +371,7 @@ static bool may_send(const bench_t *b, int64_t now)
 /* Closed loop: keep w's window full. */
 static void refill(bench_t *b, member_t *w)
 {
-    int64_t now = now_ns();
+    int64_t now = fl_clock_mono_ns();
     while (w->inflight < b->window && may_send(b, now))
         if (send_flush(b, w, now) != 0)
             break;
@@ -417,7 +410,7 @@ static void on_delta(fl_client_t *client, void *opaque, fl_slice_t doc,
 {
     member_t *m = opaque;
     bench_t *b = m->b;
-    int64_t now = now_ns();
+    int64_t now = fl_clock_mono_ns();
     (void)client, (void)doc;
     if (memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
         b->deltas_foreign++;
@@ -439,7 +432,7 @@ static void on_outcome(fl_client_t *client, void *opaque, const fl_outcome_t *o)
     member_t *m = opaque;
     bench_t *b = m->b;
     long d = doc_index(b, o->doc);
-    int64_t t, now = now_ns();
+    int64_t t, now = fl_clock_mono_ns();
     (void)client;
     if (d < 0 || flights_take(&b->flights, m->idx, (uint32_t)d, o->seq, &t) != 0) {
         b->unmatched++; /* a second answer to the same flush */
@@ -728,7 +721,7 @@ static char *client_token(bench_t *b, fl_jwt_keyfile_t *kf, const char *tenant, 
                           bool writer)
 {
     char claims[FL_JWT_MAX_STR * 2 + 256], errstr[256], *tok = NULL;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = fl_clock_wall_s();
     int64_t ttl = 3600 + (int64_t)(b->limit && b->rate > 0 ? (double)b->limit / b->rate
                                                            : b->duration_s);
     if (!kf)
@@ -888,7 +881,7 @@ static const char *close_name(int code)
  * its document. FL_EXIT_OK, or FL_EXIT_FAIL after saying why. */
 static int connect_all(bench_t *b)
 {
-    int64_t start = now_ns(), deadline = start + (int64_t)(b->connect_timeout_s * 1e9);
+    int64_t start = fl_clock_mono_ns(), deadline = start + (int64_t)(b->connect_timeout_s * 1e9);
     int64_t next_log = start + 1000000000;
     uint32_t ready = 0, synced = 0;
     for (;;) {
@@ -917,7 +910,7 @@ static int connect_all(bench_t *b)
         }
         if (ready == b->nwriters && synced == b->nsubs)
             return FL_EXIT_OK;
-        int64_t now = now_ns();
+        int64_t now = fl_clock_mono_ns();
         if (now >= deadline || interrupted)
             break;
         if (!b->quiet && now >= next_log) {
@@ -933,7 +926,7 @@ static int connect_all(bench_t *b)
     fprintf(stderr,
             "flushline bench: after %.1f s only %u/%u writers welcomed and %u/%u subscribers "
             "synced\n",
-            (double)(now_ns() - start) / 1e9, ready, b->nwriters, synced, b->nsubs);
+            (double)(fl_clock_mono_ns() - start) / 1e9, ready, b->nwriters, synced, b->nsubs);
     for (int g = 0; g < b->ngw; g++)
         if (!b->gws[g].welcomed)
             fprintf(stderr, "flushline bench: gateway %s:%d: no connection welcomed (%s)\n",
@@ -971,13 +964,13 @@ static void run(bench_t *b)
     int64_t next_log, drain_deadline = 0;
     uint64_t last_acked = 0;
 
-    b->t0 = now_ns();
+    b->t0 = fl_clock_mono_ns();
     next_log = b->t0 + 1000000000;
     if (b->rate == 0)
         for (uint32_t i = 0; i < b->nwriters; i++)
             refill(b, &b->writers[i]);
     for (;;) {
-        int64_t now = now_ns(), wait_ns = 50000000;
+        int64_t now = fl_clock_mono_ns(), wait_ns = 50000000;
         if (b->rate > 0) {
             /* Open loop: flush i is due at t0 + i / rate, sent late if
              * the loop was busy, its latency counted from when it was due. */
@@ -1056,7 +1049,7 @@ static void client_totals(const bench_t *b, fl_client_stats_t *tot)
 
 static void report(const bench_t *b, bool ok)
 {
-    int64_t t_end = b->t_last_ack > b->t0 ? b->t_last_ack : now_ns();
+    int64_t t_end = b->t_last_ack > b->t0 ? b->t_last_ack : fl_clock_mono_ns();
     double secs = (double)(t_end - b->t0) / 1e9;
     double fps = secs > 0 ? (double)b->acked / secs : 0;
     uint64_t nacks = 0;

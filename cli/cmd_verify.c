@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "flushline/clock.h"
 #include "history.h"
 
 static void help(FILE *out)
@@ -442,13 +442,6 @@ static int check_leftovers(verify_t *v, int32_t p, fl_hist_docs_t *docs)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int fl_cmd_verify(int argc, char **argv)
 {
     fl_cli_common_t common;
@@ -459,7 +452,7 @@ int fl_cmd_verify(int argc, char **argv)
     bool quiet = false, strict_offsets = false;
     uint64_t ndocs = 0, outcomes = 0;
     int n, rc = FL_EXIT_USAGE, err = 0;
-    int64_t t0 = now_ms();
+    int64_t t0 = fl_clock_mono_ms();
 
     fl_cli_common_init(&common);
     for (int i = 1; i < argc; i++) {
@@ -577,7 +570,7 @@ int fl_cmd_verify(int argc, char **argv)
            (unsigned long long)ndocs, (unsigned long long)outcomes,
            (unsigned long long)v->applied_cmds, (unsigned long long)v->checked,
            (unsigned long long)v->unverifiable, (unsigned long long)v->checkpoints,
-           (double)(now_ms() - t0) / 1000.0);
+           (double)(fl_clock_mono_ms() - t0) / 1000.0);
     if (v->offset_warnings)
         printf("verify: %llu snapshot events_offset warnings (see stderr)\n",
                (unsigned long long)v->offset_warnings);

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "flushline/clock.h"
 #include "flushline/kafka.h"
 
 volatile sig_atomic_t fl_hist_stop;
@@ -61,13 +62,6 @@ const char *fl_hist_strerror(int err)
     default:
         return "unknown error";
     }
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -186,11 +180,11 @@ int32_t fl_hist_doc_partition(fl_slice_t doc, int partitions)
 
 int fl_hist_watermarks(fl_hist_t *h, const char *topic, int32_t p, int64_t *lo, int64_t *hi)
 {
-    int64_t deadline = now_ms() + 30000;
+    int64_t deadline = fl_clock_mono_ms() + 30000;
     rd_kafka_resp_err_t err;
     /* Right after topic creation a partition may lack a leader briefly. */
     while ((err = rd_kafka_query_watermark_offsets(h->rk, topic, p, lo, hi, 5000))) {
-        if (now_ms() > deadline || fl_hist_stop) {
+        if (fl_clock_mono_ms() > deadline || fl_hist_stop) {
             fprintf(stderr, "flushline %s: watermarks of %s [%d]: %s\n", h->cmd, topic, p,
                     rd_kafka_err2str(err));
             return FL_HIST_EKAFKA;
@@ -446,7 +440,7 @@ void fl_hist_progress_begin(fl_hist_t *h, int parts)
     h->records = 0;
     h->parts_done = 0;
     h->parts_total = parts;
-    h->t_start = h->t_last = now_ms();
+    h->t_start = h->t_last = fl_clock_mono_ms();
 }
 
 static void progress_line(fl_hist_t *h, int64_t now, bool final)
@@ -462,7 +456,7 @@ static void progress_tick(fl_hist_t *h)
     int64_t now;
     if (h->quiet)
         return;
-    now = now_ms();
+    now = fl_clock_mono_ms();
     if (now - h->t_last >= 1000 && now - h->t_start >= 1000) {
         h->t_last = now;
         progress_line(h, now, false);
@@ -477,7 +471,7 @@ void fl_hist_progress_part_done(fl_hist_t *h)
 
 void fl_hist_progress_end(fl_hist_t *h)
 {
-    int64_t now = now_ms();
+    int64_t now = fl_clock_mono_ms();
     /* A summary only when progress lines were shown. */
     if (!h->quiet && now - h->t_start >= 1000)
         progress_line(h, now, true);

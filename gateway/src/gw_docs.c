@@ -92,7 +92,7 @@ void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_i
     h->buf = buf;
     h->len = len;
     h->inf = inf;
-    gw->part_used_us[p] = gw_now_us();
+    gw->part_used_us[p] = fl_clock_mono_us();
     if (gw->part_state[p] == GW_PART_ASSIGNED) {
         produce_held(gw, h, p);
         return;
@@ -214,7 +214,7 @@ static void produce_sync(gw_t *gw, gw_doc_t *doc)
     msg.u.sync.req = doc->req = ++gw->next_req;
     msg.u.sync.have_version = 0;
     doc->state = GW_DOC_SYNCING;
-    doc->sync_deadline_us = gw_now_us() + gw->cfg->sync_timeout_ms * 1000;
+    doc->sync_deadline_us = fl_clock_mono_us() + gw->cfg->sync_timeout_ms * 1000;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
         fl_error("encoding a sync for %.*s: %s", (int)doc->idlen, doc->id, errstr);
         return;
@@ -224,7 +224,7 @@ static void produce_sync(gw_t *gw, gw_doc_t *doc)
         fl_counter_inc(gw->m.produce_errors);
         fl_warn("cannot produce a sync for %.*s: %s; retrying", (int)doc->idlen, doc->id,
                 rd_kafka_err2str(rc));
-        doc->sync_deadline_us = gw_now_us() + 1000 * 1000;
+        doc->sync_deadline_us = fl_clock_mono_us() + 1000 * 1000;
         return;
     }
     fl_counter_inc(gw->m.syncs);
@@ -444,7 +444,7 @@ void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn)
             break;
         }
     if (doc->nsubs == 0 && doc->http_waiters == 0)
-        doc->idle_since_us = gw_now_us();
+        doc->idle_since_us = fl_clock_mono_us();
 }
 
 /* ---- records ------------------------------------------------------------------ */

@@ -135,7 +135,7 @@ static bool head_line_keep(gw_t *gw, int fd, const char *buf, size_t len)
         !(hl = malloc(sizeof *hl + tlen)))
         return false;
     hl->fd = fd;
-    hl->at_us = gw_now_us();
+    hl->at_us = fl_clock_mono_us();
     memcpy(hl->method, buf, mlen);
     hl->method[mlen] = '\0';
     hl->tlen = tlen;
@@ -357,7 +357,7 @@ static void unregister(gw_http_t *req)
         gw_doc_t *doc = req->waiting_doc;
         req->waiting_doc = NULL;
         if (--doc->http_waiters == 0 && doc->nsubs == 0)
-            doc->idle_since_us = gw_now_us();
+            doc->idle_since_us = fl_clock_mono_us();
     }
     req->waiting_outcome = false;
 }
@@ -439,7 +439,7 @@ static bool registered_as_origin(gw_t *gw, gw_http_t *req)
     if (gw_map_put(gw->origins_map, &req->o.id, sizeof req->o.id, &req->o) != 0)
         return false;
     req->registered = true;
-    req->deadline_us = gw_now_us() + gw->cfg->http_flush_timeout_ms * 1000;
+    req->deadline_us = fl_clock_mono_us() + gw->cfg->http_flush_timeout_ms * 1000;
     return true;
 }
 
@@ -453,7 +453,7 @@ static bool check_token(gw_t *gw, gw_http_t *req, fl_claims_t *claims)
         respond_error(req, 401, FL_CODE_UNAUTHORIZED, "an Authorization: Bearer token is needed");
         return false;
     }
-    rc = fl_jwt_verify(gw->keys, auth + 7, (size_t)n - 7, gw_now_s(), claims, errstr,
+    rc = fl_jwt_verify(gw->keys, auth + 7, (size_t)n - 7, fl_clock_wall_s(), claims, errstr,
                        sizeof errstr);
     if (rc != 0) {
         fl_counter_inc(gw->m.auth_failures);

@@ -16,6 +16,7 @@
 
 #include <libwebsockets.h>
 
+#include "flushline/clock.h"
 #include "flushline/engine.h"
 #include "flushline/jwt.h"
 #include "flushline/limits.h"
@@ -197,12 +198,6 @@ struct gw_s {
     gw_metrics_t m;
 };
 
-/* Monotonic microseconds. */
-int64_t gw_now_us(void);
-/* Wall-clock seconds (token times). */
-int64_t gw_now_s(void);
-/* Wall-clock microseconds (the token expiry timer). */
-int64_t gw_now_real_us(void);
 /* True when the doc's tenant is in minimum-disclosure mode. */
 bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc);
 /* The events partition of a doc (murmur2, like every producer). */

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flushline/clock.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
@@ -159,13 +160,6 @@ void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on
         return;
     }
     want(kafka, partition, gen, on, false);
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Decodes one consumed record into *out, NULL when it is of no interest to
@@ -318,7 +312,7 @@ static void apply_requests(gw_kafka_t *kafka)
     size_t n = 0;
     bool failed = false;
 
-    if (kafka->retry_us && mono_us() < kafka->retry_us)
+    if (kafka->retry_us && fl_clock_mono_us() < kafka->retry_us)
         return;
     kafka->retry_us = 0;
     pthread_mutex_lock(&kafka->lock);
@@ -335,7 +329,7 @@ static void apply_requests(gw_kafka_t *kafka)
             failed = true;
         }
     if (failed)
-        kafka->retry_us = mono_us() + RETRY_ASSIGN_US;
+        kafka->retry_us = fl_clock_mono_us() + RETRY_ASSIGN_US;
 }
 
 static void *consumer_main(void *arg)

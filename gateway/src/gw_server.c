@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "flushline/config.h"
@@ -29,25 +28,6 @@
 
 #define TICK_US 5000
 #define GW_RX_BUFFER 2048 /* bytes lws reads per connection at once */
-
-int64_t gw_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t gw_now_s(void)
-{
-    return (int64_t)time(NULL);
-}
-
-int64_t gw_now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 int32_t gw_partition(const gw_t *gw, fl_slice_t doc)
 {
@@ -201,7 +181,7 @@ static void drain_events(gw_t *gw)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     gw_t *gw = lws_container_of(sul, gw_t, sul_tick);
-    int64_t now = gw_now_us();
+    int64_t now = fl_clock_mono_us();
     gw_kafka_poll(gw->kafka);
     if (now - gw->last_tick_us >= 100000) {
         gw->last_tick_us = now;
@@ -320,12 +300,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     /* Origin and sync request ids start at a per-instance base (wall-clock
      * microseconds, shifted): a restarted gateway with the same gateway.id
      * never takes an outcome or a sync reply meant for its predecessor. */
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gw->next_origin = gw->next_req =
-            ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12; /* even */
-    }
+    gw->next_origin = gw->next_req = (uint64_t)fl_clock_wall_us() << 12; /* even */
     gw->origins = split_list(cfg->origins, &err);
     if (!err)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
@@ -427,7 +402,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     fl_info("gateway %s listening on %s:%d (WebSocket /v1/ws%s)", gw->id,
             cfg->bind && *cfg->bind ? cfg->bind : "*", gw->port,
             cfg->tls_cert && *cfg->tls_cert ? ", TLS" : "");
-    gw->last_tick_us = gw_now_us();
+    gw->last_tick_us = fl_clock_mono_us();
     lws_sul_schedule(gw->context, 0, &gw->sul_tick, on_tick, TICK_US);
     return gw;
 fail:
@@ -467,22 +442,22 @@ int gw_run(gw_t *gw)
         fl_info("draining: /readyz answers 503 for %lld ms, then %u connections get %d "
                 "going_away", (long long)gw->cfg->drain_grace_ms, gw->nconns,
                 FL_CLOSE_GOING_AWAY);
-        deadline = gw_now_us() + gw->cfg->drain_grace_ms * 1000;
-        while (gw_now_us() < deadline)
+        deadline = fl_clock_mono_us() + gw->cfg->drain_grace_ms * 1000;
+        while (fl_clock_mono_us() < deadline)
             if (lws_service(gw->context, 0) < 0)
                 break;
     }
     fl_info("draining: closing %u connections with %d going_away", gw->nconns,
             FL_CLOSE_GOING_AWAY);
     gw_conn_close_all(gw, FL_CLOSE_GOING_AWAY, "going away: reconnect now");
-    deadline = gw_now_us() + 3 * 1000000;
-    while (gw->nconns > 0 && gw_now_us() < deadline)
+    deadline = fl_clock_mono_us() + 3 * 1000000;
+    while (gw->nconns > 0 && fl_clock_mono_us() < deadline)
         if (lws_service(gw->context, 0) < 0)
             break;
     /* the producer is flushed while the loop still turns (HTTP answers,
      * delivery reports), not in one blocking call */
-    deadline = gw_now_us() + 5 * 1000000;
-    while (gw_kafka_flush(gw->kafka, 0) != 0 && gw_now_us() < deadline)
+    deadline = fl_clock_mono_us() + 5 * 1000000;
+    while (gw_kafka_flush(gw->kafka, 0) != 0 && fl_clock_mono_us() < deadline)
         if (lws_service(gw->context, 0) < 0)
             break;
     if (gw_kafka_flush(gw->kafka, 0) != 0)

@@ -33,10 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "flushline/clock.h"
 #include "flushline/engine.h"
 #include "flushline/limits.h"
 #include "flushline/log.h"
@@ -94,20 +94,6 @@ struct pr_processor_s {
 };
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "pr_processor_stop must be async-signal-safe");
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- Kafka handles ---------------------------------------------------- */
 
@@ -459,7 +445,7 @@ static int begin_txn(pr_processor_t *pr)
         return -1;
     }
     pr->txn_open = true;
-    pr->txn_start_ms = now_ms();
+    pr->txn_start_ms = fl_clock_mono_ms();
     pr->txn_records = 0;
     return 0;
 }
@@ -657,9 +643,10 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
     rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     rd_kafka_error_t *err;
-    bool round = force_round || now_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms;
+    bool round = force_round ||
+                 fl_clock_mono_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms;
     bool any_due = round;
-    int64_t t0 = now_us();
+    int64_t t0 = fl_clock_mono_us();
     int rc = -1, tries;
 
     if (!pr->txn_open && !force_round)
@@ -680,7 +667,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
                     break;
             }
             if (round)
-                pr->last_round_ms = now_ms();
+                pr->last_round_ms = fl_clock_mono_ms();
         }
     }
 
@@ -746,7 +733,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
             pr->parts[p]->committed = offsets->elems[i].offset;
     }
     atomic_fetch_add(&pr->c.commits, 1);
-    atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(now_us() - t0));
+    atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(fl_clock_mono_us() - t0));
     rc = 0;
 fail:
     if (cgmd)
@@ -952,7 +939,7 @@ typedef int (*record_fn)(pr_processor_t *pr, part_t *part, const rd_kafka_messag
 static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, int64_t from,
                           record_fn fn, void *ctx)
 {
-    int64_t lo = 0, hi = 0, deadline = now_ms() + pr->cfg.restore_timeout_ms;
+    int64_t lo = 0, hi = 0, deadline = fl_clock_mono_ms() + pr->cfg.restore_timeout_ms;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t err;
     int rc = -1;
@@ -962,7 +949,7 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
     while ((err = rd_kafka_query_watermark_offsets(pr->reader, topic, part->id, &lo, &hi, 5000))) {
         if (atomic_load(&pr->stopping))
             goto fail;
-        if (now_ms() > deadline) {
+        if (fl_clock_mono_ms() > deadline) {
             fl_error("watermarks of %s [%d]: %s", topic, part->id, rd_kafka_err2str(err));
             goto fail;
         }
@@ -996,7 +983,7 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
         rd_kafka_position(pr->reader, parts);
         if (parts->elems[0].offset >= hi)
             break;
-        if (now_ms() > deadline) {
+        if (fl_clock_mono_ms() > deadline) {
             fl_error("restore of %s [%d] did not reach offset %lld within %lld ms (at %lld)", topic,
                      part->id, (long long)hi, (long long)pr->cfg.restore_timeout_ms,
                      (long long)parts->elems[0].offset);
@@ -1123,7 +1110,7 @@ static int on_event_record(pr_processor_t *pr, part_t *part, const rd_kafka_mess
 
 static int restore_partition(pr_processor_t *pr, int32_t p)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = fl_clock_mono_ms();
     restore_ctx_t ctx = {.checkpoint = 0};
     part_t *part = calloc(1, sizeof *part);
     if (!part || !(part->docs = pr_docs_new(&pr->docs_lim))) {
@@ -1147,10 +1134,10 @@ static int restore_partition(pr_processor_t *pr, int32_t p)
     atomic_store(&pr->c.lag[p], 0);
     atomic_fetch_add(&pr->c.restores, 1);
     atomic_fetch_add(&pr->c.events_restored, ctx.events);
-    atomic_fetch_add(&pr->c.restore_ms_total, (uint64_t)(now_ms() - t0));
+    atomic_fetch_add(&pr->c.restore_ms_total, (uint64_t)(fl_clock_mono_ms() - t0));
     fl_info("partition %d restored: %u documents, %llu events from offset %lld in %lld ms", p,
             pr_docs_count(part->docs), (unsigned long long)ctx.events, (long long)ctx.checkpoint,
-            (long long)(now_ms() - t0));
+            (long long)(fl_clock_mono_ms() - t0));
     return 0;
 }
 
@@ -1281,7 +1268,7 @@ int pr_processor_run(pr_processor_t *pr)
         return 1;
     }
     pr->subscribed = true;
-    pr->last_round_ms = now_ms();
+    pr->last_round_ms = fl_clock_mono_ms();
     /* Ready: Kafka answers, the topics match and the producer is
      * initialised; partitions come and go with rebalances. */
     atomic_store(&pr->healthy, 1);
@@ -1291,7 +1278,7 @@ int pr_processor_run(pr_processor_t *pr)
     while (!atomic_load(&pr->stopping) && !pr->fatal) {
         int wait = 100;
         if (pr->txn_open) {
-            int64_t left = pr->txn_start_ms + pr->cfg.commit_interval_ms - now_ms();
+            int64_t left = pr->txn_start_ms + pr->cfg.commit_interval_ms - fl_clock_mono_ms();
             wait = left < 0 ? 0 : (int)left;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(pr->consumer, wait);
@@ -1319,10 +1306,11 @@ int pr_processor_run(pr_processor_t *pr)
                 rd_kafka_message_destroy(msg);
         }
         rd_kafka_poll(pr->producer, 0);
-        if (pr->txn_open && (now_ms() - pr->txn_start_ms >= pr->cfg.commit_interval_ms ||
+        if (pr->txn_open && (fl_clock_mono_ms() - pr->txn_start_ms >= pr->cfg.commit_interval_ms ||
                              pr->txn_records >= (uint32_t)pr->cfg.commit_max_records))
             commit_txn(pr, false);
-        else if (!pr->txn_open && now_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms) {
+        else if (!pr->txn_open &&
+                 fl_clock_mono_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms) {
             /* Quiet: snapshot what changed since the last round. */
             bool dirty = false;
             for (int p = 0; p < FL_MAX_PARTITIONS && !dirty; p++) {
@@ -1337,7 +1325,7 @@ int pr_processor_run(pr_processor_t *pr)
             if (dirty)
                 commit_txn(pr, true);
             else
-                pr->last_round_ms = now_ms();
+                pr->last_round_ms = fl_clock_mono_ms();
         }
     }
     atomic_store(&pr->healthy, 0);
