@@ -39,6 +39,7 @@
 #include "cli.h"
 #include "flushline/client.h"
 #include "flushline/clock.h"
+#include "flushline/hmap.h"
 #include "flushline/jwt.h"
 #include "flushline/keyfile.h"
 
@@ -115,85 +116,59 @@ static uint64_t hist_quantile(const hist_t *h, double q)
 }
 
 /* ---- flushes in flight -----------------------------------------------------------
- * Open addressing on (writer, doc, seq) with backward-shift deletion. */
+ * (writer, doc, seq) -> the time it was scheduled, in the one hash map
+ * (hmap.h), each entry keyed by its own key bytes. */
 
 typedef struct flight_s {
-    uint64_t seq; /* 0: empty slot */
-    uint32_t writer, doc;
+    struct flight_key_s {
+        uint64_t seq;
+        uint32_t writer, doc;
+    } key;
     int64_t t_sched; /* ns */
 } flight_t;
+_Static_assert(sizeof(struct flight_key_s) == 16, "no padding: the key is all its bytes");
 
 typedef struct flights_s {
-    flight_t *slots;
-    size_t nslots, count; /* nslots: a power of two */
+    fl_hmap_t *map; /* created by the first put */
+    size_t count;
 } flights_t;
-
-static size_t flight_hash(uint32_t writer, uint32_t doc, uint64_t seq, size_t mask)
-{
-    uint64_t x = seq * 0x9e3779b97f4a7c15ull ^ ((uint64_t)writer << 32 | doc);
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    return (size_t)x & mask;
-}
-
-static int flights_put(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t t);
-
-static int flights_grow(flights_t *f)
-{
-    flights_t bigger = {NULL, f->nslots ? f->nslots * 2 : 1024, 0};
-    if (!(bigger.slots = calloc(bigger.nslots, sizeof *bigger.slots)))
-        return -1;
-    for (size_t i = 0; i < f->nslots; i++)
-        if (f->slots[i].seq)
-            flights_put(&bigger, f->slots[i].writer, f->slots[i].doc, f->slots[i].seq,
-                        f->slots[i].t_sched);
-    free(f->slots);
-    *f = bigger;
-    return 0;
-}
 
 static int flights_put(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t t)
 {
-    size_t mask, i;
-    if ((f->count + 1) * 4 >= f->nslots * 3 && flights_grow(f) != 0)
+    flight_t *fl;
+    if ((!f->map && !(f->map = fl_hmap_new())) || !(fl = malloc(sizeof *fl)))
         return -1;
-    mask = f->nslots - 1;
-    i = flight_hash(writer, doc, seq, mask);
-    while (f->slots[i].seq)
-        i = (i + 1) & mask;
-    f->slots[i] = (flight_t){seq, writer, doc, t};
-    f->count++;
+    *fl = (flight_t){{seq, writer, doc}, t};
+    free(fl_hmap_del(f->map, &fl->key, sizeof fl->key)); /* a repeated key: the newest wins */
+    if (fl_hmap_put(f->map, &fl->key, sizeof fl->key, fl) != 0) {
+        free(fl);
+        return -1;
+    }
+    f->count = fl_hmap_count(f->map);
     return 0;
 }
 
 /* Removes the entry; its scheduled time in *t. 0, or -1 when absent. */
 static int flights_take(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t *t)
 {
-    size_t mask, i, j;
-    if (!f->nslots)
+    struct flight_key_s key = {seq, writer, doc};
+    flight_t *fl = f->map ? fl_hmap_del(f->map, &key, sizeof key) : NULL;
+    if (!fl)
         return -1;
-    mask = f->nslots - 1;
-    i = flight_hash(writer, doc, seq, mask);
-    for (;; i = (i + 1) & mask) {
-        if (!f->slots[i].seq)
-            return -1;
-        if (f->slots[i].seq == seq && f->slots[i].writer == writer && f->slots[i].doc == doc)
-            break;
-    }
-    *t = f->slots[i].t_sched;
-    /* Backward shift: move later entries of the probe run into the hole
-     * when their home slot allows it. */
-    for (j = (i + 1) & mask; f->slots[j].seq; j = (j + 1) & mask) {
-        size_t home = flight_hash(f->slots[j].writer, f->slots[j].doc, f->slots[j].seq, mask);
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            f->slots[i] = f->slots[j];
-            i = j;
-        }
-    }
-    f->slots[i].seq = 0;
-    f->count--;
+    *t = fl->t_sched;
+    free(fl);
+    f->count = fl_hmap_count(f->map);
     return 0;
+}
+
+static void flights_free(flights_t *f)
+{
+    flight_t *fl;
+    if (!f->map)
+        return;
+    FL_HMAP_FOREACH(f->map, it, fl)
+        free(fl); /* the map is freed next, unread */
+    fl_hmap_free(f->map);
 }
 
 /* ---- the run ---------------------------------------------------------------------- */
@@ -1166,7 +1141,7 @@ static void teardown(bench_t *b)
     free(b->doclen);
     free(b->dstat);
     free(b->zipf_cdf);
-    free(b->flights.slots);
+    flights_free(&b->flights);
     free(b->h_outcome);
     free(b->h_delta);
 }

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "flushline/clock.h"
+#include "flushline/hmap.h"
 #include "flushline/kafka.h"
 
 volatile sig_atomic_t fl_hist_stop;
@@ -547,26 +548,19 @@ fail:
 struct fl_hist_docs_s {
     fl_hist_doc_t **ents; /* creation order */
     uint32_t count, cap;
-    uint32_t *slots;      /* open addressing: index + 1, 0 empty */
-    uint32_t nslots;      /* power of two */
+    fl_hmap_t *index;     /* id -> entry */
     void (*free_user)(void *user);
 };
-
-static uint64_t hash_id(fl_slice_t id)
-{
-    uint64_t x = 1469598103934665603ull;
-    for (size_t i = 0; i < id.len; i++) {
-        x ^= (uint8_t)id.ptr[i];
-        x *= 1099511628211ull;
-    }
-    return x;
-}
 
 fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 {
     fl_hist_docs_t *docs = calloc(1, sizeof *docs);
     if (!docs)
         return NULL;
+    if (!(docs->index = fl_hmap_new())) {
+        free(docs);
+        return NULL;
+    }
     docs->free_user = free_user;
     return docs;
 }
@@ -574,14 +568,14 @@ fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 void fl_hist_docs_clear(fl_hist_docs_t *docs)
 {
     for (uint32_t i = 0; i < docs->count; i++) {
+        fl_slice_t id = fl_doc_id(docs->ents[i]->doc);
+        fl_hmap_del(docs->index, id.ptr, id.len);
         fl_doc_free(docs->ents[i]->doc);
         if (docs->free_user && docs->ents[i]->user)
             docs->free_user(docs->ents[i]->user);
         free(docs->ents[i]);
     }
     docs->count = 0;
-    if (docs->slots)
-        memset(docs->slots, 0, docs->nslots * sizeof *docs->slots);
 }
 
 void fl_hist_docs_free(fl_hist_docs_t *docs)
@@ -590,51 +584,16 @@ void fl_hist_docs_free(fl_hist_docs_t *docs)
         return;
     fl_hist_docs_clear(docs);
     free(docs->ents);
-    free(docs->slots);
+    fl_hmap_free(docs->index);
     free(docs);
-}
-
-static bool same_id(const fl_hist_doc_t *ent, fl_slice_t id)
-{
-    fl_slice_t d = fl_doc_id(ent->doc);
-    return d.len == id.len && memcmp(d.ptr, id.ptr, id.len) == 0;
-}
-
-static int rehash(fl_hist_docs_t *docs, uint32_t nslots)
-{
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (uint32_t i = 0; i < docs->count; i++) {
-        uint32_t s = (uint32_t)hash_id(fl_doc_id(docs->ents[i]->doc)) & (nslots - 1);
-        while (slots[s])
-            s = (s + 1) & (nslots - 1);
-        slots[s] = i + 1;
-    }
-    free(docs->slots);
-    docs->slots = slots;
-    docs->nslots = nslots;
-    return 0;
 }
 
 fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create)
 {
-    uint32_t s;
-    fl_hist_doc_t *ent;
-    if (docs->nslots) {
-        s = (uint32_t)hash_id(id) & (docs->nslots - 1);
-        while (docs->slots[s]) {
-            ent = docs->ents[docs->slots[s] - 1];
-            if (same_id(ent, id))
-                return ent;
-            s = (s + 1) & (docs->nslots - 1);
-        }
-    }
-    if (!create || id.len == 0 || id.len > FL_DOC_ID_MAX)
-        return NULL;
-    if ((docs->count + 1) * 10 >= docs->nslots * 7 &&
-        rehash(docs, docs->nslots ? docs->nslots * 2 : 64) != 0)
-        return NULL;
+    fl_hist_doc_t *ent = fl_hmap_get(docs->index, id.ptr, id.len);
+    fl_slice_t key;
+    if (ent || !create || id.len == 0 || id.len > FL_DOC_ID_MAX)
+        return ent;
     if (docs->count == docs->cap) {
         uint32_t cap = docs->cap ? docs->cap * 2 : 64;
         fl_hist_doc_t **ents = realloc(docs->ents, cap * sizeof *ents);
@@ -649,11 +608,13 @@ fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create
         free(ent);
         return NULL;
     }
+    key = fl_doc_id(ent->doc); /* the document's own copy: lives as long as the entry */
+    if (fl_hmap_put(docs->index, key.ptr, key.len, ent) != 0) {
+        fl_doc_free(ent->doc);
+        free(ent);
+        return NULL;
+    }
     docs->ents[docs->count++] = ent;
-    s = (uint32_t)hash_id(id) & (docs->nslots - 1);
-    while (docs->slots[s])
-        s = (s + 1) & (docs->nslots - 1);
-    docs->slots[s] = docs->count;
     return ent;
 }
 

@@ -7,8 +7,10 @@
  * occupied slots never crosses that empty slot, and backward-shift
  * deletion only moves an entry towards its home slot within its run. So
  * deleting the entry at the iterator's slot can only move entries that come
- * later in the iteration into that slot or later slots: the iterator looks
- * at the same slot again (it may hold a moved entry) and misses nothing.
+ * later in the iteration into that slot or later slots: the iterator, which
+ * sees the map's deletion count change, looks at the same slot again (it
+ * may hold a moved entry) and misses nothing. (It compares counts, not key
+ * pointers: the deleted entry's memory may be gone by then.)
  */
 #include "flushline/hmap.h"
 
@@ -31,6 +33,7 @@ typedef struct slot_s {
 struct fl_hmap_s {
     slot_t *slots;
     size_t cap, count; /* cap: 0 or a power of two */
+    uint64_t dels;     /* deletions so far: tells an iterator its entry went */
     unsigned char hkey[crypto_shorthash_KEYBYTES];
 };
 
@@ -142,6 +145,7 @@ void *fl_hmap_del(fl_hmap_t *map, const void *key, size_t klen)
     }
     map->slots[i] = (slot_t){0};
     map->count--;
+    map->dels++;
     return val;
 }
 
@@ -169,9 +173,10 @@ void *fl_hmap_next(fl_hmap_t *map, fl_hmap_iter_t *it)
         slot_t *s = &map->slots[it->pos & mask];
         if (it->have) {
             it->have = false;
-            /* the entry returned last is still there: move past it; else it
-             * was deleted and a later entry may have moved into its slot */
-            if (s->hash && s->key == it->key && s->klen == it->klen) {
+            /* Nothing deleted since: the entry returned last is still in
+             * this slot, move past it. Else it was (only it may be) and a
+             * later entry may have moved into its slot: look again. */
+            if (map->dels == it->dels) {
                 it->pos++;
                 it->left--;
                 continue;
@@ -184,6 +189,7 @@ void *fl_hmap_next(fl_hmap_t *map, fl_hmap_iter_t *it)
         }
         it->key = s->key;
         it->klen = s->klen;
+        it->dels = map->dels;
         it->have = true;
         return s->val;
     }

@@ -806,7 +806,7 @@ static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
     conn->tokens = (float)gw->cfg->burst;
     conn->sig_tokens = (float)gw->cfg->signal_burst;
     conn->tokens_us = conn->sig_tokens_us = fl_clock_mono_us();
-    if (gw_map_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
+    if (fl_hmap_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
         conn->established = false;
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
         return;
@@ -841,7 +841,7 @@ static void on_closed(gw_t *gw, gw_conn_t *conn)
     free(conn->blocks);
     gw_grants_unref(gw, conn->grants);
     conn->grants = NULL;
-    gw_map_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
+    fl_hmap_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
     gw->nconns--;
     fl_gauge_add_int(gw->m.connections, -1);
     conn->established = false;
@@ -899,21 +899,10 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
 }
 
-typedef struct close_all_s {
-    uint16_t code;
-    const char *reason;
-} close_all_t;
-
-static void close_one(void *val, void *arg)
-{
-    gw_origin_t *o = val;
-    close_all_t *c = arg;
-    if (o->kind == GW_ORIGIN_WS)
-        gw_conn_close((gw_conn_t *)o, c->code, c->reason, true);
-}
-
 void gw_conn_close_all(gw_t *gw, uint16_t code, const char *reason)
 {
-    close_all_t c = {code, reason};
-    gw_map_each(gw->origins_map, close_one, &c);
+    gw_origin_t *o;
+    FL_HMAP_FOREACH(gw->origins_map, it, o)
+        if (o->kind == GW_ORIGIN_WS)
+            gw_conn_close((gw_conn_t *)o, code, reason, true);
 }

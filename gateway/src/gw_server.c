@@ -51,7 +51,7 @@ bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc)
 gw_origin_t *gw_origin_get(gw_t *gw, uint64_t id)
 {
     id &= ~(uint64_t)GW_ORIGIN_FORM_JSON; /* a record's origin carries the form */
-    return gw_map_get(gw->origins_map, &id, sizeof id);
+    return fl_hmap_get(gw->origins_map, &id, sizeof id);
 }
 
 uint64_t gw_origin_next(gw_t *gw)
@@ -304,9 +304,9 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     gw->origins = split_list(cfg->origins, &err);
     if (!err)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
-    if (err || register_metrics(gw) != 0 || !(gw->docs = gw_map_new()) ||
-        !(gw->origins_map = gw_map_new()) || !(gw->grants = gw_map_new()) ||
-        !(gw->heads = gw_map_new()) || !(gw->headbuf = malloc(GW_HEAD_MAX)) ||
+    if (err || register_metrics(gw) != 0 || !(gw->docs = fl_hmap_new()) ||
+        !(gw->origins_map = fl_hmap_new()) || !(gw->grants = fl_hmap_new()) ||
+        !(gw->heads = fl_hmap_new()) || !(gw->headbuf = malloc(GW_HEAD_MAX)) ||
         !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16)) ||
         !(gw->wbatch = malloc(LWS_PRE + GW_WBATCH))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -483,10 +483,10 @@ void gw_free(gw_t *gw)
     gw_http_heads_free(gw);
     if (gw->docs) {
         gw_docs_free_all(gw);
-        gw_map_free(gw->docs);
+        fl_hmap_free(gw->docs);
     }
-    gw_map_free(gw->origins_map);
-    gw_map_free(gw->grants); /* empty: every connection dropped its reference */
+    fl_hmap_free(gw->origins_map);
+    fl_hmap_free(gw->grants); /* empty: every connection dropped its reference */
     free(gw->claims);
     free(gw->wbatch);
     free(gw->headbuf);

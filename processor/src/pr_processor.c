@@ -527,7 +527,7 @@ static int produce_checkpoint(pr_processor_t *pr, part_t *part)
  * threshold. The producer has been flushed, so events_next is exact. */
 static int snapshot_partition(pr_processor_t *pr, part_t *part, bool round)
 {
-    uint32_t it = 0;
+    fl_hmap_iter_t it = FL_HMAP_ITER_INIT;
     pr_doc_entry_t *ent;
     uint64_t every = (uint64_t)pr->cfg.snapshot_every_versions;
     while ((ent = pr_docs_next(part->docs, &it))) {
@@ -1314,7 +1314,7 @@ int pr_processor_run(pr_processor_t *pr)
             /* Quiet: snapshot what changed since the last round. */
             bool dirty = false;
             for (int p = 0; p < FL_MAX_PARTITIONS && !dirty; p++) {
-                uint32_t it = 0;
+                fl_hmap_iter_t it = FL_HMAP_ITER_INIT;
                 pr_doc_entry_t *ent;
                 while (pr->parts[p] && (ent = pr_docs_next(pr->parts[p]->docs, &it)))
                     if (ent->dirty) {

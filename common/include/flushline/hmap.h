@@ -17,11 +17,11 @@
  * map.
  *
  * Iteration visits every entry once, in no particular order. Deleting the
- * entry just returned (fl_hmap_del of its key, freeing the value) is safe
- * and the iteration goes on with the next one. Any other change while
- * iterating (a put of a new key, deleting another entry) is memory-safe
- * but leaves the rest of that iteration undefined: entries may be missed
- * or seen twice.
+ * entry just returned (fl_hmap_del of its key, then freeing the value) is
+ * safe and the iteration goes on with the next one; so is giving it a new
+ * value with fl_hmap_put. Any other change while iterating (a put of a new
+ * key, deleting another entry) is memory-safe but leaves the rest of that
+ * iteration undefined: entries may be missed or seen twice.
  *
  *   gw_doc_t *doc;
  *   FL_HMAP_FOREACH(docs, it, doc)
@@ -37,6 +37,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fl_hmap_s fl_hmap_t;
 
@@ -60,7 +61,9 @@ size_t fl_hmap_count(const fl_hmap_t *map);
 typedef struct fl_hmap_iter_s {
     const void *key;
     size_t klen;
-    size_t pos, left; /* private */
+    /* private */
+    size_t pos, left;
+    uint64_t dels;
     bool started, have;
 } fl_hmap_iter_t;
 
