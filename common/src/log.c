@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libwebsockets.h>
+
 #include "flushline/clock.h"
 
 int fl_log_threshold = FL_LOG_INFO;
@@ -98,4 +100,20 @@ void fl_log_on_rdkafka(const rd_kafka_t *rk, int level, const char *fac, const c
     if (level > fl_log_threshold)
         return;
     write_fmt(level, component, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+static void on_lws_log(int level, const char *line)
+{
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (level & LLL_ERR)
+        fl_error("lws: %.*s", (int)len, line);
+    else
+        fl_warn("lws: %.*s", (int)len, line);
+}
+
+void fl_log_lws_bridge(void)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
 }

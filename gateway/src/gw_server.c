@@ -218,17 +218,6 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     }
 }
 
-static void on_lws_log(int level, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
-    if (level & LLL_ERR)
-        fl_error("lws: %.*s", (int)len, line);
-    else
-        fl_warn("lws: %.*s", (int)len, line);
-}
-
 /* ---- metrics ------------------------------------------------------------------------- */
 
 static int register_metrics(gw_t *gw)
@@ -324,7 +313,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         goto fail;
     }
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    fl_log_lws_bridge();
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     if (cfg->tls_cert && *cfg->tls_cert)
