@@ -548,9 +548,17 @@ fail:
 struct fl_hist_docs_s {
     fl_hist_doc_t **ents; /* creation order */
     uint32_t count, cap;
-    fl_hmap_t *index;     /* id -> entry */
+    fl_hmap_t *index;     /* id -> entry (a hist_ent_t) */
     void (*free_user)(void *user);
 };
+
+/* What an entry is allocated as: with its own copy of the id, the index's
+ * key, which stays valid when a command replaces ent->doc (reprocess). */
+typedef struct hist_ent_s {
+    fl_hist_doc_t ent; /* first: one pointer for both */
+    size_t idlen;
+    char id[];
+} hist_ent_t;
 
 fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 {
@@ -568,12 +576,12 @@ fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 void fl_hist_docs_clear(fl_hist_docs_t *docs)
 {
     for (uint32_t i = 0; i < docs->count; i++) {
-        fl_slice_t id = fl_doc_id(docs->ents[i]->doc);
-        fl_hmap_del(docs->index, id.ptr, id.len);
+        hist_ent_t *e = (hist_ent_t *)docs->ents[i];
+        fl_hmap_del(docs->index, e->id, e->idlen);
         fl_doc_free(docs->ents[i]->doc);
         if (docs->free_user && docs->ents[i]->user)
             docs->free_user(docs->ents[i]->user);
-        free(docs->ents[i]);
+        free(e);
     }
     docs->count = 0;
 }
@@ -591,7 +599,7 @@ void fl_hist_docs_free(fl_hist_docs_t *docs)
 fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create)
 {
     fl_hist_doc_t *ent = fl_hmap_get(docs->index, id.ptr, id.len);
-    fl_slice_t key;
+    hist_ent_t *e;
     if (ent || !create || id.len == 0 || id.len > FL_DOC_ID_MAX)
         return ent;
     if (docs->count == docs->cap) {
@@ -602,20 +610,17 @@ fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create
         docs->ents = ents;
         docs->cap = cap;
     }
-    if (!(ent = calloc(1, sizeof *ent)))
+    if (!(e = calloc(1, sizeof *e + id.len)))
         return NULL;
-    if (!(ent->doc = fl_doc_new(id, NULL))) {
-        free(ent);
-        return NULL;
-    }
-    key = fl_doc_id(ent->doc); /* the document's own copy: lives as long as the entry */
-    if (fl_hmap_put(docs->index, key.ptr, key.len, ent) != 0) {
-        fl_doc_free(ent->doc);
-        free(ent);
+    memcpy(e->id, id.ptr, id.len);
+    e->idlen = id.len;
+    if (!(e->ent.doc = fl_doc_new(id, NULL)) || fl_hmap_put(docs->index, e->id, e->idlen, e) != 0) {
+        fl_doc_free(e->ent.doc);
+        free(e);
         return NULL;
     }
-    docs->ents[docs->count++] = ent;
-    return ent;
+    docs->ents[docs->count++] = &e->ent;
+    return &e->ent;
 }
 
 uint32_t fl_hist_docs_count(const fl_hist_docs_t *docs)

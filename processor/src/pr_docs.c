@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pr_docs: the documents of one partition in the one hash map (hmap.h,
- * keyed by each document's own id bytes), plus each document's outcome
- * window.
+ * pr_docs: the documents of one partition in the one hash map (hmap.h),
+ * plus each document's outcome window. Each entry carries its own copy of
+ * the id as the map's key, so the key stays valid whatever becomes of
+ * ent->doc.
  */
 #include "pr_docs.h"
 
@@ -13,8 +14,15 @@
 
 struct pr_docs_s {
     pr_docs_limits_t lim;
-    fl_hmap_t *map; /* id -> pr_doc_entry_t */
+    fl_hmap_t *map; /* id -> pr_doc_entry_t (an entry_t) */
 };
+
+/* What an entry is allocated as; callers see only ent. */
+typedef struct entry_s {
+    pr_doc_entry_t ent; /* first: (pr_doc_entry_t *) and (entry_t *) are one pointer */
+    size_t idlen;
+    char id[]; /* the map's key */
+} entry_t;
 
 pr_docs_t *pr_docs_new(const pr_docs_limits_t *lim)
 {
@@ -35,7 +43,7 @@ static void entry_free(pr_doc_entry_t *ent)
         free(ent->window[(ent->whead + i) % ent->wcap].rec);
     free(ent->window);
     fl_doc_free(ent->doc);
-    free(ent);
+    free((entry_t *)ent);
 }
 
 void pr_docs_free(pr_docs_t *docs)
@@ -57,21 +65,19 @@ pr_doc_entry_t *pr_docs_get(pr_docs_t *docs, fl_slice_t id)
 pr_doc_entry_t *pr_docs_get_or_create(pr_docs_t *docs, fl_slice_t id)
 {
     pr_doc_entry_t *ent = fl_hmap_get(docs->map, id.ptr, id.len);
-    fl_slice_t key;
+    entry_t *e;
     if (ent)
         return ent;
-    if (!(ent = calloc(1, sizeof *ent)))
+    if (!(e = calloc(1, sizeof *e + id.len)))
         return NULL;
-    if (!(ent->doc = fl_doc_new(id, &docs->lim.engine))) {
-        free(ent);
-        return NULL;
-    }
-    key = fl_doc_id(ent->doc); /* the document's own copy: lives as long as the entry */
-    if (fl_hmap_put(docs->map, key.ptr, key.len, ent) != 0) {
-        entry_free(ent);
+    memcpy(e->id, id.ptr, id.len);
+    e->idlen = id.len;
+    if (!(e->ent.doc = fl_doc_new(id, &docs->lim.engine)) ||
+        fl_hmap_put(docs->map, e->id, e->idlen, e) != 0) {
+        entry_free(&e->ent);
         return NULL;
     }
-    return ent;
+    return &e->ent;
 }
 
 uint32_t pr_docs_count(const pr_docs_t *docs)
