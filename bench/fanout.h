@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 #include "flushline/kafka.h"
 #include "flushline/topics.h"
 

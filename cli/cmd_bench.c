@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -39,7 +38,10 @@
 
 #include "cli.h"
 #include "flushline/client.h"
+#include "flushline/clock.h"
+#include "flushline/hmap.h"
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 
 #define MAX_GATEWAYS 64
 #define MAX_CLIENTS 100000
@@ -114,85 +116,59 @@ static uint64_t hist_quantile(const hist_t *h, double q)
 }
 
 /* ---- flushes in flight -----------------------------------------------------------
- * Open addressing on (writer, doc, seq) with backward-shift deletion. */
+ * (writer, doc, seq) -> the time it was scheduled, in the one hash map
+ * (hmap.h), each entry keyed by its own key bytes. */
 
 typedef struct flight_s {
-    uint64_t seq; /* 0: empty slot */
-    uint32_t writer, doc;
+    struct flight_key_s {
+        uint64_t seq;
+        uint32_t writer, doc;
+    } key;
     int64_t t_sched; /* ns */
 } flight_t;
+_Static_assert(sizeof(struct flight_key_s) == 16, "no padding: the key is all its bytes");
 
 typedef struct flights_s {
-    flight_t *slots;
-    size_t nslots, count; /* nslots: a power of two */
+    fl_hmap_t *map; /* created by the first put */
+    size_t count;
 } flights_t;
-
-static size_t flight_hash(uint32_t writer, uint32_t doc, uint64_t seq, size_t mask)
-{
-    uint64_t x = seq * 0x9e3779b97f4a7c15ull ^ ((uint64_t)writer << 32 | doc);
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    return (size_t)x & mask;
-}
-
-static int flights_put(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t t);
-
-static int flights_grow(flights_t *f)
-{
-    flights_t bigger = {NULL, f->nslots ? f->nslots * 2 : 1024, 0};
-    if (!(bigger.slots = calloc(bigger.nslots, sizeof *bigger.slots)))
-        return -1;
-    for (size_t i = 0; i < f->nslots; i++)
-        if (f->slots[i].seq)
-            flights_put(&bigger, f->slots[i].writer, f->slots[i].doc, f->slots[i].seq,
-                        f->slots[i].t_sched);
-    free(f->slots);
-    *f = bigger;
-    return 0;
-}
 
 static int flights_put(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t t)
 {
-    size_t mask, i;
-    if ((f->count + 1) * 4 >= f->nslots * 3 && flights_grow(f) != 0)
+    flight_t *fl;
+    if ((!f->map && !(f->map = fl_hmap_new())) || !(fl = malloc(sizeof *fl)))
         return -1;
-    mask = f->nslots - 1;
-    i = flight_hash(writer, doc, seq, mask);
-    while (f->slots[i].seq)
-        i = (i + 1) & mask;
-    f->slots[i] = (flight_t){seq, writer, doc, t};
-    f->count++;
+    *fl = (flight_t){{seq, writer, doc}, t};
+    free(fl_hmap_del(f->map, &fl->key, sizeof fl->key)); /* a repeated key: the newest wins */
+    if (fl_hmap_put(f->map, &fl->key, sizeof fl->key, fl) != 0) {
+        free(fl);
+        return -1;
+    }
+    f->count = fl_hmap_count(f->map);
     return 0;
 }
 
 /* Removes the entry; its scheduled time in *t. 0, or -1 when absent. */
 static int flights_take(flights_t *f, uint32_t writer, uint32_t doc, uint64_t seq, int64_t *t)
 {
-    size_t mask, i, j;
-    if (!f->nslots)
+    struct flight_key_s key = {seq, writer, doc};
+    flight_t *fl = f->map ? fl_hmap_del(f->map, &key, sizeof key) : NULL;
+    if (!fl)
         return -1;
-    mask = f->nslots - 1;
-    i = flight_hash(writer, doc, seq, mask);
-    for (;; i = (i + 1) & mask) {
-        if (!f->slots[i].seq)
-            return -1;
-        if (f->slots[i].seq == seq && f->slots[i].writer == writer && f->slots[i].doc == doc)
-            break;
-    }
-    *t = f->slots[i].t_sched;
-    /* Backward shift: move later entries of the probe run into the hole
-     * when their home slot allows it. */
-    for (j = (i + 1) & mask; f->slots[j].seq; j = (j + 1) & mask) {
-        size_t home = flight_hash(f->slots[j].writer, f->slots[j].doc, f->slots[j].seq, mask);
-        if (((j - home) & mask) >= ((j - i) & mask)) {
-            f->slots[i] = f->slots[j];
-            i = j;
-        }
-    }
-    f->slots[i].seq = 0;
-    f->count--;
+    *t = fl->t_sched;
+    free(fl);
+    f->count = fl_hmap_count(f->map);
     return 0;
+}
+
+static void flights_free(flights_t *f)
+{
+    flight_t *fl;
+    if (!f->map)
+        return;
+    FL_HMAP_FOREACH(f->map, it, fl)
+        free(fl); /* the map is freed next, unread */
+    fl_hmap_free(f->map);
 }
 
 /* ---- the run ---------------------------------------------------------------------- */
@@ -266,13 +242,6 @@ static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = interrupted + 1; /* a second one ends the drain at once */
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -377,7 +346,7 @@ static bool may_send(const bench_t *b, int64_t now)
 /* Closed loop: keep w's window full. */
 static void refill(bench_t *b, member_t *w)
 {
-    int64_t now = now_ns();
+    int64_t now = fl_clock_mono_ns();
     while (w->inflight < b->window && may_send(b, now))
         if (send_flush(b, w, now) != 0)
             break;
@@ -416,7 +385,7 @@ static void on_delta(fl_client_t *client, void *opaque, fl_slice_t doc,
 {
     member_t *m = opaque;
     bench_t *b = m->b;
-    int64_t now = now_ns();
+    int64_t now = fl_clock_mono_ns();
     (void)client, (void)doc;
     if (memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
         b->deltas_foreign++;
@@ -438,7 +407,7 @@ static void on_outcome(fl_client_t *client, void *opaque, const fl_outcome_t *o)
     member_t *m = opaque;
     bench_t *b = m->b;
     long d = doc_index(b, o->doc);
-    int64_t t, now = now_ns();
+    int64_t t, now = fl_clock_mono_ns();
     (void)client;
     if (d < 0 || flights_take(&b->flights, m->idx, (uint32_t)d, o->seq, &t) != 0) {
         b->unmatched++; /* a second answer to the same flush */
@@ -693,7 +662,7 @@ static char *client_token(bench_t *b, fl_jwt_keyfile_t *kf, const char *tenant, 
                           bool writer)
 {
     char claims[FL_JWT_MAX_STR * 2 + 256], errstr[256], *tok = NULL;
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = fl_clock_wall_s();
     int64_t ttl = 3600 + (int64_t)(b->limit && b->rate > 0 ? (double)b->limit / b->rate
                                                            : b->duration_s);
     if (!kf)
@@ -853,7 +822,7 @@ static const char *close_name(int code)
  * its document. FL_EXIT_OK, or FL_EXIT_FAIL after saying why. */
 static int connect_all(bench_t *b)
 {
-    int64_t start = now_ns(), deadline = start + (int64_t)(b->connect_timeout_s * 1e9);
+    int64_t start = fl_clock_mono_ns(), deadline = start + (int64_t)(b->connect_timeout_s * 1e9);
     int64_t next_log = start + 1000000000;
     uint32_t ready = 0, synced = 0;
     for (;;) {
@@ -882,7 +851,7 @@ static int connect_all(bench_t *b)
         }
         if (ready == b->nwriters && synced == b->nsubs)
             return FL_EXIT_OK;
-        int64_t now = now_ns();
+        int64_t now = fl_clock_mono_ns();
         if (now >= deadline || interrupted)
             break;
         if (!b->quiet && now >= next_log) {
@@ -898,7 +867,7 @@ static int connect_all(bench_t *b)
     fprintf(stderr,
             "flushline bench: after %.1f s only %u/%u writers welcomed and %u/%u subscribers "
             "synced\n",
-            (double)(now_ns() - start) / 1e9, ready, b->nwriters, synced, b->nsubs);
+            (double)(fl_clock_mono_ns() - start) / 1e9, ready, b->nwriters, synced, b->nsubs);
     for (int g = 0; g < b->ngw; g++)
         if (!b->gws[g].welcomed)
             fprintf(stderr, "flushline bench: gateway %s:%d: no connection welcomed (%s)\n",
@@ -936,13 +905,13 @@ static void run(bench_t *b)
     int64_t next_log, drain_deadline = 0;
     uint64_t last_acked = 0;
 
-    b->t0 = now_ns();
+    b->t0 = fl_clock_mono_ns();
     next_log = b->t0 + 1000000000;
     if (b->rate == 0)
         for (uint32_t i = 0; i < b->nwriters; i++)
             refill(b, &b->writers[i]);
     for (;;) {
-        int64_t now = now_ns(), wait_ns = 50000000;
+        int64_t now = fl_clock_mono_ns(), wait_ns = 50000000;
         if (b->rate > 0) {
             /* Open loop: flush i is due at t0 + i / rate, sent late if
              * the loop was busy, its latency counted from when it was due. */
@@ -1021,7 +990,7 @@ static void client_totals(const bench_t *b, fl_client_stats_t *tot)
 
 static void report(const bench_t *b, bool ok)
 {
-    int64_t t_end = b->t_last_ack > b->t0 ? b->t_last_ack : now_ns();
+    int64_t t_end = b->t_last_ack > b->t0 ? b->t_last_ack : fl_clock_mono_ns();
     double secs = (double)(t_end - b->t0) / 1e9;
     double fps = secs > 0 ? (double)b->acked / secs : 0;
     uint64_t nacks = 0;
@@ -1138,7 +1107,7 @@ static void teardown(bench_t *b)
     free(b->doclen);
     free(b->dstat);
     free(b->zipf_cdf);
-    free(b->flights.slots);
+    flights_free(&b->flights);
     free(b->h_outcome);
     free(b->h_delta);
 }

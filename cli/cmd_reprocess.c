@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "flushline/clock.h"
 #include "flushline/kafka.h"
 #include "history.h"
 
@@ -65,13 +65,6 @@ const fl_config_table_t fl_cmd_reprocess_options = {
     FL_CLI_OPTIONS(entries, true),
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef struct re_s {
     fl_hist_t *src;           /* source: reads commands, carries the group */
     fl_hist_t *dst;           /* destination topic names */
@@ -104,7 +97,7 @@ static int begin(re_t *re)
     if ((err = rd_kafka_begin_transaction(re->producer)))
         return txn_fail(re, "begin_transaction", err);
     re->txn_open = true;
-    re->txn_start = now_ms();
+    re->txn_start = fl_clock_mono_ms();
     re->txn_records = 0;
     return 0;
 }
@@ -244,7 +237,7 @@ static int on_command(void *opaque, const rd_kafka_message_t *msg)
                 re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
                 errstr);
     }
-    if (re->txn_records >= RE_BATCH_RECORDS || now_ms() - re->txn_start >= RE_BATCH_MS)
+    if (re->txn_records >= RE_BATCH_RECORDS || fl_clock_mono_ms() - re->txn_start >= RE_BATCH_MS)
         return commit(re, true);
     return 0;
 }

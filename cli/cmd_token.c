@@ -2,7 +2,7 @@
 /*
  * `flushline token keygen|mint|verify`: make signing key files, mint JWTs
  * with the Flushline claims (sub, exp, nbf, iat, read, write) and check a
- * token the way a gateway does. The formats live in fl_auth (jwt.h) and are
+ * token the way a gateway does. The formats live in fl_core (jwt.h) and are
  * documented in docs/auth.md. Secrets stay in sodium_malloc memory and are
  * never printed; only the public key file and the token reach stdout/disk
  * outside the 0600 key file.
@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "flushline/clock.h"
 #include "flushline/errors.h"
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 #include "flushline/value.h"
 
 #define STR_(x) #x
@@ -296,7 +297,7 @@ static int cmd_mint(int argc, char **argv)
     rc = FL_EXIT_USAGE;
     ttl = o.ttl_ms / 1000;
     nbf_in = o.nbf_in_ms / 1000;
-    now = fl_config_is_set(cfg, "now") ? o.now : (int64_t)time(NULL);
+    now = fl_config_is_set(cfg, "now") ? o.now : fl_clock_wall_s();
     if (nbf_in >= ttl) {
         fprintf(stderr, "flushline token mint: --nbf-in must be shorter than --ttl (both count "
                         "from now)\n");
@@ -367,7 +368,7 @@ static int cmd_verify(int argc, char **argv)
     if (rc >= 0)
         return rc;
     arg_tok = o.token;
-    now = fl_config_is_set(cfg, "now") ? o.now : (int64_t)time(NULL);
+    now = fl_config_is_set(cfg, "now") ? o.now : fl_clock_wall_s();
     leeway = o.leeway_ms / 1000;
     rc = FL_EXIT_FAIL;
     keys = fl_jwt_keys_new();

@@ -15,9 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "flushline/clock.h"
 #include "history.h"
 
 typedef struct verify_opts_s {
@@ -146,7 +146,7 @@ typedef struct verify_s {
     fl_hist_pos_t pos;
     /* counts */
     uint64_t snapshots, checked, unverifiable, checkpoints, offset_warnings, applied_cmds;
-    int64_t events_hi[FL_HIST_MAX_PARTITIONS];
+    int64_t events_hi[FL_MAX_PARTITIONS];
 } verify_t;
 
 static void mismatch_at(verify_t *v, const char *topic, int32_t p, int64_t off, fl_slice_t doc,
@@ -451,13 +451,6 @@ static int check_leftovers(verify_t *v, int32_t p, fl_hist_docs_t *docs)
     return 0;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int fl_cmd_verify(int argc, char **argv)
 {
     verify_opts_t o;
@@ -468,7 +461,7 @@ int fl_cmd_verify(int argc, char **argv)
     const char *doc;
     uint64_t ndocs = 0, outcomes = 0;
     int n, err = 0, rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
-    int64_t t0 = now_ms();
+    int64_t t0 = fl_clock_mono_ms();
 
     if (rc >= 0)
         return rc;
@@ -562,7 +555,7 @@ int fl_cmd_verify(int argc, char **argv)
            (unsigned long long)ndocs, (unsigned long long)outcomes,
            (unsigned long long)v->applied_cmds, (unsigned long long)v->checked,
            (unsigned long long)v->unverifiable, (unsigned long long)v->checkpoints,
-           (double)(now_ms() - t0) / 1000.0);
+           (double)(fl_clock_mono_ms() - t0) / 1000.0);
     if (v->offset_warnings)
         printf("verify: %llu snapshot events_offset warnings (see stderr)\n",
                (unsigned long long)v->offset_warnings);

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "flushline/clock.h"
+#include "flushline/hmap.h"
 #include "flushline/kafka.h"
 
 volatile sig_atomic_t fl_hist_stop;
@@ -61,13 +63,6 @@ const char *fl_hist_strerror(int err)
     default:
         return "unknown error";
     }
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -168,9 +163,9 @@ int fl_hist_need_topic(fl_hist_t *h, fl_topic_kind_t kind)
                 fl_hist_strerror(n));
         return -FL_EXIT_UNREACHABLE;
     }
-    if (n > FL_HIST_MAX_PARTITIONS) {
+    if (n > FL_MAX_PARTITIONS) {
         fprintf(stderr, "flushline %s: %s has %d partitions, at most %d are supported\n", h->cmd,
-                h->topic[kind], n, FL_HIST_MAX_PARTITIONS);
+                h->topic[kind], n, FL_MAX_PARTITIONS);
         return -FL_EXIT_FAIL;
     }
     return n;
@@ -186,11 +181,11 @@ int32_t fl_hist_doc_partition(fl_slice_t doc, int partitions)
 
 int fl_hist_watermarks(fl_hist_t *h, const char *topic, int32_t p, int64_t *lo, int64_t *hi)
 {
-    int64_t deadline = now_ms() + 30000;
+    int64_t deadline = fl_clock_mono_ms() + 30000;
     rd_kafka_resp_err_t err;
     /* Right after topic creation a partition may lack a leader briefly. */
     while ((err = rd_kafka_query_watermark_offsets(h->rk, topic, p, lo, hi, 5000))) {
-        if (now_ms() > deadline || fl_hist_stop) {
+        if (fl_clock_mono_ms() > deadline || fl_hist_stop) {
             fprintf(stderr, "flushline %s: watermarks of %s [%d]: %s\n", h->cmd, topic, p,
                     rd_kafka_err2str(err));
             return FL_HIST_EKAFKA;
@@ -446,7 +441,7 @@ void fl_hist_progress_begin(fl_hist_t *h, int parts)
     h->records = 0;
     h->parts_done = 0;
     h->parts_total = parts;
-    h->t_start = h->t_last = now_ms();
+    h->t_start = h->t_last = fl_clock_mono_ms();
 }
 
 static void progress_line(fl_hist_t *h, int64_t now, bool final)
@@ -462,7 +457,7 @@ static void progress_tick(fl_hist_t *h)
     int64_t now;
     if (h->quiet)
         return;
-    now = now_ms();
+    now = fl_clock_mono_ms();
     if (now - h->t_last >= 1000 && now - h->t_start >= 1000) {
         h->t_last = now;
         progress_line(h, now, false);
@@ -477,7 +472,7 @@ void fl_hist_progress_part_done(fl_hist_t *h)
 
 void fl_hist_progress_end(fl_hist_t *h)
 {
-    int64_t now = now_ms();
+    int64_t now = fl_clock_mono_ms();
     /* A summary only when progress lines were shown. */
     if (!h->quiet && now - h->t_start >= 1000)
         progress_line(h, now, true);
@@ -553,26 +548,27 @@ fail:
 struct fl_hist_docs_s {
     fl_hist_doc_t **ents; /* creation order */
     uint32_t count, cap;
-    uint32_t *slots;      /* open addressing: index + 1, 0 empty */
-    uint32_t nslots;      /* power of two */
+    fl_hmap_t *index;     /* id -> entry (a hist_ent_t) */
     void (*free_user)(void *user);
 };
 
-static uint64_t hash_id(fl_slice_t id)
-{
-    uint64_t x = 1469598103934665603ull;
-    for (size_t i = 0; i < id.len; i++) {
-        x ^= (uint8_t)id.ptr[i];
-        x *= 1099511628211ull;
-    }
-    return x;
-}
+/* What an entry is allocated as: with its own copy of the id, the index's
+ * key, which stays valid when a command replaces ent->doc (reprocess). */
+typedef struct hist_ent_s {
+    fl_hist_doc_t ent; /* first: one pointer for both */
+    size_t idlen;
+    char id[];
+} hist_ent_t;
 
 fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 {
     fl_hist_docs_t *docs = calloc(1, sizeof *docs);
     if (!docs)
         return NULL;
+    if (!(docs->index = fl_hmap_new())) {
+        free(docs);
+        return NULL;
+    }
     docs->free_user = free_user;
     return docs;
 }
@@ -580,14 +576,14 @@ fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
 void fl_hist_docs_clear(fl_hist_docs_t *docs)
 {
     for (uint32_t i = 0; i < docs->count; i++) {
+        hist_ent_t *e = (hist_ent_t *)docs->ents[i];
+        fl_hmap_del(docs->index, e->id, e->idlen);
         fl_doc_free(docs->ents[i]->doc);
         if (docs->free_user && docs->ents[i]->user)
             docs->free_user(docs->ents[i]->user);
-        free(docs->ents[i]);
+        free(e);
     }
     docs->count = 0;
-    if (docs->slots)
-        memset(docs->slots, 0, docs->nslots * sizeof *docs->slots);
 }
 
 void fl_hist_docs_free(fl_hist_docs_t *docs)
@@ -596,51 +592,16 @@ void fl_hist_docs_free(fl_hist_docs_t *docs)
         return;
     fl_hist_docs_clear(docs);
     free(docs->ents);
-    free(docs->slots);
+    fl_hmap_free(docs->index);
     free(docs);
-}
-
-static bool same_id(const fl_hist_doc_t *ent, fl_slice_t id)
-{
-    fl_slice_t d = fl_doc_id(ent->doc);
-    return d.len == id.len && memcmp(d.ptr, id.ptr, id.len) == 0;
-}
-
-static int rehash(fl_hist_docs_t *docs, uint32_t nslots)
-{
-    uint32_t *slots = calloc(nslots, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (uint32_t i = 0; i < docs->count; i++) {
-        uint32_t s = (uint32_t)hash_id(fl_doc_id(docs->ents[i]->doc)) & (nslots - 1);
-        while (slots[s])
-            s = (s + 1) & (nslots - 1);
-        slots[s] = i + 1;
-    }
-    free(docs->slots);
-    docs->slots = slots;
-    docs->nslots = nslots;
-    return 0;
 }
 
 fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create)
 {
-    uint32_t s;
-    fl_hist_doc_t *ent;
-    if (docs->nslots) {
-        s = (uint32_t)hash_id(id) & (docs->nslots - 1);
-        while (docs->slots[s]) {
-            ent = docs->ents[docs->slots[s] - 1];
-            if (same_id(ent, id))
-                return ent;
-            s = (s + 1) & (docs->nslots - 1);
-        }
-    }
-    if (!create || id.len == 0 || id.len > FL_DOC_ID_MAX)
-        return NULL;
-    if ((docs->count + 1) * 10 >= docs->nslots * 7 &&
-        rehash(docs, docs->nslots ? docs->nslots * 2 : 64) != 0)
-        return NULL;
+    fl_hist_doc_t *ent = fl_hmap_get(docs->index, id.ptr, id.len);
+    hist_ent_t *e;
+    if (ent || !create || id.len == 0 || id.len > FL_DOC_ID_MAX)
+        return ent;
     if (docs->count == docs->cap) {
         uint32_t cap = docs->cap ? docs->cap * 2 : 64;
         fl_hist_doc_t **ents = realloc(docs->ents, cap * sizeof *ents);
@@ -649,18 +610,17 @@ fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create
         docs->ents = ents;
         docs->cap = cap;
     }
-    if (!(ent = calloc(1, sizeof *ent)))
+    if (!(e = calloc(1, sizeof *e + id.len)))
         return NULL;
-    if (!(ent->doc = fl_doc_new(id, NULL))) {
-        free(ent);
+    memcpy(e->id, id.ptr, id.len);
+    e->idlen = id.len;
+    if (!(e->ent.doc = fl_doc_new(id, NULL)) || fl_hmap_put(docs->index, e->id, e->idlen, e) != 0) {
+        fl_doc_free(e->ent.doc);
+        free(e);
         return NULL;
     }
-    docs->ents[docs->count++] = ent;
-    s = (uint32_t)hash_id(id) & (docs->nslots - 1);
-    while (docs->slots[s])
-        s = (s + 1) & (docs->nslots - 1);
-    docs->slots[s] = docs->count;
-    return ent;
+    docs->ents[docs->count++] = &e->ent;
+    return &e->ent;
 }
 
 uint32_t fl_hist_docs_count(const fl_hist_docs_t *docs)

@@ -23,10 +23,10 @@
 
 #include "cli.h"
 #include "flushline/engine.h"
+#include "flushline/limits.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 
-#define FL_HIST_MAX_PARTITIONS 1024
 /* An offset bound meaning "up to the high watermark". */
 #define FL_HIST_END INT64_MAX
 

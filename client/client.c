@@ -29,12 +29,12 @@
  * reconnect moves the cursor to the next address (round robin).
  */
 #include "flushline/client.h"
+#include "flushline/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libwebsockets.h>
 #include <sodium.h>
@@ -151,18 +151,6 @@ struct fl_client_ctx_s {
     size_t scratch_cap;
     lws_sorted_usec_list_t sul_wake;
 };
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t now_ms(void)
-{
-    return now_us() / 1000;
-}
 
 const char *fl_client_strerror(int err)
 {
@@ -460,7 +448,7 @@ static void arm_timer(fl_client_t *client, int64_t at)
     int64_t now;
     if (at >= client->timer_at)
         return;
-    now = now_ms();
+    now = fl_clock_mono_ms();
     client->timer_at = at;
     lws_sul_schedule(client->ctx->context, 0, &client->sul_retry, on_retry_timer,
                      (lws_usec_t)(at > now ? at - now : 0) * LWS_US_PER_MS);
@@ -469,7 +457,7 @@ static void arm_timer(fl_client_t *client, int64_t at)
 static void on_retry_timer(lws_sorted_usec_list_t *sul)
 {
     fl_client_t *client = lws_container_of(sul, fl_client_t, sul_retry);
-    int64_t now = now_ms(), next = INT64_MAX;
+    int64_t now = fl_clock_mono_ms(), next = INT64_MAX;
     pending_t *pf;
     client->timer_at = INT64_MAX;
     for (pf = client->pend_head; pf; pf = pf->next) {
@@ -701,8 +689,8 @@ static void handle_nack(fl_client_t *client, const fl_wire_nack_t *nack)
             } else {
                 pf->nacked = true;
                 pending_set(client, pf, PF_RETRY);
-                pf->deadline_ms =
-                    now_ms() + (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
+                pf->deadline_ms = fl_clock_mono_ms() +
+                                  (nack->has_retry ? nack->retry_after_ms : DEFAULT_RETRY_MS);
                 arm_timer(client, pf->deadline_ms);
             }
         } else {
@@ -731,7 +719,7 @@ static void handle_welcome(fl_client_t *client, const fl_wire_welcome_t *welcome
         client->pace_rate = (double)welcome->rate * (FL_CLIENT_PACE_RATE_PCT / 100.0) / 1e6;
         client->pace_burst = welcome->burst > 1 ? (double)welcome->burst - 1 : 1;
         client->pace_tokens = client->pace_burst;
-        client->pace_last_us = now_us();
+        client->pace_last_us = fl_clock_mono_us();
     }
     set_state(client, FL_CLIENT_READY, 0);
     if (client->dead || client->state != FL_CLIENT_READY)
@@ -855,7 +843,7 @@ static bool pace_take(fl_client_t *client)
     double wait_us;
     if (client->pace_rate <= 0)
         return true;
-    now = now_us();
+    now = fl_clock_mono_us();
     client->pace_tokens += (double)(now - client->pace_last_us) * client->pace_rate;
     if (client->pace_tokens > client->pace_burst)
         client->pace_tokens = client->pace_burst;
@@ -913,7 +901,7 @@ static int on_writeable(fl_client_t *client, struct lws *wsi)
     }
     if (pf) {
         pending_set(client, pf, PF_INFLIGHT);
-        pf->deadline_ms = now_ms() + client->ack_timeout_ms;
+        pf->deadline_ms = fl_clock_mono_ms() + client->ack_timeout_ms;
         arm_timer(client, pf->deadline_ms);
         if (pf->sent_once)
             client->stats.resent++;

@@ -72,13 +72,6 @@ static void env_name(const fl_config_table_t *table, const char *name, char *out
         out[n] = '\0';
 }
 
-/* librdkafka settings whose values must not be printed. */
-static bool kafka_secret(const char *name)
-{
-    return strstr(name, "password") || strstr(name, "secret") || strstr(name, ".pem") ||
-           strstr(name, "sasl.oauthbearer.config");
-}
-
 static char *str_dup(const char *s, bool secret)
 {
     size_t len = strlen(s);
@@ -643,7 +636,7 @@ static int set_kafka(fl_config_t *cfg, const char *name, const char *value, cons
                      const char *shown, char *errstr, size_t errstr_size)
 {
     char err[512];
-    bool secret = kafka_secret(name);
+    bool secret = fl_kafka_is_secret(name);
     size_t i;
     char *name_dup = NULL, *value_dup = NULL, *where_dup = NULL;
 
@@ -873,7 +866,7 @@ static int kafka_flag(fl_config_t *cfg, int argc, char **argv, int *i, char *err
     }
     snprintf(name, sizeof name, "%.*s", (int)(eq - kv), kv);
     snprintf(where, sizeof where, "flag -X %s", name);
-    snprintf(shown, sizeof shown, "flag -X %s", kafka_secret(name) ? name : kv);
+    snprintf(shown, sizeof shown, "flag -X %s", fl_kafka_is_secret(name) ? name : kv);
     return set_kafka(cfg, name, eq + 1, where, shown, errstr, errstr_size);
 }
 
@@ -1231,7 +1224,7 @@ void fl_config_free(fl_config_t *cfg)
         free(cfg->slots[i].where);
     }
     for (size_t i = 0; i < cfg->kafka.count; i++) {
-        str_free((char *)cfg->kafka.values[i], kafka_secret(cfg->kafka.names[i]));
+        str_free((char *)cfg->kafka.values[i], fl_kafka_is_secret(cfg->kafka.names[i]));
         free((char *)cfg->kafka.names[i]);
         free(cfg->kafka_where[i]);
     }
@@ -1650,6 +1643,6 @@ void fl_config_dump(const fl_config_t *cfg, FILE *fp)
     }
     for (size_t i = 0; i < cfg->kafka.count; i++)
         fprintf(fp, "kafka.%s = %s  # %s\n", cfg->kafka.names[i],
-                kafka_secret(cfg->kafka.names[i]) ? "(set)" : cfg->kafka.values[i],
+                fl_kafka_is_secret(cfg->kafka.names[i]) ? "(set)" : cfg->kafka.values[i],
                 cfg->kafka_where[i]);
 }

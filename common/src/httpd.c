@@ -39,17 +39,6 @@ typedef struct pss_s {
     bool close; /* close after this response (non-GET requests) */
 } pss_t;
 
-static void on_lws_log(int level, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
-    if (level & LLL_ERR)
-        fl_error("lws: %.*s", (int)len, line);
-    else
-        fl_warn("lws: %.*s", (int)len, line);
-}
-
 /* Sends the status line and headers and queues the body. Non-zero on failure
  * (the connection is then closed). */
 static int respond(struct lws *wsi, pss_t *pss, int status, const char *content_type,
@@ -186,8 +175,7 @@ fl_httpd_t *fl_httpd_start(const char *bind_addr, int port, fl_httpd_handler_fn 
     h->protocols[0].callback = on_http;
     h->protocols[0].per_session_data_size = sizeof(pss_t);
 
-    /* lws logs are process-wide; keep errors and warnings, through fl_log. */
-    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    fl_log_lws_bridge();
 
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;

@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "flushline/clock.h"
 
 int fl_log_threshold = FL_LOG_INFO;
 static const char *component = "flushline";
@@ -46,16 +49,16 @@ static const char *level_name(int level)
 static void vwrite_line(int level, const char *who, const char *fmt, va_list ap)
 {
     char line[2048];
-    struct timeval tv;
+    int64_t ms = fl_clock_wall_ms();
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
     size_t n;
     int r;
 
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    r = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s: ", (long)(tv.tv_usec / 1000),
-                 level_name(level), who);
+    r = snprintf(line + n, sizeof line - n, ".%03dZ %s %s: ", (int)(ms % 1000), level_name(level),
+                 who);
     if (r > 0)
         n += (size_t)r;
     if (n < sizeof line) {
@@ -97,4 +100,20 @@ void fl_log_on_rdkafka(const rd_kafka_t *rk, int level, const char *fac, const c
     if (level > fl_log_threshold)
         return;
     write_fmt(level, component, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);
+}
+
+static void on_lws_log(int level, const char *line)
+{
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (level & LLL_ERR)
+        fl_error("lws: %.*s", (int)len, line);
+    else
+        fl_warn("lws: %.*s", (int)len, line);
+}
+
+void fl_log_lws_bridge(void)
+{
+    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
 }

@@ -294,7 +294,7 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
     fl_claims_t *claims = gw->claims;
     gw_grants_t *grants = NULL;
     char errstr[256], pb[64];
-    int64_t now = gw_now_s();
+    int64_t now = fl_clock_wall_s();
     int rc;
 
     rc = fl_jwt_verify(gw->keys, token.ptr, token.len, now, claims, errstr, sizeof errstr);
@@ -328,7 +328,7 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
     /* expiry closes with 4004 at exp + leeway (wall clock): the instant at
      * which fl_jwt_verify would refuse this token, no earlier */
     {
-        int64_t wait = (conn->exp + gw->cfg->jwt_leeway) * 1000000 - gw_now_real_us();
+        int64_t wait = (conn->exp + gw->cfg->jwt_leeway) * 1000000 - fl_clock_wall_us();
         lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
                          (lws_usec_t)(wait > 0 ? wait : 0));
     }
@@ -409,7 +409,7 @@ static void on_unsubscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_s
 static bool bucket_take(float *tokens, int64_t *since_us, int64_t rate, int64_t burst,
                         uint32_t *retry_ms)
 {
-    int64_t now = gw_now_us();
+    int64_t now = fl_clock_mono_us();
     double t = (double)*tokens + (double)(now - *since_us) / 1e6 * (double)rate;
     if (t > (double)burst)
         t = (double)burst;
@@ -805,8 +805,8 @@ static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
     conn->qcap = GW_QINLINE;
     conn->tokens = (float)gw->cfg->burst;
     conn->sig_tokens = (float)gw->cfg->signal_burst;
-    conn->tokens_us = conn->sig_tokens_us = gw_now_us();
-    if (gw_map_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
+    conn->tokens_us = conn->sig_tokens_us = fl_clock_mono_us();
+    if (fl_hmap_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
         conn->established = false;
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
         return;
@@ -841,7 +841,7 @@ static void on_closed(gw_t *gw, gw_conn_t *conn)
     free(conn->blocks);
     gw_grants_unref(gw, conn->grants);
     conn->grants = NULL;
-    gw_map_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
+    fl_hmap_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
     gw->nconns--;
     fl_gauge_add_int(gw->m.connections, -1);
     conn->established = false;
@@ -899,21 +899,10 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     }
 }
 
-typedef struct close_all_s {
-    uint16_t code;
-    const char *reason;
-} close_all_t;
-
-static void close_one(void *val, void *arg)
-{
-    gw_origin_t *o = val;
-    close_all_t *c = arg;
-    if (o->kind == GW_ORIGIN_WS)
-        gw_conn_close((gw_conn_t *)o, c->code, c->reason, true);
-}
-
 void gw_conn_close_all(gw_t *gw, uint16_t code, const char *reason)
 {
-    close_all_t c = {code, reason};
-    gw_map_each(gw->origins_map, close_one, &c);
+    gw_origin_t *o;
+    FL_HMAP_FOREACH(gw->origins_map, it, o)
+        if (o->kind == GW_ORIGIN_WS)
+            gw_conn_close((gw_conn_t *)o, code, reason, true);
 }

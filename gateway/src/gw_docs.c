@@ -92,7 +92,7 @@ void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_i
     h->buf = buf;
     h->len = len;
     h->inf = inf;
-    gw->part_used_us[p] = gw_now_us();
+    gw->part_used_us[p] = fl_clock_mono_us();
     if (gw->part_state[p] == GW_PART_ASSIGNED) {
         produce_held(gw, h, p);
         return;
@@ -104,7 +104,7 @@ void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_i
 
 gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id)
 {
-    return gw_map_get(gw->docs, id.ptr, id.len);
+    return fl_hmap_get(gw->docs, id.ptr, id.len);
 }
 
 static void window_clear(gw_doc_t *doc)
@@ -187,7 +187,7 @@ gw_doc_t *gw_docs_open(gw_t *gw, fl_slice_t id)
     doc->minimal = gw_tenant_minimal(gw, id);
     doc->wcap = (uint32_t)gw->cfg->window_deltas;
     if ((doc->wcap && !(doc->win = calloc(doc->wcap, sizeof *doc->win))) ||
-        gw_map_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
+        fl_hmap_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
         free(doc->win);
         free(doc);
         return NULL;
@@ -214,7 +214,7 @@ static void produce_sync(gw_t *gw, gw_doc_t *doc)
     msg.u.sync.req = doc->req = ++gw->next_req;
     msg.u.sync.have_version = 0;
     doc->state = GW_DOC_SYNCING;
-    doc->sync_deadline_us = gw_now_us() + gw->cfg->sync_timeout_ms * 1000;
+    doc->sync_deadline_us = fl_clock_mono_us() + gw->cfg->sync_timeout_ms * 1000;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
         fl_error("encoding a sync for %.*s: %s", (int)doc->idlen, doc->id, errstr);
         return;
@@ -224,7 +224,7 @@ static void produce_sync(gw_t *gw, gw_doc_t *doc)
         fl_counter_inc(gw->m.produce_errors);
         fl_warn("cannot produce a sync for %.*s: %s; retrying", (int)doc->idlen, doc->id,
                 rd_kafka_err2str(rc));
-        doc->sync_deadline_us = gw_now_us() + 1000 * 1000;
+        doc->sync_deadline_us = fl_clock_mono_us() + 1000 * 1000;
         return;
     }
     fl_counter_inc(gw->m.syncs);
@@ -242,27 +242,16 @@ static void start_sync(gw_t *gw, gw_doc_t *doc)
     need_partition(gw, p);
 }
 
-typedef struct assigned_ctx_s {
-    gw_t *gw;
-    int32_t partition;
-} assigned_ctx_t;
-
-static void on_assigned_doc(void *val, void *arg)
-{
-    gw_doc_t *doc = val;
-    assigned_ctx_t *c = arg;
-    if (doc->partition == c->partition && doc->state == GW_DOC_WAIT_PART)
-        produce_sync(c->gw, doc);
-}
-
 void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
 {
-    assigned_ctx_t c = {gw, partition};
-    if (partition < 0 || partition >= GW_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
+    gw_doc_t *doc;
+    if (partition < 0 || partition >= FL_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
         gw->part_state[partition] != GW_PART_ASSIGNING)
         return; /* a stale answer: a newer request is on its way */
     gw->part_state[partition] = GW_PART_ASSIGNED;
-    gw_map_each(gw->docs, on_assigned_doc, &c);
+    FL_HMAP_FOREACH(gw->docs, it, doc)
+        if (doc->partition == partition && doc->state == GW_DOC_WAIT_PART)
+            produce_sync(gw, doc);
     /* held flushes, oldest first (the list is newest first) */
     gw_held_t *h = gw->held[partition], *rev = NULL;
     gw->held[partition] = NULL;
@@ -444,7 +433,7 @@ void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn)
             break;
         }
     if (doc->nsubs == 0 && doc->http_waiters == 0)
-        doc->idle_since_us = gw_now_us();
+        doc->idle_since_us = fl_clock_mono_us();
 }
 
 /* ---- records ------------------------------------------------------------------ */
@@ -688,50 +677,25 @@ void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
 
 /* ---- timers ---------------------------------------------------------------------- */
 
-typedef struct tick_ctx_s {
-    gw_t *gw;
-    int64_t now;
-    gw_doc_t **drop;
-    size_t ndrop, cap;
-} tick_ctx_t;
-
-static void on_tick_doc(void *val, void *arg)
-{
-    gw_doc_t *doc = val;
-    tick_ctx_t *c = arg;
-    if (doc->state == GW_DOC_SYNCING && c->now > doc->sync_deadline_us) {
-        fl_warn("no sync reply for %.*s yet; asking again", (int)doc->idlen, doc->id);
-        produce_sync(c->gw, doc);
-    }
-    if (doc->nsubs == 0 && doc->http_waiters == 0 && doc->idle_since_us &&
-        c->now - doc->idle_since_us > c->gw->cfg->doc_idle_ms * 1000) {
-        if (c->ndrop == c->cap) {
-            size_t cap = c->cap ? c->cap * 2 : 16;
-            gw_doc_t **d = realloc(c->drop, cap * sizeof *d);
-            if (!d)
-                return;
-            c->drop = d;
-            c->cap = cap;
-        }
-        c->drop[c->ndrop++] = doc;
-    }
-}
-
 void gw_docs_tick(gw_t *gw, int64_t now_us)
 {
-    tick_ctx_t c = {gw, now_us, NULL, 0, 0};
-    gw_map_each(gw->docs, on_tick_doc, &c);
-    for (size_t i = 0; i < c.ndrop; i++) {
-        gw_doc_t *doc = c.drop[i];
-        int32_t p = doc->partition;
-        fl_debug("dropping idle document %.*s", (int)doc->idlen, doc->id);
-        gw_map_del(gw->docs, doc->id, doc->idlen);
-        doc_free(gw, doc);
-        gw->part_docs[p]--;
+    gw_doc_t *doc;
+    FL_HMAP_FOREACH(gw->docs, it, doc) {
+        if (doc->state == GW_DOC_SYNCING && now_us > doc->sync_deadline_us) {
+            fl_warn("no sync reply for %.*s yet; asking again", (int)doc->idlen, doc->id);
+            produce_sync(gw, doc);
+        }
+        if (doc->nsubs == 0 && doc->http_waiters == 0 && doc->idle_since_us &&
+            now_us - doc->idle_since_us > gw->cfg->doc_idle_ms * 1000) {
+            /* the current entry: the iteration goes on with the next */
+            fl_debug("dropping idle document %.*s", (int)doc->idlen, doc->id);
+            fl_hmap_del(gw->docs, doc->id, doc->idlen);
+            gw->part_docs[doc->partition]--;
+            doc_free(gw, doc);
+        }
     }
-    free(c.drop);
     /* a partition nobody needs (no document, no recent flush) is let go */
-    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < GW_MAX_PARTITIONS; p++)
+    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < FL_MAX_PARTITIONS; p++)
         if (gw->part_state[p] == GW_PART_ASSIGNED && gw->part_docs[p] == 0 &&
             now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll &&
             (gw->part_await[p] == 0 || now_us - gw->part_used_us[p] > GW_AWAIT_MAX_US)) {
@@ -743,14 +707,10 @@ void gw_docs_tick(gw_t *gw, int64_t now_us)
         }
 }
 
-static void free_doc_cb(void *val, void *arg)
-{
-    doc_free(arg, val);
-}
-
 void gw_docs_free_all(gw_t *gw)
 {
-    for (int p = 0; p < GW_MAX_PARTITIONS; p++)
+    gw_doc_t *doc;
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         while (gw->held[p]) {
             gw_held_t *h = gw->held[p];
             gw->held[p] = h->next;
@@ -758,5 +718,6 @@ void gw_docs_free_all(gw_t *gw)
             free(h->inf);
             free(h);
         }
-    gw_map_each(gw->docs, free_doc_cb, gw);
+    FL_HMAP_FOREACH(gw->docs, it, doc)
+        doc_free(gw, doc); /* the map is freed next, unread */
 }

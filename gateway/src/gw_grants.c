@@ -59,7 +59,7 @@ gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims)
     *p++ = (char)nwrite;
     for (uint32_t i = 0; i < nwrite; i++)
         p = put_str(p, claims->write[i]);
-    if ((grants = gw_map_get(gw->grants, key, klen))) {
+    if ((grants = fl_hmap_get(gw->grants, key, klen))) {
         free(key);
         grants->refs++;
         return grants;
@@ -98,7 +98,7 @@ gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims)
             }
         }
     }
-    if (gw_map_put(gw->grants, grants->key, grants->keylen, grants) != 0) {
+    if (fl_hmap_put(gw->grants, grants->key, grants->keylen, grants) != 0) {
         free(grants);
         return NULL;
     }
@@ -109,7 +109,7 @@ void gw_grants_unref(gw_t *gw, gw_grants_t *grants)
 {
     if (!grants || --grants->refs > 0)
         return;
-    gw_map_del(gw->grants, grants->key, grants->keylen);
+    fl_hmap_del(gw->grants, grants->key, grants->keylen);
     free(grants);
 }
 

@@ -103,9 +103,9 @@ size_t gw_http_head_size(void)
 
 static void head_line_del(gw_t *gw, int fd)
 {
-    gw_head_line_t *hl = gw_map_get(gw->heads, &fd, sizeof fd);
+    gw_head_line_t *hl = fl_hmap_get(gw->heads, &fd, sizeof fd);
     if (hl) {
-        gw_map_del(gw->heads, &fd, sizeof fd);
+        fl_hmap_del(gw->heads, &fd, sizeof fd);
         free(hl);
     }
 }
@@ -135,12 +135,12 @@ static bool head_line_keep(gw_t *gw, int fd, const char *buf, size_t len)
         !(hl = malloc(sizeof *hl + tlen)))
         return false;
     hl->fd = fd;
-    hl->at_us = gw_now_us();
+    hl->at_us = fl_clock_mono_us();
     memcpy(hl->method, buf, mlen);
     hl->method[mlen] = '\0';
     hl->tlen = tlen;
     memcpy(hl->target, sp1 + 1, tlen);
-    if (gw_map_put(gw->heads, &hl->fd, sizeof hl->fd, hl) != 0) {
+    if (fl_hmap_put(gw->heads, &hl->fd, sizeof hl->fd, hl) != 0) {
         free(hl);
         return false;
     }
@@ -150,9 +150,9 @@ static bool head_line_keep(gw_t *gw, int fd, const char *buf, size_t len)
 gw_head_line_t *gw_http_take_head(gw_t *gw, struct lws *wsi)
 {
     int fd = (int)lws_get_socket_fd(wsi);
-    gw_head_line_t *hl = gw->heads ? gw_map_get(gw->heads, &fd, sizeof fd) : NULL;
+    gw_head_line_t *hl = gw->heads ? fl_hmap_get(gw->heads, &fd, sizeof fd) : NULL;
     if (hl)
-        gw_map_del(gw->heads, &fd, sizeof fd);
+        fl_hmap_del(gw->heads, &fd, sizeof fd);
     return hl;
 }
 
@@ -184,7 +184,7 @@ int gw_http_on_accept(gw_t *gw, int fd)
     head_line_del(gw, fd); /* a closed predecessor's */
     if ((rc = head_peek(gw, fd, &n)) != 0) {
         if (rc > 0 && head_line_keep(gw, fd, gw->headbuf, n) &&
-            head_refuse(gw, fd, gw_map_get(gw->heads, &fd, sizeof fd), n)) {
+            head_refuse(gw, fd, fl_hmap_get(gw->heads, &fd, sizeof fd), n)) {
             head_line_del(gw, fd);
             return 1; /* answered: lws closes it */
         }
@@ -265,7 +265,7 @@ int gw_http_head_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
         /* the head is in: lws takes a duplicate, this wsi closes its fd
          * (unless the gateway answers a bad /v1/docs line itself) */
         if (head_line_keep(gw, fd, gw->headbuf, n) &&
-            head_refuse(gw, fd, gw_map_get(gw->heads, &fd, sizeof fd), n)) {
+            head_refuse(gw, fd, fl_hmap_get(gw->heads, &fd, sizeof fd), n)) {
             head_line_del(gw, fd);
             return -1;
         }
@@ -290,46 +290,16 @@ int gw_http_head_callback(struct lws *wsi, enum lws_callback_reasons reason, voi
     }
 }
 
-typedef struct sweep_s {
-    int64_t before;
-    int *fds;
-    size_t n, cap;
-} sweep_t;
-
-static void sweep_one(void *val, void *arg)
-{
-    gw_head_line_t *hl = val;
-    sweep_t *sw = arg;
-    if (hl->at_us >= sw->before)
-        return;
-    if (sw->n == sw->cap) {
-        size_t cap = sw->cap ? sw->cap * 2 : 16;
-        int *f = realloc(sw->fds, cap * sizeof *f);
-        if (!f)
-            return;
-        sw->fds = f;
-        sw->cap = cap;
-    }
-    sw->fds[sw->n++] = hl->fd;
-}
-
 /* Lines nobody took (lws refused the request, the client went away before
  * its headers were served) go after a while. */
 static void heads_sweep(gw_t *gw, int64_t now_us)
 {
-    sweep_t sw = {now_us - 30 * 1000000ll, NULL, 0, 0};
-    if (!gw->heads || gw_map_count(gw->heads) == 0)
+    gw_head_line_t *hl;
+    if (!gw->heads)
         return;
-    gw_map_each(gw->heads, sweep_one, &sw);
-    for (size_t i = 0; i < sw.n; i++)
-        head_line_del(gw, sw.fds[i]);
-    free(sw.fds);
-}
-
-static void free_line(void *val, void *arg)
-{
-    (void)arg;
-    free(val);
+    FL_HMAP_FOREACH(gw->heads, it, hl)
+        if (hl->at_us < now_us - 30 * 1000000ll)
+            head_line_del(gw, hl->fd); /* the current entry: the iteration goes on */
 }
 
 void gw_http_heads_free(gw_t *gw)
@@ -341,8 +311,10 @@ void gw_http_heads_free(gw_t *gw)
         free(h);
     }
     if (gw->heads) {
-        gw_map_each(gw->heads, free_line, NULL);
-        gw_map_free(gw->heads);
+        gw_head_line_t *hl;
+        FL_HMAP_FOREACH(gw->heads, it, hl)
+            free(hl);
+        fl_hmap_free(gw->heads);
         gw->heads = NULL;
     }
 }
@@ -350,14 +322,14 @@ void gw_http_heads_free(gw_t *gw)
 static void unregister(gw_http_t *req)
 {
     if (req->registered) {
-        gw_map_del(req->gw->origins_map, &req->o.id, sizeof req->o.id);
+        fl_hmap_del(req->gw->origins_map, &req->o.id, sizeof req->o.id);
         req->registered = false;
     }
     if (req->waiting_doc) {
         gw_doc_t *doc = req->waiting_doc;
         req->waiting_doc = NULL;
         if (--doc->http_waiters == 0 && doc->nsubs == 0)
-            doc->idle_since_us = gw_now_us();
+            doc->idle_since_us = fl_clock_mono_us();
     }
     req->waiting_outcome = false;
 }
@@ -436,10 +408,10 @@ static bool registered_as_origin(gw_t *gw, gw_http_t *req)
     req->o.kind = GW_ORIGIN_HTTP;
     req->o.id = gw_origin_next(gw);
     req->gw = gw;
-    if (gw_map_put(gw->origins_map, &req->o.id, sizeof req->o.id, &req->o) != 0)
+    if (fl_hmap_put(gw->origins_map, &req->o.id, sizeof req->o.id, &req->o) != 0)
         return false;
     req->registered = true;
-    req->deadline_us = gw_now_us() + gw->cfg->http_flush_timeout_ms * 1000;
+    req->deadline_us = fl_clock_mono_us() + gw->cfg->http_flush_timeout_ms * 1000;
     return true;
 }
 
@@ -453,7 +425,7 @@ static bool check_token(gw_t *gw, gw_http_t *req, fl_claims_t *claims)
         respond_error(req, 401, FL_CODE_UNAUTHORIZED, "an Authorization: Bearer token is needed");
         return false;
     }
-    rc = fl_jwt_verify(gw->keys, auth + 7, (size_t)n - 7, gw_now_s(), claims, errstr,
+    rc = fl_jwt_verify(gw->keys, auth + 7, (size_t)n - 7, fl_clock_wall_s(), claims, errstr,
                        sizeof errstr);
     if (rc != 0) {
         fl_counter_inc(gw->m.auth_failures);
@@ -815,54 +787,28 @@ void gw_http_on_failed(gw_t *gw, gw_http_t *req, uint16_t code, const char *reas
                       code, reason);
 }
 
-typedef struct doc_ctx_s {
-    gw_t *gw;
-    gw_doc_t *doc;
-    int64_t now;
-    gw_http_t **hits;
-    size_t n, cap;
-} doc_ctx_t;
-
-static void collect(void *val, void *arg)
-{
-    gw_origin_t *o = val;
-    doc_ctx_t *c = arg;
-    gw_http_t *req = (gw_http_t *)o;
-    if (o->kind != GW_ORIGIN_HTTP)
-        return;
-    if (c->doc ? req->waiting_doc != c->doc
-               : !(req->waiting_doc || req->waiting_outcome) || c->now < req->deadline_us)
-        return;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 8;
-        gw_http_t **h = realloc(c->hits, cap * sizeof *h);
-        if (!h)
-            return;
-        c->hits = h;
-        c->cap = cap;
-    }
-    c->hits[c->n++] = req;
-}
-
+/* Answering a request unregisters it, which deletes the current entry of
+ * the origins map: the iteration allows that and goes on. */
 void gw_http_on_doc_live(gw_t *gw, gw_doc_t *doc)
 {
-    doc_ctx_t c = {gw, doc, 0, NULL, 0, 0};
+    gw_origin_t *o;
     if (doc->http_waiters == 0)
         return;
-    gw_map_each(gw->origins_map, collect, &c);
-    for (size_t i = 0; i < c.n; i++)
-        answer_doc(gw, c.hits[i], doc);
-    free(c.hits);
+    FL_HMAP_FOREACH(gw->origins_map, it, o)
+        if (o->kind == GW_ORIGIN_HTTP && ((gw_http_t *)o)->waiting_doc == doc)
+            answer_doc(gw, (gw_http_t *)o, doc);
 }
 
 void gw_http_tick(gw_t *gw, int64_t now_us)
 {
-    doc_ctx_t c = {gw, NULL, now_us, NULL, 0, 0};
+    gw_origin_t *o;
     heads_sweep(gw, now_us);
-    gw_map_each(gw->origins_map, collect, &c);
-    for (size_t i = 0; i < c.n; i++)
-        respond_error(c.hits[i], 504, FL_CODE_UNAVAILABLE, "no answer in time");
-    free(c.hits);
+    FL_HMAP_FOREACH(gw->origins_map, it, o) {
+        gw_http_t *req = (gw_http_t *)o;
+        if (o->kind == GW_ORIGIN_HTTP && (req->waiting_doc || req->waiting_outcome) &&
+            now_us >= req->deadline_us)
+            respond_error(req, 504, FL_CODE_UNAVAILABLE, "no answer in time");
+    }
 }
 
 static int on_writeable(gw_http_t *req)

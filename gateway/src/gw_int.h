@@ -16,15 +16,17 @@
 
 #include <libwebsockets.h>
 
+#include "flushline/clock.h"
 #include "flushline/engine.h"
+#include "flushline/hmap.h"
 #include "flushline/jwt.h"
+#include "flushline/limits.h"
 #include "flushline/metrics.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 #include "gw.h"
 
 #define GW_SERVER_NAME "flushline/0.1.0"
-#define GW_MAX_PARTITIONS 1024
 #define GW_RETRY_AFTER_MS 500 /* suggested retry delay when the broker is in trouble */
 #define GW_MAX_BLOCKS 64      /* (doc, client_id) keys with a failed publish, per connection */
 #define GW_AWAIT_MAX_US (15ll * 60 * 1000000) /* longest a partition is kept for outcomes */
@@ -33,7 +35,6 @@ typedef struct gw_conn_s gw_conn_t;
 typedef struct gw_doc_s gw_doc_t;
 typedef struct gw_http_s gw_http_t;
 typedef struct gw_kafka_s gw_kafka_t;
-typedef struct gw_map_s gw_map_t;
 typedef struct gw_grants_s gw_grants_t;
 typedef struct gw_block_s gw_block_t;
 
@@ -58,17 +59,6 @@ gw_buf_t *gw_buf_new(const char *p, size_t len, bool text); /* refs = 1; NULL on
 void gw_buf_unref(gw_buf_t *buf);                           /* NULL is safe */
 /* Encodes msg in form into a new buffer; NULL (logged) on failure. */
 gw_buf_t *gw_buf_encode(const fl_wire_msg_t *msg, fl_wire_form_t form);
-
-/* ---- a tiny hash map keyed by bytes ---------------------------------------
- * Keys are borrowed from the values and must stay valid while mapped. */
-gw_map_t *gw_map_new(void);
-void gw_map_free(gw_map_t *map);
-void *gw_map_get(const gw_map_t *map, const void *key, size_t klen);
-int gw_map_put(gw_map_t *map, const void *key, size_t klen, void *val); /* 0 or -ENOMEM */
-void gw_map_del(gw_map_t *map, const void *key, size_t klen);
-size_t gw_map_count(const gw_map_t *map);
-/* Calls fn for each value; fn may not change the map. */
-void gw_map_each(const gw_map_t *map, void (*fn)(void *val, void *arg), void *arg);
 
 /* ---- grants: the compact, shared form of verified claims -----------------
  * What a connection may do, interned per distinct (sub, read prefixes,
@@ -160,14 +150,14 @@ struct gw_s {
     struct lws_http_mount mounts[6];
     int port;
     gw_kafka_t *kafka;
-    gw_map_t *docs;    /* doc id -> gw_doc_t */
-    gw_map_t *origins_map; /* origin id (8 bytes) -> gw_origin_t (conn or http) */
-    gw_map_t *grants;      /* grants key -> gw_grants_t (interned) */
+    fl_hmap_t *docs;        /* doc id -> gw_doc_t */
+    fl_hmap_t *origins_map; /* origin id (8 bytes) -> gw_origin_t (conn or http) */
+    fl_hmap_t *grants;      /* grants key -> gw_grants_t (interned) */
     /* raw request lines (gw_http.c): without TLS the gateway peeks at each
      * new connection's request head before lws reads it, and keeps the
      * request line by socket fd until the HTTP or upgrade callback takes it */
     bool raw_heads;
-    gw_map_t *heads; /* socket fd -> gw_head_line_t */
+    fl_hmap_t *heads; /* socket fd -> gw_head_line_t */
     char *headbuf;   /* GW_HEAD_MAX bytes: the peek */
     struct gw_handoff_s *handoffs;
     lws_sorted_usec_list_t sul_handoff;
@@ -177,14 +167,14 @@ struct gw_s {
     uint32_t nconns;
     /* events/signals partitions: state, generation of the last request,
      * documents that need each one */
-    uint8_t part_state[GW_MAX_PARTITIONS];
-    uint32_t part_gen[GW_MAX_PARTITIONS];
-    uint32_t part_docs[GW_MAX_PARTITIONS];
-    int64_t part_used_us[GW_MAX_PARTITIONS]; /* last flush routed through it */
+    uint8_t part_state[FL_MAX_PARTITIONS];
+    uint32_t part_gen[FL_MAX_PARTITIONS];
+    uint32_t part_docs[FL_MAX_PARTITIONS];
+    int64_t part_used_us[FL_MAX_PARTITIONS]; /* last flush routed through it */
     /* flushes published through it whose outcome has not come back: the
      * partition stays followed while any is awaited (GW_AWAIT_MAX_US) */
-    uint32_t part_await[GW_MAX_PARTITIONS];
-    struct gw_held_s *held[GW_MAX_PARTITIONS]; /* flushes waiting for the assignment */
+    uint32_t part_await[FL_MAX_PARTITIONS];
+    struct gw_held_s *held[FL_MAX_PARTITIONS]; /* flushes waiting for the assignment */
     fl_arena_t *arena; /* scratch for the service thread, reset per use */
     unsigned char *wbatch; /* LWS_PRE + GW_WBATCH: frames coalesced for one write */
     lws_sorted_usec_list_t sul_tick;
@@ -197,12 +187,6 @@ struct gw_s {
     gw_metrics_t m;
 };
 
-/* Monotonic microseconds. */
-int64_t gw_now_us(void);
-/* Wall-clock seconds (token times). */
-int64_t gw_now_s(void);
-/* Wall-clock microseconds (the token expiry timer). */
-int64_t gw_now_real_us(void);
 /* True when the doc's tenant is in minimum-disclosure mode. */
 bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc);
 /* The events partition of a doc (murmur2, like every producer). */

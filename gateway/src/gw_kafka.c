@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "flushline/clock.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
@@ -63,10 +64,10 @@ struct gw_kafka_s {
     atomic_bool stop;
     pthread_mutex_t lock; /* guards everything down to "consumer thread only" */
     gw_event_t *head, *tail;
-    want_t want[GW_MAX_PARTITIONS];
+    want_t want[FL_MAX_PARTITIONS];
     uint32_t nwant; /* partitions with a pending request */
     /* consumer thread only */
-    bool assigned[GW_MAX_PARTITIONS];
+    bool assigned[FL_MAX_PARTITIONS];
     int64_t retry_us;           /* failed requests wait until then; 0: none */
     rd_kafka_message_t *undone; /* consumed, not decoded for lack of memory yet */
 };
@@ -154,18 +155,11 @@ static void want(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on, bo
 
 void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on)
 {
-    if (partition < 0 || partition >= GW_MAX_PARTITIONS) {
+    if (partition < 0 || partition >= FL_MAX_PARTITIONS) {
         fl_error("partition %d out of range: not followed", partition);
         return;
     }
     want(kafka, partition, gen, on, false);
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Decodes one consumed record into *out, NULL when it is of no interest to
@@ -314,15 +308,15 @@ static int apply_one(gw_kafka_t *kafka, const req_t *r)
  * RETRY_ASSIGN_US, while records keep flowing. */
 static void apply_requests(gw_kafka_t *kafka)
 {
-    req_t reqs[GW_MAX_PARTITIONS];
+    req_t reqs[FL_MAX_PARTITIONS];
     size_t n = 0;
     bool failed = false;
 
-    if (kafka->retry_us && mono_us() < kafka->retry_us)
+    if (kafka->retry_us && fl_clock_mono_us() < kafka->retry_us)
         return;
     kafka->retry_us = 0;
     pthread_mutex_lock(&kafka->lock);
-    for (int32_t p = 0; kafka->nwant > 0 && p < GW_MAX_PARTITIONS; p++)
+    for (int32_t p = 0; kafka->nwant > 0 && p < FL_MAX_PARTITIONS; p++)
         if (kafka->want[p].pending) {
             reqs[n++] = (req_t){p, kafka->want[p].gen, kafka->want[p].on};
             kafka->want[p].pending = false;
@@ -335,7 +329,7 @@ static void apply_requests(gw_kafka_t *kafka)
             failed = true;
         }
     if (failed)
-        kafka->retry_us = mono_us() + RETRY_ASSIGN_US;
+        kafka->retry_us = fl_clock_mono_us() + RETRY_ASSIGN_US;
 }
 
 static void *consumer_main(void *arg)

@@ -19,40 +19,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "flushline/config.h"
+#include "flushline/keyfile.h"
 #include "flushline/log.h"
 #include "gw_int.h"
 
 #define TICK_US 5000
 #define GW_RX_BUFFER 2048 /* bytes lws reads per connection at once */
 
-int64_t gw_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t gw_now_s(void)
-{
-    return (int64_t)time(NULL);
-}
-
-int64_t gw_now_real_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int32_t gw_partition(const gw_t *gw, fl_slice_t doc)
 {
     int32_t p = rd_kafka_msg_partitioner_murmur2_random(NULL, doc.ptr, doc.len,
                                                         (int32_t)gw->cfg->partitions, NULL, NULL);
-    return p < 0 || p >= GW_MAX_PARTITIONS ? 0 : p;
+    return p < 0 || p >= FL_MAX_PARTITIONS ? 0 : p;
 }
 
 bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc)
@@ -70,7 +51,7 @@ bool gw_tenant_minimal(const gw_t *gw, fl_slice_t doc)
 gw_origin_t *gw_origin_get(gw_t *gw, uint64_t id)
 {
     id &= ~(uint64_t)GW_ORIGIN_FORM_JSON; /* a record's origin carries the form */
-    return gw_map_get(gw->origins_map, &id, sizeof id);
+    return fl_hmap_get(gw->origins_map, &id, sizeof id);
 }
 
 uint64_t gw_origin_next(gw_t *gw)
@@ -200,7 +181,7 @@ static void drain_events(gw_t *gw)
 static void on_tick(lws_sorted_usec_list_t *sul)
 {
     gw_t *gw = lws_container_of(sul, gw_t, sul_tick);
-    int64_t now = gw_now_us();
+    int64_t now = fl_clock_mono_us();
     gw_kafka_poll(gw->kafka);
     if (now - gw->last_tick_us >= 100000) {
         gw->last_tick_us = now;
@@ -235,17 +216,6 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     default:
         return gw_http_callback(wsi, reason, user, in, len);
     }
-}
-
-static void on_lws_log(int level, const char *line)
-{
-    size_t len = strlen(line);
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-        len--;
-    if (level & LLL_ERR)
-        fl_error("lws: %.*s", (int)len, line);
-    else
-        fl_warn("lws: %.*s", (int)len, line);
 }
 
 /* ---- metrics ------------------------------------------------------------------------- */
@@ -319,18 +289,13 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     /* Origin and sync request ids start at a per-instance base (wall-clock
      * microseconds, shifted): a restarted gateway with the same gateway.id
      * never takes an outcome or a sync reply meant for its predecessor. */
-    {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gw->next_origin = gw->next_req =
-            ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) << 12; /* even */
-    }
+    gw->next_origin = gw->next_req = (uint64_t)fl_clock_wall_us() << 12; /* even */
     gw->origins = split_list(cfg->origins, &err);
     if (!err)
         gw->minimal = split_list(cfg->minimal_tenants, &err);
-    if (err || register_metrics(gw) != 0 || !(gw->docs = gw_map_new()) ||
-        !(gw->origins_map = gw_map_new()) || !(gw->grants = gw_map_new()) ||
-        !(gw->heads = gw_map_new()) || !(gw->headbuf = malloc(GW_HEAD_MAX)) ||
+    if (err || register_metrics(gw) != 0 || !(gw->docs = fl_hmap_new()) ||
+        !(gw->origins_map = fl_hmap_new()) || !(gw->grants = fl_hmap_new()) ||
+        !(gw->heads = fl_hmap_new()) || !(gw->headbuf = malloc(GW_HEAD_MAX)) ||
         !(gw->claims = malloc(sizeof *gw->claims)) || !(gw->arena = fl_arena_new(1 << 16)) ||
         !(gw->wbatch = malloc(LWS_PRE + GW_WBATCH))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -348,7 +313,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
         goto fail;
     }
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    fl_log_lws_bridge();
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     if (cfg->tls_cert && *cfg->tls_cert)
@@ -426,7 +391,7 @@ gw_t *gw_new(const gw_config_t *cfg, char *errstr, size_t errstr_size)
     fl_info("gateway %s listening on %s:%d (WebSocket /v1/ws%s)", gw->id,
             cfg->bind && *cfg->bind ? cfg->bind : "*", gw->port,
             cfg->tls_cert && *cfg->tls_cert ? ", TLS" : "");
-    gw->last_tick_us = gw_now_us();
+    gw->last_tick_us = fl_clock_mono_us();
     lws_sul_schedule(gw->context, 0, &gw->sul_tick, on_tick, TICK_US);
     return gw;
 fail:
@@ -466,22 +431,22 @@ int gw_run(gw_t *gw)
         fl_info("draining: /readyz answers 503 for %lld ms, then %u connections get %d "
                 "going_away", (long long)gw->cfg->drain_grace_ms, gw->nconns,
                 FL_CLOSE_GOING_AWAY);
-        deadline = gw_now_us() + gw->cfg->drain_grace_ms * 1000;
-        while (gw_now_us() < deadline)
+        deadline = fl_clock_mono_us() + gw->cfg->drain_grace_ms * 1000;
+        while (fl_clock_mono_us() < deadline)
             if (lws_service(gw->context, 0) < 0)
                 break;
     }
     fl_info("draining: closing %u connections with %d going_away", gw->nconns,
             FL_CLOSE_GOING_AWAY);
     gw_conn_close_all(gw, FL_CLOSE_GOING_AWAY, "going away: reconnect now");
-    deadline = gw_now_us() + 3 * 1000000;
-    while (gw->nconns > 0 && gw_now_us() < deadline)
+    deadline = fl_clock_mono_us() + 3 * 1000000;
+    while (gw->nconns > 0 && fl_clock_mono_us() < deadline)
         if (lws_service(gw->context, 0) < 0)
             break;
     /* the producer is flushed while the loop still turns (HTTP answers,
      * delivery reports), not in one blocking call */
-    deadline = gw_now_us() + 5 * 1000000;
-    while (gw_kafka_flush(gw->kafka, 0) != 0 && gw_now_us() < deadline)
+    deadline = fl_clock_mono_us() + 5 * 1000000;
+    while (gw_kafka_flush(gw->kafka, 0) != 0 && fl_clock_mono_us() < deadline)
         if (lws_service(gw->context, 0) < 0)
             break;
     if (gw_kafka_flush(gw->kafka, 0) != 0)
@@ -507,10 +472,10 @@ void gw_free(gw_t *gw)
     gw_http_heads_free(gw);
     if (gw->docs) {
         gw_docs_free_all(gw);
-        gw_map_free(gw->docs);
+        fl_hmap_free(gw->docs);
     }
-    gw_map_free(gw->origins_map);
-    gw_map_free(gw->grants); /* empty: every connection dropped its reference */
+    fl_hmap_free(gw->origins_map);
+    fl_hmap_free(gw->grants); /* empty: every connection dropped its reference */
     free(gw->claims);
     free(gw->wbatch);
     free(gw->headbuf);

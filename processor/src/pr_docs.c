@@ -1,23 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pr_docs: an open-addressing hash table of documents keyed by id (siphash
- * via libsodium's crypto_shorthash with a fixed key: the table is private
- * to the process and ids are bounded, but a keyed hash keeps adversarial
- * ids from clustering), plus each document's outcome window.
+ * pr_docs: the documents of one partition in the one hash map (hmap.h),
+ * plus each document's outcome window. Each entry carries its own copy of
+ * the id as the map's key, so the key stays valid whatever becomes of
+ * ent->doc.
  */
 #include "pr_docs.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
+#include "flushline/hmap.h"
 
 struct pr_docs_s {
     pr_docs_limits_t lim;
-    pr_doc_entry_t **slots; /* NULL = empty; no deletions, so no tombstones */
-    uint32_t cap, count;
-    unsigned char hkey[crypto_shorthash_KEYBYTES];
+    fl_hmap_t *map; /* id -> pr_doc_entry_t (an entry_t) */
 };
+
+/* What an entry is allocated as; callers see only ent. */
+typedef struct entry_s {
+    pr_doc_entry_t ent; /* first: (pr_doc_entry_t *) and (entry_t *) are one pointer */
+    size_t idlen;
+    char id[]; /* the map's key */
+} entry_t;
 
 pr_docs_t *pr_docs_new(const pr_docs_limits_t *lim)
 {
@@ -25,13 +30,10 @@ pr_docs_t *pr_docs_new(const pr_docs_limits_t *lim)
     if (!docs)
         return NULL;
     docs->lim = *lim;
-    docs->cap = 64;
-    docs->slots = calloc(docs->cap, sizeof *docs->slots);
-    if (!docs->slots) {
+    if (!(docs->map = fl_hmap_new())) {
         free(docs);
         return NULL;
     }
-    randombytes_buf(docs->hkey, sizeof docs->hkey);
     return docs;
 }
 
@@ -41,107 +43,51 @@ static void entry_free(pr_doc_entry_t *ent)
         free(ent->window[(ent->whead + i) % ent->wcap].rec);
     free(ent->window);
     fl_doc_free(ent->doc);
-    free(ent);
+    free((entry_t *)ent);
 }
 
 void pr_docs_free(pr_docs_t *docs)
 {
+    pr_doc_entry_t *ent;
     if (!docs)
         return;
-    for (uint32_t i = 0; i < docs->cap; i++)
-        if (docs->slots[i])
-            entry_free(docs->slots[i]);
-    free(docs->slots);
+    FL_HMAP_FOREACH(docs->map, it, ent)
+        entry_free(ent); /* the map is freed next, unread */
+    fl_hmap_free(docs->map);
     free(docs);
-}
-
-static uint64_t hash_id(const pr_docs_t *docs, fl_slice_t id)
-{
-    uint64_t h;
-    crypto_shorthash((unsigned char *)&h, (const unsigned char *)id.ptr, id.len, docs->hkey);
-    return h;
-}
-
-static uint32_t probe(const pr_docs_t *docs, fl_slice_t id, bool *found)
-{
-    uint32_t mask = docs->cap - 1, i = (uint32_t)hash_id(docs, id) & mask;
-    for (;;) {
-        pr_doc_entry_t *ent = docs->slots[i];
-        if (!ent) {
-            *found = false;
-            return i;
-        }
-        fl_slice_t eid = fl_doc_id(ent->doc);
-        if (eid.len == id.len && memcmp(eid.ptr, id.ptr, id.len) == 0) {
-            *found = true;
-            return i;
-        }
-        i = (i + 1) & mask;
-    }
 }
 
 pr_doc_entry_t *pr_docs_get(pr_docs_t *docs, fl_slice_t id)
 {
-    bool found;
-    uint32_t i = probe(docs, id, &found);
-    return found ? docs->slots[i] : NULL;
-}
-
-static int grow(pr_docs_t *docs)
-{
-    uint32_t ocap = docs->cap;
-    pr_doc_entry_t **old = docs->slots;
-    pr_doc_entry_t **slots = calloc((size_t)ocap * 2, sizeof *slots);
-    if (!slots)
-        return -1;
-    docs->slots = slots;
-    docs->cap = ocap * 2;
-    for (uint32_t i = 0; i < ocap; i++) {
-        bool found;
-        if (!old[i])
-            continue;
-        slots[probe(docs, fl_doc_id(old[i]->doc), &found)] = old[i];
-    }
-    free(old);
-    return 0;
+    return fl_hmap_get(docs->map, id.ptr, id.len);
 }
 
 pr_doc_entry_t *pr_docs_get_or_create(pr_docs_t *docs, fl_slice_t id)
 {
-    bool found;
-    uint32_t i;
-    pr_doc_entry_t *ent;
-    if ((docs->count + 1) * 4 > docs->cap * 3 && grow(docs) != 0)
+    pr_doc_entry_t *ent = fl_hmap_get(docs->map, id.ptr, id.len);
+    entry_t *e;
+    if (ent)
+        return ent;
+    if (!(e = calloc(1, sizeof *e + id.len)))
         return NULL;
-    i = probe(docs, id, &found);
-    if (found)
-        return docs->slots[i];
-    ent = calloc(1, sizeof *ent);
-    if (!ent)
-        return NULL;
-    ent->doc = fl_doc_new(id, &docs->lim.engine);
-    if (!ent->doc) {
-        free(ent);
+    memcpy(e->id, id.ptr, id.len);
+    e->idlen = id.len;
+    if (!(e->ent.doc = fl_doc_new(id, &docs->lim.engine)) ||
+        fl_hmap_put(docs->map, e->id, e->idlen, e) != 0) {
+        entry_free(&e->ent);
         return NULL;
     }
-    docs->slots[i] = ent;
-    docs->count++;
-    return ent;
+    return &e->ent;
 }
 
 uint32_t pr_docs_count(const pr_docs_t *docs)
 {
-    return docs->count;
+    return (uint32_t)fl_hmap_count(docs->map);
 }
 
-pr_doc_entry_t *pr_docs_next(pr_docs_t *docs, uint32_t *it)
+pr_doc_entry_t *pr_docs_next(pr_docs_t *docs, fl_hmap_iter_t *it)
 {
-    while (*it < docs->cap) {
-        pr_doc_entry_t *ent = docs->slots[(*it)++];
-        if (ent)
-            return ent;
-    }
-    return NULL;
+    return fl_hmap_next(docs->map, it);
 }
 
 static void window_drop_oldest(pr_doc_entry_t *ent)

@@ -17,6 +17,7 @@
 
 #include "flushline/engine.h"
 #include "flushline/flush.h"
+#include "flushline/hmap.h"
 
 typedef struct pr_docs_s pr_docs_t;
 
@@ -55,9 +56,9 @@ pr_doc_entry_t *pr_docs_get(pr_docs_t *docs, fl_slice_t id);
 pr_doc_entry_t *pr_docs_get_or_create(pr_docs_t *docs, fl_slice_t id);
 uint32_t pr_docs_count(const pr_docs_t *docs);
 
-/* Iteration: *it starts at 0; returns NULL at the end. Do not insert while
- * iterating. */
-pr_doc_entry_t *pr_docs_next(pr_docs_t *docs, uint32_t *it);
+/* Iteration: *it starts as FL_HMAP_ITER_INIT; returns NULL at the end. Do
+ * not insert while iterating. */
+pr_doc_entry_t *pr_docs_next(pr_docs_t *docs, fl_hmap_iter_t *it);
 
 /* Appends an encoded outcome record (copied) to the entry's window,
  * dropping the oldest beyond the limits. 0 or -1 on OOM. */

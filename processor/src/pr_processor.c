@@ -33,17 +33,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "flushline/clock.h"
 #include "flushline/engine.h"
+#include "flushline/limits.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 #include "pr_docs.h"
 
-#define PR_MAX_PARTITIONS 1024
 #define PR_TXN_RETRIES 10
 
 typedef struct part_s {
@@ -61,7 +61,7 @@ typedef struct counters_s {
     _Atomic int64_t docs;
     /* commands records behind the high watermark; -1: partition not owned.
      * Kept here, not in part_t, because the HTTP thread reads it. */
-    _Atomic int64_t lag[PR_MAX_PARTITIONS];
+    _Atomic int64_t lag[FL_MAX_PARTITIONS];
 } counters_t;
 
 struct pr_processor_s {
@@ -73,7 +73,7 @@ struct pr_processor_s {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *reader; /* assign-only consumer used by restore */
-    part_t *parts[PR_MAX_PARTITIONS];
+    part_t *parts[FL_MAX_PARTITIONS];
     fl_arena_t *arena;
     pr_docs_limits_t docs_lim;
     bool txn_open;
@@ -95,20 +95,6 @@ struct pr_processor_s {
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "pr_processor_stop must be async-signal-safe");
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- Kafka handles ---------------------------------------------------- */
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -125,7 +111,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     }
     if (msg->_private != (void *)pr)
         return;
-    if (msg->partition >= 0 && msg->partition < PR_MAX_PARTITIONS && pr->parts[msg->partition] &&
+    if (msg->partition >= 0 && msg->partition < FL_MAX_PARTITIONS && pr->parts[msg->partition] &&
         msg->offset + 1 > pr->parts[msg->partition]->events_next)
         pr->parts[msg->partition]->events_next = msg->offset + 1;
 }
@@ -232,7 +218,7 @@ pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t er
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         atomic_init(&pr->c.lag[p], -1);
     pr->cfg = *cfg;
     pr->docs_lim.window_outcomes = (uint32_t)cfg->window_outcomes;
@@ -262,8 +248,8 @@ pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t er
     if (fl_topics_check(pr->producer, &spec, st, errstr, errstr_size) != 0)
         goto fail;
     pr->npartitions = (int)cfg->partitions;
-    if (pr->npartitions > PR_MAX_PARTITIONS) {
-        snprintf(errstr, errstr_size, "at most %d partitions are supported", PR_MAX_PARTITIONS);
+    if (pr->npartitions > FL_MAX_PARTITIONS) {
+        snprintf(errstr, errstr_size, "at most %d partitions are supported", FL_MAX_PARTITIONS);
         goto fail;
     }
 
@@ -398,7 +384,7 @@ void pr_processor_free(pr_processor_t *pr)
         rd_kafka_destroy(pr->reader);
     if (pr->producer)
         rd_kafka_destroy(pr->producer);
-    for (int i = 0; i < PR_MAX_PARTITIONS; i++)
+    for (int i = 0; i < FL_MAX_PARTITIONS; i++)
         part_free(pr->parts[i]);
     fl_arena_free(pr->arena);
     free(pr);
@@ -459,7 +445,7 @@ static int begin_txn(pr_processor_t *pr)
         return -1;
     }
     pr->txn_open = true;
-    pr->txn_start_ms = now_ms();
+    pr->txn_start_ms = fl_clock_mono_ms();
     pr->txn_records = 0;
     return 0;
 }
@@ -541,7 +527,7 @@ static int produce_checkpoint(pr_processor_t *pr, part_t *part)
  * threshold. The producer has been flushed, so events_next is exact. */
 static int snapshot_partition(pr_processor_t *pr, part_t *part, bool round)
 {
-    uint32_t it = 0;
+    fl_hmap_iter_t it = FL_HMAP_ITER_INIT;
     pr_doc_entry_t *ent;
     uint64_t every = (uint64_t)pr->cfg.snapshot_every_versions;
     while ((ent = pr_docs_next(part->docs, &it))) {
@@ -613,7 +599,7 @@ static void rewind_after_abort(pr_processor_t *pr)
         return;
     }
     fl_info("rewind interrupted by the drain: every partition is left to its next owner");
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
         part_drop(pr, p);
 }
 
@@ -657,16 +643,17 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
     rd_kafka_topic_partition_list_t *offsets = NULL;
     rd_kafka_consumer_group_metadata_t *cgmd = NULL;
     rd_kafka_error_t *err;
-    bool round = force_round || now_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms;
+    bool round = force_round ||
+                 fl_clock_mono_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms;
     bool any_due = round;
-    int64_t t0 = now_us();
+    int64_t t0 = fl_clock_mono_us();
     int rc = -1, tries;
 
     if (!pr->txn_open && !force_round)
         return 0;
     if (begin_txn(pr) != 0)
         return -1;
-    for (int p = 0; p < PR_MAX_PARTITIONS && !any_due; p++)
+    for (int p = 0; p < FL_MAX_PARTITIONS && !any_due; p++)
         any_due = pr->parts[p] && pr->parts[p]->snapshot_due;
     if (any_due) {
         /* Exact events offsets for the snapshots. */
@@ -674,13 +661,13 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         if (ferr) {
             fl_warn("flush before snapshots: %s", rd_kafka_err2str(ferr));
         } else {
-            for (int p = 0; p < PR_MAX_PARTITIONS; p++) {
+            for (int p = 0; p < FL_MAX_PARTITIONS; p++) {
                 part_t *part = pr->parts[p];
                 if (part && (round || part->snapshot_due) && snapshot_partition(pr, part, round) != 0)
                     break;
             }
             if (round)
-                pr->last_round_ms = now_ms();
+                pr->last_round_ms = fl_clock_mono_ms();
         }
     }
 
@@ -691,7 +678,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
         for (int i = 0; i < offsets->cnt; i++) {
             int64_t lo, hi, pos = offsets->elems[i].offset;
             int32_t p = offsets->elems[i].partition;
-            if (pos >= 0 && p < PR_MAX_PARTITIONS &&
+            if (pos >= 0 && p < FL_MAX_PARTITIONS &&
                 rd_kafka_get_watermark_offsets(pr->consumer, pr->t_commands, p, &lo, &hi) == 0 &&
                 hi >= pos)
                 atomic_store(&pr->c.lag[p], hi - pos);
@@ -710,7 +697,7 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
          * checkpoint while the group is rebalancing. */
         for (int i = 0; i < offsets->cnt; i++) {
             int32_t p = offsets->elems[i].partition;
-            if (offsets->elems[i].offset >= 0 && p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p] &&
+            if (offsets->elems[i].offset >= 0 && p >= 0 && p < FL_MAX_PARTITIONS && pr->parts[p] &&
                 offsets->elems[i].offset != pr->parts[p]->committed)
                 rd_kafka_topic_partition_list_add(valid, offsets->elems[i].topic, p)->offset =
                     offsets->elems[i].offset;
@@ -742,11 +729,11 @@ static int commit_txn(pr_processor_t *pr, bool force_round)
     pr->txn_open = false;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         int32_t p = offsets->elems[i].partition;
-        if (p >= 0 && p < PR_MAX_PARTITIONS && pr->parts[p])
+        if (p >= 0 && p < FL_MAX_PARTITIONS && pr->parts[p])
             pr->parts[p]->committed = offsets->elems[i].offset;
     }
     atomic_fetch_add(&pr->c.commits, 1);
-    atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(now_us() - t0));
+    atomic_fetch_add(&pr->c.commit_us_total, (uint64_t)(fl_clock_mono_us() - t0));
     rc = 0;
 fail:
     if (cgmd)
@@ -897,7 +884,7 @@ static int handle_sync(pr_processor_t *pr, part_t *part, fl_wire_sync_t *sync)
  * aborted (produce failure, out of memory). */
 static int handle_record(pr_processor_t *pr, const rd_kafka_message_t *msg)
 {
-    part_t *part = msg->partition >= 0 && msg->partition < PR_MAX_PARTITIONS
+    part_t *part = msg->partition >= 0 && msg->partition < FL_MAX_PARTITIONS
                        ? pr->parts[msg->partition]
                        : NULL;
     fl_wire_msg_t wm;
@@ -952,7 +939,7 @@ typedef int (*record_fn)(pr_processor_t *pr, part_t *part, const rd_kafka_messag
 static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, int64_t from,
                           record_fn fn, void *ctx)
 {
-    int64_t lo = 0, hi = 0, deadline = now_ms() + pr->cfg.restore_timeout_ms;
+    int64_t lo = 0, hi = 0, deadline = fl_clock_mono_ms() + pr->cfg.restore_timeout_ms;
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t err;
     int rc = -1;
@@ -962,7 +949,7 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
     while ((err = rd_kafka_query_watermark_offsets(pr->reader, topic, part->id, &lo, &hi, 5000))) {
         if (atomic_load(&pr->stopping))
             goto fail;
-        if (now_ms() > deadline) {
+        if (fl_clock_mono_ms() > deadline) {
             fl_error("watermarks of %s [%d]: %s", topic, part->id, rd_kafka_err2str(err));
             goto fail;
         }
@@ -996,7 +983,7 @@ static int read_partition(pr_processor_t *pr, const char *topic, part_t *part, i
         rd_kafka_position(pr->reader, parts);
         if (parts->elems[0].offset >= hi)
             break;
-        if (now_ms() > deadline) {
+        if (fl_clock_mono_ms() > deadline) {
             fl_error("restore of %s [%d] did not reach offset %lld within %lld ms (at %lld)", topic,
                      part->id, (long long)hi, (long long)pr->cfg.restore_timeout_ms,
                      (long long)parts->elems[0].offset);
@@ -1123,7 +1110,7 @@ static int on_event_record(pr_processor_t *pr, part_t *part, const rd_kafka_mess
 
 static int restore_partition(pr_processor_t *pr, int32_t p)
 {
-    int64_t t0 = now_ms();
+    int64_t t0 = fl_clock_mono_ms();
     restore_ctx_t ctx = {.checkpoint = 0};
     part_t *part = calloc(1, sizeof *part);
     if (!part || !(part->docs = pr_docs_new(&pr->docs_lim))) {
@@ -1147,10 +1134,10 @@ static int restore_partition(pr_processor_t *pr, int32_t p)
     atomic_store(&pr->c.lag[p], 0);
     atomic_fetch_add(&pr->c.restores, 1);
     atomic_fetch_add(&pr->c.events_restored, ctx.events);
-    atomic_fetch_add(&pr->c.restore_ms_total, (uint64_t)(now_ms() - t0));
+    atomic_fetch_add(&pr->c.restore_ms_total, (uint64_t)(fl_clock_mono_ms() - t0));
     fl_info("partition %d restored: %u documents, %llu events from offset %lld in %lld ms", p,
             pr_docs_count(part->docs), (unsigned long long)ctx.events, (long long)ctx.checkpoint,
-            (long long)(now_ms() - t0));
+            (long long)(fl_clock_mono_ms() - t0));
     return 0;
 }
 
@@ -1186,7 +1173,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             commit_txn(pr, false);
         for (int i = 0; i < parts->cnt && !pr->fatal && !atomic_load(&pr->stopping); i++) {
             int32_t p = parts->elems[i].partition;
-            if (p >= PR_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
+            if (p >= FL_MAX_PARTITIONS || restore_partition(pr, p) != 0) {
                 /* Interrupted by SIGTERM: not an error, the drain follows. */
                 if (!atomic_load(&pr->stopping))
                     pr->fatal = 1;
@@ -1199,7 +1186,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
              * draining, and commit_txn never commits their offsets).
              * Another processor will own them. */
             for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].partition < PR_MAX_PARTITIONS)
+                if (parts->elems[i].partition < FL_MAX_PARTITIONS)
                     part_drop(pr, parts->elems[i].partition);
         }
         /* Acknowledged in every case: a close (the drain's, or the one in
@@ -1227,7 +1214,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 rd_kafka_resp_err_t ferr = rd_kafka_flush(pr->producer, 30000);
                 for (int i = 0; i < parts->cnt && !ferr; i++) {
                     int32_t p = parts->elems[i].partition;
-                    part_t *part = p >= 0 && p < PR_MAX_PARTITIONS ? pr->parts[p] : NULL;
+                    part_t *part = p >= 0 && p < FL_MAX_PARTITIONS ? pr->parts[p] : NULL;
                     if (part)
                         snapshot_partition(pr, part, true);
                 }
@@ -1236,7 +1223,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         for (int i = 0; i < parts->cnt; i++) {
             int32_t p = parts->elems[i].partition;
-            if (p < PR_MAX_PARTITIONS)
+            if (p < FL_MAX_PARTITIONS)
                 part_drop(pr, p);
         }
         rerr = rd_kafka_incremental_unassign(rk, parts);
@@ -1281,7 +1268,7 @@ int pr_processor_run(pr_processor_t *pr)
         return 1;
     }
     pr->subscribed = true;
-    pr->last_round_ms = now_ms();
+    pr->last_round_ms = fl_clock_mono_ms();
     /* Ready: Kafka answers, the topics match and the producer is
      * initialised; partitions come and go with rebalances. */
     atomic_store(&pr->healthy, 1);
@@ -1291,7 +1278,7 @@ int pr_processor_run(pr_processor_t *pr)
     while (!atomic_load(&pr->stopping) && !pr->fatal) {
         int wait = 100;
         if (pr->txn_open) {
-            int64_t left = pr->txn_start_ms + pr->cfg.commit_interval_ms - now_ms();
+            int64_t left = pr->txn_start_ms + pr->cfg.commit_interval_ms - fl_clock_mono_ms();
             wait = left < 0 ? 0 : (int)left;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(pr->consumer, wait);
@@ -1319,14 +1306,15 @@ int pr_processor_run(pr_processor_t *pr)
                 rd_kafka_message_destroy(msg);
         }
         rd_kafka_poll(pr->producer, 0);
-        if (pr->txn_open && (now_ms() - pr->txn_start_ms >= pr->cfg.commit_interval_ms ||
+        if (pr->txn_open && (fl_clock_mono_ms() - pr->txn_start_ms >= pr->cfg.commit_interval_ms ||
                              pr->txn_records >= (uint32_t)pr->cfg.commit_max_records))
             commit_txn(pr, false);
-        else if (!pr->txn_open && now_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms) {
+        else if (!pr->txn_open &&
+                 fl_clock_mono_ms() - pr->last_round_ms >= pr->cfg.snapshot_interval_ms) {
             /* Quiet: snapshot what changed since the last round. */
             bool dirty = false;
-            for (int p = 0; p < PR_MAX_PARTITIONS && !dirty; p++) {
-                uint32_t it = 0;
+            for (int p = 0; p < FL_MAX_PARTITIONS && !dirty; p++) {
+                fl_hmap_iter_t it = FL_HMAP_ITER_INIT;
                 pr_doc_entry_t *ent;
                 while (pr->parts[p] && (ent = pr_docs_next(pr->parts[p]->docs, &it)))
                     if (ent->dirty) {
@@ -1337,7 +1325,7 @@ int pr_processor_run(pr_processor_t *pr)
             if (dirty)
                 commit_txn(pr, true);
             else
-                pr->last_round_ms = now_ms();
+                pr->last_round_ms = fl_clock_mono_ms();
         }
     }
     atomic_store(&pr->healthy, 0);
@@ -1396,7 +1384,7 @@ char *pr_processor_metrics(pr_processor_t *pr, size_t *len)
 #undef COUNTER
     fprintf(f, "# HELP flushline_processor_lag Commands records behind the high watermark.\n"
                "# TYPE flushline_processor_lag gauge\n");
-    for (int p = 0; p < PR_MAX_PARTITIONS; p++) {
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++) {
         int64_t lag = atomic_load(&pr->c.lag[p]);
         if (lag >= 0)
             fprintf(f, "flushline_processor_lag{partition=\"%d\"} %lld\n", p, (long long)lag);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzzes fl_auth against a fixed key set (Ed25519 kid "ed1" from seed
+ * Fuzzes the token checks (core/auth) against a fixed key set (Ed25519 kid "ed1" from seed
  * 01..20, Ed25519 without kid from seed 21..40, HS256 kid "hs1" = bytes
  * a0..bf). The first input byte picks what the rest is:
  *   0  a compact token for fl_jwt_verify (the gateway's view);

@@ -51,8 +51,8 @@ static int start_gateway_kafka(void)
     snprintf(gw->id, sizeof gw->id, "%s", gwid);
     gw->idlen = strlen(gw->id);
     atomic_init(&gw->kafka_ok, false);
-    gw->docs = gw_map_new();
-    gw->origins_map = gw_map_new();
+    gw->docs = fl_hmap_new();
+    gw->origins_map = fl_hmap_new();
     gw->m.reg = fl_metrics_new();
     if (!gw->docs || !gw->origins_map || !gw->m.reg)
         return -1;
@@ -71,8 +71,8 @@ static void stop_gateway_kafka(void)
     gw->freeing = true;
     gw_kafka_free(gw->kafka);
     gw_docs_free_all(gw);
-    gw_map_free(gw->docs);
-    gw_map_free(gw->origins_map);
+    fl_hmap_free(gw->docs);
+    fl_hmap_free(gw->origins_map);
     fl_metrics_free(gw->m.reg);
     free(gw);
     gw = NULL;

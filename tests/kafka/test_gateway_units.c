@@ -44,7 +44,7 @@ static void test_grants_shared(void)
     gw_grants_t *g1, *g2, *g3;
     static const char *const docs[] = {"acme/x", "acme/pub/y", "other/z", "acme", "", "\xff"};
 
-    gw->grants = gw_map_new();
+    gw->grants = fl_hmap_new();
     g1 = gw_grants_get(gw, a);
     g2 = gw_grants_get(gw, a);
     g3 = gw_grants_get(gw, b);
@@ -52,7 +52,7 @@ static void test_grants_shared(void)
     ASSERT_TRUE(g1 == g2);
     ASSERT_TRUE(g1 != g3);
     ASSERT_EQ(g1->refs, 2);
-    ASSERT_EQ(gw_map_count(gw->grants), 2);
+    ASSERT_EQ(fl_hmap_count(gw->grants), 2);
     ASSERT_STR_EQ(g1->sub.ptr, "alice");
     ASSERT_EQ(g1->sub.len, 5);
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
@@ -64,11 +64,11 @@ static void test_grants_shared(void)
     }
     ASSERT_TRUE(!gw_grants_can_write(NULL, FL_SLICE("acme/x")));
     gw_grants_unref(gw, g1);
-    ASSERT_EQ(gw_map_count(gw->grants), 2);
+    ASSERT_EQ(fl_hmap_count(gw->grants), 2);
     gw_grants_unref(gw, g2);
     gw_grants_unref(gw, g3);
-    ASSERT_EQ(gw_map_count(gw->grants), 0);
-    gw_map_free(gw->grants);
+    ASSERT_EQ(fl_hmap_count(gw->grants), 0);
+    fl_hmap_free(gw->grants);
     free(a);
     free(b);
     free(gw);
@@ -216,17 +216,17 @@ static void test_origin_form_bit(void)
 {
     gw_t *gw = calloc(1, sizeof *gw);
     gw_origin_t o = {.kind = GW_ORIGIN_WS};
-    gw->origins_map = gw_map_new();
+    gw->origins_map = fl_hmap_new();
     gw->next_origin = (uint64_t)1 << 40;
     o.id = gw_origin_next(gw);
     ASSERT_EQ(o.id % 2, 0);
     ASSERT_EQ(gw_origin_next(gw) % 2, 0);
-    ASSERT_EQ(gw_map_put(gw->origins_map, &o.id, sizeof o.id, &o), 0);
+    ASSERT_EQ(fl_hmap_put(gw->origins_map, &o.id, sizeof o.id, &o), 0);
     ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_JSON)) == &o);
     ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_MSGPACK)) == &o);
     ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_JSON)), FL_WIRE_JSON);
     ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_MSGPACK)), FL_WIRE_MSGPACK);
-    gw_map_free(gw->origins_map);
+    fl_hmap_free(gw->origins_map);
     free(gw);
 }
 

@@ -38,8 +38,8 @@ static int setup(fixture_t *f)
     if (!(f->gw = calloc(1, sizeof *f->gw)))
         return -1;
     f->gw->cfg = &f->cfg;
-    f->gw->origins_map = gw_map_new();
-    f->gw->docs = gw_map_new();
+    f->gw->origins_map = fl_hmap_new();
+    f->gw->docs = fl_hmap_new();
     f->gw->m.reg = fl_metrics_new();
     if (!f->gw->origins_map || !f->gw->docs || !f->gw->m.reg)
         return -1;
@@ -50,14 +50,14 @@ static int setup(fixture_t *f)
     f->conn.o.kind = GW_ORIGIN_WS;
     f->conn.gw = f->gw;
     f->conn.closing = true;
-    return gw_map_put(f->gw->origins_map, &f->conn.o.id, sizeof f->conn.o.id, &f->conn.o);
+    return fl_hmap_put(f->gw->origins_map, &f->conn.o.id, sizeof f->conn.o.id, &f->conn.o);
 }
 
 static void teardown(fixture_t *f)
 {
     gw_docs_free_all(f->gw);
-    gw_map_free(f->gw->docs);
-    gw_map_free(f->gw->origins_map);
+    fl_hmap_free(f->gw->docs);
+    fl_hmap_free(f->gw->origins_map);
     fl_metrics_free(f->gw->m.reg);
     free(f->conn.blocks);
     free(f->gw);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Unit tests for fl_auth (gateway/auth): EdDSA and HS256 round trips, every
+ * Unit tests for the token checks (core/auth): EdDSA and HS256 round trips, every
  * rejection fl_jwt_verify promises (alg none, alg confusion, flipped bits,
  * wrong kid, expiry and nbf with leeway, malformed segments, base64 and
  * JSON, size and count limits, claim types), document permissions, key sets,
@@ -18,6 +18,7 @@
 #include "fl_test.h"
 #include "flushline/errors.h"
 #include "flushline/jwt.h"
+#include "flushline/keyfile.h"
 
 #define NOW INT64_C(1700000000)
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // engine: the Flushline apply engine in JS (schemas/ENGINE.md), the same semantics as
-// the C engine (processor/engine): pointers, the nine ops, caps, flushes, dedup, create
+// the C engine (core/engine): pointers, the nine ops, caps, flushes, dedup, create
 // keys and the chain hash. The client applies its pending commands with it
 // (optimistic state) and advances its confirmed copy with applyApplied() on deltas.
 // Pure: no clock, no I/O, no randomness.

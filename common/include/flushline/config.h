@@ -67,7 +67,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "flushline/kafka.h"
+#include "flushline/kafka_props.h"
+#include "flushline/limits.h"
 
 typedef enum fl_config_type_e {
     FL_CONFIG_STRING,
@@ -168,7 +169,7 @@ typedef struct fl_config_table_s {
 #define FL_CONFIG_DEPLOYMENT_ENTRIES(cfgtype, who)                                                    \
     FL_CONFIG_KAFKA_ENTRIES(cfgtype, bootstrap, prefix),                                          \
     {.name = "partitions", .type = FL_CONFIG_INT, .def = "12", .offset = offsetof(cfgtype, partitions), \
-     .min = 1, .max = 1024,                                                                        \
+     .min = 1, .max = FL_MAX_PARTITIONS,                                                           \
      .doc = "Partition count every topic must have; " who " refuses to start otherwise."}
 
 /* The loaded configuration: owns every string the target struct points to

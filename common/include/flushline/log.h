@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log: one line per event on stderr, "<UTC time> <LEVEL> <component>: msg".
- * The level is checked before any formatting. librdkafka's log callback is
- * bridged here so that all logs share one format.
+ * The level is checked before any formatting. librdkafka's and
+ * libwebsockets' logs are bridged here so that all logs share one format.
  * @locality any thread (each line is written with a single write(2)).
  */
 #ifndef FLUSHLINE_LOG_H
@@ -39,5 +39,10 @@ void fl_log_write(int level, const char *fmt, ...) __attribute__((format(printf,
 
 /* librdkafka log_cb: set with rd_kafka_conf_set_log_cb(conf, fl_log_on_rdkafka). */
 void fl_log_on_rdkafka(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
+
+/* Sends libwebsockets' errors and warnings (its log level is process-wide)
+ * through fl_error / fl_warn as "lws: ..." lines; its other levels are off.
+ * Call before creating an lws context; calling it again is harmless. */
+void fl_log_lws_bridge(void);
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * flush: the decoded form of a flush and of its outcome, shared by the wire
- * codec (schemas/), the apply engine (processor/engine) and the clients.
+ * codec (schemas/), the apply engine (core/engine) and the clients.
  *
  * Ownership: a decoded fl_flush_t and everything it points to (slices,
  * values, command array) live in the fl_arena_t it was decoded into, or

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Reference model of the Flushline apply engine, written from schemas/ENGINE.md.
 
-It shares no code with the C engine (processor/engine) or the JS engine
+It shares no code with the C engine (core/engine) or the JS engine
 (client/js/src/engine.js): values are plain Python values, pointers are split
 and walked here, every command works on a deep copy of the state (so a
 rejected command or an aborted flush simply drops the copy; no undo log),

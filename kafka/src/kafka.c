@@ -16,22 +16,6 @@ typedef struct applied_s {
     size_t count;
 } applied_t;
 
-int fl_kafka_props_add(fl_kafka_props_t *props, const char *name, const char *value)
-{
-    if (props->count >= sizeof props->names / sizeof props->names[0])
-        return -1;
-    props->names[props->count] = name;
-    props->values[props->count] = value;
-    props->count++;
-    return 0;
-}
-
-bool fl_kafka_is_secret(const char *name)
-{
-    return strstr(name, "password") || strstr(name, "secret") || strstr(name, ".pem") ||
-           strstr(name, "sasl.oauthbearer.config");
-}
-
 /* Sets one value on conf and remembers its name (once) for the log line. */
 static int apply(rd_kafka_conf_t *conf, applied_t *ap, const char *name, const char *value,
                  bool user, char *errstr, size_t errstr_size)

@@ -9,8 +9,8 @@
  * documented in docs/auth.md.
  *
  * Pure: no clock (callers pass `now` in Unix seconds), no logging, no I/O
- * except fl_jwt_keys_load_file / fl_jwt_keys_load_list / fl_jwt_keyfile_read,
- * which read key files. Secrets (HS256 secrets, Ed25519 secret keys, key
+ * (reading key files from disk is flushline/keyfile.h, in the process
+ * shell). Secrets (HS256 secrets, Ed25519 secret keys, key
  * file text) live in sodium_malloc memory and never appear in an errstr;
  * an errstr from fl_jwt_verify never echoes any part of the token.
  *
@@ -34,6 +34,7 @@
 #define FL_JWT_HS256_MAX_SECRET 1024
 #define FL_JWT_ED25519_PK_BYTES 32
 #define FL_JWT_ED25519_SK_BYTES 64  /* libsodium form: 32-byte seed then the public key */
+#define FL_JWT_KEYFILE_MAX (64 * 1024) /* bytes of a key file's text */
 
 typedef enum fl_jwt_alg_e {
     FL_JWT_EDDSA = 1, /* "EdDSA" with an Ed25519 key (RFC 8037) */
@@ -65,14 +66,6 @@ int fl_jwt_keys_add_ed25519_public(fl_jwt_keys_t *keys, const char *kid, const u
  * bytes; the set keeps its own copy in sodium_malloc memory (the caller
  * still owns and should wipe `secret`). kid may be NULL. */
 int fl_jwt_keys_add_hs256(fl_jwt_keys_t *keys, const char *kid, const uint8_t *secret, size_t len);
-/* Adds the key of a key file as written by `flushline token keygen`: a
- * secret file or an Ed25519 .pub file (docs/auth.md). An Ed25519 secret file
- * adds its public key; an HS256 file adds its secret. */
-int fl_jwt_keys_load_file(fl_jwt_keys_t *keys, const char *path, char *errstr, size_t errstr_size);
-/* fl_jwt_keys_load_file for each path of a comma-separated list (the
- * gateway's --jwt.keys PATH[,PATH...]). Stops at the first failure. */
-int fl_jwt_keys_load_list(fl_jwt_keys_t *keys, const char *paths, char *errstr,
-                          size_t errstr_size);
 /* Seconds of clock skew tolerated on exp and nbf, 0..FL_JWT_MAX_LEEWAY. */
 int fl_jwt_keys_set_leeway(fl_jwt_keys_t *keys, int64_t seconds);
 /* Number of keys in the set. */
@@ -161,15 +154,13 @@ int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t 
  * public must have them agree. */
 int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, char *errstr,
                          size_t errstr_size);
-/* Reads and parses a key file (at most 64 KiB). */
-int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
-                        size_t errstr_size);
 /* Writes the file text into buf (size bytes, NUL-terminated): the secret
  * form, or with with_secret false the public form (EdDSA only). Put buf in
  * sodium_malloc memory when it gets the secret. Returns the text length, or
  * -EINVAL / -ENOSPC (1024 bytes always suffice for keygen's keys). */
 long fl_jwt_keyfile_format(const fl_jwt_keyfile_t *kf, bool with_secret, char *buf, size_t size);
-/* Adds the file's verification key to a set (see fl_jwt_keys_load_file). */
+/* Adds the file's verification key to a set: an Ed25519 secret file adds
+ * its public key, a .pub file its key, an HS256 file its secret. */
 int fl_jwt_keys_add_keyfile(fl_jwt_keys_t *keys, const fl_jwt_keyfile_t *kf, char *errstr,
                             size_t errstr_size);
 /* Mints with the file's secret and kid; -EINVAL for a public-only file. */

@@ -24,15 +24,7 @@
 
 #include <librdkafka/rdkafka.h>
 
-/* A list of librdkafka "name=value" settings (without the "kafka." prefix). */
-typedef struct fl_kafka_props_s {
-    size_t count;
-    const char *names[64];
-    const char *values[64];
-} fl_kafka_props_t;
-
-/* Adds one setting; -1 when the list is full. Strings are kept by reference. */
-int fl_kafka_props_add(fl_kafka_props_t *props, const char *name, const char *value);
+#include "flushline/kafka_props.h"
 
 /* One entry of a component's defaults table. A table ends with a NULL name;
  * an entry whose value is NULL is skipped (a setting only some
@@ -82,10 +74,6 @@ rd_kafka_t *fl_kafka_new(const fl_kafka_spec_t *spec, char *errstr, size_t errst
 /* The value of setting name in effect on a live handle, into buf
  * (NUL-terminated). 0, or -1 when unknown or buf is too small. */
 int fl_kafka_get(rd_kafka_t *rk, const char *name, char *buf, size_t size);
-
-/* True when a setting's value must never be printed (passwords, secrets,
- * inline PEM keys, OAUTHBEARER configs). */
-bool fl_kafka_is_secret(const char *name);
 
 /* Waits until the cluster answers a metadata request or the timeout ends.
  * 0, or -1 with errstr naming the bootstrap and librdkafka's error. */

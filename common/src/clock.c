@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* clock: see clock.h. Each unit truncates the same reading, so that
+ * fl_clock_mono_ms() == fl_clock_mono_us() / 1000 for one instant. */
+#include "flushline/clock.h"
+
+#include <time.h>
+
+static int64_t read_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t fl_clock_mono_ns(void)
+{
+    return read_ns(CLOCK_MONOTONIC);
+}
+
+int64_t fl_clock_mono_us(void)
+{
+    return read_ns(CLOCK_MONOTONIC) / 1000;
+}
+
+int64_t fl_clock_mono_ms(void)
+{
+    return read_ns(CLOCK_MONOTONIC) / 1000000;
+}
+
+int64_t fl_clock_wall_us(void)
+{
+    return read_ns(CLOCK_REALTIME) / 1000;
+}
+
+int64_t fl_clock_wall_ms(void)
+{
+    return read_ns(CLOCK_REALTIME) / 1000000;
+}
+
+int64_t fl_clock_wall_s(void)
+{
+    return read_ns(CLOCK_REALTIME) / 1000000000;
+}
