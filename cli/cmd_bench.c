@@ -17,6 +17,12 @@
  * document, seq) in a table of flushes in flight. Both go into log-bucket
  * histograms (HDR style, ~1% precision).
  *
+ * Op mixes (--ops): `incr` (above); `replace-append`: `replace /t <time>`
+ * then `add /list/- <writer index>` (the document must hold /t and /list:
+ * bench/contention.sh creates them). With --writers-subscribe every writer
+ * also subscribes to every document and counts its deltas like a
+ * subscriber (as in a shared board, where each editor sees every change).
+ *
  * Client ids are random per run (first 8 bytes the run id, then a role and
  * an index), so a rerun on the same documents is never answered from the
  * dedup table and deltas of other writers are not counted.
@@ -198,6 +204,7 @@ static int flights_take(flights_t *f, uint32_t writer, uint32_t doc, uint64_t se
 /* ---- the run ---------------------------------------------------------------------- */
 
 enum { CONT_ONE, CONT_UNIFORM, CONT_ZIPF };
+enum { OPS_INCR, OPS_REPLACE_APPEND };
 enum { ROLE_WRITER = 1, ROLE_SUBSCRIBER = 2 };
 
 typedef struct gateway_s {
@@ -232,7 +239,8 @@ struct bench_s {
     int ngw;
     const char *token, *keypath, *doc_prefix;
     uint32_t nwriters, ndocs, nsubs_per_doc, ncmds, window;
-    int contention;
+    int contention, ops;
+    bool writers_subscribe;
     double zipf_s, rate, duration_s;
     uint64_t limit;        /* flushes to send (0: by duration) */
     double connect_timeout_s, drain_timeout_s;
@@ -333,11 +341,17 @@ static int send_flush(bench_t *b, member_t *w, int64_t t_sched)
     int rc;
 
     memset(cmds, 0, b->ncmds * sizeof cmds[0]);
-    cmds[0].op = FL_OP_ADD;
+    cmds[0].op = b->ops == OPS_REPLACE_APPEND ? FL_OP_REPLACE : FL_OP_ADD;
     cmds[0].path = FL_SLICE("/t");
     cmds[0].has_value = true;
     cmds[0].value = fl_value_int(t_sched);
-    for (uint32_t j = 1; j < b->ncmds; j++) {
+    if (b->ops == OPS_REPLACE_APPEND) {
+        cmds[1].op = FL_OP_ADD;
+        cmds[1].path = FL_SLICE("/list/-");
+        cmds[1].has_value = true;
+        cmds[1].value = fl_value_int(w->idx);
+    }
+    for (uint32_t j = b->ops == OPS_REPLACE_APPEND ? 2 : 1; j < b->ncmds; j++) {
         const char *c = counters[(j - 1) % NCOUNTERS];
         cmds[j].op = FL_OP_INCR;
         cmds[j].path = (fl_slice_t){c, strlen(c)};
@@ -417,13 +431,14 @@ static void on_delta(fl_client_t *client, void *opaque, fl_slice_t doc,
     member_t *m = opaque;
     bench_t *b = m->b;
     int64_t now = now_ns();
-    (void)client, (void)doc;
-    if (memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
+    long d = m->role == ROLE_WRITER ? doc_index(b, doc) : (long)m->doc;
+    (void)client;
+    if (d < 0 || memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
         b->deltas_foreign++;
         return;
     }
     b->deltas++;
-    b->dstat[m->doc].deltas++;
+    b->dstat[d].deltas++;
     for (uint32_t i = 0; i < delta->ncmds; i++) {
         const fl_cmd_t *c = &delta->cmds[i];
         if (c->path.len == 2 && memcmp(c->path.ptr, "/t", 2) == 0 && c->value.type == FL_INT) {
@@ -514,7 +529,12 @@ static void help(FILE *out)
             "  --duration S           seconds of sending (default 10)\n"
             "  --flushes N            send N flushes instead of a duration\n"
             "  --commands K           commands per flush: add /t, then incr (default 1)\n"
+            "  --ops MIX              incr (default: add /t, then incr) | replace-append\n"
+            "                         (replace /t, add /list/-: 2 commands; the documents\n"
+            "                         must hold /t and /list)\n"
             "  --subscribers N        subscriber connections per document (default 0)\n"
+            "  --writers-subscribe    every writer also subscribes to every document\n"
+            "                         (at most 64) and counts its deltas\n"
             "  --connect-timeout S    every connection welcomed by then (default 15)\n"
             "  --drain-timeout S      wait this long for the last outcomes (default 30)\n"
             "  --no-pacing            do not pace flushes by the gateway's rate limit\n"
@@ -608,6 +628,7 @@ static int parse_args(bench_t *b, int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool flag_only = strcmp(a, "--json") == 0 || strcmp(a, "--quiet") == 0 ||
                          strcmp(a, "-q") == 0 || strcmp(a, "--no-pacing") == 0 ||
+                         strcmp(a, "--writers-subscribe") == 0 ||
                          strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
         if (!flag_only && strncmp(a, "--", 2) == 0 && !v) {
             fprintf(stderr, "flushline bench: %s needs a value\n", a);
@@ -624,6 +645,18 @@ static int parse_args(bench_t *b, int argc, char **argv)
             b->quiet = true;
         } else if (strcmp(a, "--no-pacing") == 0) {
             b->no_pacing = true;
+        } else if (strcmp(a, "--writers-subscribe") == 0) {
+            b->writers_subscribe = true;
+        } else if (strcmp(a, "--ops") == 0) {
+            if (strcmp(v, "incr") == 0) {
+                b->ops = OPS_INCR;
+            } else if (strcmp(v, "replace-append") == 0) {
+                b->ops = OPS_REPLACE_APPEND;
+            } else {
+                fprintf(stderr, "flushline bench: --ops takes incr or replace-append, got \"%s\"\n",
+                        v);
+                return FL_EXIT_USAGE;
+            }
         } else if (strcmp(a, "--gateway") == 0) {
             b->ngw = 0;
             if (parse_gateways(b, v) != 0)
@@ -708,6 +741,13 @@ static int parse_args(bench_t *b, int argc, char **argv)
     }
     if (b->contention == CONT_ONE)
         b->ndocs = 1;
+    if (b->ops == OPS_REPLACE_APPEND && b->ncmds < 2)
+        b->ncmds = 2;
+    if (b->writers_subscribe && b->ndocs > PER_DOC_REPORT) {
+        fprintf(stderr, "flushline bench: --writers-subscribe takes at most %d documents\n",
+                PER_DOC_REPORT);
+        return FL_EXIT_USAGE;
+    }
     if ((uint64_t)b->ndocs * b->nsubs_per_doc > MAX_CLIENTS) {
         fprintf(stderr, "flushline bench: --docs x --subscribers is more than %d connections\n",
                 MAX_CLIENTS);
@@ -768,6 +808,8 @@ static fl_client_t *new_member(bench_t *b, member_t *m, int role, uint32_t idx, 
     if (role == ROLE_WRITER) {
         o.cb.on_outcome = on_outcome;
         o.cb.on_nack = on_nack;
+        if (b->writers_subscribe)
+            o.cb.on_delta = on_delta;
     } else {
         o.cb.on_delta = on_delta;
         o.cb.on_nack = on_nack;
@@ -856,6 +898,12 @@ static int setup(bench_t *b)
             goto fail;
         }
         free(tok);
+        for (uint32_t d = 0; b->writers_subscribe && d < b->ndocs; d++)
+            if (fl_client_subscribe(b->writers[i].client,
+                                    (fl_slice_t){b->docs[d], b->doclen[d]}) != 0) {
+                fprintf(stderr, "flushline bench: could not subscribe writer %u\n", i);
+                goto fail;
+            }
     }
     rc = FL_EXIT_OK;
 fail:
@@ -900,7 +948,11 @@ static int connect_all(bench_t *b)
                         close_name(m->stop_code));
                 return FL_EXIT_FAIL;
             }
-            ready += fl_client_state(m->client) == FL_CLIENT_READY;
+            bool up = fl_client_state(m->client) == FL_CLIENT_READY;
+            /* A subscribing writer is ready once it holds every document. */
+            for (uint32_t d = 0; up && b->writers_subscribe && d < b->ndocs; d++)
+                up = fl_client_doc(m->client, (fl_slice_t){b->docs[d], b->doclen[d]}) != NULL;
+            ready += up;
         }
         for (uint32_t i = 0; i < b->nsubs; i++) {
             member_t *m = &b->subs[i];
@@ -959,10 +1011,11 @@ static void progress(bench_t *b, int64_t now, uint64_t *last_acked)
     *last_acked = b->acked;
 }
 
-/* Expected deltas: every applied flush, once per subscriber of its document. */
+/* Expected deltas: every applied flush, once per subscriber of its document
+ * (and once per writer when writers subscribe to every document). */
 static uint64_t deltas_expected(const bench_t *b)
 {
-    return b->applied_flushes * b->nsubs_per_doc;
+    return b->applied_flushes * (b->nsubs_per_doc + (b->writers_subscribe ? b->nwriters : 0));
 }
 
 static void run(bench_t *b)
@@ -1082,6 +1135,9 @@ static void report(const bench_t *b, bool ok)
         json_object_set_new(o, "subscribers", json_integer(b->nsubs));
         json_object_set_new(o, "rate", json_real(b->rate));
         json_object_set_new(o, "commands_per_flush", json_integer(b->ncmds));
+        json_object_set_new(o, "ops", json_string(b->ops == OPS_REPLACE_APPEND ? "replace-append"
+                                                                               : "incr"));
+        json_object_set_new(o, "writers_subscribe", json_boolean(b->writers_subscribe));
         json_object_set_new(o, "elapsed_s", json_real(secs));
         json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
         json_object_set_new(o, "acked", json_integer((json_int_t)b->acked));
@@ -1123,9 +1179,11 @@ static void report(const bench_t *b, bool ok)
         json_decref(o);
         return;
     }
-    printf("bench: %u writers, %u subscribers (%u per document), %u documents, %u commands per "
-           "flush, %s\n",
-           b->nwriters, b->nsubs, b->nsubs_per_doc, b->ndocs, b->ncmds,
+    printf("bench: %u writers%s, %u subscribers (%u per document), %u documents, %u commands "
+           "per flush (%s), %s\n",
+           b->nwriters, b->writers_subscribe ? " (also subscribed)" : "", b->nsubs,
+           b->nsubs_per_doc, b->ndocs, b->ncmds,
+           b->ops == OPS_REPLACE_APPEND ? "replace-append" : "incr",
            b->rate > 0 ? "open loop" : "closed loop");
     printf("sent %" PRIu64 ", acked %" PRIu64 " (%" PRIu64 " applied, %" PRIu64
            " duplicates), failed %" PRIu64 ", pending %zu, in %.2f s\n",
