@@ -9,6 +9,7 @@
 fl_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 fl_build=${FL_BENCH_BUILD:-$fl_root/build-bench}
 fl_pids=()        # processes to stop at the end (SIGTERM, then SIGKILL)
+fl_hooks=()       # commands run at the end, after the processes stopped
 fl_broker_dir=""  # set when we started the broker ourselves
 fl_tmp=""
 fl_failed=1       # logs are kept when the run did not finish
@@ -29,9 +30,11 @@ fl_stop_pid() {
 }
 
 fl_cleanup() {
-  local pid
+  local pid hook
   for pid in "${fl_pids[@]}"; do fl_stop_pid "$pid"; done
   fl_pids=()
+  for hook in "${fl_hooks[@]}"; do $hook || true; done
+  fl_hooks=()
   if [[ -n "$fl_broker_dir" ]]; then
     FLUSHLINE_KAFKA_DIR=$fl_broker_dir "$fl_root/scripts/kafka" stop >/dev/null 2>&1 || true
     rm -rf "$fl_broker_dir"
