@@ -183,6 +183,7 @@ fi
 has postgresql && pg_start
 has sharedb && sdb_start
 
+load_before=$(fl_load)
 for ((r = 1; r <= rounds; r++)); do
   if has flushline; then
     flushline_cell "$r" incr incr 1 0
@@ -208,6 +209,7 @@ done
 med() { jq -r --arg run "$1" "select(.run == \$run) | $2" "$results" | fl_median; }
 runs=$(jq -r .run "$results" | awk '!seen[$0]++')
 echo "contention: $writers writers on one document, closed loop, $duration s per run, $rounds round(s), medians"
+echo "machine: $load_before before, $(fl_load) after"
 printf '%-40s %6s %10s %9s %9s %9s %10s %s\n' run window writes/s p50_ms p99_ms retries confirmed "final check"
 for run in $runs; do
   printf '%-40s %6s %10.0f %9.2f %9.2f %9.0f %10.0f %s\n' "$run" "$(med "$run" .window)" \

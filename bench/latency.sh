@@ -95,6 +95,7 @@ run_flushline() {
     '{run: $name, round: ($round | tonumber), gateway_flags: $flags} + .' <<<"$out" >>"$results"
 }
 
+load_before=$(fl_load)
 for ((r = 1; r <= rounds; r++)); do
   run_twohop "$r"
   for v in "${variants[@]}"; do run_flushline "$r" "$v"; done
@@ -106,6 +107,7 @@ med() { jq -r --arg run "$1" "select(.run == \$run) | $2" "$results" | fl_median
 fmt() { printf '%.2f' "$1"; }
 
 echo "latency: $rate flushes/s for $duration s, $subs subscribers of one document, $writers writers; $rounds round(s), medians; ms from the scheduled send time"
+echo "machine: $load_before before, $(fl_load) after"
 printf '%-34s %9s %9s %9s %9s %9s %s\n' run p50 p90 p99 p99.9 max samples
 tp50=$(med twohop .latency_ms.p50) tp99=$(med twohop .latency_ms.p99)
 printf '%-34s %9.2f %9.2f %9.2f %9.2f %9.2f %s\n' "two-hop Kafka (1 consumer)" \

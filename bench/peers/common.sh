@@ -162,3 +162,7 @@ fl_median() {
 fl_drop_topics() {
   "$fl_build/bench/latency" drop "$fl_prefix" 2>/dev/null || true
 }
+
+# The 1-minute load average and the CPU count, for the report (figures from
+# a busy machine are not comparable with a quiet one's).
+fl_load() { echo "load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs"; }
