@@ -192,6 +192,8 @@ for ((r = 1; r <= rounds; r++)); do
     flushline_cell "$r" replace-append-w"$window" replace-append "$window" 0
     flushline_cell "$r" subscribed-incr incr 1 1
     flushline_cell "$r" subscribed-replace-append replace-append 1 1
+    flushline_cell "$r" subscribed-incr-w"$window" incr "$window" 1
+    flushline_cell "$r" subscribed-replace-append-w"$window" replace-append "$window" 1
   fi
   if has postgresql; then
     for sync in on off; do

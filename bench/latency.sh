@@ -25,7 +25,7 @@
 # Environment: FLUSHLINE_BOOTSTRAP (else scripts/kafka's broker, else a
 # throwaway broker started and stopped here), FL_BENCH_BUILD,
 # FL_BENCH_PROCESSOR_ARGS (extra processor flags), FL_BENCH_RESULTS (a file
-# that gets every run's JSON line).
+# that gets every run's JSON line). Runs bench/deps first (jq, time).
 # Progress and build output go to stderr; the last stdout line is the
 # headline.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -50,7 +50,7 @@ while (($#)); do
   esac
   shift 2
 done
-command -v jq >/dev/null || fl_die "jq is missing: run bench/deps"
+"$fl_root/bench/deps" --quiet >&2
 
 fl_build_targets bench_latency flushline flushline-gateway flushline-processor
 if ((${#variants[@]} == 0)); then
@@ -70,11 +70,12 @@ results=$fl_tmp/results.jsonl
 run_twohop() {
   local out
   fl_say "round $1: two-hop Kafka pipeline, $rate records/s for $duration s"
-  if ! out=$("$fl_build/bench/latency" twohop --rate "$rate" --duration "$duration" \
-    --partitions 4 2>>"$fl_tmp/twohop.log"); then
+  if ! out=$(/usr/bin/time -f '%U %S' -o "$fl_tmp/time" "$fl_build/bench/latency" twohop \
+    --rate "$rate" --duration "$duration" --partitions 4 2>>"$fl_tmp/twohop.log"); then
     fl_die "the two-hop pipeline failed (log in $fl_tmp/twohop.log): $out"
   fi
-  jq -c --arg round "$1" '{run: "twohop", round: ($round | tonumber)} + .' <<<"$out" >>"$results"
+  jq -c --arg round "$1" --argjson cpu "$(awk '{ print $1 + $2 }' "$fl_tmp/time")" \
+    '{run: "twohop", round: ($round | tonumber), cpu_s: {pipeline: $cpu}} + .' <<<"$out" >>"$results"
 }
 
 run_flushline() {
@@ -83,16 +84,24 @@ run_flushline() {
   # shellcheck disable=SC2086
   fl_start_flushline "$name$round" $gwargs $flags
   fl_say "round $round: Flushline '$name' (gateway flags: ${gwargs:+$gwargs }${flags:-none}), $rate flushes/s for $duration s, $subs subscribers"
-  out=$("$fl_build/bin/flushline" bench --gateway "127.0.0.1:$fl_gw_port" --key "$fl_tmp/key" \
+  local pr0 gw0 pr1 gw1
+  pr0=$(fl_cpu "$fl_pr_pid") gw0=$(fl_cpu "$fl_gw_pid")
+  out=$(/usr/bin/time -f '%U %S' -o "$fl_tmp/time" \
+    "$fl_build/bin/flushline" bench --gateway "127.0.0.1:$fl_gw_port" --key "$fl_tmp/key" \
     --doc-prefix "bench/lat-$name-$round-" --clients "$writers" --contention one \
     --subscribers "$subs" --rate "$rate" --duration "$duration" --json --quiet \
     2>>"$fl_tmp/$name$round-bench.log") || rc=$?
+  pr1=$(fl_cpu "$fl_pr_pid") gw1=$(fl_cpu "$fl_gw_pid")
   fl_stop_flushline
   fl_drop_topics
   [[ -n "$out" ]] || fl_die "flushline bench printed nothing (log in $fl_tmp/$name$round-bench.log)"
   ((rc == 0)) || fl_say "warning: flushline bench exited $rc (not every flush acknowledged)"
   jq -c --arg round "$round" --arg name "$name" --arg flags "$flags" \
-    '{run: $name, round: ($round | tonumber), gateway_flags: $flags} + .' <<<"$out" >>"$results"
+    --argjson pr "$(awk -v a="$pr0" -v b="$pr1" 'BEGIN { print b - a }')" \
+    --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" \
+    --argjson bench "$(awk '{ print $1 + $2 }' "$fl_tmp/time")" \
+    '{run: $name, round: ($round | tonumber), gateway_flags: $flags,
+      cpu_s: {processor: $pr, gateway: $gw, bench: $bench}} + .' <<<"$out" >>"$results"
 }
 
 load_before=$(fl_load)
@@ -112,7 +121,7 @@ printf '%-34s %9s %9s %9s %9s %9s %s\n' run p50 p90 p99 p99.9 max samples
 tp50=$(med twohop .latency_ms.p50) tp99=$(med twohop .latency_ms.p99)
 printf '%-34s %9.2f %9.2f %9.2f %9.2f %9.2f %s\n' "two-hop Kafka (1 consumer)" \
   "$tp50" "$(med twohop .latency_ms.p90)" "$tp99" "$(med twohop .latency_ms.p999)" \
-  "$(med twohop .latency_ms.max)" "$(med twohop .latency_ms.count) records, $(med twohop .received) of $(med twohop .sent) arrived"
+  "$(med twohop .latency_ms.max)" "$(med twohop .latency_ms.count) records, $(med twohop .received) of $(med twohop .sent) arrived, $(med twohop .cpu_s.pipeline) CPU s"
 for v in "${variants[@]}"; do
   n=${v%%=*}
   for what in delta outcome; do
@@ -121,6 +130,7 @@ for v in "${variants[@]}"; do
       "$(med "$n" ".latency_ms.$what.p99")" "$(med "$n" ".latency_ms.$what.p999")" \
       "$(med "$n" ".latency_ms.$what.max")" "$(med "$n" ".latency_ms.$what.count")"
   done
+  echo "  Flushline $n CPU s during the run: processor $(med "$n" .cpu_s.processor), gateway $(med "$n" .cpu_s.gateway), load generator $(med "$n" .cpu_s.bench) (its $subs subscribers each keep a copy of the document)"
   echo "  Flushline $n: $(med "$n" .acked) of $(med "$n" .sent) flushes acknowledged, $(med "$n" .deltas.received) of $(med "$n" .deltas.expected) deltas, $(med "$n" .nacks_total) nacks, $(med "$n" .reconnects) reconnects, $(med "$n" .throughput.flushes_per_s | xargs printf '%.0f') flushes/s"
 done
 if [[ -n "${FL_BENCH_RESULTS:-}" ]]; then cp "$results" "$FL_BENCH_RESULTS"; fi

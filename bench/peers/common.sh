@@ -166,3 +166,9 @@ fl_drop_topics() {
 # The 1-minute load average and the CPU count, for the report (figures from
 # a busy machine are not comparable with a quiet one's).
 fl_load() { echo "load average $(cut -d' ' -f1 /proc/loadavg) on $(nproc) CPUs"; }
+
+# CPU seconds (user + system, all threads) a live process has used so far.
+fl_cpu() {
+  awk -v tck="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / tck }' \
+    "/proc/$1/stat" 2>/dev/null || echo 0
+}

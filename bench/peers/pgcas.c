@@ -165,9 +165,16 @@ static int send_update(writer_t *w)
     return PQsendQueryPrepared(w->conn, "upd", 4, params, NULL, NULL, 0) ? 0 : -1;
 }
 
+/* Notices ("relation already exists, skipping") are not results. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg, (void)message;
+}
+
 static PGconn *connect_db(const char *conninfo, const char *sync)
 {
     PGconn *c = PQconnectdb(conninfo);
+    PQsetNoticeProcessor(c, on_notice, NULL);
     PGresult *r;
     char sql[64];
     if (PQstatus(c) != CONNECTION_OK) {
