@@ -378,6 +378,7 @@ static int twohop_main(int argc, char **argv)
     char *buf = NULL;
     int rc = 1;
     uint64_t n;
+    static hist_t lag; /* how late the producer was: now - due at each send */
 
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -479,6 +480,7 @@ static int twohop_main(int argc, char **argv)
             sleep_ns(due - now > 1000000 ? 1000000 : due - now);
             now = now_ns();
         }
+        hist_add(&lag, now - due);
         if (produce(prod, hop1, buf, (size_t)bytes, due, i) != 0)
             goto done;
     }
@@ -494,10 +496,12 @@ static int twohop_main(int argc, char **argv)
     printf("{\"system\":\"twohop\",\"rate\":%g,\"duration_s\":%g,\"bytes\":%ld,\"sent\":%" PRIu64
            ",\"received\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"latency_ms\":{\"count\":%" PRIu64 ",\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
-           "\"p999\":%.3f,\"max\":%.3f}}\n",
+           "\"p999\":%.3f,\"max\":%.3f},\"send_lag_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
+           "\"max\":%.3f}}\n",
            rate, duration, bytes, n, (uint64_t)atomic_load(&r->received),
            (uint64_t)atomic_load(&r->dups), h->count, hist_ms(h, 0.5), hist_ms(h, 0.9),
-           hist_ms(h, 0.99), hist_ms(h, 0.999), (double)h->max / 1e6);
+           hist_ms(h, 0.99), hist_ms(h, 0.999), (double)h->max / 1e6, hist_ms(&lag, 0.5),
+           hist_ms(&lag, 0.99), (double)lag.max / 1e6);
     fflush(stdout);
     rc = atomic_load(&r->received) == n ? 0 : 1;
     if (rc)

@@ -122,6 +122,7 @@ tp50=$(med twohop .latency_ms.p50) tp99=$(med twohop .latency_ms.p99)
 printf '%-34s %9.2f %9.2f %9.2f %9.2f %9.2f %s\n' "two-hop Kafka (1 consumer)" \
   "$tp50" "$(med twohop .latency_ms.p90)" "$tp99" "$(med twohop .latency_ms.p999)" \
   "$(med twohop .latency_ms.max)" "$(med twohop .latency_ms.count) records, $(med twohop .received) of $(med twohop .sent) arrived, $(med twohop .cpu_s.pipeline) CPU s"
+echo "  two-hop producer late to send (included above): p50 $(fmt "$(med twohop .send_lag_ms.p50)") ms, p99 $(fmt "$(med twohop .send_lag_ms.p99)") ms, max $(fmt "$(med twohop .send_lag_ms.max)") ms"
 for v in "${variants[@]}"; do
   n=${v%%=*}
   for what in delta outcome; do
@@ -130,6 +131,7 @@ for v in "${variants[@]}"; do
       "$(med "$n" ".latency_ms.$what.p99")" "$(med "$n" ".latency_ms.$what.p999")" \
       "$(med "$n" ".latency_ms.$what.max")" "$(med "$n" ".latency_ms.$what.count")"
   done
+  echo "  Flushline $n load generator late to send (included above): p50 $(fmt "$(med "$n" .latency_ms.send_lag.p50)") ms, p99 $(fmt "$(med "$n" .latency_ms.send_lag.p99)") ms, max $(fmt "$(med "$n" .latency_ms.send_lag.max)") ms"
   echo "  Flushline $n CPU s during the run: processor $(med "$n" .cpu_s.processor), gateway $(med "$n" .cpu_s.gateway), load generator $(med "$n" .cpu_s.bench) (its $subs subscribers each keep a copy of the document)"
   echo "  Flushline $n: $(med "$n" .acked) of $(med "$n" .sent) flushes acknowledged, $(med "$n" .deltas.received) of $(med "$n" .deltas.expected) deltas, $(med "$n" .nacks_total) nacks, $(med "$n" .reconnects) reconnects, $(med "$n" .throughput.flushes_per_s | xargs printf '%.0f') flushes/s"
 done

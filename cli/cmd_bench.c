@@ -257,7 +257,7 @@ struct bench_s {
     size_t *doclen;
     docstat_t *dstat;
     flights_t flights;
-    hist_t *h_outcome, *h_delta;
+    hist_t *h_outcome, *h_delta, *h_lag; /* h_lag: open loop, send time - due time */
     uint64_t rnd;
     int64_t t0, t_end_send, t_last_ack;
     uint64_t sent, acked, applied_flushes, dups, failed, deltas, deltas_foreign;
@@ -852,8 +852,9 @@ static int setup(bench_t *b)
     b->subs = calloc(b->nsubs ? b->nsubs : 1, sizeof *b->subs);
     b->h_outcome = calloc(1, sizeof *b->h_outcome);
     b->h_delta = calloc(1, sizeof *b->h_delta);
+    b->h_lag = calloc(1, sizeof *b->h_lag);
     if (!b->docs || !b->doclen || !b->dstat || !b->writers || !b->subs || !b->h_outcome ||
-        !b->h_delta) {
+        !b->h_delta || !b->h_lag) {
         fprintf(stderr, "flushline bench: out of memory\n");
         goto fail;
     }
@@ -1041,6 +1042,8 @@ static void run(bench_t *b)
                 }
                 if (send_flush(b, &b->writers[b->sent % b->nwriters], due) != 0)
                     break;
+                /* How late the generator itself was: a busy machine shows here. */
+                hist_add(b->h_lag, now - due);
             }
         }
         if (!b->sending_done && (!may_send(b, now) || b->send_errors)) {
@@ -1156,6 +1159,8 @@ static void report(const bench_t *b, bool ok)
         json_object_set_new(o, "throughput", tp);
         json_object_set_new(lat, "outcome", lat_json(b->h_outcome));
         json_object_set_new(lat, "delta", lat_json(b->h_delta));
+        if (b->rate > 0)
+            json_object_set_new(lat, "send_lag", lat_json(b->h_lag));
         json_object_set_new(o, "latency_ms", lat);
         json_object_set_new(dl, "expected", json_integer((json_int_t)deltas_expected(b)));
         json_object_set_new(dl, "received", json_integer((json_int_t)b->deltas));
@@ -1189,9 +1194,9 @@ static void report(const bench_t *b, bool ok)
            " duplicates), failed %" PRIu64 ", pending %zu, in %.2f s\n",
            b->sent, b->acked, b->applied_flushes, b->dups, b->failed, b->flights.count, secs);
     printf("throughput: %.0f flushes/s, %.0f commands/s acked\n", fps, fps * b->ncmds);
-    const hist_t *hs[2] = {b->h_outcome, b->h_delta};
-    const char *names[2] = {"flush->outcome", "flush->delta"};
-    for (int i = 0; i < 2; i++) {
+    const hist_t *hs[3] = {b->h_outcome, b->h_delta, b->h_lag};
+    const char *names[3] = {"flush->outcome", "flush->delta", "send lag"};
+    for (int i = 0; i < (b->rate > 0 ? 3 : 2); i++) {
         if (!hs[i]->count) {
             printf("%-15s no samples\n", names[i]);
             continue;
@@ -1233,6 +1238,7 @@ static void teardown(bench_t *b)
     free(b->flights.slots);
     free(b->h_outcome);
     free(b->h_delta);
+    free(b->h_lag);
 }
 
 int fl_cmd_bench(int argc, char **argv)
