@@ -67,6 +67,8 @@ fl_make_key
 results=$fl_tmp/results.jsonl
 : >"$results"
 
+# (GNU time -o writes "Command exited with non-zero status N" before the
+# figures when the command failed: the figures are the last line.)
 run_twohop() {
   local out
   fl_say "round $1: two-hop Kafka pipeline, $rate records/s for $duration s"
@@ -74,7 +76,7 @@ run_twohop() {
     --rate "$rate" --duration "$duration" --partitions 4 2>>"$fl_tmp/twohop.log"); then
     fl_die "the two-hop pipeline failed (log in $fl_tmp/twohop.log): $out"
   fi
-  jq -c --arg round "$1" --argjson cpu "$(awk '{ print $1 + $2 }' "$fl_tmp/time")" \
+  jq -c --arg round "$1" --argjson cpu "$(tail -n 1 "$fl_tmp/time" | awk '{ print $1 + $2 }')" \
     '{run: "twohop", round: ($round | tonumber), cpu_s: {pipeline: $cpu}} + .' <<<"$out" >>"$results"
 }
 
@@ -99,7 +101,7 @@ run_flushline() {
   jq -c --arg round "$round" --arg name "$name" --arg flags "$flags" \
     --argjson pr "$(awk -v a="$pr0" -v b="$pr1" 'BEGIN { print b - a }')" \
     --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" \
-    --argjson bench "$(awk '{ print $1 + $2 }' "$fl_tmp/time")" \
+    --argjson bench "$(tail -n 1 "$fl_tmp/time" | awk '{ print $1 + $2 }')" \
     '{run: $name, round: ($round | tonumber), gateway_flags: $flags,
       cpu_s: {processor: $pr, gateway: $gw, bench: $bench}} + .' <<<"$out" >>"$results"
 }
