@@ -176,7 +176,8 @@ static int create_topics(rd_kafka_t *rk, const char *const *names, int n, int pa
             for (size_t i = 0; i < cnt; i++)
                 if (rd_kafka_topic_result_error(res[i]) &&
                     rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                    fprintf(stderr, "latency: creating %s: %s\n", rd_kafka_topic_result_name(res[i]),
+                    fprintf(stderr, "latency: creating %s: %s\n",
+                            rd_kafka_topic_result_name(res[i]),
                             rd_kafka_topic_result_error_string(res[i]));
                     rc = -1;
                 }
