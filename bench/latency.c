@@ -32,6 +32,22 @@
  *   latency twohop [--rate R] [--duration S] [--bytes N] [--partitions P]
  *   latency forward BOOTSTRAP IN OUT GROUP     (internal: the child)
  *   latency drop PREFIX                        (deletes a bench's topic set)
+ *   latency subscribe PORT S DOC KEYFILE N SECONDS
+ *                       (the Flushline side's subscribers, see below)
+ *
+ * The subscribers of the Flushline run (mode subscribe, its own process): S
+ * raw WebSocket connections to the gateway (fanout.h's client: non-blocking
+ * sockets, epoll), each `hello` with a token minted from KEYFILE, then
+ * `subscribe DOC`. Prints "ready" once every connection holds the snapshot;
+ * then decodes every frame with the wire decoder (fl_wire_decode, the whole
+ * message, as any client must) and, for each delta, records now - the due
+ * time its `add /t` carries (CLOCK_MONOTONIC ns of the writing process: one
+ * clock per machine). Nothing is applied to a copy of the document: the
+ * C client (client.h) would, and it would spend 42% of its time in
+ * libwebsockets' client-side frame parser; with 100 of them the load
+ * generator needed half a core and, on a busy machine, its own backlog
+ * became what was measured. Ends when S x N deltas arrived or after
+ * SECONDS; prints one JSON line.
  *
  * Needs FLUSHLINE_BOOTSTRAP. Prints one JSON line on stdout (bench/latency.sh
  * reads it): counts and p50/p90/p99/p99.9/max in ms. Histograms are
@@ -46,6 +62,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,7 +76,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "fanout.h" /* the raw WebSocket client */
 #include "flushline/kafka.h"
+#include "flushline/wire.h"
 
 #define SUB_BITS 7
 #define SUB (1u << SUB_BITS)
@@ -542,6 +561,146 @@ done:
     return rc;
 }
 
+/* ---- the subscribers (mode subscribe) ------------------------------------------------ */
+
+static const char *sub_doc;
+static uint32_t sub_ready;
+static uint64_t sub_deltas, sub_bad;
+static hist_t sub_hist;
+static fl_arena_t *sub_arena;
+static int64_t sub_now; /* the time of the read that brought the frames */
+
+static void on_sub_frame(b_ws_t *ws, const unsigned char *p, size_t n)
+{
+    fl_wire_msg_t msg;
+    char errstr[128];
+    fl_arena_reset(sub_arena);
+    if (fl_wire_decode(FL_WIRE_S2C, FL_WIRE_MSGPACK, (const char *)p, n, &fl_wire_limits_record,
+                       sub_arena, &msg, errstr, sizeof errstr) != 0) {
+        if (sub_bad++ == 0)
+            fprintf(stderr, "subscribe: a frame does not decode: %s\n", errstr);
+        return;
+    }
+    if (msg.type == FL_WT_WELCOME) {
+        fl_wire_msg_t sub;
+        char *out = NULL;
+        size_t len;
+        memset(&sub, 0, sizeof sub);
+        sub.type = FL_WT_SUBSCRIBE;
+        sub.u.sub.doc = (fl_slice_t){sub_doc, strlen(sub_doc)};
+        if (fl_wire_encode(&sub, FL_WIRE_MSGPACK, &out, &len, errstr, sizeof errstr) != 0 ||
+            b_ws_send(ws, out, len) != 0)
+            ws->state = WS_DEAD;
+        free(out);
+    } else if (msg.type == FL_WT_SNAPSHOT) {
+        sub_ready++;
+    } else if (msg.type == FL_WT_DELTAS) {
+        for (uint32_t i = 0; i < msg.u.deltas.nitems; i++) {
+            const fl_wire_delta_t *d = &msg.u.deltas.items[i];
+            sub_deltas++;
+            for (uint32_t c = 0; c < d->ncmds; c++)
+                if (d->cmds[c].path.len == 2 && memcmp(d->cmds[c].path.ptr, "/t", 2) == 0 &&
+                    d->cmds[c].value.type == FL_INT) {
+                    hist_add(&sub_hist, sub_now - d->cmds[c].value.u.i);
+                    break;
+                }
+        }
+    } else if (msg.type == FL_WT_ERROR) {
+        fprintf(stderr, "subscribe: the gateway sent an error frame\n");
+    }
+}
+
+static int subscribe_main(char **argv)
+{
+    int port = atoi(argv[2]), ep = epoll_create1(EPOLL_CLOEXEC);
+    long s = atol(argv[3]);
+    uint64_t n = strtoull(argv[6], NULL, 10), expected;
+    double seconds = atof(argv[7]);
+    fl_jwt_keyfile_t *kf = NULL;
+    unsigned char *scratch = malloc(1 << 18);
+    struct epoll_event evs[256];
+    b_ws_t *ws = NULL;
+    char errstr[256], *tok = NULL, *hello = NULL;
+    size_t hello_len = 0;
+    bool said_ready = false;
+    int rc = 1;
+
+    sub_doc = argv[4];
+    if (port < 1 || port > 65535 || s < 1 || s > 100000 || !(seconds > 0) || ep < 0 ||
+        !scratch || !(sub_arena = fl_arena_new(1 << 16)) || !(ws = calloc((size_t)s, sizeof *ws))) {
+        fprintf(stderr, "usage: latency subscribe PORT S DOC KEYFILE N SECONDS\n");
+        goto done;
+    }
+    expected = n * (uint64_t)s;
+    b_raise_nofile();
+    if (fl_jwt_keyfile_read(argv[5], &kf, errstr, sizeof errstr) != 0 ||
+        !(tok = b_token(kf, "bench-subscriber"))) {
+        fprintf(stderr, "subscribe: key file %s: %s\n", argv[5], errstr);
+        goto done;
+    }
+    {
+        fl_wire_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = FL_WT_HELLO;
+        msg.u.hello.token = (fl_slice_t){tok, strlen(tok)};
+        if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &hello, &hello_len, errstr, sizeof errstr))
+            goto done;
+    }
+    for (long i = 0; i < s; i++) {
+        b_ws_t *w = &ws[i];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+        w->greeting = hello;
+        w->greetlen = hello_len;
+        if ((w->fd = b_tcp_connect(port, false)) < 0 || b_ws_upgrade(w) != 0) {
+            fprintf(stderr, "subscribe: connection %ld: %s\n", i, strerror(errno));
+            goto done;
+        }
+        fcntl(w->fd, F_SETFL, O_NONBLOCK);
+        epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &ev);
+    }
+    int64_t deadline = now_ns() + (int64_t)(seconds * 1e9);
+    while (!stop_flag && sub_deltas < expected && now_ns() < deadline) {
+        int k = epoll_wait(ep, evs, 256, 100);
+        sub_now = now_ns();
+        for (int j = 0; j < k; j++) {
+            b_ws_t *w = evs[j].data.ptr;
+            if (b_ws_read(w, scratch, 1 << 18, on_sub_frame) != 0 || w->state == WS_DEAD) {
+                fprintf(stderr, "subscribe: the gateway closed a connection\n");
+                goto done;
+            }
+        }
+        if (!said_ready && sub_ready == (uint32_t)s) {
+            printf("ready\n");
+            fflush(stdout);
+            said_ready = true;
+        }
+    }
+    printf("{\"system\":\"flushline-subscribers\",\"subscribers\":%ld,\"expected\":%" PRIu64
+           ",\"received\":%" PRIu64 ",\"undecodable\":%" PRIu64
+           ",\"latency_ms\":{\"count\":%" PRIu64 ",\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+           "\"p999\":%.3f,\"max\":%.3f}}\n",
+           s, expected, sub_deltas, sub_bad, sub_hist.count, hist_ms(&sub_hist, 0.5),
+           hist_ms(&sub_hist, 0.9), hist_ms(&sub_hist, 0.99), hist_ms(&sub_hist, 0.999),
+           (double)sub_hist.max / 1e6);
+    rc = sub_deltas == expected && sub_bad == 0 ? 0 : 1;
+done:
+    if (ws)
+        for (long i = 0; i < s; i++) {
+            if (ws[i].fd > 0)
+                close(ws[i].fd);
+            free(ws[i].in);
+        }
+    free(ws);
+    free(hello);
+    free(tok);
+    free(scratch);
+    fl_jwt_keyfile_free(kf);
+    fl_arena_free(sub_arena);
+    if (ep >= 0)
+        close(ep);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct sigaction sa;
@@ -554,6 +713,8 @@ int main(int argc, char **argv)
         return forward_main(argv[2], argv[3], argv[4], argv[5]);
     if (argc >= 2 && strcmp(argv[1], "twohop") == 0)
         return twohop_main(argc, argv);
+    if (argc == 8 && strcmp(argv[1], "subscribe") == 0)
+        return subscribe_main(argv);
     if (argc == 3 && strcmp(argv[1], "drop") == 0 && getenv("FLUSHLINE_BOOTSTRAP")) {
         static const char *const kinds[4] = {"commands", "events", "snapshots", "signals"};
         char names[4][256];

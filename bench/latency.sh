@@ -86,24 +86,48 @@ run_flushline() {
   # shellcheck disable=SC2086
   fl_start_flushline "$name$round" $gwargs $flags
   fl_say "round $round: Flushline '$name' (gateway flags: ${gwargs:+$gwargs }${flags:-none}), $rate flushes/s for $duration s, $subs subscribers"
-  local pr0 gw0 pr1 gw1
+  local pr0 gw0 pr1 gw1 sub_pid sub_out=$fl_tmp/$name$round-subscribers.out i n
+  # The subscribers: their own process (bench/latency.c, mode subscribe),
+  # connected and holding the document before the first flush.
+  n=$(awk -v r="$rate" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
+  /usr/bin/time -f '%U %S' -o "$fl_tmp/time-subs" "$fl_build/bench/latency" subscribe \
+    "$fl_gw_port" "$subs" "bench/lat-$name-$round-0" "$fl_tmp/key" "$n" "$((duration * 3 + 120))" \
+    >"$sub_out" 2>>"$fl_tmp/$name$round-subscribers.log" &
+  sub_pid=$!
+  fl_pids+=("$sub_pid")
+  for ((i = 0; i < 1200; i++)); do
+    grep -q '^ready' "$sub_out" && break
+    kill -0 "$sub_pid" 2>/dev/null || fl_die "the subscribers exited (log in $fl_tmp)"
+    sleep 0.1
+  done
+  grep -q '^ready' "$sub_out" || fl_die "the $subs subscribers did not get the document in 120 s"
   pr0=$(fl_cpu "$fl_pr_pid") gw0=$(fl_cpu "$fl_gw_pid")
   out=$(/usr/bin/time -f '%U %S' -o "$fl_tmp/time" \
     "$fl_build/bin/flushline" bench --gateway "127.0.0.1:$fl_gw_port" --key "$fl_tmp/key" \
     --doc-prefix "bench/lat-$name-$round-" --clients "$writers" --contention one \
-    --subscribers "$subs" --rate "$rate" --duration "$duration" --json --quiet \
+    --rate "$rate" --duration "$duration" --json --quiet \
     2>>"$fl_tmp/$name$round-bench.log") || rc=$?
+  # The subscribers end once every delta arrived (or at their deadline).
+  wait "$sub_pid" || fl_say "warning: not every subscriber got every delta (log in $fl_tmp)"
+  fl_forget "$sub_pid"
   pr1=$(fl_cpu "$fl_pr_pid") gw1=$(fl_cpu "$fl_gw_pid")
   fl_stop_flushline
   fl_drop_topics
   [[ -n "$out" ]] || fl_die "flushline bench printed nothing (log in $fl_tmp/$name$round-bench.log)"
   ((rc == 0)) || fl_say "warning: flushline bench exited $rc (not every flush acknowledged)"
+  local subs_json
+  subs_json=$(tail -n 1 "$sub_out")
+  jq -e . >/dev/null 2>&1 <<<"$subs_json" || fl_die "the subscribers printed no result (log in $fl_tmp)"
   jq -c --arg round "$round" --arg name "$name" --arg flags "$flags" \
     --argjson pr "$(awk -v a="$pr0" -v b="$pr1" 'BEGIN { print b - a }')" \
     --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" \
     --argjson bench "$(tail -n 1 "$fl_tmp/time" | awk '{ print $1 + $2 }')" \
+    --argjson subcpu "$(tail -n 1 "$fl_tmp/time-subs" | awk '{ print $1 + $2 }')" \
+    --argjson subs "$subs_json" \
     '{run: $name, round: ($round | tonumber), gateway_flags: $flags,
-      cpu_s: {processor: $pr, gateway: $gw, bench: $bench}} + .' <<<"$out" >>"$results"
+      cpu_s: {processor: $pr, gateway: $gw, writers: $bench, subscribers: $subcpu},
+      subscribers: $subs} + . | .latency_ms.delta = $subs.latency_ms
+      | .deltas = {expected: $subs.expected, received: $subs.received}' <<<"$out" >>"$results"
 }
 
 load_before=$(fl_load)
@@ -133,8 +157,8 @@ for v in "${variants[@]}"; do
       "$(med "$n" ".latency_ms.$what.p99")" "$(med "$n" ".latency_ms.$what.p999")" \
       "$(med "$n" ".latency_ms.$what.max")" "$(med "$n" ".latency_ms.$what.count")"
   done
-  echo "  Flushline $n load generator late to send (included above): p50 $(fmt "$(med "$n" .latency_ms.send_lag.p50)") ms, p99 $(fmt "$(med "$n" .latency_ms.send_lag.p99)") ms, max $(fmt "$(med "$n" .latency_ms.send_lag.max)") ms"
-  echo "  Flushline $n CPU s during the run: processor $(med "$n" .cpu_s.processor), gateway $(med "$n" .cpu_s.gateway), load generator $(med "$n" .cpu_s.bench) (its $subs subscribers each keep a copy of the document)"
+  echo "  Flushline $n writers late to send (included above): p50 $(fmt "$(med "$n" .latency_ms.send_lag.p50)") ms, p99 $(fmt "$(med "$n" .latency_ms.send_lag.p99)") ms, max $(fmt "$(med "$n" .latency_ms.send_lag.max)") ms"
+  echo "  Flushline $n CPU s during the run: processor $(med "$n" .cpu_s.processor), gateway $(med "$n" .cpu_s.gateway), writers $(med "$n" .cpu_s.writers), $subs subscribers $(med "$n" .cpu_s.subscribers)"
   echo "  Flushline $n: $(med "$n" .acked) of $(med "$n" .sent) flushes acknowledged, $(med "$n" .deltas.received) of $(med "$n" .deltas.expected) deltas, $(med "$n" .nacks_total) nacks, $(med "$n" .reconnects) reconnects, $(med "$n" .throughput.flushes_per_s | xargs printf '%.0f') flushes/s"
 done
 if [[ -n "${FL_BENCH_RESULTS:-}" ]]; then cp "$results" "$FL_BENCH_RESULTS"; fi
