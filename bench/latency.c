@@ -70,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -675,13 +676,17 @@ static int subscribe_main(char **argv)
             said_ready = true;
         }
     }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
     printf("{\"system\":\"flushline-subscribers\",\"subscribers\":%ld,\"expected\":%" PRIu64
-           ",\"received\":%" PRIu64 ",\"undecodable\":%" PRIu64
+           ",\"received\":%" PRIu64 ",\"undecodable\":%" PRIu64 ",\"cpu_s\":%.2f"
            ",\"latency_ms\":{\"count\":%" PRIu64 ",\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
            "\"p999\":%.3f,\"max\":%.3f}}\n",
-           s, expected, sub_deltas, sub_bad, sub_hist.count, hist_ms(&sub_hist, 0.5),
-           hist_ms(&sub_hist, 0.9), hist_ms(&sub_hist, 0.99), hist_ms(&sub_hist, 0.999),
-           (double)sub_hist.max / 1e6);
+           s, expected, sub_deltas, sub_bad,
+           (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           sub_hist.count, hist_ms(&sub_hist, 0.5), hist_ms(&sub_hist, 0.9),
+           hist_ms(&sub_hist, 0.99), hist_ms(&sub_hist, 0.999), (double)sub_hist.max / 1e6);
     rc = sub_deltas == expected && sub_bad == 0 ? 0 : 1;
 done:
     if (ws)

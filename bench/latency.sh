@@ -90,7 +90,7 @@ run_flushline() {
   # The subscribers: their own process (bench/latency.c, mode subscribe),
   # connected and holding the document before the first flush.
   n=$(awk -v r="$rate" -v d="$duration" 'BEGIN { printf "%.0f", r * d }')
-  /usr/bin/time -f '%U %S' -o "$fl_tmp/time-subs" "$fl_build/bench/latency" subscribe \
+  "$fl_build/bench/latency" subscribe \
     "$fl_gw_port" "$subs" "bench/lat-$name-$round-0" "$fl_tmp/key" "$n" "$((duration * 3 + 120))" \
     >"$sub_out" 2>>"$fl_tmp/$name$round-subscribers.log" &
   sub_pid=$!
@@ -122,10 +122,9 @@ run_flushline() {
     --argjson pr "$(awk -v a="$pr0" -v b="$pr1" 'BEGIN { print b - a }')" \
     --argjson gw "$(awk -v a="$gw0" -v b="$gw1" 'BEGIN { print b - a }')" \
     --argjson bench "$(tail -n 1 "$fl_tmp/time" | awk '{ print $1 + $2 }')" \
-    --argjson subcpu "$(tail -n 1 "$fl_tmp/time-subs" | awk '{ print $1 + $2 }')" \
     --argjson subs "$subs_json" \
     '{run: $name, round: ($round | tonumber), gateway_flags: $flags,
-      cpu_s: {processor: $pr, gateway: $gw, writers: $bench, subscribers: $subcpu},
+      cpu_s: {processor: $pr, gateway: $gw, writers: $bench, subscribers: $subs.cpu_s},
       subscribers: $subs} + . | .latency_ms.delta = $subs.latency_ms
       | .deltas = {expected: $subs.expected, received: $subs.received}' <<<"$out" >>"$results"
 }
