@@ -27,7 +27,7 @@
 # FL_BENCH_PROCESSOR_ARGS (extra processor flags), FL_BENCH_RESULTS (a file
 # that gets every run's JSON line). Runs bench/deps first (jq, time).
 # Progress and build output go to stderr; the last stdout line is the
-# headline.
+# headline. Exit 1 when a run did not deliver every flush, delta or record.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -euo pipefail
 fl_name=latency
@@ -172,3 +172,8 @@ for v in "${variants[@]:1}"; do
   line+="; $n p99 $(fmt "$p") ms (ratio $(awk -v a="$p" -v b="$tp99" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'))"
 done
 echo "$line"
+# Exit 1 when a run lost anything (a flush not acknowledged, a delta or a
+# record that did not arrive): its latencies would not cover every sample.
+jq -e -s 'all(.[]; if .run == "twohop" then .received == .sent
+  else .acked == .sent and .deltas.received == .deltas.expected end)' "$results" >/dev/null ||
+  { fl_say "some run did not deliver everything (see above)"; exit 1; }
