@@ -240,6 +240,12 @@ if has flushline; then
     line+=", subscribed Flushline/ShareDB $(ratio "$fs" "$(rate sharedb-incr)") ($fs/s)"
   fi
 fi
+if ! has flushline; then
+  peers=()
+  has postgresql && peers+=("PG-sync-on $(rate pg-on-incr)/s" "PG-sync-off $(rate pg-off-incr)/s")
+  has sharedb && peers+=("ShareDB $(rate sharedb-incr)/s")
+  line+=" $(IFS=,; echo "${peers[*]}" | sed 's/,/, /g')"
+fi
 if ((lost == 0)); then line+="; no lost update"; else line+="; LOST UPDATES in $lost run(s)"; fi
 echo "$line"
 ((lost == 0))
