@@ -17,6 +17,12 @@
  * document, seq) in a table of flushes in flight. Both go into log-bucket
  * histograms (HDR style, ~1% precision).
  *
+ * Op mixes (--ops): `incr` (above); `replace-append`: `replace /t <time>`
+ * then `add /list/- <writer index>` (the document must hold /t and /list:
+ * bench/contention.sh creates them). With --writers-subscribe every writer
+ * also subscribes to every document and counts its deltas like a
+ * subscriber (as in a shared board, where each editor sees every change).
+ *
  * Client ids are random per run (first 8 bytes the run id, then a role and
  * an index), so a rerun on the same documents is never answered from the
  * dedup table and deltas of other writers are not counted.
@@ -174,6 +180,7 @@ static void flights_free(flights_t *f)
 /* ---- the run ---------------------------------------------------------------------- */
 
 enum { CONT_ONE, CONT_UNIFORM, CONT_ZIPF };
+enum { OPS_INCR, OPS_REPLACE_APPEND };
 enum { ROLE_WRITER = 1, ROLE_SUBSCRIBER = 2 };
 
 typedef struct gateway_s {
@@ -208,7 +215,8 @@ struct bench_s {
     int ngw;
     const char *token, *keypath, *doc_prefix;
     uint32_t nwriters, ndocs, nsubs_per_doc, ncmds, window;
-    int contention;
+    int contention, ops;
+    bool writers_subscribe;
     double zipf_s, rate, duration_s;
     uint64_t limit;        /* flushes to send (0: by duration) */
     double connect_timeout_s, drain_timeout_s;
@@ -225,7 +233,7 @@ struct bench_s {
     size_t *doclen;
     docstat_t *dstat;
     flights_t flights;
-    hist_t *h_outcome, *h_delta;
+    hist_t *h_outcome, *h_delta, *h_lag; /* h_lag: open loop, send time - due time */
     uint64_t rnd;
     int64_t t0, t_end_send, t_last_ack;
     uint64_t sent, acked, applied_flushes, dups, failed, deltas, deltas_foreign;
@@ -302,11 +310,17 @@ static int send_flush(bench_t *b, member_t *w, int64_t t_sched)
     int rc;
 
     memset(cmds, 0, b->ncmds * sizeof cmds[0]);
-    cmds[0].op = FL_OP_ADD;
+    cmds[0].op = b->ops == OPS_REPLACE_APPEND ? FL_OP_REPLACE : FL_OP_ADD;
     cmds[0].path = FL_SLICE("/t");
     cmds[0].has_value = true;
     cmds[0].value = fl_value_int(t_sched);
-    for (uint32_t j = 1; j < b->ncmds; j++) {
+    if (b->ops == OPS_REPLACE_APPEND) {
+        cmds[1].op = FL_OP_ADD;
+        cmds[1].path = FL_SLICE("/list/-");
+        cmds[1].has_value = true;
+        cmds[1].value = fl_value_int(w->idx);
+    }
+    for (uint32_t j = b->ops == OPS_REPLACE_APPEND ? 2 : 1; j < b->ncmds; j++) {
         const char *c = counters[(j - 1) % NCOUNTERS];
         cmds[j].op = FL_OP_INCR;
         cmds[j].path = (fl_slice_t){c, strlen(c)};
@@ -386,13 +400,14 @@ static void on_delta(fl_client_t *client, void *opaque, fl_slice_t doc,
     member_t *m = opaque;
     bench_t *b = m->b;
     int64_t now = fl_clock_mono_ns();
-    (void)client, (void)doc;
-    if (memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
+    long d = m->role == ROLE_WRITER ? doc_index(b, doc) : (long)m->doc;
+    (void)client;
+    if (d < 0 || memcmp(delta->client_id, b->run_id, sizeof b->run_id) != 0) {
         b->deltas_foreign++;
         return;
     }
     b->deltas++;
-    b->dstat[m->doc].deltas++;
+    b->dstat[d].deltas++;
     for (uint32_t i = 0; i < delta->ncmds; i++) {
         const fl_cmd_t *c = &delta->cmds[i];
         if (c->path.len == 2 && memcmp(c->path.ptr, "/t", 2) == 0 && c->value.type == FL_INT) {
@@ -463,8 +478,11 @@ typedef struct bench_opts_s {
     int64_t clients, docs, window, flushes, commands, subscribers, seed;
     int64_t duration_ms, connect_timeout_ms, drain_timeout_ms;
     double rate;
-    bool pacing, json, quiet;
+    int ops;
+    bool pacing, json, quiet, writers_subscribe;
 } bench_opts_t;
+
+static const char *const ops_names[] = {"incr", "replace-append", NULL};
 
 /* "one", "uniform", "zipf" or "zipf:S" (S in 0.01..10). 0 or -1. */
 static int parse_contention(const char *v, int *mode, double *zipf_s)
@@ -535,9 +553,17 @@ static const fl_config_entry_t entries[] = {
      .max = UINT32_MAX, .group = 2, .metavar = "N", .doc = "Send N flushes instead."},
     {.name = "commands", .type = FL_CONFIG_INT, .def = "1", .offset = F(commands), .min = 1,
      .max = MAX_COMMANDS, .metavar = "K", .doc = "Commands per flush: add /t, then incr."},
+    {.name = "ops", .type = FL_CONFIG_ENUM, .def = "incr", .offset = F(ops),
+     .choices = ops_names, .metavar = "MIX",
+     .doc = "incr (add /t, then incr) or replace-append (replace /t, add /list/-: 2 commands; "
+            "the documents must hold /t and /list)."},
     {.name = "subscribers", .type = FL_CONFIG_INT, .def = "0", .offset = F(subscribers),
      .min = 0, .max = MAX_CLIENTS, .metavar = "N",
      .doc = "Subscriber connections per document."},
+    {.name = "writers-subscribe", .type = FL_CONFIG_BOOL, .def = "false",
+     .offset = F(writers_subscribe), .flags = FL_CONFIG_SWITCH,
+     .doc = "Every writer also subscribes to every document (at most 64) and counts its "
+            "deltas."},
     {.name = "connect-timeout", .type = FL_CONFIG_DURATION_S, .def = "15",
      .offset = F(connect_timeout_ms), .min = 100, .max = 3600000, .metavar = "S",
      .doc = "Every connection welcomed by then."},
@@ -636,6 +662,8 @@ static int parse_args(bench_t *b, const bench_opts_t *o, const fl_config_t *cfg)
     b->seed = (uint64_t)o->seed;
     b->json = o->json;
     b->quiet = o->quiet;
+    b->ops = o->ops == 1 ? OPS_REPLACE_APPEND : OPS_INCR;
+    b->writers_subscribe = o->writers_subscribe;
     size_t plen = strlen(b->doc_prefix);
     if (plen == 0 || plen + 7 > FL_DOC_ID_MAX) {
         fprintf(stderr, "flushline bench: --doc-prefix takes 1-%d bytes\n", FL_DOC_ID_MAX - 7);
@@ -643,6 +671,13 @@ static int parse_args(bench_t *b, const bench_opts_t *o, const fl_config_t *cfg)
     }
     if (b->contention == CONT_ONE)
         b->ndocs = 1;
+    if (b->ops == OPS_REPLACE_APPEND && b->ncmds < 2)
+        b->ncmds = 2;
+    if (b->writers_subscribe && b->ndocs > PER_DOC_REPORT) {
+        fprintf(stderr, "flushline bench: --writers-subscribe takes at most %d documents\n",
+                PER_DOC_REPORT);
+        return FL_EXIT_USAGE;
+    }
     if ((uint64_t)b->ndocs * b->nsubs_per_doc > MAX_CLIENTS) {
         fprintf(stderr, "flushline bench: --docs x --subscribers is more than %d connections\n",
                 MAX_CLIENTS);
@@ -703,6 +738,8 @@ static fl_client_t *new_member(bench_t *b, member_t *m, int role, uint32_t idx, 
     if (role == ROLE_WRITER) {
         o.cb.on_outcome = on_outcome;
         o.cb.on_nack = on_nack;
+        if (b->writers_subscribe)
+            o.cb.on_delta = on_delta;
     } else {
         o.cb.on_delta = on_delta;
         o.cb.on_nack = on_nack;
@@ -745,8 +782,9 @@ static int setup(bench_t *b)
     b->subs = calloc(b->nsubs ? b->nsubs : 1, sizeof *b->subs);
     b->h_outcome = calloc(1, sizeof *b->h_outcome);
     b->h_delta = calloc(1, sizeof *b->h_delta);
+    b->h_lag = calloc(1, sizeof *b->h_lag);
     if (!b->docs || !b->doclen || !b->dstat || !b->writers || !b->subs || !b->h_outcome ||
-        !b->h_delta) {
+        !b->h_delta || !b->h_lag) {
         fprintf(stderr, "flushline bench: out of memory\n");
         goto fail;
     }
@@ -791,6 +829,12 @@ static int setup(bench_t *b)
             goto fail;
         }
         free(tok);
+        for (uint32_t d = 0; b->writers_subscribe && d < b->ndocs; d++)
+            if (fl_client_subscribe(b->writers[i].client,
+                                    (fl_slice_t){b->docs[d], b->doclen[d]}) != 0) {
+                fprintf(stderr, "flushline bench: could not subscribe writer %u\n", i);
+                goto fail;
+            }
     }
     rc = FL_EXIT_OK;
 fail:
@@ -835,7 +879,11 @@ static int connect_all(bench_t *b)
                         close_name(m->stop_code));
                 return FL_EXIT_FAIL;
             }
-            ready += fl_client_state(m->client) == FL_CLIENT_READY;
+            bool up = fl_client_state(m->client) == FL_CLIENT_READY;
+            /* A subscribing writer is ready once it holds every document. */
+            for (uint32_t d = 0; up && b->writers_subscribe && d < b->ndocs; d++)
+                up = fl_client_doc(m->client, (fl_slice_t){b->docs[d], b->doclen[d]}) != NULL;
+            ready += up;
         }
         for (uint32_t i = 0; i < b->nsubs; i++) {
             member_t *m = &b->subs[i];
@@ -894,10 +942,11 @@ static void progress(bench_t *b, int64_t now, uint64_t *last_acked)
     *last_acked = b->acked;
 }
 
-/* Expected deltas: every applied flush, once per subscriber of its document. */
+/* Expected deltas: every applied flush, once per subscriber of its document
+ * (and once per writer when writers subscribe to every document). */
 static uint64_t deltas_expected(const bench_t *b)
 {
-    return b->applied_flushes * b->nsubs_per_doc;
+    return b->applied_flushes * (b->nsubs_per_doc + (b->writers_subscribe ? b->nwriters : 0));
 }
 
 static void run(bench_t *b)
@@ -923,6 +972,8 @@ static void run(bench_t *b)
                 }
                 if (send_flush(b, &b->writers[b->sent % b->nwriters], due) != 0)
                     break;
+                /* How late the generator itself was: a busy machine shows here. */
+                hist_add(b->h_lag, now - due);
             }
         }
         if (!b->sending_done && (!may_send(b, now) || b->send_errors)) {
@@ -941,7 +992,10 @@ static void run(bench_t *b)
         }
         if (interrupted == 1 && b->sending_done && drain_deadline > now + 2000000000)
             drain_deadline = now + 2000000000; /* Ctrl-C: a short drain */
-        int wait_ms = (int)(wait_ns / 1000000);
+        /* Rounded up: a 0 ms wait until a flush due in under a millisecond
+         * would spin the loop, taking a core from the system measured (a
+         * flush sent up to 1 ms late counts that in its latency). */
+        int wait_ms = (int)((wait_ns + 999999) / 1000000);
         if (fl_client_service(b->ctx, wait_ms) < 0)
             break;
     }
@@ -1017,6 +1071,9 @@ static void report(const bench_t *b, bool ok)
         json_object_set_new(o, "subscribers", json_integer(b->nsubs));
         json_object_set_new(o, "rate", json_real(b->rate));
         json_object_set_new(o, "commands_per_flush", json_integer(b->ncmds));
+        json_object_set_new(o, "ops", json_string(b->ops == OPS_REPLACE_APPEND ? "replace-append"
+                                                                               : "incr"));
+        json_object_set_new(o, "writers_subscribe", json_boolean(b->writers_subscribe));
         json_object_set_new(o, "elapsed_s", json_real(secs));
         json_object_set_new(o, "sent", json_integer((json_int_t)b->sent));
         json_object_set_new(o, "acked", json_integer((json_int_t)b->acked));
@@ -1035,6 +1092,8 @@ static void report(const bench_t *b, bool ok)
         json_object_set_new(o, "throughput", tp);
         json_object_set_new(lat, "outcome", lat_json(b->h_outcome));
         json_object_set_new(lat, "delta", lat_json(b->h_delta));
+        if (b->rate > 0)
+            json_object_set_new(lat, "send_lag", lat_json(b->h_lag));
         json_object_set_new(o, "latency_ms", lat);
         json_object_set_new(dl, "expected", json_integer((json_int_t)deltas_expected(b)));
         json_object_set_new(dl, "received", json_integer((json_int_t)b->deltas));
@@ -1058,17 +1117,19 @@ static void report(const bench_t *b, bool ok)
         json_decref(o);
         return;
     }
-    printf("bench: %u writers, %u subscribers (%u per document), %u documents, %u commands per "
-           "flush, %s\n",
-           b->nwriters, b->nsubs, b->nsubs_per_doc, b->ndocs, b->ncmds,
+    printf("bench: %u writers%s, %u subscribers (%u per document), %u documents, %u commands "
+           "per flush (%s), %s\n",
+           b->nwriters, b->writers_subscribe ? " (also subscribed)" : "", b->nsubs,
+           b->nsubs_per_doc, b->ndocs, b->ncmds,
+           b->ops == OPS_REPLACE_APPEND ? "replace-append" : "incr",
            b->rate > 0 ? "open loop" : "closed loop");
     printf("sent %" PRIu64 ", acked %" PRIu64 " (%" PRIu64 " applied, %" PRIu64
            " duplicates), failed %" PRIu64 ", pending %zu, in %.2f s\n",
            b->sent, b->acked, b->applied_flushes, b->dups, b->failed, b->flights.count, secs);
     printf("throughput: %.0f flushes/s, %.0f commands/s acked\n", fps, fps * b->ncmds);
-    const hist_t *hs[2] = {b->h_outcome, b->h_delta};
-    const char *names[2] = {"flush->outcome", "flush->delta"};
-    for (int i = 0; i < 2; i++) {
+    const hist_t *hs[3] = {b->h_outcome, b->h_delta, b->h_lag};
+    const char *names[3] = {"flush->outcome", "flush->delta", "send lag"};
+    for (int i = 0; i < (b->rate > 0 ? 3 : 2); i++) {
         if (!hs[i]->count) {
             printf("%-15s no samples\n", names[i]);
             continue;
@@ -1110,6 +1171,7 @@ static void teardown(bench_t *b)
     flights_free(&b->flights);
     free(b->h_outcome);
     free(b->h_delta);
+    free(b->h_lag);
 }
 
 int fl_cmd_bench(int argc, char **argv)

@@ -10,12 +10,20 @@
  *   its document (4000 in all, per document acked x 2); exit 0;
  * - contention "one" (every flush on one document, 3 subscribers) and
  *   "zipf" (document 0 the busiest): the same accounting;
+ * - --ops replace-append with --writers-subscribe, closed loop with 2 in
+ *   flight, on a document made to hold /t and /list (HTTP flush): every
+ *   flush applies both commands, the list ends with one entry per flush
+ *   (read back over HTTP), and every writer and subscriber gets every delta;
  * - a malformed --gateway exits 2 naming the flag, a gateway address
  *   where nothing listens exits 1 naming the address, a refused token
  *   exits 1 saying so.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,6 +326,98 @@ static void test_contention_zipf(void)
     run_free(&r);
 }
 
+/* METHOD path with a bearer token and an optional JSON body on the
+ * gateway; the status, the response body malloc'd into *resp; -1. */
+static int http_bearer(const char *method, const char *path, const char *token,
+                       const char *body, char **resp)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gateway_port()),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {10, 0};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1, n;
+    size_t blen = body ? strlen(body) : 0, len = 0, cap = 1 << 20;
+    char *req = NULL, *buf = NULL, *sep;
+    ssize_t r;
+    *resp = NULL;
+    if (fd < 0 || !(req = malloc(blen + 4096)) || !(buf = malloc(cap)))
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        goto fail;
+    n = snprintf(req, blen + 4096,
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 method, path, token, blen, body ? body : "");
+    if (n < 0 || write(fd, req, (size_t)n) != n)
+        goto fail;
+    while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        goto fail;
+    sep = strstr(buf, "\r\n\r\n");
+    *resp = strdup(sep ? sep + 4 : "");
+fail:
+    free(req);
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return status;
+}
+
+static void test_replace_append_subscribed(void)
+{
+    run_t r, t;
+    json_t *o = NULL, *snap = NULL;
+    char *resp = NULL, *token;
+    json_error_t jerr;
+
+    CLI(&t, "token", "mint", "--key", keypath, "--sub", "setup", "--write", "acme/");
+    ASSERT_EQ(t.status, 0);
+    token = t.out;
+    token[strcspn(token, "\n")] = '\0';
+    /* replace needs /t to exist, and add /list/- needs the list. */
+    ASSERT_EQ(http_bearer("POST", "/v1/docs/acme/ra-0/flush", token,
+                          "{\"client_id\":\"c0c1c2c3c4c5c6c7c8c9cacbcccdcecf\",\"seq\":1,"
+                          "\"base_version\":0,\"commands\":[{\"op\":\"add\",\"path\":\"/t\","
+                          "\"value\":0},{\"op\":\"add\",\"path\":\"/list\",\"value\":[]}]}",
+                          &resp),
+              200);
+    free(resp);
+    CLI(&r, "bench", "--gateway", gw_addr, "--key", keypath, "--clients", "4", "--contention",
+        "one", "--flushes", "200", "--window", "2", "--ops", "replace-append",
+        "--writers-subscribe", "--subscribers", "1", "--json", "--quiet", "--doc-prefix",
+        "acme/ra-");
+    if (r.status != 0)
+        fprintf(stderr, "bench exited %d: %s\n%s\n", r.status, r.out, r.err);
+    ASSERT_EQ(r.status, 0);
+    ASSERT_TRUE((o = parse_out(&r)) != NULL);
+    /* 1 subscriber + 4 subscribed writers receive every delta. */
+    check_run(o, 200, 5, 1);
+    if (fl_test_failures == 0) {
+        ASSERT_STR_EQ(json_string_value(json_object_get(o, "ops")), "replace-append");
+        ASSERT_TRUE(json_is_true(json_object_get(o, "writers_subscribe")));
+        ASSERT_EQ(jint(o, "commands_per_flush"), 2);
+        /* Both commands of every flush applied: the list holds 200 writer
+         * indexes and the document 2 + 2 x 200 versions. */
+        ASSERT_EQ(http_bearer("GET", "/v1/docs/acme/ra-0", token, NULL, &resp), 200);
+        ASSERT_TRUE((snap = json_loads(resp ? resp : "", 0, &jerr)) != NULL);
+        json_t *list = json_object_get(json_object_get(snap, "state"), "list");
+        ASSERT_EQ(json_array_size(list), 200);
+        ASSERT_EQ(jint(snap, "version"), 402);
+        for (size_t i = 0; i < json_array_size(list); i++)
+            ASSERT_TRUE(json_integer_value(json_array_get(list, i)) >= 0 &&
+                        json_integer_value(json_array_get(list, i)) < 4);
+        ASSERT_TRUE(json_is_integer(json_object_get(json_object_get(snap, "state"), "t")));
+    }
+    json_decref(snap);
+    free(resp);
+    json_decref(o);
+    run_free(&r);
+    run_free(&t);
+}
+
 static void test_bad_gateway(void)
 {
     run_t r;
@@ -368,6 +468,7 @@ int main(void)
     RUN(test_uniform_2000);
     RUN(test_contention_one);
     RUN(test_contention_zipf);
+    RUN(test_replace_append_subscribed);
     RUN(test_bad_gateway);
     if (fl_test_failures) {
         fl_proc_dump_log(&gateway, 30);
