@@ -160,6 +160,16 @@ int fl_wire_seterr(char *errstr, size_t size, int code, const char *fmt, ...)
     return code;
 }
 
+void fl_wire_fail(fl_wire_err_t *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (e->code)
+        return;
+    va_start(ap, fmt);
+    e->code = fl_wire_vseterr(e->errstr, e->errsz, code, fmt, ap);
+    va_end(ap);
+}
+
 void fl_wire_value_limits(const fl_wire_limits_t *lim, uint32_t above, fl_limits_t *vl)
 {
     vl->max_bytes = lim->max_frame;
@@ -211,23 +221,13 @@ int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, siz
 int fl_wire_encode_flush_record(const fl_flush_t *flush, fl_slice_t gw, uint64_t origin,
                                 char **out, size_t *outlen, char *errstr, size_t errstr_size)
 {
-    fl_wire_msg_t msg;
-    msg.type = FL_WT_REC_FLUSH;
-    msg.u.rflush.flush = *flush;
-    msg.u.rflush.gw = gw;
-    msg.u.rflush.origin = origin;
-    return fl_wire_direct_encode(&fl_wire_desc[FL_WT_REC_FLUSH], &msg, out, outlen, errstr,
-                                 errstr_size);
+    fl_wire_msg_t msg = {.type = FL_WT_REC_FLUSH, .u.rflush = {*flush, gw, origin}};
+    return fl_wire_direct_encode(&fl_wire_desc[msg.type], &msg, out, outlen, errstr, errstr_size);
 }
 
 int fl_wire_encode_outcome_record(const fl_outcome_t *outcome, fl_slice_t gw, uint64_t origin,
                                   char **out, size_t *outlen, char *errstr, size_t errstr_size)
 {
-    fl_wire_msg_t msg;
-    msg.type = FL_WT_REC_OUTCOME;
-    msg.u.outcome.outcome = *outcome;
-    msg.u.outcome.gw = gw;
-    msg.u.outcome.origin = origin;
-    return fl_wire_direct_encode(&fl_wire_desc[FL_WT_REC_OUTCOME], &msg, out, outlen, errstr,
-                                 errstr_size);
+    fl_wire_msg_t msg = {.type = FL_WT_REC_OUTCOME, .u.outcome = {*outcome, gw, origin}};
+    return fl_wire_direct_encode(&fl_wire_desc[msg.type], &msg, out, outlen, errstr, errstr_size);
 }

@@ -398,6 +398,25 @@ int fl_wire_direct_dec_rec_flush(const char *buf, size_t len, const fl_wire_limi
 
 /* ---- peek --------------------------------------------------------------- */
 
+/* For a tag with a payload (0xc4-0xdf): the payload's fixed size (*n), or
+ * the width of the length or count that follows the tag (*w). False for ext
+ * and 0xc1 (invalid in a message anyway). */
+static bool tag_payload(uint8_t c, uint64_t *n, size_t *w)
+{
+    switch (c) {
+    case 0xc4: case 0xd9: *w = 1; return true;                       /* bin8, str8 */
+    case 0xc5: case 0xda: case 0xdc: case 0xde: *w = 2; return true; /* 16-bit */
+    case 0xc6: case 0xdb: case 0xdd: case 0xdf: *w = 4; return true; /* 32-bit */
+    case 0xca: *n = 4; return true;                                   /* float32 */
+    case 0xcb: *n = 8; return true;                                   /* float64 */
+    case 0xcc: case 0xd0: *n = 1; return true;                        /* ints */
+    case 0xcd: case 0xd1: *n = 2; return true;
+    case 0xce: case 0xd2: *n = 4; return true;
+    case 0xcf: case 0xd3: *n = 8; return true;
+    default: return false;
+    }
+}
+
 /* Skips one msgpack value; returns the new position or NULL. Iterative over
  * a pending-items counter, so it needs no recursion and no depth limit. */
 static const uint8_t *skip_value(const uint8_t *p, const uint8_t *end)
@@ -405,51 +424,32 @@ static const uint8_t *skip_value(const uint8_t *p, const uint8_t *end)
     uint64_t pending = 1;
     while (pending) {
         uint8_t c;
-        uint64_t n = 0, add = 0;
-        size_t w;
+        uint64_t n = 0, add = 0, v = 0;
+        size_t w = 0;
         if (p >= end)
             return NULL;
         c = *p++;
         pending--;
         if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
             continue;
-        if (c >= 0xa0 && c <= 0xbf) {
+        if (c >= 0xa0 && c <= 0xbf)
             n = c & 0x1f;
-        } else if (c >= 0x90 && c <= 0x9f) {
+        else if (c >= 0x90 && c <= 0x9f)
             add = c & 0x0f;
-        } else if (c >= 0x80 && c <= 0x8f) {
+        else if (c >= 0x80 && c <= 0x8f)
             add = 2 * (uint64_t)(c & 0x0f);
-        } else {
-            switch (c) {
-            case 0xc4: case 0xd9: w = 1; goto len;
-            case 0xc5: case 0xda: w = 2; goto len;
-            case 0xc6: case 0xdb: w = 4; goto len;
-            case 0xdc: case 0xde: w = 2; goto cnt;
-            case 0xdd: case 0xdf: w = 4; goto cnt;
-            case 0xca: n = 4; break;
-            case 0xcb: n = 8; break;
-            case 0xcc: case 0xd0: n = 1; break;
-            case 0xcd: case 0xd1: n = 2; break;
-            case 0xce: case 0xd2: n = 4; break;
-            case 0xcf: case 0xd3: n = 8; break;
-            default: return NULL; /* ext and 0xc1: invalid here anyway */
-            }
-            goto skip;
-        len:
+        else if (!tag_payload(c, &n, &w))
+            return NULL;
+        if (w) { /* a length (bin, str) or a count (array, map) */
             if ((size_t)(end - p) < w)
                 return NULL;
             for (; w; w--)
-                n = n << 8 | *p++;
-            goto skip;
-        cnt:
-            if ((size_t)(end - p) < w)
-                return NULL;
-            for (; w; w--)
-                add = add << 8 | *p++;
-            if (c >= 0xde)
-                add *= 2;
+                v = v << 8 | *p++;
+            if (c >= 0xdc)
+                add = c >= 0xde ? 2 * v : v;
+            else
+                n = v;
         }
-    skip:
         if ((uint64_t)(end - p) < n)
             return NULL;
         p += n;

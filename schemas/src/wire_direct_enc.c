@@ -8,7 +8,6 @@
  * messages and write the same bytes; fl_wire_encode_tree is the reference
  * the tests compare against.
  */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,43 +16,28 @@
 struct fl_wire_ow_s {
     char *buf;
     size_t n, cap;
-    int err; /* first error, a negative fl_code_t */
-    char *errstr;
-    size_t errsz;
+    fl_wire_err_t err;
 };
 
 /* ---- the writer --------------------------------------------------------- */
-
-/* Keeps the first error: its code and its reason. */
-static void ow_fail(fl_wire_ow_t *w, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void ow_fail(fl_wire_ow_t *w, int code, const char *fmt, ...)
-{
-    va_list ap;
-    if (w->err)
-        return;
-    va_start(ap, fmt);
-    w->err = fl_wire_vseterr(w->errstr, w->errsz, code, fmt, ap);
-    va_end(ap);
-}
 
 /* The slow path of ow_reserve: grows the buffer (never after an error). */
 static bool ow_grow(fl_wire_ow_t *w, size_t more)
 {
     size_t ncap;
     char *nb;
-    if (w->err)
+    if (w->err.code)
         return false;
     ncap = w->cap ? w->cap : 256;
     while (ncap - w->n < more) {
         if (ncap > SIZE_MAX / 2) {
-            ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+            fl_wire_fail(&w->err, FL_CODE_INTERNAL, "out of memory");
             return false;
         }
         ncap *= 2;
     }
     if (!(nb = realloc(w->buf, ncap))) {
-        ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+        fl_wire_fail(&w->err, FL_CODE_INTERNAL, "out of memory");
         return false;
     }
     w->buf = nb;
@@ -127,7 +111,7 @@ static inline void ow_int(fl_wire_ow_t *w, int64_t i)
 static void ow_u64(fl_wire_ow_t *w, const char *key, uint64_t u)
 {
     if (u > INT64_MAX) {
-        ow_fail(w, FL_CODE_BAD_FRAME, "\"%s\" above INT64_MAX", key);
+        fl_wire_fail(&w->err, FL_CODE_BAD_FRAME, "\"%s\" above INT64_MAX", key);
         return;
     }
     ow_int(w, (int64_t)u);
@@ -171,11 +155,18 @@ static inline void ow_raw(fl_wire_ow_t *w, const char *p, uint32_t n)
  * known at compile time). */
 #define ow_key(w, k) ow_raw((w), (k), (uint32_t)(sizeof(k) - 1))
 
+/* A key and its value, in one line per field (k a literal, as for ow_key). */
+#define OW_U64(w, k, u) (ow_key((w), k), ow_u64((w), k, (u)))
+#define OW_INT(w, k, i) (ow_key((w), k), ow_int((w), (i)))
+#define OW_STR(w, k, s) (ow_key((w), k), ow_str((w), k, (s)))
+#define OW_FIXED(w, k, p, n) (ow_key((w), k), ow_fixed((w), (p), (n)))
+#define OW_TRUE(w, k) (ow_key((w), k), ow_byte((w), 0xc3))
+
 /* A string field, checked as b_str checks it. */
 static void ow_str(fl_wire_ow_t *w, const char *key, fl_slice_t s)
 {
     if (s.len > UINT32_MAX || (s.len && !s.ptr) || !fl_utf8_valid(s.ptr, s.len)) {
-        ow_fail(w, FL_CODE_BAD_FRAME, "\"%s\" is not a valid UTF-8 string", key);
+        fl_wire_fail(&w->err, FL_CODE_BAD_FRAME, "\"%s\" is not a valid UTF-8 string", key);
         return;
     }
     ow_raw(w, s.ptr, (uint32_t)s.len);
@@ -192,7 +183,7 @@ static int ow_sink(void *data, const char *buf, size_t len)
 {
     fl_wire_ow_t *w = data;
     ow_put(w, buf, len);
-    return w->err ? -1 : 0;
+    return w->err.code ? -1 : 0;
 }
 
 /* An embedded value (canonical, as the tree path writes it): scalars
@@ -216,7 +207,7 @@ static void ow_value(fl_wire_ow_t *w, const fl_value_t *v)
     default:
         msgpack_packer_init(&pk, w, ow_sink);
         if (fl_value_pack(&pk, v) != 0)
-            ow_fail(w, FL_CODE_INTERNAL, "out of memory");
+            fl_wire_fail(&w->err, FL_CODE_INTERNAL, "out of memory");
         return;
     }
 }
@@ -225,7 +216,7 @@ static bool ow_doc_ok(fl_wire_ow_t *w, fl_slice_t doc)
 {
     if (doc.len >= 1 && doc.len <= FL_DOC_ID_MAX)
         return true;
-    ow_fail(w, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
+    fl_wire_fail(&w->err, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
     return false;
 }
 
@@ -239,8 +230,7 @@ static void ow_t_field(fl_wire_ow_t *w, int type)
 
 static void ow_v_field(fl_wire_ow_t *w)
 {
-    ow_key(w, "v");
-    ow_int(w, FL_WIRE_VERSION);
+    OW_INT(w, "v", FL_WIRE_VERSION);
 }
 
 /* A command: keys from, key, op, path, value (b_cmds' choice of fields). */
@@ -248,27 +238,22 @@ static void ow_cmds(fl_wire_ow_t *w, const fl_cmd_t *cmds, uint32_t n)
 {
     uint32_t i;
     ow_array(w, n);
-    for (i = 0; i < n && !w->err; i++) {
+    for (i = 0; i < n && !w->err.code; i++) {
         const fl_cmd_t *cmd = &cmds[i];
         const char *op = fl_op_name(cmd->op);
         bool from = cmd->op == FL_OP_MOVE || cmd->op == FL_OP_COPY || cmd->from.len;
         if (!op) {
-            ow_fail(w, FL_CODE_BAD_FRAME, "unknown op in a command");
+            fl_wire_fail(&w->err, FL_CODE_BAD_FRAME, "unknown op in a command");
             return;
         }
         ow_map(w, 2u + from + cmd->has_key + cmd->has_value);
-        if (from) {
-            ow_key(w, "from");
-            ow_str(w, "from", cmd->from);
-        }
-        if (cmd->has_key) {
-            ow_key(w, "key");
-            ow_str(w, "key", cmd->key);
-        }
+        if (from)
+            OW_STR(w, "from", cmd->from);
+        if (cmd->has_key)
+            OW_STR(w, "key", cmd->key);
         ow_key(w, "op");
         ow_raw(w, op, (uint32_t)strlen(op));
-        ow_key(w, "path");
-        ow_str(w, "path", cmd->path);
+        OW_STR(w, "path", cmd->path);
         if (cmd->has_value) {
             ow_key(w, "value");
             ow_value(w, &cmd->value);
@@ -281,20 +266,15 @@ static void ow_results(fl_wire_ow_t *w, const fl_outcome_t *o)
 {
     uint32_t i;
     ow_array(w, o->nresults);
-    for (i = 0; i < o->nresults && !w->err; i++) {
+    for (i = 0; i < o->nresults && !w->err.code; i++) {
         const fl_cmd_result_t *r = &o->results[i];
         bool ok = r->code == FL_CODE_OK, key = r->has_key;
         ow_map(w, 1u + ok + key);
-        ow_key(w, "code");
-        ow_int(w, r->code);
-        if (key) {
-            ow_key(w, "key");
-            ow_str(w, "key", r->key);
-        }
-        if (ok) {
-            ow_key(w, "version");
-            ow_u64(w, "version", r->version);
-        }
+        OW_INT(w, "code", r->code);
+        if (key)
+            OW_STR(w, "key", r->key);
+        if (ok)
+            OW_U64(w, "version", r->version);
     }
 }
 
@@ -307,44 +287,31 @@ static void ow_outcome(fl_wire_ow_t *w, const fl_outcome_t *o, bool record, fl_s
     if (!ow_doc_ok(w, o->doc))
         return;
     ow_map(w, (record ? 15u : 10u) + o->duplicate);
-    ow_key(w, "chain");
-    ow_fixed(w, o->chain, FL_HASH_LEN);
-    ow_key(w, "client_id");
-    ow_fixed(w, o->client_id, FL_CLIENT_ID_LEN);
-    ow_key(w, "code");
-    ow_int(w, o->code);
+    OW_FIXED(w, "chain", o->chain, FL_HASH_LEN);
+    OW_FIXED(w, "client_id", o->client_id, FL_CLIENT_ID_LEN);
+    OW_INT(w, "code", o->code);
     if (record) {
         ow_key(w, "commands");
         ow_cmds(w, o->applied, o->napplied);
     }
-    ow_key(w, "doc");
-    ow_str(w, "doc", o->doc);
-    if (o->duplicate) {
-        ow_key(w, "dup");
-        ow_byte(w, 0xc3);
-    }
+    OW_STR(w, "doc", o->doc);
+    if (o->duplicate)
+        OW_TRUE(w, "dup");
     if (record) {
-        ow_key(w, "gw");
-        ow_str(w, "gw", gw);
-        ow_key(w, "origin");
-        ow_u64(w, "origin", origin);
+        OW_STR(w, "gw", gw);
+        OW_U64(w, "origin", origin);
     }
     ow_key(w, "results");
     ow_results(w, o);
-    ow_key(w, "seq");
-    ow_u64(w, "seq", o->seq);
+    OW_U64(w, "seq", o->seq);
     ow_t_field(w, record ? FL_WT_REC_OUTCOME : FL_WT_OUTCOME);
     if (record) {
-        ow_key(w, "ts");
-        ow_int(w, o->ts_ms);
-        ow_key(w, "user");
-        ow_str(w, "user", o->user);
+        OW_INT(w, "ts", o->ts_ms);
+        OW_STR(w, "user", o->user);
     }
     ow_v_field(w);
-    ow_key(w, "version_after");
-    ow_u64(w, "version_after", o->version_after);
-    ow_key(w, "version_before");
-    ow_u64(w, "version_before", o->version_before);
+    OW_U64(w, "version_after", o->version_after);
+    OW_U64(w, "version_before", o->version_before);
 }
 
 /* Flush frame and record: atomic? base_version client_id commands doc gw*
@@ -355,37 +322,23 @@ static void ow_flush(fl_wire_ow_t *w, const fl_flush_t *f, bool record, fl_slice
     if (!ow_doc_ok(w, f->doc))
         return;
     ow_map(w, (record ? 10u : 7u) + f->atomic + f->has_if_version);
-    if (f->atomic) {
-        ow_key(w, "atomic");
-        ow_byte(w, 0xc3);
-    }
-    ow_key(w, "base_version");
-    ow_u64(w, "base_version", f->base_version);
-    ow_key(w, "client_id");
-    ow_fixed(w, f->client_id, FL_CLIENT_ID_LEN);
+    if (f->atomic)
+        OW_TRUE(w, "atomic");
+    OW_U64(w, "base_version", f->base_version);
+    OW_FIXED(w, "client_id", f->client_id, FL_CLIENT_ID_LEN);
     ow_key(w, "commands");
     ow_cmds(w, f->cmds, f->ncmds);
-    ow_key(w, "doc");
-    ow_str(w, "doc", f->doc);
-    if (record) {
-        ow_key(w, "gw");
-        ow_str(w, "gw", gw);
-    }
-    if (f->has_if_version) {
-        ow_key(w, "if_version");
-        ow_u64(w, "if_version", f->if_version);
-    }
-    if (record) {
-        ow_key(w, "origin");
-        ow_u64(w, "origin", origin);
-    }
-    ow_key(w, "seq");
-    ow_u64(w, "seq", f->seq);
+    OW_STR(w, "doc", f->doc);
+    if (record)
+        OW_STR(w, "gw", gw);
+    if (f->has_if_version)
+        OW_U64(w, "if_version", f->if_version);
+    if (record)
+        OW_U64(w, "origin", origin);
+    OW_U64(w, "seq", f->seq);
     ow_t_field(w, record ? FL_WT_REC_FLUSH : FL_WT_FLUSH);
-    if (record) {
-        ow_key(w, "user");
-        ow_str(w, "user", f->user);
-    }
+    if (record)
+        OW_STR(w, "user", f->user);
     ow_v_field(w);
 }
 
@@ -397,34 +350,25 @@ static void ow_deltas(fl_wire_ow_t *w, const fl_wire_deltas_t *dl)
     if (!ow_doc_ok(w, dl->doc))
         return;
     ow_map(w, 5);
-    ow_key(w, "doc");
-    ow_str(w, "doc", dl->doc);
-    ow_key(w, "from_version");
-    ow_u64(w, "from_version", dl->from_version);
+    OW_STR(w, "doc", dl->doc);
+    OW_U64(w, "from_version", dl->from_version);
     ow_key(w, "items");
     ow_array(w, dl->nitems);
-    for (i = 0; i < dl->nitems && !w->err; i++) {
+    for (i = 0; i < dl->nitems && !w->err.code; i++) {
         const fl_wire_delta_t *it = &dl->items[i];
         ow_map(w, 7);
-        ow_key(w, "chain");
-        ow_fixed(w, it->chain, FL_HASH_LEN);
-        ow_key(w, "client_id");
-        ow_fixed(w, it->client_id, FL_CLIENT_ID_LEN);
+        OW_FIXED(w, "chain", it->chain, FL_HASH_LEN);
+        OW_FIXED(w, "client_id", it->client_id, FL_CLIENT_ID_LEN);
         ow_key(w, "commands");
         ow_cmds(w, it->cmds, it->ncmds);
-        ow_key(w, "seq");
-        ow_u64(w, "seq", it->seq);
-        ow_key(w, "ts");
-        ow_int(w, it->ts_ms);
-        ow_key(w, "user");
-        ow_str(w, "user", it->user);
-        ow_key(w, "version");
-        ow_u64(w, "version", it->version);
+        OW_U64(w, "seq", it->seq);
+        OW_INT(w, "ts", it->ts_ms);
+        OW_STR(w, "user", it->user);
+        OW_U64(w, "version", it->version);
     }
     ow_t_field(w, FL_WT_DELTAS);
     ow_v_field(w);
 }
-
 
 /* A rough size to start from, so that most messages need no realloc. */
 static size_t cmds_estimate(const fl_cmd_t *cmds, uint32_t n)
@@ -440,7 +384,7 @@ static size_t cmds_estimate(const fl_cmd_t *cmds, uint32_t n)
 
 /* ---- one writer per hot type (the direct_enc column) -------------------- */
 
-/* Each reserves a rough size first, so that most messages need no realloc. */
+/* Each reserves a rough size first (see cmds_estimate). */
 
 void fl_wire_direct_enc_outcome(fl_wire_ow_t *w, const fl_wire_msg_t *msg)
 {
@@ -480,14 +424,14 @@ void fl_wire_direct_enc_deltas(fl_wire_ow_t *w, const fl_wire_msg_t *msg)
 int fl_wire_direct_encode(const fl_wire_desc_t *desc, const fl_wire_msg_t *msg, char **out,
                           size_t *outlen, char *errstr, size_t errstr_size)
 {
-    fl_wire_ow_t w = {NULL, 0, 0, 0, errstr, errstr_size};
+    fl_wire_ow_t w = {NULL, 0, 0, {0, errstr, errstr_size}};
     char *trimmed;
     *out = NULL;
     *outlen = 0;
     desc->direct_enc(&w, msg);
-    if (w.err) {
+    if (w.err.code) {
         free(w.buf);
-        return w.err;
+        return w.err.code;
     }
     /* outcome buffers are kept (the processor's window): no slack */
     if (w.cap - w.n > 64 && (trimmed = realloc(w.buf, w.n)))
@@ -500,11 +444,11 @@ int fl_wire_direct_encode(const fl_wire_desc_t *desc, const fl_wire_msg_t *msg, 
 int fl_wire_direct_pack(const fl_wire_desc_t *desc, msgpack_packer *pk, const fl_wire_msg_t *msg,
                         char *errstr, size_t errstr_size)
 {
-    fl_wire_ow_t w = {NULL, 0, 0, 0, errstr, errstr_size};
+    fl_wire_ow_t w = {NULL, 0, 0, {0, errstr, errstr_size}};
     int err;
     /* written whole or not at all, as the tree path does */
     desc->direct_enc(&w, msg);
-    err = w.err;
+    err = w.err.code;
     if (!err && pk->callback(pk->data, w.buf, w.n) != 0)
         err = fl_wire_seterr(errstr, errstr_size, FL_CODE_INTERNAL, "write failed");
     free(w.buf);

@@ -104,6 +104,18 @@ static inline const fl_wire_desc_t *fl_wire_desc_of(int type)
     return type > FL_WT_NONE && type < FL_WT__COUNT ? &fl_wire_desc[type] : NULL;
 }
 
+/* The first error of an encoder (tree builder or direct writer): once set,
+ * later errors are dropped and the output is discarded. */
+typedef struct fl_wire_err_s {
+    int code; /* 0, or the first error: a negative fl_code_t */
+    char *errstr;
+    size_t errsz;
+} fl_wire_err_t;
+
+/* Sets *e to code and the reason, unless it holds an error already. */
+void fl_wire_fail(fl_wire_err_t *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Writes the reason into errstr (when given) and returns -code. */
 int fl_wire_seterr(char *errstr, size_t size, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -74,15 +74,26 @@ static int get_code(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, u
     return 0;
 }
 
-static int get_i64(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, int64_t *out)
+/* A required field of one value type ("must be <what>" otherwise). */
+static int get_typed(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, int type,
+                     const char *what, const fl_value_t **out)
 {
     const fl_value_t *v = field(map, key);
     if (!v)
         return BAD(d, "missing \"%s\"", key);
-    if (v->type != FL_INT)
-        return BAD(d, "\"%s\" must be an integer", key);
-    *out = v->u.i;
+    if (v->type != type)
+        return BAD(d, "\"%s\" must be %s", key, what);
+    *out = v;
     return 0;
+}
+
+static int get_i64(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, int64_t *out)
+{
+    const fl_value_t *v;
+    int err = get_typed(d, map, key, FL_INT, "an integer", &v);
+    if (!err)
+        *out = v->u.i;
+    return err;
 }
 
 static int get_bool(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, bool *out)
@@ -134,11 +145,10 @@ static int get_str_max(fl_wire_dctx_t *d, const fl_value_t *map, const char *key
 
 static int get_doc(fl_wire_dctx_t *d, const fl_value_t *map, fl_slice_t *out)
 {
-    const fl_value_t *v = field(map, "doc");
-    if (!v)
-        return BAD(d, "missing \"doc\"");
-    if (v->type != FL_STR)
-        return BAD(d, "\"doc\" must be a string");
+    const fl_value_t *v;
+    int err = get_typed(d, map, "doc", FL_STR, "a string", &v);
+    if (err)
+        return err;
     if (v->len < 1 || v->len > FL_DOC_ID_MAX)
         return FAIL(d, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
     *out = slice_of(v); /* UTF-8 was checked by the value reader */
@@ -183,20 +193,6 @@ static int get_bytes(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, 
     return get_fixed(d, field(map, key), key, out, n);
 }
 
-static int get_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t max,
-                     const fl_value_t **out)
-{
-    const fl_value_t *v = field(map, key);
-    if (!v)
-        return BAD(d, "missing \"%s\"", key);
-    if (v->type != FL_ARRAY)
-        return BAD(d, "\"%s\" must be an array", key);
-    if (v->len > max)
-        return FAIL(d, FL_CODE_LIMIT, "\"%s\" has %u items, limit %u", key, v->len, max);
-    *out = v;
-    return 0;
-}
-
 static void *dalloc(fl_wire_dctx_t *d, size_t n, size_t esz)
 {
     if (n == 0)
@@ -204,15 +200,66 @@ static void *dalloc(fl_wire_dctx_t *d, size_t n, size_t esz)
     return fl_arena_alloc(d->arena, n * esz); /* n <= 32-bit limits: no overflow */
 }
 
-static int dec_cmd(fl_wire_dctx_t *d, const fl_value_t *m, fl_cmd_t *cmd)
+static int get_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t max,
+                     const fl_value_t **out)
 {
+    const fl_value_t *v;
+    int err = get_typed(d, map, key, FL_ARRAY, "an array", &v);
+    if (err)
+        return err;
+    if (v->len > max)
+        return FAIL(d, FL_CODE_LIMIT, "\"%s\" has %u items, limit %u", key, v->len, max);
+    *out = v;
+    return 0;
+}
+
+
+
+
+/* How to decode the items of an array: the size of a decoded item, which
+ * must be a map unless map_of is NULL ("<map_of> must be a map"), and the
+ * function that decodes item i into out (zeroed first); ctx is what the
+ * caller passed to dec_array. */
+typedef struct item_s {
+    size_t size;
+    const char *map_of;
+    int (*fn)(fl_wire_dctx_t *d, const fl_value_t *item, uint32_t i, void *out, void *ctx);
+} item_t;
+
+/* The array field key (at most max items) into a fresh arena array of
+ * decoded items, *out of *n, item by item in order (the first error wins). */
+static int dec_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t max,
+                     const item_t *it, void *ctx, void **out, uint32_t *n)
+{
+    const fl_value_t *arr;
+    uint32_t i;
+    int err = get_array(d, map, key, max, &arr);
+    if (err)
+        return err;
+    *n = arr->len;
+    *out = dalloc(d, arr->len, it->size);
+    if (arr->len && !*out)
+        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
+    for (i = 0; i < arr->len; i++) {
+        void *el = (char *)*out + i * it->size;
+        memset(el, 0, it->size);
+        if (it->map_of && arr->u.items[i].type != FL_MAP)
+            return BAD(d, "%s must be a map", it->map_of);
+        if ((err = it->fn(d, &arr->u.items[i], i, el, ctx)))
+            return err;
+    }
+    return 0;
+}
+
+static int dec_cmd(fl_wire_dctx_t *d, const fl_value_t *m, uint32_t i, void *out, void *ctx)
+{
+    fl_cmd_t *cmd = out;
     fl_slice_t op;
     bool has;
     const fl_value_t *v;
     int err;
-    memset(cmd, 0, sizeof *cmd);
-    if (m->type != FL_MAP)
-        return BAD(d, "a command must be a map");
+    (void)i;
+    (void)ctx;
     if ((err = get_str(d, m, "op", NULL, 16, &op)))
         return err;
     cmd->op = (uint8_t)fl_op_from_name(op.ptr, op.len);
@@ -232,22 +279,72 @@ static int dec_cmd(fl_wire_dctx_t *d, const fl_value_t *m, fl_cmd_t *cmd)
     return 0;
 }
 
-static int dec_cmds(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t *n,
-                    fl_cmd_t **out)
+static const item_t cmd_item = {sizeof(fl_cmd_t), "a command", dec_cmd};
+
+static int dec_cmds(fl_wire_dctx_t *d, const fl_value_t *map, uint32_t *n, fl_cmd_t **out)
 {
-    const fl_value_t *arr;
-    uint32_t i;
+    return dec_array(d, map, "commands", d->lim->max_commands, &cmd_item, NULL, (void **)out, n);
+}
+
+static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *out, void *ctx)
+{
+    fl_cmd_result_t *res = out;
+    bool has;
     int err;
-    if ((err = get_array(d, map, key, d->lim->max_commands, &arr)))
+    (void)i;
+    (void)ctx;
+    if ((err = get_code(d, r, "code", &res->code)) ||
+        (err = get_u64(d, r, "version", &has, &res->version)) ||
+        (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
         return err;
-    *n = arr->len;
-    *out = dalloc(d, arr->len, sizeof(fl_cmd_t));
-    if (arr->len && !*out)
-        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
-    for (i = 0; i < arr->len; i++)
-        if ((err = dec_cmd(d, &arr->u.items[i], &(*out)[i])))
-            return err;
+    res->has_key = has; /* "" is a key */
     return 0;
+}
+
+static const item_t result_item = {sizeof(fl_cmd_result_t), "a result", dec_result};
+
+/* A delta; *ctx is the version before it, and becomes the one after it. */
+static int dec_delta(fl_wire_dctx_t *d, const fl_value_t *it, uint32_t i, void *out, void *ctx)
+{
+    fl_wire_delta_t *dl = out;
+    uint64_t *from = ctx;
+    bool has;
+    int err;
+    if ((err = get_u64(d, it, "version", NULL, &dl->version)) ||
+        (err = get_bytes(d, it, "client_id", dl->client_id, FL_CLIENT_ID_LEN)) ||
+        (err = get_u64(d, it, "seq", NULL, &dl->seq)) ||
+        (err = get_str(d, it, "user", &has, UINT32_MAX, &dl->user)) ||
+        (err = get_i64(d, it, "ts", &dl->ts_ms)) ||
+        (err = get_bytes(d, it, "chain", dl->chain, FL_HASH_LEN)) ||
+        (err = dec_cmds(d, it, &dl->ncmds, &dl->cmds)))
+        return err;
+    if (dl->version - dl->ncmds != *from || dl->version < dl->ncmds)
+        return BAD(d, "delta %u is not consecutive (version %llu, %u commands, after %llu)", i,
+                   (unsigned long long)dl->version, dl->ncmds, (unsigned long long)*from);
+    *from = dl->version;
+    return 0;
+}
+
+static const item_t delta_item = {sizeof(fl_wire_delta_t), "a delta", dec_delta};
+
+/* "items": consecutive deltas from version from; *last is the version after them. */
+static int dec_delta_items(fl_wire_dctx_t *d, const fl_value_t *m, uint64_t from, uint32_t *n,
+                           fl_wire_delta_t **out, uint64_t *last)
+{
+    int err = dec_array(d, m, "items", d->lim->max_commands, &delta_item, &from, (void **)out, n);
+    *last = from;
+    return err;
+}
+
+/* "doc", "client_id" and "seq": what names a flush and its outcome. */
+static int dec_ident(fl_wire_dctx_t *d, const fl_value_t *m, fl_slice_t *doc,
+                     uint8_t client_id[FL_CLIENT_ID_LEN], uint64_t *seq)
+{
+    int err;
+    if ((err = get_doc(d, m, doc)) ||
+        (err = get_bytes(d, m, "client_id", client_id, FL_CLIENT_ID_LEN)))
+        return err;
+    return get_u64(d, m, "seq", NULL, seq);
 }
 
 static int dec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_flush_t *f)
@@ -255,44 +352,16 @@ static int dec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_flush_t *f)
     int err;
     memset(f, 0, sizeof *f);
     f->user.ptr = "";
-    if ((err = get_doc(d, m, &f->doc)) ||
-        (err = get_bytes(d, m, "client_id", f->client_id, FL_CLIENT_ID_LEN)) ||
-        (err = get_u64(d, m, "seq", NULL, &f->seq)) ||
+    if ((err = dec_ident(d, m, &f->doc, f->client_id, &f->seq)) ||
         (err = get_u64(d, m, "base_version", NULL, &f->base_version)) ||
         (err = get_u64(d, m, "if_version", &f->has_if_version, &f->if_version)) ||
         (err = get_bool(d, m, "atomic", &f->atomic)))
         return err;
     if (f->seq == 0)
         return BAD(d, "\"seq\" starts at 1");
-    return dec_cmds(d, m, "commands", &f->ncmds, &f->cmds);
+    return dec_cmds(d, m, &f->ncmds, &f->cmds);
 }
 
-static int dec_results(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
-{
-    const fl_value_t *arr;
-    uint32_t i;
-    int err;
-    if ((err = get_array(d, m, "results", d->lim->max_commands, &arr)))
-        return err;
-    o->nresults = arr->len;
-    o->results = dalloc(d, arr->len, sizeof(fl_cmd_result_t));
-    if (arr->len && !o->results)
-        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
-    for (i = 0; i < arr->len; i++) {
-        const fl_value_t *r = &arr->u.items[i];
-        fl_cmd_result_t *res = &o->results[i];
-        bool has;
-        memset(res, 0, sizeof *res);
-        if (r->type != FL_MAP)
-            return BAD(d, "a result must be a map");
-        if ((err = get_code(d, r, "code", &res->code)) ||
-            (err = get_u64(d, r, "version", &has, &res->version)) ||
-            (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
-            return err;
-        res->has_key = has; /* "" is a key */
-    }
-    return 0;
-}
 
 /* The outcome fields shared by the outcome message, the outcome record and
  * the stored outcomes of a snapshot's dedup table (without doc/client/seq). */
@@ -303,7 +372,9 @@ static int dec_outcome_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t
     if ((err = get_code(d, m, "code", &o->code)) || (err = get_bool(d, m, "dup", &o->duplicate)) ||
         (err = get_u64(d, m, "version_before", NULL, &o->version_before)) ||
         (err = get_u64(d, m, "version_after", NULL, &o->version_after)) ||
-        (err = get_bytes(d, m, "chain", o->chain, FL_HASH_LEN)) || (err = dec_results(d, m, o)))
+        (err = get_bytes(d, m, "chain", o->chain, FL_HASH_LEN)) ||
+        (err = dec_array(d, m, "results", d->lim->max_commands, &result_item, NULL,
+                         (void **)&o->results, &o->nresults)))
         return err;
     if (o->version_after < o->version_before)
         return BAD(d, "version_after < version_before");
@@ -312,7 +383,7 @@ static int dec_outcome_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t
     if (field(m, "ts") && (err = get_i64(d, m, "ts", &o->ts_ms)))
         return err;
     if (field(m, "commands")) {
-        if ((err = dec_cmds(d, m, "commands", &o->napplied, &o->applied)))
+        if ((err = dec_cmds(d, m, &o->napplied, &o->applied)))
             return err;
         /* A duplicate repeats the original versions without the commands. */
         if (!o->duplicate && o->version_before + o->napplied != o->version_after)
@@ -328,49 +399,11 @@ static int dec_outcome(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
     int err;
     memset(o, 0, sizeof *o);
     o->user.ptr = "";
-    if ((err = get_doc(d, m, &o->doc)) ||
-        (err = get_bytes(d, m, "client_id", o->client_id, FL_CLIENT_ID_LEN)) ||
-        (err = get_u64(d, m, "seq", NULL, &o->seq)))
+    if ((err = dec_ident(d, m, &o->doc, o->client_id, &o->seq)))
         return err;
     return dec_outcome_body(d, m, o);
 }
 
-static int dec_delta_items(fl_wire_dctx_t *d, const fl_value_t *m, uint64_t from, uint32_t *n,
-                           fl_wire_delta_t **out, uint64_t *last)
-{
-    const fl_value_t *arr;
-    uint32_t i;
-    int err;
-    if ((err = get_array(d, m, "items", d->lim->max_commands, &arr)))
-        return err;
-    *n = arr->len;
-    *out = dalloc(d, arr->len, sizeof(fl_wire_delta_t));
-    if (arr->len && !*out)
-        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
-    for (i = 0; i < arr->len; i++) {
-        const fl_value_t *it = &arr->u.items[i];
-        fl_wire_delta_t *dl = &(*out)[i];
-        bool has;
-        memset(dl, 0, sizeof *dl);
-        if (it->type != FL_MAP)
-            return BAD(d, "a delta must be a map");
-        if ((err = get_u64(d, it, "version", NULL, &dl->version)) ||
-            (err = get_bytes(d, it, "client_id", dl->client_id, FL_CLIENT_ID_LEN)) ||
-            (err = get_u64(d, it, "seq", NULL, &dl->seq)) ||
-            (err = get_str(d, it, "user", &has, UINT32_MAX, &dl->user)) ||
-            (err = get_i64(d, it, "ts", &dl->ts_ms)) ||
-            (err = get_bytes(d, it, "chain", dl->chain, FL_HASH_LEN)) ||
-            (err = dec_cmds(d, it, "commands", &dl->ncmds, &dl->cmds)))
-            return err;
-        if (dl->version - dl->ncmds != from || dl->version < dl->ncmds)
-            return BAD(d, "delta %u is not consecutive (version %llu, %u commands, after %llu)",
-                       i, (unsigned long long)dl->version, dl->ncmds,
-                       (unsigned long long)from);
-        from = dl->version;
-    }
-    *last = from;
-    return 0;
-}
 
 static int get_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_value_t *out)
 {
@@ -385,46 +418,43 @@ static int get_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_value_t *out)
 
 static int get_state(fl_wire_dctx_t *d, const fl_value_t *m, fl_value_t *out)
 {
-    const fl_value_t *v = field(m, "state");
-    if (!v)
-        return BAD(d, "missing \"state\"");
-    if (v->type != FL_MAP)
-        return BAD(d, "\"state\" must be a map");
-    *out = *v;
+    const fl_value_t *v;
+    int err = get_typed(d, m, "state", FL_MAP, "a map", &v);
+    if (!err)
+        *out = *v;
+    return err;
+}
+
+/* A dedup entry [client_id, seq, outcome body] of the snapshot at ctx. */
+static int dec_dedup_entry(fl_wire_dctx_t *d, const fl_value_t *e, uint32_t i, void *out,
+                           void *ctx)
+{
+    const fl_wire_snapshot_t *s = ctx;
+    fl_wire_dedup_t *dd = out;
+    int err;
+    if (e->type != FL_ARRAY || e->len != 3 || e->u.items[1].type != FL_INT ||
+        e->u.items[1].u.i < 1 || e->u.items[2].type != FL_MAP)
+        return BAD(d, "dedup entry %u must be [client_id, seq, outcome]", i);
+    if ((err = get_fixed(d, &e->u.items[0], "dedup client_id", dd->client_id,
+                         FL_CLIENT_ID_LEN)))
+        return err;
+    dd->seq = (uint64_t)e->u.items[1].u.i;
+    dd->outcome.user.ptr = "";
+    if ((err = dec_outcome_body(d, &e->u.items[2], &dd->outcome)))
+        return err;
+    dd->outcome.doc = s->doc;
+    memcpy(dd->outcome.client_id, dd->client_id, FL_CLIENT_ID_LEN);
+    dd->outcome.seq = dd->seq;
     return 0;
 }
 
+static const item_t dedup_item = {sizeof(fl_wire_dedup_t), NULL, dec_dedup_entry};
+
 static int dec_dedup(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_snapshot_t *s)
 {
-    const fl_value_t *arr;
-    uint32_t i;
-    int err;
-    if ((err = get_array(d, m, "dedup", UINT32_MAX, &arr)))
-        return err;
-    s->ndedup = arr->len;
-    s->dedup = dalloc(d, arr->len, sizeof(fl_wire_dedup_t));
-    if (arr->len && !s->dedup)
-        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
-    for (i = 0; i < arr->len; i++) {
-        const fl_value_t *e = &arr->u.items[i];
-        fl_wire_dedup_t *dd = &s->dedup[i];
-        memset(dd, 0, sizeof *dd);
-        if (e->type != FL_ARRAY || e->len != 3 || e->u.items[1].type != FL_INT ||
-            e->u.items[1].u.i < 1 || e->u.items[2].type != FL_MAP)
-            return BAD(d, "dedup entry %u must be [client_id, seq, outcome]", i);
-        if ((err = get_fixed(d, &e->u.items[0], "dedup client_id", dd->client_id,
-                             FL_CLIENT_ID_LEN)))
-            return err;
-        dd->seq = (uint64_t)e->u.items[1].u.i;
-        dd->outcome.user.ptr = "";
-        if ((err = dec_outcome_body(d, &e->u.items[2], &dd->outcome)))
-            return err;
-        dd->outcome.doc = s->doc;
-        memcpy(dd->outcome.client_id, dd->client_id, FL_CLIENT_ID_LEN);
-        dd->outcome.seq = dd->seq;
-    }
-    return 0;
+    return dec_array(d, m, "dedup", UINT32_MAX, &dedup_item, s, (void **)&s->dedup, &s->ndedup);
 }
+
 
 
 /* ---- one decoder per message type (the tree_dec column) ----------------- */
@@ -434,9 +464,7 @@ int fl_wire_tree_dec_hello(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t
     fl_wire_hello_t *h = &msg->u.hello;
     bool has;
     int err = get_str_max(d, m, "token", NULL, d->lim->max_token, &h->token);
-    if (err)
-        return err;
-    return get_str_max(d, m, "client", &has, FL_WIRE_CLIENT_NAME_MAX, &h->client);
+    return err ? err : get_str_max(d, m, "client", &has, FL_WIRE_CLIENT_NAME_MAX, &h->client);
 }
 
 int fl_wire_tree_dec_auth(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
@@ -450,9 +478,10 @@ int fl_wire_tree_dec_auth(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t 
     return 0;
 }
 
-/* The doc of a subscribe or unsubscribe, without a version. */
-static int dec_sub_doc(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_subscribe_t *s)
+/* An unsubscribe: the doc; a subscribe adds a version. */
+int fl_wire_tree_dec_unsubscribe(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
+    fl_wire_subscribe_t *s = &msg->u.sub;
     s->has_version = false;
     s->have_version = 0;
     return get_doc(d, m, &s->doc);
@@ -461,15 +490,8 @@ static int dec_sub_doc(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_subscribe
 int fl_wire_tree_dec_subscribe(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_subscribe_t *s = &msg->u.sub;
-    int err = dec_sub_doc(d, m, s);
-    if (err)
-        return err;
-    return get_u64(d, m, "have_version", &s->has_version, &s->have_version);
-}
-
-int fl_wire_tree_dec_unsubscribe(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
-{
-    return dec_sub_doc(d, m, &msg->u.sub);
+    int err = fl_wire_tree_dec_unsubscribe(d, m, msg);
+    return err ? err : get_u64(d, m, "have_version", &s->has_version, &s->have_version);
 }
 
 int fl_wire_tree_dec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
@@ -477,9 +499,10 @@ int fl_wire_tree_dec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t
     return dec_flush(d, m, &msg->u.flush);
 }
 
-/* doc and body, the fields every signal has. */
-static int dec_signal_common(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_signal_t *s)
+/* A C2S signal: doc and body, the fields every signal has. */
+int fl_wire_tree_dec_signal(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
+    fl_wire_signal_t *s = &msg->u.signal;
     int err;
     memset(s, 0, sizeof *s);
     s->user.ptr = s->gw.ptr = "";
@@ -488,25 +511,18 @@ static int dec_signal_common(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_sig
     return get_body(d, m, &s->body);
 }
 
-int fl_wire_tree_dec_signal(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
-{
-    return dec_signal_common(d, m, &msg->u.signal);
-}
-
 int fl_wire_tree_dec_signal_out(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_signal_t *s = &msg->u.signal;
-    int err = dec_signal_common(d, m, s);
-    if (err)
-        return err;
-    return get_str(d, m, "from", NULL, UINT32_MAX, &s->user);
+    int err = fl_wire_tree_dec_signal(d, m, msg);
+    return err ? err : get_str(d, m, "from", NULL, UINT32_MAX, &s->user);
 }
 
 int fl_wire_tree_dec_rec_signal(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_signal_t *s = &msg->u.signal;
     int err;
-    if ((err = dec_signal_common(d, m, s)) ||
+    if ((err = fl_wire_tree_dec_signal(d, m, msg)) ||
         (err = get_str(d, m, "user", NULL, UINT32_MAX, &s->user)))
         return err;
     return get_str(d, m, "gw", NULL, FL_WIRE_GW_MAX, &s->gw);
@@ -542,9 +558,10 @@ int fl_wire_tree_dec_welcome(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg
     return get_u32(d, m, "leeway", &w->has_leeway, &w->leeway);
 }
 
-/* The fields of the snapshot message, which the record repeats. */
-static int dec_snapshot_common(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_snapshot_t *s)
+/* The snapshot message; the record repeats its fields. */
+int fl_wire_tree_dec_snapshot(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
+    fl_wire_snapshot_t *s = &msg->u.snapshot;
     int err;
     memset(s, 0, sizeof *s);
     if ((err = get_doc(d, m, &s->doc)) || (err = get_u64(d, m, "version", NULL, &s->version)) ||
@@ -553,17 +570,12 @@ static int dec_snapshot_common(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_s
     return get_state(d, m, &s->state);
 }
 
-int fl_wire_tree_dec_snapshot(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
-{
-    return dec_snapshot_common(d, m, &msg->u.snapshot);
-}
-
 int fl_wire_tree_dec_rec_snapshot(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_snapshot_t *s = &msg->u.snapshot;
     bool has;
     int err;
-    if ((err = dec_snapshot_common(d, m, s)) ||
+    if ((err = fl_wire_tree_dec_snapshot(d, m, msg)) ||
         (err = get_bytes(d, m, "digest", s->digest, FL_HASH_LEN)) ||
         (err = get_i64(d, m, "events_offset", &s->events_offset)) ||
         (err = get_u64(d, m, "dedup_evicted", &has, &s->dedup_evicted)))
@@ -630,18 +642,14 @@ int fl_wire_tree_dec_nack(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t 
 int fl_wire_tree_dec_error(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     int err = get_code(d, m, "code", &msg->u.error.code);
-    if (err)
-        return err;
-    return get_str_max(d, m, "reason", NULL, FL_WIRE_REASON_MAX, &msg->u.error.reason);
+    return err ? err : get_str_max(d, m, "reason", NULL, FL_WIRE_REASON_MAX, &msg->u.error.reason);
 }
 
 int fl_wire_tree_dec_changed(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_changed_t *c = &msg->u.changed;
     int err = get_doc(d, m, &c->doc);
-    if (err)
-        return err;
-    return get_u64(d, m, "version", NULL, &c->version);
+    return err ? err : get_u64(d, m, "version", NULL, &c->version);
 }
 
 int fl_wire_tree_dec_rec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)

@@ -10,7 +10,6 @@
  * later fields are skipped or go to a dummy slot.
  */
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,25 +20,10 @@
 struct fl_wire_bld_s {
     fl_arena_t *arena;
     fl_wire_form_t form;
-    int err;
-    char *errstr;
-    size_t errsz;
+    fl_wire_err_t err;
 };
 
 /* ---- builder helpers ---------------------------------------------------- */
-
-/* Keeps the first error: its code and its reason. */
-static void b_fail(fl_wire_bld_t *b, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void b_fail(fl_wire_bld_t *b, int code, const char *fmt, ...)
-{
-    va_list ap;
-    if (b->err)
-        return;
-    va_start(ap, fmt);
-    b->err = fl_wire_vseterr(b->errstr, b->errsz, code, fmt, ap);
-    va_end(ap);
-}
 
 static void b_map(fl_wire_bld_t *b, fl_value_t *out)
 {
@@ -48,7 +32,7 @@ static void b_map(fl_wire_bld_t *b, fl_value_t *out)
     out->u.ents = fl_arena_alloc(b->arena, MAP_CAP * sizeof(fl_entry_t));
     if (!out->u.ents) {
         out->type = FL_NIL;
-        b_fail(b, FL_CODE_INTERNAL, "out of memory");
+        fl_wire_fail(&b->err, FL_CODE_INTERNAL, "out of memory");
     }
 }
 
@@ -58,7 +42,7 @@ static fl_value_t *b_slot(fl_wire_bld_t *b, fl_value_t *map, const char *key)
     static fl_value_t sink;
     fl_entry_t *e;
     if (map->type != FL_MAP || map->len >= MAP_CAP) {
-        b_fail(b, FL_CODE_INTERNAL, "internal: message map overflow");
+        fl_wire_fail(&b->err, FL_CODE_INTERNAL, "internal: message map overflow");
         return &sink;
     }
     e = &map->u.ents[map->len++];
@@ -79,7 +63,7 @@ static void b_u64(fl_wire_bld_t *b, fl_value_t *map, const char *key, uint64_t u
 {
     fl_value_t *v = b_slot(b, map, key);
     if (u > INT64_MAX) {
-        b_fail(b, FL_CODE_BAD_FRAME, "\"%s\" above INT64_MAX", key);
+        fl_wire_fail(&b->err, FL_CODE_BAD_FRAME, "\"%s\" above INT64_MAX", key);
         return;
     }
     v->type = FL_INT;
@@ -104,7 +88,7 @@ static void b_str(fl_wire_bld_t *b, fl_value_t *map, const char *key, fl_slice_t
 {
     fl_value_t *v = b_slot(b, map, key);
     if (s.len > UINT32_MAX || (s.len && !s.ptr) || !fl_utf8_valid(s.ptr, s.len)) {
-        b_fail(b, FL_CODE_BAD_FRAME, "\"%s\" is not a valid UTF-8 string", key);
+        fl_wire_fail(&b->err, FL_CODE_BAD_FRAME, "\"%s\" is not a valid UTF-8 string", key);
         return;
     }
     v->type = FL_STR;
@@ -115,7 +99,7 @@ static void b_str(fl_wire_bld_t *b, fl_value_t *map, const char *key, fl_slice_t
 static void b_doc(fl_wire_bld_t *b, fl_value_t *map, fl_slice_t doc)
 {
     if (doc.len < 1 || doc.len > FL_DOC_ID_MAX) {
-        b_fail(b, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
+        fl_wire_fail(&b->err, FL_CODE_BAD_DOC_ID, "doc id must be 1-%d bytes", FL_DOC_ID_MAX);
         return;
     }
     b_str(b, map, "doc", doc);
@@ -131,7 +115,7 @@ static void b_fixed_into(fl_wire_bld_t *b, fl_value_t *v, const uint8_t *p, size
     }
     v->u.str = fl_arena_alloc(b->arena, 2 * n + 1);
     if (!v->u.str) {
-        b_fail(b, FL_CODE_INTERNAL, "out of memory");
+        fl_wire_fail(&b->err, FL_CODE_INTERNAL, "out of memory");
         return;
     }
     fl_wire_hex(p, n, v->u.str);
@@ -165,7 +149,7 @@ static fl_value_t *b_array(fl_wire_bld_t *b, fl_value_t *map, const char *key, u
     if (n && !v->u.items) {
         v->type = FL_NIL;
         v->len = 0;
-        b_fail(b, FL_CODE_INTERNAL, "out of memory");
+        fl_wire_fail(&b->err, FL_CODE_INTERNAL, "out of memory");
         return NULL;
     }
     return v->u.items;
@@ -176,12 +160,12 @@ static void b_cmds(fl_wire_bld_t *b, fl_value_t *map, const char *key, const fl_
 {
     fl_value_t *items = b_array(b, map, key, n);
     uint32_t i;
-    for (i = 0; items && i < n && !b->err; i++) {
+    for (i = 0; items && i < n && !b->err.code; i++) {
         const fl_cmd_t *cmd = &cmds[i];
         const char *op = fl_op_name(cmd->op);
         fl_value_t *m = &items[i];
         if (!op) {
-            b_fail(b, FL_CODE_BAD_FRAME, "unknown op in a command");
+            fl_wire_fail(&b->err, FL_CODE_BAD_FRAME, "unknown op in a command");
             return;
         }
         b_map(b, m);
@@ -221,7 +205,7 @@ static void b_outcome_body(fl_wire_bld_t *b, fl_value_t *m, const fl_outcome_t *
     b_u64(b, m, "version_after", o->version_after);
     b_fixed(b, m, "chain", o->chain, FL_HASH_LEN);
     items = b_array(b, m, "results", o->nresults);
-    for (i = 0; items && i < o->nresults && !b->err; i++) {
+    for (i = 0; items && i < o->nresults && !b->err.code; i++) {
         const fl_cmd_result_t *r = &o->results[i];
         b_map(b, &items[i]);
         b_u64(b, &items[i], "code", r->code);
@@ -250,7 +234,7 @@ static void b_deltas(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_delta_t *dl,
 {
     fl_value_t *items = b_array(b, m, "items", n);
     uint32_t i;
-    for (i = 0; items && i < n && !b->err; i++) {
+    for (i = 0; items && i < n && !b->err.code; i++) {
         fl_value_t *it = &items[i];
         b_map(b, it);
         b_u64(b, it, "version", dl[i].version);
@@ -344,7 +328,7 @@ void fl_wire_tree_enc_welcome(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg
 static void b_state(fl_wire_bld_t *b, fl_value_t *m, const fl_value_t *state)
 {
     if (state->type != FL_MAP)
-        b_fail(b, FL_CODE_BAD_FRAME, "\"state\" must be a map");
+        fl_wire_fail(&b->err, FL_CODE_BAD_FRAME, "\"state\" must be a map");
     b_value(b, m, "state", state);
 }
 
@@ -362,7 +346,7 @@ static void b_dedup_entry(fl_wire_bld_t *b, fl_value_t *item, const fl_wire_dedu
 {
     fl_value_t *e = fl_arena_alloc(b->arena, 3 * sizeof(fl_value_t));
     if (!e) {
-        b_fail(b, FL_CODE_INTERNAL, "out of memory");
+        fl_wire_fail(&b->err, FL_CODE_INTERNAL, "out of memory");
         return;
     }
     item->type = FL_ARRAY;
@@ -370,7 +354,7 @@ static void b_dedup_entry(fl_wire_bld_t *b, fl_value_t *item, const fl_wire_dedu
     item->u.items = e;
     b_fixed_into(b, &e[0], dd->client_id, FL_CLIENT_ID_LEN);
     if (dd->seq > INT64_MAX)
-        b_fail(b, FL_CODE_BAD_FRAME, "dedup seq above INT64_MAX");
+        fl_wire_fail(&b->err, FL_CODE_BAD_FRAME, "dedup seq above INT64_MAX");
     e[1] = fl_value_int((int64_t)dd->seq);
     b_map(b, &e[2]);
     b_outcome_body(b, &e[2], &dd->outcome, false);
@@ -388,7 +372,7 @@ void fl_wire_tree_enc_rec_snapshot(fl_wire_bld_t *b, fl_value_t *m, const fl_wir
     if (s->dedup_evicted)
         b_u64(b, m, "dedup_evicted", s->dedup_evicted);
     items = b_array(b, m, "dedup", s->ndedup);
-    for (i = 0; items && i < s->ndedup && !b->err; i++)
+    for (i = 0; items && i < s->ndedup && !b->err.code; i++)
         b_dedup_entry(b, &items[i], &s->dedup[i]);
 }
 
@@ -487,7 +471,7 @@ static void b_message(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
     const fl_wire_desc_t *desc = fl_wire_desc_of(msg->type);
     b_map(b, m);
     if (!desc) {
-        b_fail(b, FL_CODE_UNKNOWN_TYPE, "unknown message type");
+        fl_wire_fail(&b->err, FL_CODE_UNKNOWN_TYPE, "unknown message type");
         return;
     }
     b_header(b, m, msg->type);
@@ -499,12 +483,12 @@ static void b_message(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
 static int build(const fl_wire_msg_t *msg, fl_wire_form_t form, fl_arena_t **arena,
                  fl_value_t *root, char *errstr, size_t errstr_size)
 {
-    fl_wire_bld_t b = {NULL, form, 0, errstr, errstr_size};
+    fl_wire_bld_t b = {NULL, form, {0, errstr, errstr_size}};
     *arena = b.arena = fl_arena_new(4096);
     if (!b.arena)
         return fl_wire_seterr(errstr, errstr_size, FL_CODE_INTERNAL, "out of memory");
     b_message(&b, root, msg);
-    return b.err;
+    return b.err.code;
 }
 
 int fl_wire_encode_tree(const fl_wire_msg_t *msg, fl_wire_form_t form, char **out,
