@@ -15,8 +15,7 @@ bool fl_utf8_valid(const char *s, size_t n)
         return true; /* s may be NULL for an empty slice */
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
     while (p < end) {
-        unsigned c, lo, hi;
-        ptrdiff_t len, i;
+        unsigned c;
         if ((size_t)(end - p) >= 8) {
             uint64_t w;
             memcpy(&w, p, 8);
@@ -28,31 +27,32 @@ bool fl_utf8_valid(const char *s, size_t n)
         c = *p;
         if (c < 0x80) {
             p++;
-            continue;
-        }
-        /* the sequence's length, and the range of its second byte (which
-         * excludes overlongs, surrogates and code points above U+10FFFF) */
-        lo = 0x80;
-        hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            if (end - p < 2 || (p[1] & 0xc0) != 0x80)
+                return false;
+            p += 2;
         } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            lo = c == 0xe0 ? 0xa0 : lo;
-            hi = c == 0xed ? 0x9f : hi;
+            unsigned lo = 0x80, hi = 0xbf;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+            if (end - p < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
+                return false;
+            p += 3;
         } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            lo = c == 0xf0 ? 0x90 : lo;
-            hi = c == 0xf4 ? 0x8f : hi;
+            unsigned lo = 0x80, hi = 0xbf;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* > U+10FFFF */
+            if (end - p < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80 ||
+                (p[3] & 0xc0) != 0x80)
+                return false;
+            p += 4;
         } else {
             return false; /* continuation byte, C0/C1, F5..FF */
         }
-        if (end - p < len || p[1] < lo || p[1] > hi)
-            return false;
-        for (i = 2; i < len; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-        p += len;
     }
     return true;
 }

@@ -211,16 +211,20 @@ static int rd_array(rd_t *r, uint32_t n, uint32_t depth, fl_value_t *out)
     uint32_t i;
     /* every item takes at least one byte */
     int err = fl_vcontainer(r->lim, depth, n, (size_t)(r->end - r->p), FL_ARRAY, r->arena, out);
-    for (i = 0; i < n && !err; i++) {
+    if (err)
+        return err;
+    for (i = 0; i < n; i++) {
         out->u.items[i].type = FL_NIL;
         err = rd_value(r, depth + 1, &out->u.items[i]);
         out->len = i + 1; /* so that a partial heap tree frees cleanly */
+        if (err)
+            return err;
     }
-    return err;
+    return 0;
 }
 
 /* One map entry: a str key, then its value. */
-static int rd_entry(rd_t *r, uint32_t depth, fl_entry_t *e)
+static inline int rd_entry(rd_t *r, uint32_t depth, fl_entry_t *e)
 {
     uint32_t klen;
     uint8_t c;
@@ -246,13 +250,16 @@ static int rd_map(rd_t *r, uint32_t n, uint32_t depth, fl_value_t *out)
     uint32_t i;
     /* a key and a value: two bytes at least */
     int err = fl_vcontainer(r->lim, depth, n, (size_t)(r->end - r->p) / 2, FL_MAP, r->arena, out);
-    for (i = 0; i < n && !err; i++)
-        err = rd_entry(r, depth, fl_vmap_entry(out, i));
-    return err ? err : fl_map_canonicalize(out);
+    if (err)
+        return err;
+    for (i = 0; i < n; i++)
+        if ((err = rd_entry(r, depth, fl_vmap_entry(out, i))))
+            return err;
+    return fl_map_canonicalize(out);
 }
 
 /* The float32 (widened) or float64 after tag c; NaN and infinities are refused. */
-static int rd_float(rd_t *r, uint8_t c, fl_value_t *out)
+static inline int rd_float(rd_t *r, uint8_t c, fl_value_t *out)
 {
     double d;
     int w = c == 0xca ? 4 : 8;
@@ -272,7 +279,7 @@ static int rd_float(rd_t *r, uint8_t c, fl_value_t *out)
 }
 
 /* The uint8-64 (up to INT64_MAX) or int8-64 after tag c. */
-static int rd_int(rd_t *r, uint8_t c, fl_value_t *out)
+static inline int rd_int(rd_t *r, uint8_t c, fl_value_t *out)
 {
     int w = 1 << (c & 3);
     uint64_t u;

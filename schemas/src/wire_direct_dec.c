@@ -15,9 +15,14 @@
  * fl_wire_peek lives here too: in msgpack it skips over the message to read
  * only "v" and "t".
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "wire_int.h"
+
+/* read_flush reads a frame's flush through msg->u.rflush (see there). */
+_Static_assert(offsetof(fl_wire_msg_t, u.rflush.flush) == offsetof(fl_wire_msg_t, u.flush),
+               "a flush record starts with its flush");
 
 #define BAD(d, ...) fl_wire_seterr((d)->errstr, (d)->errsz, FL_CODE_BAD_FRAME, __VA_ARGS__)
 
@@ -27,7 +32,7 @@ typedef struct ir_s {
 
 /* ---- the reader --------------------------------------------------------- */
 
-static uint64_t ir_be(const uint8_t *p, int w)
+static inline uint64_t ir_be(const uint8_t *p, int w)
 {
     uint64_t v = 0;
     int i;
@@ -37,7 +42,7 @@ static uint64_t ir_be(const uint8_t *p, int w)
 }
 
 /* Reads a width-w big-endian number after the tag. */
-static bool ir_num(ir_t *r, int w, uint64_t *v)
+static inline bool ir_num(ir_t *r, int w, uint64_t *v)
 {
     if (r->end - r->p < w)
         return false;
@@ -47,7 +52,7 @@ static bool ir_num(ir_t *r, int w, uint64_t *v)
 }
 
 /* A map or array header (fix, 16, 32) into *n. */
-static bool ir_count(ir_t *r, uint8_t fix, uint8_t tag16, uint32_t *n)
+static inline bool ir_count(ir_t *r, uint8_t fix, uint8_t tag16, uint32_t *n)
 {
     uint64_t v;
     uint8_t c;
@@ -67,7 +72,7 @@ static bool ir_count(ir_t *r, uint8_t fix, uint8_t tag16, uint32_t *n)
 }
 
 /* A str of any form; not checked for UTF-8. */
-static bool ir_str(ir_t *r, const char **s, uint32_t *n)
+static inline bool ir_str(ir_t *r, const char **s, uint32_t *n)
 {
     uint64_t v;
     uint8_t c;
@@ -87,7 +92,7 @@ static bool ir_str(ir_t *r, const char **s, uint32_t *n)
 }
 
 /* An int the strict reader accepts (uint64 only up to INT64_MAX). */
-static bool ir_int(ir_t *r, int64_t *out)
+static inline bool ir_int(ir_t *r, int64_t *out)
 {
     uint64_t v;
     uint8_t c;
@@ -117,7 +122,7 @@ static bool ir_int(ir_t *r, int64_t *out)
     return false;
 }
 
-static bool ir_uint(ir_t *r, uint64_t *out)
+static inline bool ir_uint(ir_t *r, uint64_t *out)
 {
     int64_t i;
     if (!ir_int(r, &i) || i < 0)
@@ -126,7 +131,7 @@ static bool ir_uint(ir_t *r, uint64_t *out)
     return true;
 }
 
-static bool ir_nil(ir_t *r)
+static inline bool ir_nil(ir_t *r)
 {
     if (r->p < r->end && *r->p == 0xc0) {
         r->p++;
@@ -136,7 +141,7 @@ static bool ir_nil(ir_t *r)
 }
 
 /* A UTF-8 str of at most max bytes, copied into the arena. */
-static bool ir_slice(ir_t *r, fl_arena_t *arena, size_t max, fl_slice_t *out)
+static inline bool ir_slice(ir_t *r, fl_arena_t *arena, size_t max, fl_slice_t *out)
 {
     const char *s;
     uint32_t n;
@@ -158,7 +163,7 @@ static bool ir_slice(ir_t *r, fl_arena_t *arena, size_t max, fl_slice_t *out)
 
 /* An embedded value: ints, nil and bools inline, the rest through the
  * strict reader with the tree decoder's limits at this depth. */
-static bool ir_value(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, fl_value_t *out)
+static inline bool ir_value(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, fl_value_t *out)
 {
     long n;
     uint8_t c;
@@ -275,20 +280,22 @@ static bool ir_cmd(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, fl_cmd_t *
     return (seen & 3) == 3;
 }
 
-
 /* ---- flushes (the direct_dec column) ------------------------------------ */
 
 /* One command array (the count checked against the limit first). */
 static bool ir_cmds(ir_t *r, uint32_t max, const fl_limits_t *vl, fl_arena_t *arena,
                     fl_flush_t *f)
 {
-    uint32_t c;
-    if (!ir_count(r, 0x90, 0xdc, &f->ncmds) || f->ncmds > max)
+    uint32_t c, n;
+    fl_cmd_t *cmds = NULL;
+    if (!ir_count(r, 0x90, 0xdc, &n) || n > max)
         return false;
-    if (f->ncmds && !(f->cmds = fl_arena_alloc(arena, f->ncmds * sizeof(fl_cmd_t))))
+    if (n && !(cmds = fl_arena_alloc(arena, n * sizeof(fl_cmd_t))))
         return false;
-    for (c = 0; c < f->ncmds; c++)
-        if (!ir_cmd(r, vl, arena, &f->cmds[c]))
+    f->ncmds = n;
+    f->cmds = cmds;
+    for (c = 0; c < n; c++)
+        if (!ir_cmd(r, vl, arena, &cmds[c]))
             return false;
     return true;
 }
@@ -344,29 +351,32 @@ static bool ir_flush_field(ir_t *r, int bit, const fl_wire_limits_t *lim, const 
     }
 }
 
-/* 0 with *msg filled, or FL_WIRE_DIRECT_NO (the tree decoder decides). */
+/* 0 with *msg filled, or FL_WIRE_DIRECT_NO (the tree decoder decides). A
+ * frame's flush is read into msg->u.rflush.flush, which is msg->u.flush (the
+ * record starts with it); its gw and origin keys are refused, so the rest of
+ * the record struct stays zero. */
 static int read_flush(bool record, const char *buf, size_t len, const fl_wire_limits_t *lim,
                       fl_arena_t *arena, fl_wire_msg_t *msg)
 {
     ir_t r = {(const uint8_t *)buf, (const uint8_t *)buf + len};
-    fl_wire_rec_flush_t rec;
+    fl_wire_rec_flush_t *rec = &msg->u.rflush;
     uint32_t n, i, seen = 0, need;
     fl_limits_t vl;
     memset(msg, 0, sizeof *msg);
-    memset(&rec, 0, sizeof rec);
     if (len > lim->max_frame || !ir_count(&r, 0x80, 0xde, &n))
         return FL_WIRE_DIRECT_NO;
     /* what the tree decoder allows a command value: its limits, minus the
      * three levels above a value (root map, commands array, command map) */
     fl_wire_value_limits(lim, 3, &vl);
-    rec.flush.user.ptr = "";
-    rec.gw.ptr = "";
+    rec->flush.user.ptr = "";
+    if (record)
+        rec->gw.ptr = "";
     for (i = 0; i < n; i++) {
         const char *k;
         uint32_t kl;
         int bit;
         if (!ir_str(&r, &k, &kl) || !(bit = flush_key(k, kl, record)) ||
-            (seen & (uint32_t)bit) || !ir_flush_field(&r, bit, lim, &vl, arena, &rec))
+            (seen & (uint32_t)bit) || !ir_flush_field(&r, bit, lim, &vl, arena, rec))
             return FL_WIRE_DIRECT_NO;
         seen |= (uint32_t)bit;
     }
@@ -376,10 +386,6 @@ static int read_flush(bool record, const char *buf, size_t len, const fl_wire_li
     if ((seen & need) != need || r.p != r.end)
         return FL_WIRE_DIRECT_NO;
     msg->type = record ? FL_WT_REC_FLUSH : FL_WT_FLUSH;
-    if (record)
-        msg->u.rflush = rec;
-    else
-        msg->u.flush = rec.flush;
     return 0;
 }
 
@@ -395,27 +401,7 @@ int fl_wire_direct_dec_rec_flush(const char *buf, size_t len, const fl_wire_limi
     return read_flush(true, buf, len, lim, arena, msg);
 }
 
-
 /* ---- peek --------------------------------------------------------------- */
-
-/* For a tag with a payload (0xc4-0xdf): the payload's fixed size (*n), or
- * the width of the length or count that follows the tag (*w). False for ext
- * and 0xc1 (invalid in a message anyway). */
-static bool tag_payload(uint8_t c, uint64_t *n, size_t *w)
-{
-    switch (c) {
-    case 0xc4: case 0xd9: *w = 1; return true;                       /* bin8, str8 */
-    case 0xc5: case 0xda: case 0xdc: case 0xde: *w = 2; return true; /* 16-bit */
-    case 0xc6: case 0xdb: case 0xdd: case 0xdf: *w = 4; return true; /* 32-bit */
-    case 0xca: *n = 4; return true;                                   /* float32 */
-    case 0xcb: *n = 8; return true;                                   /* float64 */
-    case 0xcc: case 0xd0: *n = 1; return true;                        /* ints */
-    case 0xcd: case 0xd1: *n = 2; return true;
-    case 0xce: case 0xd2: *n = 4; return true;
-    case 0xcf: case 0xd3: *n = 8; return true;
-    default: return false;
-    }
-}
 
 /* Skips one msgpack value; returns the new position or NULL. Iterative over
  * a pending-items counter, so it needs no recursion and no depth limit. */
@@ -425,31 +411,44 @@ static const uint8_t *skip_value(const uint8_t *p, const uint8_t *end)
     while (pending) {
         uint8_t c;
         uint64_t n = 0, add = 0, v = 0;
-        size_t w = 0;
+        size_t w;
         if (p >= end)
             return NULL;
         c = *p++;
         pending--;
         if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
             continue;
-        if (c >= 0xa0 && c <= 0xbf)
+        if (c >= 0xa0 && c <= 0xbf) {
             n = c & 0x1f;
-        else if (c >= 0x90 && c <= 0x9f)
+        } else if (c >= 0x90 && c <= 0x9f) {
             add = c & 0x0f;
-        else if (c >= 0x80 && c <= 0x8f)
+        } else if (c >= 0x80 && c <= 0x8f) {
             add = 2 * (uint64_t)(c & 0x0f);
-        else if (!tag_payload(c, &n, &w))
-            return NULL;
-        if (w) { /* a length (bin, str) or a count (array, map) */
+        } else {
+            switch (c) {
+            case 0xc4: case 0xd9: w = 1; goto prefixed;                       /* bin8, str8 */
+            case 0xc5: case 0xda: case 0xdc: case 0xde: w = 2; goto prefixed; /* 16-bit */
+            case 0xc6: case 0xdb: case 0xdd: case 0xdf: w = 4; goto prefixed; /* 32-bit */
+            case 0xca: n = 4; break;
+            case 0xcb: n = 8; break;
+            case 0xcc: case 0xd0: n = 1; break;
+            case 0xcd: case 0xd1: n = 2; break;
+            case 0xce: case 0xd2: n = 4; break;
+            case 0xcf: case 0xd3: n = 8; break;
+            default: return NULL; /* ext and 0xc1: invalid here anyway */
+            }
+            goto skip;
+        prefixed: /* a length (bin, str) or a count (array 0xdc/dd, map 0xde/df) */
             if ((size_t)(end - p) < w)
                 return NULL;
             for (; w; w--)
                 v = v << 8 | *p++;
-            if (c >= 0xdc)
-                add = c >= 0xde ? 2 * v : v;
-            else
+            if (c < 0xdc)
                 n = v;
+            else
+                add = c >= 0xde ? 2 * v : v;
         }
+    skip:
         if ((uint64_t)(end - p) < n)
             return NULL;
         p += n;

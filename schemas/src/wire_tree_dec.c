@@ -213,42 +213,42 @@ static int get_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, 
     return 0;
 }
 
-
-
-
 /* How to decode the items of an array: the size of a decoded item, which
  * must be a map unless map_of is NULL ("<map_of> must be a map"), and the
- * function that decodes item i into out (zeroed first); ctx is what the
- * caller passed to dec_array. */
+ * function that decodes item i into out (which it clears first); ctx is
+ * what the caller passed to dec_array. */
 typedef struct item_s {
     size_t size;
     const char *map_of;
     int (*fn)(fl_wire_dctx_t *d, const fl_value_t *item, uint32_t i, void *out, void *ctx);
 } item_t;
 
-/* The array field key (at most max items) into a fresh arena array of
- * decoded items, *out of *n, item by item in order (the first error wins). */
-static int dec_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t max,
-                     const item_t *it, void *ctx, void **out, uint32_t *n)
+/* The array field key (at most max items) decoded item by item, in order,
+ * into a fresh arena array of *n: returns it (NULL when empty) and sets
+ * *err (the first error wins). */
+static void *dec_array(fl_wire_dctx_t *d, const fl_value_t *map, const char *key, uint32_t max,
+                       const item_t *it, void *ctx, uint32_t *n, int *err)
 {
     const fl_value_t *arr;
+    char *items;
     uint32_t i;
-    int err = get_array(d, map, key, max, &arr);
-    if (err)
-        return err;
+    if ((*err = get_array(d, map, key, max, &arr)))
+        return NULL;
     *n = arr->len;
-    *out = dalloc(d, arr->len, it->size);
-    if (arr->len && !*out)
-        return FAIL(d, FL_CODE_INTERNAL, "out of memory");
-    for (i = 0; i < arr->len; i++) {
-        void *el = (char *)*out + i * it->size;
-        memset(el, 0, it->size);
-        if (it->map_of && arr->u.items[i].type != FL_MAP)
-            return BAD(d, "%s must be a map", it->map_of);
-        if ((err = it->fn(d, &arr->u.items[i], i, el, ctx)))
-            return err;
+    items = dalloc(d, arr->len, it->size);
+    if (arr->len && !items) {
+        *err = FAIL(d, FL_CODE_INTERNAL, "out of memory");
+        return NULL;
     }
-    return 0;
+    for (i = 0; i < arr->len; i++) {
+        if (it->map_of && arr->u.items[i].type != FL_MAP)
+            *err = BAD(d, "%s must be a map", it->map_of);
+        else
+            *err = it->fn(d, &arr->u.items[i], i, items + i * it->size, ctx);
+        if (*err)
+            break;
+    }
+    return items;
 }
 
 static int dec_cmd(fl_wire_dctx_t *d, const fl_value_t *m, uint32_t i, void *out, void *ctx)
@@ -260,6 +260,7 @@ static int dec_cmd(fl_wire_dctx_t *d, const fl_value_t *m, uint32_t i, void *out
     int err;
     (void)i;
     (void)ctx;
+    memset(cmd, 0, sizeof *cmd);
     if ((err = get_str(d, m, "op", NULL, 16, &op)))
         return err;
     cmd->op = (uint8_t)fl_op_from_name(op.ptr, op.len);
@@ -283,7 +284,9 @@ static const item_t cmd_item = {sizeof(fl_cmd_t), "a command", dec_cmd};
 
 static int dec_cmds(fl_wire_dctx_t *d, const fl_value_t *map, uint32_t *n, fl_cmd_t **out)
 {
-    return dec_array(d, map, "commands", d->lim->max_commands, &cmd_item, NULL, (void **)out, n);
+    int err;
+    *out = dec_array(d, map, "commands", d->lim->max_commands, &cmd_item, NULL, n, &err);
+    return err;
 }
 
 static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *out, void *ctx)
@@ -293,6 +296,7 @@ static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *
     int err;
     (void)i;
     (void)ctx;
+    memset(res, 0, sizeof *res);
     if ((err = get_code(d, r, "code", &res->code)) ||
         (err = get_u64(d, r, "version", &has, &res->version)) ||
         (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
@@ -303,6 +307,14 @@ static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *
 
 static const item_t result_item = {sizeof(fl_cmd_result_t), "a result", dec_result};
 
+static int dec_results(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
+{
+    int err;
+    o->results = dec_array(d, m, "results", d->lim->max_commands, &result_item, NULL,
+                           &o->nresults, &err);
+    return err;
+}
+
 /* A delta; *ctx is the version before it, and becomes the one after it. */
 static int dec_delta(fl_wire_dctx_t *d, const fl_value_t *it, uint32_t i, void *out, void *ctx)
 {
@@ -310,6 +322,7 @@ static int dec_delta(fl_wire_dctx_t *d, const fl_value_t *it, uint32_t i, void *
     uint64_t *from = ctx;
     bool has;
     int err;
+    memset(dl, 0, sizeof *dl);
     if ((err = get_u64(d, it, "version", NULL, &dl->version)) ||
         (err = get_bytes(d, it, "client_id", dl->client_id, FL_CLIENT_ID_LEN)) ||
         (err = get_u64(d, it, "seq", NULL, &dl->seq)) ||
@@ -331,7 +344,8 @@ static const item_t delta_item = {sizeof(fl_wire_delta_t), "a delta", dec_delta}
 static int dec_delta_items(fl_wire_dctx_t *d, const fl_value_t *m, uint64_t from, uint32_t *n,
                            fl_wire_delta_t **out, uint64_t *last)
 {
-    int err = dec_array(d, m, "items", d->lim->max_commands, &delta_item, &from, (void **)out, n);
+    int err;
+    *out = dec_array(d, m, "items", d->lim->max_commands, &delta_item, &from, n, &err);
     *last = from;
     return err;
 }
@@ -362,7 +376,6 @@ static int dec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_flush_t *f)
     return dec_cmds(d, m, &f->ncmds, &f->cmds);
 }
 
-
 /* The outcome fields shared by the outcome message, the outcome record and
  * the stored outcomes of a snapshot's dedup table (without doc/client/seq). */
 static int dec_outcome_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
@@ -373,8 +386,7 @@ static int dec_outcome_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t
         (err = get_u64(d, m, "version_before", NULL, &o->version_before)) ||
         (err = get_u64(d, m, "version_after", NULL, &o->version_after)) ||
         (err = get_bytes(d, m, "chain", o->chain, FL_HASH_LEN)) ||
-        (err = dec_array(d, m, "results", d->lim->max_commands, &result_item, NULL,
-                         (void **)&o->results, &o->nresults)))
+        (err = dec_results(d, m, o)))
         return err;
     if (o->version_after < o->version_before)
         return BAD(d, "version_after < version_before");
@@ -404,7 +416,6 @@ static int dec_outcome(fl_wire_dctx_t *d, const fl_value_t *m, fl_outcome_t *o)
     return dec_outcome_body(d, m, o);
 }
 
-
 static int get_body(fl_wire_dctx_t *d, const fl_value_t *m, fl_value_t *out)
 {
     const fl_value_t *v = field(m, "body");
@@ -432,6 +443,7 @@ static int dec_dedup_entry(fl_wire_dctx_t *d, const fl_value_t *e, uint32_t i, v
     const fl_wire_snapshot_t *s = ctx;
     fl_wire_dedup_t *dd = out;
     int err;
+    memset(dd, 0, sizeof *dd);
     if (e->type != FL_ARRAY || e->len != 3 || e->u.items[1].type != FL_INT ||
         e->u.items[1].u.i < 1 || e->u.items[2].type != FL_MAP)
         return BAD(d, "dedup entry %u must be [client_id, seq, outcome]", i);
@@ -452,10 +464,10 @@ static const item_t dedup_item = {sizeof(fl_wire_dedup_t), NULL, dec_dedup_entry
 
 static int dec_dedup(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_snapshot_t *s)
 {
-    return dec_array(d, m, "dedup", UINT32_MAX, &dedup_item, s, (void **)&s->dedup, &s->ndedup);
+    int err;
+    s->dedup = dec_array(d, m, "dedup", UINT32_MAX, &dedup_item, s, &s->ndedup, &err);
+    return err;
 }
-
-
 
 /* ---- one decoder per message type (the tree_dec column) ----------------- */
 
