@@ -1309,12 +1309,13 @@ static void rnd_any(fl_arena_t *arena, int type, fl_wire_msg_t *msg)
  * the JSON form decodes to the message the msgpack form holds. */
 static void test_every_type_random(void)
 {
+    enum { PER_TYPE = 100 };
     fl_arena_t *arena = fl_arena_new(1 << 16), *darena = fl_arena_new(1 << 16);
     int type, i, form, checked = 0;
     for (type = FL_WT_NONE + 1; type < FL_WT__COUNT; type++) {
         fl_wire_dir_t dir = fl_wire_type_dir(type);
         fl_test_current = fl_wire_type_name(type);
-        for (i = 0; i < 150; i++) {
+        for (i = 0; i < PER_TYPE; i++) {
             fl_wire_msg_t msg, dec, dtree;
             char errstr[256], *enc[2] = {NULL, NULL}, *again;
             size_t enclen[2], againlen;
@@ -1353,7 +1354,7 @@ static void test_every_type_random(void)
             free(enc[1]);
         }
     }
-    ASSERT_EQ(checked, 2 * 150 * (FL_WT__COUNT - 1));
+    ASSERT_EQ(checked, 2 * PER_TYPE * (FL_WT__COUNT - 1));
     fl_arena_free(arena);
     fl_arena_free(darena);
 }
