@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * value_int: internals shared by value.c, value_json.c and wire.c: the
- * private header in front of heap container buffers, key comparison and
- * allocation that serves both storage kinds.
+ * value_int: internals shared by value.c, value_json.c and the wire codec
+ * (wire_int.h): the private header in front of heap container buffers, key
+ * comparison, allocation that serves both storage kinds, and the checks
+ * every reader of foreign input makes.
  */
 #ifndef FL_VALUE_INT_H
 #define FL_VALUE_INT_H
