@@ -102,6 +102,74 @@ int fl_map_canonicalize(fl_value_t *map)
     return 0;
 }
 
+int fl_vraw(const fl_limits_t *lim, fl_arena_t *arena, const char *p, size_t n, size_t avail,
+            bool is_str, fl_value_t *out)
+{
+    int err = 0;
+    if (n > lim->max_str)
+        return FL_VERR_SIZE;
+    if (avail < n)
+        return FL_VERR_TRUNCATED;
+    if (is_str && !fl_utf8_valid(p, n))
+        return FL_VERR_UTF8;
+    out->u.str = fl_vstrdup(arena, p, n, &err);
+    if (err)
+        return err;
+    out->type = is_str ? FL_STR : FL_BIN;
+    out->len = (uint32_t)n;
+    return 0;
+}
+
+int fl_vkey(const fl_limits_t *lim, fl_arena_t *arena, const char *p, size_t n, size_t avail,
+            fl_entry_t *e)
+{
+    fl_value_t k;
+    int err = fl_vraw(lim, arena, p, n, avail, true, &k);
+    if (err)
+        return err;
+    e->key = k.u.str;
+    e->klen = k.len;
+    return 0;
+}
+
+int fl_vcontainer(const fl_limits_t *lim, uint32_t depth, size_t n, size_t avail, uint8_t type,
+                  fl_arena_t *arena, fl_value_t *out)
+{
+    void *buf;
+    if (depth >= lim->max_depth)
+        return FL_VERR_DEPTH;
+    if (n > lim->max_items)
+        return FL_VERR_SIZE;
+    if (avail < n)
+        return FL_VERR_TRUNCATED;
+    buf = fl_vbuf_alloc(arena, n, type == FL_MAP ? sizeof(fl_entry_t) : sizeof(fl_value_t));
+    if (!buf)
+        return FL_VERR_NOMEM;
+    out->type = type;
+    out->len = 0;
+    if (type == FL_MAP)
+        out->u.ents = buf;
+    else
+        out->u.items = buf;
+    return 0;
+}
+
+int fl_vfail(fl_arena_t *arena, fl_value_t *out, int err)
+{
+    if (!arena)
+        fl_value_free(out);
+    out->type = FL_NIL;
+    out->len = 0;
+    return err;
+}
+
+int fl_vdone(fl_arena_t *arena, fl_value_t *out, int err)
+{
+    if (!err && out->type == FL_MAP)
+        err = fl_map_canonicalize(out);
+    return err ? fl_vfail(arena, out, err) : 0;
+}
+
 /* ---- strict reader ------------------------------------------------------ */
 
 typedef struct rd_s {
@@ -131,42 +199,23 @@ static int rd_value(rd_t *r, uint32_t depth, fl_value_t *out);
 
 static int rd_raw(rd_t *r, uint32_t n, bool is_str, fl_value_t *out)
 {
-    int err = 0;
-    if (n > r->lim->max_str)
-        return FL_VERR_SIZE;
-    if ((size_t)(r->end - r->p) < n)
-        return FL_VERR_TRUNCATED;
-    if (is_str && !fl_utf8_valid((const char *)r->p, n))
-        return FL_VERR_UTF8;
-    out->u.str = fl_vstrdup(r->arena, (const char *)r->p, n, &err);
-    if (err)
-        return err;
-    out->type = is_str ? FL_STR : FL_BIN;
-    out->len = n;
-    r->p += n;
-    return 0;
+    int err = fl_vraw(r->lim, r->arena, (const char *)r->p, n, (size_t)(r->end - r->p), is_str,
+                      out);
+    if (!err)
+        r->p += n;
+    return err;
 }
 
 static int rd_array(rd_t *r, uint32_t n, uint32_t depth, fl_value_t *out)
 {
-    fl_value_t *items;
     uint32_t i;
-    int err;
-    if (depth >= r->lim->max_depth)
-        return FL_VERR_DEPTH;
-    if (n > r->lim->max_items)
-        return FL_VERR_SIZE;
-    if ((size_t)(r->end - r->p) < n) /* every item takes at least one byte */
-        return FL_VERR_TRUNCATED;
-    items = fl_vbuf_alloc(r->arena, n, sizeof *items);
-    if (!items)
-        return FL_VERR_NOMEM;
-    out->type = FL_ARRAY;
-    out->len = 0;
-    out->u.items = items;
+    /* every item takes at least one byte */
+    int err = fl_vcontainer(r->lim, depth, n, (size_t)(r->end - r->p), FL_ARRAY, r->arena, out);
+    if (err)
+        return err;
     for (i = 0; i < n; i++) {
-        items[i].type = FL_NIL;
-        err = rd_value(r, depth + 1, &items[i]);
+        out->u.items[i].type = FL_NIL;
+        err = rd_value(r, depth + 1, &out->u.items[i]);
         out->len = i + 1; /* so that a partial heap tree frees cleanly */
         if (err)
             return err;
@@ -174,63 +223,81 @@ static int rd_array(rd_t *r, uint32_t n, uint32_t depth, fl_value_t *out)
     return 0;
 }
 
+/* One map entry: a str key, then its value. */
+static inline int rd_entry(rd_t *r, uint32_t depth, fl_entry_t *e)
+{
+    uint32_t klen;
+    uint8_t c;
+    int err = 0;
+    if (r->p >= r->end)
+        return FL_VERR_TRUNCATED;
+    c = *r->p++;
+    if (c >= 0xa0 && c <= 0xbf)
+        klen = c & 0x1f;
+    else if (c >= 0xd9 && c <= 0xdb)
+        err = rd_len(r, 1 << (c - 0xd9), &klen);
+    else
+        return FL_VERR_KEY;
+    if (err || (err = fl_vkey(r->lim, r->arena, (const char *)r->p, klen,
+                              (size_t)(r->end - r->p), e)))
+        return err;
+    r->p += klen;
+    return rd_value(r, depth + 1, &e->val);
+}
+
 static int rd_map(rd_t *r, uint32_t n, uint32_t depth, fl_value_t *out)
 {
-    fl_entry_t *ents;
     uint32_t i;
-    int err;
-    if (depth >= r->lim->max_depth)
-        return FL_VERR_DEPTH;
-    if (n > r->lim->max_items)
-        return FL_VERR_SIZE;
-    if ((size_t)(r->end - r->p) / 2 < n) /* key + value: two bytes at least */
-        return FL_VERR_TRUNCATED;
-    ents = fl_vbuf_alloc(r->arena, n, sizeof *ents);
-    if (!ents)
-        return FL_VERR_NOMEM;
-    out->type = FL_MAP;
-    out->len = 0;
-    out->u.ents = ents;
-    for (i = 0; i < n; i++) {
-        fl_entry_t *e = &ents[i];
-        uint32_t klen;
-        uint8_t c;
-        e->key = NULL;
-        e->klen = 0;
-        e->val.type = FL_NIL;
-        out->len = i + 1;
-        if (r->p >= r->end)
-            return FL_VERR_TRUNCATED;
-        c = *r->p++;
-        if (c >= 0xa0 && c <= 0xbf)
-            klen = c & 0x1f;
-        else if (c == 0xd9)
-            err = rd_len(r, 1, &klen);
-        else if (c == 0xda)
-            err = rd_len(r, 2, &klen);
-        else if (c == 0xdb)
-            err = rd_len(r, 4, &klen);
-        else
-            return FL_VERR_KEY;
-        if (c >= 0xd9 && err)
+    /* a key and a value: two bytes at least */
+    int err = fl_vcontainer(r->lim, depth, n, (size_t)(r->end - r->p) / 2, FL_MAP, r->arena, out);
+    if (err)
+        return err;
+    for (i = 0; i < n; i++)
+        if ((err = rd_entry(r, depth, fl_vmap_entry(out, i))))
             return err;
-        if (klen > r->lim->max_str)
-            return FL_VERR_SIZE;
-        if ((size_t)(r->end - r->p) < klen)
-            return FL_VERR_TRUNCATED;
-        if (!fl_utf8_valid((const char *)r->p, klen))
-            return FL_VERR_UTF8;
-        err = 0;
-        e->key = fl_vstrdup(r->arena, (const char *)r->p, klen, &err);
-        if (err)
-            return err;
-        e->klen = klen;
-        r->p += klen;
-        err = rd_value(r, depth + 1, &e->val);
-        if (err)
-            return err;
-    }
     return fl_map_canonicalize(out);
+}
+
+/* The float32 (widened) or float64 after tag c; NaN and infinities are refused. */
+static inline int rd_float(rd_t *r, uint8_t c, fl_value_t *out)
+{
+    double d;
+    int w = c == 0xca ? 4 : 8;
+    if (r->end - r->p < w)
+        return FL_VERR_TRUNCATED;
+    if (w == 4) {
+        uint32_t bits = be32(r->p);
+        float f;
+        memcpy(&f, &bits, 4);
+        d = f;
+    } else {
+        uint64_t bits = be64(r->p);
+        memcpy(&d, &bits, 8);
+    }
+    r->p += w;
+    return fl_vfloat(d, out);
+}
+
+/* The uint8-64 (up to INT64_MAX) or int8-64 after tag c. */
+static inline int rd_int(rd_t *r, uint8_t c, fl_value_t *out)
+{
+    int w = 1 << (c & 3);
+    uint64_t u;
+    int64_t i;
+    if (r->end - r->p < w)
+        return FL_VERR_TRUNCATED;
+    u = w == 1 ? r->p[0] : w == 2 ? be16(r->p) : w == 4 ? be32(r->p) : be64(r->p);
+    if (c <= 0xcf) {
+        if (u > INT64_MAX)
+            return FL_VERR_TYPE;
+        i = (int64_t)u;
+    } else {
+        i = w == 1 ? (int8_t)u : w == 2 ? (int16_t)u : w == 4 ? (int32_t)u : (int64_t)u;
+    }
+    r->p += w;
+    out->type = FL_INT;
+    out->u.i = i;
+    return 0;
 }
 
 static int rd_value(rd_t *r, uint32_t depth, fl_value_t *out)
@@ -279,47 +346,11 @@ static int rd_value(rd_t *r, uint32_t depth, fl_value_t *out)
         if ((err = rd_len(r, c == 0xde ? 2 : 4, &n)))
             return err;
         return rd_map(r, n, depth, out);
-    case 0xca: case 0xcb: {
-        double d;
-        int w = c == 0xca ? 4 : 8;
-        if (r->end - r->p < w)
-            return FL_VERR_TRUNCATED;
-        if (w == 4) {
-            uint32_t bits = be32(r->p);
-            float f;
-            memcpy(&f, &bits, 4);
-            d = f;
-        } else {
-            uint64_t bits = be64(r->p);
-            memcpy(&d, &bits, 8);
-        }
-        if (!isfinite(d))
-            return FL_VERR_FLOAT;
-        r->p += w;
-        out->type = FL_FLOAT;
-        out->u.f = d;
-        return 0;
-    }
+    case 0xca: case 0xcb:
+        return rd_float(r, c, out);
     case 0xcc: case 0xcd: case 0xce: case 0xcf:
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-        int w = 1 << (c & 3);
-        uint64_t u;
-        int64_t i;
-        if (r->end - r->p < w)
-            return FL_VERR_TRUNCATED;
-        u = w == 1 ? r->p[0] : w == 2 ? be16(r->p) : w == 4 ? be32(r->p) : be64(r->p);
-        if (c <= 0xcf) {
-            if (u > INT64_MAX)
-                return FL_VERR_TYPE;
-            i = (int64_t)u;
-        } else {
-            i = w == 1 ? (int8_t)u : w == 2 ? (int16_t)u : w == 4 ? (int32_t)u : (int64_t)u;
-        }
-        r->p += w;
-        out->type = FL_INT;
-        out->u.i = i;
-        return 0;
-    }
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+        return rd_int(r, c, out);
     default: /* 0xc1 (never used), ext 0xc7-0xc9 and 0xd4-0xd8 */
         return FL_VERR_TYPE;
     }
@@ -343,19 +374,27 @@ long fl_value_decode(const char *buf, size_t len, const fl_limits_t *lim, fl_are
     r.arena = arena;
     err = rd_value(&r, 0, out);
     if (err) {
-        if (!arena)
-            fl_value_free(out);
-        out->type = FL_NIL;
-        out->len = 0;
         /* A value cut off by the byte limit is a size error, not "need more". */
         if (err == FL_VERR_TRUNCATED && avail < len)
             err = FL_VERR_SIZE;
-        return err;
+        return fl_vfail(arena, out, err);
     }
     return (long)(r.p - (const uint8_t *)buf);
 }
 
 /* ---- msgpack-c objects -------------------------------------------------- */
+
+/* One map entry of a msgpack-c map (the key must be a str). */
+static int from_msgpack_entry(const msgpack_object_kv *kv, const fl_limits_t *lim,
+                              uint32_t depth, fl_arena_t *arena, fl_entry_t *e)
+{
+    int err;
+    if (kv->key.type != MSGPACK_OBJECT_STR)
+        return FL_VERR_KEY;
+    if ((err = fl_vkey(lim, arena, kv->key.via.str.ptr, kv->key.via.str.size, SIZE_MAX, e)))
+        return err;
+    return fl_value_from_msgpack(&kv->val, lim, depth + 1, arena, &e->val);
+}
 
 int fl_value_from_msgpack(const msgpack_object *obj, const fl_limits_t *lim, uint32_t depth,
                           fl_arena_t *arena, fl_value_t *out)
@@ -370,110 +409,42 @@ int fl_value_from_msgpack(const msgpack_object *obj, const fl_limits_t *lim, uin
     case MSGPACK_OBJECT_NIL:
         return 0;
     case MSGPACK_OBJECT_BOOLEAN:
-        out->type = FL_BOOL;
-        out->u.b = obj->via.boolean;
-        return 0;
+        return fl_vbool(obj->via.boolean, out);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (obj->via.u64 > INT64_MAX)
             return FL_VERR_TYPE;
-        out->type = FL_INT;
-        out->u.i = (int64_t)obj->via.u64;
+        *out = fl_value_int((int64_t)obj->via.u64);
         return 0;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        out->type = FL_INT;
-        out->u.i = obj->via.i64;
+        *out = fl_value_int(obj->via.i64);
         return 0;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        if (!isfinite(obj->via.f64))
-            return FL_VERR_FLOAT;
-        out->type = FL_FLOAT;
-        out->u.f = obj->via.f64;
-        return 0;
+        return fl_vfloat(obj->via.f64, out);
     case MSGPACK_OBJECT_STR:
-    case MSGPACK_OBJECT_BIN: {
-        bool is_str = obj->type == MSGPACK_OBJECT_STR;
-        const char *p = is_str ? obj->via.str.ptr : obj->via.bin.ptr;
-        n = is_str ? obj->via.str.size : obj->via.bin.size;
-        if (n > lim->max_str)
-            return FL_VERR_SIZE;
-        if (is_str && !fl_utf8_valid(p, n))
-            return FL_VERR_UTF8;
-        out->u.str = fl_vstrdup(arena, p, n, &err);
-        if (err)
-            return err;
-        out->type = is_str ? FL_STR : FL_BIN;
-        out->len = n;
-        return 0;
-    }
+        return fl_vraw(lim, arena, obj->via.str.ptr, obj->via.str.size, SIZE_MAX, true, out);
+    case MSGPACK_OBJECT_BIN:
+        return fl_vraw(lim, arena, obj->via.bin.ptr, obj->via.bin.size, SIZE_MAX, false, out);
     case MSGPACK_OBJECT_ARRAY:
         n = obj->via.array.size;
-        if (depth >= lim->max_depth)
-            return FL_VERR_DEPTH;
-        if (n > lim->max_items)
-            return FL_VERR_SIZE;
-        out->u.items = fl_vbuf_alloc(arena, n, sizeof(fl_value_t));
-        if (!out->u.items)
-            return FL_VERR_NOMEM;
-        out->type = FL_ARRAY;
-        for (i = 0; i < n; i++) {
-            out->len = i + 1;
+        err = fl_vcontainer(lim, depth, n, SIZE_MAX, FL_ARRAY, arena, out);
+        /* len counts the item being read: a partly read heap array frees cleanly */
+        for (i = 0; i < n && !err; i++, out->len = i)
             err = fl_value_from_msgpack(&obj->via.array.ptr[i], lim, depth + 1, arena,
                                         &out->u.items[i]);
-            if (err)
-                goto fail;
-        }
-        return 0;
+        break;
     case MSGPACK_OBJECT_MAP:
         n = obj->via.map.size;
-        if (depth >= lim->max_depth)
-            return FL_VERR_DEPTH;
-        if (n > lim->max_items)
-            return FL_VERR_SIZE;
-        out->u.ents = fl_vbuf_alloc(arena, n, sizeof(fl_entry_t));
-        if (!out->u.ents)
-            return FL_VERR_NOMEM;
-        out->type = FL_MAP;
-        for (i = 0; i < n; i++) {
-            const msgpack_object_kv *kv = &obj->via.map.ptr[i];
-            fl_entry_t *e = &out->u.ents[i];
-            e->key = NULL;
-            e->klen = 0;
-            e->val.type = FL_NIL;
-            out->len = i + 1;
-            if (kv->key.type != MSGPACK_OBJECT_STR) {
-                err = FL_VERR_KEY;
-                goto fail;
-            }
-            if (kv->key.via.str.size > lim->max_str) {
-                err = FL_VERR_SIZE;
-                goto fail;
-            }
-            if (!fl_utf8_valid(kv->key.via.str.ptr, kv->key.via.str.size)) {
-                err = FL_VERR_UTF8;
-                goto fail;
-            }
-            e->key = fl_vstrdup(arena, kv->key.via.str.ptr, kv->key.via.str.size, &err);
-            if (err)
-                goto fail;
-            e->klen = kv->key.via.str.size;
-            err = fl_value_from_msgpack(&kv->val, lim, depth + 1, arena, &e->val);
-            if (err)
-                goto fail;
-        }
-        err = fl_map_canonicalize(out);
-        if (err)
-            goto fail;
-        return 0;
+        err = fl_vcontainer(lim, depth, n, SIZE_MAX, FL_MAP, arena, out);
+        for (i = 0; i < n && !err; i++)
+            err = from_msgpack_entry(&obj->via.map.ptr[i], lim, depth, arena,
+                                     fl_vmap_entry(out, i));
+        break;
+    case MSGPACK_OBJECT_EXT: /* ext types are not values */
     default:
         return FL_VERR_TYPE;
     }
-fail:
-    if (!arena)
-        fl_value_free(out);
-    out->type = FL_NIL;
-    out->len = 0;
-    return err;
+    return fl_vdone(arena, out, err);
 }
 
 /* ---- canonical writer --------------------------------------------------- */
@@ -712,9 +683,20 @@ void fl_value_free(fl_value_t *v)
     v->u.i = 0;
 }
 
+/* A heap copy of one map entry: key, then value. */
+static int clone_entry(fl_entry_t *d, const fl_entry_t *s)
+{
+    int err = 0;
+    d->klen = s->klen;
+    d->val.type = FL_NIL;
+    d->key = fl_vstrdup(NULL, s->key, s->klen, &err);
+    return err ? err : fl_value_clone(&d->val, &s->val);
+}
+
 int fl_value_clone(fl_value_t *dst, const fl_value_t *src)
 {
     uint32_t i, n = src->len;
+    bool map = src->type == FL_MAP;
     int err = 0;
     *dst = *src;
     switch (src->type) {
@@ -723,41 +705,25 @@ int fl_value_clone(fl_value_t *dst, const fl_value_t *src)
         dst->u.str = fl_vstrdup(NULL, src->u.str, n, &err);
         break;
     case FL_ARRAY:
-        dst->u.items = fl_vbuf_alloc(NULL, n, sizeof(fl_value_t));
+    case FL_MAP:
+        /* items and ents share the union: one buffer of the right size */
+        dst->u.items = fl_vbuf_alloc(NULL, n, map ? sizeof(fl_entry_t) : sizeof(fl_value_t));
         if (!dst->u.items) {
             err = FL_VERR_NOMEM;
             break;
         }
         for (i = 0; i < n && !err; i++) {
             dst->len = i + 1;
-            err = fl_value_clone(&dst->u.items[i], &src->u.items[i]);
-        }
-        break;
-    case FL_MAP:
-        dst->u.ents = fl_vbuf_alloc(NULL, n, sizeof(fl_entry_t));
-        if (!dst->u.ents) {
-            err = FL_VERR_NOMEM;
-            break;
-        }
-        for (i = 0; i < n && !err; i++) {
-            fl_entry_t *d = &dst->u.ents[i];
-            const fl_entry_t *s = &src->u.ents[i];
-            dst->len = i + 1;
-            d->klen = s->klen;
-            d->val.type = FL_NIL;
-            d->key = fl_vstrdup(NULL, s->key, s->klen, &err);
-            if (!err)
-                err = fl_value_clone(&d->val, &s->val);
+            err = map ? clone_entry(&dst->u.ents[i], &src->u.ents[i])
+                      : fl_value_clone(&dst->u.items[i], &src->u.items[i]);
         }
         break;
     default:
         break;
     }
     if (err) {
-        if (src->type == FL_ARRAY || src->type == FL_MAP) {
-            if (dst->u.items)
-                fl_value_free(dst);
-        }
+        if ((src->type == FL_ARRAY || map) && dst->u.items)
+            fl_value_free(dst);
         dst->type = FL_NIL;
         dst->len = 0;
         return err;

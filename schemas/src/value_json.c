@@ -50,11 +50,22 @@ static int bin_from_json(const json_t *s, const fl_limits_t *lim, fl_arena_t *ar
     return 0;
 }
 
+/* One object member: key, then value. */
+static int from_json_entry(const char *key, const json_t *val, const fl_limits_t *lim,
+                           uint32_t depth, fl_arena_t *arena, fl_entry_t *e)
+{
+    size_t klen = json_object_iter_key_len(json_object_key_to_iter(key));
+    int err = fl_vkey(lim, arena, key, klen, SIZE_MAX, e);
+    return err ? err : from_json(val, lim, depth + 1, arena, &e->val);
+}
+
 static int from_json(const json_t *j, const fl_limits_t *lim, uint32_t depth, fl_arena_t *arena,
                      fl_value_t *out)
 {
     int err = 0;
     size_t n, i;
+    const char *key;
+    json_t *val;
     out->type = FL_NIL;
     out->len = 0;
     switch (json_typeof(j)) {
@@ -62,98 +73,41 @@ static int from_json(const json_t *j, const fl_limits_t *lim, uint32_t depth, fl
         return 0;
     case JSON_TRUE:
     case JSON_FALSE:
-        out->type = FL_BOOL;
-        out->u.b = json_is_true(j);
-        return 0;
+        return fl_vbool(json_is_true(j), out);
     case JSON_INTEGER:
-        out->type = FL_INT;
-        out->u.i = (int64_t)json_integer_value(j);
+        *out = fl_value_int((int64_t)json_integer_value(j));
         return 0;
     case JSON_REAL:
-        if (!isfinite(json_real_value(j)))
-            return FL_VERR_FLOAT;
-        out->type = FL_FLOAT;
-        out->u.f = json_real_value(j);
-        return 0;
+        return fl_vfloat(json_real_value(j), out);
     case JSON_STRING:
-        n = json_string_length(j);
-        if (n > lim->max_str)
-            return FL_VERR_SIZE;
-        if (!fl_utf8_valid(json_string_value(j), n))
-            return FL_VERR_UTF8;
-        out->u.str = fl_vstrdup(arena, json_string_value(j), n, &err);
-        if (err)
-            return err;
-        out->type = FL_STR;
-        out->len = (uint32_t)n;
-        return 0;
+        return fl_vraw(lim, arena, json_string_value(j), json_string_length(j), SIZE_MAX, true,
+                       out);
     case JSON_ARRAY:
         n = json_array_size(j);
-        if (depth >= lim->max_depth)
-            return FL_VERR_DEPTH;
-        if (n > lim->max_items)
-            return FL_VERR_SIZE;
-        out->u.items = fl_vbuf_alloc(arena, n, sizeof(fl_value_t));
-        if (!out->u.items)
-            return FL_VERR_NOMEM;
-        out->type = FL_ARRAY;
-        for (i = 0; i < n; i++) {
+        if ((err = fl_vcontainer(lim, depth, n, SIZE_MAX, FL_ARRAY, arena, out)))
+            return err;
+        for (i = 0; i < n && !err; i++) {
             out->len = (uint32_t)i + 1;
             err = from_json(json_array_get(j, i), lim, depth + 1, arena, &out->u.items[i]);
-            if (err)
-                goto fail;
         }
-        return 0;
-    case JSON_OBJECT: {
-        const char *key;
-        json_t *val;
+        break;
+    case JSON_OBJECT:
         n = json_object_size(j);
         if (n == 1 && (val = json_object_get(j, "$bin")) && json_is_string(val))
             return bin_from_json(val, lim, arena, out);
-        if (depth >= lim->max_depth)
-            return FL_VERR_DEPTH;
-        if (n > lim->max_items)
-            return FL_VERR_SIZE;
-        out->u.ents = fl_vbuf_alloc(arena, n, sizeof(fl_entry_t));
-        if (!out->u.ents)
-            return FL_VERR_NOMEM;
-        out->type = FL_MAP;
+        if ((err = fl_vcontainer(lim, depth, n, SIZE_MAX, FL_MAP, arena, out)))
+            return err;
         i = 0;
         json_object_foreach((json_t *)j, key, val) {
-            fl_entry_t *e = &out->u.ents[i];
-            size_t klen = json_object_iter_key_len(json_object_key_to_iter(key));
-            e->key = NULL;
-            e->klen = 0;
-            e->val.type = FL_NIL;
-            out->len = (uint32_t)++i;
-            if (klen > lim->max_str) {
-                err = FL_VERR_SIZE;
-                goto fail;
-            }
-            if (!fl_utf8_valid(key, klen)) {
-                err = FL_VERR_UTF8;
-                goto fail;
-            }
-            e->key = fl_vstrdup(arena, key, klen, &err);
-            if (err)
-                goto fail;
-            e->klen = (uint32_t)klen;
-            if ((err = from_json(val, lim, depth + 1, arena, &e->val)))
-                goto fail;
+            if ((err = from_json_entry(key, val, lim, depth, arena,
+                                       fl_vmap_entry(out, (uint32_t)i++))))
+                break;
         }
-        if ((err = fl_map_canonicalize(out)))
-            goto fail;
-        return 0;
-    }
+        break;
     default:
         return FL_VERR_TYPE;
     }
-fail:
-    if (!arena)
-        fl_value_free(out);
-    out->type = FL_NIL;
-    out->len = 0;
-    return err;
+    return fl_vdone(arena, out, err);
 }
 
 int fl_value_from_json(const json_t *json, const fl_limits_t *lim, fl_arena_t *arena,

@@ -5,7 +5,8 @@
  * negative vector's error code, the value vectors, peek, limits and the
  * encoder's own checks; the direct codec paths against the reference tree
  * codec on every vector and on many random messages (canonical, loose and
- * mutated bytes).
+ * mutated bytes); every message type in both forms through the public entry
+ * points (the codec's descriptor table).
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -1080,6 +1081,284 @@ static void test_direct_decode_edges(void)
     fl_arena_free(arena);
 }
 
+/* ---- every type through the descriptor table ---------------------------- */
+
+/* A number every uint64 field accepts (at most INT64_MAX). */
+static uint64_t rnd_ok(void)
+{
+    return rnd_u64(false) & (uint64_t)INT64_MAX;
+}
+
+/* A valid string of at most max bytes. */
+static fl_slice_t rnd_str_max(fl_arena_t *arena, size_t max)
+{
+    fl_slice_t s = rnd_str(arena, false);
+    if (s.len > max)
+        s.len = max;
+    /* a cut may split the two-byte é: drop its lead byte */
+    if (s.len && ((unsigned char)s.ptr[s.len - 1] & 0xe0) == 0xc0)
+        s.len--;
+    return s;
+}
+
+static fl_value_t rnd_map(fl_arena_t *arena)
+{
+    fl_value_t v = rnd_value(arena, 0);
+    if (v.type != FL_MAP) {
+        v = fl_value_nil();
+        v.type = FL_MAP;
+    }
+    return v;
+}
+
+/* Consecutive deltas from version from; the version after the last. */
+static uint64_t rnd_items(fl_arena_t *arena, uint64_t from, uint32_t n, fl_wire_delta_t **out)
+{
+    fl_wire_delta_t *items = fl_arena_alloc(arena, (n + 1) * sizeof *items);
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        fl_wire_delta_t *it = &items[i];
+        memset(it, 0, sizeof *it);
+        it->ncmds = rndn(4);
+        it->cmds = rnd_cmds(arena, it->ncmds, false);
+        from += it->ncmds;
+        it->version = from;
+        rnd_bytes(it->client_id, FL_CLIENT_ID_LEN);
+        it->seq = rnd_ok();
+        it->user = rnd_str(arena, false);
+        it->ts_ms = rnd_i64();
+        rnd_bytes(it->chain, FL_HASH_LEN);
+    }
+    *out = items;
+    return from;
+}
+
+/* An outcome body the decoder accepts: versions in order, as many applied
+ * commands as the versions say. */
+static void rnd_outcome(fl_arena_t *arena, fl_outcome_t *o)
+{
+    uint32_t i;
+    memset(o, 0, sizeof *o);
+    o->doc = rnd_doc(arena, false);
+    rnd_bytes(o->client_id, FL_CLIENT_ID_LEN);
+    o->seq = rnd_ok();
+    o->code = (uint16_t)rndn(0x10000);
+    o->duplicate = rndn(4) == 0;
+    o->napplied = rndn(5);
+    o->applied = rnd_cmds(arena, o->napplied, false);
+    o->version_before = rnd_ok() / 2;
+    o->version_after = o->version_before + o->napplied;
+    rnd_bytes(o->chain, FL_HASH_LEN);
+    o->nresults = rndn(6);
+    o->results = fl_arena_alloc(arena, (o->nresults + 1) * sizeof(fl_cmd_result_t));
+    for (i = 0; i < o->nresults; i++) {
+        fl_cmd_result_t *r = &o->results[i];
+        memset(r, 0, sizeof *r);
+        r->code = (uint16_t)(rndn(2) ? FL_CODE_OK : rndn(12));
+        r->version = rnd_ok();
+        r->has_key = rndn(3) == 0;
+        r->key = r->has_key ? rnd_str(arena, false) : (fl_slice_t){"", 0};
+    }
+    o->user = rnd_str(arena, false);
+    o->ts_ms = rnd_i64();
+}
+
+/* A valid random message of any type (every field within its limits). */
+static void rnd_any(fl_arena_t *arena, int type, fl_wire_msg_t *msg)
+{
+    uint32_t i;
+    memset(msg, 0, sizeof *msg);
+    msg->type = (uint8_t)type;
+    switch (type) {
+    case FL_WT_HELLO:
+    case FL_WT_AUTH:
+        msg->u.hello.token = rnd_str_max(arena, fl_wire_limits_frame.max_token);
+        msg->u.hello.client = rnd_str_max(arena, 128);
+        break;
+    case FL_WT_SUBSCRIBE:
+    case FL_WT_UNSUBSCRIBE:
+        msg->u.sub.doc = rnd_doc(arena, false);
+        msg->u.sub.has_version = rndn(2);
+        msg->u.sub.have_version = rnd_ok();
+        break;
+    case FL_WT_SIGNAL:
+    case FL_WT_SIGNAL_OUT:
+    case FL_WT_REC_SIGNAL:
+        msg->u.signal.doc = rnd_doc(arena, false);
+        msg->u.signal.user = rnd_str(arena, false);
+        msg->u.signal.gw = rnd_str_max(arena, 255);
+        msg->u.signal.body = rnd_value(arena, 2);
+        if (fl_value_encoded_size(&msg->u.signal.body) > fl_wire_limits_frame.max_body)
+            msg->u.signal.body = fl_value_int(rnd_i64());
+        break;
+    case FL_WT_PING:
+    case FL_WT_PONG:
+        msg->u.ping.has_id = rndn(2);
+        msg->u.ping.id = rnd_ok();
+        break;
+    case FL_WT_WELCOME: {
+        fl_wire_welcome_t *w = &msg->u.welcome;
+        w->max_frame = (uint32_t)rnd();
+        w->max_commands = (uint32_t)rnd();
+        w->max_subscriptions = (uint32_t)rnd();
+        w->rate = (uint32_t)rnd();
+        w->burst = (uint32_t)rnd();
+        w->user = rnd_str(arena, false);
+        w->server = rnd_str_max(arena, 128);
+        w->has_exp = rndn(2);
+        w->exp = rnd_i64();
+        w->has_leeway = rndn(2);
+        w->leeway = (uint32_t)rnd();
+        break;
+    }
+    case FL_WT_SNAPSHOT:
+    case FL_WT_REC_SNAPSHOT: {
+        fl_wire_snapshot_t *s = &msg->u.snapshot;
+        s->doc = rnd_doc(arena, false);
+        s->version = rnd_ok();
+        rnd_bytes(s->chain, FL_HASH_LEN);
+        s->state = rnd_map(arena);
+        rnd_bytes(s->digest, FL_HASH_LEN);
+        s->events_offset = rnd_i64();
+        s->dedup_evicted = rndn(2) ? 0 : rnd_ok();
+        s->ndedup = rndn(4);
+        s->dedup = fl_arena_alloc(arena, (s->ndedup + 1) * sizeof(fl_wire_dedup_t));
+        for (i = 0; i < s->ndedup; i++) {
+            rnd_outcome(arena, &s->dedup[i].outcome);
+            memcpy(s->dedup[i].client_id, s->dedup[i].outcome.client_id, FL_CLIENT_ID_LEN);
+            s->dedup[i].seq = 1 + rnd_ok() / 2;
+        }
+        break;
+    }
+    case FL_WT_OUTCOME:
+    case FL_WT_REC_OUTCOME:
+        rnd_outcome(arena, &msg->u.outcome.outcome);
+        msg->u.outcome.gw = rnd_str_max(arena, 255);
+        msg->u.outcome.origin = rnd_ok();
+        break;
+    case FL_WT_NACK: {
+        fl_wire_nack_t *n = &msg->u.nack;
+        n->doc = rndn(2) ? rnd_doc(arena, false) : (fl_slice_t){"", 0};
+        n->has_client_id = rndn(2);
+        rnd_bytes(n->client_id, FL_CLIENT_ID_LEN);
+        n->has_seq = rndn(2);
+        n->seq = rnd_ok();
+        n->code = (uint16_t)rndn(0x10000);
+        n->has_retry = rndn(2);
+        n->retry_after_ms = (uint32_t)rnd();
+        n->reason = rnd_str_max(arena, 1024);
+        break;
+    }
+    case FL_WT_ERROR:
+        msg->u.error.code = (uint16_t)rndn(0x10000);
+        msg->u.error.reason = rnd_str_max(arena, 1024);
+        break;
+    case FL_WT_REC_SYNC:
+        msg->u.sync.doc = rnd_doc(arena, false);
+        msg->u.sync.gw = rnd_str_max(arena, 255);
+        msg->u.sync.req = rnd_ok();
+        msg->u.sync.have_version = rnd_ok();
+        break;
+    case FL_WT_REC_SYNC_REPLY: {
+        fl_wire_sync_reply_t *r = &msg->u.reply;
+        r->doc = rnd_doc(arena, false);
+        r->gw = rnd_str_max(arena, 255);
+        r->req = rnd_ok();
+        rnd_bytes(r->chain, FL_HASH_LEN);
+        r->has_state = rndn(2);
+        if (r->has_state) {
+            r->version = rnd_ok();
+            r->state = rnd_map(arena);
+        } else {
+            r->nitems = rndn(4);
+            r->version = rnd_items(arena, rnd_ok() / 2, r->nitems, &r->items);
+        }
+        break;
+    }
+    case FL_WT_REC_CHECKPOINT:
+        msg->u.checkpoint.partition = (uint32_t)(rnd() % ((uint64_t)INT32_MAX + 1));
+        msg->u.checkpoint.events_offset = rnd_ok();
+        break;
+    case FL_WT_CHANGED:
+        msg->u.changed.doc = rnd_doc(arena, false);
+        msg->u.changed.version = rnd_ok();
+        break;
+    case FL_WT_DELTAS:
+        msg->u.deltas.doc = rnd_doc(arena, false);
+        msg->u.deltas.nitems = 1 + rndn(4);
+        msg->u.deltas.from_version = rnd_ok() / 2;
+        rnd_items(arena, msg->u.deltas.from_version, msg->u.deltas.nitems,
+                  &msg->u.deltas.items);
+        break;
+    default: { /* flush frame and record */
+        fl_flush_t *f = type == FL_WT_FLUSH ? &msg->u.flush : &msg->u.rflush.flush;
+        rnd_message(arena, type, false, msg);
+        f->seq = 1 + rnd_ok() / 2;
+        f->base_version = rnd_ok();
+        f->if_version = rnd_ok();
+        msg->u.rflush.origin = rnd_ok();
+        break;
+    }
+    }
+}
+
+/* Every message type, in both forms, through the public entry points (which
+ * pick each type's functions from the descriptor table): the direct and
+ * tree encoders agree, a valid message encodes, peeks and decodes (direct
+ * and tree paths alike) to a message that encodes to the same bytes, and
+ * the JSON form decodes to the message the msgpack form holds. */
+static void test_every_type_random(void)
+{
+    enum { PER_TYPE = 100 };
+    fl_arena_t *arena = fl_arena_new(1 << 16), *darena = fl_arena_new(1 << 16);
+    int type, i, form, checked = 0;
+    for (type = FL_WT_NONE + 1; type < FL_WT__COUNT; type++) {
+        fl_wire_dir_t dir = fl_wire_type_dir(type);
+        fl_test_current = fl_wire_type_name(type);
+        for (i = 0; i < PER_TYPE; i++) {
+            fl_wire_msg_t msg, dec, dtree;
+            char errstr[256], *enc[2] = {NULL, NULL}, *again;
+            size_t enclen[2], againlen;
+            int ptype;
+            uint32_t version;
+            fl_arena_reset(arena);
+            rnd_any(arena, type, &msg);
+            ASSERT_EQ(encode_both_ways(&msg), 0);
+            for (form = FL_WIRE_MSGPACK; form <= FL_WIRE_JSON; form++) {
+                fl_wire_form_t f = (fl_wire_form_t)form;
+                ASSERT_EQ(fl_wire_encode(&msg, f, &enc[form], &enclen[form], errstr,
+                                         sizeof errstr), 0);
+                ASSERT_EQ(fl_wire_peek(enc[form], enclen[form], f, dir, &ptype, &version, errstr,
+                                       sizeof errstr), 0);
+                ASSERT_EQ(ptype, type);
+                ASSERT_EQ(version, FL_WIRE_VERSION);
+                fl_arena_reset(darena);
+                ASSERT_EQ(fl_wire_decode(dir, f, enc[form], enclen[form], NULL, darena, &dec,
+                                         errstr, sizeof errstr), 0);
+                ASSERT_EQ(dec.type, type);
+                ASSERT_EQ(fl_wire_decode_tree(dir, f, enc[form], enclen[form], NULL, darena,
+                                              &dtree, errstr, sizeof errstr), 0);
+                ASSERT_EQ(same_message(&dec, &dtree), 0);
+                /* the decoded message in msgpack is the original's msgpack form */
+                ASSERT_EQ(fl_wire_encode_tree(&dec, FL_WIRE_MSGPACK, &again, &againlen, errstr,
+                                              sizeof errstr), 0);
+                ASSERT_MEM_EQ(again, againlen, enc[0], enclen[0]);
+                free(again);
+                ASSERT_EQ(fl_wire_encode_tree(&dec, f, &again, &againlen, errstr, sizeof errstr),
+                          0);
+                ASSERT_MEM_EQ(again, againlen, enc[form], enclen[form]);
+                free(again);
+                checked++;
+            }
+            free(enc[0]);
+            free(enc[1]);
+        }
+    }
+    ASSERT_EQ(checked, 2 * PER_TYPE * (FL_WT__COUNT - 1));
+    fl_arena_free(arena);
+    fl_arena_free(darena);
+}
+
 int main(void)
 {
     RUN(test_client_vectors);
@@ -1093,6 +1372,7 @@ int main(void)
     RUN(test_direct_encode_random);
     RUN(test_direct_decode_random);
     RUN(test_direct_decode_edges);
+    RUN(test_every_type_random);
     printf("%d vector cases checked\n", ncases_checked);
     return fl_test_done();
 }
