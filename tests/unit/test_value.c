@@ -351,36 +351,6 @@ static void test_big_digest_streaming(void)
     fl_value_free(&a);
 }
 
-static void test_from_msgpack(void)
-{
-    msgpack_zone zone;
-    msgpack_object obj;
-    fl_value_t v;
-    size_t n, off = 0;
-    const char *b;
-    msgpack_zone_init(&zone, 1024);
-    b = unhex("82a162ca3fc00000a161d3fffffffffffffffe", &n);
-    ASSERT_EQ(msgpack_unpack(b, n, &off, &zone, &obj), MSGPACK_UNPACK_SUCCESS);
-    ASSERT_EQ(fl_value_from_msgpack(&obj, NULL, 0, NULL, &v), 0);
-    ASSERT_EQ(v.u.ents[0].key[0], 'a');
-    ASSERT_EQ(v.u.ents[0].val.u.i, -2);
-    ASSERT_TRUE(v.u.ents[1].val.u.f == 1.5);
-    fl_value_free(&v);
-    off = 0;
-    b = unhex("82a16101a16102", &n);
-    ASSERT_EQ(msgpack_unpack(b, n, &off, &zone, &obj), MSGPACK_UNPACK_SUCCESS);
-    ASSERT_EQ(fl_value_from_msgpack(&obj, NULL, 0, NULL, &v), FL_VERR_KEY);
-    off = 0;
-    b = unhex("cfffffffffffffffff", &n);
-    ASSERT_EQ(msgpack_unpack(b, n, &off, &zone, &obj), MSGPACK_UNPACK_SUCCESS);
-    ASSERT_EQ(fl_value_from_msgpack(&obj, NULL, 0, NULL, &v), FL_VERR_TYPE);
-    off = 0;
-    b = unhex("919191c0", &n);
-    ASSERT_EQ(msgpack_unpack(b, n, &off, &zone, &obj), MSGPACK_UNPACK_SUCCESS);
-    ASSERT_EQ(fl_value_from_msgpack(&obj, NULL, 62, NULL, &v), FL_VERR_DEPTH);
-    msgpack_zone_destroy(&zone);
-}
-
 static void test_json(void)
 {
     json_error_t jerr;
@@ -442,7 +412,6 @@ int main(void)
     RUN(test_array_ops);
     RUN(test_clone_equal_digest);
     RUN(test_big_digest_streaming);
-    RUN(test_from_msgpack);
     RUN(test_json);
     return fl_test_done();
 }

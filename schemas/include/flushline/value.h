@@ -117,14 +117,6 @@ bool fl_utf8_valid(const char *p, size_t n);
 long fl_value_decode(const char *buf, size_t len, const fl_limits_t *lim, fl_arena_t *arena,
                      fl_value_t *out);
 
-/*
- * Converts an already unpacked msgpack-c object into a value with the same
- * checks as fl_value_decode (depth is counted from depth0). Used by the
- * message codec, which unpacks envelopes with msgpack-c.
- */
-int fl_value_from_msgpack(const msgpack_object *obj, const fl_limits_t *lim, uint32_t depth0,
-                          fl_arena_t *arena, fl_value_t *out);
-
 /* Canonical encoding into a msgpack-c packer (sbuffer or any writer). 0 or FL_VERR_NOMEM. */
 int fl_value_pack(msgpack_packer *pk, const fl_value_t *val);
 /* Exact size in bytes of the canonical encoding, without encoding. */
