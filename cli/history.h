@@ -180,10 +180,6 @@ typedef struct fl_hist_seed_s {
 int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_hist_seed_t *sel, fl_hist_docs_t *docs,
                  int64_t *checkpoint);
 
-/* Restores a decoded snapshot into a document (state, version, chain and
- * dedup). 0 or a negative engine error. */
-int fl_hist_restore_snapshot(fl_doc_t *doc, const fl_wire_snapshot_t *snap, fl_arena_t *arena);
-
 /* Where a rebuild failed, for the caller's message. */
 typedef struct fl_hist_pos_s {
     char topic[FL_TOPIC_NAME_MAX + 1];
