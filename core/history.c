@@ -12,26 +12,20 @@
 
 const char *fl_history_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_HISTORY_ENOMEM:
-        return "out of memory";
-    case FL_HISTORY_ERECORD:
-        return "a window record is not an outcome record";
-    case FL_HISTORY_EGONE:
-        return "the window does not reach back to that version";
-    case FL_HISTORY_ESNAPSHOT:
-        return "malformed snapshot data";
-    case FL_HISTORY_EVERSION:
-        return "the outcome does not start at the document's version";
-    case FL_HISTORY_EDELTA:
-        return "the outcome's commands do not apply to the document";
-    case FL_HISTORY_ECHAIN:
-        return "chain hash mismatch";
-    default:
+    /* by -err */
+    static const char *const text[] = {
+        "success",
+        "out of memory",
+        "a window record is not an outcome record",
+        "the window does not reach back to that version",
+        "malformed snapshot data",
+        "the outcome does not start at the document's version",
+        "the outcome's commands do not apply to the document",
+        "chain hash mismatch",
+    };
+    if (err > 0 || -err >= (int)(sizeof text / sizeof text[0]))
         return "unknown history error";
-    }
+    return text[-err];
 }
 
 /* ---- the outcome window --------------------------------------------------- */
