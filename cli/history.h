@@ -6,9 +6,9 @@
  * transaction markers and aborted records are normal), progress lines on
  * stderr for long runs, offset/time range arguments, a table of documents by
  * id, seeding documents from the newest usable snapshots, and the rebuild
- * driver: replaying a partition's outcomes with the engine (fl_doc_replay),
- * checking that each document's versions are contiguous and each chain hash
- * matches.
+ * driver: replaying a partition's outcomes, checking that each document's
+ * versions are contiguous and each chain hash matches. Snapshot restore and
+ * the replay itself are core's history module (flushline/history.h).
  *
  * @locality the CLI's main thread; one fl_hist_t per command run.
  */
