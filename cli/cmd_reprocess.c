@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "flushline/clock.h"
+#include "flushline/history.h"
 #include "flushline/kafka.h"
 #include "history.h"
 
@@ -244,47 +245,17 @@ static int on_command(void *opaque, const rd_kafka_message_t *msg)
 
 static int produce_snapshot(re_t *re, int32_t p, fl_doc_t *doc, int64_t events_offset)
 {
-    fl_wire_msg_t msg;
-    fl_wire_snapshot_t *snap = &msg.u.snapshot;
-    uint32_t n = fl_doc_dedup_count(doc);
-    fl_dedup_entry_t *ents = NULL;
-    fl_wire_dedup_t *wd = NULL;
     char *buf = NULL, errstr[256];
     size_t len;
-    int rc = -1;
 
-    memset(&msg, 0, sizeof msg);
-    msg.type = FL_WT_REC_SNAPSHOT;
-    snap->doc = fl_doc_id(doc);
-    snap->version = fl_doc_version(doc);
-    memcpy(snap->chain, fl_doc_chain(doc), FL_HASH_LEN);
-    snap->state = *fl_doc_state(doc);
-    fl_doc_digest(doc, snap->digest);
-    snap->events_offset = events_offset;
     fl_arena_reset(re->arena);
-    if (n) {
-        if (!(ents = calloc(n, sizeof *ents)) || !(wd = calloc(n, sizeof *wd)))
-            goto fail;
-        n = fl_doc_dedup_export(doc, ents, n);
-        for (uint32_t i = 0; i < n; i++) {
-            memcpy(wd[i].client_id, ents[i].client_id, FL_CLIENT_ID_LEN);
-            wd[i].seq = ents[i].seq;
-            if (fl_engine_dedup_to_outcome(ents[i].outcome, re->arena, &wd[i].outcome) != 0)
-                goto fail;
-        }
-        snap->ndedup = n;
-        snap->dedup = wd;
-    }
-    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+    if (fl_history_encode_snapshot(doc, events_offset, re->arena, &buf, &len, errstr,
+                                   sizeof errstr) != 0) {
         fprintf(stderr, "flushline reprocess: encoding the snapshot of %.*s: %s\n",
-                (int)snap->doc.len, snap->doc.ptr, errstr);
-        goto fail;
+                (int)fl_doc_id(doc).len, fl_doc_id(doc).ptr, errstr);
+        return -1;
     }
-    rc = produce(re, re->dst->topic[FL_TOPIC_SNAPSHOTS], p, snap->doc, buf, len, 0, false);
-fail:
-    free(ents);
-    free(wd);
-    return rc;
+    return produce(re, re->dst->topic[FL_TOPIC_SNAPSHOTS], p, fl_doc_id(doc), buf, len, 0, false);
 }
 
 static int produce_checkpoint(re_t *re, int32_t p, int64_t events_offset)

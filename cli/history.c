@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "flushline/clock.h"
+#include "flushline/history.h"
 #include "flushline/hmap.h"
 #include "flushline/kafka.h"
 
@@ -635,34 +636,6 @@ fl_hist_doc_t *fl_hist_docs_at(fl_hist_docs_t *docs, uint32_t i)
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-int fl_hist_restore_snapshot(fl_doc_t *doc, const fl_wire_snapshot_t *snap, fl_arena_t *arena)
-{
-    fl_dedup_entry_t *ents = NULL;
-    uint32_t made = 0;
-    int rc;
-
-    if ((rc = fl_doc_restore(doc, &snap->state, snap->version, snap->chain)) != 0)
-        return rc;
-    if (snap->ndedup && !(ents = calloc(snap->ndedup, sizeof *ents)))
-        return FL_EERR_NOMEM;
-    for (; made < snap->ndedup && rc == 0; made++) {
-        char *blob = NULL;
-        size_t blen = 0;
-        memcpy(ents[made].client_id, snap->dedup[made].client_id, FL_CLIENT_ID_LEN);
-        ents[made].seq = snap->dedup[made].seq;
-        rc = fl_engine_dedup_from_outcome(&snap->dedup[made].outcome, &blob, &blen);
-        ents[made].outcome = (fl_slice_t){blob, blen};
-    }
-    if (rc == 0)
-        rc = fl_doc_dedup_restore(doc, ents, snap->ndedup);
-    if (rc == 0)
-        fl_doc_dedup_set_evictions(doc, snap->dedup_evicted);
-    for (uint32_t i = 0; i < made; i++)
-        free((char *)ents[i].outcome.ptr);
-    free(ents);
-    return rc;
-}
-
 typedef struct seed_ctx_s {
     fl_hist_t *h;
     int32_t p;
@@ -678,6 +651,7 @@ static int on_seed_record(void *opaque, const rd_kafka_message_t *msg)
     fl_wire_msg_t wm;
     char errstr[256];
     fl_hist_doc_t *ent;
+    fl_doc_t *doc;
     int rc;
 
     fl_arena_reset(sc->arena);
@@ -707,15 +681,19 @@ static int on_seed_record(void *opaque, const rd_kafka_message_t *msg)
      * usable version wins. */
     if (ent->seeded && ent->seed_version >= s->version)
         return 0;
-    if ((rc = fl_hist_restore_snapshot(ent->doc, s, sc->arena)) != 0) {
-        if (rc == FL_EERR_NOMEM)
+    /* All or nothing: a snapshot that does not restore leaves the
+     * document as it was. */
+    if ((rc = fl_history_doc_from_snapshot(s, NULL, &doc)) != 0) {
+        if (rc == FL_HISTORY_ENOMEM)
             return FL_HIST_ENOMEM;
         fprintf(stderr, "flushline %s: skipped snapshot %s [%d] @%lld of %.*s v%llu: %s\n",
                 sc->h->cmd, sc->h->topic[FL_TOPIC_SNAPSHOTS], sc->p, (long long)msg->offset,
                 (int)s->doc.len, s->doc.ptr, (unsigned long long)s->version,
-                fl_engine_strerror(rc));
+                fl_history_strerror(rc));
         return 0;
     }
+    fl_doc_free(ent->doc);
+    ent->doc = doc;
     ent->seeded = true;
     ent->seed_offset = s->events_offset;
     ent->seed_version = s->version;
@@ -810,9 +788,10 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     }
     if (!(ent = fl_hist_docs_get(c->docs, o->doc, true)))
         return FL_HIST_ENOMEM;
-    if (ent->seeded && msg->offset < ent->seed_offset)
+    rc = fl_history_replay_check(ent->doc, ent->seeded ? ent->seed_offset : 0, msg->offset, o);
+    if (rc == FL_HISTORY_REFLECTED)
         return 0; /* reflected by the snapshot it was seeded from */
-    if (!o->duplicate && o->version_before != fl_doc_version(ent->doc)) {
+    if (rc == FL_HISTORY_EVERSION) {
         if (c->from_checkpoint && !ent->seen) {
             /* Its snapshot from the checkpoint's time is gone (compacted
              * away by a newer one): read the partition from its start. */
@@ -831,10 +810,10 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
             set_pos(c, msg, o->doc, o->version_after);
         return rc;
     }
-    rc = fl_doc_replay(ent->doc, o, c->arena);
+    rc = fl_history_replay(ent->doc, o, c->arena);
     if (rc != 0) {
         set_pos(c, msg, o->doc, o->version_after);
-        if (rc == FL_EERR_CHAIN) {
+        if (rc == FL_HISTORY_ECHAIN) {
             char want[2 * FL_HASH_LEN + 1];
             fl_wire_hex(o->chain, FL_HASH_LEN, want);
             snprintf(c->pos->what, sizeof c->pos->what,
@@ -843,14 +822,14 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
                      want, (unsigned long long)o->version_before);
             return FL_HIST_ECHAIN;
         }
-        if (rc == FL_EERR_DELTA) {
+        if (rc == FL_HISTORY_EDELTA) {
             snprintf(c->pos->what, sizeof c->pos->what,
                      "the outcome's commands do not apply to the document at v%llu",
                      (unsigned long long)o->version_before);
             return FL_HIST_EDELTA;
         }
-        snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_engine_strerror(rc));
-        return rc == FL_EERR_NOMEM ? FL_HIST_ENOMEM : FL_HIST_EDELTA;
+        snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
+        return FL_HIST_ENOMEM;
     }
     ent->seen = true;
     rb->outcomes++;

@@ -6,9 +6,9 @@
  * transaction markers and aborted records are normal), progress lines on
  * stderr for long runs, offset/time range arguments, a table of documents by
  * id, seeding documents from the newest usable snapshots, and the rebuild
- * driver: replaying a partition's outcomes with the engine (fl_doc_replay),
- * checking that each document's versions are contiguous and each chain hash
- * matches.
+ * driver: replaying a partition's outcomes, checking that each document's
+ * versions are contiguous and each chain hash matches. Snapshot restore and
+ * the replay itself are core's history module (flushline/history.h).
  *
  * @locality the CLI's main thread; one fl_hist_t per command run.
  */
@@ -179,10 +179,6 @@ typedef struct fl_hist_seed_s {
  */
 int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_hist_seed_t *sel, fl_hist_docs_t *docs,
                  int64_t *checkpoint);
-
-/* Restores a decoded snapshot into a document (state, version, chain and
- * dedup). 0 or a negative engine error. */
-int fl_hist_restore_snapshot(fl_doc_t *doc, const fl_wire_snapshot_t *snap, fl_arena_t *arena);
 
 /* Where a rebuild failed, for the caller's message. */
 typedef struct fl_hist_pos_s {

@@ -107,33 +107,6 @@ gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id)
     return fl_hmap_get(gw->docs, id.ptr, id.len);
 }
 
-static void window_clear(gw_doc_t *doc)
-{
-    for (uint32_t i = 0; i < doc->wcount; i++)
-        free(doc->win[(doc->whead + i) % doc->wcap].rec);
-    doc->whead = doc->wcount = 0;
-}
-
-static void window_push(gw_doc_t *doc, uint64_t before, uint64_t after, char *rec, size_t len)
-{
-    gw_witem_t *w;
-    if (doc->wcap == 0) {
-        free(rec);
-        return;
-    }
-    if (doc->wcount == doc->wcap) {
-        free(doc->win[doc->whead].rec);
-        doc->whead = (doc->whead + 1) % doc->wcap;
-        doc->wcount--;
-    }
-    w = &doc->win[(doc->whead + doc->wcount) % doc->wcap];
-    w->version_before = before;
-    w->version_after = after;
-    w->rec = rec;
-    w->len = len;
-    doc->wcount++;
-}
-
 static void hold_clear(gw_sub_t *sub)
 {
     while (sub->hold) {
@@ -167,8 +140,7 @@ static void doc_free(gw_t *gw, gw_doc_t *doc)
     if (doc->state == GW_DOC_LIVE)
         fl_gauge_add_int(gw->m.docs_live, -1);
     fl_gauge_add_int(gw->m.docs, -1);
-    window_clear(doc);
-    free(doc->win);
+    fl_window_free(&doc->window);
     free(doc->subs);
     fl_doc_free(doc->live);
     free(doc);
@@ -185,10 +157,9 @@ gw_doc_t *gw_docs_open(gw_t *gw, fl_slice_t id)
     doc->idlen = id.len;
     doc->partition = gw_partition(gw, id);
     doc->minimal = gw_tenant_minimal(gw, id);
-    doc->wcap = (uint32_t)gw->cfg->window_deltas;
-    if ((doc->wcap && !(doc->win = calloc(doc->wcap, sizeof *doc->win))) ||
-        fl_hmap_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
-        free(doc->win);
+    /* window.deltas is its one bound: the gateway has no byte setting */
+    fl_window_init(&doc->window, (uint32_t)gw->cfg->window_deltas, SIZE_MAX);
+    if (fl_hmap_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
         free(doc);
         return NULL;
     }
@@ -278,7 +249,7 @@ static void resync(gw_t *gw, gw_doc_t *doc, const char *why)
         fl_gauge_add_int(gw->m.docs_live, -1);
     fl_doc_free(doc->live);
     doc->live = NULL;
-    window_clear(doc);
+    fl_window_clear(&doc->window);
     for (uint32_t i = 0; i < doc->nsubs; i++)
         doc->subs[i].pending = true;
     start_sync(gw, doc);
@@ -310,54 +281,26 @@ gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form)
     return gw_buf_encode(&msg, form);
 }
 
-static void outcome_to_delta(const fl_outcome_t *o, fl_wire_delta_t *d)
-{
-    d->version = o->version_after;
-    memcpy(d->client_id, o->client_id, FL_CLIENT_ID_LEN);
-    d->seq = o->seq;
-    d->user = o->user;
-    d->ts_ms = o->ts_ms;
-    d->ncmds = o->napplied;
-    d->cmds = o->applied;
-    memcpy(d->chain, o->chain, FL_HASH_LEN);
-}
-
 /* The window's deltas from version `from` to the live version as one
  * `deltas` message, or NULL when the window does not reach back that far. */
 static gw_buf_t *window_deltas(gw_t *gw, gw_doc_t *doc, uint64_t from, fl_wire_form_t form)
 {
-    fl_wire_msg_t msg, rec;
-    uint32_t i, start = UINT32_MAX, n;
+    fl_wire_msg_t msg;
     char errstr[256];
-    gw_buf_t *buf = NULL;
+    int rc;
 
-    for (i = 0; i < doc->wcount; i++)
-        if (doc->win[(doc->whead + i) % doc->wcap].version_before == from) {
-            start = i;
-            break;
-        }
-    if (start == UINT32_MAX)
-        return NULL;
-    n = doc->wcount - start;
     fl_arena_reset(gw->arena);
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_DELTAS;
     msg.u.deltas.doc = (fl_slice_t){doc->id, doc->idlen};
     msg.u.deltas.from_version = from;
-    msg.u.deltas.nitems = n;
-    if (!(msg.u.deltas.items = fl_arena_alloc(gw->arena, n * sizeof(fl_wire_delta_t))))
+    rc = fl_window_deltas(&doc->window, from, gw->arena, &msg.u.deltas.items,
+                          &msg.u.deltas.nitems, errstr, sizeof errstr);
+    if (rc == FL_HISTORY_ERECORD)
+        fl_error("window record of %.*s undecodable: %s", (int)doc->idlen, doc->id, errstr);
+    if (rc != 0)
         return NULL;
-    for (i = 0; i < n; i++) {
-        const gw_witem_t *w = &doc->win[(doc->whead + start + i) % doc->wcap];
-        if (fl_wire_decode_record(w->rec, w->len, gw->arena, &rec, errstr, sizeof errstr) != 0 ||
-            rec.type != FL_WT_REC_OUTCOME) {
-            fl_error("window record of %.*s undecodable: %s", (int)doc->idlen, doc->id, errstr);
-            return NULL;
-        }
-        outcome_to_delta(&rec.u.outcome.outcome, &msg.u.deltas.items[i]);
-    }
-    buf = gw_buf_encode(&msg, form);
-    return buf;
+    return gw_buf_encode(&msg, form);
 }
 
 /* Queues the catch-up of one subscriber of a live doc: nothing when it is
@@ -599,7 +542,7 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
             gw_buf_t *bin = NULL;
 
             memset(&msg, 0, sizeof msg);
-            outcome_to_delta(o, &d);
+            fl_history_outcome_to_delta(o, &d);
             msg.type = FL_WT_DELTAS;
             msg.u.deltas.doc = o->doc;
             msg.u.deltas.from_version = o->version_before;
@@ -614,7 +557,8 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
             if (ts_ms > 0)
                 fl_histogram_observe(gw->m.fanout_ms,
                                      (double)lws_now_usecs() / 1000.0 - (double)ts_ms);
-            window_push(doc, o->version_before, o->version_after, raw, rawlen);
+            /* out of memory only empties the window: catch-ups get snapshots */
+            fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
             raw = NULL;
         }
     }

@@ -18,6 +18,7 @@
 
 #include "flushline/clock.h"
 #include "flushline/engine.h"
+#include "flushline/history.h"
 #include "flushline/hmap.h"
 #include "flushline/jwt.h"
 #include "flushline/limits.h"
@@ -289,12 +290,6 @@ typedef enum gw_doc_state_e {
     GW_DOC_LIVE,
 } gw_doc_state_t;
 
-typedef struct gw_witem_s {
-    uint64_t version_before, version_after;
-    char *rec; /* the outcome record (msgpack) */
-    size_t len;
-} gw_witem_t;
-
 struct gw_doc_s {
     char id[FL_DOC_ID_MAX];
     size_t idlen;
@@ -306,8 +301,7 @@ struct gw_doc_s {
     fl_doc_t *live;
     gw_sub_t *subs;
     uint32_t nsubs, capsubs;
-    gw_witem_t *win; /* ring of the last window.deltas outcomes */
-    uint32_t whead, wcount, wcap;
+    fl_window_t window; /* the last window.deltas outcome records (history.h) */
     uint32_t http_waiters;
     int64_t idle_since_us; /* 0 while it has subscribers or waiters */
 };

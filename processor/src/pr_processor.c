@@ -38,6 +38,7 @@
 
 #include "flushline/clock.h"
 #include "flushline/engine.h"
+#include "flushline/history.h"
 #include "flushline/limits.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
@@ -454,53 +455,23 @@ static int begin_txn(pr_processor_t *pr)
 
 static int produce_snapshot(pr_processor_t *pr, part_t *part, pr_doc_entry_t *ent)
 {
-    fl_wire_msg_t msg;
-    fl_wire_snapshot_t *snap = &msg.u.snapshot;
-    uint32_t n = fl_doc_dedup_count(ent->doc);
-    fl_dedup_entry_t *ents = NULL;
-    fl_wire_dedup_t *wd = NULL;
+    fl_slice_t id = fl_doc_id(ent->doc);
     char *buf = NULL, errstr[256];
     size_t len;
-    int rc = -1;
 
-    memset(&msg, 0, sizeof msg);
-    msg.type = FL_WT_REC_SNAPSHOT;
-    snap->doc = fl_doc_id(ent->doc);
-    snap->version = fl_doc_version(ent->doc);
-    memcpy(snap->chain, fl_doc_chain(ent->doc), FL_HASH_LEN);
-    snap->state = *fl_doc_state(ent->doc);
-    fl_doc_digest(ent->doc, snap->digest);
-    snap->events_offset = part->events_next;
-    snap->dedup_evicted = fl_doc_dedup_evictions(ent->doc);
-    if (n) {
-        ents = calloc(n, sizeof *ents);
-        wd = calloc(n, sizeof *wd);
-        if (!ents || !wd)
-            goto fail;
-        n = fl_doc_dedup_export(ent->doc, ents, n);
-        for (uint32_t i = 0; i < n; i++) {
-            memcpy(wd[i].client_id, ents[i].client_id, FL_CLIENT_ID_LEN);
-            wd[i].seq = ents[i].seq;
-            if (fl_engine_dedup_to_outcome(ents[i].outcome, pr->arena, &wd[i].outcome) != 0)
-                goto fail;
-        }
-        snap->ndedup = n;
-        snap->dedup = wd;
+    /* Called between records (commit time): the arena holds nothing live. */
+    fl_arena_reset(pr->arena);
+    if (fl_history_encode_snapshot(ent->doc, part->events_next, pr->arena, &buf, &len, errstr,
+                                   sizeof errstr) != 0) {
+        fl_error("encoding the snapshot of %.*s: %s", (int)id.len, id.ptr, errstr);
+        return -1;
     }
-    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
-        fl_error("encoding the snapshot of %.*s: %s", (int)snap->doc.len, snap->doc.ptr, errstr);
-        goto fail;
-    }
-    if (produce(pr, pr->t_snapshots, part->id, snap->doc, buf, len, false) != 0)
-        goto fail;
+    if (produce(pr, pr->t_snapshots, part->id, id, buf, len, false) != 0)
+        return -1;
     ent->dirty = false;
-    ent->snapshot_version = snap->version;
+    ent->snapshot_version = fl_doc_version(ent->doc);
     atomic_fetch_add(&pr->c.snapshots, 1);
-    rc = 0;
-fail:
-    free(ents);
-    free(wd);
-    return rc;
+    return 0;
 }
 
 static int produce_checkpoint(pr_processor_t *pr, part_t *part)
@@ -745,13 +716,6 @@ fail:
 
 /* ---- applying --------------------------------------------------------- */
 
-/* The rule of fl_doc_apply and fl_doc_replay (ENGINE.md): everything but
- * duplicates, gaps and seq 0 is recorded in the dedup table. */
-static bool recorded_in_dedup(const fl_outcome_t *o)
-{
-    return !o->duplicate && o->code != FL_CODE_GAP && o->seq != 0;
-}
-
 static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message_t *msg,
                         fl_wire_rec_flush_t *rf)
 {
@@ -784,7 +748,7 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
     }
     /* Outcomes that applied nothing can still change the dedup table (a
      * rejected flush consumes its seq): the next snapshot must carry it. */
-    if (recorded_in_dedup(&out))
+    if (fl_history_outcome_recorded(&out))
         ent->dirty = true;
     if (out.napplied > 0) {
         /* librdkafka copies the record (one allocation with its message);
@@ -794,8 +758,7 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
             free(buf);
             return -1;
         }
-        if (pr_docs_window_push_owned(part->docs, ent, out.version_before, out.version_after, buf,
-                                      len) != 0)
+        if (fl_window_push(&ent->window, out.version_before, out.version_after, buf, len) != 0)
             return -1;
         /* A document never snapshotted is dirty and goes in the next round. */
         if (out.version_after - ent->snapshot_version >= (uint64_t)pr->cfg.snapshot_every_versions)
@@ -813,14 +776,14 @@ static int handle_flush(pr_processor_t *pr, part_t *part, const rd_kafka_message
 
 static int handle_sync(pr_processor_t *pr, part_t *part, fl_wire_sync_t *sync)
 {
-    fl_wire_msg_t reply, item;
+    fl_wire_msg_t reply;
     fl_wire_sync_reply_t *r = &reply.u.reply;
     /* A document never written is not created for a sync: it is at
      * version 0 with an empty state. */
     pr_doc_entry_t *ent = pr_docs_get(part->docs, sync->doc);
     char *buf = NULL, errstr[256];
     size_t len;
-    int idx;
+    int rc;
 
     memset(&reply, 0, sizeof reply);
     reply.type = FL_WT_REC_SYNC_REPLY;
@@ -840,33 +803,14 @@ static int handle_sync(pr_processor_t *pr, part_t *part, fl_wire_sync_t *sync)
     } else if (sync->have_version == r->version) {
         r->nitems = 0; /* up to date */
     } else if (sync->have_version < r->version &&
-               (idx = pr_docs_window_find(ent, sync->have_version)) >= 0) {
-        /* Deltas from the window: decode each kept outcome record. */
-        uint32_t n = ent->wcount - (uint32_t)idx;
-        r->items = fl_arena_alloc(pr->arena, n * sizeof *r->items);
-        if (!r->items)
+               (rc = fl_window_deltas(&ent->window, sync->have_version, pr->arena, &r->items,
+                                      &r->nitems, errstr, sizeof errstr)) != FL_HISTORY_EGONE) {
+        /* Deltas from the window. */
+        if (rc != 0) {
+            fl_error("window of %.*s: %s: %s", (int)sync->doc.len, sync->doc.ptr,
+                     fl_history_strerror(rc), errstr);
             return -1;
-        for (uint32_t i = 0; i < n; i++) {
-            const pr_window_item_t *wi = pr_docs_window_at(ent, (uint32_t)idx + i);
-            const fl_outcome_t *o = &item.u.outcome.outcome;
-            if (fl_wire_decode_record(wi->rec, wi->len, pr->arena, &item, errstr, sizeof errstr) !=
-                    0 ||
-                item.type != FL_WT_REC_OUTCOME) {
-                fl_error("window record of %.*s undecodable: %s", (int)sync->doc.len,
-                         sync->doc.ptr, errstr);
-                return -1;
-            }
-            fl_wire_delta_t *d = &r->items[i];
-            d->version = o->version_after;
-            memcpy(d->client_id, o->client_id, FL_CLIENT_ID_LEN);
-            d->seq = o->seq;
-            d->user = o->user;
-            d->ts_ms = o->ts_ms;
-            d->ncmds = o->napplied;
-            d->cmds = o->applied;
-            memcpy(d->chain, o->chain, FL_HASH_LEN);
         }
-        r->nitems = n;
     } else {
         r->has_state = true;
         r->state = *fl_doc_state(ent->doc);
@@ -1018,6 +962,8 @@ static int on_snapshot_record(pr_processor_t *pr, part_t *part, const rd_kafka_m
     fl_wire_msg_t wm;
     char errstr[256];
     pr_doc_entry_t *ent;
+    fl_doc_t *doc;
+    int rc;
 
     fl_arena_reset(pr->arena);
     if (fl_wire_decode_record(msg->payload, msg->len, pr->arena, &wm, errstr, sizeof errstr) != 0) {
@@ -1037,33 +983,13 @@ static int on_snapshot_record(pr_processor_t *pr, part_t *part, const rd_kafka_m
      * ones are still there: the newest version wins. */
     if (ent->snapshot_version > s->version)
         return 0;
-    if (fl_doc_restore(ent->doc, &s->state, s->version, s->chain) != 0) {
-        fl_error("snapshot of %.*s v%llu cannot be restored", (int)s->doc.len, s->doc.ptr,
-                 (unsigned long long)s->version);
+    if ((rc = fl_history_doc_from_snapshot(s, &pr->docs_lim.engine, &doc)) != 0) {
+        fl_error("snapshot of %.*s v%llu cannot be restored: %s", (int)s->doc.len, s->doc.ptr,
+                 (unsigned long long)s->version, fl_history_strerror(rc));
         return -1;
     }
-    fl_dedup_entry_t *ents = s->ndedup ? calloc(s->ndedup, sizeof *ents) : NULL;
-    if (s->ndedup && !ents)
-        return -1;
-    int rc = 0;
-    uint32_t made = 0;
-    for (uint32_t i = 0; i < s->ndedup && rc == 0; i++, made++) {
-        char *blob;
-        size_t blen;
-        memcpy(ents[i].client_id, s->dedup[i].client_id, FL_CLIENT_ID_LEN);
-        ents[i].seq = s->dedup[i].seq;
-        rc = fl_engine_dedup_from_outcome(&s->dedup[i].outcome, &blob, &blen);
-        ents[i].outcome = rc == 0 ? (fl_slice_t){blob, blen} : (fl_slice_t){NULL, 0};
-    }
-    if (rc == 0)
-        rc = fl_doc_dedup_restore(ent->doc, ents, s->ndedup);
-    if (rc == 0)
-        fl_doc_dedup_set_evictions(ent->doc, s->dedup_evicted);
-    for (uint32_t i = 0; i < made; i++)
-        free((char *)ents[i].outcome.ptr);
-    free(ents);
-    if (rc != 0)
-        return -1;
+    fl_doc_free(ent->doc);
+    ent->doc = doc;
     ent->snapshot_version = s->version;
     ent->snapshot_offset = s->events_offset;
     ent->dirty = false;
@@ -1089,20 +1015,22 @@ static int on_event_record(pr_processor_t *pr, part_t *part, const rd_kafka_mess
     const fl_outcome_t *o = &wm.u.outcome.outcome;
     if (!(ent = pr_docs_get_or_create(part->docs, o->doc)))
         return -1;
-    if (msg->offset < ent->snapshot_offset)
+    rc = fl_history_replay_check(ent->doc, ent->snapshot_offset, msg->offset, o);
+    if (rc == FL_HISTORY_REFLECTED)
         return 0; /* reflected by the snapshot */
-    rc = fl_doc_replay(ent->doc, o, pr->arena);
+    if (rc == 0)
+        rc = fl_history_replay(ent->doc, o, pr->arena);
     if (rc != 0) {
         fl_error("replaying %.*s v%llu..v%llu from %s [%d] @%lld failed: %s", (int)o->doc.len,
                  o->doc.ptr, (unsigned long long)o->version_before,
                  (unsigned long long)o->version_after, pr->t_events, part->id,
-                 (long long)msg->offset, fl_engine_strerror(rc));
+                 (long long)msg->offset, fl_history_strerror(rc));
         return -1;
     }
     /* The sync window starts empty after a restore (syncs it cannot answer
      * with deltas get the state): copying every replayed record into it
      * would cost a fifth of the restore for the few kept at the end. */
-    if (recorded_in_dedup(o))
+    if (fl_history_outcome_recorded(o))
         ent->dirty = true;
     ctx->events++;
     return 0;
