@@ -18,6 +18,7 @@ const board = client.subscribe(docId);
 const activity = [];
 const drafts = new Map(); // data-fid -> text being typed
 let editing = null;       // card key whose title is being edited
+let pressing = false;     // a pointer is down on the board (see draw)
 let lastTyping = 0;
 let initialised = false;
 
@@ -99,9 +100,11 @@ function draw() {
   $('typing').textContent = typers.length ? `${[...new Set(typers)].join(', ')} typing…` : '';
 
   // While a card title is being edited the board is left as it is (rebuilding it would
-  // take the input away); it catches up when the edit ends.
+  // take the input away); it catches up when the edit ends. So while a pointer is down on
+  // it: a button rebuilt between press and release would never see the click (the release
+  // lands on the new button), and a vote made as a change arrived would be lost.
   const active = document.activeElement;
-  if (editing && active && active.dataset?.fid === `edit-${editing}` && document.getElementById('board').contains(active)) {
+  if (pressing || (editing && active && active.dataset?.fid === `edit-${editing}` && document.getElementById('board').contains(active))) {
     $('activity').replaceChildren(...activity.slice(-12).reverse().map((a) => el('li', {}, a)));
     return;
   }
@@ -162,6 +165,12 @@ function cardView(key, c, listKey, s, pendingKeys) {
 }
 
 // ------------------------------------------------------------------ wiring
+
+// The click comes right after the release, before the next frame's rebuild.
+$('board').addEventListener('pointerdown', () => { pressing = true; });
+const released = () => { if (pressing) { pressing = false; render(); } };
+window.addEventListener('pointerup', released, true);
+window.addEventListener('pointercancel', released, true);
 
 $('new-list').addEventListener('submit', (e) => {
   e.preventDefault();

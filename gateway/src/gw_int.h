@@ -422,6 +422,10 @@ int gw_kafka_flush(gw_kafka_t *kafka, int timeout_ms);
 void gw_kafka_assign(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on);
 /* Takes every queued event (a list, oldest first). */
 gw_event_t *gw_kafka_take(gw_kafka_t *kafka);
+/* Takes the oldest queued events, in order, while their records add up to
+ * at most max_bytes (always one at least); *more tells whether some are
+ * left. */
+gw_event_t *gw_kafka_take_some(gw_kafka_t *kafka, size_t max_bytes, bool *more);
 void gw_event_free(gw_event_t *ev);
 
 /* Delivery report of a produced message (service thread); also called

@@ -139,6 +139,28 @@ gw_event_t *gw_kafka_take(gw_kafka_t *kafka)
     return list;
 }
 
+gw_event_t *gw_kafka_take_some(gw_kafka_t *kafka, size_t max_bytes, bool *more)
+{
+    gw_event_t *list, *last;
+    size_t bytes;
+    pthread_mutex_lock(&kafka->lock);
+    list = last = kafka->head;
+    if (list) {
+        bytes = list->rawlen;
+        while (last->next && bytes + last->next->rawlen <= max_bytes) {
+            last = last->next;
+            bytes += last->rawlen;
+        }
+        kafka->head = last->next;
+        if (!kafka->head)
+            kafka->tail = NULL;
+        last->next = NULL;
+    }
+    *more = kafka->head != NULL;
+    pthread_mutex_unlock(&kafka->lock);
+    return list;
+}
+
 /* Records a request unless a newer one for the partition is pending. */
 static void want(gw_kafka_t *kafka, int32_t partition, uint32_t gen, bool on, bool newer_wins)
 {

@@ -9,7 +9,8 @@
  * The service thread wakes for three reasons: socket events, the 5 ms tick
  * (producer delivery reports, sync retries, idle documents, HTTP timeouts)
  * and LWS_CALLBACK_EVENT_WAIT_CANCELLED, raised by the consumer thread's
- * lws_cancel_service after it queued records.
+ * lws_cancel_service after it queued records (and by drain_events itself
+ * while records are left).
  *
  * @locality gw_new/gw_free: main thread; gw_run: the service thread (the
  * caller); gw_stop: any thread or a signal handler.
@@ -161,9 +162,20 @@ void gw_on_delivery(gw_t *gw, void *opaque, int err)
     }
 }
 
+/* Hands queued Kafka events to the documents, a bounded share per turn of
+ * the service loop. Fanning out a whole backlog at once (a committed
+ * transaction of thousands of outcomes becomes visible at once) would queue
+ * it for every subscriber before any socket is written, and close readers
+ * that keep up as slow consumers: each turn takes at most a quarter of
+ * send.queue.bytes of records, and the sockets are written before the
+ * next share (lws_cancel_service wakes the loop for it). */
 static void drain_events(gw_t *gw)
 {
-    gw_event_t *ev = gw_kafka_take(gw->kafka);
+    bool more = false;
+    gw_event_t *ev =
+        gw_kafka_take_some(gw->kafka, (size_t)gw->cfg->send_queue_bytes / 4, &more);
+    if (more)
+        lws_cancel_service(gw->context);
     while (ev) {
         gw_event_t *next = ev->next;
         if (ev->kind == GW_EV_RECORD) {

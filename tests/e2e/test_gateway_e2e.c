@@ -20,6 +20,9 @@
  *   well-behaved client on the same document keeps receiving; a flooding
  *   client (no pacing) is nacked rate_limited with retry_after and still
  *   gets everything applied, while a paced client is not disturbed;
+ * - a burst: thousands of outcomes committed in one transaction (many
+ *   times the send queue bound) reach two reading subscribers, neither of
+ *   which is closed as a slow consumer;
  * - auth through the client: no token, a forged token (4001) and an expired
  *   one (4004) stop the client (no reconnect); a fresh token restarts it;
  *   another tenant's document is nacked doc_forbidden.
@@ -96,18 +99,26 @@ typedef struct env_s {
     int port, port2;
     int gw_runs; /* gateway ids are unique per run: <prefix>-gw<n> */
     const char *const *gw_extra;
+    const char *const *proc_extra; /* more processor settings, set before env_start */
 } env_t;
 
 static int start_processor(env_t *env)
 {
     char log[512], txid[160], group[160];
+    const char *args[64];
+    int n = 0;
     snprintf(log, sizeof log, "%s/tests/%s-processor.log", getenv("FL_BINARY_DIR"), env->prefix);
     snprintf(txid, sizeof txid, "%s-tx", env->prefix);
     snprintf(group, sizeof group, "%s-processors", env->prefix);
-    const char *args[] = {"--bootstrap", bootstrap, "--prefix", env->prefix, "--partitions", "4",
+    const char *base[] = {"--bootstrap", bootstrap, "--prefix", env->prefix, "--partitions", "4",
                           "--group.id", group, "--transactional.id", txid, "--http.port", "-1",
                           "--snapshot.every.versions", "200", "--snapshot.interval.ms", "1000",
                           NULL};
+    for (int i = 0; base[i]; i++)
+        args[n++] = base[i];
+    for (int i = 0; env->proc_extra && env->proc_extra[i] && n < 62; i++)
+        args[n++] = env->proc_extra[i];
+    args[n] = NULL;
     return fl_proc_start(&env->proc, "flushline-processor", args, log);
 }
 
@@ -169,7 +180,9 @@ static fl_client_ctx_t *the_ctx;
 
 static int env_start(env_t *env, const char *stem, const char *const *gw_extra)
 {
+    const char *const *proc_extra = env->proc_extra;
     memset(env, 0, sizeof *env);
+    env->proc_extra = proc_extra;
     fl_test_unique(stem, env->prefix, sizeof env->prefix);
     env->gw_extra = gw_extra;
     if (fl_ktest_topics(bootstrap, env->prefix, PARTITIONS) != 0 || start_processor(env) != 0 ||
@@ -935,12 +948,28 @@ static bool gateway_closed_slow(void *arg)
     return fl_proc_log_contains(&env->gw, "closing as slow consumer");
 }
 
+/* The gateway has closed the stalled reader as a slow consumer and the
+ * other subscriber's copy has reached b_version meanwhile. */
+typedef struct slowwait_s {
+    env_t *env;
+    cl_t *b;
+    fl_slice_t doc;
+    uint64_t b_version;
+} slowwait_t;
+
+static bool closed_slow_b_receiving(void *arg)
+{
+    slowwait_t *sw = arg;
+    const fl_doc_t *d = fl_client_doc(sw->b->client, sw->doc);
+    return d && fl_doc_version(d) >= sw->b_version && gateway_closed_slow(sw->env);
+}
+
 static void test_slow_consumer_and_flood(void)
 {
-    /* The queue bound holds whatever one service turn fans out: a committed
-     * transaction of outcomes becomes visible at once (read_committed), so
-     * a reading client still needs room for a whole batch of deltas (at
-     * 1,000 flushes/s of 4 KiB, 1 MiB was not always enough); 2 MiB is. */
+    /* A committed transaction of outcomes becomes visible at once
+     * (read_committed); the gateway fans it out a quarter of the queue
+     * bound per service turn, and B reads between turns. 2 MiB leaves B
+     * room for a busy machine's scheduling at 1,000 flushes/s of 4 KiB. */
     static const char *extra[] = {"--rate", "1000", "--burst", "50", "--send.queue.bytes", "2M",
                                   NULL};
     env_t *const envp = &the_env;
@@ -980,17 +1009,24 @@ static void test_slow_consumer_and_flood(void)
         c.value.u.str = pad;
         ASSERT_EQ(fl_client_flush(b->client, doc, &c, 1, 0, NULL), 0);
     }
-    /* B keeps receiving every delta while A's queue fills up */
-    wait_t wb = {.cl = {b}, .n = 1, .doc = doc, .version = NPAD};
-    ASSERT_TRUE(pump(ctx, all_at_version, &wb, 90000));
-    ASSERT_TRUE(pump(ctx, gateway_closed_slow, envp, 30000));
+    /* B keeps receiving while A's queue fills up, until the gateway closes
+     * A: by then over 2 MiB (500 deltas of 4 KiB) waited for A, each of
+     * them also sent to B. A must read again soon after the close: its
+     * close frame waits behind what the sockets hold, and the gateway
+     * drops a connection that does not take its close within 5 s (no
+     * close frame then, only a reset). So A stays stalled until the close
+     * only, not until B is done (on a busy machine B's 3,000 paced flushes
+     * take far longer than 5 s after the close). */
+    slowwait_t sw = {.env = envp, .b = b, .doc = doc, .b_version = 400};
+    ASSERT_TRUE(pump(ctx, closed_slow_b_receiving, &sw, 90000));
     ASSERT_EQ(a->disconnects, 0); /* it has not heard yet: nothing reaches it */
+    ASSERT_EQ(doc_version(a, doc), 0);
     /* A reads again: the buffered frames, then close 4200, then at once a
      * reconnect with have_version and a catch-up to B's version */
     a->last_close = 0;
     atomic_store(&px->stall, 0);
     w.version = NPAD;
-    ASSERT_TRUE(pump(ctx, all_at_version, &w, 60000));
+    ASSERT_TRUE(pump(ctx, all_at_version, &w, 120000));
     ASSERT_TRUE(pump(ctx, all_ready, &w, 10000));
     ASSERT_GE(a->disconnects, 1);
     ASSERT_EQ(a->last_close, FL_CLOSE_SLOW_CONSUMER);
@@ -1060,6 +1096,98 @@ static void test_slow_consumer_and_flood(void)
     free(b);
     free(f);
     free(p);
+    free(tok_r);
+    free(tok_w);
+}
+
+/* ---- 4b. a burst of outcomes does not close readers ----------------------------- */
+
+/* The writer has sent every flush frame (hello and subscribe are 2). */
+typedef struct sentwait_s {
+    cl_t *cl;
+    uint64_t frames;
+} sentwait_t;
+
+static bool all_sent(void *arg)
+{
+    sentwait_t *sw = arg;
+    fl_client_stats_t st;
+    fl_client_get_stats(sw->cl->client, &st);
+    return st.sent >= sw->frames;
+}
+
+static void test_burst_keeps_readers(void)
+{
+    /* One transaction holds all NBURST outcomes (the processor commits
+     * every 3 s; its transaction timeout leaves room for a slow machine),
+     * so the gateway receives them at once: 600 KB of deltas, more than
+     * twice the send queue bound of its subscribers, and less than their
+     * sockets take. Readers must not be closed as slow consumers: the
+     * gateway fans a backlog out a share at a time and writes the sockets
+     * in between (it used to queue a whole batch of records for every
+     * subscriber before writing any, and closed both). */
+    static const char *gw_extra[] = {"--rate", "100000", "--burst", "100000",
+                                     "--send.queue.bytes", "256K", NULL};
+    static const char *proc_extra[] = {"--commit.interval.ms", "3000",
+                                       "--transaction.timeout.ms", "60000", NULL};
+    env_t *const envp = &the_env;
+    char errstr[256];
+    fl_client_ctx_t *ctx = NULL;
+    cl_t *r = calloc(1, sizeof *r), *wr = calloc(1, sizeof *wr);
+    char *tok_r = mint("reader", "\"acme/\"", "", 3600);
+    char *tok_w = mint("bob", "", "\"acme/\"", 3600);
+    const char *docid = "acme/burst";
+    fl_slice_t doc = {docid, strlen(docid)};
+    uint8_t dr[FL_HASH_LEN], dw[FL_HASH_LEN];
+    static char pad[4001];
+    const int NBURST = 150;
+
+    envp->proc_extra = proc_extra;
+    if (env_start(envp, "fltest-gwe-burst", gw_extra) != 0)
+        FL_FAIL_("setup");
+    ctx = the_ctx = fl_client_ctx_new(errstr, sizeof errstr);
+    ASSERT_TRUE(ctx != NULL);
+    ASSERT_TRUE(cl_new(ctx, r, "R", envp->port, tok_r, false) != NULL);
+    ASSERT_TRUE(cl_new(ctx, wr, "W", envp->port, tok_w, false) != NULL);
+    ASSERT_EQ(fl_client_subscribe(r->client, doc), 0);
+    ASSERT_EQ(fl_client_subscribe(wr->client, doc), 0);
+    wait_t w = {.cl = {r, wr}, .n = 2, .doc = doc};
+    ASSERT_TRUE(pump(ctx, all_synced, &w, 60000));
+
+    memset(pad, 'x', sizeof pad - 1);
+    for (int i = 0; i < NBURST; i++) {
+        fl_cmd_t c = {.op = FL_OP_ADD, .path = FL_SLICE("/pad"), .has_value = true};
+        pad[0] = (char)('a' + i % 26);
+        c.value.type = FL_STR;
+        c.value.len = sizeof pad - 1;
+        c.value.u.str = pad;
+        ASSERT_EQ(fl_client_flush(wr->client, doc, &c, 1, 0, NULL), 0);
+    }
+    /* every flush is out before the transaction commits: nothing answered
+     * yet, all of it will come at once */
+    sentwait_t sw = {.cl = wr, .frames = 2 + (uint64_t)NBURST};
+    ASSERT_TRUE(pump(ctx, all_sent, &sw, 30000));
+    ASSERT_EQ(wr->outcomes, 0);
+    ASSERT_EQ(r->deltas, 0);
+    w.version = NBURST;
+    ASSERT_TRUE(pump(ctx, all_at_version, &w, 90000));
+    ASSERT_TRUE(pump(ctx, all_answered, &w, 30000));
+    printf("  %d outcomes of %d bytes in one transaction; reader: %ld deltas, %d "
+           "disconnects\n",
+           NBURST, (int)sizeof pad - 1, r->deltas, r->disconnects);
+    if (r->disconnects || wr->disconnects)
+        FL_FAIL_("readers closed: R %d times (last close %d), W %d times (last close %d)",
+                 r->disconnects, r->last_close, wr->disconnects, wr->last_close);
+    ASSERT_TRUE(!fl_proc_log_contains(&envp->gw, "closing as slow consumer"));
+    ASSERT_EQ(r->deltas, NBURST);
+    ASSERT_EQ(r->bad_deltas + wr->bad_deltas, 0);
+    ASSERT_EQ(wr->outcomes, NBURST);
+    doc_digest(r, doc, dr);
+    doc_digest(wr, doc, dw);
+    ASSERT_MEM_EQ(dr, FL_HASH_LEN, dw, FL_HASH_LEN);
+
+    free(r);
+    free(wr);
     free(tok_r);
     free(tok_w);
 }
@@ -1148,6 +1276,7 @@ static void test_auth_codes(void)
 
 static void cleanup(void)
 {
+    the_env.proc_extra = NULL;
     fl_client_ctx_free(the_ctx);
     the_ctx = NULL;
     if (the_px) {
@@ -1179,6 +1308,7 @@ int main(void)
     RUN_SEL(test_two_clients_converge);
     RUN_SEL(test_gateway_kill9_resend);
     RUN_SEL(test_slow_consumer_and_flood);
+    RUN_SEL(test_burst_keeps_readers);
     fl_jwt_keyfile_free(key);
     return fl_test_done();
 }

@@ -3,7 +3,8 @@
  * Processor recovery against the real broker, with the daemon as separate
  * processes:
  * - crash: kill -9 the processor at random moments (10 times) during a
- *   stream of flushes, restarting it each time;
+ *   stream of flushes that lasts until the last kill, restarting it each
+ *   time, each kill after progress since the previous restart;
  * - rebalance: two processors share the partitions; one is stopped with
  *   SIGTERM mid-stream and the other takes its partitions over, then it
  *   comes back.
@@ -35,10 +36,11 @@ static const char *bootstrap;
 
 typedef struct stream_s {
     const char *prefix;
-    int flushes_per_client;
-    int pace_us; /* between rounds of CLIENTS flushes */
+    int flushes_per_client; /* 0: until stop */
+    int pace_us;            /* between rounds of CLIENTS flushes */
     _Atomic long produced;
     _Atomic int done;
+    _Atomic int stop;
     int failed;
 } stream_t;
 
@@ -57,7 +59,9 @@ static void *stream_main(void *arg)
         snprintf(docs[d], sizeof docs[d], "acme/r-%d", d);
     for (int c = 0; c < CLIENTS; c++)
         fl_gen_client_id(cids[c], (uint32_t)(100 + c));
-    for (int s = 0; s < st->flushes_per_client && rk; s++) {
+    for (int s = 0; (!st->flushes_per_client || s < st->flushes_per_client) &&
+                    !atomic_load(&st->stop) && rk;
+         s++) {
         for (int c = 0; c < CLIENTS; c++) {
             fl_flush_t f;
             int d = (int)(fl_gen_next(&g) % DOCS);
@@ -192,8 +196,11 @@ static void test_kill9_ten_times(void)
 {
     static char prefix[96]; /* the stream thread reads it */
     static fl_proc_t proc;
-    /* static: a failed assert returns while the stream thread still runs */
-    static stream_t st = {.flushes_per_client = 600, .pace_us = 25000};
+    /* static: a failed assert returns while the stream thread still runs.
+     * The stream goes on until the tenth kill is done (however long the
+     * restarts take on a busy machine): each kill waits for progress, and
+     * a stream that had ended could give none. */
+    static stream_t st = {.flushes_per_client = 0, .pace_us = 25000};
     pthread_t th;
     fl_gen_t g;
     unsigned seed = (unsigned)time(NULL);
@@ -213,17 +220,23 @@ static void test_kill9_ten_times(void)
          * to abort; then kill it at a random moment 0..800 ms later. */
         progress_ctx_t pc = {.prefix = prefix, .proc = &proc, .above = answered + 40};
         if (!fl_wait_until(made_progress, &pc, 60000) || !fl_proc_alive(&proc)) {
+            atomic_store(&st.stop, 1);
             fl_proc_dump_log(&proc, 30);
-            FL_FAIL_("no progress before kill %d (answered %ld)", k, pc.seen);
+            FL_FAIL_("no progress before kill %d (answered %ld, produced %ld)", k, pc.seen,
+                     atomic_load(&st.produced));
         }
         answered = pc.seen;
         long ms = (long)(fl_gen_next(&g) % 800);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL); /* the moment itself is what is random, not a wait for a condition */
         fl_proc_kill(&proc);
-        ASSERT_EQ(start(&proc, prefix, "p1"), 0);
+        if (start(&proc, prefix, "p1") != 0) {
+            atomic_store(&st.stop, 1);
+            FL_FAIL_("restart %d", k);
+        }
     }
     printf("killed 10 times; %ld flushes answered before the last kill\n", answered);
+    atomic_store(&st.stop, 1);
     pthread_join(th, NULL);
     ASSERT_EQ(st.failed, 0);
     ASSERT_EQ(finish_and_check(prefix, &st, procs, 1), 0);

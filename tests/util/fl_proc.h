@@ -46,7 +46,8 @@ int fl_proc_signal(fl_proc_t *proc, int sig);
 int fl_proc_wait_(fl_proc_t *proc, int timeout_ms, const char *file, int line);
 void fl_proc_kill_(fl_proc_t *proc, const char *file, int line);
 bool fl_proc_alive_(fl_proc_t *proc, const char *file, int line);
-/* Prints the last lines of the log to stderr (for failures). */
+/* Prints the last lines of the log to stderr (for failures); nothing for a
+ * process never started (no log named). */
 void fl_proc_dump_log(const fl_proc_t *proc, int lines);
 /* True once the log contains needle. */
 bool fl_proc_log_contains(const fl_proc_t *proc, const char *needle);

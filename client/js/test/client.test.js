@@ -13,7 +13,13 @@ import { CODES } from '../src/engine.js';
 
 // opts: store (another gateway whose documents and history this one shares: one processor
 // behind two gateways), rate/burst (the welcome's; strict: a strict per-connection token
-// bucket that nacks rate_limited with retry_after_ms), maxCommands (the welcome's).
+// bucket that nacks rate_limited with retry_after_ms), maxCommands (the welcome's), jitter
+// (ms: every other flush frame is delayed by that much on the way, in order).
+//
+// The bucket counts a frame at the moment it reaches the gateway on a modelled network: the
+// moment the client sent it, plus the jitter, never before the previous frame (a stream keeps
+// order). Not the moment this process gets round to handling it: on a busy machine the event
+// loop stalls for tens of ms at random, which would be a network with that much jitter.
 class FakeGateway {
   constructor(opts = {}) {
     const store = opts.store;
@@ -21,13 +27,14 @@ class FakeGateway {
     this.history = store ? store.history : new Map();
     this.sockets = new Set(); this.log = []; this.dropFlushes = false;
     this.rate = opts.rate ?? 100; this.burst = opts.burst ?? 200; this.strict = !!opts.strict;
+    this.jitter = opts.jitter ?? 0;
     this.maxCommands = opts.maxCommands ?? 1000;
     this.nacks = []; // {seq, first} per rate_limited nack; first: the seq's first arrival here
     this.arrivals = new Map(); // doc/seq -> times received
   }
-  // A strict token bucket per connection: full at the start, refilled at rate per second.
-  take(ws) {
-    const t = performance.now();
+  // A strict token bucket per connection: full at the start, refilled at rate per second;
+  // t: the frame's arrival on the modelled network.
+  take(ws, t) {
     if (!ws.bucket) ws.bucket = { tokens: this.burst, last: t };
     const b = ws.bucket;
     b.tokens = Math.min(this.burst, b.tokens + (t - b.last) * this.rate / 1000);
@@ -39,7 +46,8 @@ class FakeGateway {
     if (!this.docs.has(id)) { this.docs.set(id, new Doc(id)); this.history.set(id, []); }
     return this.docs.get(id);
   }
-  receive(ws, bytes) {
+  // sentAt: when the client sent the frame (performance.now()).
+  receive(ws, bytes, sentAt) {
     const m = decodeMessage(bytes, 'c2s');
     this.log.push(m);
     const send = (x) => ws.deliver(encodeMessage({ v: 1, ...x }));
@@ -60,7 +68,10 @@ class FakeGateway {
       const k = `${m.doc}/${m.seq}`;
       const n = (this.arrivals.get(k) || 0) + 1;
       this.arrivals.set(k, n);
-      const wait = this.strict ? this.take(ws) : 0;
+      ws.flushes = (ws.flushes || 0) + 1;
+      const delay = ws.flushes % 2 === 0 ? this.jitter : 0;
+      ws.arrival = Math.max(ws.arrival ?? -Infinity, sentAt + delay);
+      const wait = this.strict ? this.take(ws, ws.arrival) : 0;
       if (wait) {
         this.nacks.push({ seq: m.seq, first: n === 1 });
         send({ t: 'nack', doc: m.doc, client_id: m.client_id, seq: m.seq, code: CODES.rate_limited, retry_after_ms: wait, reason: 'rate' });
@@ -94,7 +105,10 @@ function fakeNet(pick) {
         gw.sockets.add(this);
         setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0);
       }
-      send(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && this.gw.receive(this, bytes), 0); }
+      send(bytes) {
+        const sentAt = performance.now();
+        if (this.readyState === 1) setTimeout(() => this.readyState === 1 && this.gw.receive(this, bytes, sentAt), 0);
+      }
       deliver(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) }), 0); }
       close(code = 1000) { this.serverClose(code); }
       serverClose(code) {
@@ -272,8 +286,12 @@ test('failover: a refused first address gets the next one at once; back-off only
 });
 
 test('pacing: 3x the burst against a strict token bucket gets no nack', async (t) => {
-  const rate = 50, burst = 10; // a token is 20 ms: the margin covers timers and event-loop stalls
-  const gw = new FakeGateway({ rate, burst, strict: true, maxCommands: 1 }); // one command per flush
+  // A token is 20 ms: the client's margin (a bucket of burst - 1, 95% of the rate) covers a
+  // network that delays every other frame by 15 ms; late timers of a busy machine only
+  // delay sends (the client's bucket counts real time), and the gateway counts arrivals on
+  // the modelled network, not when this process gets round to them.
+  const rate = 50, burst = 10;
+  const gw = new FakeGateway({ rate, burst, strict: true, maxCommands: 1, jitter: 15 }); // one command per flush
   const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
   t.after(() => c.close());
   const nacks = [];
