@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* keyfile: see keyfile.h. */
+#include "flushline/errors.h"
 #include "flushline/keyfile.h"
 
 #include <errno.h>
@@ -12,19 +13,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errstr || size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
-
 int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
                         size_t errstr_size)
 {
@@ -35,25 +23,25 @@ int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
 
     *out = NULL;
     if (sodium_init() < 0) {
-        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
         return -EINVAL;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         rc = -errno;
-        seterr(errstr, errstr_size, "%s: %s", path, strerror(errno));
+        fl_errstr(errstr, errstr_size, "%s: %s", path, strerror(errno));
         goto fail;
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > FL_JWT_KEYFILE_MAX) {
         rc = -EINVAL;
-        seterr(errstr, errstr_size, "%s: not a regular file of at most %d bytes", path,
+        fl_errstr(errstr, errstr_size, "%s: not a regular file of at most %d bytes", path,
                FL_JWT_KEYFILE_MAX);
         goto fail;
     }
     text = sodium_malloc((size_t)st.st_size + 1);
     if (!text) {
         rc = -ENOMEM;
-        seterr(errstr, errstr_size, "out of memory");
+        fl_errstr(errstr, errstr_size, "out of memory");
         goto fail;
     }
     while (len < (size_t)st.st_size) {
@@ -62,7 +50,7 @@ int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
             continue;
         if (r <= 0) {
             rc = r < 0 ? -errno : -EINVAL;
-            seterr(errstr, errstr_size, "%s: %s", path, r < 0 ? strerror(errno) : "short read");
+            fl_errstr(errstr, errstr_size, "%s: %s", path, r < 0 ? strerror(errno) : "short read");
             goto fail;
         }
         len += (size_t)r;
@@ -71,7 +59,7 @@ int fl_jwt_keyfile_read(const char *path, fl_jwt_keyfile_t **out, char *errstr,
     if (rc != 0 && errstr && errstr_size) {
         char reason[256];
         snprintf(reason, sizeof reason, "%s", errstr);
-        seterr(errstr, errstr_size, "%s: %s", path, reason);
+        fl_errstr(errstr, errstr_size, "%s: %s", path, reason);
     }
 fail:
     sodium_free(text);
@@ -87,7 +75,7 @@ int fl_jwt_keys_load_file(fl_jwt_keys_t *keys, const char *path, char *errstr, s
     char reason[256];
     int rc;
     if (!keys || !path) {
-        seterr(errstr, errstr_size, "missing argument");
+        fl_errstr(errstr, errstr_size, "missing argument");
         return -EINVAL;
     }
     rc = fl_jwt_keyfile_read(path, &kf, errstr, errstr_size);
@@ -95,7 +83,7 @@ int fl_jwt_keys_load_file(fl_jwt_keys_t *keys, const char *path, char *errstr, s
         return rc;
     rc = fl_jwt_keys_add_keyfile(keys, kf, reason, sizeof reason);
     if (rc != 0)
-        seterr(errstr, errstr_size, "%s: %s", path, reason);
+        fl_errstr(errstr, errstr_size, "%s: %s", path, reason);
     fl_jwt_keyfile_free(kf);
     return rc;
 }
@@ -107,7 +95,7 @@ int fl_jwt_keys_load_list(fl_jwt_keys_t *keys, const char *paths, char *errstr,
     const char *p = paths;
     int loaded = 0;
     if (!keys || !paths) {
-        seterr(errstr, errstr_size, "missing argument");
+        fl_errstr(errstr, errstr_size, "missing argument");
         return -EINVAL;
     }
     while (*p) {
@@ -118,7 +106,7 @@ int fl_jwt_keys_load_list(fl_jwt_keys_t *keys, const char *paths, char *errstr,
         while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
             n--;
         if (n >= sizeof path) {
-            seterr(errstr, errstr_size, "key file path too long");
+            fl_errstr(errstr, errstr_size, "key file path too long");
             return -ENAMETOOLONG;
         }
         if (n > 0) {
@@ -135,7 +123,7 @@ int fl_jwt_keys_load_list(fl_jwt_keys_t *keys, const char *paths, char *errstr,
         p = comma + 1;
     }
     if (loaded == 0) {
-        seterr(errstr, errstr_size, "no key file named");
+        fl_errstr(errstr, errstr_size, "no key file named");
         return -EINVAL;
     }
     return 0;

@@ -43,19 +43,6 @@ struct fl_jwt_keys_s {
     int64_t leeway;
 };
 
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errstr || size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
-
 const char *fl_jwt_alg_name(fl_jwt_alg_t alg)
 {
     switch (alg) {
@@ -193,7 +180,7 @@ static int get_time(json_t *root, const char *name, bool required, int64_t *out,
     int64_t t;
     if (!v) {
         if (required)
-            seterr(errstr, size, "claim %s is missing", name);
+            fl_errstr(errstr, size, "claim %s is missing", name);
         return required ? -1 : 0;
     }
     if (json_is_integer(v)) {
@@ -207,13 +194,13 @@ static int get_time(json_t *root, const char *name, bool required, int64_t *out,
             goto range;
         t = (int64_t)floor(d);
     } else {
-        seterr(errstr, size, "claim %s is not a number", name);
+        fl_errstr(errstr, size, "claim %s is not a number", name);
         return -1;
     }
     *out = t;
     return 0;
 range:
-    seterr(errstr, size, "claim %s is out of range", name);
+    fl_errstr(errstr, size, "claim %s is out of range", name);
     return -1;
 }
 
@@ -243,17 +230,17 @@ static int get_prefixes(json_t *root, const char *name, char (*list)[FL_JWT_MAX_
     if (!v)
         return 0;
     if (!json_is_array(v)) {
-        seterr(errstr, size, "claim %s is not an array", name);
+        fl_errstr(errstr, size, "claim %s is not an array", name);
         return -1;
     }
     count = json_array_size(v);
     if (count > FL_JWT_MAX_PREFIXES) {
-        seterr(errstr, size, "claim %s has more than %d prefixes", name, FL_JWT_MAX_PREFIXES);
+        fl_errstr(errstr, size, "claim %s has more than %d prefixes", name, FL_JWT_MAX_PREFIXES);
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
         if (!copy_str(json_array_get(v, i), list[i])) {
-            seterr(errstr, size, "claim %s[%zu] is not a string of 1-%d bytes of UTF-8", name, i,
+            fl_errstr(errstr, size, "claim %s[%zu] is not a string of 1-%d bytes of UTF-8", name, i,
                    FL_JWT_MAX_STR);
             return -1;
         }
@@ -273,20 +260,20 @@ int fl_jwt_claims_parse(const char *json, size_t len, fl_claims_t *out, char *er
         return -FL_CODE_UNAUTHORIZED;
     memset(out, 0, sizeof *out);
     if (!json || len > MAX_SEGMENT) {
-        seterr(errstr, errstr_size, "claims too large");
+        fl_errstr(errstr, errstr_size, "claims too large");
         goto fail;
     }
     root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root || !json_is_object(root)) {
-        seterr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
+        fl_errstr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
         goto fail;
     }
     if (!json_object_get(root, "sub")) {
-        seterr(errstr, errstr_size, "claim sub is missing");
+        fl_errstr(errstr, errstr_size, "claim sub is missing");
         goto fail;
     }
     if (!copy_str(json_object_get(root, "sub"), out->sub)) {
-        seterr(errstr, errstr_size, "claim sub is not a string of 1-%d bytes of UTF-8",
+        fl_errstr(errstr, errstr_size, "claim sub is not a string of 1-%d bytes of UTF-8",
                FL_JWT_MAX_STR);
         goto fail;
     }
@@ -393,16 +380,16 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
     int rc = -FL_CODE_UNAUTHORIZED;
 
     if (!out) {
-        seterr(errstr, errstr_size, "no claims buffer");
+        fl_errstr(errstr, errstr_size, "no claims buffer");
         return -FL_CODE_UNAUTHORIZED;
     }
     memset(out, 0, sizeof *out);
     if (!keys || !token || len == 0) {
-        seterr(errstr, errstr_size, "no token");
+        fl_errstr(errstr, errstr_size, "no token");
         goto fail;
     }
     if (len > FL_JWT_MAX_TOKEN) {
-        seterr(errstr, errstr_size, "token longer than %d bytes", FL_JWT_MAX_TOKEN);
+        fl_errstr(errstr, errstr_size, "token longer than %d bytes", FL_JWT_MAX_TOKEN);
         goto fail;
     }
     for (size_t i = 0; i < len; i++) {
@@ -415,27 +402,27 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
         dots[ndots++] = i;
     }
     if (ndots != 2) {
-        seterr(errstr, errstr_size, "token is not three dot-separated segments");
+        fl_errstr(errstr, errstr_size, "token is not three dot-separated segments");
         goto fail;
     }
     if (dots[0] == 0 || dots[1] == dots[0] + 1 || dots[1] + 1 == len) {
-        seterr(errstr, errstr_size, "token has an empty segment");
+        fl_errstr(errstr, errstr_size, "token has an empty segment");
         goto fail;
     }
 
     /* header */
     if (b64_decode(token, dots[0], seg, MAX_SEGMENT, &seg_len) != 0) {
-        seterr(errstr, errstr_size, "header is not base64url without padding");
+        fl_errstr(errstr, errstr_size, "header is not base64url without padding");
         goto fail;
     }
     hdr = json_loadb((const char *)seg, seg_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!hdr || !json_is_object(hdr)) {
-        seterr(errstr, errstr_size, "header is not a JSON object without duplicate keys");
+        fl_errstr(errstr, errstr_size, "header is not a JSON object without duplicate keys");
         goto fail;
     }
     v = json_object_get(hdr, "alg");
     if (!json_is_string(v)) {
-        seterr(errstr, errstr_size, "header has no alg");
+        fl_errstr(errstr, errstr_size, "header has no alg");
         goto fail;
     }
     alg_name = json_string_value(v);
@@ -444,26 +431,26 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
     } else if (strcmp(alg_name, "HS256") == 0) {
         alg = FL_JWT_HS256;
     } else if (strcasecmp(alg_name, "none") == 0) {
-        seterr(errstr, errstr_size, "alg none is not accepted");
+        fl_errstr(errstr, errstr_size, "alg none is not accepted");
         goto fail;
     } else {
-        seterr(errstr, errstr_size, "unsupported alg (EdDSA and HS256 are accepted)");
+        fl_errstr(errstr, errstr_size, "unsupported alg (EdDSA and HS256 are accepted)");
         goto fail;
     }
     v = json_object_get(hdr, "typ");
     if (v && (!json_is_string(v) || strcasecmp(json_string_value(v), "JWT") != 0)) {
-        seterr(errstr, errstr_size, "header typ is not JWT");
+        fl_errstr(errstr, errstr_size, "header typ is not JWT");
         goto fail;
     }
     if (json_object_get(hdr, "crit")) {
-        seterr(errstr, errstr_size, "header crit is not supported");
+        fl_errstr(errstr, errstr_size, "header crit is not supported");
         goto fail;
     }
     v = json_object_get(hdr, "kid");
     if (v) {
         if (!json_is_string(v) || json_string_length(v) == 0 ||
             json_string_length(v) > FL_JWT_MAX_STR) {
-            seterr(errstr, errstr_size, "header kid is not a string of 1-%d bytes",
+            fl_errstr(errstr, errstr_size, "header kid is not a string of 1-%d bytes",
                    FL_JWT_MAX_STR);
             goto fail;
         }
@@ -473,7 +460,7 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
 
     /* signature over "header.payload", before the payload is looked at */
     if (b64_decode(token + dots[1] + 1, len - dots[1] - 1, sig, sizeof sig, &sig_len) != 0) {
-        seterr(errstr, errstr_size, "signature is not base64url without padding, or too long");
+        fl_errstr(errstr, errstr_size, "signature is not base64url without padding, or too long");
         goto fail;
     }
     for (size_t i = 0; i < keys->n && !verified; i++) {
@@ -486,29 +473,29 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
         verified = check_sig(slot, sig, sig_len, token, dots[1]);
     }
     if (!have_key) {
-        seterr(errstr, errstr_size, kid ? "no %s key has the token's kid" : "no %s key configured",
+        fl_errstr(errstr, errstr_size, kid ? "no %s key has the token's kid" : "no %s key configured",
                fl_jwt_alg_name(alg));
         goto fail;
     }
     if (!verified) {
-        seterr(errstr, errstr_size, "bad signature");
+        fl_errstr(errstr, errstr_size, "bad signature");
         goto fail;
     }
 
     /* claims */
     if (b64_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, seg, MAX_SEGMENT, &seg_len) != 0) {
-        seterr(errstr, errstr_size, "payload is not base64url without padding");
+        fl_errstr(errstr, errstr_size, "payload is not base64url without padding");
         goto fail;
     }
     if (fl_jwt_claims_parse((const char *)seg, seg_len, out, errstr, errstr_size) != 0)
         goto fail;
     if (out->exp <= sat_add(now, -keys->leeway)) {
-        seterr(errstr, errstr_size, "token expired");
+        fl_errstr(errstr, errstr_size, "token expired");
         rc = -FL_CODE_TOKEN_EXPIRED;
         goto fail;
     }
     if (out->nbf > sat_add(now, keys->leeway)) {
-        seterr(errstr, errstr_size, "token not yet valid (nbf)");
+        fl_errstr(errstr, errstr_size, "token not yet valid (nbf)");
         goto fail;
     }
     rc = 0;
@@ -542,21 +529,21 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
     if (out)
         *out = NULL;
     if (!out || !key || !claims_json) {
-        seterr(errstr, errstr_size, "missing argument");
+        fl_errstr(errstr, errstr_size, "missing argument");
         goto fail;
     }
     if (sodium_init() < 0) {
-        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
         goto fail;
     }
     if (kid && !kid_valid(kid, strlen(kid))) {
-        seterr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
+        fl_errstr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
                FL_JWT_MAX_STR);
         goto fail;
     }
     claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, &jerr);
     if (!claims || !json_is_object(claims)) {
-        seterr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
+        fl_errstr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
         goto fail;
     }
     hdr = json_object();
@@ -564,7 +551,7 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
         json_object_set_new(hdr, "typ", json_string("JWT")) != 0 ||
         (kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0) ||
         !(hdr_s = json_dumps(hdr, JSON_COMPACT)) || !(claims_s = json_dumps(claims, JSON_COMPACT))) {
-        seterr(errstr, errstr_size, "out of memory");
+        fl_errstr(errstr, errstr_size, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
@@ -572,7 +559,7 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
     claims_len = strlen(claims_s);
     sig_len = alg == FL_JWT_EDDSA ? crypto_sign_BYTES : crypto_auth_hmacsha256_BYTES;
     if (hdr_len > MAX_SEGMENT || claims_len > MAX_SEGMENT) {
-        seterr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
+        fl_errstr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
         goto fail;
     }
     /* each ENCODED_LEN counts its own NUL: room for the two dots and one NUL */
@@ -580,7 +567,7 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
           sodium_base64_ENCODED_LEN(sig_len, B64);
     tok = malloc(cap);
     if (!tok) {
-        seterr(errstr, errstr_size, "out of memory");
+        fl_errstr(errstr, errstr_size, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
@@ -599,7 +586,7 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
     tok[off++] = '.';
     put_b64(tok, cap, &off, sig, sig_len);
     if (off > FL_JWT_MAX_TOKEN) {
-        seterr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
+        fl_errstr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
         goto fail;
     }
     *out = tok;
@@ -627,7 +614,7 @@ int fl_jwt_mint_hs256(const uint8_t *secret, size_t len, const char *kid,
     if (len < FL_JWT_HS256_MIN_SECRET || len > FL_JWT_HS256_MAX_SECRET) {
         if (out)
             *out = NULL;
-        seterr(errstr, errstr_size, "HS256 secret must be %d-%d bytes", FL_JWT_HS256_MIN_SECRET,
+        fl_errstr(errstr, errstr_size, "HS256 secret must be %d-%d bytes", FL_JWT_HS256_MIN_SECRET,
                FL_JWT_HS256_MAX_SECRET);
         return -EINVAL;
     }

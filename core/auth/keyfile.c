@@ -14,23 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flushline/errors.h"
 #include "flushline/jwt.h"
 #include "flushline/value.h"
 
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errstr, size_t size, const char *fmt, ...)
-{
-    va_list ap;
-    if (!errstr || size == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(errstr, size, fmt, ap);
-    va_end(ap);
-}
 
 void fl_jwt_keyfile_free(fl_jwt_keyfile_t *kf)
 {
@@ -59,15 +47,15 @@ int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t 
 
     *out = NULL;
     if (sodium_init() < 0) {
-        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
         goto fail;
     }
     if (alg != FL_JWT_EDDSA && alg != FL_JWT_HS256) {
-        seterr(errstr, errstr_size, "unknown key type");
+        fl_errstr(errstr, errstr_size, "unknown key type");
         goto fail;
     }
     if (kid && !kid_ok(kid, strlen(kid))) {
-        seterr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
+        fl_errstr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
                FL_JWT_MAX_STR);
         goto fail;
     }
@@ -76,7 +64,7 @@ int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t 
         kf->secret = sodium_malloc(alg == FL_JWT_EDDSA ? FL_JWT_ED25519_SK_BYTES
                                                        : FL_JWT_HS256_MIN_SECRET);
     if (!kf || !kf->secret) {
-        seterr(errstr, errstr_size, "out of memory");
+        fl_errstr(errstr, errstr_size, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
@@ -133,16 +121,16 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
 
     *out = NULL;
     if (sodium_init() < 0) {
-        seterr(errstr, errstr_size, "libsodium failed to initialise");
+        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
         goto fail;
     }
     if (!text || len > FL_JWT_KEYFILE_MAX) {
-        seterr(errstr, errstr_size, "key file larger than %d bytes", FL_JWT_KEYFILE_MAX);
+        fl_errstr(errstr, errstr_size, "key file larger than %d bytes", FL_JWT_KEYFILE_MAX);
         goto fail;
     }
     kf = calloc(1, sizeof *kf);
     if (!kf) {
-        seterr(errstr, errstr_size, "out of memory");
+        fl_errstr(errstr, errstr_size, "out of memory");
         rc = -ENOMEM;
         goto fail;
     }
@@ -162,7 +150,7 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
             continue;
         eq = memchr(line, '=', n);
         if (!eq) {
-            seterr(errstr, errstr_size, "line %zu: expected name=value", lineno);
+            fl_errstr(errstr, errstr_size, "line %zu: expected name=value", lineno);
             goto fail;
         }
         name = line;
@@ -174,7 +162,7 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
         while (val_len > 0 && is_space(val[0]))
             val++, val_len--;
         if (memchr(val, '\0', val_len)) {
-            seterr(errstr, errstr_size, "line %zu: NUL byte", lineno);
+            fl_errstr(errstr, errstr_size, "line %zu: NUL byte", lineno);
             goto fail;
         }
         field = -1;
@@ -182,12 +170,12 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
             if (name_is(name, name_len, fields[k]))
                 field = k;
         if (field < 0) {
-            seterr(errstr, errstr_size, "line %zu: unknown name (type, kid, secret, public)",
+            fl_errstr(errstr, errstr_size, "line %zu: unknown name (type, kid, secret, public)",
                    lineno);
             goto fail;
         }
         if (seen & (1u << field)) {
-            seterr(errstr, errstr_size, "line %zu: repeated %s", lineno, fields[field]);
+            fl_errstr(errstr, errstr_size, "line %zu: repeated %s", lineno, fields[field]);
             goto fail;
         }
         seen |= 1u << field;
@@ -197,12 +185,12 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
             } else if (name_is(val, val_len, "hs256")) {
                 kf->alg = FL_JWT_HS256;
             } else {
-                seterr(errstr, errstr_size, "line %zu: type must be ed25519 or hs256", lineno);
+                fl_errstr(errstr, errstr_size, "line %zu: type must be ed25519 or hs256", lineno);
                 goto fail;
             }
         } else if (field == 1) {
             if (!kid_ok(val, val_len)) {
-                seterr(errstr, errstr_size,
+                fl_errstr(errstr, errstr_size,
                        "line %zu: kid must be 1-%d bytes of UTF-8 without control characters",
                        lineno, FL_JWT_MAX_STR);
                 goto fail;
@@ -212,13 +200,13 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
         } else if (field == 2) {
             kf->secret = sodium_malloc(FL_JWT_HS256_MAX_SECRET);
             if (!kf->secret) {
-                seterr(errstr, errstr_size, "out of memory");
+                fl_errstr(errstr, errstr_size, "out of memory");
                 rc = -ENOMEM;
                 goto fail;
             }
             if (sodium_base642bin(kf->secret, FL_JWT_HS256_MAX_SECRET, val, val_len, NULL,
                                   &kf->secret_len, NULL, B64) != 0) {
-                seterr(errstr, errstr_size,
+                fl_errstr(errstr, errstr_size,
                        "line %zu: secret is not base64url without padding, or too long", lineno);
                 goto fail;
             }
@@ -226,41 +214,41 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
             size_t pub_len;
             if (sodium_base642bin(pub, sizeof pub, val, val_len, NULL, &pub_len, NULL, B64) != 0 ||
                 pub_len != sizeof pub) {
-                seterr(errstr, errstr_size,
+                fl_errstr(errstr, errstr_size,
                        "line %zu: public is not 32 bytes in base64url without padding", lineno);
                 goto fail;
             }
         }
     }
     if (!(seen & 1u)) {
-        seterr(errstr, errstr_size, "no type line");
+        fl_errstr(errstr, errstr_size, "no type line");
         goto fail;
     }
     if (kf->alg == FL_JWT_EDDSA) {
         if (kf->secret) {
             if (kf->secret_len != FL_JWT_ED25519_SK_BYTES || !ed25519_sk_consistent(kf->secret)) {
-                seterr(errstr, errstr_size, "secret is not a 64-byte Ed25519 secret key");
+                fl_errstr(errstr, errstr_size, "secret is not a 64-byte Ed25519 secret key");
                 goto fail;
             }
             crypto_sign_ed25519_sk_to_pk(kf->public_key, kf->secret);
             if ((seen & 8u) && sodium_memcmp(pub, kf->public_key, sizeof pub) != 0) {
-                seterr(errstr, errstr_size, "public does not match secret");
+                fl_errstr(errstr, errstr_size, "public does not match secret");
                 goto fail;
             }
         } else if (seen & 8u) {
             memcpy(kf->public_key, pub, sizeof pub);
         } else {
-            seterr(errstr, errstr_size, "an ed25519 key file needs secret or public");
+            fl_errstr(errstr, errstr_size, "an ed25519 key file needs secret or public");
             goto fail;
         }
         kf->has_public = true;
     } else {
         if (seen & 8u) {
-            seterr(errstr, errstr_size, "an hs256 key file has no public key");
+            fl_errstr(errstr, errstr_size, "an hs256 key file has no public key");
             goto fail;
         }
         if (!kf->secret || kf->secret_len < FL_JWT_HS256_MIN_SECRET) {
-            seterr(errstr, errstr_size, "an hs256 key file needs a secret of %d-%d bytes",
+            fl_errstr(errstr, errstr_size, "an hs256 key file needs a secret of %d-%d bytes",
                    FL_JWT_HS256_MIN_SECRET, FL_JWT_HS256_MAX_SECRET);
             goto fail;
         }
@@ -337,7 +325,7 @@ int fl_jwt_keys_add_keyfile(fl_jwt_keys_t *keys, const fl_jwt_keyfile_t *kf, cha
     const char *kid = kf && kf->kid[0] ? kf->kid : NULL;
     int rc;
     if (!keys || !kf) {
-        seterr(errstr, errstr_size, "missing argument");
+        fl_errstr(errstr, errstr_size, "missing argument");
         return -EINVAL;
     }
     if (kf->alg == FL_JWT_EDDSA && kf->has_public)
@@ -347,9 +335,9 @@ int fl_jwt_keys_add_keyfile(fl_jwt_keys_t *keys, const fl_jwt_keyfile_t *kf, cha
     else
         rc = -EINVAL;
     if (rc == -EEXIST)
-        seterr(errstr, errstr_size, "kid %s is already in the key set", kid);
+        fl_errstr(errstr, errstr_size, "kid %s is already in the key set", kid);
     else if (rc != 0)
-        seterr(errstr, errstr_size, "cannot add the key: %s", strerror(-rc));
+        fl_errstr(errstr, errstr_size, "cannot add the key: %s", strerror(-rc));
     return rc;
 }
 
@@ -360,7 +348,7 @@ int fl_jwt_mint_keyfile(const fl_jwt_keyfile_t *kf, const char *claims_json, cha
     if (out)
         *out = NULL;
     if (!kf || !kf->secret) {
-        seterr(errstr, errstr_size, "minting needs a secret key file, not a public one");
+        fl_errstr(errstr, errstr_size, "minting needs a secret key file, not a public one");
         return -EINVAL;
     }
     if (kf->alg == FL_JWT_EDDSA)

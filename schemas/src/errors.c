@@ -3,6 +3,8 @@
  * errors: names of the wire error codes, the close codes and the command
  * ops. The names are the contract (schemas/PROTOCOL.md), like the numbers.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "flushline/errors.h"
@@ -85,4 +87,14 @@ int fl_op_from_name(const char *name, size_t len)
         if (strlen(op_names[i]) == len && memcmp(op_names[i], name, len) == 0)
             return i;
     return 0;
+}
+
+void fl_errstr(char *errstr, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    if (!errstr || size == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errstr, size, fmt, ap);
+    va_end(ap);
 }

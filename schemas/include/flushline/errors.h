@@ -44,6 +44,12 @@ const char *fl_code_name(int code);
 /* Code for a name, or -1. */
 int fl_code_from_name(const char *name, size_t len);
 
+/* The one writer of the (errstr, errstr_size) pairs every fallible
+ * function of the project takes: formats into errstr when it is non-NULL
+ * and non-empty, truncating, always NUL-terminated. */
+void fl_errstr(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* WebSocket close codes: 4000-4099 do not reconnect, 4100-4199 reconnect
  * with back-off, 4200-4299 reconnect now. */
 enum {
