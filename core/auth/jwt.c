@@ -365,33 +365,12 @@ static int64_t sat_add(int64_t a, int64_t b)
     return r;
 }
 
-int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int64_t now,
-                  fl_claims_t *out, char *errstr, size_t errstr_size)
+/* The positions of the two dots of "header.payload.signature", each segment
+ * non-empty. */
+static int split_token(const char *token, size_t len, size_t dots[2], char *errstr,
+                       size_t errstr_size)
 {
-    unsigned char seg[MAX_SEGMENT + 1];
-    unsigned char sig[crypto_sign_BYTES];
-    size_t dots[2], ndots = 0, seg_len, sig_len;
-    json_error_t jerr;
-    json_t *hdr = NULL, *v;
-    const char *kid = NULL, *alg_name;
-    size_t kid_len = 0;
-    fl_jwt_alg_t alg;
-    bool have_key = false, verified = false;
-    int rc = -FL_CODE_UNAUTHORIZED;
-
-    if (!out) {
-        fl_errstr(errstr, errstr_size, "no claims buffer");
-        return -FL_CODE_UNAUTHORIZED;
-    }
-    memset(out, 0, sizeof *out);
-    if (!keys || !token || len == 0) {
-        fl_errstr(errstr, errstr_size, "no token");
-        goto fail;
-    }
-    if (len > FL_JWT_MAX_TOKEN) {
-        fl_errstr(errstr, errstr_size, "token longer than %d bytes", FL_JWT_MAX_TOKEN);
-        goto fail;
-    }
+    size_t ndots = 0;
     for (size_t i = 0; i < len; i++) {
         if (token[i] != '.')
             continue;
@@ -403,104 +382,181 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
     }
     if (ndots != 2) {
         fl_errstr(errstr, errstr_size, "token is not three dot-separated segments");
-        goto fail;
+        return -1;
     }
     if (dots[0] == 0 || dots[1] == dots[0] + 1 || dots[1] + 1 == len) {
         fl_errstr(errstr, errstr_size, "token has an empty segment");
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
-    /* header */
-    if (b64_decode(token, dots[0], seg, MAX_SEGMENT, &seg_len) != 0) {
+/* What the header says: the algorithm (EdDSA or HS256; never none) and the
+ * optional kid, copied into kid[FL_JWT_MAX_STR + 1]. */
+struct header {
+    fl_jwt_alg_t alg;
+    char kid[FL_JWT_MAX_STR + 1];
+    size_t kid_len; /* 0: no kid */
+};
+
+static int header_alg(json_t *hdr, fl_jwt_alg_t *alg, char *errstr, size_t errstr_size)
+{
+    json_t *v = json_object_get(hdr, "alg");
+    const char *name;
+    if (!json_is_string(v)) {
+        fl_errstr(errstr, errstr_size, "header has no alg");
+        return -1;
+    }
+    name = json_string_value(v);
+    if (strcmp(name, "EdDSA") == 0) {
+        *alg = FL_JWT_EDDSA;
+    } else if (strcmp(name, "HS256") == 0) {
+        *alg = FL_JWT_HS256;
+    } else {
+        fl_errstr(errstr, errstr_size, strcasecmp(name, "none") == 0
+                                           ? "alg none is not accepted"
+                                           : "unsupported alg (EdDSA and HS256 are accepted)");
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_header(const char *b64, size_t n, struct header *h, char *errstr,
+                        size_t errstr_size)
+{
+    unsigned char seg[MAX_SEGMENT + 1];
+    size_t seg_len;
+    json_error_t jerr;
+    json_t *hdr, *v;
+    int rc = -1;
+
+    if (b64_decode(b64, n, seg, MAX_SEGMENT, &seg_len) != 0) {
         fl_errstr(errstr, errstr_size, "header is not base64url without padding");
-        goto fail;
+        return -1;
     }
     hdr = json_loadb((const char *)seg, seg_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!hdr || !json_is_object(hdr)) {
         fl_errstr(errstr, errstr_size, "header is not a JSON object without duplicate keys");
-        goto fail;
+        goto out;
     }
-    v = json_object_get(hdr, "alg");
-    if (!json_is_string(v)) {
-        fl_errstr(errstr, errstr_size, "header has no alg");
-        goto fail;
-    }
-    alg_name = json_string_value(v);
-    if (strcmp(alg_name, "EdDSA") == 0) {
-        alg = FL_JWT_EDDSA;
-    } else if (strcmp(alg_name, "HS256") == 0) {
-        alg = FL_JWT_HS256;
-    } else if (strcasecmp(alg_name, "none") == 0) {
-        fl_errstr(errstr, errstr_size, "alg none is not accepted");
-        goto fail;
-    } else {
-        fl_errstr(errstr, errstr_size, "unsupported alg (EdDSA and HS256 are accepted)");
-        goto fail;
-    }
+    if (header_alg(hdr, &h->alg, errstr, errstr_size) != 0)
+        goto out;
     v = json_object_get(hdr, "typ");
     if (v && (!json_is_string(v) || strcasecmp(json_string_value(v), "JWT") != 0)) {
         fl_errstr(errstr, errstr_size, "header typ is not JWT");
-        goto fail;
+        goto out;
     }
     if (json_object_get(hdr, "crit")) {
         fl_errstr(errstr, errstr_size, "header crit is not supported");
-        goto fail;
+        goto out;
     }
+    h->kid_len = 0;
     v = json_object_get(hdr, "kid");
     if (v) {
         if (!json_is_string(v) || json_string_length(v) == 0 ||
             json_string_length(v) > FL_JWT_MAX_STR) {
             fl_errstr(errstr, errstr_size, "header kid is not a string of 1-%d bytes",
-                   FL_JWT_MAX_STR);
-            goto fail;
+                      FL_JWT_MAX_STR);
+            goto out;
         }
-        kid = json_string_value(v);
-        kid_len = json_string_length(v);
+        h->kid_len = json_string_length(v);
+        memcpy(h->kid, json_string_value(v), h->kid_len);
     }
+    rc = 0;
+out:
+    json_decref(hdr);
+    return rc;
+}
 
-    /* signature over "header.payload", before the payload is looked at */
-    if (b64_decode(token + dots[1] + 1, len - dots[1] - 1, sig, sizeof sig, &sig_len) != 0) {
+/* The signature over "header.payload" (input), checked against every key of
+ * the header's algorithm (and kid, when it names one), before the payload is
+ * looked at. */
+static int verify_signature(const fl_jwt_keys_t *keys, const struct header *h, const char *input,
+                            size_t input_len, const char *b64sig, size_t b64sig_len, char *errstr,
+                            size_t errstr_size)
+{
+    unsigned char sig[crypto_sign_BYTES];
+    size_t sig_len;
+    bool have_key = false, verified = false;
+
+    if (b64_decode(b64sig, b64sig_len, sig, sizeof sig, &sig_len) != 0) {
         fl_errstr(errstr, errstr_size, "signature is not base64url without padding, or too long");
-        goto fail;
+        return -1;
     }
     for (size_t i = 0; i < keys->n && !verified; i++) {
         const struct slot *slot = &keys->slots[i];
-        if (slot->alg != alg)
+        if (slot->alg != h->alg)
             continue;
-        if (kid && (slot->kid_len != kid_len || memcmp(slot->kid, kid, kid_len) != 0))
+        if (h->kid_len &&
+            (slot->kid_len != h->kid_len || memcmp(slot->kid, h->kid, h->kid_len) != 0))
             continue;
         have_key = true;
-        verified = check_sig(slot, sig, sig_len, token, dots[1]);
+        verified = check_sig(slot, sig, sig_len, input, input_len);
     }
     if (!have_key) {
-        fl_errstr(errstr, errstr_size, kid ? "no %s key has the token's kid" : "no %s key configured",
-               fl_jwt_alg_name(alg));
-        goto fail;
+        fl_errstr(errstr, errstr_size,
+                  h->kid_len ? "no %s key has the token's kid" : "no %s key configured",
+                  fl_jwt_alg_name(h->alg));
+        return -1;
     }
     if (!verified) {
         fl_errstr(errstr, errstr_size, "bad signature");
-        goto fail;
+        return -1;
     }
+    return 0;
+}
 
-    /* claims */
-    if (b64_decode(token + dots[0] + 1, dots[1] - dots[0] - 1, seg, MAX_SEGMENT, &seg_len) != 0) {
+/* The payload's claims, then exp and nbf against now with the leeway. */
+static int check_claims(const fl_jwt_keys_t *keys, const char *b64, size_t n, int64_t now,
+                        fl_claims_t *out, char *errstr, size_t errstr_size)
+{
+    unsigned char seg[MAX_SEGMENT + 1];
+    size_t seg_len;
+
+    if (b64_decode(b64, n, seg, MAX_SEGMENT, &seg_len) != 0) {
         fl_errstr(errstr, errstr_size, "payload is not base64url without padding");
-        goto fail;
+        return -FL_CODE_UNAUTHORIZED;
     }
     if (fl_jwt_claims_parse((const char *)seg, seg_len, out, errstr, errstr_size) != 0)
-        goto fail;
+        return -FL_CODE_UNAUTHORIZED;
     if (out->exp <= sat_add(now, -keys->leeway)) {
         fl_errstr(errstr, errstr_size, "token expired");
-        rc = -FL_CODE_TOKEN_EXPIRED;
-        goto fail;
+        return -FL_CODE_TOKEN_EXPIRED;
     }
     if (out->nbf > sat_add(now, keys->leeway)) {
         fl_errstr(errstr, errstr_size, "token not yet valid (nbf)");
-        goto fail;
+        return -FL_CODE_UNAUTHORIZED;
     }
-    rc = 0;
-fail:
-    json_decref(hdr);
+    return 0;
+}
+
+int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int64_t now,
+                  fl_claims_t *out, char *errstr, size_t errstr_size)
+{
+    struct header h;
+    size_t dots[2];
+    int rc = -FL_CODE_UNAUTHORIZED;
+
+    if (!out) {
+        fl_errstr(errstr, errstr_size, "no claims buffer");
+        return -FL_CODE_UNAUTHORIZED;
+    }
+    memset(out, 0, sizeof *out);
+    if (!keys || !token || len == 0) {
+        fl_errstr(errstr, errstr_size, "no token");
+        return rc;
+    }
+    if (len > FL_JWT_MAX_TOKEN) {
+        fl_errstr(errstr, errstr_size, "token longer than %d bytes", FL_JWT_MAX_TOKEN);
+        return rc;
+    }
+    if (split_token(token, len, dots, errstr, errstr_size) != 0 ||
+        parse_header(token, dots[0], &h, errstr, errstr_size) != 0 ||
+        verify_signature(keys, &h, token, dots[1], token + dots[1] + 1, len - dots[1] - 1,
+                         errstr, errstr_size) != 0)
+        return rc;
+    rc = check_claims(keys, token + dots[0] + 1, dots[1] - dots[0] - 1, now, out, errstr,
+                      errstr_size);
     if (rc != 0)
         memset(out, 0, sizeof *out);
     return rc;
@@ -516,11 +572,60 @@ static void put_b64(char *tok, size_t cap, size_t *off, const void *bin, size_t 
     *off += strlen(tok + *off);
 }
 
+/* The compact JSON texts of the header and the claims (checked: an object
+ * without duplicate keys), each at most MAX_SEGMENT bytes. */
+static int mint_texts(fl_jwt_alg_t alg, const char *kid, const char *claims_json, char **hdr_s,
+                      char **claims_s, char *errstr, size_t errstr_size)
+{
+    json_error_t jerr;
+    json_t *claims, *hdr = NULL;
+    int rc = -EINVAL;
+
+    claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!claims || !json_is_object(claims)) {
+        fl_errstr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
+        goto out;
+    }
+    hdr = json_object();
+    if (!hdr || json_object_set_new(hdr, "alg", json_string(fl_jwt_alg_name(alg))) != 0 ||
+        json_object_set_new(hdr, "typ", json_string("JWT")) != 0 ||
+        (kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0) ||
+        !(*hdr_s = json_dumps(hdr, JSON_COMPACT)) || !(*claims_s = json_dumps(claims, JSON_COMPACT))) {
+        fl_errstr(errstr, errstr_size, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (strlen(*hdr_s) > MAX_SEGMENT || strlen(*claims_s) > MAX_SEGMENT) {
+        fl_errstr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(hdr);
+    json_decref(claims);
+    return rc;
+}
+
+/* The signature of tok[0, off) with the key. */
+static size_t mint_sign(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char *tok,
+                        size_t off, unsigned char sig[crypto_sign_BYTES])
+{
+    if (alg == FL_JWT_EDDSA) {
+        crypto_sign_detached(sig, NULL, (const unsigned char *)tok, off, key);
+        return crypto_sign_BYTES;
+    } else {
+        crypto_auth_hmacsha256_state st;
+        crypto_auth_hmacsha256_init(&st, key, key_len);
+        crypto_auth_hmacsha256_update(&st, (const unsigned char *)tok, off);
+        crypto_auth_hmacsha256_final(&st, sig);
+        sodium_memzero(&st, sizeof st);
+        return crypto_auth_hmacsha256_BYTES;
+    }
+}
+
 static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char *kid,
                 const char *claims_json, char **out, char *errstr, size_t errstr_size)
 {
-    json_error_t jerr;
-    json_t *claims = NULL, *hdr = NULL;
     char *hdr_s = NULL, *claims_s = NULL, *tok = NULL;
     unsigned char sig[crypto_sign_BYTES];
     size_t hdr_len, claims_len, sig_len, cap, off = 0;
@@ -541,27 +646,13 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
                FL_JWT_MAX_STR);
         goto fail;
     }
-    claims = json_loads(claims_json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!claims || !json_is_object(claims)) {
-        fl_errstr(errstr, errstr_size, "claims are not a JSON object without duplicate keys");
+    rc = mint_texts(alg, kid, claims_json, &hdr_s, &claims_s, errstr, errstr_size);
+    if (rc != 0)
         goto fail;
-    }
-    hdr = json_object();
-    if (!hdr || json_object_set_new(hdr, "alg", json_string(fl_jwt_alg_name(alg))) != 0 ||
-        json_object_set_new(hdr, "typ", json_string("JWT")) != 0 ||
-        (kid && json_object_set_new(hdr, "kid", json_string(kid)) != 0) ||
-        !(hdr_s = json_dumps(hdr, JSON_COMPACT)) || !(claims_s = json_dumps(claims, JSON_COMPACT))) {
-        fl_errstr(errstr, errstr_size, "out of memory");
-        rc = -ENOMEM;
-        goto fail;
-    }
+    rc = -EINVAL;
     hdr_len = strlen(hdr_s);
     claims_len = strlen(claims_s);
     sig_len = alg == FL_JWT_EDDSA ? crypto_sign_BYTES : crypto_auth_hmacsha256_BYTES;
-    if (hdr_len > MAX_SEGMENT || claims_len > MAX_SEGMENT) {
-        fl_errstr(errstr, errstr_size, "token would be longer than %d bytes", FL_JWT_MAX_TOKEN);
-        goto fail;
-    }
     /* each ENCODED_LEN counts its own NUL: room for the two dots and one NUL */
     cap = sodium_base64_ENCODED_LEN(hdr_len, B64) + sodium_base64_ENCODED_LEN(claims_len, B64) +
           sodium_base64_ENCODED_LEN(sig_len, B64);
@@ -574,15 +665,7 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
     put_b64(tok, cap, &off, hdr_s, hdr_len);
     tok[off++] = '.';
     put_b64(tok, cap, &off, claims_s, claims_len);
-    if (alg == FL_JWT_EDDSA) {
-        crypto_sign_detached(sig, NULL, (const unsigned char *)tok, off, key);
-    } else {
-        crypto_auth_hmacsha256_state st;
-        crypto_auth_hmacsha256_init(&st, key, key_len);
-        crypto_auth_hmacsha256_update(&st, (const unsigned char *)tok, off);
-        crypto_auth_hmacsha256_final(&st, sig);
-        sodium_memzero(&st, sizeof st);
-    }
+    sig_len = mint_sign(alg, key, key_len, tok, off, sig);
     tok[off++] = '.';
     put_b64(tok, cap, &off, sig, sig_len);
     if (off > FL_JWT_MAX_TOKEN) {
@@ -596,8 +679,6 @@ fail:
     free(tok);
     free(hdr_s);
     free(claims_s);
-    json_decref(hdr);
-    json_decref(claims);
     return rc;
 }
 

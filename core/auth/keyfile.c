@@ -109,11 +109,146 @@ static bool ed25519_sk_consistent(const uint8_t *sk)
     return ok;
 }
 
+enum { F_TYPE, F_KID, F_SECRET, F_PUBLIC, F_COUNT };
+static const char *const fields[F_COUNT] = {"type", "kid", "secret", "public"};
+
+/* One `name = value` line, trimmed; the name is one of fields[]. Returns the
+ * field, F_COUNT for a blank or comment line, or -1 with errstr set. */
+static int split_line(const char *line, size_t n, size_t lineno, const char **val,
+                      size_t *val_len, char *errstr, size_t errstr_size)
+{
+    const char *eq;
+    size_t name_len;
+
+    while (n > 0 && is_space(line[n - 1]))
+        n--;
+    while (n > 0 && is_space(line[0]))
+        line++, n--;
+    if (n == 0 || line[0] == '#')
+        return F_COUNT;
+    eq = memchr(line, '=', n);
+    if (!eq) {
+        fl_errstr(errstr, errstr_size, "line %zu: expected name=value", lineno);
+        return -1;
+    }
+    name_len = (size_t)(eq - line);
+    while (name_len > 0 && is_space(line[name_len - 1]))
+        name_len--;
+    *val = eq + 1;
+    *val_len = (size_t)(line + n - *val);
+    while (*val_len > 0 && is_space((*val)[0]))
+        (*val)++, (*val_len)--;
+    if (memchr(*val, '\0', *val_len)) {
+        fl_errstr(errstr, errstr_size, "line %zu: NUL byte", lineno);
+        return -1;
+    }
+    for (int k = 0; k < F_COUNT; k++)
+        if (name_is(line, name_len, fields[k]))
+            return k;
+    fl_errstr(errstr, errstr_size, "line %zu: unknown name (type, kid, secret, public)", lineno);
+    return -1;
+}
+
+/* Stores one field's value in kf (public goes to pub until the end, where it
+ * is checked against the secret). 0, or -EINVAL / -ENOMEM with errstr set. */
+static int set_field(fl_jwt_keyfile_t *kf, int field, const char *val, size_t val_len,
+                     uint8_t pub[FL_JWT_ED25519_PK_BYTES], size_t lineno, char *errstr,
+                     size_t errstr_size)
+{
+    size_t pub_len;
+    switch (field) {
+    case F_TYPE:
+        if (name_is(val, val_len, "ed25519"))
+            kf->alg = FL_JWT_EDDSA;
+        else if (name_is(val, val_len, "hs256"))
+            kf->alg = FL_JWT_HS256;
+        else
+            break;
+        return 0;
+    case F_KID:
+        if (!kid_ok(val, val_len))
+            break;
+        memcpy(kf->kid, val, val_len);
+        kf->kid[val_len] = '\0';
+        return 0;
+    case F_SECRET:
+        kf->secret = sodium_malloc(FL_JWT_HS256_MAX_SECRET);
+        if (!kf->secret) {
+            fl_errstr(errstr, errstr_size, "out of memory");
+            return -ENOMEM;
+        }
+        if (sodium_base642bin(kf->secret, FL_JWT_HS256_MAX_SECRET, val, val_len, NULL,
+                              &kf->secret_len, NULL, B64) != 0)
+            break;
+        return 0;
+    default:
+        if (sodium_base642bin(pub, FL_JWT_ED25519_PK_BYTES, val, val_len, NULL, &pub_len, NULL,
+                              B64) != 0 ||
+            pub_len != FL_JWT_ED25519_PK_BYTES)
+            break;
+        return 0;
+    }
+    if (field == F_TYPE)
+        fl_errstr(errstr, errstr_size, "line %zu: type must be ed25519 or hs256", lineno);
+    else if (field == F_KID)
+        fl_errstr(errstr, errstr_size,
+                  "line %zu: kid must be 1-%d bytes of UTF-8 without control characters", lineno,
+                  FL_JWT_MAX_STR);
+    else if (field == F_SECRET)
+        fl_errstr(errstr, errstr_size,
+                  "line %zu: secret is not base64url without padding, or too long", lineno);
+    else
+        fl_errstr(errstr, errstr_size,
+                  "line %zu: public is not 32 bytes in base64url without padding", lineno);
+    return -EINVAL;
+}
+
+/* The whole file read: the fields agree with the type. */
+static int check_complete(fl_jwt_keyfile_t *kf, unsigned seen,
+                          const uint8_t pub[FL_JWT_ED25519_PK_BYTES], char *errstr,
+                          size_t errstr_size)
+{
+    bool has_pub = seen & (1u << F_PUBLIC);
+    if (!(seen & (1u << F_TYPE))) {
+        fl_errstr(errstr, errstr_size, "no type line");
+        return -EINVAL;
+    }
+    if (kf->alg == FL_JWT_HS256) {
+        if (has_pub) {
+            fl_errstr(errstr, errstr_size, "an hs256 key file has no public key");
+            return -EINVAL;
+        }
+        if (!kf->secret || kf->secret_len < FL_JWT_HS256_MIN_SECRET) {
+            fl_errstr(errstr, errstr_size, "an hs256 key file needs a secret of %d-%d bytes",
+                      FL_JWT_HS256_MIN_SECRET, FL_JWT_HS256_MAX_SECRET);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (kf->secret) {
+        if (kf->secret_len != FL_JWT_ED25519_SK_BYTES || !ed25519_sk_consistent(kf->secret)) {
+            fl_errstr(errstr, errstr_size, "secret is not a 64-byte Ed25519 secret key");
+            return -EINVAL;
+        }
+        crypto_sign_ed25519_sk_to_pk(kf->public_key, kf->secret);
+        if (has_pub && sodium_memcmp(pub, kf->public_key, FL_JWT_ED25519_PK_BYTES) != 0) {
+            fl_errstr(errstr, errstr_size, "public does not match secret");
+            return -EINVAL;
+        }
+    } else if (has_pub) {
+        memcpy(kf->public_key, pub, FL_JWT_ED25519_PK_BYTES);
+    } else {
+        fl_errstr(errstr, errstr_size, "an ed25519 key file needs secret or public");
+        return -EINVAL;
+    }
+    kf->has_public = true;
+    return 0;
+}
+
 int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, char *errstr,
                          size_t errstr_size)
 {
     fl_jwt_keyfile_t *kf = NULL;
-    static const char *const fields[] = {"type", "kid", "secret", "public"};
     unsigned seen = 0;
     uint8_t pub[FL_JWT_ED25519_PK_BYTES];
     size_t pos = 0, lineno = 0;
@@ -135,124 +270,29 @@ int fl_jwt_keyfile_parse(const char *text, size_t len, fl_jwt_keyfile_t **out, c
         goto fail;
     }
     while (pos < len) {
-        const char *line = text + pos, *nl = memchr(line, '\n', len - pos), *eq;
-        size_t n = nl ? (size_t)(nl - line) : len - pos, name_len;
-        const char *name, *val;
-        size_t val_len;
+        const char *line = text + pos, *nl = memchr(line, '\n', len - pos), *val = NULL;
+        size_t n = nl ? (size_t)(nl - line) : len - pos, val_len = 0;
         int field;
         pos += n + (nl ? 1 : 0);
         lineno++;
-        while (n > 0 && is_space(line[n - 1]))
-            n--;
-        while (n > 0 && is_space(line[0]))
-            line++, n--;
-        if (n == 0 || line[0] == '#')
+        field = split_line(line, n, lineno, &val, &val_len, errstr, errstr_size);
+        if (field < 0)
+            goto fail;
+        if (field == F_COUNT)
             continue;
-        eq = memchr(line, '=', n);
-        if (!eq) {
-            fl_errstr(errstr, errstr_size, "line %zu: expected name=value", lineno);
-            goto fail;
-        }
-        name = line;
-        name_len = (size_t)(eq - line);
-        while (name_len > 0 && is_space(name[name_len - 1]))
-            name_len--;
-        val = eq + 1;
-        val_len = (size_t)(line + n - val);
-        while (val_len > 0 && is_space(val[0]))
-            val++, val_len--;
-        if (memchr(val, '\0', val_len)) {
-            fl_errstr(errstr, errstr_size, "line %zu: NUL byte", lineno);
-            goto fail;
-        }
-        field = -1;
-        for (int k = 0; k < 4; k++)
-            if (name_is(name, name_len, fields[k]))
-                field = k;
-        if (field < 0) {
-            fl_errstr(errstr, errstr_size, "line %zu: unknown name (type, kid, secret, public)",
-                   lineno);
-            goto fail;
-        }
         if (seen & (1u << field)) {
             fl_errstr(errstr, errstr_size, "line %zu: repeated %s", lineno, fields[field]);
             goto fail;
         }
         seen |= 1u << field;
-        if (field == 0) {
-            if (name_is(val, val_len, "ed25519")) {
-                kf->alg = FL_JWT_EDDSA;
-            } else if (name_is(val, val_len, "hs256")) {
-                kf->alg = FL_JWT_HS256;
-            } else {
-                fl_errstr(errstr, errstr_size, "line %zu: type must be ed25519 or hs256", lineno);
-                goto fail;
-            }
-        } else if (field == 1) {
-            if (!kid_ok(val, val_len)) {
-                fl_errstr(errstr, errstr_size,
-                       "line %zu: kid must be 1-%d bytes of UTF-8 without control characters",
-                       lineno, FL_JWT_MAX_STR);
-                goto fail;
-            }
-            memcpy(kf->kid, val, val_len);
-            kf->kid[val_len] = '\0';
-        } else if (field == 2) {
-            kf->secret = sodium_malloc(FL_JWT_HS256_MAX_SECRET);
-            if (!kf->secret) {
-                fl_errstr(errstr, errstr_size, "out of memory");
-                rc = -ENOMEM;
-                goto fail;
-            }
-            if (sodium_base642bin(kf->secret, FL_JWT_HS256_MAX_SECRET, val, val_len, NULL,
-                                  &kf->secret_len, NULL, B64) != 0) {
-                fl_errstr(errstr, errstr_size,
-                       "line %zu: secret is not base64url without padding, or too long", lineno);
-                goto fail;
-            }
-        } else {
-            size_t pub_len;
-            if (sodium_base642bin(pub, sizeof pub, val, val_len, NULL, &pub_len, NULL, B64) != 0 ||
-                pub_len != sizeof pub) {
-                fl_errstr(errstr, errstr_size,
-                       "line %zu: public is not 32 bytes in base64url without padding", lineno);
-                goto fail;
-            }
-        }
+        rc = set_field(kf, field, val, val_len, pub, lineno, errstr, errstr_size);
+        if (rc != 0)
+            goto fail;
+        rc = -EINVAL;
     }
-    if (!(seen & 1u)) {
-        fl_errstr(errstr, errstr_size, "no type line");
+    rc = check_complete(kf, seen, pub, errstr, errstr_size);
+    if (rc != 0)
         goto fail;
-    }
-    if (kf->alg == FL_JWT_EDDSA) {
-        if (kf->secret) {
-            if (kf->secret_len != FL_JWT_ED25519_SK_BYTES || !ed25519_sk_consistent(kf->secret)) {
-                fl_errstr(errstr, errstr_size, "secret is not a 64-byte Ed25519 secret key");
-                goto fail;
-            }
-            crypto_sign_ed25519_sk_to_pk(kf->public_key, kf->secret);
-            if ((seen & 8u) && sodium_memcmp(pub, kf->public_key, sizeof pub) != 0) {
-                fl_errstr(errstr, errstr_size, "public does not match secret");
-                goto fail;
-            }
-        } else if (seen & 8u) {
-            memcpy(kf->public_key, pub, sizeof pub);
-        } else {
-            fl_errstr(errstr, errstr_size, "an ed25519 key file needs secret or public");
-            goto fail;
-        }
-        kf->has_public = true;
-    } else {
-        if (seen & 8u) {
-            fl_errstr(errstr, errstr_size, "an hs256 key file has no public key");
-            goto fail;
-        }
-        if (!kf->secret || kf->secret_len < FL_JWT_HS256_MIN_SECRET) {
-            fl_errstr(errstr, errstr_size, "an hs256 key file needs a secret of %d-%d bytes",
-                   FL_JWT_HS256_MIN_SECRET, FL_JWT_HS256_MAX_SECRET);
-            goto fail;
-        }
-    }
     *out = kf;
     return 0;
 fail:
