@@ -3,7 +3,8 @@
 // fake WebSocket class (hello -> welcome with the token as the user, subscribe -> snapshot
 // or deltas, flush -> apply (atomic honoured) -> deltas to every subscriber and the outcome
 // to the sender, signal -> every subscriber). `hold = true` queues everything it would send
-// until release(), in order: a change that reached the processor but not yet the clients.
+// until release(), in order: a change that reached the processor but not yet the clients;
+// `paused = true` queues what the clients send until resume(): a flush still on its way.
 import { Client } from '../src/flushline.js';
 import { Doc, CODES } from '../src/engine.js';
 import { decodeMessage, encodeMessage } from '../src/messages.js';
@@ -16,6 +17,16 @@ export class FakeGateway {
     this.flushes = [];
     this.hold = false;
     this.held = [];
+    this.paused = false;
+    this.inbox = [];
+  }
+
+  /** Takes what the clients sent while paused, in order. */
+  resume() {
+    this.paused = false;
+    const q = this.inbox;
+    this.inbox = [];
+    for (const [ws, bytes] of q) this.receive(ws, bytes);
   }
 
   doc(id) {
@@ -84,7 +95,11 @@ export class FakeGateway {
         gw.sockets.add(this);
         setTimeout(() => { this.readyState = 1; this.onopen?.(); }, 0);
       }
-      send(bytes) { if (this.readyState === 1) setTimeout(() => this.readyState === 1 && gw.receive(this, bytes), 0); }
+      send(bytes) {
+        if (this.readyState !== 1) return;
+        if (gw.paused) gw.inbox.push([this, bytes]);
+        else setTimeout(() => this.readyState === 1 && gw.receive(this, bytes), 0);
+      }
       deliver(bytes) {
         if (this.readyState === 1) {
           setTimeout(() => this.readyState === 1 && this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) }), 0);
