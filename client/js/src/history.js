@@ -16,7 +16,8 @@
 //     200 {"doc": id, "version": V, "state": {...}}       the document as it was at V
 //
 // JSON bodies are read with parseJSON (int64 and 1.0 kept). A gateway without these answers
-// 404 (or, having no history route, another document's or the current snapshot): the
+// 404, or 400 "no query string here" (or, having no history route, another document's or the
+// current snapshot): the
 // response is checked for the shape above and the asked version, so such a gateway gives
 // 'unsupported' rather than a wrong state.
 
@@ -53,6 +54,12 @@ export class HistoryClient {
       return { status: 'error', reason: `network: ${e.message}` };
     }
     if (res.status === 404 || res.status === 405 || res.status === 501) return { status: 'unsupported', reason: `HTTP ${res.status}: this gateway serves no history` };
+    if (res.status === 400) {
+      // a gateway from before history refuses any query string on /v1/docs/...
+      const text = await res.text().catch(() => '');
+      if (/query/i.test(text)) return { status: 'unsupported', reason: `HTTP 400: this gateway serves no history (${text.trim()})` };
+      return { status: 'error', reason: `HTTP 400 ${text.trim()}` };
+    }
     if (res.status === 401 || res.status === 403) return { status: 'error', reason: `HTTP ${res.status}: not allowed` };
     if (res.status !== 200) return { status: 'error', reason: `HTTP ${res.status}` };
     try {

@@ -18,7 +18,7 @@ export class FlushlineKit {
 
 export interface FlushlineProviderProps {
   client: Client;
-  /** The longest gap between renders of a document under a storm of changes (250 ms). */
+  /** The longest gap between renders of a document under a storm of changes (1000 ms). */
   maxIntervalMs?: number;
   history?: HistoryClient | { baseUrl?: string; token?: string };
   children?: ReactNode;

@@ -10,11 +10,13 @@
 //
 // No re-render storms: each document has one store (useSyncExternalStore) whose snapshot is
 // rebuilt and whose listeners are told at most once per animation frame, however many deltas
-// arrived in it; while changes keep coming the gap between renders grows (one frame, then
-// doubling up to maxIntervalMs, 250 by default), and falls back to one frame once the
-// document is quiet. This client's own edits render on the next frame regardless, so typing
-// never waits behind a storm. A component re-renders only for the documents it uses; the
-// selector form only when the selected slice (compared by value) or the status changes.
+// arrived in it. While changes keep coming faster than that (each notification takes in
+// several), the gap between notifications doubles, from one frame up to maxIntervalMs (1000
+// by default: a document under a sustained storm renders about once a second); as soon as
+// they come one at a time again it halves back to one frame. This client's own edits render
+// on the next frame regardless, so typing never waits behind a storm. A component re-renders
+// only for the documents it uses; the selector form only when the selected slice (compared
+// by value) or the status changes.
 
 import {
   createContext, createElement, useCallback, useContext, useEffect, useMemo, useRef, useState, useSyncExternalStore,
@@ -39,8 +41,11 @@ class DocStore {
     this.snap = this.make();
     this.scheduled = false;
     this.lastNotify = 0;
-    this.interval = 0;
+    this.interval = 0;   // the least gap before the next notification (ms)
+    this.count = 0;      // change events since the last notification
     this.stale = false;
+    this.urgent = false;
+    this.timer = null;
     this.offs = [];
   }
 
@@ -67,30 +72,34 @@ class DocStore {
     };
   }
 
-  // Coalesces: one notification per frame at most, later ones spaced while changes keep coming.
+  // Coalesces: one notification per frame at most. A notification that took in more than
+  // one change event means changes come faster than frames: the next one waits twice as
+  // long (up to maxIntervalMs); one that took in a single change halves the wait again.
   changed(urgent) {
     this.stale = true;
+    this.count++;
     if (urgent) this.urgent = true;
-    if (this.scheduled) return;
+    if (this.scheduled) {
+      if (urgent && this.timer) { clearTimeout(this.timer); this.timer = null; raf(() => this.notify()); }
+      return;
+    }
     this.scheduled = true;
-    const now = Date.now();
-    const quiet = now - this.lastNotify > Math.max(this.interval * 2, 100);
-    if (quiet) this.interval = 0;
-    const wait = this.urgent ? 0 : Math.max(0, this.lastNotify + this.interval - now);
-    const go = () => raf(() => this.notify());
-    if (wait > 0) this.timer = setTimeout(go, wait); else go();
+    const wait = this.urgent ? 0 : Math.max(0, this.lastNotify + this.interval - Date.now());
+    if (wait > 0) this.timer = setTimeout(() => { this.timer = null; raf(() => this.notify()); }, wait);
+    else raf(() => this.notify());
   }
 
   notify() {
+    if (!this.scheduled) return;
     this.scheduled = false;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     if (!this.stale) return;
     this.stale = false;
-    const wasUrgent = this.urgent;
+    if (this.count > 1) this.interval = Math.min(this.kit.maxIntervalMs, Math.max(16, this.interval * 2));
+    else this.interval = this.interval > 32 ? this.interval / 2 : 0;
+    this.count = 0;
     this.urgent = false;
-    const now = Date.now();
-    // a change right after the last notification: a storm, space them out more
-    if (!wasUrgent) this.interval = Math.min(this.kit.maxIntervalMs, Math.max(16, this.interval * 2));
-    this.lastNotify = now;
+    this.lastNotify = Date.now();
     this.snap = this.make();
     this.kit.notifications++;
     for (const fn of [...this.listeners]) fn();
@@ -129,7 +138,7 @@ export class FlushlineKit {
    */
   constructor(client, opts = {}) {
     this.client = client;
-    this.maxIntervalMs = opts.maxIntervalMs ?? 250;
+    this.maxIntervalMs = opts.maxIntervalMs ?? 1000;
     this.stores = new Map();
     this.status = new StatusStore(client);
     this.history = opts.history instanceof HistoryClient ? opts.history : new HistoryClient({ client, ...(opts.history || {}) });
@@ -144,7 +153,7 @@ export class FlushlineKit {
 
 /**
  * Makes a client available to the hooks below.
- * props: client (a Client, connected by the application), maxIntervalMs (250: the longest
+ * props: client (a Client, connected by the application), maxIntervalMs (1000: the longest
  * gap between renders of a document under a storm of changes), history (a HistoryClient, or
  * {baseUrl, token} for one; by default derived from the client's url and token).
  */
