@@ -63,6 +63,7 @@ class DocStore {
       const c = this.kit.client;
       this.offs.push(c.on('change', (ev) => { if (ev.doc === this.id) this.changed(ev.source === 'local'); }));
       this.offs.push(this.undo.on('change', () => this.changed(true)));
+      this.offs.push(c.on('status', () => this.changed(true)));
       // a change between the first render and this subscription
       if (this.snap.version !== this.handle.version || this.snap.state !== this.handle.state) this.changed(true);
     }

@@ -107,8 +107,8 @@ test('useStatus and usePresence', async (t) => {
   const a = await connectTo(gw, 'alice');
   const b = await connectTo(gw, 'bob');
   t.after(() => { a.close(); b.close(); });
-  let status, pres;
-  function S() { status = useStatus(); pres = usePresence('t/p'); return null; }
+  let status, pres, docStatus;
+  function S() { status = useStatus(); pres = usePresence('t/p'); docStatus = useDocument('t/p').status; return null; }
   const r = mount(a, h(S));
   t.after(() => r.unmount());
   await until(() => status === 'ready');
@@ -121,6 +121,9 @@ test('useStatus and usePresence', async (t) => {
   a.reconnect();
   await until(() => status !== 'ready');
   await until(() => status === 'ready');
+  // useDocument's status follows the connection too (coalesced: the lasting state shows)
+  a.close();
+  await until(() => status === 'stopped' && docStatus === 'stopped');
 });
 
 test('useHistory: unsupported by a gateway without history; pages and past states from one with it', async (t) => {
