@@ -52,7 +52,14 @@ function makeActions(edit) {
   };
 }
 
-function typing(where, on) { board.signal({ session: client.session, typing: on, where }); }
+// "is typing" signals: at most one a second while typing, and one when it stops.
+let lastTyping = 0;
+function typing(where, on) {
+  const now = Date.now();
+  if (on && now - lastTyping < 1000) return;
+  lastTyping = on ? now : 0;
+  board.signal({ session: client.session, typing: on, where });
+}
 
 function Header({ doc }) {
   const status = useStatus();
