@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Browser end to end: the demo board (demo/) in Debian's Chromium, driven by playwright-core,
+// Browser end to end: the demo board (demo/, the React demo built into demo/dist/) in
+// Debian's Chromium, driven by playwright-core,
 // against a real gateway + processor (scripts/js-test starts them and exports
 // FLUSHLINE_GW_URL, FLUSHLINE_TOKEN_ALICE/BOB, FLUSHLINE_CLI, FLUSHLINE_ARTIFACTS).
 //   - two pages make 100 edits each on one board at the same time (UI clicks and the app's
@@ -55,7 +56,7 @@ async function openBoard(user, doc) {
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   await page.goto(`${GW}/index.html?token=${encodeURIComponent(TOKENS[user])}&doc=${encodeURIComponent(doc)}`);
-  await page.waitForFunction(() => window.demo && demo.client.state === 'ready' && demo.board.state
+  await page.waitForFunction(() => window.demo && demo.actions && demo.client.state === 'ready' && demo.board.state
     && demo.board.state.lists && Object.keys(demo.board.state.lists).length >= 3, null, { timeout: 30000 });
   return { page, context, errors, user };
 }

@@ -20,3 +20,12 @@ export function equal(a: Value, b: Value): boolean;
 export function clone<T extends Value>(x: T): T;
 export function toHex(b: Uint8Array): string;
 export function fromHex(s: string): Uint8Array;
+/** The numeric value of an int or float (Float unwrapped). */
+export function floatOf(x: Value): number;
+/** An int as a number when it is safe, else a bigint. */
+export function normInt(x: number | bigint): number | bigint;
+export function setKey(obj: { [key: string]: Value }, key: string, val: Value): void;
+export function hasKey(obj: object, key: string): boolean;
+/** Map keys in canonical order (by UTF-8 bytes). */
+export function sortedKeys(obj: { [key: string]: Value }): string[];
+export function utf8(s: string): Uint8Array;

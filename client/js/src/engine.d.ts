@@ -36,3 +36,11 @@ export class Doc {
   /** Applies commands optimistically (no dedup or chain); returns each command's code. */
   applyLocal(commands: Command[]): CodeName[];
 }
+// (typed for the package's every-export check, client/js/test/package.test.js)
+export const CODE_NAMES: Record<number, string>;
+export const DEFAULT_CONFIG: Required<EngineConfig>;
+export function sizeOf(x: Value): number;
+export function depthOf(x: Value): number;
+export function escapeToken(t: string | number): string;
+export function chainCommand(cmd: Command): Command;
+export { Float } from './codec.js';

@@ -54,8 +54,8 @@ export interface Events {
   /** exp: the accepted token's exp (s since the epoch), leeway: the gateway's (s); it closes with 4004 at exp + leeway. Undefined from older gateways. */
   welcome: { user: string; limits: { max_frame: number; max_commands: number; max_subscriptions: number; rate: number; burst: number }; server: string; exp?: number; leeway?: number };
   change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack'; handle: DocHandle };
-  delta: { doc: string; delta: Delta; mine: boolean };
-  outcome: { doc: string; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };
+  delta: { doc: string; delta: Delta; mine: boolean; tag?: string };
+  outcome: { doc: string; tag?: string; commands?: Command[]; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };
   /** retrying: the flush stays pending and goes again (after retryAfterMs, or held behind an
    *  earlier nacked flush of its document); false: dropped for good, or not about a pending flush */
   nack: { doc?: string; seq?: number; code: string; retryAfterMs?: number; reason: string; retrying: boolean };
@@ -85,6 +85,12 @@ export class DocHandle {
   merge(path: string, value: { [key: string]: Value }): void;
   /** Creates value under a new key (a random proposal unless given) and returns the key. */
   create(path: string, value: Value, key?: string): string;
+  /**
+   * Queues commands like apply(). tag: carried by the flush (and its 'outcome' and own
+   * 'delta' events); atomic: a flush of their own, all or nothing (also in the optimistic
+   * view). Returns the seq of an atomic flush.
+   */
+  submit(commands: Command[], opts?: { tag?: string; atomic?: boolean }): number | undefined;
   signal(body: Value): boolean;
   setPresence(body: Value): void;
 }
@@ -116,3 +122,4 @@ export class Client {
   doc(doc: string): DocHandle | undefined;
 }
 export function connect(opts: ClientOptions): Client;
+export { clone as cloneValue } from './codec.js';

@@ -99,6 +99,7 @@ export class DocHandle {
     this.confirmed = null; // Doc once a snapshot arrived
     this.seq = 0;          // last seq given out
     this.queued = [];      // commands not yet in a flush
+    this.queuedTag = null; // the tag of the queued commands' flush (undo.js marks undoable ones)
     // {seq, commands, base_version, st: 'queued'|'inflight'|'retry', nacked, sentAt, sentOnce,
     //  outcome, inConfirmed, retryAt, order}, in seq order
     this.pending = [];
@@ -116,12 +117,40 @@ export class DocHandle {
 
   /** Queues commands ({op, path, from?, value?, key?}); they show in state at once. */
   apply(...commands) {
-    const cmds = commands.flat();
-    if (!cmds.length) return;
-    this.queued.push(...cmds);
-    if (this.view) this.view.applyLocal(cmds);
+    this.submit(commands.flat());
+  }
+
+  /**
+   * Queues commands like apply(), with options:
+   *   tag: attached to the flush that carries them (several tagged batches in one frame
+   *        share one flush and the last tag); the flush's 'outcome' and own 'delta' events
+   *        carry it (undo.js tags the changes it may undo);
+   *   atomic: the commands go in a flush of their own, all-or-nothing (the processor's
+   *        `atomic`); the optimistic view applies them all or none. Commands queued before
+   *        go in an earlier flush, so the order holds.
+   * Returns the seq of an atomic flush (undefined otherwise).
+   */
+  submit(cmds, { tag, atomic = false } = {}) {
+    if (!cmds.length) return undefined;
+    let seq;
+    if (atomic) {
+      this.client.flushDoc(this);
+      seq = this.pushFlush(cmds, { atomic: true, tag });
+      if (this.view) applyAtomic(this.view, cmds);
+    } else {
+      this.queued.push(...cmds);
+      if (tag !== undefined) this.queuedTag = tag;
+      if (this.view) this.view.applyLocal(cmds);
+    }
     this.client.scheduleFlush();
     this.changed('local');
+    return seq;
+  }
+
+  pushFlush(commands, { atomic = false, tag } = {}) {
+    this.pending.push({ seq: ++this.seq, commands, base_version: this.version, st: 'queued', nacked: false, sentAt: 0, sentOnce: false,
+      outcome: null, inConfirmed: false, retryAt: 0, order: ++this.client.order, atomic, tag });
+    return this.seq;
   }
   add(path, value) { this.apply({ op: 'add', path, value }); }
   remove(path) { this.apply({ op: 'remove', path }); }
@@ -164,7 +193,10 @@ export class DocHandle {
   rebase() {
     if (!this.confirmed) { this.view = null; return; }
     const v = this.confirmed.copy();
-    for (const f of this.pending) if (this.inView(f)) v.applyLocal(f.commands);
+    for (const f of this.pending) {
+      if (!this.inView(f)) continue;
+      if (f.atomic) applyAtomic(v, f.commands); else v.applyLocal(f.commands);
+    }
     if (this.queued.length) v.applyLocal(this.queued);
     v.version = this.confirmed.version;
     this.view = v;
@@ -464,14 +496,20 @@ export class Client extends Emitter {
       at = Number(d.version);
       if (at <= h.confirmed.version) continue; // already have it
       if (before !== h.confirmed.version) return this.resync(h, `gap: delta from ${before}, have ${h.confirmed.version}`);
+      const own = toHex(d.client_id) === mine;
+      const f = own ? h.pending.find((p) => p.seq === Number(d.seq)) : undefined;
+      // a tagged flush of ours: its listener sees the confirmed copy as it was before
+      // (undo.js computes the exact inverse from it); it must not change it
+      if (f && f.tag !== undefined && h.onOwnDelta) {
+        try { h.onOwnDelta(f, d, h.confirmed); } catch (e) { console.error('flushline: onOwnDelta', e); }
+      }
       try {
         h.confirmed.applyApplied(before, d.commands, d.chain);
       } catch (e) {
         return this.resync(h, e.message);
       }
-      const own = toHex(d.client_id) === mine;
-      if (own) for (const f of h.pending) if (f.seq === Number(d.seq)) f.inConfirmed = true;
-      this.emit('delta', { doc: h.id, delta: d, mine: own });
+      if (f) f.inConfirmed = true;
+      this.emit('delta', { doc: h.id, delta: d, mine: own, tag: f?.tag });
     }
     h.settle();
     h.rebase();
@@ -480,7 +518,7 @@ export class Client extends Emitter {
 
   onOutcome(h, msg) {
     const f = h.pending.find((p) => p.seq === Number(msg.seq));
-    this.emit('outcome', { doc: h.id, outcome: { ...msg, codeName: codeName(msg.code) } });
+    this.emit('outcome', { doc: h.id, outcome: { ...msg, codeName: codeName(msg.code) }, tag: f?.tag, commands: f?.commands });
     if (!f) return;
     if (msg.code === CODES.gap && !f.outcome && h.pending.some((p) => p.seq < f.seq && !p.outcome)) {
       // an earlier seq has not reached the processor: send this one again once the
@@ -529,6 +567,7 @@ export class Client extends Emitter {
       h.pending = h.pending.filter((p) => p !== f);
       h.rebase();
       h.changed('nack');
+      if (h.onDropped) h.onDropped(f, codeName(msg.code));
       this.pump();
     }
   }
@@ -560,11 +599,9 @@ export class Client extends Emitter {
   flushDoc(h) {
     if (!h.queued.length) return;
     const max = this.limits?.max_commands || 1000;
-    while (h.queued.length) {
-      const commands = h.queued.splice(0, max);
-      h.pending.push({ seq: ++h.seq, commands, base_version: h.version, st: 'queued', nacked: false, sentAt: 0, sentOnce: false,
-        outcome: null, inConfirmed: false, retryAt: 0, order: ++this.order });
-    }
+    const tag = h.queuedTag ?? undefined;
+    h.queuedTag = null;
+    while (h.queued.length) h.pushFlush(h.queued.splice(0, max), { tag });
   }
 
   // The next flush to write: of each document the first queued flush whose earlier
@@ -593,7 +630,7 @@ export class Client extends Emitter {
       const { h, f } = next;
       const ok = this.send({
         v: 1, t: 'flush', doc: h.id, client_id: this.clientId, seq: f.seq, base_version: f.base_version,
-        commands: f.commands,
+        commands: f.commands, ...(f.atomic ? { atomic: true } : {}),
       });
       if (!ok) return;
       f.st = 'inflight';
@@ -632,6 +669,17 @@ export class Client extends Emitter {
     for (const h of this.docs.values()) n += h.pendingCount;
     return n;
   }
+}
+
+// All or nothing on the optimistic view (an atomic flush): applied on a copy, kept only when
+// every command succeeded. Returns true when applied.
+function applyAtomic(view, commands) {
+  const tryDoc = view.copy();
+  if (!tryDoc.applyLocal(commands).every((c) => c === 'ok')) return false;
+  view.state = tryDoc.state;
+  view.size = tryDoc.size;
+  view.version = tryDoc.version;
+  return true;
 }
 
 /** Convenience: a connected client. */
