@@ -194,7 +194,7 @@ static void w_str(wbuf_t *w, const char *s)
 /* The metadata record: "FLST", format (u32), then little-endian fields,
  * the four names with u16 lengths, and a checksum of all that. Its size
  * is bounded (4 names of at most 255 bytes). */
-#define META_MAX (8 + 8 * 7 + 4 * (2 + 255) + 8)
+#define META_MAX (8 + 8 * 8 + 4 * (2 + 255) + 8)
 
 static size_t meta_encode(const fl_store_meta_t *m, unsigned char *out)
 {
@@ -213,6 +213,7 @@ static size_t meta_encode(const fl_store_meta_t *m, unsigned char *out)
     w_u64(&w, m->docs);
     w_u64(&w, m->bytes);
     w_u64(&w, m->sum);
+    w_u64(&w, m->idsum);
     w_str(&w, m->topics.commands);
     w_str(&w, m->topics.events);
     w_str(&w, m->topics.snapshots);
@@ -286,6 +287,7 @@ static fl_store_verdict_t meta_decode(const void *p, size_t n, fl_store_meta_t *
     m->docs = r_u64(&r);
     m->bytes = r_u64(&r);
     m->sum = r_u64(&r);
+    m->idsum = r_u64(&r);
     r_str(&r, m->topics.commands, FL_STORE_TOPIC_MAX);
     r_str(&r, m->topics.events, FL_STORE_TOPIC_MAX);
     r_str(&r, m->topics.snapshots, FL_STORE_TOPIC_MAX);
@@ -382,35 +384,40 @@ static int map_find(MDB_env *env, map_t *map)
     return map->lo ? 0 : -1;
 }
 
-/* The bytes LMDB may hand out are those of the used pages of the file,
- * from the map's start. A value outside them comes from a corrupted node:
- * reading it could fault. */
-static bool value_in_map(MDB_env *env, const map_t *map, const MDB_val *v)
+/* The bytes LMDB may hand out: those of the used pages of the file, from
+ * the map's start. Taken once per read transaction (pages only ever get
+ * added, so the newest meta page's count covers any older snapshot). */
+static size_t map_used(MDB_env *env, const map_t *map)
 {
     MDB_envinfo info;
     MDB_stat st;
     if (!map->lo || mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0)
-        return false;
+        return 0;
     size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    return used > map->len ? map->len : used;
+}
+
+/* A value outside the used pages comes from a corrupted node: reading it
+ * could fault. */
+static bool value_in_map(const map_t *map, size_t used, const MDB_val *v)
+{
     const char *p = v->mv_data;
-    if (used > map->len)
-        used = map->len;
     return p >= map->lo && (size_t)(p - map->lo) <= used &&
            v->mv_size <= used - (size_t)(p - map->lo);
 }
 
 /* Checks a docs entry read in a read transaction: in the map (the key
- * too when LMDB returned it: key_in_map), long enough, checksum. *h gets
- * the checksum. */
-static bool value_ok(MDB_env *env, const map_t *map, const MDB_val *k, bool key_in_map,
-                     const MDB_val *v, uint64_t *h)
+ * too when LMDB returned it: key_in_map), long enough, and with verify
+ * its checksum. *h gets the stored checksum. */
+static bool value_ok(const map_t *map, size_t used, const MDB_val *k, bool key_in_map,
+                     const MDB_val *v, bool verify, uint64_t *h)
 {
     if (k->mv_size == 0 || k->mv_size > FL_STORE_ID_MAX || v->mv_size < SUM_LEN ||
-        (key_in_map && !value_in_map(env, map, k)) || !value_in_map(env, map, v))
+        (key_in_map && !value_in_map(map, used, k)) || !value_in_map(map, used, v))
         return false;
     *h = load64(v->mv_data);
-    return value_sum(k->mv_data, k->mv_size, (const char *)v->mv_data + SUM_LEN,
-                     v->mv_size - SUM_LEN) == *h;
+    return !verify || value_sum(k->mv_data, k->mv_size, (const char *)v->mv_data + SUM_LEN,
+                                v->mv_size - SUM_LEN) == *h;
 }
 
 static void maybe_trim(fl_store_t *st, size_t n)
@@ -455,7 +462,7 @@ static int load_meta(fl_store_t *st, char *errstr, size_t errstr_size)
         rc = mdb_get(txn, st->meta, &k, &v);
     if (rc == 0) {
         char why[128];
-        if (!value_in_map(st->env, &st->map, &v) ||
+        if (!value_in_map(&st->map, map_used(st->env, &st->map), &v) ||
             meta_decode(v.mv_data, v.mv_size, &st->m, why, sizeof why) != FL_STORE_VALID) {
             snprintf(errstr, errstr_size, "the store's metadata is unreadable: discard it");
             mdb_txn_abort(txn);
@@ -743,6 +750,7 @@ static int write_once(fl_store_t *st, const fl_store_batch_t *b, fl_store_meta_t
             m->docs--;
             m->bytes -= old.mv_size - SUM_LEN;
             m->sum ^= old_sum;
+            m->idsum ^= hash_with(k_id, id, op->idlen);
         }
         if (op->kind == OP_DEL) {
             if (had && (rc = mdb_del(txn, docs, &k, NULL)) != 0)
@@ -759,6 +767,7 @@ static int write_once(fl_store_t *st, const fl_store_batch_t *b, fl_store_meta_t
         m->docs++;
         m->bytes += op->len;
         m->sum ^= h;
+        m->idsum ^= hash_with(k_id, id, op->idlen);
     }
     unsigned char enc[META_MAX];
     MDB_val mk = {sizeof META_KEY - 1, (void *)META_KEY};
@@ -851,7 +860,7 @@ int fl_store_get(fl_store_t *st, const char *id, size_t idlen, char **rec, size_
     rc = mdb_get(st->rtxn, st->docs, &k, &v);
     if (rc != 0) {
         rc = map_err(rc);
-    } else if (!value_ok(st->env, &st->map, &k, false, &v, &h)) {
+    } else if (!value_ok(&st->map, map_used(st->env, &st->map), &k, false, &v, true, &h)) {
         rc = FL_STORE_ECORRUPT;
     } else if (!(*rec = malloc(v.mv_size - SUM_LEN ? v.mv_size - SUM_LEN : 1))) {
         rc = FL_STORE_ENOMEM;
@@ -870,7 +879,8 @@ struct fl_store_iter_s {
     MDB_cursor *cur;
     fl_store_meta_t m; /* as of this iterator's transaction */
     bool have_meta, started, done;
-    uint64_t docs, bytes, sum;
+    size_t used; /* map_used when the transaction began */
+    uint64_t docs, bytes, sum, idsum;
     char last[FL_STORE_ID_MAX];
     size_t lastlen;
 };
@@ -899,7 +909,8 @@ fl_store_iter_t *fl_store_iter_new(fl_store_t *st, int *err)
     }
     MDB_val k = {sizeof META_KEY - 1, (void *)META_KEY}, v;
     char why[128];
-    if (mdb_get(it->txn, st->meta, &k, &v) == 0 && value_in_map(st->env, &st->map, &v) &&
+    it->used = map_used(st->env, &st->map);
+    if (mdb_get(it->txn, st->meta, &k, &v) == 0 && value_in_map(&st->map, it->used, &v) &&
         meta_decode(v.mv_data, v.mv_size, &it->m, why, sizeof why) == FL_STORE_VALID)
         it->have_meta = true;
     st->iters++;
@@ -921,13 +932,13 @@ int fl_store_iter_next(fl_store_iter_t *it, const char **id, size_t *idlen, cons
         it->done = true;
         /* Every document was seen: they must be those the metadata counts. */
         if (!it->have_meta || it->docs != it->m.docs || it->bytes != it->m.bytes ||
-            it->sum != it->m.sum)
+            it->sum != it->m.sum || it->idsum != it->m.idsum)
             return FL_STORE_ECORRUPT;
         return 0;
     }
     if (rc != 0)
         return map_err(rc);
-    if (!value_ok(it->st->env, &it->st->map, &k, true, &v, &h))
+    if (!value_ok(&it->st->map, it->used, &k, true, &v, true, &h))
         return FL_STORE_ECORRUPT;
     /* Ids come in strictly increasing order (LMDB's default comparison:
      * memcmp, shorter first); anything else is a damaged tree. */
@@ -942,6 +953,7 @@ int fl_store_iter_next(fl_store_iter_t *it, const char **id, size_t *idlen, cons
     it->docs++;
     it->bytes += v.mv_size - SUM_LEN;
     it->sum ^= h;
+    it->idsum ^= hash_with(k_id, k.mv_data, k.mv_size);
     if (it->have_meta && it->docs > it->m.docs)
         return FL_STORE_ECORRUPT;
     *id = k.mv_data;
@@ -1032,7 +1044,8 @@ static void check_store(const char *dir, const fl_store_expect_t *exp, verdict_m
         snprintf(out->reason, sizeof out->reason, "reading the metadata: %s", mdb_strerror(rc));
         goto done;
     }
-    if (!value_in_map(env, &map, &mv)) {
+    size_t used = map_used(env, &map);
+    if (!value_in_map(&map, used, &mv)) {
         snprintf(out->reason, sizeof out->reason, "the metadata lies outside the file");
         goto done;
     }
@@ -1071,12 +1084,13 @@ static void check_store(const char *dir, const fl_store_expect_t *exp, verdict_m
         goto done;
     }
 
-    /* The scan: every value's checksum, every id found again by a lookup
-     * from the root (a damaged branch page can hide a key from lookups
-     * while the scan, which walks siblings, still sees it), and the
-     * totals against the metadata. */
+    /* The scan: every id in order and found again by a lookup from the
+     * root (a damaged branch page can hide a key from lookups while the
+     * scan, which walks siblings, still sees it), the totals (count,
+     * bytes, XOR of the stored checksums) against the metadata, and with
+     * verify_records every record's checksum. */
     out->verdict = FL_STORE_CORRUPT;
-    uint64_t n = 0, bytes = 0, sum = 0, h;
+    uint64_t n = 0, bytes = 0, sum = 0, idsum = 0, h;
     MDB_val k, v, again;
     char last[FL_STORE_ID_MAX];
     size_t lastlen = 0;
@@ -1086,7 +1100,7 @@ static void check_store(const char *dir, const fl_store_expect_t *exp, verdict_m
     }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        if (!value_ok(env, &map, &k, true, &v, &h)) {
+        if (!value_ok(&map, used, &k, true, &v, exp->verify_records, &h)) {
             snprintf(out->reason, sizeof out->reason, "document %llu fails its checksum",
                      (unsigned long long)n);
             goto done;
@@ -1113,16 +1127,18 @@ static void check_store(const char *dir, const fl_store_expect_t *exp, verdict_m
         }
         bytes += v.mv_size - SUM_LEN;
         sum ^= h;
+        idsum ^= hash_with(k_id, k.mv_data, k.mv_size);
     }
     if (rc != MDB_NOTFOUND) {
         snprintf(out->reason, sizeof out->reason, "scanning: %s", mdb_strerror(rc));
         goto done;
     }
-    if (n != m->docs || bytes != m->bytes || sum != m->sum) {
+    if (n != m->docs || bytes != m->bytes || sum != m->sum || idsum != m->idsum) {
         snprintf(out->reason, sizeof out->reason,
-                 "%llu documents of %llu bytes do not match the metadata (%llu, %llu%s)",
+                 "%llu documents of %llu bytes do not match the metadata (%llu, %llu%s%s)",
                  (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)m->docs,
-                 (unsigned long long)m->bytes, sum != m->sum ? ", checksum sum differs" : "");
+                 (unsigned long long)m->bytes, sum != m->sum ? ", checksum sum differs" : "",
+                 idsum != m->idsum ? ", id sum differs" : "");
         goto done;
     }
     out->verdict = FL_STORE_VALID;

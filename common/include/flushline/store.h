@@ -12,7 +12,7 @@
  *     (commands, events and snapshots names and the partition), the Kafka
  *     offsets the stored state reflects (commands consumed below, events
  *     reflected below, the snapshot round), the writer's id, and the count,
- *     bytes and an order-independent checksum of all documents.
+ *     bytes and order-independent checksums of all documents.
  *
  * Why LMDB (Debian's liblmdb-dev): it is embedded, small (one C file, no
  * threads of its own, no compaction, no tuning) and transactional with one
@@ -28,16 +28,24 @@
  * Integrity. LMDB has no checksums, so each value carries its own: 8 bytes
  * of SipHash-2-4 (libsodium's crypto_shorthash, fixed key: it detects
  * errors, it is no authenticator) over the document id and the record.
- * It is verified on EVERY read (fl_store_get, fl_store_iter_next): a
- * record is never handed out unchecked, at the price of hashing ~1 GB/s.
- * That alone cannot see a document that vanished or moved (a flipped byte
- * in a B-tree page can make a key unreachable), so the metadata keeps the
- * document count, bytes and the XOR of every value's checksum, and
- * fl_store_validate scans the whole store against them, and looks each
- * id up again by key (the path fl_store_get takes). The scan runs in a
- * forked child that opens its own read-only environment: a corrupted file
- * can make LMDB itself read out of bounds, and that must not take the
- * processor down. A store that passed it is sound as of that moment.
+ * It is verified on EVERY read (fl_store_get, fl_store_iter_next): no
+ * record is ever handed out unchecked, and a document is hashed when it is
+ * used, at about 1 GB/s, not before. That alone cannot see a document that
+ * vanished (a flipped byte in a B-tree page can make a key unreachable:
+ * the processor would then take the document for a new one), nor an id
+ * that changed, so the metadata keeps the document count, bytes, the XOR
+ * of every value's checksum and the XOR of a hash of every id, and
+ * fl_store_validate scans the store's structure against them: every id,
+ * in order, hashed, found again by a lookup from the root (the path
+ * fl_store_get takes), the totals equal. That scan reads the ids and 8
+ * bytes per record, not the record, which keeps a restart from the store cheap; with
+ * verify_records it hashes every record too (a full check, about as costly
+ * as reading the store). The scan runs in a forked child that opens its
+ * own read-only environment: a corrupted file can make LMDB itself read
+ * out of bounds, and that must not take the processor down. A store that
+ * passed it is sound in structure as of that moment; a record that rots
+ * later, or that only a full check would have caught, is refused when it
+ * is read (FL_STORE_ECORRUPT), and the caller then discards the store.
  *
  * Crashes. Every step leaves a store that is valid or detected invalid:
  * a batch commits whole or not at all (one LMDB transaction); a store
@@ -108,6 +116,7 @@ typedef struct fl_store_meta_s {
     uint64_t docs;                        /* documents stored */
     uint64_t bytes;                       /* their record bytes (ids and checksums excluded) */
     uint64_t sum;                         /* XOR of every value's checksum */
+    uint64_t idsum;                       /* XOR of a hash of every id */
 } fl_store_meta_t;
 
 typedef enum fl_store_sync_e {
@@ -145,7 +154,8 @@ int fl_store_path(char *out, size_t size, const char *state_dir, const fl_store_
 /*
  * Opens the store in folder dir, creating it (and its parents) when
  * missing, and locks it for this process. Opening does not validate: call
- * fl_store_validate first. NULL with errstr on failure (the folder is
+ * fl_store_validate first (opening a corrupted file may fault: LMDB
+ * trusts its pages). NULL with errstr on failure (the folder is
  * locked by another process: "busy"; LMDB refuses the file: discard it).
  * The config is copied.
  */
@@ -252,14 +262,16 @@ typedef struct fl_store_expect_s {
     int64_t committed;    /* the group's committed commands offset; -1: none committed */
     int64_t events_start; /* the events partition's log start offset; -1: not checked */
     int64_t events_end;   /* the events partition's end (high watermark); -1: not checked */
+    bool verify_records;  /* also hash every record (a full check; see Integrity) */
 } fl_store_expect_t;
 
 /*
  * Checks the store in dir, in a forked child that opens it read-only (see
  * Integrity above): the format, the topic set, the offsets against exp
  * (commands <= committed; events within [events_start, events_end]), and
- * a full scan of the documents (each checksum, each id found again by
- * lookup, count, bytes and checksum sum equal to the metadata). Behind
+ * a scan of the documents (each id in order and found again by lookup;
+ * count, bytes and checksum sum equal to the metadata; with
+ * exp->verify_records each record's checksum). Behind
  * Kafka is valid: the caller replays the events after meta.offsets.events.
  * The store may be open in this process meanwhile (the check sees its last
  * commit). timeout_ms bounds the child (0: no bound); a child that times
