@@ -702,10 +702,38 @@ uint32_t fl_store_batch_ops(const fl_store_batch_t *b)
 /* One attempt at writing b in one transaction. 0, or an LMDB code
  * (MDB_MAP_FULL: grow and try again) or -FL_STORE_ECORRUPT-ish codes
  * mapped by the caller. */
-static int write_once(fl_store_t *st, const fl_store_batch_t *b, fl_store_meta_t *m)
+/* LMDB's default key order: bytewise, the shorter first on a common
+ * prefix. */
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : alen < blen ? -1 : alen > blen ? 1 : 0;
+}
+
+/* Batch positions by id, then position: the order the operations are
+ * applied in (the same result as the batch's order, as operations on one
+ * id keep theirs). */
+static int op_cmp(const void *x, const void *y, void *arg)
+{
+    const fl_store_batch_t *b = arg;
+    uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+    const op_t *p = &b->ops[i], *q = &b->ops[j];
+    int c = key_cmp(b->buf + p->off, p->idlen, b->buf + q->off, q->idlen);
+    return c ? c : i < j ? -1 : i > j;
+}
+
+/* Applies b in id order: B-tree pages are visited once in order, and ids
+ * past the last one in the store are appended (MDB_APPEND fills pages
+ * instead of splitting them in halves, which a bulk load of ascending ids
+ * would otherwise leave half empty). */
+static int write_once(fl_store_t *st, const fl_store_batch_t *b, const uint32_t *order,
+                      fl_store_meta_t *m)
 {
     MDB_txn *txn;
     MDB_dbi docs = st->docs, meta = st->meta;
+    MDB_cursor *cur = NULL;
+    MDB_val lastk = {0, NULL}, lastv;
+    char lastbuf[FL_STORE_ID_MAX];
     int rc;
 
     rc = mdb_txn_begin(st->env, NULL, 0, &txn);
@@ -724,8 +752,22 @@ static int write_once(fl_store_t *st, const fl_store_batch_t *b, fl_store_meta_t
     if (!st->have_dbis && ((rc = mdb_dbi_open(txn, "docs", MDB_CREATE, &docs)) != 0 ||
                            (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta)) != 0))
         goto fail;
+    if ((rc = mdb_cursor_open(txn, docs, &cur)) != 0)
+        goto fail;
+    rc = mdb_cursor_get(cur, &lastk, &lastv, MDB_LAST);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND) {
+        lastk.mv_size = 0;
+    } else if (rc != 0 || lastk.mv_size > FL_STORE_ID_MAX) {
+        rc = rc ? rc : MDB_CORRUPTED;
+        goto fail;
+    } else {
+        /* copied: the page it points into may change below */
+        memcpy(lastbuf, lastk.mv_data, lastk.mv_size);
+        lastk.mv_data = lastbuf;
+    }
     for (uint32_t i = 0; i < b->n; i++) {
-        const op_t *op = &b->ops[i];
+        const op_t *op = &b->ops[order ? order[i] : i];
         const char *id = b->buf + op->off;
         MDB_val k = {op->idlen, (void *)id}, old;
         bool had = false;
@@ -760,8 +802,14 @@ static int write_once(fl_store_t *st, const fl_store_batch_t *b, fl_store_meta_t
         const char *rec = id + op->idlen;
         uint64_t h = value_sum(id, op->idlen, rec, op->len);
         MDB_val v = {op->len + SUM_LEN, NULL};
-        if ((rc = mdb_put(txn, docs, &k, &v, MDB_RESERVE)) != 0)
+        bool append = !had && (lastk.mv_size == 0 || key_cmp(id, op->idlen, lastk.mv_data,
+                                                              lastk.mv_size) > 0);
+        if ((rc = mdb_put(txn, docs, &k, &v, MDB_RESERVE | (append ? MDB_APPEND : 0))) != 0)
             goto fail;
+        if (append) {
+            lastk.mv_data = (void *)id; /* the batch's copy: stable */
+            lastk.mv_size = op->idlen;
+        }
         store64(v.mv_data, h);
         memcpy((char *)v.mv_data + SUM_LEN, rec, op->len);
         m->docs++;
@@ -810,29 +858,38 @@ int fl_store_write(fl_store_t *st, const fl_store_batch_t *b)
     snprintf(m.writer, sizeof m.writer, "%s", st->writer);
     if (st->rtxn) /* no transaction of ours may be live when the map grows */
         mdb_txn_reset(st->rtxn);
+    uint32_t *order = b->n ? malloc(b->n * sizeof *order) : NULL;
+    if (b->n && !order)
+        return FL_STORE_ENOMEM;
+    for (uint32_t i = 0; i < b->n; i++)
+        order[i] = i;
+    qsort_r(order, b->n, sizeof *order, op_cmp, (void *)b);
     for (;;) {
         fl_store_meta_t next = m;
-        int rc = write_once(st, b, &next);
+        int rc = write_once(st, b, order, &next);
         if (rc == 0) {
+            free(order);
             st->m = next;
             st->have_meta = true;
             return 0;
         }
-        if (rc != MDB_MAP_FULL)
+        if (rc != MDB_MAP_FULL) {
+            free(order);
             return map_err(rc);
+        }
         size_t grown = st->map_size * 2;
         if (st->cfg.map_size_max && grown > st->cfg.map_size_max)
             grown = st->cfg.map_size_max;
-        if (grown <= st->map_size)
-            return FL_STORE_EFULL;
-        if (st->iters)
-            return FL_STORE_EARG;
+        if (grown <= st->map_size || st->iters) {
+            free(order);
+            return grown <= st->map_size ? FL_STORE_EFULL : FL_STORE_EARG;
+        }
         rc = mdb_env_set_mapsize(st->env, grown);
         /* The map moved (or failed to): find it again before any read. */
-        if (map_find(st->env, &st->map) != 0)
-            return FL_STORE_EIO;
-        if (rc != 0)
-            return map_err(rc);
+        if (map_find(st->env, &st->map) != 0 || rc != 0) {
+            free(order);
+            return rc != 0 ? map_err(rc) : FL_STORE_EIO;
+        }
         st->map_size = grown;
     }
 }
