@@ -8,7 +8,7 @@
  * Intrusive: the caller embeds an fl_lru_node_t in its own entry (a
  * processor's document entry) and finds the entry by document id through
  * the index it already has (the partition's hash map of documents), so the
- * order costs 24 bytes per document and no allocation. Recover the entry
+ * order costs 32 bytes per document and no allocation. Recover the entry
  * from a node with FL_LRU_ENTRY. An exact list rather than CLOCK: a touch
  * is two pointer swaps, cheap next to applying a flush, and eviction then
  * takes the truly coldest document.
