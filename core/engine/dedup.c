@@ -222,3 +222,16 @@ uint32_t fl_dedup_export(const fl_dedup_t *dd, fl_dedup_entry_t *out, uint32_t c
     }
     return k;
 }
+
+size_t fl_dedup_mem(const fl_dedup_t *dd, size_t (*alloc_size)(size_t))
+{
+    size_t n = alloc_size(sizeof *dd);
+    if (dd->cap)
+        n += alloc_size((size_t)dd->cap * sizeof *dd->ents);
+    if (dd->nbuckets)
+        n += alloc_size((size_t)dd->nbuckets * sizeof *dd->buckets);
+    for (uint32_t i = 0; i < dd->n; i++)
+        if (dd->ents[i].blob)
+            n += alloc_size(dd->ents[i].bcap);
+    return n;
+}

@@ -182,6 +182,56 @@ const uint8_t *fl_doc_chain(const fl_doc_t *doc)
 {
     return doc->chain;
 }
+/* ---- memory footprint ------------------------------------------------- */
+
+/* What malloc(n) takes from glibc's heap: n plus its 8-byte header,
+ * rounded to 16, at least 32. */
+static size_t alloc_size(size_t n)
+{
+    size_t c = (n + 8 + 15) & ~(size_t)15;
+    return c < 32 ? 32 : c;
+}
+
+static size_t value_mem(const fl_value_t *v)
+{
+    size_t n = 0;
+    switch (v->type) {
+    case FL_STR:
+    case FL_BIN:
+        return v->u.str ? alloc_size(v->len) : 0;
+    case FL_ARRAY:
+        /* heap containers keep a 16-byte capacity header before the items */
+        if (v->u.items)
+            n += alloc_size(16 + (size_t)v->len * sizeof(fl_value_t));
+        for (uint32_t i = 0; i < v->len; i++)
+            n += value_mem(&v->u.items[i]);
+        return n;
+    case FL_MAP:
+        if (v->u.ents)
+            n += alloc_size(16 + (size_t)v->len * sizeof(fl_entry_t));
+        for (uint32_t i = 0; i < v->len; i++)
+            n += alloc_size(v->u.ents[i].klen) + value_mem(&v->u.ents[i].val);
+        return n;
+    default:
+        return 0;
+    }
+}
+
+size_t fl_doc_mem(const fl_doc_t *doc)
+{
+    size_t n = alloc_size(sizeof *doc) + alloc_size(doc->idlen);
+    n += value_mem(&doc->root);
+    n += fl_dedup_mem(doc->dedup, alloc_size);
+    if (doc->undocap)
+        n += alloc_size((size_t)doc->undocap * sizeof *doc->undo);
+    if (doc->sbuf.alloc)
+        n += alloc_size(doc->sbuf.alloc);
+    /* the scratch arena: its struct and first 4 KiB block (kept across
+     * resets); larger blocks are freed by the reset that follows a use */
+    n += alloc_size(32) + alloc_size(4096 + 32);
+    return n;
+}
+
 size_t fl_doc_size(const fl_doc_t *doc)
 {
     return doc->size;

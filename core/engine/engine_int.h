@@ -79,6 +79,9 @@ uint32_t fl_dedup_count(const fl_dedup_t *dd);
 /* Entries evicted by fl_dedup_record so far (fl_dedup_clear keeps it). */
 uint64_t fl_dedup_evictions(const fl_dedup_t *dd);
 void fl_dedup_set_evictions(fl_dedup_t *dd, uint64_t n);
+/* Heap bytes of the table (fl_doc_mem), with alloc_size rounding each
+ * allocation as the allocator does. */
+size_t fl_dedup_mem(const fl_dedup_t *dd, size_t (*alloc_size)(size_t));
 /* Entries oldest first. */
 uint32_t fl_dedup_export(const fl_dedup_t *dd, fl_dedup_entry_t *out, uint32_t cap);
 

@@ -69,6 +69,20 @@ size_t fl_doc_size(const fl_doc_t *doc);          /* canonical encoded size of t
 void fl_doc_digest(const fl_doc_t *doc, uint8_t out[FL_HASH_LEN]); /* fl_value_digest(state) */
 
 /*
+ * An estimate of the heap memory the document holds, for memory budgets:
+ * the state tree (every string, key and container buffer), the dedup table
+ * (entries, index, outcome blobs) and the document's own buffers, each
+ * allocation rounded as glibc's malloc rounds it (16-byte chunks with an
+ * 8-byte header, 32 bytes at least). It walks the state: O(values), about
+ * the cost of encoding it, so call it when a document changed (once per
+ * commit, say), not per command. Containers grown by commands may hold up
+ * to half again their length in spare capacity, which is not seen here
+ * (a decoded or restored state has none). A sync window is counted
+ * separately: history.h fl_window_mem.
+ */
+size_t fl_doc_mem(const fl_doc_t *doc);
+
+/*
  * One dedup entry: a client's last seq and the outcome of that seq in the
  * compact form of schemas/ENGINE.md ("dedup blob"). Exported entries borrow
  * the document's memory until its next mutating call.
