@@ -620,15 +620,95 @@ static void refuse_flush_frame(gw_conn_t *conn, fl_wire_form_t form, const char 
     send_msg(conn, &msg, form);
 }
 
+/* A frame that did not decode (rc, errstr): answered as the rules say,
+ * closing when the same frame could never pass. */
+static void on_bad_frame(gw_conn_t *conn, fl_wire_form_t form, const char *data, size_t len,
+                         const fl_wire_limits_t *lim, int rc, const char *errstr)
+{
+    uint16_t code = (uint16_t)-rc;
+    int type = FL_WT_NONE;
+    uint32_t version = 0;
+    char pb[64];
+
+    fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
+    fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id,
+             peer(conn, pb, sizeof pb), errstr);
+    if (code == FL_CODE_UNSUPPORTED_VERSION) {
+        send_error(conn, form, code, errstr);
+        gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
+        return;
+    }
+    if (!conn->authed && type == FL_WT_HELLO) {
+        /* a hello that cannot be read says why (a token or client name
+         * over its bound is limit, naming the field); a token problem
+         * closes 4001 (get a good token), anything else 4000 (fix the
+         * client): the same hello would fail again either way. The
+         * decoder checks "token" first and names it in its reason. */
+        bool token = strstr(errstr, "\"token\"") != NULL;
+        send_error(conn, form, code, errstr);
+        gw_conn_close(conn, token ? FL_CLOSE_UNAUTHORIZED : FL_CLOSE_BAD_FRAME,
+                      token ? "hello: bad token" : "hello: bad frame", true);
+        return;
+    }
+    if (!conn->authed) {
+        send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
+        gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
+        return;
+    }
+    if (type == FL_WT_FLUSH)
+        refuse_flush_frame(conn, form, data, len, lim, code, errstr);
+    else
+        send_error(conn, form, code, errstr);
+    if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
+        gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "too many bad frames", true);
+}
+
+/* A decoded client message. */
+static void dispatch(gw_conn_t *conn, fl_wire_form_t form, fl_wire_msg_t *msg)
+{
+    switch (msg->type) {
+    case FL_WT_HELLO:
+    case FL_WT_AUTH:
+        /* a hello on an authenticated connection refreshes like auth */
+        if (msg->type == FL_WT_HELLO)
+            conn->sub.form = form;
+        if (authenticate(conn, msg->u.hello.token, form) == 0)
+            send_welcome(conn, form);
+        break;
+    case FL_WT_SUBSCRIBE:
+        on_subscribe(conn, form, &msg->u.sub);
+        break;
+    case FL_WT_UNSUBSCRIBE:
+        on_unsubscribe(conn, form, &msg->u.sub);
+        break;
+    case FL_WT_FLUSH:
+        on_flush(conn, form, &msg->u.flush);
+        break;
+    case FL_WT_SIGNAL:
+        on_signal(conn, form, &msg->u.signal);
+        break;
+    case FL_WT_PING: {
+        fl_wire_msg_t pong;
+        memset(&pong, 0, sizeof pong);
+        pong.type = FL_WT_PONG;
+        pong.u.ping = msg->u.ping;
+        send_msg(conn, &pong, form);
+        break;
+    }
+    default:
+        send_error(conn, form, FL_CODE_UNKNOWN_TYPE, "not a client message");
+        break;
+    }
+}
+
 static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
 {
     gw_svc_t *svc = conn->svc;
     fl_wire_form_t form = text ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
     fl_wire_limits_t lim = fl_wire_limits_frame;
     fl_wire_msg_t msg;
-    char errstr[512], pb[64];
-    int rc, type = FL_WT_NONE;
-    uint32_t version = 0;
+    char errstr[512];
+    int rc;
 
     fl_counter_inc(svc->m->frames_in);
     fl_counter_add(svc->m->bytes_in, len);
@@ -642,38 +722,7 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     rc = fl_wire_decode(FL_WIRE_C2S, form, data, len, &lim, svc->arena, &msg, errstr,
                         sizeof errstr);
     if (rc != 0) {
-        uint16_t code = (uint16_t)-rc;
-        fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
-        fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id,
-                 peer(conn, pb, sizeof pb), errstr);
-        if (code == FL_CODE_UNSUPPORTED_VERSION) {
-            send_error(conn, form, code, errstr);
-            gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
-            return;
-        }
-        if (!conn->authed && type == FL_WT_HELLO) {
-            /* a hello that cannot be read says why (a token or client name
-             * over its bound is limit, naming the field); a token problem
-             * closes 4001 (get a good token), anything else 4000 (fix the
-             * client): the same hello would fail again either way. The
-             * decoder checks "token" first and names it in its reason. */
-            bool token = strstr(errstr, "\"token\"") != NULL;
-            send_error(conn, form, code, errstr);
-            gw_conn_close(conn, token ? FL_CLOSE_UNAUTHORIZED : FL_CLOSE_BAD_FRAME,
-                          token ? "hello: bad token" : "hello: bad frame", true);
-            return;
-        }
-        if (!conn->authed) {
-            send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
-            gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
-            return;
-        }
-        if (type == FL_WT_FLUSH)
-            refuse_flush_frame(conn, form, data, len, &lim, code, errstr);
-        else
-            send_error(conn, form, code, errstr);
-        if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
-            gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "too many bad frames", true);
+        on_bad_frame(conn, form, data, len, &lim, rc, errstr);
         return;
     }
     if (!conn->authed && msg.type != FL_WT_HELLO) {
@@ -681,39 +730,7 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
         gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
         return;
     }
-    switch (msg.type) {
-    case FL_WT_HELLO:
-    case FL_WT_AUTH:
-        /* a hello on an authenticated connection refreshes like auth */
-        if (msg.type == FL_WT_HELLO)
-            conn->sub.form = form;
-        if (authenticate(conn, msg.u.hello.token, form) == 0)
-            send_welcome(conn, form);
-        break;
-    case FL_WT_SUBSCRIBE:
-        on_subscribe(conn, form, &msg.u.sub);
-        break;
-    case FL_WT_UNSUBSCRIBE:
-        on_unsubscribe(conn, form, &msg.u.sub);
-        break;
-    case FL_WT_FLUSH:
-        on_flush(conn, form, &msg.u.flush);
-        break;
-    case FL_WT_SIGNAL:
-        on_signal(conn, form, &msg.u.signal);
-        break;
-    case FL_WT_PING: {
-        fl_wire_msg_t pong;
-        memset(&pong, 0, sizeof pong);
-        pong.type = FL_WT_PONG;
-        pong.u.ping = msg.u.ping;
-        send_msg(conn, &pong, form);
-        break;
-    }
-    default:
-        send_error(conn, form, FL_CODE_UNKNOWN_TYPE, "not a client message");
-        break;
-    }
+    dispatch(conn, form, &msg);
 }
 
 /* Reassembles one message from its fragments, bounded by max.frame. A

@@ -287,28 +287,19 @@ static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const c
                          "/v1/docs/{id}, /v1/docs/{id}/flush)");
 }
 
-/* The whole body of POST /v1/docs/{id}/flush is here. */
-static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
+/* The body as a JSON flush frame ("t", "v" and "doc" filled in when
+ * absent), or NULL after answering 400/500. The caller frees it. */
+static char *body_frame(gw_http_t *req)
 {
-    json_t *j = NULL;
     json_error_t jerr;
-    fl_wire_msg_t msg;
-    fl_wire_limits_t lim = fl_wire_limits_frame;
-    gw_inflight_t *inf = NULL;
-    char *text = NULL, *buf = NULL, errstr[512];
-    size_t len;
-    int rc;
-
-    if (req->too_big) {
-        respond_error(req, 413, FL_CODE_LIMIT, "body over max.frame");
-        return;
-    }
+    char *text = NULL;
     /* U+0000 is data here as in text frames */
-    j = json_loadb(req->body ? req->body : "", req->blen, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                   &jerr);
+    json_t *j = json_loadb(req->body ? req->body : "", req->blen,
+                           JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (!j || !json_is_object(j)) {
         respond_error(req, 400, FL_CODE_BAD_FRAME, j ? "the body must be an object" : jerr.text);
-        goto done;
+        json_decref(j);
+        return NULL;
     }
     if (!json_object_get(j, "t"))
         json_object_set_new(j, "t", json_string("flush"));
@@ -316,21 +307,31 @@ static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
         json_object_set_new(j, "v", json_integer(FL_WIRE_VERSION));
     if (!json_object_get(j, "doc"))
         json_object_set_new(j, "doc", json_stringn(req->doc, req->doclen));
-    if (!(text = json_dumps(j, JSON_COMPACT))) {
+    if (!(text = json_dumps(j, JSON_COMPACT)))
         respond_error(req, 500, FL_CODE_INTERNAL, "out of memory");
-        goto done;
-    }
+    json_decref(j);
+    return text;
+}
+
+/* Decodes the frame into msg: 0, or -1 after answering 400 with whatever
+ * of doc, client_id and seq the body names. */
+static int decode_body(gw_svc_t *svc, gw_http_t *req, const char *text, fl_wire_msg_t *msg)
+{
+    fl_wire_limits_t lim = fl_wire_limits_frame;
+    char errstr[512];
+    int rc;
+
     lim.max_frame = (size_t)svc->cfg->max_frame;
     lim.max_commands = (uint32_t)svc->cfg->max_commands;
     fl_arena_reset(svc->arena);
-    rc = fl_wire_decode(FL_WIRE_C2S, FL_WIRE_JSON, text, strlen(text), &lim, svc->arena, &msg,
+    rc = fl_wire_decode(FL_WIRE_C2S, FL_WIRE_JSON, text, strlen(text), &lim, svc->arena, msg,
                         errstr, sizeof errstr);
-    if (rc == 0 && msg.type != FL_WT_FLUSH) {
+    if (rc == 0 && msg->type != FL_WT_FLUSH) {
         rc = -FL_CODE_BAD_FRAME;
         snprintf(errstr, sizeof errstr, "the body must be a flush");
     }
-    if (rc == 0 && (msg.u.flush.doc.len != req->doclen ||
-                    memcmp(msg.u.flush.doc.ptr, req->doc, req->doclen) != 0)) {
+    if (rc == 0 && (msg->u.flush.doc.len != req->doclen ||
+                    memcmp(msg->u.flush.doc.ptr, req->doc, req->doclen) != 0)) {
         rc = -FL_CODE_BAD_FRAME;
         snprintf(errstr, sizeof errstr, "the body names another document than the path");
     }
@@ -342,15 +343,34 @@ static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
         unsigned ident = fl_wire_flush_ident(FL_WIRE_JSON, text, strlen(text), &lim, svc->arena,
                                              &doc, cid, &seq);
         respond_error_ident(req, 400, (uint16_t)-rc, errstr, ident, doc, cid, seq);
-        goto done;
+        return -1;
     }
+    return 0;
+}
+
+/* The whole body of POST /v1/docs/{id}/flush is here: decoded, then
+ * published as this request's flush (the outcome comes back through the
+ * origin callbacks). */
+static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
+{
+    fl_wire_msg_t msg;
+    gw_inflight_t *inf = NULL;
+    char *text, *buf = NULL, errstr[256];
+    size_t len;
+
+    if (req->too_big) {
+        respond_error(req, 413, FL_CODE_LIMIT, "body over max.frame");
+        return;
+    }
+    if (!(text = body_frame(req)) || decode_body(svc, req, text, &msg) != 0)
+        goto done;
     msg.u.flush.user = (fl_slice_t){req->user, strlen(req->user)};
     if (!registered_as_origin(svc, req)) {
         respond_error(req, 500, FL_CODE_INTERNAL, "out of memory");
         goto done;
     }
-    if (fl_wire_encode_flush_record(&msg.u.flush, svc->id, req->o.id,
-                                    &buf, &len, errstr, sizeof errstr) != 0) {
+    if (fl_wire_encode_flush_record(&msg.u.flush, svc->id, req->o.id, &buf, &len, errstr,
+                                    sizeof errstr) != 0) {
         respond_error(req, 400, FL_CODE_BAD_FRAME, errstr);
         goto done;
     }
@@ -369,7 +389,6 @@ static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
     gw_parts_publish(svc->parts, msg.u.flush.doc, buf, len, inf);
 done:
     free(text);
-    json_decref(j);
 }
 
 /* ---- the origin callbacks of a POST ------------------------------------------ */
@@ -437,6 +456,62 @@ static int on_writeable(gw_http_t *req)
     return -1; /* "connection: close": lws flushes what is buffered, then closes */
 }
 
+/* A new request: routed from the request line as it came (its route and
+ * id are read from it, never from lws's normalised copy); without one (TLS,
+ * a kept-alive connection), from lws's whole path (mounts hand over only
+ * what follows them) and ids are not served. -1 closes. */
+static int on_http(gw_svc_t *svc, gw_http_t *req, struct lws *wsi, const char *in)
+{
+    gw_head_line_t *hl;
+    const char *q;
+    size_t plen;
+    int rc;
+
+    reset(req);
+    req->svc = svc;
+    req->wsi = wsi;
+    if ((hl = gw_heads_take(svc->heads, wsi))) {
+        q = memchr(hl->target, '?', hl->tlen);
+        plen = q ? (size_t)(q - hl->target) : hl->tlen;
+        rc = on_request(svc, req, hl->method, hl->target, plen, q != NULL, true);
+        free(hl);
+    } else {
+        char lpath[1024];
+        const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0  ? "POST"
+                             : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0 ? "GET"
+                                                                                 : "?";
+        if (lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_GET_URI) <= 0 &&
+            lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_POST_URI) <= 0)
+            snprintf(lpath, sizeof lpath, "%s", in ? in : "/");
+        rc = on_request(svc, req, method, lpath, strlen(lpath), false, false);
+    }
+    return rc ? -1 : 0;
+}
+
+/* A piece of a POST body, kept up to max.frame (beyond: 413 at the end). */
+static int on_body(gw_svc_t *svc, gw_http_t *req, const char *in, size_t len)
+{
+    if (!req->wants_flush || req->ready)
+        return 0;
+    if (req->blen + len > (size_t)svc->cfg->max_frame) {
+        req->too_big = true;
+        return 0;
+    }
+    if (req->blen + len > req->bcap) {
+        size_t cap = req->bcap ? req->bcap * 2 : 4096;
+        char *b;
+        while (cap < req->blen + len)
+            cap *= 2;
+        if (!(b = realloc(req->body, cap)))
+            return -1;
+        req->body = b;
+        req->bcap = cap;
+    }
+    memcpy(req->body + req->blen, in, len);
+    req->blen += len;
+    return 0;
+}
+
 int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len)
 {
@@ -445,37 +520,7 @@ int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        if (!req)
-            return -1;
-        reset(req);
-        req->svc = svc;
-        req->wsi = wsi;
-        {
-            gw_head_line_t *hl = gw_heads_take(svc->heads, wsi);
-            const char *path, *q;
-            size_t plen;
-            int rc;
-            if (hl) {
-                /* the request line as it came: the route and the id are
-                 * read from it, never from lws's normalised copy */
-                q = memchr(hl->target, '?', hl->tlen);
-                plen = q ? (size_t)(q - hl->target) : hl->tlen;
-                rc = on_request(svc, req, hl->method, hl->target, plen, q != NULL, true);
-                free(hl);
-            } else {
-                /* the whole path (mounts hand over only what follows them) */
-                char lpath[1024];
-                const char *method = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ? "POST"
-                                   : lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0  ? "GET"
-                                                                                         : "?";
-                if (lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_GET_URI) <= 0 &&
-                    lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_POST_URI) <= 0)
-                    snprintf(lpath, sizeof lpath, "%s", in ? (const char *)in : "/");
-                path = lpath;
-                rc = on_request(svc, req, method, path, strlen(path), false, false);
-            }
-            return rc ? -1 : 0;
-        }
+        return req ? on_http(svc, req, wsi, in) : -1;
     case LWS_CALLBACK_ADD_HEADERS: {
         /* static files (the mount names this protocol): one request per
          * connection here too, and the line read for it is done with */
@@ -492,25 +537,7 @@ int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return -1; /* "connection: close" was announced */
     case LWS_CALLBACK_HTTP_BODY:
-        if (!req || !req->wants_flush || req->ready)
-            return 0;
-        if (req->blen + len > (size_t)svc->cfg->max_frame) {
-            req->too_big = true;
-            return 0;
-        }
-        if (req->blen + len > req->bcap) {
-            size_t cap = req->bcap ? req->bcap * 2 : 4096;
-            char *b;
-            while (cap < req->blen + len)
-                cap *= 2;
-            if (!(b = realloc(req->body, cap)))
-                return -1;
-            req->body = b;
-            req->bcap = cap;
-        }
-        memcpy(req->body + req->blen, in, len);
-        req->blen += len;
-        return 0;
+        return req ? on_body(svc, req, in, len) : 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (req && req->wants_flush && !req->ready)
             on_flush_body(svc, req);

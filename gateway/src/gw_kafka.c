@@ -402,13 +402,82 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
+/* A producer or consumer with the gateway's defaults (user kafka.*
+ * settings applied last, by fl_kafka_new). NULL with errstr. */
+static rd_kafka_t *handle(gw_kafka_t *kafka, rd_kafka_type_t type, const fl_kafka_kv_t *defaults,
+                          char *errstr, size_t errstr_size)
+{
+    fl_kafka_spec_t ks = {.type = type,
+                          .what = type == RD_KAFKA_PRODUCER ? "gateway producer"
+                                                            : "gateway consumer",
+                          .bootstrap = kafka->cfg->bootstrap,
+                          .defaults = defaults,
+                          .props = &kafka->cfg->kafka,
+                          .opaque = kafka,
+                          .on_delivery = type == RD_KAFKA_PRODUCER ? on_delivery : NULL,
+                          .on_error = on_error};
+    return fl_kafka_new(&ks, errstr, errstr_size);
+}
+
+/* The producer (idempotent, keyed by doc: murmur2_random, fl_kafka_new),
+ * once the broker answers; the topics checked; their handles and names. */
+static int open_producer(gw_kafka_t *kafka, char *errstr, size_t errstr_size)
+{
+    static const fl_kafka_kv_t defaults[] = {
+        {"enable.idempotence", "true"},
+        {"linger.ms", "1"},
+        {"message.timeout.ms", "10000"},
+        {NULL, NULL},
+    };
+    const gw_config_t *cfg = kafka->cfg;
+    fl_topics_spec_t spec;
+    fl_topic_state_t st[FL_TOPIC__COUNT];
+    char name[FL_TOPIC_NAME_MAX + 1];
+
+    if (!(kafka->producer = handle(kafka, RD_KAFKA_PRODUCER, defaults, errstr, errstr_size)) ||
+        fl_kafka_wait_ready(kafka->producer, 30000, errstr, errstr_size) != 0)
+        return -1;
+    fl_topics_spec_default(&spec);
+    spec.prefix = cfg->prefix;
+    spec.partitions = (int)cfg->partitions;
+    if (fl_topics_check(kafka->producer, &spec, st, errstr, errstr_size) != 0)
+        return -1;
+    if (fl_topic_name(cfg->prefix, FL_TOPIC_COMMANDS, name, sizeof name) ||
+        !(kafka->t_commands = rd_kafka_topic_new(kafka->producer, name, NULL)) ||
+        fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, name, sizeof name) ||
+        !(kafka->t_signals = rd_kafka_topic_new(kafka->producer, name, NULL)) ||
+        fl_topic_name(cfg->prefix, FL_TOPIC_EVENTS, kafka->n_events, sizeof kafka->n_events) ||
+        fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, kafka->n_signals,
+                      sizeof kafka->n_signals)) {
+        snprintf(errstr, errstr_size, "cannot open the topics of prefix %s", cfg->prefix);
+        return -1;
+    }
+    return 0;
+}
+
+/* The consumer: assign-only (the group id is never joined nor committed). */
+static int open_consumer(gw_kafka_t *kafka, char *errstr, size_t errstr_size)
+{
+    char group[300];
+    snprintf(group, sizeof group, "flushline-gateway-%s", kafka->id);
+    const fl_kafka_kv_t defaults[] = {
+        {"group.id", group},
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "latest"},
+        {"fetch.wait.max.ms", "10"},
+        {"fetch.error.backoff.ms", "20"},
+        {NULL, NULL},
+    };
+    kafka->consumer = handle(kafka, RD_KAFKA_CONSUMER, defaults, errstr, errstr_size);
+    return kafka->consumer ? 0 : -1;
+}
+
 gw_kafka_t *gw_kafka_new(const gw_config_t *cfg, fl_slice_t id, const gw_kafka_cbs_t *cbs,
                          char *errstr, size_t errstr_size)
 {
     gw_kafka_t *kafka = NULL;
-    fl_topics_spec_t spec;
-    fl_topic_state_t st[FL_TOPIC__COUNT];
-    char name[FL_TOPIC_NAME_MAX + 1], group[300];
     int r;
 
     if (!(kafka = calloc(1, sizeof *kafka))) {
@@ -426,67 +495,9 @@ gw_kafka_t *gw_kafka_new(const gw_config_t *cfg, fl_slice_t id, const gw_kafka_c
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-
-    /* producer: idempotent, keyed by doc (murmur2_random: fl_kafka_new) */
-    {
-        static const fl_kafka_kv_t defaults[] = {
-            {"enable.idempotence", "true"},
-            {"linger.ms", "1"},
-            {"message.timeout.ms", "10000"},
-            {NULL, NULL},
-        };
-        fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                              .what = "gateway producer",
-                              .bootstrap = cfg->bootstrap,
-                              .defaults = defaults,
-                              .props = &cfg->kafka,
-                              .opaque = kafka,
-                              .on_delivery = on_delivery,
-                              .on_error = on_error};
-        if (!(kafka->producer = fl_kafka_new(&ks, errstr, errstr_size)))
-            goto fail;
-    }
-    if (fl_kafka_wait_ready(kafka->producer, 30000, errstr, errstr_size) != 0)
+    if (open_producer(kafka, errstr, errstr_size) != 0 ||
+        open_consumer(kafka, errstr, errstr_size) != 0)
         goto fail;
-    fl_topics_spec_default(&spec);
-    spec.prefix = cfg->prefix;
-    spec.partitions = (int)cfg->partitions;
-    if ((r = fl_topics_check(kafka->producer, &spec, st, errstr, errstr_size)) != 0)
-        goto fail;
-    if (fl_topic_name(cfg->prefix, FL_TOPIC_COMMANDS, name, sizeof name) ||
-        !(kafka->t_commands = rd_kafka_topic_new(kafka->producer, name, NULL)) ||
-        fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, name, sizeof name) ||
-        !(kafka->t_signals = rd_kafka_topic_new(kafka->producer, name, NULL)) ||
-        fl_topic_name(cfg->prefix, FL_TOPIC_EVENTS, kafka->n_events, sizeof kafka->n_events) ||
-        fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, kafka->n_signals,
-                      sizeof kafka->n_signals)) {
-        snprintf(errstr, errstr_size, "cannot open the topics of prefix %s", cfg->prefix);
-        goto fail;
-    }
-
-    /* consumer: assign-only (the group id is never joined nor committed) */
-    snprintf(group, sizeof group, "flushline-gateway-%s", kafka->id);
-    {
-        const fl_kafka_kv_t defaults[] = {
-            {"group.id", group},
-            {"isolation.level", "read_committed"},
-            {"enable.auto.commit", "false"},
-            {"enable.auto.offset.store", "false"},
-            {"auto.offset.reset", "latest"},
-            {"fetch.wait.max.ms", "10"},
-            {"fetch.error.backoff.ms", "20"},
-            {NULL, NULL},
-        };
-        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
-                              .what = "gateway consumer",
-                              .bootstrap = cfg->bootstrap,
-                              .defaults = defaults,
-                              .props = &cfg->kafka,
-                              .opaque = kafka,
-                              .on_error = on_error};
-        if (!(kafka->consumer = fl_kafka_new(&ks, errstr, errstr_size)))
-            goto fail;
-    }
     atomic_store(&kafka->ok, true);
     if ((r = pthread_create(&kafka->thread, NULL, consumer_main, kafka)) != 0) {
         snprintf(errstr, errstr_size, "cannot start the consumer thread: %s", strerror(r));

@@ -3,10 +3,46 @@
  * gw_metrics: the gateway's metric set (see gw_metrics.h; the names and
  * their meaning are listed in docs/gateway.md).
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "flushline/errors.h"
 #include "gw_metrics.h"
+
+enum { GAUGE, COUNTER, BY_CODE, BY_CLOSE, LATENCY };
+
+/* The metrics in the order /metrics lists them: kind, name, help, and
+ * where the handle goes in gw_metrics_t. */
+static const struct {
+    int kind;
+    const char *name, *help;
+    size_t off;
+} metrics[] = {
+#define M(kind, field, name, help) {kind, "flushline_gateway_" name, help, offsetof(gw_metrics_t, field)}
+    M(GAUGE, connections, "connections", "Open WebSocket connections."),
+    M(GAUGE, subscriptions, "subscriptions", "Subscriptions of all connections."),
+    M(GAUGE, docs, "docs", "Documents held (live or syncing)."),
+    M(GAUGE, docs_live, "docs_live", "Documents with a live copy."),
+    M(COUNTER, frames_in, "frames_in_total", "WebSocket messages received."),
+    M(COUNTER, bytes_in, "bytes_in_total", "Bytes of WebSocket messages received."),
+    M(COUNTER, frames_out, "frames_out_total", "WebSocket messages sent."),
+    M(COUNTER, bytes_out, "bytes_out_total", "Bytes of WebSocket messages sent."),
+    M(BY_CODE, nacks, "nacks_total", "Nacks sent, by code."),
+    M(BY_CODE, errors, "errors_total", "Error messages sent, by code."),
+    M(BY_CLOSE, closes, "closes_total", "Connections closed by the gateway, by close code."),
+    M(COUNTER, slow_consumers, "slow_consumer_closes_total", "Connections closed because their send queue was full."),
+    M(COUNTER, origin_rejects, "origin_rejects_total", "WebSocket upgrades refused for their Origin."),
+    M(COUNTER, auth_failures, "auth_failures_total", "Tokens refused."),
+    M(COUNTER, deltas_out, "deltas_total", "Applied outcomes fanned out."),
+    M(COUNTER, syncs, "syncs_total", "Sync requests produced."),
+    M(COUNTER, resyncs, "resyncs_total", "Live copies dropped and synced again."),
+    M(COUNTER, produce_errors, "produce_errors_total", "Records that could not be produced."),
+    M(COUNTER, signals_in, "signals_in_total", "Signals published."),
+    M(COUNTER, signals_out, "signals_out_total", "Signals fanned out."),
+    M(COUNTER, http_requests, "http_requests_total", "HTTP requests."),
+    M(LATENCY, fanout_ms, "fanout_latency_ms", "From the outcome's Kafka timestamp to its fan-out, ms."),
+#undef M
+};
 
 int gw_metrics_init(gw_metrics_t *m)
 {
@@ -18,33 +54,35 @@ int gw_metrics_init(gw_metrics_t *m)
     static const char *const closes[] = {"4000", "4001", "4002", "4003", "4004",
                                          "4100", "4101", "4102", "4200", "4201"};
     fl_metrics_t *r;
-#define NC sizeof codes / sizeof codes[0]
+    memset(m, 0, sizeof *m);
     if (!(m->reg = r = fl_metrics_new()))
         return -1;
-    m->connections = fl_metrics_gauge(r, "flushline_gateway_connections", "Open WebSocket connections.");
-    m->subscriptions = fl_metrics_gauge(r, "flushline_gateway_subscriptions", "Subscriptions of all connections.");
-    m->docs = fl_metrics_gauge(r, "flushline_gateway_docs", "Documents held (live or syncing).");
-    m->docs_live = fl_metrics_gauge(r, "flushline_gateway_docs_live", "Documents with a live copy.");
-    m->frames_in = fl_metrics_counter(r, "flushline_gateway_frames_in_total", "WebSocket messages received.");
-    m->bytes_in = fl_metrics_counter(r, "flushline_gateway_bytes_in_total", "Bytes of WebSocket messages received.");
-    m->frames_out = fl_metrics_counter(r, "flushline_gateway_frames_out_total", "WebSocket messages sent.");
-    m->bytes_out = fl_metrics_counter(r, "flushline_gateway_bytes_out_total", "Bytes of WebSocket messages sent.");
-    m->nacks = fl_metrics_counter_vec(r, "flushline_gateway_nacks_total", "Nacks sent, by code.", "code", codes, NC);
-    m->errors = fl_metrics_counter_vec(r, "flushline_gateway_errors_total", "Error messages sent, by code.", "code", codes, NC);
-    m->closes = fl_metrics_counter_vec(r, "flushline_gateway_closes_total", "Connections closed by the gateway, by close code.", "code", closes, sizeof closes / sizeof closes[0]);
-    m->slow_consumers = fl_metrics_counter(r, "flushline_gateway_slow_consumer_closes_total", "Connections closed because their send queue was full.");
-    m->origin_rejects = fl_metrics_counter(r, "flushline_gateway_origin_rejects_total", "WebSocket upgrades refused for their Origin.");
-    m->auth_failures = fl_metrics_counter(r, "flushline_gateway_auth_failures_total", "Tokens refused.");
-    m->deltas_out = fl_metrics_counter(r, "flushline_gateway_deltas_total", "Applied outcomes fanned out.");
-    m->syncs = fl_metrics_counter(r, "flushline_gateway_syncs_total", "Sync requests produced.");
-    m->resyncs = fl_metrics_counter(r, "flushline_gateway_resyncs_total", "Live copies dropped and synced again.");
-    m->produce_errors = fl_metrics_counter(r, "flushline_gateway_produce_errors_total", "Records that could not be produced.");
-    m->signals_in = fl_metrics_counter(r, "flushline_gateway_signals_in_total", "Signals published.");
-    m->signals_out = fl_metrics_counter(r, "flushline_gateway_signals_out_total", "Signals fanned out.");
-    m->http_requests = fl_metrics_counter(r, "flushline_gateway_http_requests_total", "HTTP requests.");
-    m->fanout_ms = fl_metrics_histogram(r, "flushline_gateway_fanout_latency_ms", "From the outcome's Kafka timestamp to its fan-out, ms.", lat, sizeof lat / sizeof lat[0]);
-#undef NC
-    return m->connections && m->fanout_ms && m->nacks && m->closes ? 0 : -1;
+    for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
+        void *h = NULL;
+        const char *name = metrics[i].name, *help = metrics[i].help;
+        switch (metrics[i].kind) {
+        case GAUGE:
+            h = fl_metrics_gauge(r, name, help);
+            break;
+        case COUNTER:
+            h = fl_metrics_counter(r, name, help);
+            break;
+        case BY_CODE:
+            h = fl_metrics_counter_vec(r, name, help, "code", codes, sizeof codes / sizeof *codes);
+            break;
+        case BY_CLOSE:
+            h = fl_metrics_counter_vec(r, name, help, "code", closes,
+                                       sizeof closes / sizeof *closes);
+            break;
+        default:
+            h = fl_metrics_histogram(r, name, help, lat, sizeof lat / sizeof lat[0]);
+            break;
+        }
+        if (!h)
+            return -1;
+        memcpy((char *)m + metrics[i].off, &h, sizeof h); /* a handle pointer */
+    }
+    return 0;
 }
 
 void gw_metrics_free(gw_metrics_t *m)
