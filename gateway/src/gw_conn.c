@@ -41,7 +41,6 @@
  * @locality lws service thread.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,93 +407,15 @@ static void on_unsubscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_s
     gw_docs_unsubscribe(conn->svc->docs, doc, &conn->sub);
 }
 
-/* Token bucket (rate/s, burst): true when one more may go now, else the
- * wait in ms. Flushes and signals have a bucket each. */
-static bool bucket_take(float *tokens, int64_t *since_us, int64_t rate, int64_t burst,
-                        uint32_t *retry_ms)
+/* After a failed publish could not be remembered (gw_conn_on_published):
+ * a reconnect resends everything in order. */
+static void published(gw_conn_t *conn, const gw_inflight_t *inf, int err)
 {
-    int64_t now = fl_clock_mono_us();
-    double t = (double)*tokens + (double)(now - *since_us) / 1e6 * (double)rate;
-    if (t > (double)burst)
-        t = (double)burst;
-    *since_us = now;
-    if (t >= 1.0) {
-        *tokens = (float)(t - 1.0);
-        return true;
-    }
-    *tokens = (float)t;
-    *retry_ms = (uint32_t)ceil((1.0 - t) / (double)rate * 1000.0);
-    if (*retry_ms == 0)
-        *retry_ms = 1;
-    return false;
-}
-
-/* ---- failed publishes: per (doc, client_id), the lowest seq to publish first */
-
-static gw_block_t *block_find(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id)
-{
-    for (uint16_t i = 0; i < conn->nblocks; i++) {
-        gw_block_t *b = &conn->blocks[i];
-        if (b->doclen == doc.len && memcmp(b->client_id, client_id, FL_CLIENT_ID_LEN) == 0 &&
-            memcmp(b->doc, doc.ptr, doc.len) == 0)
-            return b;
-    }
-    return NULL;
-}
-
-static void block_del(gw_conn_t *conn, gw_block_t *b)
-{
-    *b = conn->blocks[--conn->nblocks];
-    if (conn->nblocks == 0) {
-        free(conn->blocks);
-        conn->blocks = NULL;
-    }
-}
-
-bool gw_conn_blocked(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id, uint64_t seq)
-{
-    gw_block_t *b = conn->nblocks ? block_find(conn, doc, client_id) : NULL;
-    if (!b)
-        return false;
-    if (seq > b->seq)
-        return true; /* seq b->seq must be published first */
-    if (seq == b->seq)
-        b->republishing = true;
-    return false; /* seq itself, or an older retry (answered by dedup) */
-}
-
-void gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err)
-{
-    fl_slice_t doc = {inf->doc, inf->doclen};
-    gw_block_t *b = conn->nblocks ? block_find(conn, doc, inf->client_id) : NULL;
-    if (!err) {
-        if (b && b->seq == inf->seq)
-            block_del(conn, b); /* seq is in the log: later seqs may follow */
-        return;
-    }
-    if (b) {
-        if (inf->seq <= b->seq) {
-            b->seq = inf->seq;
-            b->republishing = false;
-        }
-        return;
-    }
-    if (conn->nblocks >= GW_MAX_BLOCKS) {
-        /* cannot remember more: a reconnect resends everything in order */
-        gw_conn_close(conn, FL_CLOSE_INTERNAL, "too many failed publishes", true);
-        return;
-    }
-    if (!(b = realloc(conn->blocks, (conn->nblocks + 1u) * sizeof *b))) {
+    int rc = gw_conn_on_published(conn, inf, err);
+    if (rc == -ENOMEM)
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
-        return;
-    }
-    conn->blocks = b;
-    b = &conn->blocks[conn->nblocks++];
-    memset(b, 0, sizeof *b);
-    b->seq = inf->seq;
-    memcpy(b->client_id, inf->client_id, FL_CLIENT_ID_LEN);
-    b->doclen = (uint8_t)inf->doclen;
-    memcpy(b->doc, inf->doc, inf->doclen);
+    else if (rc != 0)
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "too many failed publishes", true);
 }
 
 static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
@@ -514,7 +435,7 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
         nack(conn, form, flush, flush->doc, FL_CODE_LIMIT, 0, "too many commands");
         return;
     }
-    if (!bucket_take(&conn->tokens, &conn->tokens_us, svc->cfg->rate, svc->cfg->burst, &retry)) {
+    if (!gw_conn_bucket_take(&conn->tokens, &conn->tokens_us, svc->cfg->rate, svc->cfg->burst, &retry)) {
         nack(conn, form, flush, flush->doc, FL_CODE_RATE_LIMITED, retry,
                      "rate limit: retry the same seq later");
         return;
@@ -564,7 +485,7 @@ static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal
                      "the token does not grant this document");
         return;
     }
-    if (!bucket_take(&conn->sig_tokens, &conn->sig_tokens_us, svc->cfg->signal_rate,
+    if (!gw_conn_bucket_take(&conn->sig_tokens, &conn->sig_tokens_us, svc->cfg->signal_rate,
                      svc->cfg->signal_burst, &retry)) {
         nack(conn, form, NULL, s->doc, FL_CODE_RATE_LIMITED, retry,
                      "signal rate limit");
@@ -942,7 +863,7 @@ static void on_failed(gw_origin_t *o, const gw_inflight_t *inf, uint16_t code,
     gw_conn_t *conn = (gw_conn_t *)o;
     fl_flush_t f;
     if (retry_after_ms > 0)
-        gw_conn_on_published(conn, inf, RD_KAFKA_RESP_ERR__FAIL);
+        published(conn, inf, RD_KAFKA_RESP_ERR__FAIL);
     memset(&f, 0, sizeof f);
     memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
     f.seq = inf->seq;
@@ -952,7 +873,7 @@ static void on_failed(gw_origin_t *o, const gw_inflight_t *inf, uint16_t code,
 
 static void on_published(gw_origin_t *o, const gw_inflight_t *inf)
 {
-    gw_conn_on_published((gw_conn_t *)o, inf, 0);
+    published((gw_conn_t *)o, inf, 0);
 }
 
 static void on_drain(gw_origin_t *o, uint16_t code, const char *reason)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gw_conn: one WebSocket client (see gw_conn.c for receiving, tokens,
- * memory, ordering and sending). The connection state lives in the lws
+ * memory, ordering and sending; gw_conn_limits.c for the token buckets and
+ * the failed-publish bookkeeping). The connection state lives in the lws
  * per-session data. A connection is two things to the modules below it:
  * an origin (gw_origins.h: its flushes' outcomes, failures and delivery
  * reports come back through the origin callbacks) and a subscriber
@@ -85,10 +86,19 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf);
 /* Closes with a close code: queued frames are sent first when drain is set. */
 void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drain);
-/* The failed-publish bookkeeping, exposed for tests: true when a flush of
- * (doc, client_id, seq) must be nacked unavailable now. */
+/* ---- gw_conn_limits.c: what needs no socket --------------------------------- */
+/* Token bucket (rate/s, burst): true when one more may go now, else false
+ * with the wait in *retry_ms. Flushes and signals have a bucket each. */
+bool gw_conn_bucket_take(float *tokens, int64_t *since_us, int64_t rate, int64_t burst,
+                         uint32_t *retry_ms);
+/* The failed-publish bookkeeping: true when a flush of (doc, client_id,
+ * seq) must be nacked unavailable now (an earlier seq of the key failed and
+ * is not published yet). */
 bool gw_conn_blocked(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id, uint64_t seq);
-/* Delivery report of a flush of this connection (err 0: published). */
-void gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err);
+/* Delivery report of a flush of this connection (err 0: published; else a
+ * failure that may be retried). 0, or -ENOSPC (GW_MAX_BLOCKS keys remembered
+ * already) or -ENOMEM: the caller closes the connection (a reconnect
+ * resends everything in order). */
+int gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err);
 
 #endif
