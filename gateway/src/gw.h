@@ -23,6 +23,8 @@
 
 #include "flushline/kafka.h"
 
+#define GW_SERVER_NAME "flushline/0.1.0" /* the Server header */
+
 typedef struct gw_config_s {
     const char *bootstrap;
     const char *prefix;

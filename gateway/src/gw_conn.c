@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gw_conn: one WebSocket client. The connection state lives in the lws
- * per-session data; it is registered by origin id (the "origin" of its
- * flush records) so outcomes find their way back.
+ * per-session data; it is registered as an origin (the "origin" of its
+ * flush records) so outcomes find their way back through its origin
+ * callbacks, and subscribes to documents as a gw_subscriber_t whose send
+ * callback queues on it.
  *
  * Receiving: fragments are reassembled up to max.frame, then the frame is
  * decoded (binary = msgpack, text = JSON) and answered in the same form:
@@ -39,30 +41,28 @@
  * @locality lws service thread.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <librdkafka/rdkafka.h>
+
+#include "flushline/clock.h"
 #include "flushline/log.h"
-#include "gw_int.h"
+#include "gw_conn.h"
+#include "gw_heads.h"
 
 #define MAX_BAD_FRAMES 16 /* undecodable frames before close 4000 */
 
-static void count_close(gw_t *gw, uint16_t code)
+static const gw_subscriber_ops_t sub_ops;
+
+static void count_close(gw_svc_t *svc, uint16_t code)
 {
     char name[8];
     long i;
     snprintf(name, sizeof name, "%u", code);
-    if ((i = fl_metric_vec_index(gw->m.closes, name)) >= 0)
-        fl_counter_inc(fl_metric_vec_counter(gw->m.closes, (size_t)i));
-}
-
-static void count_code(fl_metric_vec_t *vec, uint16_t code)
-{
-    long i = fl_metric_vec_index(vec, fl_code_name(code));
-    if (i >= 0)
-        fl_counter_inc(fl_metric_vec_counter(vec, (size_t)i));
+    if ((i = fl_metric_vec_index(svc->m->closes, name)) >= 0)
+        fl_counter_inc(fl_metric_vec_counter(svc->m->closes, (size_t)i));
 }
 
 /* The peer address, for log lines only (not kept per connection). */
@@ -100,16 +100,16 @@ static void queue_clear(gw_conn_t *conn)
 
 int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf)
 {
-    gw_t *gw = conn->gw;
+    gw_svc_t *svc = conn->svc;
     char pb[64];
     if (!buf || conn->closing)
         return -1;
     /* One frame always fits an empty queue (a snapshot may be big). */
-    if (conn->qcount > 0 && conn->qbytes + buf->len > (size_t)gw->cfg->send_queue_bytes) {
-        fl_counter_inc(gw->m.slow_consumers);
+    if (conn->qcount > 0 && conn->qbytes + buf->len > (size_t)svc->cfg->send_queue_bytes) {
+        fl_counter_inc(svc->m->slow_consumers);
         fl_info("conn %llu (%s): send queue over %lld bytes, closing as slow consumer",
                 (unsigned long long)conn->o.id, peer(conn, pb, sizeof pb),
-                (long long)gw->cfg->send_queue_bytes);
+                (long long)svc->cfg->send_queue_bytes);
         gw_conn_close(conn, FL_CLOSE_SLOW_CONSUMER, "send queue full: resync", false);
         return -1;
     }
@@ -136,7 +136,7 @@ int gw_conn_send(gw_conn_t *conn, gw_buf_t *buf)
     return 0;
 }
 
-int gw_conn_send_msg(gw_conn_t *conn, const fl_wire_msg_t *msg, fl_wire_form_t form)
+static int send_msg(gw_conn_t *conn, const fl_wire_msg_t *msg, fl_wire_form_t form)
 {
     gw_buf_t *buf = gw_buf_encode(msg, form);
     int rc;
@@ -154,12 +154,13 @@ static void send_error(gw_conn_t *conn, fl_wire_form_t form, uint16_t code, cons
     msg.type = FL_WT_ERROR;
     msg.u.error.code = code;
     msg.u.error.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
-    count_code(conn->gw->m.errors, code);
-    gw_conn_send_msg(conn, &msg, form);
+    gw_metrics_count_code(conn->svc->m->errors, code);
+    send_msg(conn, &msg, form);
 }
 
-void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush, fl_slice_t doc,
-                  uint16_t code, uint32_t retry_after_ms, const char *reason)
+/* Answers a flush (or a subscribe, signal: flush NULL) by nack. */
+static void nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush, fl_slice_t doc,
+                 uint16_t code, uint32_t retry_after_ms, const char *reason)
 {
     fl_wire_msg_t msg;
     memset(&msg, 0, sizeof msg);
@@ -174,8 +175,8 @@ void gw_conn_nack(gw_conn_t *conn, fl_wire_form_t form, const fl_flush_t *flush,
     msg.u.nack.has_retry = retry_after_ms > 0;
     msg.u.nack.retry_after_ms = retry_after_ms;
     msg.u.nack.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
-    count_code(conn->gw->m.nacks, code);
-    gw_conn_send_msg(conn, &msg, form);
+    gw_metrics_count_code(conn->svc->m->nacks, code);
+    send_msg(conn, &msg, form);
 }
 
 void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drain)
@@ -190,7 +191,7 @@ void gw_conn_close(gw_conn_t *conn, uint16_t code, const char *reason, bool drai
     if (!drain)
         queue_clear(conn);
     lws_sul_cancel(&conn->sul);
-    count_close(conn->gw, code);
+    count_close(conn->svc, code);
     fl_debug("conn %llu (%s): closing %u %s", (unsigned long long)conn->o.id,
              peer(conn, pb, sizeof pb), code, reason);
     lws_callback_on_writable(conn->wsi);
@@ -205,8 +206,8 @@ static void queue_pop(gw_conn_t *conn)
     conn->qhead = (conn->qhead + 1) % conn->qcap;
     conn->qcount--;
     conn->qbytes -= buf->len;
-    fl_counter_inc(conn->gw->m.frames_out);
-    fl_counter_add(conn->gw->m.bytes_out, buf->len);
+    fl_counter_inc(conn->svc->m->frames_out);
+    fl_counter_add(conn->svc->m->bytes_out, buf->len);
     gw_buf_unref(buf);
 }
 
@@ -217,7 +218,7 @@ static void queue_pop(gw_conn_t *conn)
  * does not take and reports the pipe choked until it is out. */
 static int on_writeable(gw_conn_t *conn)
 {
-    gw_t *gw = conn->gw;
+    gw_svc_t *svc = conn->svc;
     while (conn->qcount > 0 && !lws_send_pipe_choked(conn->wsi)) {
         gw_buf_t *buf = conn->q[conn->qhead];
         size_t flen = GW_BUF_FRAME_LEN(buf);
@@ -226,7 +227,7 @@ static int on_writeable(gw_conn_t *conn)
                 return -1;
             queue_pop(conn);
         } else {
-            unsigned char *out = gw->wbatch + LWS_PRE;
+            unsigned char *out = svc->wbatch + LWS_PRE;
             size_t used = 0;
             while (conn->qcount > 0) {
                 buf = conn->q[conn->qhead];
@@ -258,17 +259,17 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 {
     gw_conn_t *conn = lws_container_of(sul, gw_conn_t, sul);
     if (!conn->authed) {
-        send_error(conn, conn->form, FL_CODE_UNAUTHORIZED, "no hello in time");
+        send_error(conn, conn->sub.form, FL_CODE_UNAUTHORIZED, "no hello in time");
         gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "no token in time", true);
     } else {
-        send_error(conn, conn->form, FL_CODE_TOKEN_EXPIRED, "token expired");
+        send_error(conn, conn->sub.form, FL_CODE_TOKEN_EXPIRED, "token expired");
         gw_conn_close(conn, FL_CLOSE_TOKEN_EXPIRED, "token expired", true);
     }
 }
 
 static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
 {
-    const gw_config_t *cfg = conn->gw->cfg;
+    const gw_config_t *cfg = conn->svc->cfg;
     fl_wire_msg_t msg;
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_WELCOME;
@@ -282,7 +283,7 @@ static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
     msg.u.welcome.has_exp = msg.u.welcome.has_leeway = true;
     msg.u.welcome.exp = conn->exp;
     msg.u.welcome.leeway = (uint32_t)cfg->jwt_leeway;
-    gw_conn_send_msg(conn, &msg, form);
+    send_msg(conn, &msg, form);
 }
 
 /* Verifies a token for hello, auth or the upgrade header. The claims are
@@ -290,21 +291,21 @@ static void send_welcome(gw_conn_t *conn, fl_wire_form_t form)
  * 0, or a negative fl_code_t after answering and closing. */
 static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
 {
-    gw_t *gw = conn->gw;
-    fl_claims_t *claims = gw->claims;
+    gw_svc_t *svc = conn->svc;
+    fl_claims_t *claims = svc->claims;
     gw_grants_t *grants = NULL;
     char errstr[256], pb[64];
     int64_t now = fl_clock_wall_s();
     int rc;
 
-    rc = fl_jwt_verify(gw->keys, token.ptr, token.len, now, claims, errstr, sizeof errstr);
+    rc = fl_jwt_verify(svc->keys, token.ptr, token.len, now, claims, errstr, sizeof errstr);
     if (rc == 0 && conn->grants && strcmp(conn->grants->sub.ptr, claims->sub) != 0) {
         rc = -FL_CODE_UNAUTHORIZED;
         snprintf(errstr, sizeof errstr, "a refreshed token must keep the same sub");
     }
     if (rc != 0) {
         uint16_t code = rc == -FL_CODE_TOKEN_EXPIRED ? FL_CODE_TOKEN_EXPIRED : FL_CODE_UNAUTHORIZED;
-        fl_counter_inc(gw->m.auth_failures);
+        fl_counter_inc(svc->m->auth_failures);
         fl_info("conn %llu (%s): token refused: %s", (unsigned long long)conn->o.id,
                 peer(conn, pb, sizeof pb), errstr);
         send_error(conn, form, code, errstr);
@@ -314,11 +315,11 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
                       fl_code_name(code), true);
         return -code;
     }
-    if (!(grants = gw_grants_get(gw, claims))) {
+    if (!(grants = gw_grants_get(svc->grants, claims))) {
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
         return -FL_CODE_INTERNAL;
     }
-    gw_grants_unref(gw, conn->grants);
+    gw_grants_unref(svc->grants, conn->grants);
     conn->grants = grants;
     conn->exp = claims->exp;
     if (!conn->authed)
@@ -328,7 +329,7 @@ static int authenticate(gw_conn_t *conn, fl_slice_t token, fl_wire_form_t form)
     /* expiry closes with 4004 at exp + leeway (wall clock): the instant at
      * which fl_jwt_verify would refuse this token, no earlier */
     {
-        int64_t wait = (conn->exp + gw->cfg->jwt_leeway) * 1000000 - fl_clock_wall_us();
+        int64_t wait = (conn->exp + svc->cfg->jwt_leeway) * 1000000 - fl_clock_wall_us();
         lws_sul_schedule(lws_get_context(conn->wsi), 0, &conn->sul, on_timer,
                          (lws_usec_t)(wait > 0 ? wait : 0));
     }
@@ -345,7 +346,9 @@ static bool is_subscribed(gw_conn_t *conn, gw_doc_t *doc)
     return false;
 }
 
-void gw_conn_forget_doc(gw_conn_t *conn, gw_doc_t *doc)
+/* Removes a subscription entry from the connection's list (the document's
+ * side is the caller's). */
+static void forget_doc(gw_conn_t *conn, gw_doc_t *doc)
 {
     for (uint32_t i = 0; i < conn->nsubs; i++)
         if (conn->subs[i] == doc) {
@@ -356,21 +359,21 @@ void gw_conn_forget_doc(gw_conn_t *conn, gw_doc_t *doc)
 
 static void on_subscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_subscribe_t *s)
 {
-    gw_t *gw = conn->gw;
+    gw_svc_t *svc = conn->svc;
     gw_doc_t *doc;
 
     if (!gw_grants_can_read(conn->grants, s->doc)) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
+        nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant reading this document");
         return;
     }
-    doc = gw_docs_get(gw, s->doc);
-    if (!(doc && is_subscribed(conn, doc)) && conn->nsubs >= (uint32_t)gw->cfg->max_subscriptions) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_LIMIT, 0, "too many subscriptions");
+    doc = gw_docs_get(svc->docs, s->doc);
+    if (!(doc && is_subscribed(conn, doc)) && conn->nsubs >= (uint32_t)svc->cfg->max_subscriptions) {
+        nack(conn, form, NULL, s->doc, FL_CODE_LIMIT, 0, "too many subscriptions");
         return;
     }
-    if (!doc && !(doc = gw_docs_open(gw, s->doc))) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+    if (!doc && !(doc = gw_docs_open(svc->docs, s->doc))) {
+        nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
         return;
     }
     if (!is_subscribed(conn, doc)) {
@@ -378,7 +381,7 @@ static void on_subscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_sub
             uint32_t cap = conn->capsubs ? conn->capsubs * 2 : 4;
             gw_doc_t **subs = realloc(conn->subs, cap * sizeof *subs);
             if (!subs) {
-                gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+                nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
                 return;
             }
             conn->subs = subs;
@@ -386,138 +389,60 @@ static void on_subscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_sub
         }
         conn->subs[conn->nsubs++] = doc;
     }
-    if (gw_docs_subscribe(gw, doc, conn, s->has_version, s->have_version) != 0) {
-        gw_conn_forget_doc(conn, doc);
-        gw_docs_unsubscribe(gw, doc, conn);
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
+    if (gw_docs_subscribe(svc->docs, doc, &conn->sub, s->has_version, s->have_version) != 0) {
+        forget_doc(conn, doc);
+        gw_docs_unsubscribe(svc->docs, doc, &conn->sub);
+        nack(conn, form, NULL, s->doc, FL_CODE_INTERNAL, 0, "out of memory");
     }
 }
 
 static void on_unsubscribe(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_subscribe_t *s)
 {
-    gw_doc_t *doc = gw_docs_get(conn->gw, s->doc);
+    gw_doc_t *doc = gw_docs_get(conn->svc->docs, s->doc);
     if (!doc || !is_subscribed(conn, doc)) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_NOT_SUBSCRIBED, 0, "not subscribed");
+        nack(conn, form, NULL, s->doc, FL_CODE_NOT_SUBSCRIBED, 0, "not subscribed");
         return;
     }
-    gw_conn_forget_doc(conn, doc);
-    gw_docs_unsubscribe(conn->gw, doc, conn);
+    forget_doc(conn, doc);
+    gw_docs_unsubscribe(conn->svc->docs, doc, &conn->sub);
 }
 
-/* Token bucket (rate/s, burst): true when one more may go now, else the
- * wait in ms. Flushes and signals have a bucket each. */
-static bool bucket_take(float *tokens, int64_t *since_us, int64_t rate, int64_t burst,
-                        uint32_t *retry_ms)
+/* After a failed publish could not be remembered (gw_conn_on_published):
+ * a reconnect resends everything in order. */
+static void published(gw_conn_t *conn, const gw_inflight_t *inf, int err)
 {
-    int64_t now = fl_clock_mono_us();
-    double t = (double)*tokens + (double)(now - *since_us) / 1e6 * (double)rate;
-    if (t > (double)burst)
-        t = (double)burst;
-    *since_us = now;
-    if (t >= 1.0) {
-        *tokens = (float)(t - 1.0);
-        return true;
-    }
-    *tokens = (float)t;
-    *retry_ms = (uint32_t)ceil((1.0 - t) / (double)rate * 1000.0);
-    if (*retry_ms == 0)
-        *retry_ms = 1;
-    return false;
-}
-
-/* ---- failed publishes: per (doc, client_id), the lowest seq to publish first */
-
-static gw_block_t *block_find(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id)
-{
-    for (uint16_t i = 0; i < conn->nblocks; i++) {
-        gw_block_t *b = &conn->blocks[i];
-        if (b->doclen == doc.len && memcmp(b->client_id, client_id, FL_CLIENT_ID_LEN) == 0 &&
-            memcmp(b->doc, doc.ptr, doc.len) == 0)
-            return b;
-    }
-    return NULL;
-}
-
-static void block_del(gw_conn_t *conn, gw_block_t *b)
-{
-    *b = conn->blocks[--conn->nblocks];
-    if (conn->nblocks == 0) {
-        free(conn->blocks);
-        conn->blocks = NULL;
-    }
-}
-
-bool gw_conn_blocked(gw_conn_t *conn, fl_slice_t doc, const uint8_t *client_id, uint64_t seq)
-{
-    gw_block_t *b = conn->nblocks ? block_find(conn, doc, client_id) : NULL;
-    if (!b)
-        return false;
-    if (seq > b->seq)
-        return true; /* seq b->seq must be published first */
-    if (seq == b->seq)
-        b->republishing = true;
-    return false; /* seq itself, or an older retry (answered by dedup) */
-}
-
-void gw_conn_on_published(gw_conn_t *conn, const gw_inflight_t *inf, int err)
-{
-    fl_slice_t doc = {inf->doc, inf->doclen};
-    gw_block_t *b = conn->nblocks ? block_find(conn, doc, inf->client_id) : NULL;
-    if (!err) {
-        if (b && b->seq == inf->seq)
-            block_del(conn, b); /* seq is in the log: later seqs may follow */
-        return;
-    }
-    if (b) {
-        if (inf->seq <= b->seq) {
-            b->seq = inf->seq;
-            b->republishing = false;
-        }
-        return;
-    }
-    if (conn->nblocks >= GW_MAX_BLOCKS) {
-        /* cannot remember more: a reconnect resends everything in order */
-        gw_conn_close(conn, FL_CLOSE_INTERNAL, "too many failed publishes", true);
-        return;
-    }
-    if (!(b = realloc(conn->blocks, (conn->nblocks + 1u) * sizeof *b))) {
+    int rc = gw_conn_on_published(conn, inf, err);
+    if (rc == -ENOMEM)
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
-        return;
-    }
-    conn->blocks = b;
-    b = &conn->blocks[conn->nblocks++];
-    memset(b, 0, sizeof *b);
-    b->seq = inf->seq;
-    memcpy(b->client_id, inf->client_id, FL_CLIENT_ID_LEN);
-    b->doclen = (uint8_t)inf->doclen;
-    memcpy(b->doc, inf->doc, inf->doclen);
+    else if (rc != 0)
+        gw_conn_close(conn, FL_CLOSE_INTERNAL, "too many failed publishes", true);
 }
 
 static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
 {
-    gw_t *gw = conn->gw;
+    gw_svc_t *svc = conn->svc;
     gw_inflight_t *inf = NULL;
     char *buf = NULL, errstr[256];
     size_t len;
     uint32_t retry = 0;
 
     if (!gw_grants_can_write(conn->grants, flush->doc)) {
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_DOC_FORBIDDEN, 0,
+        nack(conn, form, flush, flush->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant writing this document");
         return;
     }
-    if (flush->ncmds > (uint32_t)gw->cfg->max_commands) {
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_LIMIT, 0, "too many commands");
+    if (flush->ncmds > (uint32_t)svc->cfg->max_commands) {
+        nack(conn, form, flush, flush->doc, FL_CODE_LIMIT, 0, "too many commands");
         return;
     }
-    if (!bucket_take(&conn->tokens, &conn->tokens_us, gw->cfg->rate, gw->cfg->burst, &retry)) {
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_RATE_LIMITED, retry,
+    if (!gw_conn_bucket_take(&conn->tokens, &conn->tokens_us, svc->cfg->rate, svc->cfg->burst, &retry)) {
+        nack(conn, form, flush, flush->doc, FL_CODE_RATE_LIMITED, retry,
                      "rate limit: retry the same seq later");
         return;
     }
     if (gw_conn_blocked(conn, flush->doc, flush->client_id, flush->seq)) {
-        fl_counter_inc(gw->m.produce_errors);
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+        fl_counter_inc(svc->m->produce_errors);
+        nack(conn, form, flush, flush->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
                      "an earlier seq of this client and document is not published yet: "
                      "resend it first");
         return;
@@ -525,15 +450,15 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
     /* the user comes from the token, never from the client; the origin
      * carries the frame's form, which the outcome will take */
     flush->user = conn->grants->sub;
-    if (fl_wire_encode_flush_record(flush, (fl_slice_t){gw->id, gw->idlen},
+    if (fl_wire_encode_flush_record(flush, svc->id,
                                     gw_origin_tag(conn->o.id, form), &buf, &len, errstr,
                                     sizeof errstr) != 0) {
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
+        nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
         return;
     }
     if (!(inf = malloc(sizeof *inf))) {
         free(buf);
-        gw_conn_nack(conn, form, flush, flush->doc, FL_CODE_INTERNAL, 0, "out of memory");
+        nack(conn, form, flush, flush->doc, FL_CODE_INTERNAL, 0, "out of memory");
         return;
     }
     inf->origin = gw_origin_tag(conn->o.id, form);
@@ -543,12 +468,12 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
     inf->doclen = flush->doc.len;
     memcpy(inf->doc, flush->doc.ptr, flush->doc.len);
     /* held until the doc's events partition is followed; failures nack */
-    gw_docs_produce_flush(gw, flush->doc, buf, len, inf);
+    gw_parts_publish(svc->parts, flush->doc, buf, len, inf);
 }
 
 static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal_t *s)
 {
-    gw_t *gw = conn->gw;
+    gw_svc_t *svc = conn->svc;
     fl_wire_msg_t msg;
     char *buf = NULL, errstr[256];
     size_t len;
@@ -556,34 +481,34 @@ static void on_signal(gw_conn_t *conn, fl_wire_form_t form, const fl_wire_signal
     int rc;
 
     if (!gw_grants_can_read(conn->grants, s->doc)) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
+        nack(conn, form, NULL, s->doc, FL_CODE_DOC_FORBIDDEN, 0,
                      "the token does not grant this document");
         return;
     }
-    if (!bucket_take(&conn->sig_tokens, &conn->sig_tokens_us, gw->cfg->signal_rate,
-                     gw->cfg->signal_burst, &retry)) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_RATE_LIMITED, retry,
+    if (!gw_conn_bucket_take(&conn->sig_tokens, &conn->sig_tokens_us, svc->cfg->signal_rate,
+                     svc->cfg->signal_burst, &retry)) {
+        nack(conn, form, NULL, s->doc, FL_CODE_RATE_LIMITED, retry,
                      "signal rate limit");
         return;
     }
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_REC_SIGNAL;
     msg.u.signal.doc = s->doc;
-    msg.u.signal.gw = (fl_slice_t){gw->id, gw->idlen};
+    msg.u.signal.gw = svc->id;
     msg.u.signal.user = conn->grants->sub;
     msg.u.signal.body = s->body;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_BAD_FRAME, 0, errstr);
+        nack(conn, form, NULL, s->doc, FL_CODE_BAD_FRAME, 0, errstr);
         return;
     }
-    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_SIGNALS, s->doc, buf, len, NULL)) != 0) {
+    if ((rc = gw_kafka_produce(svc->kafka, FL_TOPIC_SIGNALS, s->doc, buf, len, NULL)) != 0) {
         free(buf);
-        fl_counter_inc(gw->m.produce_errors);
-        gw_conn_nack(conn, form, NULL, s->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+        fl_counter_inc(svc->m->produce_errors);
+        nack(conn, form, NULL, s->doc, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
                      "broker unavailable");
         return;
     }
-    fl_counter_inc(gw->m.signals_in);
+    fl_counter_inc(svc->m->signals_in);
 }
 
 /* A flush frame that did not decode: a nack naming what it holds of doc,
@@ -599,7 +524,7 @@ static void refuse_flush_frame(gw_conn_t *conn, fl_wire_form_t form, const char 
     unsigned got;
 
     memset(&f, 0, sizeof f);
-    got = fl_wire_flush_ident(form, data, len, lim, conn->gw->arena, &doc, f.client_id, &f.seq);
+    got = fl_wire_flush_ident(form, data, len, lim, conn->svc->arena, &doc, f.client_id, &f.seq);
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_NACK;
     if (got & FL_WIRE_IDENT_DOC)
@@ -612,98 +537,83 @@ static void refuse_flush_frame(gw_conn_t *conn, fl_wire_form_t form, const char 
     msg.u.nack.seq = f.seq;
     msg.u.nack.code = code;
     msg.u.nack.reason = (fl_slice_t){reason, strnlen(reason, 1024)};
-    count_code(conn->gw->m.nacks, code);
-    gw_conn_send_msg(conn, &msg, form);
+    gw_metrics_count_code(conn->svc->m->nacks, code);
+    send_msg(conn, &msg, form);
 }
 
-static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
+/* A frame that did not decode (rc, errstr): answered as the rules say,
+ * closing when the same frame could never pass. */
+static void on_bad_frame(gw_conn_t *conn, fl_wire_form_t form, const char *data, size_t len,
+                         const fl_wire_limits_t *lim, int rc, const char *errstr)
 {
-    gw_t *gw = conn->gw;
-    fl_wire_form_t form = text ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
-    fl_wire_limits_t lim = fl_wire_limits_frame;
-    fl_wire_msg_t msg;
-    char errstr[512], pb[64];
-    int rc, type = FL_WT_NONE;
+    uint16_t code = (uint16_t)-rc;
+    int type = FL_WT_NONE;
     uint32_t version = 0;
+    char pb[64];
 
-    fl_counter_inc(gw->m.frames_in);
-    fl_counter_add(gw->m.bytes_in, len);
-    if (conn->closing)
-        return;
-    if (!conn->authed)
-        conn->form = form; /* until the hello, answer in the form the client uses */
-    lim.max_frame = (size_t)gw->cfg->max_frame;
-    lim.max_commands = (uint32_t)gw->cfg->max_commands;
-    fl_arena_reset(gw->arena);
-    rc = fl_wire_decode(FL_WIRE_C2S, form, data, len, &lim, gw->arena, &msg, errstr,
-                        sizeof errstr);
-    if (rc != 0) {
-        uint16_t code = (uint16_t)-rc;
-        fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
-        fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id,
-                 peer(conn, pb, sizeof pb), errstr);
-        if (code == FL_CODE_UNSUPPORTED_VERSION) {
-            send_error(conn, form, code, errstr);
-            gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
-            return;
-        }
-        if (!conn->authed && type == FL_WT_HELLO) {
-            /* a hello that cannot be read says why (a token or client name
-             * over its bound is limit, naming the field); a token problem
-             * closes 4001 (get a good token), anything else 4000 (fix the
-             * client): the same hello would fail again either way. The
-             * decoder checks "token" first and names it in its reason. */
-            bool token = strstr(errstr, "\"token\"") != NULL;
-            send_error(conn, form, code, errstr);
-            gw_conn_close(conn, token ? FL_CLOSE_UNAUTHORIZED : FL_CLOSE_BAD_FRAME,
-                          token ? "hello: bad token" : "hello: bad frame", true);
-            return;
-        }
-        if (!conn->authed) {
-            send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
-            gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
-            return;
-        }
-        if (type == FL_WT_FLUSH)
-            refuse_flush_frame(conn, form, data, len, &lim, code, errstr);
-        else
-            send_error(conn, form, code, errstr);
-        if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
-            gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "too many bad frames", true);
+    fl_wire_peek(data, len, form, FL_WIRE_C2S, &type, &version, NULL, 0);
+    fl_debug("conn %llu (%s): bad frame: %s", (unsigned long long)conn->o.id,
+             peer(conn, pb, sizeof pb), errstr);
+    if (code == FL_CODE_UNSUPPORTED_VERSION) {
+        send_error(conn, form, code, errstr);
+        gw_conn_close(conn, FL_CLOSE_UNSUPPORTED_VERSION, "unsupported schema version", true);
         return;
     }
-    if (!conn->authed && msg.type != FL_WT_HELLO) {
+    if (!conn->authed && type == FL_WT_HELLO) {
+        /* a hello that cannot be read says why (a token or client name
+         * over its bound is limit, naming the field); a token problem
+         * closes 4001 (get a good token), anything else 4000 (fix the
+         * client): the same hello would fail again either way. The
+         * decoder checks "token" first and names it in its reason. */
+        bool token = strstr(errstr, "\"token\"") != NULL;
+        send_error(conn, form, code, errstr);
+        gw_conn_close(conn, token ? FL_CLOSE_UNAUTHORIZED : FL_CLOSE_BAD_FRAME,
+                      token ? "hello: bad token" : "hello: bad frame", true);
+        return;
+    }
+    if (!conn->authed) {
         send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
         gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
         return;
     }
-    switch (msg.type) {
+    if (type == FL_WT_FLUSH)
+        refuse_flush_frame(conn, form, data, len, lim, code, errstr);
+    else
+        send_error(conn, form, code, errstr);
+    if (code != FL_CODE_UNKNOWN_TYPE && ++conn->bad_frames > MAX_BAD_FRAMES)
+        gw_conn_close(conn, FL_CLOSE_BAD_FRAME, "too many bad frames", true);
+}
+
+/* A decoded client message. */
+static void dispatch(gw_conn_t *conn, fl_wire_form_t form, fl_wire_msg_t *msg)
+{
+    switch (msg->type) {
     case FL_WT_HELLO:
     case FL_WT_AUTH:
         /* a hello on an authenticated connection refreshes like auth */
-        if (msg.type == FL_WT_HELLO)
-            conn->form = form;
-        if (authenticate(conn, msg.u.hello.token, form) == 0)
+        if (msg->type == FL_WT_HELLO)
+            conn->sub.form = form;
+        if (authenticate(conn, msg->u.hello.token, form) == 0)
             send_welcome(conn, form);
         break;
     case FL_WT_SUBSCRIBE:
-        on_subscribe(conn, form, &msg.u.sub);
+        on_subscribe(conn, form, &msg->u.sub);
         break;
     case FL_WT_UNSUBSCRIBE:
-        on_unsubscribe(conn, form, &msg.u.sub);
+        on_unsubscribe(conn, form, &msg->u.sub);
         break;
     case FL_WT_FLUSH:
-        on_flush(conn, form, &msg.u.flush);
+        on_flush(conn, form, &msg->u.flush);
         break;
     case FL_WT_SIGNAL:
-        on_signal(conn, form, &msg.u.signal);
+        on_signal(conn, form, &msg->u.signal);
         break;
     case FL_WT_PING: {
         fl_wire_msg_t pong;
         memset(&pong, 0, sizeof pong);
         pong.type = FL_WT_PONG;
-        pong.u.ping = msg.u.ping;
-        gw_conn_send_msg(conn, &pong, form);
+        pong.u.ping = msg->u.ping;
+        send_msg(conn, &pong, form);
         break;
     }
     default:
@@ -712,13 +622,45 @@ static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
     }
 }
 
+static void on_message(gw_conn_t *conn, const char *data, size_t len, bool text)
+{
+    gw_svc_t *svc = conn->svc;
+    fl_wire_form_t form = text ? FL_WIRE_JSON : FL_WIRE_MSGPACK;
+    fl_wire_limits_t lim = fl_wire_limits_frame;
+    fl_wire_msg_t msg;
+    char errstr[512];
+    int rc;
+
+    fl_counter_inc(svc->m->frames_in);
+    fl_counter_add(svc->m->bytes_in, len);
+    if (conn->closing)
+        return;
+    if (!conn->authed)
+        conn->sub.form = form; /* until the hello, answer in the form the client uses */
+    lim.max_frame = (size_t)svc->cfg->max_frame;
+    lim.max_commands = (uint32_t)svc->cfg->max_commands;
+    fl_arena_reset(svc->arena);
+    rc = fl_wire_decode(FL_WIRE_C2S, form, data, len, &lim, svc->arena, &msg, errstr,
+                        sizeof errstr);
+    if (rc != 0) {
+        on_bad_frame(conn, form, data, len, &lim, rc, errstr);
+        return;
+    }
+    if (!conn->authed && msg.type != FL_WT_HELLO) {
+        send_error(conn, form, FL_CODE_UNAUTHORIZED, "the first message must be hello");
+        gw_conn_close(conn, FL_CLOSE_UNAUTHORIZED, "unauthorized", true);
+        return;
+    }
+    dispatch(conn, form, &msg);
+}
+
 /* Reassembles one message from its fragments, bounded by max.frame. A
  * message in one piece is decoded straight from lws's buffer; the
  * reassembly buffer lives only while a message is split. */
 static void on_receive(gw_conn_t *conn, const char *in, size_t len)
 {
-    gw_t *gw = conn->gw;
-    size_t max = (size_t)gw->cfg->max_frame;
+    gw_svc_t *svc = conn->svc;
+    size_t max = (size_t)svc->cfg->max_frame;
     bool first = lws_is_first_fragment(conn->wsi) && conn->rxlen == 0 && !conn->rx_overflow;
     bool final = lws_is_final_fragment(conn->wsi);
 
@@ -774,46 +716,46 @@ static void on_receive(gw_conn_t *conn, const char *in, size_t len)
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
-static bool origin_allowed(gw_t *gw, struct lws *wsi)
+static bool origin_allowed(gw_svc_t *svc, struct lws *wsi)
 {
     char origin[512];
     int n;
-    if (!gw->origins)
+    if (!svc->allow)
         return true;
     n = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
     if (n <= 0)
         return true; /* not a browser: the allow-list protects browsers' users */
-    for (char **o = gw->origins; *o; o++)
+    for (char **o = svc->allow; *o; o++)
         if (strcmp(*o, origin) == 0)
             return true;
     return false;
 }
 
-static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
+static void on_established(gw_svc_t *svc, gw_conn_t *conn, struct lws *wsi)
 {
     char auth[FL_JWT_MAX_TOKEN + 16];
     int n;
 
     memset(conn, 0, sizeof *conn);
-    conn->o.kind = GW_ORIGIN_WS;
-    conn->o.id = gw_origin_next(gw);
-    conn->gw = gw;
+    conn->svc = svc;
     conn->wsi = wsi;
     conn->established = true;
-    conn->form = FL_WIRE_MSGPACK;
+    conn->sub.ops = &sub_ops;
+    conn->sub.form = FL_WIRE_MSGPACK;
     conn->q = conn->qinline;
     conn->qcap = GW_QINLINE;
-    conn->tokens = (float)gw->cfg->burst;
-    conn->sig_tokens = (float)gw->cfg->signal_burst;
+    conn->tokens = (float)svc->cfg->burst;
+    conn->sig_tokens = (float)svc->cfg->signal_burst;
     conn->tokens_us = conn->sig_tokens_us = fl_clock_mono_us();
-    if (fl_hmap_put(gw->origins_map, &conn->o.id, sizeof conn->o.id, &conn->o) != 0) {
+    if (gw_origins_add(svc->origins, &conn->o, &gw_conn_origin_ops) != 0) {
         conn->established = false;
         gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
         return;
     }
-    gw->nconns++;
-    fl_gauge_add_int(gw->m.connections, 1);
-    if (gw->draining) {
+    conn->sub.origin = conn->o.id;
+    svc->nconns++;
+    fl_gauge_add_int(svc->m->connections, 1);
+    if (svc->draining) {
         gw_conn_close(conn, FL_CLOSE_GOING_AWAY, "draining", false);
         return;
     }
@@ -824,33 +766,33 @@ static void on_established(gw_t *gw, gw_conn_t *conn, struct lws *wsi)
         return;
     }
     lws_sul_schedule(lws_get_context(wsi), 0, &conn->sul, on_timer,
-                     (lws_usec_t)gw->cfg->hello_timeout_ms * LWS_US_PER_MS);
+                     (lws_usec_t)svc->cfg->hello_timeout_ms * LWS_US_PER_MS);
 }
 
-static void on_closed(gw_t *gw, gw_conn_t *conn)
+static void on_closed(gw_svc_t *svc, gw_conn_t *conn)
 {
     if (!conn->established)
         return;
     conn->closing = true; /* nothing more is queued (held outcomes are dropped) */
     lws_sul_cancel(&conn->sul);
     for (uint32_t i = 0; i < conn->nsubs; i++)
-        gw_docs_unsubscribe(gw, conn->subs[i], conn);
+        gw_docs_unsubscribe(svc->docs, conn->subs[i], &conn->sub);
     free(conn->subs);
     queue_clear(conn);
     free(conn->rx);
     free(conn->blocks);
-    gw_grants_unref(gw, conn->grants);
+    gw_grants_unref(svc->grants, conn->grants);
     conn->grants = NULL;
-    fl_hmap_del(gw->origins_map, &conn->o.id, sizeof conn->o.id);
-    gw->nconns--;
-    fl_gauge_add_int(gw->m.connections, -1);
+    gw_origins_del(svc->origins, &conn->o);
+    svc->nconns--;
+    fl_gauge_add_int(svc->m->connections, -1);
     conn->established = false;
 }
 
 int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len)
 {
-    gw_t *gw = lws_context_user(lws_get_context(wsi));
+    gw_svc_t *svc = lws_context_user(lws_get_context(wsi));
     gw_conn_t *conn = user;
     char uri[64];
 
@@ -858,7 +800,7 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
         /* the path as it came when the gateway read the request line (a
          * query string is ignored), else lws's copy (TLS) */
-        gw_head_line_t *hl = gw_http_take_head(gw, wsi);
+        gw_head_line_t *hl = gw_heads_take(svc->heads, wsi);
         if (hl) {
             const char *q = memchr(hl->target, '?', hl->tlen);
             size_t plen = q ? (size_t)(q - hl->target) : hl->tlen;
@@ -872,15 +814,15 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         }
         /* while draining the upgrade completes and is closed at once with
          * 4201 (on_established): the client reconnects elsewhere */
-        if (!origin_allowed(gw, wsi)) {
-            fl_counter_inc(gw->m.origin_rejects);
+        if (!origin_allowed(svc, wsi)) {
+            fl_counter_inc(svc->m->origin_rejects);
             fl_info("refused a WebSocket upgrade from a foreign Origin");
             return 1;
         }
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        on_established(gw, conn, wsi);
+        on_established(svc, conn, wsi);
         return 0;
     case LWS_CALLBACK_RECEIVE:
         if (conn && conn->established && !conn->closing)
@@ -892,17 +834,71 @@ int gw_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         return on_writeable(conn);
     case LWS_CALLBACK_CLOSED:
         if (conn)
-            on_closed(gw, conn);
+            on_closed(svc, conn);
         return 0;
     default:
         return 0;
     }
 }
 
-void gw_conn_close_all(gw_t *gw, uint16_t code, const char *reason)
+/* ---- what the modules below call back ------------------------------------------- */
+
+/* The outcome of this connection's flush, in the form of the flush's frame. */
+static void on_outcome(gw_origin_t *o, const fl_outcome_t *out, fl_wire_form_t form)
 {
-    gw_origin_t *o;
-    FL_HMAP_FOREACH(gw->origins_map, it, o)
-        if (o->kind == GW_ORIGIN_WS)
-            gw_conn_close((gw_conn_t *)o, code, reason, true);
+    gw_conn_t *conn = (gw_conn_t *)o;
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_OUTCOME;
+    msg.u.outcome.outcome = *out;
+    send_msg(conn, &msg, form);
 }
+
+/* A flush of this connection will not be published: a nack in the form of
+ * its frame. A retryable failure holds later seqs back until this one is
+ * published; a final one (the client drops the flush) does not. */
+static void on_failed(gw_origin_t *o, const gw_inflight_t *inf, uint16_t code,
+                      uint32_t retry_after_ms, const char *reason)
+{
+    gw_conn_t *conn = (gw_conn_t *)o;
+    fl_flush_t f;
+    if (retry_after_ms > 0)
+        published(conn, inf, RD_KAFKA_RESP_ERR__FAIL);
+    memset(&f, 0, sizeof f);
+    memcpy(f.client_id, inf->client_id, FL_CLIENT_ID_LEN);
+    f.seq = inf->seq;
+    nack(conn, gw_origin_form(inf->origin), &f, (fl_slice_t){inf->doc, inf->doclen}, code,
+         retry_after_ms, reason);
+}
+
+static void on_published(gw_origin_t *o, const gw_inflight_t *inf)
+{
+    published((gw_conn_t *)o, inf, 0);
+}
+
+static void on_drain(gw_origin_t *o, uint16_t code, const char *reason)
+{
+    gw_conn_close((gw_conn_t *)o, code, reason, true);
+}
+
+const gw_origin_ops_t gw_conn_origin_ops = {
+    .on_outcome = on_outcome,
+    .on_failed = on_failed,
+    .on_published = on_published,
+    .on_drain = on_drain,
+};
+
+static int sub_send(gw_subscriber_t *s, gw_buf_t *buf)
+{
+    return gw_conn_send(lws_container_of(s, gw_conn_t, sub), buf);
+}
+
+static void sub_close(gw_subscriber_t *s, uint16_t code, const char *reason)
+{
+    gw_conn_close(lws_container_of(s, gw_conn_t, sub), code, reason, false);
+}
+
+static const gw_subscriber_ops_t sub_ops = {
+    .send = sub_send,
+    .close = sub_close,
+};

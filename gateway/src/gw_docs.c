@@ -1,30 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gw_docs: the live copies of the documents this gateway has subscribers
- * for, their subscriber sets and a window of their recent outcomes.
- *
- * A document's life: opened by its first subscriber (or an HTTP read), its
- * events partition is assigned in the consumer (at the partition's end),
- * then a sync is produced to commands; outcomes that arrive before the
- * sync reply are already reflected in it and are ignored. The reply sets
- * the live copy (state, or deltas from version 0) and every waiting
- * subscriber gets its catch-up. Afterwards each applied outcome is applied
- * to the live copy (the chain hash must match, else the copy is dropped
- * and re-synced, subscribers hearing nothing until it is consistent) and
- * fanned out as one `deltas` message encoded once per form and shared by
- * all subscribers. A document without subscribers is dropped after
- * doc.idle.ms, and its partition unassigned when no document needs it and
- * no outcome of a flush this gateway published is awaited on it.
- *
- * Minimum-disclosure tenants get `changed {doc, version}` instead of
- * snapshots and deltas (PROTOCOL.md section 4).
- *
- * Outcomes go back to the connection (or HTTP request) whose flush they
- * answer, in the form of that flush's frame (the form bit of the record's
- * origin). When that connection is subscribed to the document, the
- * outcome never overtakes the flush's changes: while its catch-up is
- * pending (the document is syncing), an outcome that applied something is
- * held on its subscription and sent right after the catch-up.
+ * gw_docs: the gateway's documents (see gw_docs.h for their life, the
+ * catch-up rules and who gets what).
  *
  * @locality lws service thread.
  */
@@ -36,81 +13,103 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include <librdkafka/rdkafka.h>
+
+#include "flushline/clock.h"
+#include "flushline/engine.h"
+#include "flushline/hmap.h"
+#include "flushline/history.h"
 #include "flushline/log.h"
-#include "gw_fault.h"
-#include "gw_int.h"
+#include "gw_docs.h"
 
 #define NO_VERSION UINT64_MAX /* a subscriber that holds nothing yet */
 
-static void start_sync(gw_t *gw, gw_doc_t *doc);
+/* An outcome of the subscriber's own flush held until its catch-up has
+ * gone out. */
+typedef struct hold_s {
+    struct hold_s *next;
+    gw_buf_t *buf;
+} hold_t;
 
-/* A flush waiting for its partition to be followed. */
-typedef struct gw_held_s {
-    struct gw_held_s *next;
-    char *buf;
-    size_t len;
-    gw_inflight_t *inf;
-} gw_held_t;
+typedef struct sub_s {
+    gw_subscriber_t *s;
+    uint64_t version; /* what this subscriber holds (after the catch-up) */
+    bool pending;     /* waiting for the doc to be live */
+    uint32_t nhold;
+    hold_t *hold, *hold_tail; /* outcomes waiting for the catch-up, oldest first */
+} sub_t;
 
-static void need_partition(gw_t *gw, int32_t p)
+typedef enum doc_state_e {
+    DOC_WAIT_PART = 0, /* its events partition is being followed */
+    DOC_SYNCING,       /* sync sent, waiting for the reply */
+    DOC_LIVE,
+} doc_state_t;
+
+struct gw_doc_s {
+    char id[FL_DOC_ID_MAX];
+    size_t idlen;
+    int32_t partition;
+    uint8_t state;
+    bool minimal;
+    uint64_t req;
+    int64_t sync_deadline_us;
+    fl_doc_t *live;
+    sub_t *subs;
+    uint32_t nsubs, capsubs;
+    fl_window_t window; /* the last window.deltas outcome records (history.h) */
+    gw_waiter_t *waiters; /* HTTP reads waiting for the live copy */
+    int64_t idle_since_us; /* 0 while it has subscribers or waiters */
+};
+
+struct gw_docs_s {
+    gw_docs_conf_t conf;
+    gw_docs_parts_t parts;
+    gw_origins_t *origins;
+    gw_metrics_t *m;
+    fl_hmap_t *map;    /* doc id -> gw_doc_t */
+    fl_arena_t *arena; /* scratch, reset per use */
+    uint64_t next_req;
+};
+
+static void start_sync(gw_docs_t *docs, gw_doc_t *doc);
+
+gw_doc_t *gw_docs_get(gw_docs_t *docs, fl_slice_t id)
 {
-    if (gw->part_state[p] == GW_PART_NONE) {
-        gw->part_state[p] = GW_PART_ASSIGNING;
-        gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], true);
-    }
+    return fl_hmap_get(docs->map, id.ptr, id.len);
 }
 
-/* Produces a held flush. Its partition is followed from an offset read
- * before this call, so its outcome cannot be missed; it counts as awaited
- * until the outcome (or a delivery failure) comes back. */
-static void produce_held(gw_t *gw, gw_held_t *h, int32_t p)
+size_t gw_docs_count(const gw_docs_t *docs)
 {
-    int rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS,
-                              (fl_slice_t){h->inf->doc, h->inf->doclen}, h->buf, h->len, h->inf);
-    if (rc != 0) {
-        free(h->buf);
-        gw_on_delivery(gw, h->inf, rc); /* nacks by the error (see there), frees inf */
-    } else {
-        h->inf->partition = p;
-        gw->part_await[p]++;
-    }
-    free(h);
+    return fl_hmap_count(docs->map);
 }
 
-void gw_docs_produce_flush(gw_t *gw, fl_slice_t key, char *buf, size_t len, gw_inflight_t *inf)
+bool gw_docs_live(const gw_doc_t *doc)
 {
-    int32_t p = gw_partition(gw, key);
-    gw_held_t *h = GW_FAULT(GW_FAULT_HELD) ? NULL : malloc(sizeof *h);
-    if (!h) {
-        /* our resource exhaustion, not the broker's: internal (the same
-         * seq may be sent again) */
-        free(buf);
-        gw_flush_failed(gw, inf, FL_CODE_INTERNAL, GW_RETRY_AFTER_MS,
-                        "out of memory in the gateway: retry the same seq");
-        return;
-    }
-    h->buf = buf;
-    h->len = len;
-    h->inf = inf;
-    gw->part_used_us[p] = fl_clock_mono_us();
-    if (gw->part_state[p] == GW_PART_ASSIGNED) {
-        produce_held(gw, h, p);
-        return;
-    }
-    h->next = gw->held[p];
-    gw->held[p] = h;
-    need_partition(gw, p);
+    return doc->state == DOC_LIVE;
 }
 
-gw_doc_t *gw_docs_get(gw_t *gw, fl_slice_t id)
+uint64_t gw_docs_version(const gw_doc_t *doc)
 {
-    return fl_hmap_get(gw->docs, id.ptr, id.len);
+    return doc->live ? fl_doc_version(doc->live) : 0;
 }
 
-static void hold_clear(gw_sub_t *sub)
+/* True when the doc's tenant is in minimum-disclosure mode. */
+static bool tenant_minimal(const gw_docs_t *docs, fl_slice_t doc)
+{
+    const char *slash = memchr(doc.ptr, '/', doc.len);
+    size_t tlen = slash ? (size_t)(slash - doc.ptr) : doc.len;
+    if (!docs->conf.minimal)
+        return false;
+    for (char *const *t = docs->conf.minimal; *t; t++)
+        if (strlen(*t) == tlen && memcmp(*t, doc.ptr, tlen) == 0)
+            return true;
+    return false;
+}
+
+static void hold_clear(sub_t *sub)
 {
     while (sub->hold) {
-        gw_hold_t *h = sub->hold;
+        hold_t *h = sub->hold;
         sub->hold = h->next;
         gw_buf_unref(h->buf);
         free(h);
@@ -120,12 +119,12 @@ static void hold_clear(gw_sub_t *sub)
 }
 
 /* Sends the held outcomes of a subscription, oldest first. */
-static void hold_release(gw_sub_t *sub)
+static void hold_release(sub_t *sub)
 {
     while (sub->hold) {
-        gw_hold_t *h = sub->hold;
+        hold_t *h = sub->hold;
         sub->hold = h->next;
-        gw_conn_send(sub->conn, h->buf);
+        sub->s->ops->send(sub->s, h->buf);
         gw_buf_unref(h->buf);
         free(h);
     }
@@ -133,45 +132,55 @@ static void hold_release(gw_sub_t *sub)
     sub->nhold = 0;
 }
 
-static void doc_free(gw_t *gw, gw_doc_t *doc)
+/* Frees a document that is out of the map (nobody is called). */
+static void doc_free(gw_docs_t *docs, gw_doc_t *doc)
 {
     for (uint32_t i = 0; i < doc->nsubs; i++)
         hold_clear(&doc->subs[i]);
-    if (doc->state == GW_DOC_LIVE)
-        fl_gauge_add_int(gw->m.docs_live, -1);
-    fl_gauge_add_int(gw->m.docs, -1);
+    if (doc->state == DOC_LIVE)
+        fl_gauge_add_int(docs->m->docs_live, -1);
+    fl_gauge_add_int(docs->m->docs, -1);
     fl_window_free(&doc->window);
     free(doc->subs);
     fl_doc_free(doc->live);
     free(doc);
 }
 
-gw_doc_t *gw_docs_open(gw_t *gw, fl_slice_t id)
+/* The one place a document leaves memory (idle today; a memory budget's
+ * eviction would come here too): out of the map, its partition told. */
+static void doc_drop(gw_docs_t *docs, gw_doc_t *doc)
 {
-    gw_doc_t *doc = gw_docs_get(gw, id);
+    fl_hmap_del(docs->map, doc->id, doc->idlen);
+    docs->parts.docs(docs->parts.ctx, doc->partition, -1);
+    doc_free(docs, doc);
+}
+
+gw_doc_t *gw_docs_open(gw_docs_t *docs, fl_slice_t id)
+{
+    gw_doc_t *doc = gw_docs_get(docs, id);
     if (doc)
         return doc;
     if (id.len == 0 || id.len > FL_DOC_ID_MAX || !(doc = calloc(1, sizeof *doc)))
         return NULL;
     memcpy(doc->id, id.ptr, id.len);
     doc->idlen = id.len;
-    doc->partition = gw_partition(gw, id);
-    doc->minimal = gw_tenant_minimal(gw, id);
+    doc->partition = docs->parts.partition(docs->parts.ctx, id);
+    doc->minimal = tenant_minimal(docs, id);
     /* window.deltas is its one bound: the gateway has no byte setting */
-    fl_window_init(&doc->window, (uint32_t)gw->cfg->window_deltas, SIZE_MAX);
-    if (fl_hmap_put(gw->docs, doc->id, doc->idlen, doc) != 0) {
+    fl_window_init(&doc->window, docs->conf.window_deltas, SIZE_MAX);
+    if (fl_hmap_put(docs->map, doc->id, doc->idlen, doc) != 0) {
         free(doc);
         return NULL;
     }
-    fl_gauge_add_int(gw->m.docs, 1);
-    gw->part_docs[doc->partition]++;
-    start_sync(gw, doc);
+    fl_gauge_add_int(docs->m->docs, 1);
+    docs->parts.docs(docs->parts.ctx, doc->partition, 1);
+    start_sync(docs, doc);
     return doc;
 }
 
 /* ---- sync ----------------------------------------------------------------- */
 
-static void produce_sync(gw_t *gw, gw_doc_t *doc)
+static void send_sync(gw_docs_t *docs, gw_doc_t *doc)
 {
     fl_wire_msg_t msg;
     char *buf = NULL, errstr[256];
@@ -181,78 +190,56 @@ static void produce_sync(gw_t *gw, gw_doc_t *doc)
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_REC_SYNC;
     msg.u.sync.doc = (fl_slice_t){doc->id, doc->idlen};
-    msg.u.sync.gw = (fl_slice_t){gw->id, gw->idlen};
-    msg.u.sync.req = doc->req = ++gw->next_req;
+    msg.u.sync.gw = docs->conf.id;
+    msg.u.sync.req = doc->req = ++docs->next_req;
     msg.u.sync.have_version = 0;
-    doc->state = GW_DOC_SYNCING;
-    doc->sync_deadline_us = fl_clock_mono_us() + gw->cfg->sync_timeout_ms * 1000;
+    doc->state = DOC_SYNCING;
+    doc->sync_deadline_us = fl_clock_mono_us() + docs->conf.sync_timeout_us;
     if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
         fl_error("encoding a sync for %.*s: %s", (int)doc->idlen, doc->id, errstr);
         return;
     }
-    if ((rc = gw_kafka_produce(gw->kafka, FL_TOPIC_COMMANDS, msg.u.sync.doc, buf, len, NULL))) {
+    if ((rc = docs->parts.send(docs->parts.ctx, msg.u.sync.doc, buf, len))) {
         free(buf);
-        fl_counter_inc(gw->m.produce_errors);
+        fl_counter_inc(docs->m->produce_errors);
         fl_warn("cannot produce a sync for %.*s: %s; retrying", (int)doc->idlen, doc->id,
                 rd_kafka_err2str(rc));
         doc->sync_deadline_us = fl_clock_mono_us() + 1000 * 1000;
         return;
     }
-    fl_counter_inc(gw->m.syncs);
+    fl_counter_inc(docs->m->syncs);
     fl_debug("sync %.*s req %llu", (int)doc->idlen, doc->id, (unsigned long long)doc->req);
 }
 
-static void start_sync(gw_t *gw, gw_doc_t *doc)
+static void start_sync(gw_docs_t *docs, gw_doc_t *doc)
 {
-    int32_t p = doc->partition;
-    if (gw->part_state[p] == GW_PART_ASSIGNED) {
-        produce_sync(gw, doc);
-        return;
-    }
-    doc->state = GW_DOC_WAIT_PART;
-    need_partition(gw, p);
+    doc->state = DOC_WAIT_PART;
+    if (docs->parts.follow(docs->parts.ctx, doc->partition))
+        send_sync(docs, doc);
 }
 
-void gw_docs_on_assigned(gw_t *gw, int32_t partition, uint32_t gen)
+void gw_docs_on_part_ready(gw_docs_t *docs, int32_t p)
 {
     gw_doc_t *doc;
-    if (partition < 0 || partition >= FL_MAX_PARTITIONS || gw->part_gen[partition] != gen ||
-        gw->part_state[partition] != GW_PART_ASSIGNING)
-        return; /* a stale answer: a newer request is on its way */
-    gw->part_state[partition] = GW_PART_ASSIGNED;
-    FL_HMAP_FOREACH(gw->docs, it, doc)
-        if (doc->partition == partition && doc->state == GW_DOC_WAIT_PART)
-            produce_sync(gw, doc);
-    /* held flushes, oldest first (the list is newest first) */
-    gw_held_t *h = gw->held[partition], *rev = NULL;
-    gw->held[partition] = NULL;
-    while (h) {
-        gw_held_t *next = h->next;
-        h->next = rev;
-        rev = h;
-        h = next;
-    }
-    while (rev) {
-        gw_held_t *next = rev->next;
-        produce_held(gw, rev, partition);
-        rev = next;
-    }
+    FL_HMAP_FOREACH(docs->map, it, doc)
+        if (doc->partition == p && doc->state == DOC_WAIT_PART)
+            send_sync(docs, doc);
 }
 
 /* Drops the live copy and syncs again; subscribers wait (hearing nothing)
  * and get a catch-up from what they hold when the copy is live again. */
-static void resync(gw_t *gw, gw_doc_t *doc, const char *why)
+static void resync(gw_docs_t *docs, gw_doc_t *doc, const char *why)
 {
     fl_warn("document %.*s: %s; re-syncing", (int)doc->idlen, doc->id, why);
-    fl_counter_inc(gw->m.resyncs);
-    if (doc->state == GW_DOC_LIVE)
-        fl_gauge_add_int(gw->m.docs_live, -1);
+    fl_counter_inc(docs->m->resyncs);
+    if (doc->state == DOC_LIVE)
+        fl_gauge_add_int(docs->m->docs_live, -1);
     fl_doc_free(doc->live);
     doc->live = NULL;
     fl_window_clear(&doc->window);
     for (uint32_t i = 0; i < doc->nsubs; i++)
         doc->subs[i].pending = true;
-    start_sync(gw, doc);
+    start_sync(docs, doc);
 }
 
 /* ---- messages to subscribers ------------------------------------------------ */
@@ -268,10 +255,10 @@ static gw_buf_t *encode_changed(const gw_doc_t *doc, uint64_t version, fl_wire_f
     return gw_buf_encode(&msg, form);
 }
 
-gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form)
+gw_buf_t *gw_docs_snapshot(gw_docs_t *docs, gw_doc_t *doc, fl_wire_form_t form)
 {
     fl_wire_msg_t msg;
-    (void)gw;
+    (void)docs;
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_SNAPSHOT;
     msg.u.snapshot.doc = (fl_slice_t){doc->id, doc->idlen};
@@ -283,18 +270,19 @@ gw_buf_t *gw_docs_snapshot(gw_t *gw, gw_doc_t *doc, fl_wire_form_t form)
 
 /* The window's deltas from version `from` to the live version as one
  * `deltas` message, or NULL when the window does not reach back that far. */
-static gw_buf_t *window_deltas(gw_t *gw, gw_doc_t *doc, uint64_t from, fl_wire_form_t form)
+static gw_buf_t *window_deltas(gw_docs_t *docs, gw_doc_t *doc, uint64_t from,
+                               fl_wire_form_t form)
 {
     fl_wire_msg_t msg;
     char errstr[256];
     int rc;
 
-    fl_arena_reset(gw->arena);
+    fl_arena_reset(docs->arena);
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_DELTAS;
     msg.u.deltas.doc = (fl_slice_t){doc->id, doc->idlen};
     msg.u.deltas.from_version = from;
-    rc = fl_window_deltas(&doc->window, from, gw->arena, &msg.u.deltas.items,
+    rc = fl_window_deltas(&doc->window, from, docs->arena, &msg.u.deltas.items,
                           &msg.u.deltas.nitems, errstr, sizeof errstr);
     if (rc == FL_HISTORY_ERECORD)
         fl_error("window record of %.*s undecodable: %s", (int)doc->idlen, doc->id, errstr);
@@ -306,143 +294,184 @@ static gw_buf_t *window_deltas(gw_t *gw, gw_doc_t *doc, uint64_t from, fl_wire_f
 /* Queues the catch-up of one subscriber of a live doc: nothing when it is
  * up to date, the missing deltas when the window has them, else a
  * snapshot. */
-static void catch_up(gw_t *gw, gw_doc_t *doc, gw_sub_t *sub)
+static void catch_up(gw_docs_t *docs, gw_doc_t *doc, sub_t *sub)
 {
     uint64_t v = fl_doc_version(doc->live);
-    gw_conn_t *conn = sub->conn;
+    fl_wire_form_t form = (fl_wire_form_t)sub->s->form;
     gw_buf_t *buf = NULL;
 
     sub->pending = false;
     if (doc->minimal) {
         if (sub->version != v)
-            buf = encode_changed(doc, v, conn->form);
+            buf = encode_changed(doc, v, form);
     } else if (sub->version == v) {
         /* up to date: later deltas follow */
     } else {
         if (sub->version < v)
-            buf = window_deltas(gw, doc, sub->version, conn->form);
+            buf = window_deltas(docs, doc, sub->version, form);
         if (!buf)
-            buf = gw_docs_snapshot(gw, doc, conn->form);
+            buf = gw_docs_snapshot(docs, doc, form);
     }
     sub->version = v;
     if (buf) {
-        gw_conn_send(conn, buf);
+        sub->s->ops->send(sub->s, buf);
         gw_buf_unref(buf);
     }
-    hold_release(sub); /* the connection's own outcomes, after their changes */
+    hold_release(sub); /* the subscriber's own outcomes, after their changes */
 }
 
 /* ---- subscriptions ---------------------------------------------------------- */
 
-int gw_docs_subscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, bool has, uint64_t have)
+int gw_docs_subscribe(gw_docs_t *docs, gw_doc_t *doc, gw_subscriber_t *s, bool has,
+                      uint64_t have)
 {
-    gw_sub_t *sub = NULL;
+    sub_t *sub = NULL;
     for (uint32_t i = 0; i < doc->nsubs; i++)
-        if (doc->subs[i].conn == conn) {
+        if (doc->subs[i].s == s) {
             sub = &doc->subs[i]; /* a repeated subscribe restarts the catch-up */
             break;
         }
     if (!sub) {
         if (doc->nsubs == doc->capsubs) {
             uint32_t cap = doc->capsubs ? doc->capsubs * 2 : 4;
-            gw_sub_t *s = realloc(doc->subs, cap * sizeof *s);
-            if (!s)
+            sub_t *subs = realloc(doc->subs, cap * sizeof *subs);
+            if (!subs)
                 return -FL_CODE_INTERNAL;
-            doc->subs = s;
+            doc->subs = subs;
             doc->capsubs = cap;
         }
         sub = &doc->subs[doc->nsubs++];
         memset(sub, 0, sizeof *sub);
-        sub->conn = conn;
-        fl_gauge_add_int(gw->m.subscriptions, 1);
+        sub->s = s;
+        fl_gauge_add_int(docs->m->subscriptions, 1);
     }
     sub->version = has ? have : NO_VERSION;
     sub->pending = true;
     doc->idle_since_us = 0;
-    if (doc->state == GW_DOC_LIVE)
-        catch_up(gw, doc, sub);
+    if (doc->state == DOC_LIVE)
+        catch_up(docs, doc, sub);
     return 0;
 }
 
-void gw_docs_unsubscribe(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn)
+void gw_docs_unsubscribe(gw_docs_t *docs, gw_doc_t *doc, gw_subscriber_t *s)
 {
     for (uint32_t i = 0; i < doc->nsubs; i++)
-        if (doc->subs[i].conn == conn) {
+        if (doc->subs[i].s == s) {
             /* no catch-up will come: held outcomes go now (dropped when
-             * the connection is closing) */
+             * the subscriber is closing) */
             hold_release(&doc->subs[i]);
             doc->subs[i] = doc->subs[--doc->nsubs];
-            fl_gauge_add_int(gw->m.subscriptions, -1);
+            fl_gauge_add_int(docs->m->subscriptions, -1);
             break;
         }
-    if (doc->nsubs == 0 && doc->http_waiters == 0)
+    if (doc->nsubs == 0 && !doc->waiters)
         doc->idle_since_us = fl_clock_mono_us();
+}
+
+void gw_docs_wait(gw_docs_t *docs, gw_doc_t *doc, gw_waiter_t *w)
+{
+    (void)docs;
+    w->doc = doc;
+    w->prev = NULL;
+    w->next = doc->waiters;
+    if (doc->waiters)
+        doc->waiters->prev = w;
+    doc->waiters = w;
+    doc->idle_since_us = 0;
+}
+
+void gw_docs_unwait(gw_docs_t *docs, gw_waiter_t *w)
+{
+    gw_doc_t *doc = w->doc;
+    (void)docs;
+    if (!doc)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        doc->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->next = w->prev = NULL;
+    w->doc = NULL;
+    if (doc->nsubs == 0 && !doc->waiters)
+        doc->idle_since_us = fl_clock_mono_us();
+}
+
+/* The doc is live: every waiter is taken off and called, once. */
+static void wake_waiters(gw_docs_t *docs, gw_doc_t *doc)
+{
+    while (doc->waiters) {
+        gw_waiter_t *w = doc->waiters;
+        gw_docs_unwait(docs, w);
+        w->on_live(w, doc);
+    }
 }
 
 /* ---- records ------------------------------------------------------------------ */
 
-static void on_sync_reply(gw_t *gw, const fl_wire_sync_reply_t *r)
+static void on_sync_reply(gw_docs_t *docs, const fl_wire_sync_reply_t *r)
 {
-    gw_doc_t *doc = gw_docs_get(gw, r->doc);
+    gw_doc_t *doc = gw_docs_get(docs, r->doc);
     fl_doc_t *live;
     int rc = 0;
 
-    if (!doc || doc->state != GW_DOC_SYNCING || r->req != doc->req)
+    if (!doc || doc->state != DOC_SYNCING || r->req != doc->req)
         return; /* an old request's answer */
     if (!(live = fl_doc_new(r->doc, NULL))) {
-        resync(gw, doc, "out of memory");
+        resync(docs, doc, "out of memory");
         return;
     }
     if (r->has_state) {
         rc = fl_doc_restore(live, &r->state, r->version, r->chain);
     } else {
-        fl_arena_reset(gw->arena);
+        fl_arena_reset(docs->arena);
         for (uint32_t i = 0; i < r->nitems && rc == 0; i++) {
             const fl_wire_delta_t *d = &r->items[i];
             rc = fl_doc_apply_applied(live, d->version - d->ncmds, d->cmds, d->ncmds, d->chain,
-                                      gw->arena);
+                                      docs->arena);
         }
         if (rc == 0 && fl_doc_version(live) != r->version)
             rc = FL_EERR_DELTA;
     }
     if (rc != 0) {
         fl_doc_free(live);
-        resync(gw, doc, fl_engine_strerror(rc));
+        resync(docs, doc, fl_engine_strerror(rc));
         return;
     }
     doc->live = live;
-    doc->state = GW_DOC_LIVE;
-    fl_gauge_add_int(gw->m.docs_live, 1);
+    doc->state = DOC_LIVE;
+    fl_gauge_add_int(docs->m->docs_live, 1);
     fl_debug("document %.*s live at version %llu", (int)doc->idlen, doc->id,
              (unsigned long long)r->version);
     for (uint32_t i = 0; i < doc->nsubs; i++)
         if (doc->subs[i].pending)
-            catch_up(gw, doc, &doc->subs[i]);
-    gw_http_on_doc_live(gw, doc);
+            catch_up(docs, doc, &doc->subs[i]);
+    wake_waiters(docs, doc);
 }
 
 /* Sends buf (msgpack) or its JSON twin, encoded on first need, to every
  * subscriber that is not waiting for its catch-up. */
-static void fan_out(gw_t *gw, gw_doc_t *doc, gw_buf_t *bin, gw_buf_t *(*json)(void *), void *arg,
+static void fan_out(gw_doc_t *doc, gw_buf_t *bin, gw_buf_t *(*json)(void *), void *arg,
                     uint64_t version)
 {
     gw_buf_t *text = NULL;
     bool tried = false;
     for (uint32_t i = 0; i < doc->nsubs; i++) {
-        gw_sub_t *sub = &doc->subs[i];
+        sub_t *sub = &doc->subs[i];
         if (sub->pending)
             continue;
         if (version)
             sub->version = version;
-        if (sub->conn->form == FL_WIRE_JSON) {
+        if (sub->s->form == FL_WIRE_JSON) {
             if (!tried) {
                 text = json(arg);
                 tried = true;
             }
             if (text)
-                gw_conn_send(sub->conn, text);
+                sub->s->ops->send(sub->s, text);
         } else if (bin) {
-            gw_conn_send(sub->conn, bin);
+            sub->s->ops->send(sub->s, bin);
         }
     }
     gw_buf_unref(text);
@@ -469,48 +498,23 @@ static gw_buf_t *lazy_changed(void *arg)
 static bool any_form(const gw_doc_t *doc, fl_wire_form_t form)
 {
     for (uint32_t i = 0; i < doc->nsubs; i++)
-        if (!doc->subs[i].pending && doc->subs[i].conn->form == form)
+        if (!doc->subs[i].pending && doc->subs[i].s->form == form)
             return true;
     return false;
 }
 
-/* The outcome of conn's own flush, in the form of the flush's frame. Live
- * subscriptions have already been sent the delta (fan-out comes first); a
- * subscription still waiting for its catch-up holds an outcome that
- * applied something until the catch-up is out. */
-static void answer_outcome(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, const fl_outcome_t *o,
-                           fl_wire_form_t form)
+/* Holds buf on sub until its catch-up is out (the reference passes);
+ * past GW_HOLD_MAX the subscriber is closed. */
+static void hold(sub_t *sub, gw_buf_t *buf)
 {
-    fl_wire_msg_t msg;
-    gw_buf_t *buf;
-    gw_sub_t *sub = NULL;
-    gw_hold_t *h;
-
-    (void)gw;
-    memset(&msg, 0, sizeof msg);
-    msg.type = FL_WT_OUTCOME;
-    msg.u.outcome.outcome = *o;
-    if (!(buf = gw_buf_encode(&msg, form)))
-        return;
-    /* pending subscriptions exist only while the document is not live */
-    if (doc && doc->state != GW_DOC_LIVE && o->version_after > o->version_before)
-        for (uint32_t i = 0; i < doc->nsubs; i++)
-            if (doc->subs[i].conn == conn) {
-                sub = doc->subs[i].pending ? &doc->subs[i] : NULL;
-                break;
-            }
-    if (!sub) {
-        gw_conn_send(conn, buf);
-        gw_buf_unref(buf);
-        return;
-    }
+    hold_t *h;
     if (sub->nhold >= GW_HOLD_MAX || !(h = malloc(sizeof *h))) {
         gw_buf_unref(buf);
-        gw_conn_close(conn, FL_CLOSE_SLOW_CONSUMER, "too many outcomes waiting: resync", false);
+        sub->s->ops->close(sub->s, FL_CLOSE_SLOW_CONSUMER, "too many outcomes waiting: resync");
         return;
     }
     h->next = NULL;
-    h->buf = buf; /* the reference passes to the hold */
+    h->buf = buf;
     if (sub->hold_tail)
         sub->hold_tail->next = h;
     else
@@ -519,22 +523,55 @@ static void answer_outcome(gw_t *gw, gw_doc_t *doc, gw_conn_t *conn, const fl_ou
     sub->nhold++;
 }
 
-static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, char *raw,
+/* The outcome of a flush this gateway published goes to its origin, in the
+ * form of the flush's frame. Live subscriptions have already been sent the
+ * delta (fan-out comes first); when the origin is a subscriber of doc
+ * still waiting for its catch-up, an outcome that applied something is
+ * held until the catch-up is out. */
+static void answer_outcome(gw_docs_t *docs, gw_doc_t *doc, const fl_wire_outcome_t *wo)
+{
+    const fl_outcome_t *o = &wo->outcome;
+    fl_wire_form_t form = gw_origin_form(wo->origin);
+    gw_origin_t *org = gw_origins_get(docs->origins, wo->origin);
+    uint64_t id = wo->origin & ~(uint64_t)GW_ORIGIN_FORM_JSON;
+    fl_wire_msg_t msg;
+    gw_buf_t *buf;
+
+    if (!org)
+        return; /* gone */
+    /* pending subscriptions exist only while the document is not live */
+    if (doc && doc->state != DOC_LIVE && o->version_after > o->version_before)
+        for (uint32_t i = 0; i < doc->nsubs; i++)
+            if (doc->subs[i].s->origin == id) {
+                if (!doc->subs[i].pending)
+                    break;
+                memset(&msg, 0, sizeof msg);
+                msg.type = FL_WT_OUTCOME;
+                msg.u.outcome.outcome = *o;
+                if ((buf = gw_buf_encode(&msg, form)))
+                    hold(&doc->subs[i], buf);
+                return;
+            }
+    org->ops->on_outcome(org, o, form);
+}
+
+static void on_outcome(gw_docs_t *docs, const fl_wire_outcome_t *wo, int64_t ts_ms, char *raw,
                        size_t rawlen)
 {
     const fl_outcome_t *o = &wo->outcome;
-    gw_doc_t *doc = gw_docs_get(gw, o->doc);
+    gw_doc_t *doc = gw_docs_get(docs, o->doc);
     int rc;
 
-    if (doc && doc->state == GW_DOC_LIVE && o->napplied > 0 && !o->duplicate) {
+    if (doc && doc->state == DOC_LIVE && o->napplied > 0 && !o->duplicate) {
         uint64_t v = fl_doc_version(doc->live);
         if (o->version_after <= v) {
             /* already in the live copy */
         } else if (o->version_before != v) {
-            resync(gw, doc, "an outcome does not follow the live copy");
-        } else if (fl_arena_reset(gw->arena), (rc = fl_doc_apply_applied(doc->live, o->version_before, o->applied,
-                                              o->napplied, o->chain, gw->arena)) != 0) {
-            resync(gw, doc, fl_engine_strerror(rc));
+            resync(docs, doc, "an outcome does not follow the live copy");
+        } else if (fl_arena_reset(docs->arena),
+                   (rc = fl_doc_apply_applied(doc->live, o->version_before, o->applied,
+                                              o->napplied, o->chain, docs->arena)) != 0) {
+            resync(docs, doc, fl_engine_strerror(rc));
         } else {
             fl_wire_msg_t msg;
             fl_wire_delta_t d;
@@ -551,11 +588,11 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
             if (any_form(doc, FL_WIRE_MSGPACK))
                 bin = doc->minimal ? encode_changed(doc, o->version_after, FL_WIRE_MSGPACK)
                                    : gw_buf_encode(&msg, FL_WIRE_MSGPACK);
-            fan_out(gw, doc, bin, doc->minimal ? lazy_changed : lazy_json, &l, o->version_after);
+            fan_out(doc, bin, doc->minimal ? lazy_changed : lazy_json, &l, o->version_after);
             gw_buf_unref(bin);
-            fl_counter_inc(gw->m.deltas_out);
+            fl_counter_inc(docs->m->deltas_out);
             if (ts_ms > 0)
-                fl_histogram_observe(gw->m.fanout_ms,
+                fl_histogram_observe(docs->m->fanout_ms,
                                      (double)lws_now_usecs() / 1000.0 - (double)ts_ms);
             /* out of memory only empties the window: catch-ups get snapshots */
             fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
@@ -565,21 +602,14 @@ static void on_outcome(gw_t *gw, const fl_wire_outcome_t *wo, int64_t ts_ms, cha
     free(raw);
 
     /* The originating connection (or HTTP request) gets its outcome. */
-    if (wo->gw.len == gw->idlen && memcmp(wo->gw.ptr, gw->id, gw->idlen) == 0) {
-        gw_origin_t *org = gw_origin_get(gw, wo->origin);
-        int32_t p = gw_partition(gw, o->doc);
-        if (gw->part_await[p] > 0)
-            gw->part_await[p]--;
-        if (org && org->kind == GW_ORIGIN_WS)
-            answer_outcome(gw, doc, (gw_conn_t *)org, o, gw_origin_form(wo->origin));
-        else if (org && org->kind == GW_ORIGIN_HTTP)
-            gw_http_on_outcome(gw, (gw_http_t *)org, wo);
-    }
+    if (wo->gw.len == docs->conf.id.len &&
+        memcmp(wo->gw.ptr, docs->conf.id.ptr, docs->conf.id.len) == 0)
+        answer_outcome(docs, doc, wo);
 }
 
-static void on_signal(gw_t *gw, const fl_wire_signal_t *s)
+static void on_signal(gw_docs_t *docs, const fl_wire_signal_t *s)
 {
-    gw_doc_t *doc = gw_docs_get(gw, s->doc);
+    gw_doc_t *doc = gw_docs_get(docs, s->doc);
     fl_wire_msg_t msg;
     lazy_t l = {&msg, NULL, 0};
     gw_buf_t *bin = NULL;
@@ -593,25 +623,23 @@ static void on_signal(gw_t *gw, const fl_wire_signal_t *s)
     msg.u.signal.body = s->body;
     if (any_form(doc, FL_WIRE_MSGPACK))
         bin = gw_buf_encode(&msg, FL_WIRE_MSGPACK);
-    fan_out(gw, doc, bin, lazy_json, &l, 0);
+    fan_out(doc, bin, lazy_json, &l, 0);
     gw_buf_unref(bin);
-    fl_counter_inc(gw->m.signals_out);
+    fl_counter_inc(docs->m->signals_out);
 }
 
-void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
-                       const fl_wire_msg_t *msg, char *raw, size_t rawlen)
+void gw_docs_on_record(gw_docs_t *docs, const fl_wire_msg_t *msg, int64_t ts_ms, char *raw,
+                       size_t rawlen)
 {
-    (void)partition;
-    (void)topic;
     switch (msg->type) {
     case FL_WT_REC_OUTCOME:
-        on_outcome(gw, &msg->u.outcome, ts_ms, raw, rawlen);
+        on_outcome(docs, &msg->u.outcome, ts_ms, raw, rawlen);
         return;
     case FL_WT_REC_SYNC_REPLY:
-        on_sync_reply(gw, &msg->u.reply);
+        on_sync_reply(docs, &msg->u.reply);
         break;
     case FL_WT_REC_SIGNAL:
-        on_signal(gw, &msg->u.signal);
+        on_signal(docs, &msg->u.signal);
         break;
     default:
         break;
@@ -621,47 +649,51 @@ void gw_docs_on_record(gw_t *gw, int topic, int32_t partition, int64_t ts_ms,
 
 /* ---- timers ---------------------------------------------------------------------- */
 
-void gw_docs_tick(gw_t *gw, int64_t now_us)
+void gw_docs_tick(gw_docs_t *docs, int64_t now_us)
 {
     gw_doc_t *doc;
-    FL_HMAP_FOREACH(gw->docs, it, doc) {
-        if (doc->state == GW_DOC_SYNCING && now_us > doc->sync_deadline_us) {
+    FL_HMAP_FOREACH(docs->map, it, doc) {
+        if (doc->state == DOC_SYNCING && now_us > doc->sync_deadline_us) {
             fl_warn("no sync reply for %.*s yet; asking again", (int)doc->idlen, doc->id);
-            produce_sync(gw, doc);
+            send_sync(docs, doc);
         }
-        if (doc->nsubs == 0 && doc->http_waiters == 0 && doc->idle_since_us &&
-            now_us - doc->idle_since_us > gw->cfg->doc_idle_ms * 1000) {
+        if (doc->nsubs == 0 && !doc->waiters && doc->idle_since_us &&
+            now_us - doc->idle_since_us > docs->conf.idle_us) {
             /* the current entry: the iteration goes on with the next */
             fl_debug("dropping idle document %.*s", (int)doc->idlen, doc->id);
-            fl_hmap_del(gw->docs, doc->id, doc->idlen);
-            gw->part_docs[doc->partition]--;
-            doc_free(gw, doc);
+            doc_drop(docs, doc);
         }
     }
-    /* a partition nobody needs (no document, no recent flush) is let go */
-    for (int32_t p = 0; p < (int32_t)gw->cfg->partitions && p < FL_MAX_PARTITIONS; p++)
-        if (gw->part_state[p] == GW_PART_ASSIGNED && gw->part_docs[p] == 0 &&
-            now_us - gw->part_used_us[p] > gw->cfg->doc_idle_ms * 1000 + 60 * 1000000ll &&
-            (gw->part_await[p] == 0 || now_us - gw->part_used_us[p] > GW_AWAIT_MAX_US)) {
-            /* a re-assignment starts at the then end: an outcome still
-             * awaited would be skipped, so awaited outcomes keep it */
-            gw->part_await[p] = 0;
-            gw->part_state[p] = GW_PART_NONE;
-            gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], false);
-        }
 }
 
-void gw_docs_free_all(gw_t *gw)
+gw_docs_t *gw_docs_new(const gw_docs_conf_t *conf, const gw_docs_parts_t *parts,
+                       gw_origins_t *origins, gw_metrics_t *m)
+{
+    gw_docs_t *docs = calloc(1, sizeof *docs);
+    if (!docs)
+        return NULL;
+    docs->conf = *conf;
+    docs->parts = *parts;
+    docs->origins = origins;
+    docs->m = m;
+    docs->next_req = conf->req_base;
+    if (!(docs->map = fl_hmap_new()) || !(docs->arena = fl_arena_new(1 << 16))) {
+        gw_docs_free(docs);
+        return NULL;
+    }
+    return docs;
+}
+
+void gw_docs_free(gw_docs_t *docs)
 {
     gw_doc_t *doc;
-    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
-        while (gw->held[p]) {
-            gw_held_t *h = gw->held[p];
-            gw->held[p] = h->next;
-            free(h->buf);
-            free(h->inf);
-            free(h);
-        }
-    FL_HMAP_FOREACH(gw->docs, it, doc)
-        doc_free(gw, doc); /* the map is freed next, unread */
+    if (!docs)
+        return;
+    if (docs->map) {
+        FL_HMAP_FOREACH(docs->map, it, doc)
+            doc_free(docs, doc); /* the map is freed next, unread */
+        fl_hmap_free(docs->map);
+    }
+    fl_arena_free(docs->arena);
+    free(docs);
 }

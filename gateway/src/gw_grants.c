@@ -5,7 +5,7 @@
  * check, and the connections of one user (or of one role) carry the same
  * ones, so they are interned: one refcounted, immutable gw_grants_t per
  * distinct (sub, read prefixes, write prefixes), found by a byte key in a
- * gateway-wide map. An fl_claims_t is 16.7 KB; a grants object is its
+ * gateway-wide map (the table). An fl_claims_t is 16.7 KB; a grants object is its
  * strings' size plus a few dozen bytes, shared by every connection that
  * holds it. The expiry stays per connection.
  *
@@ -17,8 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flushline/flush.h"
 #include "flushline/value.h"
-#include "gw_int.h"
+#include "gw_grants.h"
 
 /* key: sub, nread, read prefixes, nwrite, write prefixes; each string as
  * one length byte (<= 255) and its bytes. */
@@ -40,7 +41,7 @@ static char *put_str(char *p, const char *str)
     return p + len;
 }
 
-gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims)
+gw_grants_t *gw_grants_get(fl_hmap_t *table, const fl_claims_t *claims)
 {
     uint32_t nread = claims->nread, nwrite = claims->nwrite;
     size_t klen, n;
@@ -59,7 +60,7 @@ gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims)
     *p++ = (char)nwrite;
     for (uint32_t i = 0; i < nwrite; i++)
         p = put_str(p, claims->write[i]);
-    if ((grants = fl_hmap_get(gw->grants, key, klen))) {
+    if ((grants = fl_hmap_get(table, key, klen))) {
         free(key);
         grants->refs++;
         return grants;
@@ -98,18 +99,18 @@ gw_grants_t *gw_grants_get(gw_t *gw, const fl_claims_t *claims)
             }
         }
     }
-    if (fl_hmap_put(gw->grants, grants->key, grants->keylen, grants) != 0) {
+    if (fl_hmap_put(table, grants->key, grants->keylen, grants) != 0) {
         free(grants);
         return NULL;
     }
     return grants;
 }
 
-void gw_grants_unref(gw_t *gw, gw_grants_t *grants)
+void gw_grants_unref(fl_hmap_t *table, gw_grants_t *grants)
 {
     if (!grants || --grants->refs > 0)
         return;
-    fl_hmap_del(gw->grants, grants->key, grants->keylen);
+    fl_hmap_del(table, grants->key, grants->keylen);
     free(grants);
 }
 

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gw_kafka: the gateway's Kafka side. One idempotent producer for commands
- * (flushes, syncs) and signals, served from the lws service thread
- * (gw_kafka_poll runs its delivery reports there). One assign-only,
- * read_committed consumer on the events and signals partitions the
- * service thread asks for, run by its own thread: it decodes records and
- * queues them, then wakes the service thread with lws_cancel_service (the
- * only lws call that is safe from another thread).
+ * gw_kafka: the gateway's Kafka side (see gw_kafka.h). One idempotent
+ * producer, served from the lws service thread; one assign-only,
+ * read_committed consumer run by its own thread, which decodes records and
+ * hands them over through an fl_queue_t whose wake callback (the server's:
+ * lws_cancel_service, the only lws call that is safe from another thread)
+ * runs when a batch lands on an empty queue.
  *
  * An events partition is assigned at its high watermark read just before,
  * and the service thread produces a sync only after it heard the
@@ -32,11 +31,12 @@
 #include <time.h>
 
 #include "flushline/clock.h"
+#include "flushline/limits.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 #include "flushline/topics.h"
 #include "gw_fault.h"
-#include "gw_int.h"
+#include "gw_kafka.h"
 
 /* The newest (un)assignment request of one partition. Requests are kept
  * per partition, not queued: asking never allocates (so it cannot fail),
@@ -55,15 +55,19 @@ typedef struct req_s {
 } req_t;
 
 struct gw_kafka_s {
-    gw_t *gw;
+    const gw_config_t *cfg;
+    gw_kafka_cbs_t cbs;
+    char id[256]; /* this gateway's id: sync replies for others are skipped */
+    size_t idlen;
+    atomic_bool ok; /* gw_kafka_ok */
+    fl_queue_t *events; /* consumer thread -> service thread */
     rd_kafka_t *producer, *consumer;
     rd_kafka_topic_t *t_commands, *t_signals;
     char n_events[FL_TOPIC_NAME_MAX + 1], n_signals[FL_TOPIC_NAME_MAX + 1];
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
-    pthread_mutex_t lock; /* guards everything down to "consumer thread only" */
-    gw_event_t *head, *tail;
+    pthread_mutex_t lock; /* guards want and nwant */
     want_t want[FL_MAX_PARTITIONS];
     uint32_t nwant; /* partitions with a pending request */
     /* consumer thread only */
@@ -92,7 +96,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 {
     gw_kafka_t *kafka = opaque;
     (void)rk;
-    gw_on_delivery(kafka->gw, msg->_private, msg->err);
+    kafka->cbs.on_delivery(kafka->cbs.ctx, msg->_private, msg->err);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -100,7 +104,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     gw_kafka_t *kafka = opaque;
     (void)rk;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        atomic_store(&kafka->gw->kafka_ok, false);
+        atomic_store(&kafka->ok, false);
     fl_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -113,52 +117,36 @@ void gw_event_free(gw_event_t *ev)
     free(ev);
 }
 
+/* One wake-up per batch (the queue calls on_wake when it was empty); the
+ * service thread takes a bounded share per turn. */
 static void push(gw_kafka_t *kafka, gw_event_t *first, gw_event_t *last)
 {
-    bool was_empty;
-    pthread_mutex_lock(&kafka->lock);
-    was_empty = kafka->head == NULL;
-    if (kafka->tail)
-        kafka->tail->next = first;
-    else
-        kafka->head = first;
-    kafka->tail = last;
-    pthread_mutex_unlock(&kafka->lock);
-    /* One wake-up per batch; the service thread takes the whole list. */
-    if (was_empty && kafka->gw->context)
-        lws_cancel_service(kafka->gw->context);
+    fl_queue_push(kafka->events, &first->link, &last->link);
+}
+
+static gw_event_t *event_of(fl_queue_item_t *item)
+{
+    return item ? fl_queue_entry(item, gw_event_t, link) : NULL;
+}
+
+gw_event_t *gw_event_next(const gw_event_t *ev)
+{
+    return event_of(ev->link.next);
 }
 
 gw_event_t *gw_kafka_take(gw_kafka_t *kafka)
 {
-    gw_event_t *list;
-    pthread_mutex_lock(&kafka->lock);
-    list = kafka->head;
-    kafka->head = kafka->tail = NULL;
-    pthread_mutex_unlock(&kafka->lock);
-    return list;
+    return event_of(fl_queue_take(kafka->events));
 }
 
 gw_event_t *gw_kafka_take_some(gw_kafka_t *kafka, size_t max_bytes, bool *more)
 {
-    gw_event_t *list, *last;
-    size_t bytes;
-    pthread_mutex_lock(&kafka->lock);
-    list = last = kafka->head;
-    if (list) {
-        bytes = list->rawlen;
-        while (last->next && bytes + last->next->rawlen <= max_bytes) {
-            last = last->next;
-            bytes += last->rawlen;
-        }
-        kafka->head = last->next;
-        if (!kafka->head)
-            kafka->tail = NULL;
-        last->next = NULL;
-    }
-    *more = kafka->head != NULL;
-    pthread_mutex_unlock(&kafka->lock);
-    return list;
+    return event_of(fl_queue_take_some(kafka->events, max_bytes, more));
+}
+
+bool gw_kafka_ok(const gw_kafka_t *kafka)
+{
+    return atomic_load(&kafka->ok);
 }
 
 /* Records a request unless a newer one for the partition is pending. */
@@ -225,11 +213,12 @@ static int to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, gw_event_t *
                 goto oom;
             memcpy(ev->raw, m->payload, m->len);
             ev->rawlen = m->len;
+            ev->link.weight = m->len;
         }
         break;
     case FL_WT_REC_SYNC_REPLY:
-        if (topic != FL_TOPIC_EVENTS || ev->msg.u.reply.gw.len != kafka->gw->idlen ||
-            memcmp(ev->msg.u.reply.gw.ptr, kafka->gw->id, kafka->gw->idlen) != 0)
+        if (topic != FL_TOPIC_EVENTS || ev->msg.u.reply.gw.len != kafka->idlen ||
+            memcmp(ev->msg.u.reply.gw.ptr, kafka->id, kafka->idlen) != 0)
             goto drop;
         break;
     case FL_WT_REC_SIGNAL:
@@ -293,11 +282,11 @@ static int apply_one(gw_kafka_t *kafka, const req_t *r)
     if (e) {
         fl_warn("cannot read the end of %s [%d]: %s; retrying", kafka->n_events, r->partition,
                 rd_kafka_err2str(e));
-        atomic_store(&kafka->gw->kafka_ok, false);
+        atomic_store(&kafka->ok, false);
         free(ev);
         return -1;
     }
-    atomic_store(&kafka->gw->kafka_ok, true);
+    atomic_store(&kafka->ok, true);
     l = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition)->offset = hi;
     rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset = shi;
@@ -387,7 +376,7 @@ static void *consumer_main(void *arg)
                 }
                 if (ev) {
                     if (last)
-                        last->next = ev;
+                        last->link.next = &ev->link;
                     else
                         first = ev;
                     last = ev;
@@ -413,49 +402,46 @@ static void *consumer_main(void *arg)
     return NULL;
 }
 
-gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
+/* A producer or consumer with the gateway's defaults (user kafka.*
+ * settings applied last, by fl_kafka_new). NULL with errstr. */
+static rd_kafka_t *handle(gw_kafka_t *kafka, rd_kafka_type_t type, const fl_kafka_kv_t *defaults,
+                          char *errstr, size_t errstr_size)
 {
-    const gw_config_t *cfg = gw->cfg;
-    gw_kafka_t *kafka = NULL;
+    fl_kafka_spec_t ks = {.type = type,
+                          .what = type == RD_KAFKA_PRODUCER ? "gateway producer"
+                                                            : "gateway consumer",
+                          .bootstrap = kafka->cfg->bootstrap,
+                          .defaults = defaults,
+                          .props = &kafka->cfg->kafka,
+                          .opaque = kafka,
+                          .on_delivery = type == RD_KAFKA_PRODUCER ? on_delivery : NULL,
+                          .on_error = on_error};
+    return fl_kafka_new(&ks, errstr, errstr_size);
+}
+
+/* The producer (idempotent, keyed by doc: murmur2_random, fl_kafka_new),
+ * once the broker answers; the topics checked; their handles and names. */
+static int open_producer(gw_kafka_t *kafka, char *errstr, size_t errstr_size)
+{
+    static const fl_kafka_kv_t defaults[] = {
+        {"enable.idempotence", "true"},
+        {"linger.ms", "1"},
+        {"message.timeout.ms", "10000"},
+        {NULL, NULL},
+    };
+    const gw_config_t *cfg = kafka->cfg;
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];
-    char name[FL_TOPIC_NAME_MAX + 1], group[300];
-    int r;
+    char name[FL_TOPIC_NAME_MAX + 1];
 
-    if (!(kafka = calloc(1, sizeof *kafka))) {
-        snprintf(errstr, errstr_size, "out of memory");
-        return NULL;
-    }
-    kafka->gw = gw;
-    atomic_init(&kafka->stop, false);
-    pthread_mutex_init(&kafka->lock, NULL);
-
-    /* producer: idempotent, keyed by doc (murmur2_random: fl_kafka_new) */
-    {
-        static const fl_kafka_kv_t defaults[] = {
-            {"enable.idempotence", "true"},
-            {"linger.ms", "1"},
-            {"message.timeout.ms", "10000"},
-            {NULL, NULL},
-        };
-        fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                              .what = "gateway producer",
-                              .bootstrap = cfg->bootstrap,
-                              .defaults = defaults,
-                              .props = &cfg->kafka,
-                              .opaque = kafka,
-                              .on_delivery = on_delivery,
-                              .on_error = on_error};
-        if (!(kafka->producer = fl_kafka_new(&ks, errstr, errstr_size)))
-            goto fail;
-    }
-    if (fl_kafka_wait_ready(kafka->producer, 30000, errstr, errstr_size) != 0)
-        goto fail;
+    if (!(kafka->producer = handle(kafka, RD_KAFKA_PRODUCER, defaults, errstr, errstr_size)) ||
+        fl_kafka_wait_ready(kafka->producer, 30000, errstr, errstr_size) != 0)
+        return -1;
     fl_topics_spec_default(&spec);
     spec.prefix = cfg->prefix;
     spec.partitions = (int)cfg->partitions;
-    if ((r = fl_topics_check(kafka->producer, &spec, st, errstr, errstr_size)) != 0)
-        goto fail;
+    if (fl_topics_check(kafka->producer, &spec, st, errstr, errstr_size) != 0)
+        return -1;
     if (fl_topic_name(cfg->prefix, FL_TOPIC_COMMANDS, name, sizeof name) ||
         !(kafka->t_commands = rd_kafka_topic_new(kafka->producer, name, NULL)) ||
         fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, name, sizeof name) ||
@@ -464,33 +450,55 @@ gw_kafka_t *gw_kafka_new(gw_t *gw, char *errstr, size_t errstr_size)
         fl_topic_name(cfg->prefix, FL_TOPIC_SIGNALS, kafka->n_signals,
                       sizeof kafka->n_signals)) {
         snprintf(errstr, errstr_size, "cannot open the topics of prefix %s", cfg->prefix);
+        return -1;
+    }
+    return 0;
+}
+
+/* The consumer: assign-only (the group id is never joined nor committed). */
+static int open_consumer(gw_kafka_t *kafka, char *errstr, size_t errstr_size)
+{
+    char group[300];
+    snprintf(group, sizeof group, "flushline-gateway-%s", kafka->id);
+    const fl_kafka_kv_t defaults[] = {
+        {"group.id", group},
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "latest"},
+        {"fetch.wait.max.ms", "10"},
+        {"fetch.error.backoff.ms", "20"},
+        {NULL, NULL},
+    };
+    kafka->consumer = handle(kafka, RD_KAFKA_CONSUMER, defaults, errstr, errstr_size);
+    return kafka->consumer ? 0 : -1;
+}
+
+gw_kafka_t *gw_kafka_new(const gw_config_t *cfg, fl_slice_t id, const gw_kafka_cbs_t *cbs,
+                         char *errstr, size_t errstr_size)
+{
+    gw_kafka_t *kafka = NULL;
+    int r;
+
+    if (!(kafka = calloc(1, sizeof *kafka))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    kafka->cfg = cfg;
+    kafka->cbs = *cbs;
+    kafka->idlen = id.len < sizeof kafka->id ? id.len : sizeof kafka->id - 1;
+    memcpy(kafka->id, id.ptr, kafka->idlen);
+    atomic_init(&kafka->stop, false);
+    atomic_init(&kafka->ok, false);
+    pthread_mutex_init(&kafka->lock, NULL);
+    if (!(kafka->events = fl_queue_new(cbs->on_wake, cbs->ctx))) {
+        snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
-
-    /* consumer: assign-only (the group id is never joined nor committed) */
-    snprintf(group, sizeof group, "flushline-gateway-%s", gw->id);
-    {
-        const fl_kafka_kv_t defaults[] = {
-            {"group.id", group},
-            {"isolation.level", "read_committed"},
-            {"enable.auto.commit", "false"},
-            {"enable.auto.offset.store", "false"},
-            {"auto.offset.reset", "latest"},
-            {"fetch.wait.max.ms", "10"},
-            {"fetch.error.backoff.ms", "20"},
-            {NULL, NULL},
-        };
-        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
-                              .what = "gateway consumer",
-                              .bootstrap = cfg->bootstrap,
-                              .defaults = defaults,
-                              .props = &cfg->kafka,
-                              .opaque = kafka,
-                              .on_error = on_error};
-        if (!(kafka->consumer = fl_kafka_new(&ks, errstr, errstr_size)))
-            goto fail;
-    }
-    atomic_store(&gw->kafka_ok, true);
+    if (open_producer(kafka, errstr, errstr_size) != 0 ||
+        open_consumer(kafka, errstr, errstr_size) != 0)
+        goto fail;
+    atomic_store(&kafka->ok, true);
     if ((r = pthread_create(&kafka->thread, NULL, consumer_main, kafka)) != 0) {
         snprintf(errstr, errstr_size, "cannot start the consumer thread: %s", strerror(r));
         goto fail;
@@ -523,12 +531,14 @@ void gw_kafka_free(gw_kafka_t *kafka)
         rd_kafka_poll(kafka->producer, 0); /* last delivery reports free their opaques */
         rd_kafka_destroy(kafka->producer);
     }
-    while ((ev = gw_kafka_take(kafka))) {
+    if (kafka->events) {
+        ev = gw_kafka_take(kafka);
         while (ev) {
-            gw_event_t *next = ev->next;
+            gw_event_t *next = gw_event_next(ev);
             gw_event_free(ev);
             ev = next;
         }
+        fl_queue_free(kafka->events);
     }
     pthread_mutex_destroy(&kafka->lock);
     free(kafka);

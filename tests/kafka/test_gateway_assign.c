@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The gateway's Kafka side (gw_kafka.c) against the real broker, when
- * allocations fail (injected, gw_fault.h). The test thread plays the lws
- * service thread: it takes the consumer thread's events and hands them to
- * the documents, as gw_server.c does.
+ * The gateway's Kafka side (gw_kafka.c) under its partitions (gw_parts.c)
+ * against the real broker, when allocations fail (injected, gw_fault.h).
+ * The test thread plays the lws service thread: it takes the consumer
+ * thread's events and hands assignments to the partitions, as gw_server.c
+ * does.
  * - A flush for a partition not followed yet is held; the assignment's
  *   allocations fail three times; the assignment is retried, announced,
  *   and the held flush is published (in the commands topic), so the
@@ -16,13 +17,17 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fl_ktest.h"
 #include "fl_proc.h"
 #include "fl_test.h"
 #include "flushline/log.h"
 #include "gw_fault.h"
-#include "gw_int.h"
+#include "gw_kafka.h"
+#include "gw_metrics.h"
+#include "gw_origins.h"
+#include "gw_parts.h"
 
 #ifdef GW_FAULTS_ENABLED
 
@@ -31,11 +36,33 @@
 static const char *bootstrap;
 static char prefix[96], gwid[128];
 static gw_config_t cfg;
-static gw_t *gw;
+static gw_metrics_t m;
+static gw_kafka_t *kafka;
+static gw_origins_t *origins;
+static gw_parts_t *parts;
+
+static void on_delivery(void *ctx, void *opaque, int err)
+{
+    (void)ctx;
+    if (parts)
+        gw_parts_on_delivery(parts, opaque, err);
+}
+
+static void io_assign(void *ctx, int32_t p, uint32_t gen, bool on)
+{
+    gw_kafka_assign(ctx, p, gen, on);
+}
+
+static int io_produce(void *ctx, fl_slice_t key, char *buf, size_t len, void *opaque)
+{
+    return gw_kafka_produce(ctx, FL_TOPIC_COMMANDS, key, buf, len, opaque);
+}
 
 static int start_gateway_kafka(void)
 {
     char errstr[512];
+    gw_kafka_cbs_t kcbs = {NULL, on_delivery, NULL};
+    gw_parts_cbs_t pcbs = {NULL, NULL};
     fl_test_unique("gwassign", prefix, sizeof prefix);
     snprintf(gwid, sizeof gwid, "%s-gw", prefix);
     if (fl_ktest_topics(bootstrap, prefix, PARTITIONS) != 0)
@@ -45,37 +72,32 @@ static int start_gateway_kafka(void)
     cfg.partitions = PARTITIONS;
     cfg.window_deltas = 4;
     cfg.sync_timeout_ms = 10000;
-    if (!(gw = calloc(1, sizeof *gw)))
+    if (!(m.reg = fl_metrics_new()))
         return -1;
-    gw->cfg = &cfg;
-    snprintf(gw->id, sizeof gw->id, "%s", gwid);
-    gw->idlen = strlen(gw->id);
-    atomic_init(&gw->kafka_ok, false);
-    gw->docs = fl_hmap_new();
-    gw->origins_map = fl_hmap_new();
-    gw->m.reg = fl_metrics_new();
-    if (!gw->docs || !gw->origins_map || !gw->m.reg)
+    m.produce_errors = fl_metrics_counter(m.reg, "produce_errors", "p");
+    if (!(origins = gw_origins_new(2, m.produce_errors)))
         return -1;
-    gw->m.produce_errors = fl_metrics_counter(gw->m.reg, "produce_errors", "p");
-    if (!(gw->kafka = gw_kafka_new(gw, errstr, sizeof errstr))) {
+    if (!(kafka = gw_kafka_new(&cfg, (fl_slice_t){gwid, strlen(gwid)}, &kcbs, errstr,
+                               sizeof errstr))) {
         fprintf(stderr, "gw_kafka_new: %s\n", errstr);
         return -1;
     }
+    gw_parts_io_t io = {kafka, io_assign, io_produce};
+    if (!(parts = gw_parts_new(PARTITIONS, 30000000, &io, &pcbs, origins)))
+        return -1;
     return 0;
 }
 
 static void stop_gateway_kafka(void)
 {
-    if (!gw)
-        return;
-    gw->freeing = true;
-    gw_kafka_free(gw->kafka);
-    gw_docs_free_all(gw);
-    fl_hmap_free(gw->docs);
-    fl_hmap_free(gw->origins_map);
-    fl_metrics_free(gw->m.reg);
-    free(gw);
-    gw = NULL;
+    if (origins)
+        gw_origins_closing(origins);
+    gw_kafka_free(kafka);
+    kafka = NULL;
+    gw_parts_free(parts);
+    parts = NULL;
+    gw_origins_free(origins);
+    fl_metrics_free(m.reg);
 }
 
 /* What the service thread saw while serving events. */
@@ -90,14 +112,14 @@ typedef struct seen_s {
 static void serve(seen_t *seen)
 {
     gw_event_t *ev;
-    gw_kafka_poll(gw->kafka);
-    ev = gw_kafka_take(gw->kafka);
+    gw_kafka_poll(kafka);
+    ev = gw_kafka_take(kafka);
     while (ev) {
-        gw_event_t *next = ev->next;
+        gw_event_t *next = gw_event_next(ev);
         if (ev->kind == GW_EV_ASSIGNED) {
             if (ev->partition == seen->partition)
                 seen->last_gen = ev->gen;
-            gw_docs_on_assigned(gw, ev->partition, ev->gen);
+            gw_parts_on_assigned(parts, ev->partition, ev->gen);
         } else if (ev->kind == GW_EV_RECORD && ev->msg.type == FL_WT_REC_SIGNAL &&
                    ev->msg.u.signal.body.type == FL_INT &&
                    ev->msg.u.signal.body.u.i == seen->want_body) {
@@ -126,7 +148,7 @@ static bool serve_until(seen_t *seen, cond_fn cond, int timeout_ms)
 
 static bool is_assigned(const seen_t *seen)
 {
-    return gw->part_state[seen->partition] == GW_PART_ASSIGNED;
+    return gw_parts_state(parts, seen->partition) == GW_PART_ASSIGNED;
 }
 
 static bool got_signal(const seen_t *seen)
@@ -145,7 +167,7 @@ static void test_assignment_retried_after_oom(void)
     gw_inflight_t *inf;
     seen_t seen = {0};
 
-    seen.partition = gw_partition(gw, doc);
+    seen.partition = gw_parts_of(parts, doc);
     memset(&flush, 0, sizeof flush);
     memset(&cmd, 0, sizeof cmd);
     cmd.op = FL_OP_INCR;
@@ -158,7 +180,7 @@ static void test_assignment_retried_after_oom(void)
     flush.ncmds = 1;
     flush.cmds = &cmd;
     flush.user = FL_SLICE("tester");
-    ASSERT_EQ(fl_wire_encode_flush_record(&flush, (fl_slice_t){gw->id, gw->idlen}, 1, &buf, &len,
+    ASSERT_EQ(fl_wire_encode_flush_record(&flush, (fl_slice_t){gwid, strlen(gwid)}, 1, &buf, &len,
                                           errstr, sizeof errstr),
               0);
     ASSERT_TRUE((inf = calloc(1, sizeof *inf)) != NULL);
@@ -170,19 +192,19 @@ static void test_assignment_retried_after_oom(void)
 
     /* the assignment's allocations fail three times */
     atomic_store(&gw_faults[GW_FAULT_ASSIGN], 3);
-    gw_docs_produce_flush(gw, doc, buf, len, inf);
-    ASSERT_EQ(gw->part_state[seen.partition], GW_PART_ASSIGNING);
-    ASSERT_TRUE(gw->held[seen.partition] != NULL);
+    gw_parts_publish(parts, doc, buf, len, inf);
+    ASSERT_EQ(gw_parts_state(parts, seen.partition), GW_PART_ASSIGNING);
+    ASSERT_TRUE(gw_parts_held(parts, seen.partition) != 0);
 
     if (!serve_until(&seen, is_assigned, 60000))
         FL_FAIL_("partition %d still %d after 60 s (faults left %d)", seen.partition,
-                 gw->part_state[seen.partition], atomic_load(&gw_faults[GW_FAULT_ASSIGN]));
+                 gw_parts_state(parts, seen.partition), atomic_load(&gw_faults[GW_FAULT_ASSIGN]));
     ASSERT_EQ(atomic_load(&gw_faults[GW_FAULT_ASSIGN]), 0); /* every failure was met */
-    ASSERT_TRUE(gw->held[seen.partition] == NULL);
-    ASSERT_EQ(gw->part_await[seen.partition], 1);
-    ASSERT_EQ(gw_kafka_flush(gw->kafka, 30000), 0);
+    ASSERT_TRUE(gw_parts_held(parts, seen.partition) == 0);
+    ASSERT_EQ(gw_parts_awaited(parts, seen.partition), 1);
+    ASSERT_EQ(gw_kafka_flush(kafka, 30000), 0);
     ASSERT_EQ(fl_ktest_count(bootstrap, prefix, FL_TOPIC_COMMANDS), 1);
-    ASSERT_EQ(fl_counter_value(gw->m.produce_errors), 0);
+    ASSERT_EQ(fl_counter_value(m.produce_errors), 0);
 }
 
 static void test_record_decoded_again_after_oom(void)
@@ -196,9 +218,9 @@ static void test_record_decoded_again_after_oom(void)
     seen_t seen = {0};
 
     ASSERT_TRUE(rk != NULL);
-    seen.partition = gw_partition(gw, doc);
+    seen.partition = gw_parts_of(parts, doc);
     seen.want_body = 4242;
-    ASSERT_EQ(gw->part_state[seen.partition], GW_PART_ASSIGNED); /* by the test above */
+    ASSERT_EQ(gw_parts_state(parts, seen.partition), GW_PART_ASSIGNED); /* by the test above */
     memset(&msg, 0, sizeof msg);
     msg.type = FL_WT_REC_SIGNAL;
     msg.u.signal.doc = doc;
@@ -227,24 +249,25 @@ typedef struct gen_cond_s {
 static bool got_gen(const seen_t *seen)
 {
     const gen_cond_t *c = (const gen_cond_t *)seen;
-    return seen->last_gen == c->want && gw->part_state[seen->partition] == GW_PART_ASSIGNED;
+    return seen->last_gen == c->want &&
+           gw_parts_state(parts, seen->partition) == GW_PART_ASSIGNED;
 }
 
 static void test_unassign_then_assign(void)
 {
     gen_cond_t c = {{0}, 0};
-    int32_t p = gw_partition(gw, FL_SLICE("acme/assign-oom"));
+    int32_t p = gw_parts_of(parts, FL_SLICE("acme/assign-oom"));
     c.seen.partition = p;
-    ASSERT_EQ(gw->part_state[p], GW_PART_ASSIGNED);
-    /* what gw_docs does when it lets a partition go, then needs it again */
-    gw->part_state[p] = GW_PART_NONE;
-    gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], false);
-    gw->part_state[p] = GW_PART_ASSIGNING;
-    gw_kafka_assign(gw->kafka, p, ++gw->part_gen[p], true);
-    c.want = gw->part_gen[p];
+    ASSERT_EQ(gw_parts_state(parts, p), GW_PART_ASSIGNED);
+    /* what gw_parts does when it lets a partition go, then needs it again */
+    gw_parts_release(parts, p);
+    ASSERT_EQ(gw_parts_state(parts, p), GW_PART_NONE);
+    ASSERT_TRUE(!gw_parts_follow(parts, p));
+    ASSERT_EQ(gw_parts_state(parts, p), GW_PART_ASSIGNING);
+    c.want = gw_parts_gen(parts, p);
     if (!serve_until(&c.seen, got_gen, 60000))
         FL_FAIL_("partition %d: state %d, last generation announced %u, want %u", p,
-                 gw->part_state[p], c.seen.last_gen, c.want);
+                 gw_parts_state(parts, p), c.seen.last_gen, c.want);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The gateway's bookkeeping without a broker or sockets (the fl_gateway
- * library's internals, gw_int.h):
+ * library's modules: gw_grants, gw_conn, gw_url, gw_origins):
  * - grants: interned per distinct (sub, read, write), shared by reference
  *   count, freed with the last reference; read/write checks agree with
  *   fl_claims_can_read / fl_claims_can_write;
@@ -19,7 +19,10 @@
 
 #include "fl_test.h"
 #include "flushline/jwt.h"
-#include "gw_int.h"
+#include "gw_conn.h"
+#include "gw_grants.h"
+#include "gw_origins.h"
+#include "gw_url.h"
 
 static fl_claims_t *claims_of(const char *sub, const char *read, const char *write)
 {
@@ -39,20 +42,19 @@ static fl_claims_t *claims_of(const char *sub, const char *read, const char *wri
 
 static void test_grants_shared(void)
 {
-    gw_t *gw = calloc(1, sizeof *gw);
+    fl_hmap_t *table = fl_hmap_new();
     fl_claims_t *a = claims_of("alice", "acme/pub/", "acme/"), *b = claims_of("bob", "*", NULL);
     gw_grants_t *g1, *g2, *g3;
     static const char *const docs[] = {"acme/x", "acme/pub/y", "other/z", "acme", "", "\xff"};
 
-    gw->grants = fl_hmap_new();
-    g1 = gw_grants_get(gw, a);
-    g2 = gw_grants_get(gw, a);
-    g3 = gw_grants_get(gw, b);
+    g1 = gw_grants_get(table, a);
+    g2 = gw_grants_get(table, a);
+    g3 = gw_grants_get(table, b);
     ASSERT_TRUE(g1 && g2 && g3);
     ASSERT_TRUE(g1 == g2);
     ASSERT_TRUE(g1 != g3);
     ASSERT_EQ(g1->refs, 2);
-    ASSERT_EQ(fl_hmap_count(gw->grants), 2);
+    ASSERT_EQ(fl_hmap_count(table), 2);
     ASSERT_STR_EQ(g1->sub.ptr, "alice");
     ASSERT_EQ(g1->sub.len, 5);
     for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
@@ -63,15 +65,14 @@ static void test_grants_shared(void)
         ASSERT_EQ(gw_grants_can_write(g3, d), fl_claims_can_write(b, d.ptr, d.len));
     }
     ASSERT_TRUE(!gw_grants_can_write(NULL, FL_SLICE("acme/x")));
-    gw_grants_unref(gw, g1);
-    ASSERT_EQ(fl_hmap_count(gw->grants), 2);
-    gw_grants_unref(gw, g2);
-    gw_grants_unref(gw, g3);
-    ASSERT_EQ(fl_hmap_count(gw->grants), 0);
-    fl_hmap_free(gw->grants);
+    gw_grants_unref(table, g1);
+    ASSERT_EQ(fl_hmap_count(table), 2);
+    gw_grants_unref(table, g2);
+    gw_grants_unref(table, g3);
+    ASSERT_EQ(fl_hmap_count(table), 0);
+    fl_hmap_free(table);
     free(a);
     free(b);
-    free(gw);
 }
 
 static gw_inflight_t inflight(const char *doc, uint8_t cid, uint64_t seq)
@@ -189,7 +190,7 @@ static void test_http_doc_id(void)
         int rc;
         fl_test_current = cases[i].path;
         why = NULL;
-        rc = gw_http_doc_id(cases[i].path, strlen(cases[i].path), out, &n, &why);
+        rc = gw_url_doc_id(cases[i].path, strlen(cases[i].path), out, &n, &why);
         if (cases[i].id) {
             ASSERT_EQ(rc, 0);
             ASSERT_MEM_EQ(out, n, cases[i].id, strlen(cases[i].id));
@@ -201,33 +202,35 @@ static void test_http_doc_id(void)
     fl_test_current = "test_http_doc_id";
     /* 255 decoded bytes pass, 256 do not, however they are written */
     memset(longp, 'a', 255);
-    ASSERT_EQ(gw_http_doc_id(longp, 255, out, &n, &why), 0);
+    ASSERT_EQ(gw_url_doc_id(longp, 255, out, &n, &why), 0);
     ASSERT_EQ(n, 255);
-    ASSERT_EQ(gw_http_doc_id(longp, 256, out, &n, &why), -1);
+    ASSERT_EQ(gw_url_doc_id(longp, 256, out, &n, &why), -1);
     for (int i = 0; i < 256; i++)
         memcpy(longp + 3 * i, "%61", 3);
-    ASSERT_EQ(gw_http_doc_id(longp, 3 * 255, out, &n, &why), 0);
-    ASSERT_EQ(gw_http_doc_id(longp, 3 * 256, out, &n, &why), -1);
+    ASSERT_EQ(gw_url_doc_id(longp, 3 * 255, out, &n, &why), 0);
+    ASSERT_EQ(gw_url_doc_id(longp, 3 * 256, out, &n, &why), -1);
 }
 
 /* The record origin of a flush carries its frame's form; the origin id
  * (even) finds the connection either way. */
 static void test_origin_form_bit(void)
 {
-    gw_t *gw = calloc(1, sizeof *gw);
-    gw_origin_t o = {.kind = GW_ORIGIN_WS};
-    gw->origins_map = fl_hmap_new();
-    gw->next_origin = (uint64_t)1 << 40;
-    o.id = gw_origin_next(gw);
+    static const gw_origin_ops_t ops = {0};
+    gw_origins_t *reg = gw_origins_new((uint64_t)1 << 40, NULL);
+    gw_origin_t o, o2;
+    ASSERT_TRUE(reg != NULL);
+    ASSERT_EQ(gw_origins_add(reg, &o, &ops), 0);
     ASSERT_EQ(o.id % 2, 0);
-    ASSERT_EQ(gw_origin_next(gw) % 2, 0);
-    ASSERT_EQ(fl_hmap_put(gw->origins_map, &o.id, sizeof o.id, &o), 0);
-    ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_JSON)) == &o);
-    ASSERT_TRUE(gw_origin_get(gw, gw_origin_tag(o.id, FL_WIRE_MSGPACK)) == &o);
+    ASSERT_EQ(gw_origins_add(reg, &o2, &ops), 0);
+    ASSERT_EQ(o2.id % 2, 0);
+    ASSERT_TRUE(gw_origins_get(reg, gw_origin_tag(o.id, FL_WIRE_JSON)) == &o);
+    ASSERT_TRUE(gw_origins_get(reg, gw_origin_tag(o.id, FL_WIRE_MSGPACK)) == &o);
     ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_JSON)), FL_WIRE_JSON);
     ASSERT_EQ(gw_origin_form(gw_origin_tag(o.id, FL_WIRE_MSGPACK)), FL_WIRE_MSGPACK);
-    fl_hmap_free(gw->origins_map);
-    free(gw);
+    gw_origins_del(reg, &o);
+    ASSERT_TRUE(gw_origins_get(reg, o.id) == NULL);
+    ASSERT_TRUE(gw_origins_get(reg, o2.id) == &o2);
+    gw_origins_free(reg);
 }
 
 int main(void)

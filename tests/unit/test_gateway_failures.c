@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * How the gateway answers a flush it cannot publish (gw_int.h; no broker,
- * no sockets: the origin is a connection already closing, whose nacks are
- * counted by code but not sent):
+ * How the gateway answers a flush it cannot publish (gw_parts over a fake
+ * Kafka io, the origin registry, a connection's origin callbacks; no
+ * broker, no sockets: the origin is a connection already closing, whose
+ * nacks are counted by code but not sent):
  * - no memory to hold the flush until its partition is followed (an
  *   injected allocation failure, gw_fault.h): nack `internal` (it used to
  *   be reported as the broker's QUEUE_FULL), retryable, later seqs of the
@@ -17,8 +18,10 @@
 #include <string.h>
 
 #include "fl_test.h"
+#include "gw_conn.h"
 #include "gw_fault.h"
-#include "gw_int.h"
+#include "gw_origins.h"
+#include "gw_parts.h"
 
 #ifdef GW_FAULTS_ENABLED
 
@@ -26,47 +29,72 @@ static const char *const codes[] = {"unavailable", "limit", "internal"};
 
 typedef struct fixture_s {
     gw_config_t cfg;
-    gw_t *gw;
+    gw_metrics_t m;
+    gw_svc_t svc;
+    gw_origins_t *origins;
+    gw_parts_t *parts;
     gw_conn_t conn;
+    int assigns; /* asked of the fake Kafka */
 } fixture_t;
+
+/* The fake Kafka under the partitions: assignments are counted (never
+ * answered), every produce is accepted (and the record dropped). */
+static void fake_assign(void *ctx, int32_t p, uint32_t gen, bool on)
+{
+    fixture_t *f = ctx;
+    (void)p;
+    (void)gen;
+    (void)on;
+    f->assigns++;
+}
+
+static int fake_produce(void *ctx, fl_slice_t key, char *buf, size_t len, void *opaque)
+{
+    (void)ctx;
+    (void)key;
+    (void)len;
+    (void)opaque;
+    free(buf);
+    return 0;
+}
 
 static int setup(fixture_t *f)
 {
+    gw_parts_io_t io = {f, fake_assign, fake_produce};
+    gw_parts_cbs_t cbs = {NULL, NULL};
     memset(f, 0, sizeof *f);
     f->cfg.partitions = 4;
     f->cfg.window_deltas = 4;
-    if (!(f->gw = calloc(1, sizeof *f->gw)))
+    if (!(f->m.reg = fl_metrics_new()))
         return -1;
-    f->gw->cfg = &f->cfg;
-    f->gw->origins_map = fl_hmap_new();
-    f->gw->docs = fl_hmap_new();
-    f->gw->m.reg = fl_metrics_new();
-    if (!f->gw->origins_map || !f->gw->docs || !f->gw->m.reg)
+    f->m.nacks = fl_metrics_counter_vec(f->m.reg, "nacks", "n", "code", codes, 3);
+    f->m.produce_errors = fl_metrics_counter(f->m.reg, "produce_errors", "p");
+    if (!(f->origins = gw_origins_new(76, f->m.produce_errors)) ||
+        !(f->parts = gw_parts_new(4, 1000000, &io, &cbs, f->origins)))
         return -1;
-    f->gw->m.nacks = fl_metrics_counter_vec(f->gw->m.reg, "nacks", "n", "code", codes, 3);
-    f->gw->m.produce_errors = fl_metrics_counter(f->gw->m.reg, "produce_errors", "p");
+    f->svc.cfg = &f->cfg;
+    f->svc.m = &f->m;
+    f->svc.origins = f->origins;
     /* a connection that is closing: nacks are counted, nothing is sent */
-    f->conn.o.id = 78; /* even: bit 0 of a record's origin is the form bit */
-    f->conn.o.kind = GW_ORIGIN_WS;
-    f->conn.gw = f->gw;
+    f->conn.svc = &f->svc;
     f->conn.closing = true;
-    return fl_hmap_put(f->gw->origins_map, &f->conn.o.id, sizeof f->conn.o.id, &f->conn.o);
+    if (gw_origins_add(f->origins, &f->conn.o, &gw_conn_origin_ops) != 0)
+        return -1;
+    return f->conn.o.id == 78 ? 0 : -1; /* even: bit 0 of a record's origin is the form bit */
 }
 
 static void teardown(fixture_t *f)
 {
-    gw_docs_free_all(f->gw);
-    fl_hmap_free(f->gw->docs);
-    fl_hmap_free(f->gw->origins_map);
-    fl_metrics_free(f->gw->m.reg);
+    gw_parts_free(f->parts);
+    gw_origins_free(f->origins);
+    fl_metrics_free(f->m.reg);
     free(f->conn.blocks);
-    free(f->gw);
 }
 
 static uint64_t nacks(fixture_t *f, const char *code)
 {
-    long i = fl_metric_vec_index(f->gw->m.nacks, code);
-    return i < 0 ? 0 : fl_counter_value(fl_metric_vec_counter(f->gw->m.nacks, (size_t)i));
+    long i = fl_metric_vec_index(f->m.nacks, code);
+    return i < 0 ? 0 : fl_counter_value(fl_metric_vec_counter(f->m.nacks, (size_t)i));
 }
 
 static gw_inflight_t *inflight(const char *doc, uint64_t seq)
@@ -88,18 +116,19 @@ static void test_oom_holding_a_flush_is_internal(void)
     uint8_t cid[FL_CLIENT_ID_LEN];
     int32_t p;
     ASSERT_EQ(setup(&f), 0);
-    p = gw_partition(f.gw, doc);
+    p = gw_parts_of(f.parts, doc);
     memset(cid, 5, sizeof cid);
     atomic_store(&gw_faults[GW_FAULT_HELD], 1);
     /* buf and inf pass to the gateway in every case (ASan: no leak) */
-    gw_docs_produce_flush(f.gw, doc, strdup("record"), 6, inflight("acme/held", 9));
+    gw_parts_publish(f.parts, doc, strdup("record"), 6, inflight("acme/held", 9));
     ASSERT_EQ(atomic_load(&gw_faults[GW_FAULT_HELD]), 0);
     ASSERT_EQ(nacks(&f, "internal"), 1);
     ASSERT_EQ(nacks(&f, "unavailable"), 0);
-    ASSERT_EQ(fl_counter_value(f.gw->m.produce_errors), 1);
+    ASSERT_EQ(fl_counter_value(f.m.produce_errors), 1);
     /* nothing is held or asked for: the partition is not left "assigning" */
-    ASSERT_TRUE(f.gw->held[p] == NULL);
-    ASSERT_EQ(f.gw->part_state[p], GW_PART_NONE);
+    ASSERT_EQ(gw_parts_held(f.parts, p), 0);
+    ASSERT_EQ(gw_parts_state(f.parts, p), GW_PART_NONE);
+    ASSERT_EQ(f.assigns, 0);
     /* the same seq may come again; later ones wait for it */
     ASSERT_TRUE(gw_conn_blocked(&f.conn, doc, cid, 10));
     ASSERT_TRUE(!gw_conn_blocked(&f.conn, doc, cid, 9));
@@ -112,35 +141,41 @@ static void test_delivery_errors_map_to_codes(void)
     fl_slice_t big = FL_SLICE("acme/big"), busy = FL_SLICE("acme/busy");
     uint8_t cid[FL_CLIENT_ID_LEN];
     gw_inflight_t *inf;
+    int32_t p;
     ASSERT_EQ(setup(&f), 0);
     memset(cid, 5, sizeof cid);
 
-    /* too large: final, not held back (the client drops that flush) */
+    /* too large: final, not held back (the client drops that flush). The
+     * flush goes out through its followed partition, so it is awaited. */
+    p = gw_parts_of(f.parts, big);
+    ASSERT_TRUE(!gw_parts_follow(f.parts, p));
+    gw_parts_on_assigned(f.parts, p, gw_parts_gen(f.parts, p));
     inf = inflight("acme/big", 3);
-    inf->partition = 2;
-    f.gw->part_await[2] = 1;
-    gw_on_delivery(f.gw, inf, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    gw_parts_publish(f.parts, big, strdup("record"), 6, inf);
+    ASSERT_EQ(inf->partition, p);
+    ASSERT_EQ(gw_parts_awaited(f.parts, p), 1);
+    gw_parts_on_delivery(f.parts, inf, RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
     ASSERT_EQ(nacks(&f, "limit"), 1);
-    ASSERT_EQ(f.gw->part_await[2], 0); /* no outcome will come */
+    ASSERT_EQ(gw_parts_awaited(f.parts, p), 0); /* no outcome will come */
     ASSERT_TRUE(!gw_conn_blocked(&f.conn, big, cid, 4));
 
     /* broker trouble: unavailable, retryable, held back */
-    gw_on_delivery(f.gw, inflight("acme/busy", 5), RD_KAFKA_RESP_ERR__QUEUE_FULL);
-    gw_on_delivery(f.gw, inflight("acme/busy", 6), RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
+    gw_parts_on_delivery(f.parts, inflight("acme/busy", 5), RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    gw_parts_on_delivery(f.parts, inflight("acme/busy", 6), RD_KAFKA_RESP_ERR__MSG_TIMED_OUT);
     ASSERT_EQ(nacks(&f, "unavailable"), 2);
     ASSERT_EQ(nacks(&f, "internal"), 0);
     ASSERT_TRUE(gw_conn_blocked(&f.conn, busy, cid, 6));
-    ASSERT_EQ(fl_counter_value(f.gw->m.produce_errors), 3);
+    ASSERT_EQ(fl_counter_value(f.m.produce_errors), 3);
 
     /* published: nothing counted */
-    gw_on_delivery(f.gw, inflight("acme/other", 1), 0);
-    ASSERT_EQ(fl_counter_value(f.gw->m.produce_errors), 3);
+    gw_parts_on_delivery(f.parts, inflight("acme/other", 1), 0);
+    ASSERT_EQ(fl_counter_value(f.m.produce_errors), 3);
 
     /* while the gateway is freed: memory only */
-    f.gw->freeing = true;
-    gw_on_delivery(f.gw, inflight("acme/busy", 7), RD_KAFKA_RESP_ERR__PURGE_QUEUE);
+    gw_origins_closing(f.origins);
+    gw_parts_on_delivery(f.parts, inflight("acme/busy", 7), RD_KAFKA_RESP_ERR__PURGE_QUEUE);
     ASSERT_EQ(nacks(&f, "unavailable"), 2);
-    ASSERT_EQ(fl_counter_value(f.gw->m.produce_errors), 3);
+    ASSERT_EQ(fl_counter_value(f.m.produce_errors), 3);
     teardown(&f);
 }
 

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gw_util: refcounted frame buffers with LWS_PRE headroom (one encoding
- * shared by every receiver, its WebSocket frame header built once in the
- * headroom).
+ * gw_buf: refcounted frame buffers with LWS_PRE headroom (see gw_buf.h).
  *
  * @locality lws service thread (buffers are not shared).
  */
@@ -10,9 +8,7 @@
 #include <string.h>
 
 #include "flushline/log.h"
-#include "gw_int.h"
-
-/* ---- buffers --------------------------------------------------------------- */
+#include "gw_buf.h"
 
 _Static_assert(LWS_PRE >= 10, "the frame header is built in the LWS_PRE headroom");
 
