@@ -106,8 +106,10 @@ static int start_all(void)
                            "--send.queue.bytes", "64K", "--minimal.tenants", "secret",
                            /* a slow refill, so that the 260-flush burst of the slow
                             * consumer case is limited however slowly it is sent
-                            * (sanitizer builds on a loaded machine) */
-                           "--rate", "10", "--burst", "120", "--log.level", "debug", NULL};
+                            * (sanitizer builds on a loaded machine: at 10/s, none
+                            * was limited beside a load average of 75, so the gateway
+                            * took over 14 s to read the 16 MB burst) */
+                           "--rate", "1", "--burst", "120", "--log.level", "debug", NULL};
     if (fl_proc_start(&gateway, "flushline-gateway", gargs, log) != 0)
         return -1;
     if (!fl_wait_until(gateway_healthy, NULL, 60000) || !fl_proc_alive(&gateway)) {
@@ -274,8 +276,11 @@ static int read_until_slow_close(fl_ws_t *s)
         int t = fl_ws_next(s, 20000, arena, &msg);
         if (t == -FL_CLOSE_SLOW_CONSUMER)
             return 1;
-        if (t <= 0)
+        if (t <= 0) {
+            fprintf(stderr, "silent subscriber: %s after %d messages\n",
+                    t < 0 ? "another close" : "no close frame (timeout or end)", i);
             return 0;
+        }
     }
     return 0;
 }
@@ -312,12 +317,16 @@ static void test_slow_consumer_and_rate(void)
      * the writer is done (on a busy machine that is later than 5 s, and
      * the close frame was lost with the connection). */
     while (answers < 260) {
-        if (closed < 0 && gateway_log_count("closing as slow consumer") > slow_before)
+        if (closed < 0 && gateway_log_count("closing as slow consumer") > slow_before) {
             closed = read_until_slow_close(s);
+            last = fl_test_now_ms(); /* the writer's answers wait meanwhile */
+        }
         int t = fl_ws_next(w, 200, arena, &msg);
         if (t == 0) {
-            if (fl_test_now_ms() - last > 30000)
+            if (fl_test_now_ms() - last > 30000) {
+                fprintf(stderr, "writer: nothing for 30 s after %d answers\n", answers);
                 break;
+            }
             continue;
         }
         last = fl_test_now_ms();
