@@ -1082,7 +1082,16 @@ static void test_slow_consumer_and_flood(void)
     a->last_close = 0;
     atomic_store(&px->hold, 0);
     w.version = NPAD;
-    ASSERT_TRUE(pump(ctx, all_at_version, &w, 120000));
+    if (!pump(ctx, all_at_version, &w, 120000))
+        FL_FAIL_("not at v%d: A at v%llu (%s, last close %d), B at v%llu (%s, %u pending, %ld "
+                 "outcomes, %ld nacks not retried, the last %s for seq %llu answered %d times "
+                 "before)",
+                 NPAD, (unsigned long long)doc_version(a, doc),
+                 fl_client_state_name(fl_client_state(a->client)), a->last_close,
+                 (unsigned long long)doc_version(b, doc),
+                 fl_client_state_name(fl_client_state(b->client)), fl_client_pending(b->client),
+                 b->outcomes, b->nack_final, fl_code_name(b->final_code),
+                 (unsigned long long)b->final_seq, b->final_answered);
     ASSERT_TRUE(pump(ctx, all_ready, &w, 10000));
     ASSERT_GE(a->disconnects, 1);
     ASSERT_EQ(a->last_close, FL_CLOSE_SLOW_CONSUMER);
