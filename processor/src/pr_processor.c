@@ -519,6 +519,16 @@ static int snapshot_partition(pr_processor_t *pr, part_t *part, bool round)
 
 static int restore_partition(pr_processor_t *pr, int32_t p);
 
+/* The timeout_ms to give rd_kafka_seek_partitions for ms: librdkafka
+ * before 2.1.0 (Debian 12 has 2.0.2) waits for the seeks' replies that
+ * many *microseconds* (its issue #4230): 30 s became 30 ms, which a busy
+ * machine's broker thread overran, and the rewind after an abort failed
+ * ("Timed out waiting for 3 remaining partition seek(s)"): a fatal error. */
+static int seek_timeout_ms(int ms)
+{
+    return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
+}
+
 /* After an abort: drop every owned partition's documents, restore them
  * from what is committed, and seek the consumer back to committed offsets. */
 static int rewind_all(pr_processor_t *pr)
@@ -544,7 +554,8 @@ static int rewind_all(pr_processor_t *pr)
     for (int i = 0; i < parts->cnt; i++)
         if (parts->elems[i].offset < 0)
             parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_error_t *serr = rd_kafka_seek_partitions(pr->consumer, parts, 30000);
+    rd_kafka_error_t *serr =
+        rd_kafka_seek_partitions(pr->consumer, parts, seek_timeout_ms(30000));
     if (serr) {
         fl_error("seek: %s", rd_kafka_error_string(serr));
         rd_kafka_error_destroy(serr);

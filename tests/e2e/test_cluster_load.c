@@ -72,10 +72,17 @@ static void cluster_init(cluster_t *c, const char *stem)
             if (c->ports[j] == c->ports[i])
                 i--;
     }
+    /* The gateways' hello.timeout.ms (10 s in compose/gateway.conf) is a
+     * deadline on this one process serving every client: after a gateway
+     * restart its clients all reconnect at once, and on a busy machine the
+     * last hellos left 15-27 s after their connections (500 clients per
+     * gateway; nothing was unread when the gateway timed them out). A late hello is closed 4001,
+     * and a client stops for good on 4001 (PROTOCOL.md section 7) with its
+     * flushes unanswered. The environment overrides the file. */
     snprintf(c->env, sizeof c->env,
              "FLUSHLINE_CLUSTER_DIR='%s' FLUSHLINE_CLUSTER_BIN='%s/bin' "
              "FLUSHLINE_CLUSTER_BOOTSTRAP='%s' FLUSHLINE_CLUSTER_PORTS='%d %d %d %d' "
-             "FLUSHLINE_PREFIX='%s' FLUSHLINE_PARTITIONS=%d",
+             "FLUSHLINE_PREFIX='%s' FLUSHLINE_PARTITIONS=%d FLUSHLINE_HELLO_TIMEOUT_MS=2m",
              c->dir, getenv("FL_BINARY_DIR"), bootstrap, c->ports[0], c->ports[1], c->ports[2],
              c->ports[3], c->prefix, PARTITIONS);
 }
@@ -149,6 +156,7 @@ typedef struct cl_s {
     uint8_t id[FL_CLIENT_ID_LEN]; /* kept after the client is freed */
     long outcomes, dups, nack_final;
     int acks[MAX_FLUSHES + 1];
+    int stops, last_close; /* a stop is for good (4000-4099): reported */
 } cl_t;
 
 static cl_t *cls;
@@ -171,6 +179,59 @@ static void on_nack(fl_client_t *client, void *opaque, const fl_client_nack_t *n
     (void)client;
     if (!nack->retrying)
         cl->nack_final++;
+}
+
+static void on_status(fl_client_t *client, void *opaque, fl_client_state_t state, int close_code)
+{
+    cl_t *cl = opaque;
+    (void)client;
+    if (close_code)
+        cl->last_close = close_code;
+    if (state == FL_CLIENT_STOPPED)
+        cl->stops++;
+}
+
+/* For a failure's message: how many clients are in each state with each
+ * last close code, and a few of those that are stopped (a stopped client
+ * never resends) or not ready or have flushes pending. */
+typedef struct group_s {
+    int state, close, n;
+    long pending;
+} group_t;
+
+static void report_clients(void)
+{
+    group_t groups[32];
+    int ngroups = 0, shown = 0;
+    for (int i = 0; i < ncl; i++) {
+        int st = (int)fl_client_state(cls[i].client), g;
+        for (g = 0; g < ngroups; g++)
+            if (groups[g].state == st && groups[g].close == cls[i].last_close)
+                break;
+        if (g == ngroups && ngroups < 32)
+            groups[ngroups++] = (group_t){st, cls[i].last_close, 0, 0};
+        if (g < ngroups) {
+            groups[g].n++;
+            groups[g].pending += fl_client_pending(cls[i].client);
+        }
+    }
+    for (int g = 0; g < ngroups; g++)
+        fprintf(stderr, "  %d clients %s, last close %d, %ld flushes pending\n", groups[g].n,
+                fl_client_state_name(groups[g].state), groups[g].close, groups[g].pending);
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < ncl && shown < 12; i++) {
+            fl_client_state_t st = fl_client_state(cls[i].client);
+            unsigned pending = fl_client_pending(cls[i].client);
+            bool show = pass == 0   ? st == FL_CLIENT_STOPPED
+                        : pass == 1 ? st != FL_CLIENT_STOPPED && st != FL_CLIENT_READY
+                                    : st == FL_CLIENT_READY && pending > 0;
+            if (show && shown++ < 12)
+                fprintf(stderr,
+                        "  client %d (gateway-%d, %s): %s, last close %d, stops %d, %u pending, "
+                        "%ld answered\n",
+                        i, i < nper ? 1 : 2, docids[cls[i].doc], fl_client_state_name(st),
+                        cls[i].last_close, cls[i].stops, pending, cls[i].outcomes);
+        }
 }
 
 static fl_slice_t doc_of(const cl_t *cl)
@@ -236,7 +297,8 @@ static int flush_round(int round)
         c[1].value = fl_value_int(1);
         int rc = fl_client_flush(cls[i].client, doc_of(&cls[i]), c, 2, 0, NULL);
         if (rc != 0) {
-            fprintf(stderr, "flush: %s\n", fl_client_strerror(rc));
+            fprintf(stderr, "flush of client %d: %s\n", i, fl_client_strerror(rc));
+            report_clients();
             return -1;
         }
     }
@@ -390,12 +452,14 @@ static void run_case(const char *stem, fault_t fault)
         o.ack_timeout_ms = 8000;
         o.cb.on_outcome = on_outcome;
         o.cb.on_nack = on_nack;
+        o.cb.on_status = on_status;
         o.opaque = &cls[i];
         ASSERT_TRUE((cls[i].client = fl_client_new(ctx, &o)) != NULL);
         memcpy(cls[i].id, fl_client_id(cls[i].client), FL_CLIENT_ID_LEN);
         ASSERT_EQ(fl_client_subscribe(cls[i].client, doc_of(&cls[i])), 0);
     }
     if (!pump(ctx, all_synced, NULL, 120000)) {
+        report_clients();
         cluster_dump(c);
         FL_FAIL_("not every client synced");
     }
@@ -466,6 +530,7 @@ static void run_case(const char *stem, fault_t fault)
         long pending = 0;
         for (int i = 0; i < ncl; i++)
             pending += fl_client_pending(cls[i].client);
+        report_clients();
         cluster_dump(c);
         FL_FAIL_("not converged: %ld flushes pending", pending);
     }
@@ -479,6 +544,7 @@ static void run_case(const char *stem, fault_t fault)
         resent += (long)st.resent;
         connects += (long)st.connects;
         ASSERT_EQ(cls[i].nack_final, 0);
+        ASSERT_EQ(cls[i].stops, 0);
         for (int s = 1; s <= nflush; s++)
             if (cls[i].acks[s] != 1)
                 FL_FAIL_("client %d seq %d acknowledged %d times", i, s, cls[i].acks[s]);

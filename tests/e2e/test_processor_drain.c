@@ -209,6 +209,7 @@ typedef struct load_s {
     const char *prefix;
     _Atomic int stop;       /* send no new flush (resends go on until answered) */
     _Atomic long produced;  /* flush records produced: sends, resends, bulk */
+    fl_ktest_delivery_t dr; /* of those, delivered to commands (or failed) */
     _Atomic long acked;     /* closed-loop flushes answered in committed events */
     _Atomic long resends;
     _Atomic int failed;
@@ -271,7 +272,7 @@ static void *closed_loop_main(void *arg)
 {
     load_t *ld = arg;
     static client_t cl[CL_CLIENTS];
-    rd_kafka_t *rk = fl_ktest_producer(bootstrap);
+    rd_kafka_t *rk = fl_ktest_producer_dr(bootstrap, &ld->dr);
     rd_kafka_t *ev = events_reader(ld->prefix);
     fl_arena_t *dec = fl_arena_new(1 << 16);
     int64_t stop_deadline = 0;
@@ -358,7 +359,7 @@ static void *closed_loop_main(void *arg)
 static void *bulk_main(void *arg)
 {
     load_t *ld = arg;
-    rd_kafka_t *rk = fl_ktest_producer(bootstrap);
+    rd_kafka_t *rk = fl_ktest_producer_dr(bootstrap, &ld->dr);
     fl_arena_t *arena = fl_arena_new(1 << 14);
     static uint64_t seqs[BULK_CLIENTS][DOCS];
     uint8_t ids[BULK_CLIENTS][FL_CLIENT_ID_LEN];
@@ -759,14 +760,19 @@ static void test_fifty_drains(void)
            stats.before_run, stats.assigned_draining, stats.lost, stats.rewind_cut);
     for (int k = 0; k < M__COUNT; k++)
         printf("  %2d %s\n", stats.by_moment[k], moment_names[k]);
-    printf("produced %ld (resends %ld, closed-loop answered %ld), commands %ld, outcomes %ld, "
-           "applied commands %ld, docs %ld; mismatches %ld missing %ld extra %ld gaps %ld, bad "
-           "snapshots %ld\n",
-           atomic_load(&ld.produced), atomic_load(&ld.resends), atomic_load(&ld.acked),
-           rep.commands, rep.outcomes, rep.applied_cmds, rep.docs, rep.mismatches, rep.missing,
+    printf("produced %ld (delivered %ld, failed %ld; resends %ld, closed-loop answered %ld), "
+           "commands %ld, outcomes %ld, applied commands %ld, docs %ld; mismatches %ld missing "
+           "%ld extra %ld gaps %ld, bad snapshots %ld\n",
+           atomic_load(&ld.produced), atomic_load(&ld.dr.delivered), atomic_load(&ld.dr.failed),
+           atomic_load(&ld.resends), atomic_load(&ld.acked), rep.commands, rep.outcomes, rep.applied_cmds, rep.docs, rep.mismatches, rep.missing,
            rep.extra, rep.gaps, badsnap);
     ASSERT_GE(stats.drains, DRAINS);
-    ASSERT_EQ(rep.commands, atomic_load(&ld.produced));
+    /* Every produce call got its delivery report (the producers were
+     * flushed), and every delivered record is read back. */
+    ASSERT_EQ(atomic_load(&ld.dr.delivered) + atomic_load(&ld.dr.failed),
+              atomic_load(&ld.produced));
+    ASSERT_EQ(atomic_load(&ld.dr.failed), 0);
+    ASSERT_EQ(rep.commands, atomic_load(&ld.dr.delivered));
     ASSERT_EQ(rep.outcomes, rep.commands);
     ASSERT_EQ(rep.mismatches, 0);
     ASSERT_EQ(rep.missing, 0);

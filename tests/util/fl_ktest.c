@@ -31,7 +31,28 @@ int fl_ktest_topics(const char *bootstrap, const char *prefix, int partitions)
     return rc;
 }
 
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    fl_ktest_delivery_t *dr = opaque;
+    (void)rk;
+    if (msg->err) {
+        static const char *const status[] = {"not persisted", "possibly persisted",
+                                             "persisted"};
+        rd_kafka_msg_status_t st = rd_kafka_message_status(msg);
+        fprintf(stderr, "test producer: delivery to %s [%d] failed: %s (%s)\n",
+                rd_kafka_topic_name(msg->rkt), (int)msg->partition, rd_kafka_err2str(msg->err),
+                (unsigned)st < 3 ? status[st] : "?");
+    }
+    if (dr)
+        atomic_fetch_add(msg->err ? &dr->failed : &dr->delivered, 1);
+}
+
 rd_kafka_t *fl_ktest_producer(const char *bootstrap)
+{
+    return fl_ktest_producer_dr(bootstrap, NULL);
+}
+
+rd_kafka_t *fl_ktest_producer_dr(const char *bootstrap, fl_ktest_delivery_t *dr)
 {
     char errstr[512];
     static const fl_kafka_kv_t defaults[] = {
@@ -39,7 +60,9 @@ rd_kafka_t *fl_ktest_producer(const char *bootstrap)
     fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
                           .what = "test producer",
                           .bootstrap = bootstrap,
-                          .defaults = defaults};
+                          .defaults = defaults,
+                          .opaque = dr,
+                          .on_delivery = on_delivery};
     rd_kafka_t *rk = fl_kafka_new(&ks, errstr, sizeof errstr);
     if (!rk)
         fprintf(stderr, "fl_ktest_producer: %s\n", errstr);

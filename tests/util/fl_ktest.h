@@ -7,6 +7,7 @@
 #ifndef FL_KTEST_H
 #define FL_KTEST_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,8 +20,20 @@
 /* Creates the four topics for prefix with n partitions. 0 or -1. */
 int fl_ktest_topics(const char *bootstrap, const char *prefix, int partitions);
 
-/* An idempotent producer (murmur2_random partitioner). */
+/* Delivery reports of a test producer: records the broker acknowledged and
+ * records librdkafka gave up on (each failure is also printed). A record is
+ * in the topic only once delivered: count what a topic must hold from here,
+ * not from produce calls. */
+typedef struct fl_ktest_delivery_s {
+    _Atomic long delivered;
+    _Atomic long failed;
+} fl_ktest_delivery_t;
+
+/* An idempotent producer (murmur2_random partitioner). Failed deliveries
+ * are printed to stderr; with dr (caller-owned, outliving the handle) they
+ * are also counted, as are successful ones. */
 rd_kafka_t *fl_ktest_producer(const char *bootstrap);
+rd_kafka_t *fl_ktest_producer_dr(const char *bootstrap, fl_ktest_delivery_t *dr);
 
 /* Produces a flush record (gateway form: user, gw, origin) keyed by doc to
  * <prefix>.commands; raw variants produce arbitrary bytes. 0 or -1. */
