@@ -302,6 +302,8 @@ static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *
         (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
         return err;
     res->has_key = has; /* "" is a key */
+    if ((err = get_str(d, r, "rule", &has, 255, &res->rule)))
+        return err;
     return 0;
 }
 

@@ -213,6 +213,8 @@ static void b_outcome_body(fl_wire_bld_t *b, fl_value_t *m, const fl_outcome_t *
             b_u64(b, &items[i], "version", r->version);
         if (r->has_key) /* "" included: an empty proposed create key was used */
             b_str(b, &items[i], "key", r->key);
+        if (r->rule.len)
+            b_str(b, &items[i], "rule", r->rule);
         b_end(b, &items[i]);
     }
     if (record) {

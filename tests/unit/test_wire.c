@@ -518,6 +518,7 @@ static void rnd_message(fl_arena_t *arena, int type, bool bad, fl_wire_msg_t *ms
             r->version = rnd_u64(bad);
             r->has_key = rndn(4) == 0;
             r->key = r->has_key ? rnd_str(arena, bad) : (fl_slice_t){NULL, 0};
+            r->rule = rndn(5) == 0 ? FL_SLICE("votes +1") : (fl_slice_t){NULL, 0};
         }
         o->user = rnd_str(arena, bad);
         o->ts_ms = rnd_i64();
@@ -1158,6 +1159,7 @@ static void rnd_outcome(fl_arena_t *arena, fl_outcome_t *o)
         r->version = rnd_ok();
         r->has_key = rndn(3) == 0;
         r->key = r->has_key ? rnd_str(arena, false) : (fl_slice_t){"", 0};
+        r->rule = rndn(5) == 0 ? FL_SLICE("votes +1") : (fl_slice_t){NULL, 0};
     }
     o->user = rnd_str(arena, false);
     o->ts_ms = rnd_i64();
