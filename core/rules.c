@@ -482,8 +482,10 @@ static int get_count(pctx_t *p, const json_t *obj, const char *key, int64_t *out
     if (!v)
         return 0;
     size_t old = push_key(p, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 0)
+    if (!json_is_integer(v))
         fail(p, "must be a non-negative integer, not %s", jtype(v));
+    else if (json_integer_value(v) < 0)
+        fail(p, "must be a non-negative integer, not %lld", (long long)json_integer_value(v));
     else
         *out = json_integer_value(v);
     pop(p, old);
