@@ -1465,6 +1465,47 @@ static void split(walk_t *w, fl_slice_t ptr)
     }
 }
 
+/* Checks every constraint at the locations a command with path tokens
+ * w->toks may have changed. The containers along the path are resolved once
+ * (nodes[i] is the value named by the first i tokens) and shared by all
+ * constraints; only a pattern longer than the path walks below it. */
+static const rule_t *check_path(const fl_rules_t *rules, walk_t *w, const fl_value_t *root)
+{
+    const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
+    uint32_t nnodes = 1;
+    nodes[0] = root;
+    while (nnodes <= w->ntok) {
+        const fl_value_t *c = child(nodes[nnodes - 1], w->toks[nnodes - 1].ptr,
+                                    w->toks[nnodes - 1].len, w->arena);
+        if (!c)
+            break;
+        nodes[nnodes++] = c;
+    }
+    for (uint32_t i = 0; i < rules->n; i++) {
+        const rule_t *r = &rules->rules[i];
+        if (r->kind != R_CONSTRAINT)
+            continue;
+        const pat_t *pat = &r->cpath;
+        uint32_t common = pat->nseg < w->ntok ? pat->nseg : w->ntok, k;
+        for (k = 0; k < common; k++)
+            if (pat->seg[k].ptr && !seg_eq(pat->seg[k], w->toks[k].ptr, w->toks[k].len))
+                break;
+        if (k < common || common >= nnodes)
+            continue; /* not touched, or the location does not exist */
+        bool ok;
+        if (pat->nseg <= w->ntok) {
+            ok = validate(r->schema, nodes[pat->nseg]);
+        } else {
+            w->pat = pat;
+            w->schema = r->schema;
+            ok = walk_at(w, nodes[common], common);
+        }
+        if (!ok)
+            return r;
+    }
+    return NULL;
+}
+
 int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const fl_cmd_t *cmd,
                          fl_slice_t eff, fl_arena_t *arena, fl_slice_t *rule)
 {
@@ -1473,22 +1514,15 @@ int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const 
     walk_t w;
     w.arena = arena;
     w.on_violation = NULL;
-    for (uint32_t i = 0; i < rules->n; i++) {
-        const rule_t *r = &rules->rules[i];
-        if (r->kind != R_CONSTRAINT)
-            continue;
-        w.pat = &r->cpath;
-        w.schema = r->schema;
-        split(&w, eff);
-        bool ok = walk_at(&w, root, 0);
-        if (ok && cmd->op == FL_OP_MOVE) {
-            split(&w, cmd->from);
-            ok = walk_at(&w, root, 0);
-        }
-        if (!ok) {
-            *rule = r->name;
-            return FL_CODE_RULE_VIOLATION;
-        }
+    split(&w, eff);
+    const rule_t *r = check_path(rules, &w, root);
+    if (!r && cmd->op == FL_OP_MOVE) {
+        split(&w, cmd->from);
+        r = check_path(rules, &w, root);
+    }
+    if (r) {
+        *rule = r->name;
+        return FL_CODE_RULE_VIOLATION;
     }
     return FL_CODE_OK;
 }

@@ -424,6 +424,16 @@ void fl_wire_tree_enc_changed(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg
     b_u64(b, m, "version", msg->u.changed.version);
 }
 
+void fl_wire_tree_enc_rec_rules(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
+{
+    const fl_wire_rules_t *r = &msg->u.rules;
+    b_str(b, m, "prefix", r->prefix);
+    if (r->has_rules)
+        b_str(b, m, "rules", r->rules);
+    if (r->id.len)
+        b_str(b, m, "id", r->id);
+}
+
 void fl_wire_tree_enc_rec_flush(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
 {
     b_flush(b, m, &msg->u.rflush.flush);

@@ -1281,6 +1281,13 @@ static void rnd_any(fl_arena_t *arena, int type, fl_wire_msg_t *msg)
         msg->u.checkpoint.partition = (uint32_t)(rnd() % ((uint64_t)INT32_MAX + 1));
         msg->u.checkpoint.events_offset = rnd_ok();
         break;
+    case FL_WT_REC_RULES:
+        msg->u.rules.prefix = rndn(3) ? rnd_doc(arena, false) : (fl_slice_t){"", 0};
+        msg->u.rules.has_rules = rndn(4) != 0;
+        msg->u.rules.rules = msg->u.rules.has_rules ? FL_SLICE("{\"rules\":[]}")
+                                                    : (fl_slice_t){"", 0};
+        msg->u.rules.id = rndn(2) ? FL_SLICE("cli@host") : (fl_slice_t){"", 0};
+        break;
     case FL_WT_CHANGED:
         msg->u.changed.doc = rnd_doc(arena, false);
         msg->u.changed.version = rnd_ok();
