@@ -99,6 +99,7 @@ struct fl_rules_s {
     uint32_t n;
     uint32_t nallow, nconstraint, nstamp;
     uint32_t stamp_ops; /* union of stamps' on */
+    bool needs_path;    /* constraints or target conditions: resolve the command's path */
 };
 
 const char *fl_rules_strerror(int err)
@@ -905,6 +906,9 @@ int fl_rules_parse(const char *json, size_t len, fl_rules_t **out, char *errstr,
             rs->n = (uint32_t)i + 1;
             rs->nallow += r->kind == R_ALLOW;
             rs->nconstraint += r->kind == R_CONSTRAINT;
+            rs->needs_path |= r->kind == R_CONSTRAINT;
+            for (uint32_t k = 0; r->kind == R_ALLOW && k < r->allow.nconds; k++)
+                rs->needs_path |= !r->allow.conds[k].on_value;
             if (r->kind == R_STAMP) {
                 rs->nstamp++;
                 rs->stamp_ops |= r->stamp.on;
@@ -1025,6 +1029,16 @@ static const fl_value_t *child(const fl_value_t *v, const char *t, size_t n, fl_
     return NULL;
 }
 
+/* child() for a token of a command's effective path after the command:
+ * its last token "-" on an array names the item the command appended. */
+static const fl_value_t *child_after(const fl_value_t *v, const char *t, size_t n, bool last,
+                                     fl_arena_t *arena)
+{
+    if (last && n == 1 && t[0] == '-' && v->type == FL_ARRAY)
+        return v->len ? &v->u.items[v->len - 1] : NULL;
+    return child(v, t, n, arena);
+}
+
 static const fl_value_t *resolve(const fl_value_t *root, fl_slice_t ptr, fl_arena_t *arena)
 {
     const fl_value_t *v = root;
@@ -1067,7 +1081,7 @@ static bool cond_holds(const cond_t *c, const fl_rules_ctx_t *ctx, fl_slice_t ro
  * (a condition or the from path failed). */
 static bool allow_permits(const allow_t *a, const fl_rules_ctx_t *ctx, fl_slice_t role,
                           const fl_flush_t *flush, const fl_value_t *root, const fl_cmd_t *cmd,
-                          fl_arena_t *arena, bool *near)
+                          fl_arena_t *arena, const fl_rules_path_t *pc, bool *near)
 {
     if (!(a->ops & (1u << cmd->op)))
         return false;
@@ -1094,7 +1108,15 @@ static bool allow_permits(const allow_t *a, const fl_rules_ctx_t *ctx, fl_slice_
     }
     if (!a->nconds)
         return true;
-    const fl_value_t *anc = resolve(root, (fl_slice_t){cmd->path.ptr, pa}, arena);
+    const fl_value_t *anc;
+    if (pc && pc->valid) {
+        uint32_t k = 0; /* tokens in the anchor */
+        for (size_t i = 0; i < pa; i++)
+            k += cmd->path.ptr[i] == '/';
+        anc = k < pc->nnodes ? pc->nodes[k] : NULL;
+    } else {
+        anc = resolve(root, (fl_slice_t){cmd->path.ptr, pa}, arena);
+    }
     const fl_value_t *fanc = has_from ? resolve(root, (fl_slice_t){cmd->from.ptr, fa}, arena)
                                       : NULL;
     for (uint32_t i = 0; i < a->nconds; i++) {
@@ -1149,11 +1171,50 @@ static int stamp_guard(const stamp_t *st, const fl_cmd_t *cmd)
     return 0;
 }
 
+/* Resolves the values along path on root into pc (valid only when the
+ * path has at most FL_RULES_MAX_SEGMENTS tokens). */
+static void path_resolve(const fl_value_t *root, fl_slice_t path, fl_arena_t *arena,
+                         fl_rules_path_t *pc)
+{
+    size_t i = 0;
+    pc->valid = false;
+    pc->ntok = 0;
+    pc->nnodes = 1;
+    pc->nodes[0] = root;
+    while (i < path.len) {
+        size_t st = i + 1, e = st;
+        while (e < path.len && path.ptr[e] != '/')
+            e++;
+        if (pc->ntok == FL_RULES_MAX_SEGMENTS)
+            return;
+        if (pc->nnodes == pc->ntok + 1) {
+            const fl_value_t *c = child(pc->nodes[pc->ntok], path.ptr + st, e - st, arena);
+            if (c)
+                pc->nodes[pc->nnodes++] = c;
+        }
+        pc->ntok++;
+        i = e;
+    }
+    if (pc->ntok && pc->nnodes >= pc->ntok) {
+        const fl_value_t *parent = pc->nodes[pc->ntok - 1];
+        pc->parent_len = parent->len;
+        pc->parent_buf = parent->type == FL_MAP ? (const void *)parent->u.ents
+                                                : (const void *)parent->u.items;
+    }
+    pc->valid = true;
+}
+
 int fl_rules_check_command(const fl_rules_t *rules, const fl_rules_ctx_t *ctx,
                            const fl_flush_t *flush, const fl_value_t *root,
-                           const fl_cmd_t *cmd, fl_arena_t *arena, fl_slice_t *rule)
+                           const fl_cmd_t *cmd, fl_arena_t *arena, fl_rules_path_t *pc,
+                           fl_slice_t *rule)
 {
     fl_slice_t role = ctx && ctx->role.len ? ctx->role : rules->default_role;
+    if (pc) {
+        pc->valid = false;
+        if (rules->needs_path)
+            path_resolve(root, cmd->path, arena, pc);
+    }
     if (rules->nallow) {
         const rule_t *near = NULL;
         bool ok = false;
@@ -1162,7 +1223,7 @@ int fl_rules_check_command(const fl_rules_t *rules, const fl_rules_ctx_t *ctx,
             bool nr = false;
             if (r->kind != R_ALLOW)
                 continue;
-            ok = allow_permits(&r->allow, ctx, role, flush, root, cmd, arena, &nr);
+            ok = allow_permits(&r->allow, ctx, role, flush, root, cmd, arena, pc, &nr);
             if (!ok && nr && !near)
                 near = r;
         }
@@ -1432,7 +1493,7 @@ static bool walk_at(walk_t *w, const fl_value_t *node, uint32_t i)
         fl_slice_t t = w->toks[i];
         if (seg.ptr && !seg_eq(seg, t.ptr, t.len))
             return true; /* the command did not touch this location */
-        const fl_value_t *c = child(node, t.ptr, t.len, w->arena);
+        const fl_value_t *c = child_after(node, t.ptr, t.len, i + 1 == w->ntok, w->arena);
         return c ? walk_child(w, c, i, t.ptr, t.len, false, 0) : true;
     }
     if (seg.ptr) {
@@ -1469,14 +1530,17 @@ static void split(walk_t *w, fl_slice_t ptr)
  * w->toks may have changed. The containers along the path are resolved once
  * (nodes[i] is the value named by the first i tokens) and shared by all
  * constraints; only a pattern longer than the path walks below it. */
-static const rule_t *check_path(const fl_rules_t *rules, walk_t *w, const fl_value_t *root)
+static const rule_t *check_path(const fl_rules_t *rules, walk_t *w, const fl_value_t *root,
+                                const fl_value_t *const *known, uint32_t nknown)
 {
     const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
     uint32_t nnodes = 1;
     nodes[0] = root;
+    for (; nnodes < nknown && nnodes <= w->ntok; nnodes++)
+        nodes[nnodes] = known[nnodes];
     while (nnodes <= w->ntok) {
-        const fl_value_t *c = child(nodes[nnodes - 1], w->toks[nnodes - 1].ptr,
-                                    w->toks[nnodes - 1].len, w->arena);
+        const fl_value_t *c = child_after(nodes[nnodes - 1], w->toks[nnodes - 1].ptr,
+                                          w->toks[nnodes - 1].len, nnodes == w->ntok, w->arena);
         if (!c)
             break;
         nodes[nnodes++] = c;
@@ -1507,7 +1571,8 @@ static const rule_t *check_path(const fl_rules_t *rules, walk_t *w, const fl_val
 }
 
 int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const fl_cmd_t *cmd,
-                         fl_slice_t eff, fl_arena_t *arena, fl_slice_t *rule)
+                         fl_slice_t eff, fl_arena_t *arena, const fl_rules_path_t *pc,
+                         fl_slice_t *rule)
 {
     if (!rules->nconstraint || cmd->op == FL_OP_TEST)
         return FL_CODE_OK;
@@ -1515,10 +1580,26 @@ int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const 
     w.arena = arena;
     w.on_violation = NULL;
     split(&w, eff);
-    const rule_t *r = check_path(rules, &w, root);
+    /* What the command cannot have moved: it changed one container (the
+     * parent of its path, or for merge and create the map at its path), so
+     * the values above it are where they were; the value at the path is too
+     * when its parent kept its length and buffer (a replacement in place).
+     * A move changes two places: everything is resolved again. */
+    uint32_t nknown = 0;
+    if (pc && pc->valid && cmd->op != FL_OP_MOVE && pc->nnodes >= pc->ntok) {
+        nknown = pc->ntok ? pc->ntok : 1;
+        if (pc->ntok && pc->nnodes == pc->ntok + 1) {
+            const fl_value_t *parent = pc->nodes[pc->ntok - 1];
+            const void *buf = parent->type == FL_MAP ? (const void *)parent->u.ents
+                                                     : (const void *)parent->u.items;
+            if (parent->len == pc->parent_len && buf == pc->parent_buf)
+                nknown = pc->ntok + 1;
+        }
+    }
+    const rule_t *r = check_path(rules, &w, root, pc ? pc->nodes : NULL, nknown);
     if (!r && cmd->op == FL_OP_MOVE) {
         split(&w, cmd->from);
-        r = check_path(rules, &w, root);
+        r = check_path(rules, &w, root, NULL, 0);
     }
     if (r) {
         *rule = r->name;

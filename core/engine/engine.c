@@ -441,6 +441,7 @@ typedef struct ctx_s {
     fl_slice_t rule;   /* the rule a rule_violation names */
     fl_value_t sval;   /* the stamped value, when stamped */
     bool stamped;
+    fl_rules_path_t rpath; /* the command's path, resolved once for the rules */
 } ctx_t;
 
 static int check_depth(const fl_doc_t *doc, uint32_t level, const fl_value_t *v)
@@ -801,7 +802,7 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
          * the state before the command, then stamps, then the command */
         cx->stamped = false;
         rc = fl_rules_check_command(cx->rules, cx->rctx, cx->flush, &doc->root, cmd, cx->arena,
-                                    &cx->rule);
+                                    &cx->rpath, &cx->rule);
         if (rc != FL_CODE_OK)
             return rc < 0 ? FL_EERR_NOMEM : rc;
         if (cmd->op != FL_OP_CREATE && fl_rules_stamps_op(cx->rules, cmd->op)) {
@@ -856,7 +857,8 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
         if (cmd->op == FL_OP_CREATE && key_loc(cx->arena, cmd->path, cx->key, &eff) < 0)
             rc = FL_EERR_NOMEM;
         else
-            rc = fl_rules_check_after(cx->rules, &doc->root, cmd, eff, cx->arena, &cx->rule);
+            rc = fl_rules_check_after(cx->rules, &doc->root, cmd, eff, cx->arena, &cx->rpath,
+                                      &cx->rule);
     }
     if (rc != FL_CODE_OK) {
         undo_rollback(doc, mark);

@@ -263,6 +263,8 @@ function walk(pat, schema, node, i, toks) {
   if (i < toks.length) {
     if (seg !== STAR && seg !== toks[i]) return true;
     names = [toks[i]];
+    // the last token "-" names the item the command appended
+    if (toks[i] === '-' && i === toks.length - 1 && k === 'array') names = node.length ? [String(node.length - 1)] : [];
   } else if (seg !== STAR) {
     names = [seg];
   } else {

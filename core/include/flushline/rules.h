@@ -80,11 +80,24 @@ int fl_rules_check_doc(const fl_rules_t *rules, const fl_value_t *state, uint32_
 /* Outcome of one rules step: FL_CODE_OK, FL_CODE_RULE_VIOLATION (with the
  * rule's name in *rule, borrowed from the rule set), or -1 on OOM. */
 
+/* The values along a command's path, resolved once by
+ * fl_rules_check_command (on the state before the command) and reused by
+ * fl_rules_check_after, which refreshes only what the command can have
+ * moved. Filled and read by rules.c only; the engine just carries it. */
+typedef struct fl_rules_path_s {
+    const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
+    uint32_t ntok, nnodes;
+    bool valid;
+    uint32_t parent_len;
+    const void *parent_buf;
+} fl_rules_path_t;
+
 /* Before a command, on the state before it: allow rules, their
  * conditions, and stamp protection (RULES.md, Evaluation order 2-3). */
 int fl_rules_check_command(const fl_rules_t *rules, const fl_rules_ctx_t *ctx,
                            const fl_flush_t *flush, const fl_value_t *root,
-                           const fl_cmd_t *cmd, fl_arena_t *arena, fl_slice_t *rule);
+                           const fl_cmd_t *cmd, fl_arena_t *arena, fl_rules_path_t *pc,
+                           fl_slice_t *rule);
 
 /* True when some stamp may apply to op (a cheap filter). */
 bool fl_rules_stamps_op(const fl_rules_t *rules, uint8_t op);
@@ -104,7 +117,8 @@ int fl_rules_stamp(const fl_rules_t *rules, const fl_flush_t *flush, uint8_t op,
  * the command may have changed (RULES.md, Evaluation order 5). eff is the
  * command's effective path (create: path + "/" + escaped key). */
 int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const fl_cmd_t *cmd,
-                         fl_slice_t eff, fl_arena_t *arena, fl_slice_t *rule);
+                         fl_slice_t eff, fl_arena_t *arena, const fl_rules_path_t *pc,
+                         fl_slice_t *rule);
 
 /* ---- catalogue: prefix -> rule set ---- */
 

@@ -318,6 +318,13 @@ rcase(K, "test never fails a constraint", BOARD, E(S0, ["cards", "bad"], {"title
       [C("test", "/cards/bad", value={"title": 5})], ["ok"], E(S0, ["cards", "bad"], {"title": 5}))
 rcase(K, "a removed location is not checked", BOARD, E(S0, ["cards", "c1", "title"], 5),
       [C("remove", "/cards/c1")], ["ok"], E(S0, ["cards", "c1"], delete=True))
+LI = {"rules": [{"name": "items", "constraint": {"path": "/l/*", "schema": {"type": "integer"}}}]}
+rcase(K, "an append with - is checked as the item it becomes", LI, {"l": [1]},
+      [C("add", "/l/-", value="x")], ["items"], {"l": [1]})
+rcase(K, "an append with - that fits", LI, {"l": [1]}, [C("add", "/l/-", value=2)], ["ok"],
+      {"l": [1, 2]})
+rcase(K, "a copy appended with - is checked", LI, {"l": [1], "s": "x"},
+      [C("copy", "/l/-", frm="/s")], ["items"], {"l": [1], "s": "x"})
 rcase(K, "move checks the from side too", {"rules": [
     {"name": "min2", "constraint": {"path": "/l", "schema": {"minItems": 2}}}]},
     {"l": [1, 2], "o": {}}, [C("move", "/o/x", frm="/l/0")], ["min2"], {"l": [1, 2], "o": {}})

@@ -275,6 +275,9 @@ def walk(pat, schema, node, i, toks):
         if seg is not STAR and seg != toks[i]:
             return True
         names = [toks[i]]
+        if toks[i] == "-" and i == len(toks) - 1 and k == "array":
+            # the last token "-" names the item the command appended
+            names = [str(len(node) - 1)] if node else []
     elif seg is not STAR:
         names = [seg]
     else:
