@@ -86,7 +86,8 @@ const fl_config_table_t *const fl_cli_tables[] = {
     &fl_cmd_topics_options,    &fl_cmd_token_keygen_options, &fl_cmd_token_mint_options,
     &fl_cmd_token_verify_options, &fl_cmd_replay_options,    &fl_cmd_at_options,
     &fl_cmd_verify_options,    &fl_cmd_reprocess_options,    &fl_cmd_tail_options,
-    &fl_cmd_bench_options,     NULL,
+    &fl_cmd_bench_options,     &fl_cmd_rules_put_options,    &fl_cmd_rules_get_options,
+    &fl_cmd_rules_list_options, &fl_cmd_rules_check_options, NULL,
 };
 
 static const struct {
@@ -102,6 +103,7 @@ static const struct {
     {"reprocess", fl_cmd_reprocess, "re-run commands through this engine into a new topic set"},
     {"tail", fl_cmd_tail, "follow a document's outcomes live"},
     {"bench", fl_cmd_bench, "load generator: clients, documents, contention, rate"},
+    {"rules", fl_cmd_rules, "rule sets per document prefix (rules put|get|list|check)"},
 };
 
 static void usage(FILE *out)

@@ -96,6 +96,7 @@ int fl_cmd_verify(int argc, char **argv);
 int fl_cmd_reprocess(int argc, char **argv);
 int fl_cmd_tail(int argc, char **argv);
 int fl_cmd_bench(int argc, char **argv);
+int fl_cmd_rules(int argc, char **argv);
 
 /* Their option tables, defined next to them. */
 extern const fl_config_table_t fl_cmd_topics_options;
@@ -108,6 +109,10 @@ extern const fl_config_table_t fl_cmd_verify_options;
 extern const fl_config_table_t fl_cmd_reprocess_options;
 extern const fl_config_table_t fl_cmd_tail_options;
 extern const fl_config_table_t fl_cmd_bench_options;
+extern const fl_config_table_t fl_cmd_rules_put_options;
+extern const fl_config_table_t fl_cmd_rules_get_options;
+extern const fl_config_table_t fl_cmd_rules_list_options;
+extern const fl_config_table_t fl_cmd_rules_check_options;
 
 /* Every table above, in the order docs/cli.md lists them; NULL-terminated. */
 extern const fl_config_table_t *const fl_cli_tables[];

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "engine_int.h"
+#include "flushline/rules.h"
 
 const fl_engine_config_t fl_engine_config_default = {
     .max_state_bytes = 1u << 20,
@@ -267,8 +268,11 @@ static int blob_decode(const char *blob, size_t len, fl_arena_t *arena, fl_value
         const fl_value_t *r = &it[4].u.items[i];
         if (r->type == FL_INT)
             continue;
-        if (r->type != FL_ARRAY || r->len != 2 || r->u.items[0].type != FL_INT ||
-            r->u.items[1].type != FL_STR)
+        /* [code, key] or, for a rule violation, [code, nil, rule] */
+        if (r->type != FL_ARRAY || (r->len != 2 && r->len != 3) ||
+            r->u.items[0].type != FL_INT ||
+            r->u.items[1].type != (r->len == 2 ? FL_STR : FL_NIL) ||
+            (r->len == 3 && r->u.items[2].type != FL_STR))
             return -1;
     }
     *chain = (const uint8_t *)it[3].u.str;
@@ -480,6 +484,14 @@ typedef struct ctx_s {
     fl_arena_t *arena;
     fl_slice_t key; /* create: the key used */
     bool has_key;   /* key is set (it may be "") */
+    /* rules (NULL: none; RULES.md) */
+    const fl_rules_t *rules;
+    const fl_rules_ctx_t *rctx;
+    const fl_flush_t *flush;
+    fl_slice_t rule;   /* the rule a rule_violation names */
+    fl_value_t sval;   /* the stamped value, when stamped */
+    bool stamped;
+    fl_rules_path_t rpath; /* the command's path, resolved once for the rules */
 } ctx_t;
 
 static int check_depth(const fl_doc_t *doc, uint32_t level, const fl_value_t *v)
@@ -684,6 +696,53 @@ void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter,
     }
 }
 
+/* path + "/" + key escaped (RFC 6901), in arena: where create puts its value. */
+static int key_loc(fl_arena_t *arena, fl_slice_t path, fl_slice_t key, fl_slice_t *out)
+{
+    size_t n = path.len + 1 + key.len;
+    for (size_t i = 0; i < key.len; i++)
+        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    char *b = fl_arena_alloc(arena, n);
+    if (!b)
+        return -1;
+    memcpy(b, path.ptr, path.len);
+    size_t o = path.len;
+    b[o++] = '/';
+    for (size_t i = 0; i < key.len; i++) {
+        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
+            b[o++] = '~';
+            b[o++] = key.ptr[i] == '~' ? '0' : '1';
+        } else {
+            b[o++] = key.ptr[i];
+        }
+    }
+    *out = (fl_slice_t){b, n};
+    return 0;
+}
+
+/* The last token of a checked pointer, unescaped into arena ($key). */
+static int last_token(fl_arena_t *arena, fl_slice_t path, fl_slice_t *out)
+{
+    size_t st = path.len;
+    while (st > 0 && path.ptr[st - 1] != '/')
+        st--;
+    size_t n = path.len - st;
+    char *b = fl_arena_alloc(arena, n ? n : 1);
+    if (!b)
+        return -1;
+    size_t o = 0;
+    for (size_t i = st; i < path.len; i++) {
+        if (path.ptr[i] == '~') {
+            b[o++] = path.ptr[i + 1] == '0' ? '~' : '/';
+            i++;
+        } else {
+            b[o++] = path.ptr[i];
+        }
+    }
+    *out = (fl_slice_t){b, o};
+    return 0;
+}
+
 static int op_create(ctx_t *cx, const fl_cmd_t *cmd)
 {
     loc_t loc;
@@ -716,7 +775,17 @@ static int op_create(ctx_t *cx, const fl_cmd_t *cmd)
         kl.key = k;
         kl.klen = 16;
     }
-    if ((rc = put_clone(cx->doc, &kl, &cmd->value, false)) != 0)
+    const fl_value_t *val = &cmd->value;
+    if (cx->rules && fl_rules_stamps_op(cx->rules, FL_OP_CREATE)) {
+        fl_slice_t where;
+        if (key_loc(cx->arena, cmd->path, (fl_slice_t){kl.key, kl.klen}, &where) < 0 ||
+            fl_rules_stamp(cx->rules, cx->flush, FL_OP_CREATE, where, (fl_slice_t){kl.key, kl.klen},
+                           cx->doc->version + 1, &cmd->value, cx->arena, &cx->sval,
+                           &cx->stamped) < 0)
+            return FL_EERR_NOMEM;
+        val = &cx->sval;
+    }
+    if ((rc = put_clone(cx->doc, &kl, val, false)) != 0)
         return rc;
     cx->key = (fl_slice_t){kl.key, kl.klen};
     cx->has_key = true;
@@ -773,10 +842,32 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
     uint32_t mark = doc->nundo;
     size_t size0 = doc->size;
     int rc = check_cmd(cmd);
+    fl_cmd_t stamped;
     cx->key = (fl_slice_t){NULL, 0};
     cx->has_key = false;
     if (rc != FL_CODE_OK)
         return rc;
+    if (cx->rules) {
+        /* RULES.md, Evaluation order: allow, conditions and stamp guards on
+         * the state before the command, then stamps, then the command */
+        cx->stamped = false;
+        rc = fl_rules_check_command(cx->rules, cx->rctx, cx->flush, &doc->root, cmd, cx->arena,
+                                    &cx->rpath, &cx->rule);
+        if (rc != FL_CODE_OK)
+            return rc < 0 ? FL_EERR_NOMEM : rc;
+        if (cmd->op != FL_OP_CREATE && fl_rules_stamps_op(cx->rules, cmd->op)) {
+            fl_slice_t key;
+            if (last_token(cx->arena, cmd->path, &key) < 0 ||
+                fl_rules_stamp(cx->rules, cx->flush, cmd->op, cmd->path, key, doc->version + 1,
+                               &cmd->value, cx->arena, &cx->sval, &cx->stamped) < 0)
+                return FL_EERR_NOMEM;
+            if (cx->stamped) {
+                stamped = *cmd;
+                stamped.value = cx->sval;
+                cmd = &stamped;
+            }
+        }
+    }
     switch (cmd->op) {
     case FL_OP_ADD:
         rc = op_add(cx, cmd);
@@ -810,6 +901,15 @@ static int apply_cmd(ctx_t *cx, const fl_cmd_t *cmd)
         rc = FL_EERR_NOMEM;
     if (rc == FL_CODE_OK && doc->size > doc->cfg.max_state_bytes)
         rc = FL_CODE_TOO_LARGE;
+    if (rc == FL_CODE_OK && cx->rules) {
+        /* constraints on the state after the command (and its stamps) */
+        fl_slice_t eff = cmd->path;
+        if (cmd->op == FL_OP_CREATE && key_loc(cx->arena, cmd->path, cx->key, &eff) < 0)
+            rc = FL_EERR_NOMEM;
+        else
+            rc = fl_rules_check_after(cx->rules, &doc->root, cmd, eff, cx->arena, &cx->rpath,
+                                      &cx->rule);
+    }
     if (rc != FL_CODE_OK) {
         undo_rollback(doc, mark);
         doc->size = size0;
@@ -905,7 +1005,12 @@ static int blob_encode(msgpack_sbuffer *sbuf, const fl_outcome_t *out)
         const fl_cmd_result_t *r = &out->results[i];
         /* an empty create key is a key; outcomes from decoders that predate
          * has_key still carry their non-empty keys */
-        if (r->has_key || r->key.len) {
+        if (r->rule.len) {
+            rc |= msgpack_pack_array(&pk, 3);
+            rc |= pack_int(&pk, r->code);
+            rc |= msgpack_pack_nil(&pk);
+            rc |= pack_str(&pk, r->rule.ptr, r->rule.len);
+        } else if (r->has_key || r->key.len) {
             rc |= msgpack_pack_array(&pk, 2);
             rc |= pack_int(&pk, r->code);
             rc |= pack_str(&pk, r->key.ptr, r->key.len);
@@ -938,7 +1043,11 @@ static int blob_to_outcome(const char *blob, size_t len, fl_arena_t *arena, fl_o
         const fl_value_t *r = &it[4].u.items[i];
         fl_cmd_result_t *res = &out->results[i];
         memset(res, 0, sizeof(*res));
-        if (r->type == FL_ARRAY) {
+        if (r->type == FL_ARRAY && r->len == 3) {
+            res->code = (uint16_t)r->u.items[0].u.i;
+            res->rule = (fl_slice_t){r->u.items[2].len ? r->u.items[2].u.str : "",
+                                     r->u.items[2].len};
+        } else if (r->type == FL_ARRAY) {
             res->code = (uint16_t)r->u.items[0].u.i;
             res->key = (fl_slice_t){r->u.items[1].len ? r->u.items[1].u.str : "",
                                     r->u.items[1].len};
@@ -977,6 +1086,12 @@ int fl_engine_dedup_from_outcome(const fl_outcome_t *outcome, char **out, size_t
 /* ---------------------------------------------------------------- apply */
 
 int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_outcome_t *out)
+{
+    return fl_doc_apply_rules(doc, flush, NULL, NULL, arena, out);
+}
+
+int fl_doc_apply_rules(fl_doc_t *doc, const fl_flush_t *flush, const fl_rules_t *rules,
+                       const fl_rules_ctx_t *rctx, fl_arena_t *arena, fl_outcome_t *out)
 {
     if (!doc || !flush || !arena || !out || (flush->ncmds && !flush->cmds))
         return FL_EERR_ARG;
@@ -1035,7 +1150,7 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
             return FL_EERR_NOMEM;
     }
     out->nresults = flush->ncmds;
-    ctx_t cx = {.doc = doc, .arena = arena};
+    ctx_t cx = {.doc = doc, .arena = arena, .rules = rules, .rctx = rctx, .flush = flush};
     uint32_t failed = FL_NONE;
     for (uint32_t i = 0; i < flush->ncmds; i++) {
         const fl_cmd_t *cmd = &flush->cmds[i];
@@ -1047,6 +1162,17 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
         res->version = rc == FL_CODE_OK ? doc->version : 0;
         res->key = cx.key;
         res->has_key = cx.has_key;
+        res->rule = (fl_slice_t){NULL, 0};
+        if (rc == FL_CODE_RULE_VIOLATION) {
+            /* the name outlives the rule set: copy it into the outcome */
+            char *name = fl_arena_alloc(arena, cx.rule.len ? cx.rule.len : 1);
+            if (!name) {
+                rc = FL_EERR_NOMEM;
+                goto fail;
+            }
+            memcpy(name, cx.rule.ptr, cx.rule.len);
+            res->rule = (fl_slice_t){name, cx.rule.len};
+        }
         if (rc != FL_CODE_OK) {
             if (flush->atomic) {
                 failed = i;
@@ -1056,6 +1182,8 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
         }
         fl_cmd_t *ap = &out->applied[out->napplied++];
         *ap = *cmd;
+        if (cx.rules && cx.stamped)
+            ap->value = cx.sval; /* deltas and the chain carry the stamped value */
         if (cmd->op == FL_OP_CREATE) {
             ap->has_key = true;
             ap->key = cx.key;
@@ -1073,6 +1201,7 @@ int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_o
             out->results[i].version = 0;
             out->results[i].key = (fl_slice_t){NULL, 0};
             out->results[i].has_key = false;
+            out->results[i].rule = (fl_slice_t){NULL, 0};
         }
         out->napplied = 0;
         out->code = FL_CODE_ABORTED;

@@ -22,6 +22,7 @@ static const char *const code_names[FL_CODE__COUNT] = {
     [FL_CODE_GAP] = "gap",
     [FL_CODE_ABORTED] = "aborted",
     [FL_CODE_KEY_EXISTS] = "key_exists",
+    [FL_CODE_RULE_VIOLATION] = "rule_violation",
     [FL_CODE_BAD_FRAME] = "bad_frame",
     [FL_CODE_UNKNOWN_TYPE] = "unknown_type",
     [FL_CODE_UNSUPPORTED_VERSION] = "unsupported_version",

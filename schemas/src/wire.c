@@ -101,6 +101,9 @@ const fl_wire_desc_t fl_wire_desc[FL_WT__COUNT] = {
     [FL_WT_REC_CHECKPOINT] = {"checkpoint", FL_WIRE_RECORD,
         fl_wire_tree_dec_rec_checkpoint, fl_wire_tree_enc_rec_checkpoint,
         NULL, NULL},
+    [FL_WT_REC_RULES] = {"rules", FL_WIRE_RECORD,
+        fl_wire_tree_dec_rec_rules, fl_wire_tree_enc_rec_rules,
+        NULL, NULL},
 };
 
 /* Per direction, the type whose direct decoder is tried before the type is

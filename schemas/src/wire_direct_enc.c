@@ -261,18 +261,20 @@ static void ow_cmds(fl_wire_ow_t *w, const fl_cmd_t *cmds, uint32_t n)
     }
 }
 
-/* Results: keys code, key, version. */
+/* Results: keys code, key, rule, version. */
 static void ow_results(fl_wire_ow_t *w, const fl_outcome_t *o)
 {
     uint32_t i;
     ow_array(w, o->nresults);
     for (i = 0; i < o->nresults && !w->err.code; i++) {
         const fl_cmd_result_t *r = &o->results[i];
-        bool ok = r->code == FL_CODE_OK, key = r->has_key;
-        ow_map(w, 1u + ok + key);
+        bool ok = r->code == FL_CODE_OK, key = r->has_key, rule = r->rule.len > 0;
+        ow_map(w, 1u + ok + key + rule);
         OW_INT(w, "code", r->code);
         if (key)
             OW_STR(w, "key", r->key);
+        if (rule)
+            OW_STR(w, "rule", r->rule);
         if (ok)
             OW_U64(w, "version", r->version);
     }

@@ -156,6 +156,7 @@ int fl_wire_tree_dec_rec_sync_reply(fl_wire_dctx_t *d, const fl_value_t *m, fl_w
 int fl_wire_tree_dec_rec_snapshot(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg);
 int fl_wire_tree_dec_rec_signal(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg);
 int fl_wire_tree_dec_rec_checkpoint(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg);
+int fl_wire_tree_dec_rec_rules(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg);
 
 /* ---- wire_tree_enc.c ---------------------------------------------------- */
 
@@ -181,6 +182,7 @@ void fl_wire_tree_enc_rec_sync_reply(fl_wire_bld_t *b, fl_value_t *m, const fl_w
 void fl_wire_tree_enc_rec_snapshot(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg);
 void fl_wire_tree_enc_rec_signal(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg);
 void fl_wire_tree_enc_rec_checkpoint(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg);
+void fl_wire_tree_enc_rec_rules(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg);
 
 /* ---- wire_direct_enc.c -------------------------------------------------- */
 

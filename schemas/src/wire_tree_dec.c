@@ -302,6 +302,8 @@ static int dec_result(fl_wire_dctx_t *d, const fl_value_t *r, uint32_t i, void *
         (err = get_str(d, r, "key", &has, UINT32_MAX, &res->key)))
         return err;
     res->has_key = has; /* "" is a key */
+    if ((err = get_str(d, r, "rule", &has, 255, &res->rule)))
+        return err;
     return 0;
 }
 
@@ -721,6 +723,18 @@ int fl_wire_tree_dec_rec_sync_reply(fl_wire_dctx_t *d, const fl_value_t *m, fl_w
         return BAD(d, "a sync_reply carries either \"state\" or \"items\"");
     r->has_state = true;
     return get_state(d, m, &r->state);
+}
+
+int fl_wire_tree_dec_rec_rules(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
+{
+    fl_wire_rules_t *r = &msg->u.rules;
+    bool has_id;
+    int err;
+    if ((err = get_str(d, m, "prefix", NULL, 255, &r->prefix)) ||
+        (err = get_str(d, m, "rules", &r->has_rules, FL_WIRE_RULES_MAX, &r->rules)) ||
+        (err = get_str(d, m, "id", &has_id, 255, &r->id)))
+        return err;
+    return 0;
 }
 
 int fl_wire_tree_dec_rec_checkpoint(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)

@@ -213,6 +213,8 @@ static void b_outcome_body(fl_wire_bld_t *b, fl_value_t *m, const fl_outcome_t *
             b_u64(b, &items[i], "version", r->version);
         if (r->has_key) /* "" included: an empty proposed create key was used */
             b_str(b, &items[i], "key", r->key);
+        if (r->rule.len)
+            b_str(b, &items[i], "rule", r->rule);
         b_end(b, &items[i]);
     }
     if (record) {
@@ -420,6 +422,16 @@ void fl_wire_tree_enc_changed(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg
 {
     b_doc(b, m, msg->u.changed.doc);
     b_u64(b, m, "version", msg->u.changed.version);
+}
+
+void fl_wire_tree_enc_rec_rules(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
+{
+    const fl_wire_rules_t *r = &msg->u.rules;
+    b_str(b, m, "prefix", r->prefix);
+    if (r->has_rules)
+        b_str(b, m, "rules", r->rules);
+    if (r->id.len)
+        b_str(b, m, "id", r->id);
 }
 
 void fl_wire_tree_enc_rec_flush(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)

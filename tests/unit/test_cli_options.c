@@ -104,8 +104,9 @@ static void test_tables_load_defaults(void)
         ASSERT_TRUE(strncmp((*t)->program, "flushline ", 10) == 0);
         fl_config_free(cfg);
     }
-    /* topics, token keygen/mint/verify, replay, at, verify, reprocess, tail, bench */
-    ASSERT_EQ(n, 10);
+    /* topics, token keygen/mint/verify, replay, at, verify, reprocess, tail, bench,
+     * rules put/get/list/check */
+    ASSERT_EQ(n, 14);
 }
 
 /* docs/cli.md holds each table's --help-markdown between markers. */

@@ -79,6 +79,7 @@ static void test_every_code_has_a_vector(void)
 {
     ASSERT_GT(scan_dir("schemas/vectors/engine"), 0);
     ASSERT_GT(scan_dir("schemas/vectors/messages"), 0);
+    ASSERT_GT(scan_dir("schemas/vectors/rules"), 0);
     for (int code = 1; code < FL_CODE__COUNT; code++) {
         const char *name = fl_code_name(code);
         if (code == FL_CODE_KEY_EXISTS || !strcmp(name, "unknown"))

@@ -518,6 +518,7 @@ static void rnd_message(fl_arena_t *arena, int type, bool bad, fl_wire_msg_t *ms
             r->version = rnd_u64(bad);
             r->has_key = rndn(4) == 0;
             r->key = r->has_key ? rnd_str(arena, bad) : (fl_slice_t){NULL, 0};
+            r->rule = rndn(5) == 0 ? FL_SLICE("votes +1") : (fl_slice_t){NULL, 0};
         }
         o->user = rnd_str(arena, bad);
         o->ts_ms = rnd_i64();
@@ -1158,6 +1159,7 @@ static void rnd_outcome(fl_arena_t *arena, fl_outcome_t *o)
         r->version = rnd_ok();
         r->has_key = rndn(3) == 0;
         r->key = r->has_key ? rnd_str(arena, false) : (fl_slice_t){"", 0};
+        r->rule = rndn(5) == 0 ? FL_SLICE("votes +1") : (fl_slice_t){NULL, 0};
     }
     o->user = rnd_str(arena, false);
     o->ts_ms = rnd_i64();
@@ -1278,6 +1280,13 @@ static void rnd_any(fl_arena_t *arena, int type, fl_wire_msg_t *msg)
     case FL_WT_REC_CHECKPOINT:
         msg->u.checkpoint.partition = (uint32_t)(rnd() % ((uint64_t)INT32_MAX + 1));
         msg->u.checkpoint.events_offset = rnd_ok();
+        break;
+    case FL_WT_REC_RULES:
+        msg->u.rules.prefix = rndn(3) ? rnd_doc(arena, false) : (fl_slice_t){"", 0};
+        msg->u.rules.has_rules = rndn(4) != 0;
+        msg->u.rules.rules = msg->u.rules.has_rules ? FL_SLICE("{\"rules\":[]}")
+                                                    : (fl_slice_t){"", 0};
+        msg->u.rules.id = rndn(2) ? FL_SLICE("cli@host") : (fl_slice_t){"", 0};
         break;
     case FL_WT_CHANGED:
         msg->u.changed.doc = rnd_doc(arena, false);

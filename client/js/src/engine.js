@@ -9,10 +9,11 @@ import { blake2b } from './blake2b.js';
 import {
   Float, kind, floatOf, normInt, setKey, hasKey, utf8, encode, equal, clone, toHex, float,
 } from './codec.js';
+import { checkCommand, checkAfter, stampsOp, stampValue } from './rules.js';
 
 export const CODES = {
   ok: 0, path_not_found: 1, type_mismatch: 2, test_failed: 3, too_large: 4, invalid: 5, forbidden: 6,
-  version_mismatch: 7, gap: 8, aborted: 9, key_exists: 10, bad_frame: 20, unknown_type: 21,
+  version_mismatch: 7, gap: 8, aborted: 9, key_exists: 10, rule_violation: 11, bad_frame: 20, unknown_type: 21,
   unsupported_version: 22, unauthorized: 23, token_expired: 24, doc_forbidden: 25, rate_limited: 26,
   unavailable: 27, limit: 28, not_subscribed: 29, bad_doc_id: 30, internal: 31,
 };
@@ -30,9 +31,9 @@ const FROM_OPS = new Set(['move', 'copy']);
 const OPS = new Set(['add', 'remove', 'replace', 'move', 'copy', 'test', 'incr', 'merge', 'create']);
 
 class Fail {
-  constructor(code) { this.code = code; }
+  constructor(code, rule) { this.code = code; this.rule = rule; }
 }
-const fail = (code) => { throw new Fail(code); };
+const fail = (code, rule) => { throw new Fail(code, rule); };
 
 // ------------------------------------------------------------------ sizes
 
@@ -129,11 +130,25 @@ export class Doc {
     this.dedup = new Map(); // hex client_id -> {seq, outcome}; insertion order = recording order
     this.evicted = 0;
     this.undo = null;
+    this.rules = null; // a compiled rule set (rules.js compileRules), schemas/RULES.md
+    this.role = '';
+    this.ruleCtx = null; // {user, role, ts} of the flush being applied
   }
 
-  /** A deep copy (state, version, chain, dedup table). */
+  /**
+   * Applies a rule set from now on (null: none), as the processor does for the document's
+   * prefix: apply() takes user and ts from the flush (flush.user, flush.ts), the role from
+   * here ('' = the set's default role); applyLocal() takes all three from its ctx argument.
+   */
+  setRules(rules, role = '') {
+    this.rules = rules;
+    this.role = role || '';
+  }
+
+  /** A deep copy (state, version, chain, dedup table, rules). */
   copy() {
     const d = new Doc(this.id, { state: clone(this.state), version: this.version, chain: this.chain, config: this.config });
+    d.setRules(this.rules, this.role);
     for (const [k, e] of this.dedup) d.dedup.set(k, e);
     d.evicted = this.evicted;
     return d;
@@ -214,6 +229,7 @@ export class Doc {
   command(cmd, strictKey = false) {
     const mark = this.undo.length;
     try {
+      if (this.rules && this.ruleCtx && !strictKey) return this.commandRules(cmd);
       return this.commandInner(cmd, strictKey);
     } catch (e) {
       this.rollback(mark);
@@ -221,26 +237,41 @@ export class Doc {
     }
   }
 
-  commandInner(cmd, strictKey) {
+  // Under rules (RULES.md, Evaluation order): shape, then allow/conditions/stamp guards on
+  // the state before, then stamps, the command, and the constraints on the state after.
+  // Returns {key?, applied} (the command with its stamped value).
+  commandRules(cmd) {
+    const rules = this.rules;
+    const ctx = this.ruleCtx;
+    shapeCheck(cmd);
+    const rule = checkCommand(rules, this.state, cmd, ctx);
+    if (rule !== null) fail('rule_violation', rule);
+    const ptoks = parsePointer(cmd.path ?? '');
+    let c2 = cmd;
+    let r;
+    if (cmd.op === 'create') {
+      const stamp = stampsOp(rules, 'create')
+        ? (key) => stampValue(rules, 'create', [...ptoks, key], cmd.value, ctx, this.version)
+        : null;
+      r = this.commandInner(cmd, false, stamp);
+      if (r.value !== undefined) c2 = { ...cmd, value: r.value };
+    } else {
+      if (stampsOp(rules, cmd.op)) c2 = { ...cmd, value: stampValue(rules, cmd.op, ptoks, cmd.value, ctx, this.version) };
+      r = this.commandInner(c2, false);
+    }
+    const eff = cmd.op === 'create' ? [...ptoks, r.key] : ptoks;
+    const broken = checkAfter(rules, this.state, c2, eff);
+    if (broken !== null) fail('rule_violation', broken);
+    return { key: r.key, applied: c2 };
+  }
+
+  commandInner(cmd, strictKey, stampCreate = null) {
     const op = cmd.op;
-    const hasValue = hasKey(cmd, 'value') && cmd.value !== undefined;
     const path = cmd.path ?? '';
     const from = cmd.from ?? '';
-    // 1. shape
-    if (!OPS.has(op)) fail('invalid');
-    if (VALUE_OPS.has(op) && !hasValue) fail('invalid');
-    if (op === 'incr' && !['int', 'float'].includes(kind(cmd.value))) fail('invalid');
-    if (op === 'merge' && kind(cmd.value) !== 'map') fail('invalid');
-    if (op === 'create' && cmd.key !== undefined && cmd.key !== null && typeof cmd.key !== 'string') fail('invalid');
+    shapeCheck(cmd);
     const ptoks = parsePointer(path);
-    if (!ptoks) fail('invalid');
-    let ftoks = null;
-    if (FROM_OPS.has(op)) { ftoks = parsePointer(from); if (!ftoks) fail('invalid'); }
-    // 2. root rules
-    if (['add', 'remove', 'replace', 'move', 'copy'].includes(op) && path === '') fail('forbidden');
-    if (op === 'move' && from === '') fail('forbidden');
-    // 3. move into own child
-    if (op === 'move' && path.startsWith(from) && path.length > from.length && path[from.length] === '/') fail('invalid');
+    const ftoks = FROM_OPS.has(op) ? parsePointer(from) : null;
     const st = this.state;
     switch (op) {
       case 'add': {
@@ -327,10 +358,11 @@ export class Doc {
         } else {
           key = typeof cmd.key === 'string' && !hasKey(target, cmd.key) ? cmd.key : this.createKey(this.version + 1, target);
         }
-        this.depthCheck(ptoks.length + 1, cmd.value);
-        this.mapSet(target, key, clone(cmd.value));
+        const value = stampCreate ? stampCreate(key) : cmd.value;
+        this.depthCheck(ptoks.length + 1, value);
+        this.mapSet(target, key, clone(value));
         if (this.size > this.config.max_state_bytes) fail('too_large');
-        return { key };
+        return stampCreate ? { key, value } : { key };
       }
     }
     if (this.size > this.config.max_state_bytes) fail('too_large');
@@ -342,6 +374,15 @@ export class Doc {
    * Returns the outcome {code, duplicate, version_before, version_after, results, applied, chain}.
    */
   apply(flush) {
+    this.ruleCtx = this.rules ? { user: flush.user ?? '', ts: flush.ts ?? 0, role: this.role } : null;
+    try {
+      return this.applyFlush(flush);
+    } finally {
+      this.ruleCtx = null;
+    }
+  }
+
+  applyFlush(flush) {
     const seq = Number(flush.seq);
     const here = () => ({ duplicate: false, version_before: this.version, version_after: this.version, results: [], applied: [], chain: this.chain });
     if (seq === 0) return { code: 'invalid', ...here() };
@@ -386,13 +427,13 @@ export class Doc {
         const r = this.command(cmd);
         this.version++;
         const res = { code: 'ok', version: this.version };
-        const a = chainCommand(cmd);
+        const a = chainCommand(r.applied ?? cmd);
         if (r.key !== undefined) { res.key = r.key; a.key = r.key; }
         results.push(res);
         applied.push(a);
       } catch (e) {
         if (!(e instanceof Fail)) throw e;
-        results.push({ code: e.code, version: 0 });
+        results.push(e.rule === undefined ? { code: e.code, version: 0 } : { code: e.code, version: 0, rule: e.rule });
         if (atomic) { failed = i; break; }
       }
     }
@@ -438,22 +479,51 @@ export class Doc {
    * Applies commands without versions, dedup or chain (the optimistic layer): each command
    * that fails is skipped. Returns the codes.
    */
-  applyLocal(commands) {
+  applyLocal(commands, ctx = null) {
     this.undo = [];
     const codes = [];
-    for (const cmd of commands) {
-      try {
-        this.command(cmd);
-        this.version++;
-        codes.push('ok');
-      } catch (e) {
-        if (!(e instanceof Fail)) throw e;
-        codes.push(e.code);
+    this.ruleCtx = this.rules ? { user: ctx?.user ?? '', ts: ctx?.ts ?? 0, role: ctx?.role || this.role } : null;
+    this.lastRules = []; // per command: the rule a rule_violation broke, else null
+    try {
+      for (const cmd of commands) {
+        try {
+          this.command(cmd);
+          this.version++;
+          codes.push('ok');
+          this.lastRules.push(null);
+        } catch (e) {
+          if (!(e instanceof Fail)) throw e;
+          codes.push(e.code);
+          this.lastRules.push(e.rule ?? null);
+        }
       }
+    } finally {
+      this.undo = null;
+      this.ruleCtx = null;
     }
-    this.undo = null;
     return codes;
   }
+}
+
+/** The checks that need no state (ENGINE.md 1-3): shape, root rules, move into own child. */
+function shapeCheck(cmd) {
+  const op = cmd.op;
+  const hasValue = hasKey(cmd, 'value') && cmd.value !== undefined;
+  const path = cmd.path ?? '';
+  const from = cmd.from ?? '';
+  // 1. shape
+  if (!OPS.has(op)) fail('invalid');
+  if (VALUE_OPS.has(op) && !hasValue) fail('invalid');
+  if (op === 'incr' && !['int', 'float'].includes(kind(cmd.value))) fail('invalid');
+  if (op === 'merge' && kind(cmd.value) !== 'map') fail('invalid');
+  if (op === 'create' && cmd.key !== undefined && cmd.key !== null && typeof cmd.key !== 'string') fail('invalid');
+  if (!parsePointer(path)) fail('invalid');
+  if (FROM_OPS.has(op) && !parsePointer(from)) fail('invalid');
+  // 2. root rules
+  if (['add', 'remove', 'replace', 'move', 'copy'].includes(op) && path === '') fail('forbidden');
+  if (op === 'move' && from === '') fail('forbidden');
+  // 3. move into own child
+  if (op === 'move' && path.startsWith(from) && path.length > from.length && path[from.length] === '/') fail('invalid');
 }
 
 /** The command as the chain hash and deltas carry it (only the keys of its op). */

@@ -140,6 +140,19 @@ int fl_engine_dedup_from_outcome(const fl_outcome_t *outcome, char **out, size_t
 int fl_doc_apply(fl_doc_t *doc, const fl_flush_t *flush, fl_arena_t *arena, fl_outcome_t *out);
 
 /*
+ * fl_doc_apply under a rule set (schemas/RULES.md): rules NULL is exactly
+ * fl_doc_apply. A command a rule refuses gets FL_CODE_RULE_VIOLATION and
+ * the rule's name in its result (copied into arena); stamped values are
+ * allocated in arena and are what out->applied carries. rctx carries the
+ * record's role (NULL: none, the rule set's default role). The rule set
+ * is only read.
+ */
+struct fl_rules_s;
+struct fl_rules_ctx_s;
+int fl_doc_apply_rules(fl_doc_t *doc, const fl_flush_t *flush, const struct fl_rules_s *rules,
+                       const struct fl_rules_ctx_s *rctx, fl_arena_t *arena, fl_outcome_t *out);
+
+/*
  * Replays a delta: the applied commands of one outcome that moved the
  * document from version_before to version_before + n. The document must be
  * at version_before (FL_EERR_DELTA otherwise). Every command must apply

@@ -23,6 +23,7 @@ typedef enum fl_code_e {
     FL_CODE_GAP = 8,              /* seq > last + 1 (whole flush) */
     FL_CODE_ABORTED = 9,          /* not applied because another command of an atomic flush failed */
     FL_CODE_KEY_EXISTS = 10,      /* reserved: proposed create key taken and strict */
+    FL_CODE_RULE_VIOLATION = 11,  /* a rule of the document's rule set refused it (RULES.md) */
     /* transport / gateway */
     FL_CODE_BAD_FRAME = 20,       /* undecodable frame or record */
     FL_CODE_UNKNOWN_TYPE = 21,    /* unknown message or record type */

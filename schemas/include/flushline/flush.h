@@ -68,6 +68,7 @@ typedef struct fl_cmd_result_s {
     uint64_t version;  /* the version this command produced (0 when rejected) */
     fl_slice_t key;    /* create: the key used (len 0 otherwise) */
     bool has_key;      /* key is set, even when empty (create's proposed key "") */
+    fl_slice_t rule;   /* rule_violation: the name of the rule (len 0 otherwise) */
 } fl_cmd_result_t;
 
 typedef struct fl_outcome_s {

@@ -74,6 +74,7 @@ typedef enum fl_wire_type_e {
     FL_WT_REC_CHECKPOINT, /* snapshots topic, fl_wire_checkpoint_t */
     /* appended later (numbers never change) */
     FL_WT_CHANGED,        /* gateway -> client, fl_wire_changed_t */
+    FL_WT_REC_RULES,      /* commands topic, fl_wire_rules_t (schemas/RULES.md) */
     FL_WT__COUNT
 } fl_wire_type_t;
 
@@ -241,6 +242,22 @@ typedef struct fl_wire_checkpoint_s {
 /* The record key of checkpoints: not valid UTF-8, so never a document id. */
 #define FL_WIRE_CHECKPOINT_KEY ((fl_slice_t){"\xff" "checkpoint", 11})
 
+/* A rules record in the commands topic (schemas/RULES.md), keyed
+ * FL_WIRE_RULES_KEY and produced to every partition: from its offset on, the
+ * documents whose id starts with prefix are applied under the rule set in
+ * rules (the JSON text, not parsed here), or without one when has_rules is
+ * false. id says who published it (audit; may be empty). */
+typedef struct fl_wire_rules_s {
+    fl_slice_t prefix; /* 0-255 bytes UTF-8 */
+    bool has_rules;
+    fl_slice_t rules;  /* JSON text, at most FL_WIRE_RULES_MAX bytes */
+    fl_slice_t id;     /* <= 255 bytes */
+} fl_wire_rules_t;
+
+#define FL_WIRE_RULES_MAX (256u * 1024u)
+/* The record key of rules records: not valid UTF-8, so never a document id. */
+#define FL_WIRE_RULES_KEY ((fl_slice_t){"\xff" "rules", 6})
+
 typedef struct fl_wire_msg_s {
     uint8_t type; /* fl_wire_type_t */
     union {
@@ -260,6 +277,7 @@ typedef struct fl_wire_msg_s {
         fl_wire_sync_reply_t reply;  /* REC_SYNC_REPLY */
         fl_wire_checkpoint_t checkpoint; /* REC_CHECKPOINT */
         fl_wire_changed_t changed;   /* CHANGED */
+        fl_wire_rules_t rules;       /* REC_RULES */
     } u;
 } fl_wire_msg_t;
 
