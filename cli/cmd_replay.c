@@ -184,7 +184,7 @@ static void put_str(replay_t *r, const char *s, size_t n)
     r->len += (size_t)(q - p);
 }
 
-static int print_json(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int print_json(replay_t *r, const fl_part_doc_t *ent, const fl_outcome_t *o,
                       const rd_kafka_message_t *msg)
 {
     uint8_t digest[FL_HASH_LEN];
@@ -247,7 +247,7 @@ static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
     msgpack_pack_bin_body(pk, p, n);
 }
 
-static int print_msgpack(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int print_msgpack(replay_t *r, const fl_part_doc_t *ent, const fl_outcome_t *o,
                          const rd_kafka_message_t *msg)
 {
     uint8_t digest[FL_HASH_LEN];
@@ -299,7 +299,7 @@ static int print_msgpack(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome
     return 0;
 }
 
-static int on_outcome(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_outcome(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                       const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     replay_t *r = opaque;
@@ -320,7 +320,7 @@ int fl_cmd_replay(int argc, char **argv)
     replay_opts_t o;
     fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
+    fl_part_t *docs = NULL;
     replay_t r = {0};
     const char *doc;
     int64_t *from = NULL, *to = NULL;
@@ -381,7 +381,7 @@ int fl_cmd_replay(int argc, char **argv)
         err = fl_hist_rebuild(&h, &rb, docs, &pos);
         outcomes += rb.outcomes;
         bad += rb.bad;
-        if (doc && fl_hist_docs_get(docs, only, false))
+        if (doc && fl_part_get(docs, only))
             doc_found = true;
         if (err < 0) {
             fflush(stdout);
@@ -416,7 +416,7 @@ int fl_cmd_replay(int argc, char **argv)
     msgpack_sbuffer_destroy(&r.sbuf);
 fail:
     free(r.line);
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     free(from);
     free(to);
     fl_hist_close(&h);

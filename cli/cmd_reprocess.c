@@ -20,6 +20,8 @@
 #include "flushline/clock.h"
 #include "flushline/history.h"
 #include "flushline/kafka.h"
+#include "flushline/task.h"
+#include "flushline/txn.h"
 #include "history.h"
 
 #define RE_BATCH_RECORDS 2000
@@ -71,34 +73,30 @@ typedef struct re_s {
     fl_hist_t *dst;           /* destination topic names */
     rd_kafka_t *producer;     /* transactional */
     rd_kafka_consumer_group_metadata_t *cgmd;
-    fl_hist_docs_t **docs;    /* per partition */
-    fl_engine_config_t engine;
+    fl_txn_t *txn;
+    fl_part_t **docs;         /* per partition */
+    fl_part_config_t part_cfg;
     fl_arena_t *arena;
     int32_t partition;        /* being read */
-    bool txn_open;
-    int64_t txn_start;
     uint32_t txn_records;
     int64_t next_offset;      /* commands offset after the last record consumed */
     int64_t *events_next;     /* per partition: offset after the last outcome in NEW.events */
     uint64_t flushes, skipped, bad;
 } re_t;
 
-static int txn_fail(re_t *re, const char *what, rd_kafka_error_t *err)
+static int txn_fail(const char *errstr)
 {
-    fprintf(stderr, "flushline reprocess: %s: %s\n", what, rd_kafka_error_string(err));
-    rd_kafka_error_destroy(err);
+    fprintf(stderr, "flushline reprocess: %s\n", errstr);
     return -1;
 }
 
 static int begin(re_t *re)
 {
-    rd_kafka_error_t *err;
-    if (re->txn_open)
+    char errstr[512];
+    if (fl_txn_is_open(re->txn))
         return 0;
-    if ((err = rd_kafka_begin_transaction(re->producer)))
-        return txn_fail(re, "begin_transaction", err);
-    re->txn_open = true;
-    re->txn_start = fl_clock_mono_ms();
+    if (fl_txn_begin(re->txn, errstr, sizeof errstr) != 0)
+        return txn_fail(errstr);
     re->txn_records = 0;
     return 0;
 }
@@ -107,8 +105,8 @@ static int begin(re_t *re)
  * partition (none when offsets is false). */
 static int commit(re_t *re, bool offsets)
 {
-    rd_kafka_error_t *err;
-    if (!re->txn_open)
+    char errstr[512];
+    if (!fl_txn_is_open(re->txn))
         return 0;
     /* Delivery reports first: they tell where the outcomes landed, which
      * the final snapshots record (the LSO lags behind a commit). */
@@ -118,25 +116,21 @@ static int commit(re_t *re, bool offsets)
         rd_kafka_topic_partition_list_add(parts, re->src->topic[FL_TOPIC_COMMANDS],
                                           re->partition)
             ->offset = re->next_offset;
-        err = rd_kafka_send_offsets_to_transaction(re->producer, parts, re->cgmd, 30000);
+        int rc = fl_txn_send_offsets(re->txn, parts, re->cgmd, errstr, sizeof errstr);
         rd_kafka_topic_partition_list_destroy(parts);
-        if (err)
-            return txn_fail(re, "send_offsets_to_transaction", err);
+        if (rc != 0)
+            return txn_fail(errstr);
     }
-    if ((err = rd_kafka_commit_transaction(re->producer, 60000)))
-        return txn_fail(re, "commit_transaction", err);
-    re->txn_open = false;
+    if (fl_txn_commit(re->txn, errstr, sizeof errstr) != 0)
+        return txn_fail(errstr);
     return 0;
 }
 
 static void abort_open(re_t *re)
 {
-    rd_kafka_error_t *err;
-    if (!re->txn_open)
-        return;
-    if ((err = rd_kafka_abort_transaction(re->producer, 30000)))
-        txn_fail(re, "abort_transaction", err);
-    re->txn_open = false;
+    char errstr[512];
+    if (fl_txn_abort(re->txn, errstr, sizeof errstr) != 0)
+        txn_fail(errstr);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -172,73 +166,52 @@ static int produce(re_t *re, const char *topic, int32_t p, fl_slice_t key, char 
     }
 }
 
+/* One commands record through the processor's task (partition/task.h):
+ * the same outcomes, byte for byte, with an unchanged engine. */
 static int on_command(void *opaque, const rd_kafka_message_t *msg)
 {
     re_t *re = opaque;
-    fl_wire_msg_t wm;
-    fl_outcome_t out;
     rd_kafka_timestamp_type_t tstype;
-    char errstr[256], *buf = NULL;
-    size_t len;
-    fl_hist_doc_t *ent;
-    int rc;
+    /* The server stamp is the source record's timestamp, as the processor
+     * took it. */
+    fl_task_rec_t rec = {.key = {(const char *)msg->key, msg->key_len},
+                         .payload = msg->payload,
+                         .len = msg->len,
+                         .ts_ms = rd_kafka_message_timestamp(msg, &tstype)};
+    fl_task_out_t out;
 
     if (begin(re) != 0)
         return -1;
     re->next_offset = msg->offset + 1;
     re->txn_records++;
-    fl_arena_reset(re->arena);
-    rc = fl_wire_decode_record(msg->payload, msg->len, re->arena, &wm, errstr, sizeof errstr);
-    if (rc == 0 && wm.type == FL_WT_REC_FLUSH) {
-        fl_wire_rec_flush_t *rf = &wm.u.rflush;
-        if (msg->key_len != rf->flush.doc.len ||
-            memcmp(msg->key, rf->flush.doc.ptr, msg->key_len) != 0) {
-            snprintf(errstr, sizeof errstr, "record key is not the flush's document");
-            goto bad;
-        }
-        /* The server stamp is the source record's timestamp, as the
-         * processor took it: outcomes come out byte-identical. */
-        int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-        rf->flush.ts_ms = ts;
-        if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, false))) {
-            /* Created with this run's engine settings. */
-            if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, true)))
-                return FL_HIST_ENOMEM;
-            fl_doc_free(ent->doc);
-            if (!(ent->doc = fl_doc_new(rf->flush.doc, &re->engine)))
-                return FL_HIST_ENOMEM;
-        }
-        if ((rc = fl_doc_apply(ent->doc, &rf->flush, re->arena, &out)) != 0) {
-            fprintf(stderr, "flushline reprocess: applying %s [%d] @%lld: %s\n",
-                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                    fl_engine_strerror(rc));
-            return -1;
-        }
-        if (fl_wire_encode_outcome_record(&out, rf->gw, rf->origin, &buf, &len, errstr,
-                                          sizeof errstr) != 0) {
-            fprintf(stderr, "flushline reprocess: encoding the outcome of %s [%d] @%lld: %s\n",
-                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                    errstr);
-            return -1;
-        }
-        if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.doc, buf, len, ts,
-                    true))
-            return -1;
+    if (fl_task_apply(re->docs[msg->partition], &rec, FL_TASK_NO_SYNC_REPLIES, re->arena,
+                      &out) != 0) {
+        fprintf(stderr, "flushline reprocess: applying %s [%d] @%lld: %s\n",
+                re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
+                out.reason);
+        return -1;
+    }
+    if (out.kind == FL_TASK_FLUSH) {
+        /* No window here: every emitted record is ours to hand over. */
+        for (uint32_t i = 0; i < out.nemit; i++)
+            if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.emit[i].key,
+                        out.emit[i].rec, out.emit[i].len, rec.ts_ms, true) != 0) {
+                while (++i < out.nemit)
+                    free(out.emit[i].rec);
+                return -1;
+            }
         re->flushes++;
-    } else if (rc == 0 && wm.type == FL_WT_REC_SYNC) {
+    } else if (out.kind == FL_TASK_SYNC) {
         re->skipped++; /* a gateway's request: nobody waits for the answer now */
     } else {
-        if (rc == 0)
-            snprintf(errstr, sizeof errstr, "a %s record does not belong in commands",
-                     fl_wire_type_name(wm.type));
-    bad:
         /* As the processor: logged, counted, skipped. */
         re->bad++;
         fprintf(stderr, "flushline reprocess: skipped bad record %s [%d] @%lld: %s\n",
                 re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                errstr);
+                out.reason);
     }
-    if (re->txn_records >= RE_BATCH_RECORDS || fl_clock_mono_ms() - re->txn_start >= RE_BATCH_MS)
+    if (re->txn_records >= RE_BATCH_RECORDS ||
+        fl_clock_mono_ms() - fl_txn_started_ms(re->txn) >= RE_BATCH_MS)
         return commit(re, true);
     return 0;
 }
@@ -276,7 +249,7 @@ static int produce_checkpoint(re_t *re, int32_t p, int64_t events_offset)
 }
 
 /* Restore: where the outcomes already in NEW.events end. */
-static int on_restored(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_restored(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                        const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     re_t *re = opaque;
@@ -327,8 +300,10 @@ int fl_cmd_reprocess(int argc, char **argv)
         return rc;
     to_prefix = o.to_prefix;
     quiet = o.quiet;
-    re.engine = fl_engine_config_default;
-    re.engine.max_state_bytes = (size_t)o.max_state_bytes;
+    /* Documents with this run's engine settings, no window (syncs are not
+     * answered). */
+    fl_part_config_default(&re.part_cfg);
+    re.part_cfg.engine.max_state_bytes = (size_t)o.max_state_bytes;
     if (strcmp(to_prefix, o.common.prefix) == 0) {
         fl_config_free(cfg);
         return fl_cli_usage_error(&fl_cmd_reprocess_options,
@@ -402,9 +377,9 @@ int fl_cmd_reprocess(int argc, char **argv)
         rc = FL_EXIT_USAGE;
         goto fail;
     }
-    rd_kafka_error_t *terr = rd_kafka_init_transactions(re.producer, 60000);
-    if (terr) {
-        txn_fail(&re, "init_transactions", terr);
+    if (!(re.txn = fl_txn_new(re.producer, 60000)) ||
+        fl_txn_init(re.txn, 60000, errstr, sizeof errstr) != 0) {
+        txn_fail(re.txn ? errstr : "out of memory");
         rc = FL_EXIT_UNREACHABLE;
         goto fail;
     }
@@ -418,7 +393,7 @@ int fl_cmd_reprocess(int argc, char **argv)
                                 .hooks = {NULL, on_restored, &re}};
         fl_hist_pos_t pos;
         int err;
-        if (!(re.docs[p] = fl_hist_docs_new(NULL))) {
+        if (!(re.docs[p] = fl_part_new(p, &re.part_cfg))) {
             fprintf(stderr, "flushline reprocess: out of memory\n");
             goto fail;
         }
@@ -472,8 +447,8 @@ int fl_cmd_reprocess(int argc, char **argv)
     uint64_t nsnap = 0;
     for (int32_t p = 0; p < n; p++) {
         int64_t hi = re.events_next[p];
-        for (uint32_t i = 0; i < fl_hist_docs_count(re.docs[p]); i++) {
-            fl_doc_t *doc = fl_hist_docs_at(re.docs[p], i)->doc;
+        for (uint32_t i = 0; i < fl_part_count(re.docs[p]); i++) {
+            fl_doc_t *doc = fl_part_at(re.docs[p], i)->doc;
             if (fl_doc_version(doc) == 0)
                 continue;
             if (produce_snapshot(&re, p, doc, hi) != 0) {
@@ -504,10 +479,11 @@ fail:
         rd_kafka_topic_partition_list_destroy(committed);
     if (re.cgmd)
         rd_kafka_consumer_group_metadata_destroy(re.cgmd);
+    fl_txn_free(re.txn);
     if (re.producer)
         rd_kafka_destroy(re.producer);
     for (int32_t p = 0; re.docs && p < n; p++)
-        fl_hist_docs_free(re.docs[p]);
+        fl_part_free(re.docs[p]);
     free(re.docs);
     free(re.events_next);
     fl_arena_free(re.arena);

@@ -136,7 +136,7 @@ static client_t *client_get(vdoc_t *vd, const uint8_t id[FL_CLIENT_ID_LEN])
 
 typedef struct verify_s {
     fl_hist_t *h;
-    fl_hist_docs_t *snaps; /* doc -> snaplist_t (pass 1) */
+    fl_part_t *snaps; /* doc -> snaplist_t (pass 1) */
     fl_slice_t only;
     int partitions;
     bool strict_offsets;
@@ -236,7 +236,7 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
         mismatch_at(v, topic, msg->partition, msg->offset, s->doc, s->version, what);
         return 1;
     }
-    fl_hist_doc_t *ent = fl_hist_docs_get(v->snaps, s->doc, true);
+    fl_part_doc_t *ent = fl_part_get_or_create(v->snaps, s->doc);
     if (!ent)
         return FL_HIST_ENOMEM;
     snaplist_t *sl = ent->user;
@@ -262,7 +262,7 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
 }
 
 /* Compares the snapshots of ent at or below its current version. */
-static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
+static int check_snaps(verify_t *v, fl_part_doc_t *ent, vdoc_t *vd,
                        const rd_kafka_message_t *msg, const fl_outcome_t *o, fl_hist_pos_t *pos)
 {
     snaplist_t *sl = vd->snaps;
@@ -275,8 +275,8 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
 
     while (sl && sl->next < sl->n && sl->v[sl->next].version <= ver) {
         snap_t *sn = &sl->v[sl->next++];
-        if (sn->version < ver || (ent->seeded && sn->version <= ent->seed_version && !ent->seen)) {
-            if (ent->seeded && sn->version <= ent->seed_version) {
+        if (sn->version < ver || (ent->loaded && sn->version <= ent->snapshot_version && !ent->replayed)) {
+            if (ent->loaded && sn->version <= ent->snapshot_version) {
                 v->unverifiable++; /* before the events log's start */
                 continue;
             }
@@ -315,7 +315,7 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
         v->checked++;
         /* Where it says the events after it start: past the outcome that
          * made this version, at or before the next one. */
-        if (msg && ent->seen && sn->events_offset <= msg->offset) {
+        if (msg && ent->replayed && sn->events_offset <= msg->offset) {
             snprintf(what, sizeof what,
                      "snapshot at version %llu has events_offset %lld, but the outcome that "
                      "made the version is at offset %lld",
@@ -339,21 +339,21 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
     return 0;
 }
 
-static vdoc_t *vdoc_of(verify_t *v, fl_hist_doc_t *ent)
+static vdoc_t *vdoc_of(verify_t *v, fl_part_doc_t *ent)
 {
     vdoc_t *vd = ent->user;
     if (vd)
         return vd;
     if (!(vd = calloc(1, sizeof *vd)))
         return NULL;
-    fl_hist_doc_t *se = fl_hist_docs_get(v->snaps, fl_doc_id(ent->doc), false);
+    fl_part_doc_t *se = fl_part_get(v->snaps, fl_doc_id(ent->doc));
     vd->snaps = se ? se->user : NULL;
     vd->pending_eo = -1;
     ent->user = vd;
     return vd;
 }
 
-static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_pre(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                   const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     verify_t *v = opaque;
@@ -367,7 +367,7 @@ static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
     return 0;
 }
 
-static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_post(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                    const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     verify_t *v = opaque;
@@ -382,7 +382,7 @@ static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
         return FL_HIST_ENOMEM;
     fl_wire_hex(o->client_id, FL_CLIENT_ID_LEN, cid);
     if (o->duplicate) {
-        if (exact && !ent->seeded && o->seq > cl->seq) {
+        if (exact && !ent->loaded && o->seq > cl->seq) {
             snprintf(pos->what, sizeof pos->what,
                      "duplicate answer for client %s seq %llu, which was never processed", cid,
                      (unsigned long long)o->seq);
@@ -425,17 +425,17 @@ static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
 }
 
 /* After a partition: snapshots never reached by the rebuilt history. */
-static int check_leftovers(verify_t *v, int32_t p, fl_hist_docs_t *docs)
+static int check_leftovers(verify_t *v, int32_t p, fl_part_t *docs)
 {
     char what[400];
-    for (uint32_t i = 0; i < fl_hist_docs_count(v->snaps); i++) {
-        fl_hist_doc_t *se = fl_hist_docs_at(v->snaps, i);
+    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
+        fl_part_doc_t *se = fl_part_at(v->snaps, i);
         snaplist_t *sl = se->user;
         fl_slice_t id = fl_doc_id(se->doc);
         if (!sl || sl->n == 0 || sl->v[0].partition != p || sl->next >= sl->n)
             continue;
         snap_t *sn = &sl->v[sl->next];
-        fl_hist_doc_t *ent = fl_hist_docs_get(docs, id, false);
+        fl_part_doc_t *ent = fl_part_get(docs, id);
         if (!ent)
             snprintf(what, sizeof what, "snapshot of a document with no outcome in %s",
                      v->h->topic[FL_TOPIC_EVENTS]);
@@ -456,7 +456,7 @@ int fl_cmd_verify(int argc, char **argv)
     verify_opts_t o;
     fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
+    fl_part_t *docs = NULL;
     verify_t *v = NULL;
     const char *doc;
     uint64_t ndocs = 0, outcomes = 0;
@@ -508,8 +508,8 @@ int fl_cmd_verify(int argc, char **argv)
                            on_snapshot_record, v);
         fl_hist_progress_part_done(&h);
     }
-    for (uint32_t i = 0; i < fl_hist_docs_count(v->snaps); i++) {
-        snaplist_t *sl = fl_hist_docs_at(v->snaps, i)->user;
+    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
+        snaplist_t *sl = fl_part_at(v->snaps, i)->user;
         if (sl)
             qsort(sl->v, sl->n, sizeof *sl->v, cmp_snap);
     }
@@ -532,8 +532,8 @@ int fl_cmd_verify(int argc, char **argv)
         }
         if (err >= 0 && check_leftovers(v, p, docs) != 0)
             break;
-        for (uint32_t i = 0; i < fl_hist_docs_count(docs); i++)
-            if (fl_doc_version(fl_hist_docs_at(docs, i)->doc) > 0)
+        for (uint32_t i = 0; i < fl_part_count(docs); i++)
+            if (fl_doc_version(fl_part_at(docs, i)->doc) > 0)
                 ndocs++;
         fl_hist_progress_part_done(&h);
     }
@@ -563,11 +563,11 @@ int fl_cmd_verify(int argc, char **argv)
 fail:
     fflush(stdout);
     if (v) {
-        fl_hist_docs_free(v->snaps);
+        fl_part_free(v->snaps);
         fl_arena_free(v->arena);
         free(v);
     }
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     fl_hist_close(&h);
     fl_config_free(cfg);
     return rc;
