@@ -141,12 +141,12 @@ static int print_doc(const at_t *at, const fl_part_doc_t *ent)
 
 int fl_cmd_at(int argc, char **argv)
 {
-    at_opts_t o;
-    fl_config_t *cfg;
-    fl_hist_t h = {0};
-    fl_part_t *docs = NULL;
     at_t at = {0};
+    at_opts_t o;
     const char *doc;
+    fl_hist_t h = {0};
+    fl_config_t *cfg;
+    fl_part_t *docs = NULL;
     int n, rc = fl_cli_options(&fl_cmd_at_options, &o, &o.common, argc, argv, &cfg);
 
     if (rc >= 0)
@@ -157,14 +157,8 @@ int fl_cmd_at(int argc, char **argv)
     if (at.by_time)
         fl_hist_parse_time(o.time, &at.time_ms); /* checked by the table */
 
-    if ((rc = fl_hist_open(&h, "at", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "at", &o.common, o.quiet, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = o.quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(docs = fl_hist_docs_new(NULL)) || !(at.arena = fl_arena_new(1 << 14))) {
         fprintf(stderr, "flushline at: out of memory\n");
         rc = FL_EXIT_FAIL;

@@ -317,12 +317,12 @@ static int on_outcome(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
 
 int fl_cmd_replay(int argc, char **argv)
 {
-    replay_opts_t o;
-    fl_config_t *cfg;
-    fl_hist_t h = {0};
-    fl_part_t *docs = NULL;
     replay_t r = {0};
+    fl_part_t *docs = NULL;
+    replay_opts_t o;
+    fl_hist_t h = {0};
     const char *doc;
+    fl_config_t *cfg;
     int64_t *from = NULL, *to = NULL;
     bool quiet, doc_found = false;
     uint64_t outcomes = 0, bad = 0;
@@ -340,14 +340,8 @@ int fl_cmd_replay(int argc, char **argv)
         return FL_EXIT_USAGE;
     }
 
-    if ((rc = fl_hist_open(&h, "replay", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "replay", &o.common, quiet, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(from = calloc((size_t)n, sizeof *from)) || !(to = calloc((size_t)n, sizeof *to)) ||
         !(docs = fl_hist_docs_new(NULL))) {
         fprintf(stderr, "flushline replay: out of memory\n");

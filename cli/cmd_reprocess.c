@@ -20,6 +20,7 @@
 #include "flushline/clock.h"
 #include "flushline/history.h"
 #include "flushline/kafka.h"
+#include "flushline/restore.h"
 #include "flushline/task.h"
 #include "flushline/txn.h"
 #include "history.h"
@@ -171,15 +172,12 @@ static int produce(re_t *re, const char *topic, int32_t p, fl_slice_t key, char 
 static int on_command(void *opaque, const rd_kafka_message_t *msg)
 {
     re_t *re = opaque;
-    rd_kafka_timestamp_type_t tstype;
-    /* The server stamp is the source record's timestamp, as the processor
-     * took it. */
-    fl_task_rec_t rec = {.key = {(const char *)msg->key, msg->key_len},
-                         .payload = msg->payload,
-                         .len = msg->len,
-                         .ts_ms = rd_kafka_message_timestamp(msg, &tstype)};
+    fl_task_rec_t rec;
     fl_task_out_t out;
 
+    /* The server stamp is the source record's timestamp, as the processor
+     * took it. */
+    fl_task_rec_of(msg, &rec);
     if (begin(re) != 0)
         return -1;
     re->next_offset = msg->offset + 1;
@@ -262,22 +260,14 @@ static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const 
                                  char *errstr, size_t errstr_size)
 {
     /* the processor's producer settings; -X settings are applied last */
-    const fl_kafka_kv_t defaults[] = {
-        {"transactional.id", txid},
-        {"enable.idempotence", "true"},
-        {"linger.ms", "5"},
-        {"message.max.bytes", "8388608"},
-        {"compression.codec", "lz4"},
-        {NULL, NULL},
-    };
-    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                          .what = "reprocess producer",
-                          .bootstrap = common->bootstrap,
-                          .defaults = defaults,
-                          .props = &common->props,
-                          .opaque = re,
-                          .on_delivery = on_delivery};
-    return fl_kafka_new(&ks, errstr, errstr_size);
+    fl_txn_producer_spec_t ps = {.what = "reprocess producer",
+                                 .bootstrap = common->bootstrap,
+                                 .transactional_id = txid,
+                                 .linger_ms = 5,
+                                 .props = &common->props,
+                                 .opaque = re,
+                                 .on_delivery = on_delivery};
+    return fl_txn_producer_new(&ps, errstr, errstr_size);
 }
 
 int fl_cmd_reprocess(int argc, char **argv)

@@ -118,11 +118,11 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
 
 int fl_cmd_tail(int argc, char **argv)
 {
-    tail_opts_t o;
-    fl_config_t *cfg;
+    tail_t t = {0};
     fl_hist_t h = {0};
     fl_part_t *docs = NULL;
-    tail_t t = {0};
+    tail_opts_t o;
+    fl_config_t *cfg;
     const char *time;
     int64_t ts = 0, start;
     int n, rc = fl_cli_options(&fl_cmd_tail_options, &o, &o.common, argc, argv, &cfg);
@@ -138,14 +138,8 @@ int fl_cmd_tail(int argc, char **argv)
     t.count = (uint64_t)o.count;
     t.all = o.all;
 
-    if ((rc = fl_hist_open(&h, "tail", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "tail", &o.common, true, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = true;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(t.arena = fl_arena_new(1 << 14))) {
         rc = FL_EXIT_FAIL;
         goto fail;

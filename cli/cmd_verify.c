@@ -453,31 +453,26 @@ static int check_leftovers(verify_t *v, int32_t p, fl_part_t *docs)
 
 int fl_cmd_verify(int argc, char **argv)
 {
+    verify_t *v = NULL;
+    uint64_t ndocs = 0, outcomes = 0;
     verify_opts_t o;
+    fl_part_t *docs = NULL;
     fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_part_t *docs = NULL;
-    verify_t *v = NULL;
     const char *doc;
-    uint64_t ndocs = 0, outcomes = 0;
-    int n, err = 0, rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
+    int n, nsnap, err = 0;
+    int rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
     int64_t t0 = fl_clock_mono_ms();
 
     if (rc >= 0)
         return rc;
     doc = o.doc;
 
-    if ((rc = fl_hist_open(&h, "verify", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "verify", &o.common, o.quiet, &n, &nsnap)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = o.quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
-    if (rc != n) {
+    if (nsnap != n) {
         printf("verify: MISMATCH %s has %d partitions, %s has %d\n", h.topic[FL_TOPIC_EVENTS], n,
-               h.topic[FL_TOPIC_SNAPSHOTS], rc);
+               h.topic[FL_TOPIC_SNAPSHOTS], nsnap);
         rc = FL_EXIT_FAIL;
         goto fail;
     }

@@ -39,30 +39,14 @@ void fl_hist_catch_signals(void)
 
 const char *fl_hist_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_HIST_ENOMEM:
-        return "out of memory";
-    case FL_HIST_EKAFKA:
-        return "Kafka did not answer";
-    case FL_HIST_ENOTOPIC:
-        return "topic does not exist";
-    case FL_HIST_ERECORD:
-        return "bad record";
-    case FL_HIST_EVERSION:
-        return "version discontinuity";
-    case FL_HIST_ECHAIN:
-        return "chain hash mismatch";
-    case FL_HIST_EDELTA:
-        return "commands do not apply";
-    case FL_HIST_ESTOPPED:
-        return "interrupted";
-    case FL_HIST_ECHECK:
-        return "check failed";
-    default:
-        return "unknown error";
-    }
+    /* by -err */
+    static const char *const text[] = {
+        "success",           "out of memory",          "Kafka did not answer",
+        "topic does not exist", "bad record",          "version discontinuity",
+        "chain hash mismatch",  "commands do not apply", "interrupted",
+        "check failed",
+    };
+    return err <= 0 && -err < (int)(sizeof text / sizeof text[0]) ? text[-err] : "unknown error";
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -94,6 +78,22 @@ int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
         fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
         return FL_EXIT_UNREACHABLE;
     }
+    return FL_EXIT_OK;
+}
+
+int fl_hist_open_history(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                         bool quiet, int *n, int *nsnap)
+{
+    int rc = fl_hist_open(h, cmd, common, NULL), ns;
+    if (rc != FL_EXIT_OK)
+        return rc;
+    h->quiet = quiet;
+    if ((*n = fl_hist_need_topic(h, FL_TOPIC_EVENTS)) < 0)
+        return -*n;
+    if ((ns = fl_hist_need_topic(h, FL_TOPIC_SNAPSHOTS)) < 0)
+        return -ns;
+    if (nsnap)
+        *nsnap = ns;
     return FL_EXIT_OK;
 }
 
@@ -488,14 +488,9 @@ int fl_hist_read(fl_hist_t *h, const char *topic, int32_t p, int64_t from, int64
                  bool follow, fl_hist_record_fn fn, void *opaque)
 {
     read_ctx_t ctx = {h, fn, opaque};
-    fl_read_spec_t spec = {.topic = topic,
-                           .partition = p,
-                           .from = from,
-                           .to = to,
-                           .follow = follow,
-                           .should_stop = read_should_stop,
-                           .on_record = on_read_record,
-                           .on_progress = on_read_progress,
+    fl_read_spec_t spec = {.topic = topic, .partition = p, .from = from, .to = to,
+                           .follow = follow, .should_stop = read_should_stop,
+                           .on_record = on_read_record, .on_progress = on_read_progress,
                            .opaque = &ctx};
     char errstr[512] = "";
     int rc = fl_reader_run(h->rk, &spec, NULL, errstr, sizeof errstr);
@@ -540,13 +535,13 @@ static int on_seed_record(void *opaque, const rd_kafka_message_t *msg)
     char errstr[256];
     int rc = fl_part_load_snapshot_rec(sc->docs, msg->payload, msg->len, sc->sel, sc->arena,
                                        &sc->checkpoint, errstr, sizeof errstr);
-    if (rc == FL_PART_ENOMEM)
+    if (rc == FL_HISTORY_ENOMEM)
         return FL_HIST_ENOMEM;
     /* Bad snapshot records are reported and skipped: the events still
      * rebuild the document. */
     if (rc < 0)
         fprintf(stderr, "flushline %s: skipped %s %s [%d] @%lld: %s\n", sc->h->cmd,
-                rc == FL_PART_ERECORD ? "undecodable record" : "snapshot",
+                rc == FL_HISTORY_ERECORD ? "undecodable record" : "snapshot",
                 sc->h->topic[FL_TOPIC_SNAPSHOTS], sc->p, (long long)msg->offset, errstr);
     return 0;
 }
@@ -638,7 +633,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
         return bad_record(c, msg, o->doc, o->version_after, what);
     }
     rc = fl_part_replay_check(c->docs, o, msg->offset, &ent);
-    if (rc == FL_PART_ENOMEM)
+    if (rc == FL_HISTORY_ENOMEM)
         return FL_HIST_ENOMEM;
     if (rc == FL_HISTORY_REFLECTED)
         return 0; /* reflected by the snapshot it was seeded from */

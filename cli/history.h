@@ -72,6 +72,12 @@ typedef struct fl_hist_s {
 int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
                  const char *group);
 void fl_hist_close(fl_hist_t *h);
+/* fl_hist_open (no group) for the commands that read events and
+ * snapshots, with quiet set, checking that both topics exist: FL_EXIT_OK
+ * with *n the events partition count and *nsnap (NULL: not wanted) the
+ * snapshots', or an FL_EXIT_* code after printing why. */
+int fl_hist_open_history(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                         bool quiet, int *n, int *nsnap);
 
 /* Partition count of a topic: > 0, FL_HIST_ENOTOPIC or FL_HIST_EKAFKA. */
 int fl_hist_partitions(fl_hist_t *h, const char *topic);

@@ -20,26 +20,16 @@ struct fl_reader_s {
     fl_read_spec_t spec;
     rd_kafka_topic_partition_list_t *parts;
     int64_t from, hi, end;
-    uint64_t records;
     bool assigned;
 };
 
 const char *fl_reader_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_READER_ENOMEM:
-        return "out of memory";
-    case FL_READER_EKAFKA:
-        return "Kafka did not answer";
-    case FL_READER_ESTOPPED:
-        return "interrupted";
-    case FL_READER_ETIMEDOUT:
-        return "timed out";
-    default:
-        return "unknown error";
-    }
+    /* by -(err + 300); 0 is success */
+    static const char *const text[] = {"success", "out of memory", "Kafka did not answer",
+                                       "interrupted", "timed out"};
+    int i = err == 0 ? 0 : -(err + 300);
+    return i >= 0 && i < (int)(sizeof text / sizeof text[0]) ? text[i] : "unknown reader error";
 }
 
 rd_kafka_t *fl_reader_consumer_new(const char *what, const char *bootstrap, const char *group,
@@ -154,7 +144,6 @@ static int poll_once(fl_reader_t *rd, int wait_ms)
             return AT_END;
         }
         if (!msg->err) {
-            rd->records++;
             rc = rd->spec.on_record(rd->spec.opaque, msg);
         } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             /* Transient fetch errors: librdkafka retries them itself. */
@@ -214,16 +203,6 @@ void fl_reader_close(fl_reader_t *rd)
 int64_t fl_reader_high(const fl_reader_t *rd)
 {
     return rd->hi;
-}
-
-int64_t fl_reader_from(const fl_reader_t *rd)
-{
-    return rd->from;
-}
-
-uint64_t fl_reader_records(const fl_reader_t *rd)
-{
-    return rd->records;
 }
 
 int64_t fl_reader_position(const fl_reader_t *rd)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "flushline/clock.h"
+#include "flushline/kafka.h"
 #include "flushline/log.h"
 
 /* A retriable error is retried this many times before it counts as fatal:
@@ -25,18 +26,11 @@ struct fl_txn_s {
 
 const char *fl_txn_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_TXN_EABORTED:
-        return "transaction aborted";
-    case FL_TXN_EFENCED:
-        return "fenced";
-    case FL_TXN_EFATAL:
-        return "fatal transaction error";
-    default:
-        return "unknown error";
-    }
+    /* by -(err + 400); 0 is success */
+    static const char *const text[] = {"success", "transaction aborted", "fenced",
+                                       "fatal transaction error"};
+    int i = err == 0 ? 0 : -(err + 400);
+    return i >= 0 && i < (int)(sizeof text / sizeof text[0]) ? text[i] : "unknown transaction error";
 }
 
 int fl_txn_classify(const rd_kafka_error_t *err)
@@ -52,6 +46,31 @@ int fl_txn_classify(const rd_kafka_error_t *err)
     if (rd_kafka_error_is_retriable(err))
         return 1;
     return FL_TXN_EFATAL;
+}
+
+rd_kafka_t *fl_txn_producer_new(const fl_txn_producer_spec_t *spec, char *errstr,
+                                size_t errstr_size)
+{
+    char tmo[32], linger[32];
+    snprintf(tmo, sizeof tmo, "%lld", (long long)spec->transaction_timeout_ms);
+    snprintf(linger, sizeof linger, "%d", spec->linger_ms);
+    const fl_kafka_kv_t defaults[] = {
+        {"transactional.id", spec->transactional_id},
+        {"enable.idempotence", "true"},
+        {"transaction.timeout.ms", spec->transaction_timeout_ms > 0 ? tmo : NULL},
+        {"linger.ms", linger},
+        {"message.max.bytes", "8388608"},
+        {"compression.codec", "lz4"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = spec->what,
+                          .bootstrap = spec->bootstrap,
+                          .defaults = defaults,
+                          .props = spec->props,
+                          .opaque = spec->opaque,
+                          .on_delivery = spec->on_delivery};
+    return fl_kafka_new(&ks, errstr, errstr_size);
 }
 
 fl_txn_t *fl_txn_new(rd_kafka_t *producer, int timeout_ms)

@@ -32,22 +32,6 @@ typedef struct entry_s {
     char id[]; /* the map's key */
 } entry_t;
 
-const char *fl_part_strerror(int err)
-{
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_PART_ENOMEM:
-        return "out of memory";
-    case FL_PART_ERECORD:
-        return "bad record";
-    case FL_PART_ESNAPSHOT:
-        return "snapshot does not restore";
-    default:
-        return fl_history_strerror(err);
-    }
-}
-
 void fl_part_config_default(fl_part_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -91,11 +75,11 @@ void fl_part_clear(fl_part_t *part)
 
 void fl_part_free(fl_part_t *part)
 {
-    if (!part)
-        return;
-    fl_part_clear(part);
-    free(part->order);
-    fl_hmap_free(part->map);
+    if (part) {
+        fl_part_clear(part);
+        free(part->order);
+        fl_hmap_free(part->map);
+    }
     free(part);
 }
 
@@ -218,7 +202,7 @@ int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *s,
     if (!selected(s, sel))
         return FL_PART_SKIPPED;
     if (!(ent = fl_part_get_or_create(part, s->doc)))
-        return FL_PART_ENOMEM;
+        return FL_HISTORY_ENOMEM;
     /* Compaction keeps the newest per document, but before it runs older
      * ones are still there: the newest version wins, and of one version
      * the later record (a rejected flush moves the dedup table, not the
@@ -228,7 +212,7 @@ int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *s,
     /* All or nothing: a snapshot that does not restore leaves the
      * document as it was. */
     if ((rc = fl_history_doc_from_snapshot(s, &part->cfg.engine, &doc)) != 0)
-        return rc == FL_HISTORY_ENOMEM ? FL_PART_ENOMEM : FL_PART_ESNAPSHOT;
+        return rc == FL_HISTORY_ENOMEM ? rc : FL_HISTORY_ESNAPSHOT;
     fl_doc_free(ent->doc);
     ent->doc = doc;
     ent->loaded = true;
@@ -248,7 +232,7 @@ int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
 
     fl_arena_reset(arena);
     if (fl_wire_decode_record(payload, len, arena, &wm, errstr, errstr_size) != 0)
-        return FL_PART_ERECORD;
+        return FL_HISTORY_ERECORD;
     if (wm.type == FL_WT_REC_CHECKPOINT) {
         int64_t off = (int64_t)wm.u.checkpoint.events_offset;
         if ((!sel || off <= sel->max_offset) && off > *checkpoint)
@@ -258,7 +242,7 @@ int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
     if (wm.type != FL_WT_REC_SNAPSHOT)
         return FL_PART_SKIPPED;
     rc = fl_part_load_snapshot(part, &wm.u.snapshot, sel);
-    if (rc == FL_PART_ESNAPSHOT)
+    if (rc == FL_HISTORY_ESNAPSHOT)
         snprintf(errstr, errstr_size, "snapshot of %.*s v%llu does not restore",
                  (int)wm.u.snapshot.doc.len, wm.u.snapshot.doc.ptr,
                  (unsigned long long)wm.u.snapshot.version);
@@ -272,7 +256,7 @@ int fl_part_replay_check(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
     if (entp)
         *entp = ent;
     if (!ent)
-        return FL_PART_ENOMEM;
+        return FL_HISTORY_ENOMEM;
     return fl_history_replay_check(ent->doc, ent->loaded ? ent->snapshot_offset : 0, offset, o);
 }
 
@@ -280,7 +264,7 @@ int fl_part_replay_apply(fl_part_doc_t *ent, const fl_outcome_t *o, fl_arena_t *
 {
     int rc = fl_history_replay(ent->doc, o, arena);
     if (rc != 0)
-        return rc == FL_HISTORY_ENOMEM ? FL_PART_ENOMEM : rc;
+        return rc;
     /* The sync window starts empty after a restore: see part.h. */
     if (fl_history_outcome_recorded(o))
         ent->dirty = true;
@@ -309,25 +293,25 @@ int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, i
         *op = NULL;
     fl_arena_reset(arena);
     if (fl_wire_decode_record(payload, len, arena, &wm, errstr, errstr_size) != 0)
-        return FL_PART_ERECORD;
+        return FL_HISTORY_ERECORD;
     if (wm.type == FL_WT_REC_SYNC_REPLY)
         return FL_PART_SKIPPED; /* answers to gateways: no state change */
     if (wm.type != FL_WT_REC_OUTCOME) {
         snprintf(errstr, errstr_size, "a %s record does not belong in events",
                  fl_wire_type_name(wm.type));
-        return FL_PART_ERECORD;
+        return FL_HISTORY_ERECORD;
     }
     /* The outcome lives in arena: copy it out for the caller. */
     fl_outcome_t *o = &wm.u.outcome.outcome;
     if (op) {
         fl_outcome_t *copy = fl_arena_alloc(arena, sizeof *copy);
         if (!copy)
-            return FL_PART_ENOMEM;
+            return FL_HISTORY_ENOMEM;
         *copy = *o;
         *op = copy;
     }
     rc = fl_part_replay_outcome(part, o, offset, arena, NULL);
     if (rc < 0)
-        snprintf(errstr, errstr_size, "%s", fl_part_strerror(rc));
+        snprintf(errstr, errstr_size, "%s", fl_history_strerror(rc));
     return rc;
 }

@@ -24,6 +24,24 @@ struct fl_restore_s {
     char errstr[256];
 };
 
+void fl_task_rec_of(const rd_kafka_message_t *msg, fl_task_rec_t *rec)
+{
+    rd_kafka_timestamp_type_t tstype;
+    rec->key = (fl_slice_t){(const char *)msg->key, msg->key_len};
+    rec->payload = msg->payload;
+    rec->len = msg->len;
+    rec->ts_ms = rd_kafka_message_timestamp(msg, &tstype);
+}
+
+void fl_restore_free(fl_restore_t *rs)
+{
+    if (rs) {
+        fl_reader_close(rs->rd);
+        fl_arena_free(rs->arena);
+    }
+    free(rs);
+}
+
 fl_restore_t *fl_restore_new(fl_part_t *part, const fl_restore_spec_t *spec)
 {
     fl_restore_t *rs = calloc(1, sizeof *rs);
@@ -37,21 +55,12 @@ fl_restore_t *fl_restore_new(fl_part_t *part, const fl_restore_spec_t *spec)
     return rs;
 }
 
-void fl_restore_free(fl_restore_t *rs)
-{
-    if (!rs)
-        return;
-    fl_reader_close(rs->rd);
-    fl_arena_free(rs->arena);
-    free(rs);
-}
-
 static int on_snapshot(void *opaque, const rd_kafka_message_t *msg)
 {
     fl_restore_t *rs = opaque;
     int rc = fl_part_load_snapshot_rec(rs->part, msg->payload, msg->len, NULL, rs->arena,
                                        &rs->checkpoint, rs->errstr, sizeof rs->errstr);
-    if (rc == FL_PART_ERECORD) {
+    if (rc == FL_HISTORY_ERECORD) {
         fl_warn("skipped undecodable snapshot record %s [%d] @%lld: %s", rs->spec.snapshots,
                 msg->partition, (long long)msg->offset, rs->errstr);
         return 0;
@@ -65,7 +74,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     const fl_outcome_t *o;
     int rc = fl_part_replay_event_rec(rs->part, msg->payload, msg->len, msg->offset, rs->arena,
                                       &o, rs->errstr, sizeof rs->errstr);
-    if (rc == FL_PART_ERECORD) {
+    if (rc == FL_HISTORY_ERECORD) {
         fl_warn("skipped event %s [%d] @%lld: %s", rs->spec.events, msg->partition,
                 (long long)msg->offset, rs->errstr);
         return 0;
@@ -79,7 +88,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
                  "replaying %.*s v%llu..v%llu from %s [%d] @%lld failed: %s", (int)o->doc.len,
                  o->doc.ptr, (unsigned long long)o->version_before,
                  (unsigned long long)o->version_after, rs->spec.events, msg->partition,
-                 (long long)msg->offset, fl_part_strerror(rc));
+                 (long long)msg->offset, fl_history_strerror(rc));
     return rc;
 }
 
@@ -123,7 +132,7 @@ int fl_restore_step(fl_restore_t *rs, int max_ms, char *errstr, size_t errstr_si
         rc != FL_READER_EKAFKA)
         snprintf(errstr, errstr_size, "%s", rs->errstr); /* the feed's reason */
     if (rc != 0)
-        return rc < 0 ? rc : FL_PART_ERECORD;
+        return rc < 0 ? rc : FL_HISTORY_ERECORD;
     if (rs->phase == EVENTS)
         fl_part_events_reach(rs->part, fl_reader_high(rs->rd));
     fl_reader_close(rs->rd);

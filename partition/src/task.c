@@ -12,22 +12,6 @@
 #include "flushline/history.h"
 #include "part_int.h"
 
-const char *fl_task_strerror(int err)
-{
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_TASK_ENOMEM:
-        return "out of memory";
-    case FL_TASK_EENGINE:
-        return "the engine failed";
-    case FL_TASK_EENCODE:
-        return "an answer could not be encoded";
-    default:
-        return "unknown error";
-    }
-}
-
 void fl_task_out_release(fl_task_out_t *out)
 {
     for (uint32_t i = 0; i < out->nemit; i++)

@@ -151,6 +151,25 @@ static int check_topics(pr_loop_t *loop, char *errstr, size_t errstr_size)
     return 0;
 }
 
+void pr_loop_free(pr_loop_t *loop)
+{
+    if (!loop)
+        return;
+    /* The group first: its close may revoke, which commits through the
+     * rest. */
+    pr_group_free(loop->group);
+    fl_restore_free(loop->rs);
+    fl_part_free(loop->rpart);
+    if (loop->reader)
+        rd_kafka_destroy(loop->reader);
+    fl_txn_free(loop->txn);
+    pr_out_free(loop->out);
+    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
+        fl_part_free(loop->parts[p]);
+    fl_arena_free(loop->arena);
+    free(loop);
+}
+
 pr_loop_t *pr_loop_new(const pr_config_t *cfg, pr_metrics_t *m, char *errstr,
                        size_t errstr_size)
 {
@@ -199,22 +218,6 @@ fail:
     return NULL;
 }
 
-void pr_loop_free(pr_loop_t *loop)
-{
-    if (!loop)
-        return;
-    pr_group_free(loop->group);
-    fl_restore_free(loop->rs);
-    fl_part_free(loop->rpart);
-    if (loop->reader)
-        rd_kafka_destroy(loop->reader);
-    fl_txn_free(loop->txn);
-    pr_out_free(loop->out);
-    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
-        fl_part_free(loop->parts[p]);
-    fl_arena_free(loop->arena);
-    free(loop);
-}
 
 void pr_loop_stop(pr_loop_t *loop)
 {
@@ -488,14 +491,11 @@ static void count(pr_loop_t *loop, const fl_task_out_t *out)
  * transaction must be aborted (produce failure, out of memory). */
 static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message_t *msg)
 {
-    rd_kafka_timestamp_type_t tstype;
-    fl_task_rec_t rec = {.key = {(const char *)msg->key, msg->key_len},
-                         .payload = msg->payload,
-                         .len = msg->len,
-                         .ts_ms = rd_kafka_message_timestamp(msg, &tstype)};
+    fl_task_rec_t rec;
     fl_task_out_t out;
     int rc;
 
+    fl_task_rec_of(msg, &rec);
     if (begin_txn(loop) != 0)
         return -1;
     loop->txn_records++;
@@ -656,7 +656,7 @@ static void restore_turn(pr_loop_t *loop)
         return;
     }
     fl_error("restore of partition %d failed: %s", loop->restoring,
-             errstr[0] ? errstr : fl_part_strerror(rc));
+             errstr[0] ? errstr : fl_history_strerror(rc));
     loop->slots[loop->restoring].state = S_ASSIGNED;
     cancel_restore(loop);
     loop->fatal = 1;

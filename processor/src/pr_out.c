@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "flushline/history.h"
-#include "flushline/kafka.h"
+#include "flushline/txn.h"
 #include "flushline/log.h"
 #include "flushline/wire.h"
 
@@ -40,11 +40,19 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         fl_part_events_reach(out->parts[msg->partition], msg->offset + 1);
 }
 
+void pr_out_free(pr_out_t *out)
+{
+    if (out && out->producer)
+        rd_kafka_destroy(out->producer);
+    if (out)
+        fl_arena_free(out->arena);
+    free(out);
+}
+
 pr_out_t *pr_out_new(const pr_config_t *cfg, fl_part_t *const *parts, pr_metrics_t *m,
                      char *errstr, size_t errstr_size)
 {
     pr_out_t *out = calloc(1, sizeof *out);
-    char tmo[32];
 
     if (!out || !(out->arena = fl_arena_new(1 << 16))) {
         free(out);
@@ -60,39 +68,20 @@ pr_out_t *pr_out_new(const pr_config_t *cfg, fl_part_t *const *parts, pr_metrics
         snprintf(errstr, errstr_size, "invalid topic prefix \"%s\"", cfg->prefix);
         goto fail;
     }
-    snprintf(tmo, sizeof tmo, "%lld", (long long)cfg->transaction_timeout_ms);
-    const fl_kafka_kv_t defaults[] = {
-        {"transactional.id", cfg->transactional_id},
-        {"enable.idempotence", "true"},
-        {"transaction.timeout.ms", tmo},
-        {"linger.ms", "2"},
-        {"message.max.bytes", "8388608"},
-        {"compression.codec", "lz4"},
-        {NULL, NULL},
-    };
-    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                          .what = "processor producer",
-                          .bootstrap = cfg->bootstrap,
-                          .defaults = defaults,
-                          .props = &cfg->kafka,
-                          .opaque = out,
-                          .on_delivery = on_delivery};
-    if (!(out->producer = fl_kafka_new(&ks, errstr, errstr_size)))
+    fl_txn_producer_spec_t ps = {.what = "processor producer",
+                                 .bootstrap = cfg->bootstrap,
+                                 .transactional_id = cfg->transactional_id,
+                                 .transaction_timeout_ms = cfg->transaction_timeout_ms,
+                                 .linger_ms = 2,
+                                 .props = &cfg->kafka,
+                                 .opaque = out,
+                                 .on_delivery = on_delivery};
+    if (!(out->producer = fl_txn_producer_new(&ps, errstr, errstr_size)))
         goto fail;
     return out;
 fail:
     pr_out_free(out);
     return NULL;
-}
-
-void pr_out_free(pr_out_t *out)
-{
-    if (!out)
-        return;
-    if (out->producer)
-        rd_kafka_destroy(out->producer);
-    fl_arena_free(out->arena);
-    free(out);
 }
 
 rd_kafka_t *pr_out_producer(const pr_out_t *out)

@@ -17,6 +17,15 @@ struct pr_processor_s {
     pr_loop_t *loop;
 };
 
+void pr_processor_free(pr_processor_t *pr)
+{
+    if (pr) {
+        pr_loop_free(pr->loop);
+        pr_metrics_free(pr->m);
+    }
+    free(pr);
+}
+
 pr_processor_t *pr_processor_new(const pr_config_t *cfg, char *errstr, size_t errstr_size)
 {
     pr_processor_t *pr = calloc(1, sizeof *pr);
@@ -57,11 +66,3 @@ char *pr_processor_metrics(pr_processor_t *pr, size_t *len)
     return pr_metrics_render(pr->m, len);
 }
 
-void pr_processor_free(pr_processor_t *pr)
-{
-    if (!pr)
-        return;
-    pr_loop_free(pr->loop);
-    pr_metrics_free(pr->m);
-    free(pr);
-}

@@ -494,7 +494,7 @@ static void test_restore_refusals(void)
     ASSERT_EQ(fl_doc_version(fl_part_get(back, doc_a)->doc), 0);
     /* undecodable */
     ASSERT_EQ(fl_part_replay_event_rec(back, "\xc1", 1, 3, arena, NULL, errstr, sizeof errstr),
-              FL_PART_ERECORD);
+              FL_HISTORY_ERECORD);
     /* a snapshot whose state is not a map does not restore: the document
      * stays as it was */
     ASSERT_EQ(fl_part_replay_event_rec(back, ev.rec[0], ev.len[0], 0, arena, NULL, errstr,
@@ -505,7 +505,7 @@ static void test_restore_refusals(void)
     snap.doc = doc_a;
     snap.version = 9;
     snap.state = fl_value_int(3);
-    ASSERT_EQ(fl_part_load_snapshot(back, &snap, NULL), FL_PART_ESNAPSHOT);
+    ASSERT_EQ(fl_part_load_snapshot(back, &snap, NULL), FL_HISTORY_ESNAPSHOT);
     ASSERT_EQ(fl_doc_version(fl_part_get(back, doc_a)->doc), 1);
     ASSERT_TRUE(!fl_part_get(back, doc_a)->loaded);
     events_free(&ev);

@@ -93,11 +93,8 @@ int fl_reader_step(fl_reader_t *rd, int max_ms, char *errstr, size_t errstr_size
 /* Ends the read (unassigns) and frees it. NULL safe. */
 void fl_reader_close(fl_reader_t *rd);
 
-/* The high watermark taken at the start, the first offset read, and the
- * records passed to on_record so far. */
+/* The high watermark taken at the start. */
 int64_t fl_reader_high(const fl_reader_t *rd);
-int64_t fl_reader_from(const fl_reader_t *rd);
-uint64_t fl_reader_records(const fl_reader_t *rd);
 /* The consumer's position (the next offset to read; -1: none yet). */
 int64_t fl_reader_position(const fl_reader_t *rd);
 

@@ -28,6 +28,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "flushline/kafka_props.h"
+
 enum {
     FL_TXN_EABORTED = -401, /* the transaction was aborted: redo its work */
     FL_TXN_EFENCED = -402,  /* fenced: write nothing more with this producer */
@@ -38,6 +40,25 @@ const char *fl_txn_strerror(int err);
 /* What an error from a transactional call means (one of the codes above,
  * or 1: retry the call). */
 int fl_txn_classify(const rd_kafka_error_t *err);
+
+/* What a transactional producer is built from (fl_txn_producer_new);
+ * borrowed for the call. */
+typedef struct fl_txn_producer_spec_s {
+    const char *what;              /* names the handle in logs, e.g. "processor producer" */
+    const char *bootstrap;
+    const char *transactional_id;
+    int64_t transaction_timeout_ms; /* 0: librdkafka's default */
+    int linger_ms;
+    const fl_kafka_props_t *props;  /* the user's settings, applied last */
+    void *opaque;
+    void (*on_delivery)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+} fl_txn_producer_spec_t;
+
+/* A transactional producer with Flushline's settings (idempotent, lz4,
+ * records up to 8 MiB) and the user's last (fl_kafka_new). NULL with
+ * errstr. */
+rd_kafka_t *fl_txn_producer_new(const fl_txn_producer_spec_t *spec, char *errstr,
+                                size_t errstr_size);
 
 typedef struct fl_txn_s fl_txn_t;
 

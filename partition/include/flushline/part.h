@@ -36,14 +36,10 @@
 #include "flushline/history.h"
 #include "flushline/wire.h"
 
-/* Errors (negative), see fl_part_strerror(). The history module's codes
- * (FL_HISTORY_E*) pass through unchanged where a replay fails. */
-enum {
-    FL_PART_ENOMEM = -101,
-    FL_PART_ERECORD = -102,   /* undecodable, or a record that does not belong there */
-    FL_PART_ESNAPSHOT = -103, /* a snapshot that does not restore (the document is kept) */
-};
-const char *fl_part_strerror(int err);
+/* Errors are the history module's (negative, fl_history_strerror):
+ * FL_HISTORY_ENOMEM, FL_HISTORY_ERECORD (undecodable, or a record that does
+ * not belong there), FL_HISTORY_ESNAPSHOT (a snapshot that does not
+ * restore), and the replay errors. */
 
 /* fl_part_load_snapshot / _rec: the record was passed over (not selected,
  * older than what the document holds, a checkpoint or another record). */
@@ -121,7 +117,7 @@ typedef struct fl_part_select_s {
  * Loads a decoded snapshot into its document (state, version, chain, dedup
  * table; created when absent), unless sel passes it over. All or nothing.
  * 0 (loaded: the document is clean, loaded, at the snapshot's version and
- * offset), FL_PART_SKIPPED, FL_PART_ENOMEM or FL_PART_ESNAPSHOT (it does
+ * offset), FL_PART_SKIPPED, FL_HISTORY_ENOMEM or FL_HISTORY_ESNAPSHOT (it does
  * not restore: the document is unchanged).
  */
 int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *snap,
@@ -133,7 +129,7 @@ int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *snap,
  * *checkpoint (the highest events_offset <= sel->max_offset seen; leave it
  * -1 before the first record). 0 (a snapshot was loaded), FL_PART_SKIPPED
  * (a checkpoint, another record, or a snapshot passed over),
- * FL_PART_ERECORD (undecodable), FL_PART_ESNAPSHOT or FL_PART_ENOMEM;
+ * FL_HISTORY_ERECORD (undecodable), FL_HISTORY_ESNAPSHOT or FL_HISTORY_ENOMEM;
  * errstr says why on an error.
  */
 int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
@@ -145,7 +141,7 @@ int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
  * document (created when absent; *ent gets it): FL_HISTORY_REFLECTED (the
  * snapshot the document was loaded from reflects it: leave it), 0 (replay
  * it with fl_part_replay_apply), FL_HISTORY_EVERSION (it does not continue
- * the document) or FL_PART_ENOMEM.
+ * the document) or FL_HISTORY_ENOMEM.
  */
 int fl_part_replay_check(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
                          fl_part_doc_t **ent);
@@ -154,7 +150,7 @@ int fl_part_replay_check(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
  * when the outcome is recorded (fl_history_outcome_recorded), and
  * `replayed`. The window is not filled (syncs it cannot answer with deltas
  * get the state; copying every replayed record into it would cost a fifth
- * of a restore). 0, FL_PART_ENOMEM or a history error (FL_HISTORY_EDELTA,
+ * of a restore). 0, FL_HISTORY_ENOMEM or a history error (FL_HISTORY_EDELTA,
  * _ECHAIN: the document is unchanged).
  */
 int fl_part_replay_apply(fl_part_doc_t *ent, const fl_outcome_t *o, fl_arena_t *arena);
@@ -165,7 +161,7 @@ int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offse
 /*
  * One record of the events topic at offset: decodes it into arena (reset
  * here) and replays an outcome (as above); a sync reply changes nothing
- * (FL_PART_SKIPPED). FL_PART_ERECORD (undecodable or not an events
+ * (FL_PART_SKIPPED). FL_HISTORY_ERECORD (undecodable or not an events
  * record), else as fl_part_replay_outcome; errstr says why on an error.
  * *o (may be NULL) gets the decoded outcome (in arena).
  */

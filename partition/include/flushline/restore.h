@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * restore: rebuilds the documents of one partition from Kafka, as the
+ * restore: the Kafka side of the partition module. fl_task_rec_of turns a
+ * commands record as librdkafka delivers it into the task's input. And the
+ * restore driver, which rebuilds the documents of one partition from Kafka, as the
  * processor does on assignment: the snapshots partition from its start
  * (the newest snapshot of each document, and the partition's checkpoint),
  * then the events partition from the checkpoint to its end, each record
@@ -26,6 +28,11 @@
 
 #include "flushline/part.h"
 #include "flushline/reader.h"
+#include "flushline/task.h"
+
+/* The task's input for a commands record (borrows msg): key, payload and
+ * the record's timestamp (the outcome's server stamp). */
+void fl_task_rec_of(const rd_kafka_message_t *msg, fl_task_rec_t *rec);
 
 typedef struct fl_restore_spec_s {
     rd_kafka_t *rk;             /* a reader consumer (fl_reader_consumer_new), borrowed */
@@ -47,7 +54,7 @@ void fl_restore_free(fl_restore_t *rs);
 /*
  * Reads for about max_ms: FL_READER_MORE, 0 (restored: the partition's
  * events_next is the events high watermark), or a negative error with
- * errstr (FL_READER_E*, FL_PART_E*, a history error).
+ * errstr (FL_READER_E*, FL_HISTORY_E*, a history error).
  */
 int fl_restore_step(fl_restore_t *rs, int max_ms, char *errstr, size_t errstr_size);
 

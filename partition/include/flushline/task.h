@@ -72,14 +72,13 @@ typedef struct fl_task_out_s {
 /* Frees the records out owns (those not held). */
 void fl_task_out_release(fl_task_out_t *out);
 
-/* Errors (negative) of fl_task_apply: the record could not be answered and
- * the caller's transaction must be aborted. */
+/* Errors (negative) of fl_task_apply, with out->reason: the record could
+ * not be answered and the caller's transaction must be aborted. */
 enum {
     FL_TASK_ENOMEM = -201,
     FL_TASK_EENGINE = -202, /* the engine failed on a valid flush */
     FL_TASK_EENCODE = -203, /* an answer could not be encoded */
 };
-const char *fl_task_strerror(int err);
 
 /* Flags of fl_task_apply. */
 #define FL_TASK_NO_SYNC_REPLIES 0x1 /* syncs are counted, not answered (reprocess) */
