@@ -270,31 +270,191 @@ static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const 
     return fl_txn_producer_new(&ps, errstr, errstr_size);
 }
 
+/* Where the group stopped, if it ran before: into from[]. *resuming says
+ * whether it did. An FL_EXIT_* code. */
+static int committed_offsets(re_t *re, const char *group, int n, int64_t *from, bool *resuming)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_new(n);
+    rd_kafka_resp_err_t err;
+    for (int32_t p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(committed, re->src->topic[FL_TOPIC_COMMANDS], p);
+    if ((err = rd_kafka_committed(re->src->rk, committed, 30000))) {
+        fprintf(stderr, "flushline reprocess: committed offsets of %s: %s\n", group,
+                rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(committed);
+        return FL_EXIT_UNREACHABLE;
+    }
+    *resuming = false;
+    for (int i = 0; i < committed->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        if (!tp->err && tp->offset >= 0 && tp->partition < n) {
+            from[tp->partition] = tp->offset;
+            *resuming = true;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+    return FL_EXIT_OK;
+}
+
+/* The documents as the last committed transaction left them, from
+ * NEW.events. An FL_EXIT_* code. */
+static int restore_dst(re_t *re, int n, bool resuming, const char *group)
+{
+    fl_hist_progress_begin(re->dst, n);
+    for (int32_t p = 0; p < n; p++) {
+        fl_hist_rebuild_t rb = {.partition = p, .start = 0, .max_version = UINT64_MAX,
+                                .to = FL_HIST_END, .strict = true,
+                                .hooks = {NULL, on_restored, re}};
+        fl_hist_pos_t pos;
+        int err;
+        if (!(re->docs[p] = fl_part_new(p, &re->part_cfg))) {
+            fprintf(stderr, "flushline reprocess: out of memory\n");
+            return FL_EXIT_FAIL;
+        }
+        if ((err = fl_hist_rebuild(re->dst, &rb, re->docs[p], &pos)) < 0) {
+            fprintf(stderr, "flushline reprocess: restoring from %s [%d] @%lld: %s\n", pos.topic,
+                    p, (long long)pos.offset, pos.what[0] ? pos.what : fl_hist_strerror(err));
+            return err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+        }
+        if (rb.outcomes > 0 && !resuming) {
+            fprintf(stderr,
+                    "flushline reprocess: %s is not empty but the group %s has no committed "
+                    "position: choose a fresh --to-prefix\n",
+                    re->dst->topic[FL_TOPIC_EVENTS], group);
+            return FL_EXIT_FAIL;
+        }
+        fl_hist_progress_part_done(re->dst);
+    }
+    fl_hist_progress_end(re->dst);
+    return FL_EXIT_OK;
+}
+
+/* Commands, partition by partition, in transactions. 0 or -1. */
+static int run_commands(re_t *re, int n, const int64_t *from, const int64_t *to)
+{
+    fl_hist_t *src = re->src;
+    fl_hist_progress_begin(src, n);
+    for (int32_t p = 0; p < n; p++) {
+        int err;
+        re->partition = p;
+        re->next_offset = -1;
+        err = fl_hist_read(src, src->topic[FL_TOPIC_COMMANDS], p, from[p], to[p], false,
+                           on_command, re);
+        if (err < 0 || commit(re, true) != 0) {
+            abort_open(re);
+            fprintf(stderr, "flushline reprocess: %s at %s [%d]; run again to resume\n",
+                    err == FL_HIST_ESTOPPED ? "interrupted" : "stopped",
+                    src->topic[FL_TOPIC_COMMANDS], p);
+            return -1;
+        }
+        fl_hist_progress_part_done(src);
+    }
+    fl_hist_progress_end(src);
+    return 0;
+}
+
+/* Snapshots and checkpoints: every outcome written is reflected. 0 or -1. */
+static int final_snapshots(re_t *re, int n, uint64_t *nsnap)
+{
+    if (begin(re) != 0)
+        return -1;
+    for (int32_t p = 0; p < n; p++) {
+        int64_t hi = re->events_next[p];
+        for (uint32_t i = 0; i < fl_part_count(re->docs[p]); i++) {
+            fl_doc_t *doc = fl_part_at(re->docs[p], i)->doc;
+            if (fl_doc_version(doc) == 0)
+                continue;
+            if (produce_snapshot(re, p, doc, hi) != 0)
+                goto fail;
+            (*nsnap)++;
+        }
+        if (produce_checkpoint(re, p, hi) != 0)
+            goto fail;
+    }
+    if (commit(re, false) == 0)
+        return 0;
+fail:
+    abort_open(re);
+    return -1;
+}
+
+/* The new topic set with the source's partition count, the per-partition
+ * tables, the range. An FL_EXIT_* code. */
+static int prepare(re_t *re, const reprocess_opts_t *o, int n, int64_t **from, int64_t **to)
+{
+    fl_topics_spec_t spec;
+    fl_topic_state_t st[FL_TOPIC__COUNT];
+    char errstr[512];
+    fl_topics_spec_default(&spec);
+    spec.prefix = o->to_prefix;
+    spec.partitions = n;
+    if (fl_topics_create(re->dst->rk, &spec, st, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline reprocess: topics of %s: %s\n", o->to_prefix, errstr);
+        return FL_EXIT_FAIL;
+    }
+    if (!(*from = calloc((size_t)n, sizeof **from)) || !(*to = calloc((size_t)n, sizeof **to)) ||
+        !(re->docs = calloc((size_t)n, sizeof *re->docs)) ||
+        !(re->arena = fl_arena_new(1 << 16)) ||
+        !(re->events_next = calloc((size_t)n, sizeof *re->events_next))) {
+        fprintf(stderr, "flushline reprocess: out of memory\n");
+        return FL_EXIT_FAIL;
+    }
+    return fl_hist_range_resolve(re->src, re->src->topic[FL_TOPIC_COMMANDS], n, &o->range,
+                                 *from, *to);
+}
+
+/* The transactional producer: fences an earlier run with the same
+ * transactional.id and aborts what it left open, so that the restore reads
+ * to the end. An FL_EXIT_* code. */
+static int start_producer(re_t *re, const reprocess_opts_t *o, const char *txid)
+{
+    char errstr[512];
+    if (!(re->producer = make_producer(re, &o->common, txid, errstr, sizeof errstr))) {
+        fprintf(stderr, "flushline reprocess: %s\n", errstr);
+        return FL_EXIT_USAGE;
+    }
+    if (!(re->txn = fl_txn_new(re->producer, 60000)) ||
+        fl_txn_init(re->txn, 60000, errstr, sizeof errstr) != 0) {
+        txn_fail(re->txn ? errstr : "out of memory");
+        return FL_EXIT_UNREACHABLE;
+    }
+    return FL_EXIT_OK;
+}
+
+static void re_free(re_t *re, int n)
+{
+    if (re->cgmd)
+        rd_kafka_consumer_group_metadata_destroy(re->cgmd);
+    fl_txn_free(re->txn);
+    if (re->producer)
+        rd_kafka_destroy(re->producer);
+    for (int32_t p = 0; re->docs && p < n; p++)
+        fl_part_free(re->docs[p]);
+    free(re->docs);
+    free(re->events_next);
+    fl_arena_free(re->arena);
+}
+
 int fl_cmd_reprocess(int argc, char **argv)
 {
     reprocess_opts_t o;
     fl_config_t *cfg;
     fl_cli_common_t dcommon;
     fl_hist_t src = {0}, dst = {0};
-    fl_topics_spec_t spec;
-    fl_topic_state_t st[FL_TOPIC__COUNT];
-    re_t re = {0};
-    const char *to_prefix;
-    char txid[300], group[300], errstr[512];
+    re_t re = {.src = &src, .dst = &dst};
+    char txid[300], group[300];
     int64_t *from = NULL, *to = NULL;
-    rd_kafka_topic_partition_list_t *committed = NULL;
-    bool quiet, resuming = false;
+    uint64_t nsnap = 0;
+    bool resuming = false;
     int n = 0, rc = fl_cli_options(&fl_cmd_reprocess_options, &o, &o.common, argc, argv, &cfg);
 
     if (rc >= 0)
         return rc;
-    to_prefix = o.to_prefix;
-    quiet = o.quiet;
     /* Documents with this run's engine settings, no window (syncs are not
      * answered). */
     fl_part_config_default(&re.part_cfg);
     re.part_cfg.engine.max_state_bytes = (size_t)o.max_state_bytes;
-    if (strcmp(to_prefix, o.common.prefix) == 0) {
+    if (strcmp(o.to_prefix, o.common.prefix) == 0) {
         fl_config_free(cfg);
         return fl_cli_usage_error(&fl_cmd_reprocess_options,
                                   "--to-prefix must differ from --prefix");
@@ -303,160 +463,35 @@ int fl_cmd_reprocess(int argc, char **argv)
         fl_config_free(cfg);
         return FL_EXIT_USAGE;
     }
-    if (o.txid)
-        snprintf(txid, sizeof txid, "%s", o.txid);
-    else
-        snprintf(txid, sizeof txid, "flushline-reprocess-%s", to_prefix);
-    snprintf(group, sizeof group, "flushline-reprocess-%s", to_prefix);
+    snprintf(txid, sizeof txid, "%s%s", o.txid ? "" : "flushline-reprocess-",
+             o.txid ? o.txid : o.to_prefix);
+    snprintf(group, sizeof group, "flushline-reprocess-%s", o.to_prefix);
     dcommon = o.common;
-    dcommon.prefix = to_prefix;
+    dcommon.prefix = o.to_prefix;
 
-    if ((rc = fl_hist_open(&src, "reprocess", &o.common, group)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&src, "reprocess", &o.common, group)) != FL_EXIT_OK ||
+        (rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
         goto fail;
-    if ((rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
-        goto fail;
-    src.quiet = dst.quiet = quiet;
+    src.quiet = dst.quiet = o.quiet;
     if ((n = fl_hist_need_topic(&src, FL_TOPIC_COMMANDS)) < 0) {
         rc = -n;
+        n = 0;
         goto fail;
     }
-
-    /* The new topic set, with the source's partition count. */
-    fl_topics_spec_default(&spec);
-    spec.prefix = to_prefix;
-    spec.partitions = n;
-    if (fl_topics_create(dst.rk, &spec, st, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "flushline reprocess: topics of %s: %s\n", to_prefix, errstr);
-        rc = FL_EXIT_FAIL;
+    if ((rc = prepare(&re, &o, n, &from, &to)) != FL_EXIT_OK ||
+        (rc = committed_offsets(&re, group, n, from, &resuming)) != FL_EXIT_OK ||
+        (rc = start_producer(&re, &o, txid)) != FL_EXIT_OK ||
+        (rc = restore_dst(&re, n, resuming, group)) != FL_EXIT_OK)
         goto fail;
-    }
-    if (!(from = calloc((size_t)n, sizeof *from)) || !(to = calloc((size_t)n, sizeof *to)) ||
-        !(re.docs = calloc((size_t)n, sizeof *re.docs)) || !(re.arena = fl_arena_new(1 << 16)) ||
-        !(re.events_next = calloc((size_t)n, sizeof *re.events_next))) {
-        fprintf(stderr, "flushline reprocess: out of memory\n");
-        rc = FL_EXIT_FAIL;
-        goto fail;
-    }
-    if ((rc = fl_hist_range_resolve(&src, src.topic[FL_TOPIC_COMMANDS], n, &o.range, from, to)) !=
-        FL_EXIT_OK)
-        goto fail;
-
-    /* Where the group stopped, if it ran before. */
-    committed = rd_kafka_topic_partition_list_new(n);
-    for (int32_t p = 0; p < n; p++)
-        rd_kafka_topic_partition_list_add(committed, src.topic[FL_TOPIC_COMMANDS], p);
-    rd_kafka_resp_err_t kerr = rd_kafka_committed(src.rk, committed, 30000);
-    if (kerr) {
-        fprintf(stderr, "flushline reprocess: committed offsets of %s: %s\n", group,
-                rd_kafka_err2str(kerr));
-        rc = FL_EXIT_UNREACHABLE;
-        goto fail;
-    }
-    for (int i = 0; i < committed->cnt; i++) {
-        rd_kafka_topic_partition_t *tp = &committed->elems[i];
-        if (!tp->err && tp->offset >= 0 && tp->partition < n) {
-            from[tp->partition] = tp->offset;
-            resuming = true;
-        }
-    }
-
-    /* Fences an earlier run with the same transactional.id and aborts
-     * what it left open, so that the restore below reads to the end. */
-    if (!(re.producer = make_producer(&re, &o.common, txid, errstr, sizeof errstr))) {
-        fprintf(stderr, "flushline reprocess: %s\n", errstr);
-        rc = FL_EXIT_USAGE;
-        goto fail;
-    }
-    if (!(re.txn = fl_txn_new(re.producer, 60000)) ||
-        fl_txn_init(re.txn, 60000, errstr, sizeof errstr) != 0) {
-        txn_fail(re.txn ? errstr : "out of memory");
-        rc = FL_EXIT_UNREACHABLE;
-        goto fail;
-    }
-
-    /* The documents as the last committed transaction left them. */
     rc = FL_EXIT_FAIL;
-    fl_hist_progress_begin(&dst, n);
-    for (int32_t p = 0; p < n; p++) {
-        fl_hist_rebuild_t rb = {.partition = p, .start = 0, .max_version = UINT64_MAX,
-                                .to = FL_HIST_END, .strict = true,
-                                .hooks = {NULL, on_restored, &re}};
-        fl_hist_pos_t pos;
-        int err;
-        if (!(re.docs[p] = fl_part_new(p, &re.part_cfg))) {
-            fprintf(stderr, "flushline reprocess: out of memory\n");
-            goto fail;
-        }
-        if ((err = fl_hist_rebuild(&dst, &rb, re.docs[p], &pos)) < 0) {
-            fprintf(stderr, "flushline reprocess: restoring from %s [%d] @%lld: %s\n", pos.topic,
-                    p, (long long)pos.offset, pos.what[0] ? pos.what : fl_hist_strerror(err));
-            rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
-            goto fail;
-        }
-        if (rb.outcomes > 0 && !resuming) {
-            fprintf(stderr,
-                    "flushline reprocess: %s is not empty but the group %s has no committed "
-                    "position: choose a fresh --to-prefix\n",
-                    dst.topic[FL_TOPIC_EVENTS], group);
-            goto fail;
-        }
-        fl_hist_progress_part_done(&dst);
-    }
-    fl_hist_progress_end(&dst);
-
     if (!(re.cgmd = rd_kafka_consumer_group_metadata(src.rk))) {
         fprintf(stderr, "flushline reprocess: no consumer group metadata\n");
         goto fail;
     }
-    re.src = &src;
-    re.dst = &dst;
     fl_hist_catch_signals();
-
-    /* Commands, partition by partition, in transactions. */
-    fl_hist_progress_begin(&src, n);
-    for (int32_t p = 0; p < n; p++) {
-        int err;
-        re.partition = p;
-        re.next_offset = -1;
-        err = fl_hist_read(&src, src.topic[FL_TOPIC_COMMANDS], p, from[p], to[p], false,
-                           on_command, &re);
-        if (err < 0 || commit(&re, true) != 0) {
-            abort_open(&re);
-            fprintf(stderr, "flushline reprocess: %s at %s [%d]; run again to resume\n",
-                    err == FL_HIST_ESTOPPED ? "interrupted" : "stopped",
-                    src.topic[FL_TOPIC_COMMANDS], p);
-            goto fail;
-        }
-        fl_hist_progress_part_done(&src);
-    }
-    fl_hist_progress_end(&src);
-
-    /* Snapshots and checkpoints: every outcome written is reflected. */
-    if (begin(&re) != 0)
+    if (run_commands(&re, n, from, to) != 0 || final_snapshots(&re, n, &nsnap) != 0)
         goto fail;
-    uint64_t nsnap = 0;
-    for (int32_t p = 0; p < n; p++) {
-        int64_t hi = re.events_next[p];
-        for (uint32_t i = 0; i < fl_part_count(re.docs[p]); i++) {
-            fl_doc_t *doc = fl_part_at(re.docs[p], i)->doc;
-            if (fl_doc_version(doc) == 0)
-                continue;
-            if (produce_snapshot(&re, p, doc, hi) != 0) {
-                abort_open(&re);
-                goto fail;
-            }
-            nsnap++;
-        }
-        if (produce_checkpoint(&re, p, hi) != 0) {
-            abort_open(&re);
-            goto fail;
-        }
-    }
-    if (commit(&re, false) != 0) {
-        abort_open(&re);
-        goto fail;
-    }
-    if (!quiet)
+    if (!o.quiet)
         fprintf(stderr,
                 "flushline reprocess: %llu flushes applied into %s, %llu syncs and %llu bad "
                 "records skipped, %llu snapshots, %d checkpoints\n",
@@ -465,18 +500,7 @@ int fl_cmd_reprocess(int argc, char **argv)
                 (unsigned long long)nsnap, n);
     rc = FL_EXIT_OK;
 fail:
-    if (committed)
-        rd_kafka_topic_partition_list_destroy(committed);
-    if (re.cgmd)
-        rd_kafka_consumer_group_metadata_destroy(re.cgmd);
-    fl_txn_free(re.txn);
-    if (re.producer)
-        rd_kafka_destroy(re.producer);
-    for (int32_t p = 0; re.docs && p < n; p++)
-        fl_part_free(re.docs[p]);
-    free(re.docs);
-    free(re.events_next);
-    fl_arena_free(re.arena);
+    re_free(&re, n);
     free(from);
     free(to);
     fl_hist_close(&src);

@@ -599,6 +599,30 @@ static int bad_record(rebuild_ctx_t *c, const rd_kafka_message_t *msg, fl_slice_
     return 0;
 }
 
+/* Fills the position of an outcome that did not replay; the error. */
+static int replay_failed(rebuild_ctx_t *c, const rd_kafka_message_t *msg, const fl_outcome_t *o,
+                         int rc)
+{
+    set_pos(c, msg, o->doc, o->version_after);
+    if (rc == FL_HISTORY_ECHAIN) {
+        char want[2 * FL_HASH_LEN + 1];
+        fl_wire_hex(o->chain, FL_HASH_LEN, want);
+        snprintf(c->pos->what, sizeof c->pos->what,
+                 "chain hash differs: the record says %s, replaying its commands on v%llu "
+                 "gives another",
+                 want, (unsigned long long)o->version_before);
+        return FL_HIST_ECHAIN;
+    }
+    if (rc == FL_HISTORY_EDELTA) {
+        snprintf(c->pos->what, sizeof c->pos->what,
+                 "the outcome's commands do not apply to the document at v%llu",
+                 (unsigned long long)o->version_before);
+        return FL_HIST_EDELTA;
+    }
+    snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
+    return FL_HIST_ENOMEM;
+}
+
 static int on_event(void *opaque, const rd_kafka_message_t *msg)
 {
     rebuild_ctx_t *c = opaque;
@@ -656,27 +680,8 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
             set_pos(c, msg, o->doc, o->version_after);
         return rc;
     }
-    rc = fl_part_replay_apply(ent, o, c->arena);
-    if (rc != 0) {
-        set_pos(c, msg, o->doc, o->version_after);
-        if (rc == FL_HISTORY_ECHAIN) {
-            char want[2 * FL_HASH_LEN + 1];
-            fl_wire_hex(o->chain, FL_HASH_LEN, want);
-            snprintf(c->pos->what, sizeof c->pos->what,
-                     "chain hash differs: the record says %s, replaying its commands on v%llu "
-                     "gives another",
-                     want, (unsigned long long)o->version_before);
-            return FL_HIST_ECHAIN;
-        }
-        if (rc == FL_HISTORY_EDELTA) {
-            snprintf(c->pos->what, sizeof c->pos->what,
-                     "the outcome's commands do not apply to the document at v%llu",
-                     (unsigned long long)o->version_before);
-            return FL_HIST_EDELTA;
-        }
-        snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
-        return FL_HIST_ENOMEM;
-    }
+    if ((rc = fl_part_replay_apply(ent, o, c->arena)) != 0)
+        return replay_failed(c, msg, o, rc);
     rb->outcomes++;
     if (rb->hooks.post && (rc = rb->hooks.post(rb->hooks.opaque, ent, o, msg, c->pos)) != 0) {
         if (rc < 0 && !c->pos->topic[0])
