@@ -95,6 +95,7 @@ struct pr_loop_s {
     rd_kafka_t *reader;   /* assign-only consumer used by restore */
     fl_part_config_t part_cfg;
     slot_t slots[FL_MAX_PARTITIONS];
+    int nassigned; /* slots in S_ASSIGNED: restores waiting (the loop asks every turn) */
     /* The documents of the RUNNING partitions (NULL otherwise): pr_out
      * reads it for delivery reports. */
     fl_part_t *parts[FL_MAX_PARTITIONS];
@@ -241,6 +242,13 @@ static bool valid_partition(int32_t p)
     return p >= 0 && p < FL_MAX_PARTITIONS;
 }
 
+/* Every state change goes through here: it keeps nassigned. */
+static void set_state(pr_loop_t *loop, int32_t p, slot_state_t state)
+{
+    loop->nassigned += (state == S_ASSIGNED) - (loop->slots[p].state == S_ASSIGNED);
+    loop->slots[p].state = state;
+}
+
 /* Pauses or resumes the consumption of partition p of commands. */
 static void pause_resume(pr_loop_t *loop, int32_t p, bool pause)
 {
@@ -287,6 +295,7 @@ static void slot_drop(pr_loop_t *loop, int32_t p)
         cancel_restore(loop);
     }
     drop_running(loop, p);
+    set_state(loop, p, S_NONE);
     loop->slots[p] = (slot_t){.state = S_NONE, .committed = -1};
 }
 
@@ -301,7 +310,7 @@ static void rewind_running(pr_loop_t *loop)
             continue;
         drop_running(loop, p);
         pause_resume(loop, p, true);
-        loop->slots[p].state = S_ASSIGNED;
+        set_state(loop, p, S_ASSIGNED);
         loop->slots[p].must_seek = true;
     }
 }
@@ -556,6 +565,8 @@ static void restore_next(pr_loop_t *loop)
                               .should_stop = restore_should_stop,
                               .opaque = loop};
     int32_t p = 0;
+    if (loop->nassigned == 0)
+        return;
     while (p < FL_MAX_PARTITIONS && loop->slots[p].state != S_ASSIGNED)
         p++;
     if (p == FL_MAX_PARTITIONS)
@@ -570,7 +581,7 @@ static void restore_next(pr_loop_t *loop)
         return;
     }
     loop->restoring = p;
-    loop->slots[p].state = S_RESTORING;
+    set_state(loop, p, S_RESTORING);
     fl_info("restoring partition %d", p);
 }
 
@@ -622,7 +633,7 @@ static void restore_done(pr_loop_t *loop)
     loop->rpart = NULL;
     loop->restoring = -1;
     loop->parts[p] = part;
-    loop->slots[p].state = S_RUNNING;
+    set_state(loop, p, S_RUNNING);
     fl_gauge_add_int(loop->m->docs, (int64_t)fl_part_count(part));
     fl_gauge_set_int(pr_metrics_lag(loop->m, p), 0);
     fl_counter_inc(loop->m->restores);
@@ -651,25 +662,20 @@ static void restore_turn(pr_loop_t *loop)
     if (rc == FL_READER_ESTOPPED) {
         /* Interrupted by SIGTERM: not an error, the drain follows. */
         fl_info("restore of partition %d abandoned: draining", loop->restoring);
-        loop->slots[loop->restoring].state = S_ASSIGNED;
+        set_state(loop, loop->restoring, S_ASSIGNED);
         cancel_restore(loop);
         return;
     }
     fl_error("restore of partition %d failed: %s", loop->restoring,
              errstr[0] ? errstr : fl_history_strerror(rc));
-    loop->slots[loop->restoring].state = S_ASSIGNED;
+    set_state(loop, loop->restoring, S_ASSIGNED);
     cancel_restore(loop);
     loop->fatal = 1;
 }
 
 static bool restore_pending(const pr_loop_t *loop)
 {
-    if (loop->rs)
-        return true;
-    for (int p = 0; p < FL_MAX_PARTITIONS; p++)
-        if (loop->slots[p].state == S_ASSIGNED)
-            return true;
-    return false;
+    return loop->rs || loop->nassigned > 0;
 }
 
 /* ---- rebalancing ------------------------------------------------------ */
@@ -706,7 +712,9 @@ static rd_kafka_error_t *on_assign(pr_loop_t *loop, rd_kafka_t *rk,
             loop->fatal = 1;
             continue;
         }
-        loop->slots[p] = (slot_t){.state = S_ASSIGNED, .committed = -1};
+        set_state(loop, p, S_ASSIGNED);
+        loop->slots[p].committed = -1;
+        loop->slots[p].must_seek = false;
     }
     rerr = rd_kafka_incremental_assign(rk, parts);
     if (!rerr && rd_kafka_pause_partitions(rk, parts) != 0)
