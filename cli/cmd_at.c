@@ -187,13 +187,7 @@ int fl_cmd_at(int argc, char **argv)
     int err = fl_hist_rebuild(&h, &rb, docs, &pos);
     fl_hist_progress_end(&h);
     if (err < 0) {
-        if (pos.what[0])
-            fprintf(stderr, "flushline at: %s [%d] @%lld: document %s v%llu: %s\n", pos.topic,
-                    pos.partition, (long long)pos.offset, pos.doc,
-                    (unsigned long long)pos.version, pos.what);
-        else
-            fprintf(stderr, "flushline at: %s\n", fl_hist_strerror(err));
-        rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+        rc = fl_hist_rebuild_failed(&h, rb.partition, err, &pos);
         goto fail;
     }
     fl_part_doc_t *ent = fl_part_get(docs, only);

@@ -315,6 +315,26 @@ static int on_outcome(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
     return 0;
 }
 
+/* The end of a run: output written, the document found, no bad record.
+ * The exit code. */
+static int finish(const fl_hist_t *h, int rc, const char *doc, bool doc_found, uint64_t bad)
+{
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "flushline replay: writing the output failed\n");
+        return FL_EXIT_FAIL;
+    }
+    if (rc == FL_EXIT_OK && doc && !doc_found) {
+        fprintf(stderr, "flushline replay: document %s has no history in %s\n", doc,
+                h->topic[FL_TOPIC_EVENTS]);
+        return FL_EXIT_FAIL;
+    }
+    if (rc == FL_EXIT_OK && bad > 0) {
+        fprintf(stderr, "flushline replay: %llu bad records skipped\n", (unsigned long long)bad);
+        return FL_EXIT_FAIL;
+    }
+    return rc;
+}
+
 int fl_cmd_replay(int argc, char **argv)
 {
     replay_t r = {0};
@@ -377,33 +397,12 @@ int fl_cmd_replay(int argc, char **argv)
         bad += rb.bad;
         if (doc && fl_part_get(docs, only))
             doc_found = true;
-        if (err < 0) {
-            fflush(stdout);
-            if (pos.what[0])
-                fprintf(stderr, "flushline replay: %s [%d] @%lld: document %s v%llu: %s\n",
-                        pos.topic, pos.partition, (long long)pos.offset, pos.doc,
-                        (unsigned long long)pos.version, pos.what);
-            else
-                fprintf(stderr, "flushline replay: partition %d: %s\n", p,
-                        fl_hist_strerror(err));
-            rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
-        }
+        if (err < 0)
+            rc = fl_hist_rebuild_failed(&h, p, err, &pos);
         fl_hist_progress_part_done(&h);
     }
     fl_hist_progress_end(&h);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "flushline replay: writing the output failed\n");
-        rc = FL_EXIT_FAIL;
-    }
-    if (rc == FL_EXIT_OK && doc && !doc_found) {
-        fprintf(stderr, "flushline replay: document %s has no history in %s\n", doc,
-                h.topic[FL_TOPIC_EVENTS]);
-        rc = FL_EXIT_FAIL;
-    }
-    if (rc == FL_EXIT_OK && bad > 0) {
-        fprintf(stderr, "flushline replay: %llu bad records skipped\n", (unsigned long long)bad);
-        rc = FL_EXIT_FAIL;
-    }
+    rc = finish(&h, rc, doc, doc_found, bad);
     if (!quiet)
         fprintf(stderr, "flushline replay: %llu outcomes replayed, %llu lines written\n",
                 (unsigned long long)outcomes, (unsigned long long)r.lines);

@@ -451,6 +451,51 @@ static int check_leftovers(verify_t *v, int32_t p, fl_part_t *docs)
     return 0;
 }
 
+/* Pass 1: the snapshots of partitions first..last, each document's sorted. */
+static int read_snapshots(verify_t *v, int32_t first, int32_t last)
+{
+    fl_hist_t *h = v->h;
+    int err = 0;
+    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
+        err = fl_hist_read(h, h->topic[FL_TOPIC_SNAPSHOTS], p, 0, FL_HIST_END, false,
+                           on_snapshot_record, v);
+        fl_hist_progress_part_done(h);
+    }
+    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
+        snaplist_t *sl = fl_part_at(v->snaps, i)->user;
+        if (sl)
+            qsort(sl->v, sl->n, sizeof *sl->v, cmp_snap);
+    }
+    return err;
+}
+
+/* Pass 2: rebuild from events, comparing as the versions pass by. A found
+ * mismatch sets v->bad; the error of the last rebuild. */
+static int rebuild_all(verify_t *v, fl_part_t *docs, int32_t first, int32_t last,
+                       uint64_t *outcomes, uint64_t *ndocs)
+{
+    int err = 0;
+    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
+        fl_hist_rebuild_t rb = {.partition = p, .only = v->only, .start = 0,
+                                .max_version = UINT64_MAX, .to = FL_HIST_END, .strict = true,
+                                .hooks = {on_pre, on_post, v}};
+        err = fl_hist_rebuild(v->h, &rb, docs, &v->pos);
+        *outcomes += rb.outcomes;
+        if (err == FL_HIST_ECHECK || err == FL_HIST_ERECORD || err == FL_HIST_ECHAIN ||
+            err == FL_HIST_EDELTA || err == FL_HIST_EVERSION) {
+            v->bad = true;
+            break;
+        }
+        if (err >= 0 && check_leftovers(v, p, docs) != 0)
+            break;
+        for (uint32_t i = 0; i < fl_part_count(docs); i++)
+            if (fl_doc_version(fl_part_at(docs, i)->doc) > 0)
+                (*ndocs)++;
+        fl_hist_progress_part_done(v->h);
+    }
+    return err;
+}
+
 int fl_cmd_verify(int argc, char **argv)
 {
     verify_t *v = NULL;
@@ -496,42 +541,10 @@ int fl_cmd_verify(int argc, char **argv)
         }
     }
 
-    /* Pass 1: the snapshots. */
     fl_hist_progress_begin(&h, 2 * (last - first + 1));
-    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
-        err = fl_hist_read(&h, h.topic[FL_TOPIC_SNAPSHOTS], p, 0, FL_HIST_END, false,
-                           on_snapshot_record, v);
-        fl_hist_progress_part_done(&h);
-    }
-    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
-        snaplist_t *sl = fl_part_at(v->snaps, i)->user;
-        if (sl)
-            qsort(sl->v, sl->n, sizeof *sl->v, cmp_snap);
-    }
-
-    /* Pass 2: rebuild from events, comparing as the versions pass by. */
-    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
-        fl_hist_rebuild_t rb = {.partition = p,
-                                .only = v->only,
-                                .start = 0,
-                                .max_version = UINT64_MAX,
-                                .to = FL_HIST_END,
-                                .strict = true,
-                                .hooks = {on_pre, on_post, v}};
-        err = fl_hist_rebuild(&h, &rb, docs, &v->pos);
-        outcomes += rb.outcomes;
-        if (err == FL_HIST_ECHECK || err == FL_HIST_ERECORD || err == FL_HIST_ECHAIN ||
-            err == FL_HIST_EDELTA || err == FL_HIST_EVERSION) {
-            v->bad = true;
-            break;
-        }
-        if (err >= 0 && check_leftovers(v, p, docs) != 0)
-            break;
-        for (uint32_t i = 0; i < fl_part_count(docs); i++)
-            if (fl_doc_version(fl_part_at(docs, i)->doc) > 0)
-                ndocs++;
-        fl_hist_progress_part_done(&h);
-    }
+    err = read_snapshots(v, first, last);
+    if (err >= 0)
+        err = rebuild_all(v, docs, first, last, &outcomes, &ndocs);
     fl_hist_progress_end(&h);
     if (v->bad) {
         printf("verify: MISMATCH %s partition %d offset %lld: document %s version %llu: %s\n",

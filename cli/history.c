@@ -737,6 +737,18 @@ done:
     return rc;
 }
 
+int fl_hist_rebuild_failed(const fl_hist_t *h, int32_t p, int err, const fl_hist_pos_t *pos)
+{
+    fflush(stdout);
+    if (pos->what[0])
+        fprintf(stderr, "flushline %s: %s [%d] @%lld: document %s v%llu: %s\n", h->cmd,
+                pos->topic, pos->partition, (long long)pos->offset, pos->doc,
+                (unsigned long long)pos->version, pos->what);
+    else
+        fprintf(stderr, "flushline %s: partition %d: %s\n", h->cmd, p, fl_hist_strerror(err));
+    return err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+}
+
 json_t *fl_hist_json_hex(const uint8_t *p, size_t n)
 {
     char buf[2 * 64 + 1];

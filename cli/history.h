@@ -210,6 +210,11 @@ typedef struct fl_hist_rebuild_s {
 int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_part_t *docs,
                     fl_hist_pos_t *pos);
 
+/* Prints why a rebuild of partition p failed (err, with *pos when it names
+ * a record) on stderr; returns the exit code (FL_EXIT_UNREACHABLE for
+ * FL_HIST_EKAFKA, else FL_EXIT_FAIL). */
+int fl_hist_rebuild_failed(const fl_hist_t *h, int32_t p, int err, const fl_hist_pos_t *pos);
+
 /* Lowercase hex into a json string (new reference). */
 struct json_t *fl_hist_json_hex(const uint8_t *p, size_t n);
 
