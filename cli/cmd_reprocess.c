@@ -437,11 +437,11 @@ static void re_free(re_t *re, int n)
 
 int fl_cmd_reprocess(int argc, char **argv)
 {
-    reprocess_opts_t o;
-    fl_config_t *cfg;
-    fl_cli_common_t dcommon;
     fl_hist_t src = {0}, dst = {0};
     re_t re = {.src = &src, .dst = &dst};
+    fl_cli_common_t dcommon;
+    reprocess_opts_t o;
+    fl_config_t *cfg;
     char txid[300], group[300];
     int64_t *from = NULL, *to = NULL;
     uint64_t nsnap = 0;
