@@ -66,7 +66,7 @@ typedef struct at_s {
     fl_arena_t *arena;
 } at_t;
 
-static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_pre(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                   const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     at_t *at = opaque;
@@ -93,7 +93,7 @@ static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
     return 1;
 }
 
-static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_post(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                    const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     at_t *at = opaque;
@@ -106,7 +106,7 @@ static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
     return !at->by_time && fl_doc_version(ent->doc) >= at->version ? 1 : 0;
 }
 
-static int print_doc(const at_t *at, const fl_hist_doc_t *ent)
+static int print_doc(const at_t *at, const fl_part_doc_t *ent)
 {
     uint8_t digest[FL_HASH_LEN];
     fl_slice_t id = fl_doc_id(ent->doc);
@@ -141,12 +141,12 @@ static int print_doc(const at_t *at, const fl_hist_doc_t *ent)
 
 int fl_cmd_at(int argc, char **argv)
 {
-    at_opts_t o;
-    fl_config_t *cfg;
-    fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
     at_t at = {0};
+    at_opts_t o;
     const char *doc;
+    fl_hist_t h = {0};
+    fl_config_t *cfg;
+    fl_part_t *docs = NULL;
     int n, rc = fl_cli_options(&fl_cmd_at_options, &o, &o.common, argc, argv, &cfg);
 
     if (rc >= 0)
@@ -157,14 +157,8 @@ int fl_cmd_at(int argc, char **argv)
     if (at.by_time)
         fl_hist_parse_time(o.time, &at.time_ms); /* checked by the table */
 
-    if ((rc = fl_hist_open(&h, "at", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "at", &o.common, o.quiet, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = o.quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(docs = fl_hist_docs_new(NULL)) || !(at.arena = fl_arena_new(1 << 14))) {
         fprintf(stderr, "flushline at: out of memory\n");
         rc = FL_EXIT_FAIL;
@@ -193,16 +187,10 @@ int fl_cmd_at(int argc, char **argv)
     int err = fl_hist_rebuild(&h, &rb, docs, &pos);
     fl_hist_progress_end(&h);
     if (err < 0) {
-        if (pos.what[0])
-            fprintf(stderr, "flushline at: %s [%d] @%lld: document %s v%llu: %s\n", pos.topic,
-                    pos.partition, (long long)pos.offset, pos.doc,
-                    (unsigned long long)pos.version, pos.what);
-        else
-            fprintf(stderr, "flushline at: %s\n", fl_hist_strerror(err));
-        rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+        rc = fl_hist_rebuild_failed(&h, rb.partition, err, &pos);
         goto fail;
     }
-    fl_hist_doc_t *ent = fl_hist_docs_get(docs, only, false);
+    fl_part_doc_t *ent = fl_part_get(docs, only);
     if (!ent) {
         fprintf(stderr, "flushline at: document %s has no history in %s\n", doc,
                 h.topic[FL_TOPIC_EVENTS]);
@@ -218,7 +206,7 @@ int fl_cmd_at(int argc, char **argv)
     rc = print_doc(&at, ent) == 0 ? FL_EXIT_OK : FL_EXIT_FAIL;
 fail:
     fl_arena_free(at.arena);
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     fl_hist_close(&h);
     fl_config_free(cfg);
     return rc;

@@ -184,7 +184,7 @@ static void put_str(replay_t *r, const char *s, size_t n)
     r->len += (size_t)(q - p);
 }
 
-static int print_json(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int print_json(replay_t *r, const fl_part_doc_t *ent, const fl_outcome_t *o,
                       const rd_kafka_message_t *msg)
 {
     uint8_t digest[FL_HASH_LEN];
@@ -247,7 +247,7 @@ static void pack_bin(msgpack_packer *pk, const void *p, size_t n)
     msgpack_pack_bin_body(pk, p, n);
 }
 
-static int print_msgpack(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int print_msgpack(replay_t *r, const fl_part_doc_t *ent, const fl_outcome_t *o,
                          const rd_kafka_message_t *msg)
 {
     uint8_t digest[FL_HASH_LEN];
@@ -299,7 +299,7 @@ static int print_msgpack(replay_t *r, const fl_hist_doc_t *ent, const fl_outcome
     return 0;
 }
 
-static int on_outcome(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_outcome(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                       const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     replay_t *r = opaque;
@@ -315,14 +315,34 @@ static int on_outcome(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
     return 0;
 }
 
+/* The end of a run: output written, the document found, no bad record.
+ * The exit code. */
+static int finish(const fl_hist_t *h, int rc, const char *doc, bool doc_found, uint64_t bad)
+{
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "flushline replay: writing the output failed\n");
+        return FL_EXIT_FAIL;
+    }
+    if (rc == FL_EXIT_OK && doc && !doc_found) {
+        fprintf(stderr, "flushline replay: document %s has no history in %s\n", doc,
+                h->topic[FL_TOPIC_EVENTS]);
+        return FL_EXIT_FAIL;
+    }
+    if (rc == FL_EXIT_OK && bad > 0) {
+        fprintf(stderr, "flushline replay: %llu bad records skipped\n", (unsigned long long)bad);
+        return FL_EXIT_FAIL;
+    }
+    return rc;
+}
+
 int fl_cmd_replay(int argc, char **argv)
 {
-    replay_opts_t o;
-    fl_config_t *cfg;
-    fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
     replay_t r = {0};
+    fl_part_t *docs = NULL;
+    replay_opts_t o;
+    fl_hist_t h = {0};
     const char *doc;
+    fl_config_t *cfg;
     int64_t *from = NULL, *to = NULL;
     bool quiet, doc_found = false;
     uint64_t outcomes = 0, bad = 0;
@@ -340,14 +360,8 @@ int fl_cmd_replay(int argc, char **argv)
         return FL_EXIT_USAGE;
     }
 
-    if ((rc = fl_hist_open(&h, "replay", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "replay", &o.common, quiet, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(from = calloc((size_t)n, sizeof *from)) || !(to = calloc((size_t)n, sizeof *to)) ||
         !(docs = fl_hist_docs_new(NULL))) {
         fprintf(stderr, "flushline replay: out of memory\n");
@@ -381,42 +395,21 @@ int fl_cmd_replay(int argc, char **argv)
         err = fl_hist_rebuild(&h, &rb, docs, &pos);
         outcomes += rb.outcomes;
         bad += rb.bad;
-        if (doc && fl_hist_docs_get(docs, only, false))
+        if (doc && fl_part_get(docs, only))
             doc_found = true;
-        if (err < 0) {
-            fflush(stdout);
-            if (pos.what[0])
-                fprintf(stderr, "flushline replay: %s [%d] @%lld: document %s v%llu: %s\n",
-                        pos.topic, pos.partition, (long long)pos.offset, pos.doc,
-                        (unsigned long long)pos.version, pos.what);
-            else
-                fprintf(stderr, "flushline replay: partition %d: %s\n", p,
-                        fl_hist_strerror(err));
-            rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
-        }
+        if (err < 0)
+            rc = fl_hist_rebuild_failed(&h, p, err, &pos);
         fl_hist_progress_part_done(&h);
     }
     fl_hist_progress_end(&h);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "flushline replay: writing the output failed\n");
-        rc = FL_EXIT_FAIL;
-    }
-    if (rc == FL_EXIT_OK && doc && !doc_found) {
-        fprintf(stderr, "flushline replay: document %s has no history in %s\n", doc,
-                h.topic[FL_TOPIC_EVENTS]);
-        rc = FL_EXIT_FAIL;
-    }
-    if (rc == FL_EXIT_OK && bad > 0) {
-        fprintf(stderr, "flushline replay: %llu bad records skipped\n", (unsigned long long)bad);
-        rc = FL_EXIT_FAIL;
-    }
+    rc = finish(&h, rc, doc, doc_found, bad);
     if (!quiet)
         fprintf(stderr, "flushline replay: %llu outcomes replayed, %llu lines written\n",
                 (unsigned long long)outcomes, (unsigned long long)r.lines);
     msgpack_sbuffer_destroy(&r.sbuf);
 fail:
     free(r.line);
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     free(from);
     free(to);
     fl_hist_close(&h);

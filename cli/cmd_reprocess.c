@@ -20,6 +20,9 @@
 #include "flushline/clock.h"
 #include "flushline/history.h"
 #include "flushline/kafka.h"
+#include "flushline/restore.h"
+#include "flushline/task.h"
+#include "flushline/txn.h"
 #include "history.h"
 
 #define RE_BATCH_RECORDS 2000
@@ -71,34 +74,30 @@ typedef struct re_s {
     fl_hist_t *dst;           /* destination topic names */
     rd_kafka_t *producer;     /* transactional */
     rd_kafka_consumer_group_metadata_t *cgmd;
-    fl_hist_docs_t **docs;    /* per partition */
-    fl_engine_config_t engine;
+    fl_txn_t *txn;
+    fl_part_t **docs;         /* per partition */
+    fl_part_config_t part_cfg;
     fl_arena_t *arena;
     int32_t partition;        /* being read */
-    bool txn_open;
-    int64_t txn_start;
     uint32_t txn_records;
     int64_t next_offset;      /* commands offset after the last record consumed */
     int64_t *events_next;     /* per partition: offset after the last outcome in NEW.events */
     uint64_t flushes, skipped, bad;
 } re_t;
 
-static int txn_fail(re_t *re, const char *what, rd_kafka_error_t *err)
+static int txn_fail(const char *errstr)
 {
-    fprintf(stderr, "flushline reprocess: %s: %s\n", what, rd_kafka_error_string(err));
-    rd_kafka_error_destroy(err);
+    fprintf(stderr, "flushline reprocess: %s\n", errstr);
     return -1;
 }
 
 static int begin(re_t *re)
 {
-    rd_kafka_error_t *err;
-    if (re->txn_open)
+    char errstr[512];
+    if (fl_txn_is_open(re->txn))
         return 0;
-    if ((err = rd_kafka_begin_transaction(re->producer)))
-        return txn_fail(re, "begin_transaction", err);
-    re->txn_open = true;
-    re->txn_start = fl_clock_mono_ms();
+    if (fl_txn_begin(re->txn, errstr, sizeof errstr) != 0)
+        return txn_fail(errstr);
     re->txn_records = 0;
     return 0;
 }
@@ -107,8 +106,8 @@ static int begin(re_t *re)
  * partition (none when offsets is false). */
 static int commit(re_t *re, bool offsets)
 {
-    rd_kafka_error_t *err;
-    if (!re->txn_open)
+    char errstr[512];
+    if (!fl_txn_is_open(re->txn))
         return 0;
     /* Delivery reports first: they tell where the outcomes landed, which
      * the final snapshots record (the LSO lags behind a commit). */
@@ -118,25 +117,21 @@ static int commit(re_t *re, bool offsets)
         rd_kafka_topic_partition_list_add(parts, re->src->topic[FL_TOPIC_COMMANDS],
                                           re->partition)
             ->offset = re->next_offset;
-        err = rd_kafka_send_offsets_to_transaction(re->producer, parts, re->cgmd, 30000);
+        int rc = fl_txn_send_offsets(re->txn, parts, re->cgmd, errstr, sizeof errstr);
         rd_kafka_topic_partition_list_destroy(parts);
-        if (err)
-            return txn_fail(re, "send_offsets_to_transaction", err);
+        if (rc != 0)
+            return txn_fail(errstr);
     }
-    if ((err = rd_kafka_commit_transaction(re->producer, 60000)))
-        return txn_fail(re, "commit_transaction", err);
-    re->txn_open = false;
+    if (fl_txn_commit(re->txn, errstr, sizeof errstr) != 0)
+        return txn_fail(errstr);
     return 0;
 }
 
 static void abort_open(re_t *re)
 {
-    rd_kafka_error_t *err;
-    if (!re->txn_open)
-        return;
-    if ((err = rd_kafka_abort_transaction(re->producer, 30000)))
-        txn_fail(re, "abort_transaction", err);
-    re->txn_open = false;
+    char errstr[512];
+    if (fl_txn_abort(re->txn, errstr, sizeof errstr) != 0)
+        txn_fail(errstr);
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -172,73 +167,49 @@ static int produce(re_t *re, const char *topic, int32_t p, fl_slice_t key, char 
     }
 }
 
+/* One commands record through the processor's task (partition/task.h):
+ * the same outcomes, byte for byte, with an unchanged engine. */
 static int on_command(void *opaque, const rd_kafka_message_t *msg)
 {
     re_t *re = opaque;
-    fl_wire_msg_t wm;
-    fl_outcome_t out;
-    rd_kafka_timestamp_type_t tstype;
-    char errstr[256], *buf = NULL;
-    size_t len;
-    fl_hist_doc_t *ent;
-    int rc;
+    fl_task_rec_t rec;
+    fl_task_out_t out;
 
+    /* The server stamp is the source record's timestamp, as the processor
+     * took it. */
+    fl_task_rec_of(msg, &rec);
     if (begin(re) != 0)
         return -1;
     re->next_offset = msg->offset + 1;
     re->txn_records++;
-    fl_arena_reset(re->arena);
-    rc = fl_wire_decode_record(msg->payload, msg->len, re->arena, &wm, errstr, sizeof errstr);
-    if (rc == 0 && wm.type == FL_WT_REC_FLUSH) {
-        fl_wire_rec_flush_t *rf = &wm.u.rflush;
-        if (msg->key_len != rf->flush.doc.len ||
-            memcmp(msg->key, rf->flush.doc.ptr, msg->key_len) != 0) {
-            snprintf(errstr, sizeof errstr, "record key is not the flush's document");
-            goto bad;
-        }
-        /* The server stamp is the source record's timestamp, as the
-         * processor took it: outcomes come out byte-identical. */
-        int64_t ts = rd_kafka_message_timestamp(msg, &tstype);
-        rf->flush.ts_ms = ts;
-        if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, false))) {
-            /* Created with this run's engine settings. */
-            if (!(ent = fl_hist_docs_get(re->docs[msg->partition], rf->flush.doc, true)))
-                return FL_HIST_ENOMEM;
-            fl_doc_free(ent->doc);
-            if (!(ent->doc = fl_doc_new(rf->flush.doc, &re->engine)))
-                return FL_HIST_ENOMEM;
-        }
-        if ((rc = fl_doc_apply(ent->doc, &rf->flush, re->arena, &out)) != 0) {
-            fprintf(stderr, "flushline reprocess: applying %s [%d] @%lld: %s\n",
-                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                    fl_engine_strerror(rc));
-            return -1;
-        }
-        if (fl_wire_encode_outcome_record(&out, rf->gw, rf->origin, &buf, &len, errstr,
-                                          sizeof errstr) != 0) {
-            fprintf(stderr, "flushline reprocess: encoding the outcome of %s [%d] @%lld: %s\n",
-                    re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                    errstr);
-            return -1;
-        }
-        if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.doc, buf, len, ts,
-                    true))
-            return -1;
+    if (fl_task_apply(re->docs[msg->partition], &rec, FL_TASK_NO_SYNC_REPLIES, re->arena,
+                      &out) != 0) {
+        fprintf(stderr, "flushline reprocess: applying %s [%d] @%lld: %s\n",
+                re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
+                out.reason);
+        return -1;
+    }
+    if (out.kind == FL_TASK_FLUSH) {
+        /* No window here: every emitted record is ours to hand over. */
+        for (uint32_t i = 0; i < out.nemit; i++)
+            if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.emit[i].key,
+                        out.emit[i].rec, out.emit[i].len, rec.ts_ms, true) != 0) {
+                while (++i < out.nemit)
+                    free(out.emit[i].rec);
+                return -1;
+            }
         re->flushes++;
-    } else if (rc == 0 && wm.type == FL_WT_REC_SYNC) {
+    } else if (out.kind == FL_TASK_SYNC) {
         re->skipped++; /* a gateway's request: nobody waits for the answer now */
     } else {
-        if (rc == 0)
-            snprintf(errstr, sizeof errstr, "a %s record does not belong in commands",
-                     fl_wire_type_name(wm.type));
-    bad:
         /* As the processor: logged, counted, skipped. */
         re->bad++;
         fprintf(stderr, "flushline reprocess: skipped bad record %s [%d] @%lld: %s\n",
                 re->src->topic[FL_TOPIC_COMMANDS], msg->partition, (long long)msg->offset,
-                errstr);
+                out.reason);
     }
-    if (re->txn_records >= RE_BATCH_RECORDS || fl_clock_mono_ms() - re->txn_start >= RE_BATCH_MS)
+    if (re->txn_records >= RE_BATCH_RECORDS ||
+        fl_clock_mono_ms() - fl_txn_started_ms(re->txn) >= RE_BATCH_MS)
         return commit(re, true);
     return 0;
 }
@@ -276,7 +247,7 @@ static int produce_checkpoint(re_t *re, int32_t p, int64_t events_offset)
 }
 
 /* Restore: where the outcomes already in NEW.events end. */
-static int on_restored(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_restored(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                        const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     re_t *re = opaque;
@@ -289,47 +260,201 @@ static rd_kafka_t *make_producer(re_t *re, const fl_cli_common_t *common, const 
                                  char *errstr, size_t errstr_size)
 {
     /* the processor's producer settings; -X settings are applied last */
-    const fl_kafka_kv_t defaults[] = {
-        {"transactional.id", txid},
-        {"enable.idempotence", "true"},
-        {"linger.ms", "5"},
-        {"message.max.bytes", "8388608"},
-        {"compression.codec", "lz4"},
-        {NULL, NULL},
-    };
-    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                          .what = "reprocess producer",
-                          .bootstrap = common->bootstrap,
-                          .defaults = defaults,
-                          .props = &common->props,
-                          .opaque = re,
-                          .on_delivery = on_delivery};
-    return fl_kafka_new(&ks, errstr, errstr_size);
+    fl_txn_producer_spec_t ps = {.what = "reprocess producer",
+                                 .bootstrap = common->bootstrap,
+                                 .transactional_id = txid,
+                                 .linger_ms = 5,
+                                 .props = &common->props,
+                                 .opaque = re,
+                                 .on_delivery = on_delivery};
+    return fl_txn_producer_new(&ps, errstr, errstr_size);
+}
+
+/* Where the group stopped, if it ran before: into from[]. *resuming says
+ * whether it did. An FL_EXIT_* code. */
+static int committed_offsets(re_t *re, const char *group, int n, int64_t *from, bool *resuming)
+{
+    rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_new(n);
+    rd_kafka_resp_err_t err;
+    for (int32_t p = 0; p < n; p++)
+        rd_kafka_topic_partition_list_add(committed, re->src->topic[FL_TOPIC_COMMANDS], p);
+    if ((err = rd_kafka_committed(re->src->rk, committed, 30000))) {
+        fprintf(stderr, "flushline reprocess: committed offsets of %s: %s\n", group,
+                rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(committed);
+        return FL_EXIT_UNREACHABLE;
+    }
+    *resuming = false;
+    for (int i = 0; i < committed->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        if (!tp->err && tp->offset >= 0 && tp->partition < n) {
+            from[tp->partition] = tp->offset;
+            *resuming = true;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
+    return FL_EXIT_OK;
+}
+
+/* The documents as the last committed transaction left them, from
+ * NEW.events. An FL_EXIT_* code. */
+static int restore_dst(re_t *re, int n, bool resuming, const char *group)
+{
+    fl_hist_progress_begin(re->dst, n);
+    for (int32_t p = 0; p < n; p++) {
+        fl_hist_rebuild_t rb = {.partition = p, .start = 0, .max_version = UINT64_MAX,
+                                .to = FL_HIST_END, .strict = true,
+                                .hooks = {NULL, on_restored, re}};
+        fl_hist_pos_t pos;
+        int err;
+        if (!(re->docs[p] = fl_part_new(p, &re->part_cfg))) {
+            fprintf(stderr, "flushline reprocess: out of memory\n");
+            return FL_EXIT_FAIL;
+        }
+        if ((err = fl_hist_rebuild(re->dst, &rb, re->docs[p], &pos)) < 0) {
+            fprintf(stderr, "flushline reprocess: restoring from %s [%d] @%lld: %s\n", pos.topic,
+                    p, (long long)pos.offset, pos.what[0] ? pos.what : fl_hist_strerror(err));
+            return err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+        }
+        if (rb.outcomes > 0 && !resuming) {
+            fprintf(stderr,
+                    "flushline reprocess: %s is not empty but the group %s has no committed "
+                    "position: choose a fresh --to-prefix\n",
+                    re->dst->topic[FL_TOPIC_EVENTS], group);
+            return FL_EXIT_FAIL;
+        }
+        fl_hist_progress_part_done(re->dst);
+    }
+    fl_hist_progress_end(re->dst);
+    return FL_EXIT_OK;
+}
+
+/* Commands, partition by partition, in transactions. 0 or -1. */
+static int run_commands(re_t *re, int n, const int64_t *from, const int64_t *to)
+{
+    fl_hist_t *src = re->src;
+    fl_hist_progress_begin(src, n);
+    for (int32_t p = 0; p < n; p++) {
+        int err;
+        re->partition = p;
+        re->next_offset = -1;
+        err = fl_hist_read(src, src->topic[FL_TOPIC_COMMANDS], p, from[p], to[p], false,
+                           on_command, re);
+        if (err < 0 || commit(re, true) != 0) {
+            abort_open(re);
+            fprintf(stderr, "flushline reprocess: %s at %s [%d]; run again to resume\n",
+                    err == FL_HIST_ESTOPPED ? "interrupted" : "stopped",
+                    src->topic[FL_TOPIC_COMMANDS], p);
+            return -1;
+        }
+        fl_hist_progress_part_done(src);
+    }
+    fl_hist_progress_end(src);
+    return 0;
+}
+
+/* Snapshots and checkpoints: every outcome written is reflected. 0 or -1. */
+static int final_snapshots(re_t *re, int n, uint64_t *nsnap)
+{
+    if (begin(re) != 0)
+        return -1;
+    for (int32_t p = 0; p < n; p++) {
+        int64_t hi = re->events_next[p];
+        for (uint32_t i = 0; i < fl_part_count(re->docs[p]); i++) {
+            fl_doc_t *doc = fl_part_at(re->docs[p], i)->doc;
+            if (fl_doc_version(doc) == 0)
+                continue;
+            if (produce_snapshot(re, p, doc, hi) != 0)
+                goto fail;
+            (*nsnap)++;
+        }
+        if (produce_checkpoint(re, p, hi) != 0)
+            goto fail;
+    }
+    if (commit(re, false) == 0)
+        return 0;
+fail:
+    abort_open(re);
+    return -1;
+}
+
+/* The new topic set with the source's partition count, the per-partition
+ * tables, the range. An FL_EXIT_* code. */
+static int prepare(re_t *re, const reprocess_opts_t *o, int n, int64_t **from, int64_t **to)
+{
+    fl_topics_spec_t spec;
+    fl_topic_state_t st[FL_TOPIC__COUNT];
+    char errstr[512];
+    fl_topics_spec_default(&spec);
+    spec.prefix = o->to_prefix;
+    spec.partitions = n;
+    if (fl_topics_create(re->dst->rk, &spec, st, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline reprocess: topics of %s: %s\n", o->to_prefix, errstr);
+        return FL_EXIT_FAIL;
+    }
+    if (!(*from = calloc((size_t)n, sizeof **from)) || !(*to = calloc((size_t)n, sizeof **to)) ||
+        !(re->docs = calloc((size_t)n, sizeof *re->docs)) ||
+        !(re->arena = fl_arena_new(1 << 16)) ||
+        !(re->events_next = calloc((size_t)n, sizeof *re->events_next))) {
+        fprintf(stderr, "flushline reprocess: out of memory\n");
+        return FL_EXIT_FAIL;
+    }
+    return fl_hist_range_resolve(re->src, re->src->topic[FL_TOPIC_COMMANDS], n, &o->range,
+                                 *from, *to);
+}
+
+/* The transactional producer: fences an earlier run with the same
+ * transactional.id and aborts what it left open, so that the restore reads
+ * to the end. An FL_EXIT_* code. */
+static int start_producer(re_t *re, const reprocess_opts_t *o, const char *txid)
+{
+    char errstr[512];
+    if (!(re->producer = make_producer(re, &o->common, txid, errstr, sizeof errstr))) {
+        fprintf(stderr, "flushline reprocess: %s\n", errstr);
+        return FL_EXIT_USAGE;
+    }
+    if (!(re->txn = fl_txn_new(re->producer, 60000)) ||
+        fl_txn_init(re->txn, 60000, errstr, sizeof errstr) != 0) {
+        txn_fail(re->txn ? errstr : "out of memory");
+        return FL_EXIT_UNREACHABLE;
+    }
+    return FL_EXIT_OK;
+}
+
+static void re_free(re_t *re, int n)
+{
+    if (re->cgmd)
+        rd_kafka_consumer_group_metadata_destroy(re->cgmd);
+    fl_txn_free(re->txn);
+    if (re->producer)
+        rd_kafka_destroy(re->producer);
+    for (int32_t p = 0; re->docs && p < n; p++)
+        fl_part_free(re->docs[p]);
+    free(re->docs);
+    free(re->events_next);
+    fl_arena_free(re->arena);
 }
 
 int fl_cmd_reprocess(int argc, char **argv)
 {
+    fl_hist_t src = {0}, dst = {0};
+    re_t re = {.src = &src, .dst = &dst};
+    fl_cli_common_t dcommon;
     reprocess_opts_t o;
     fl_config_t *cfg;
-    fl_cli_common_t dcommon;
-    fl_hist_t src = {0}, dst = {0};
-    fl_topics_spec_t spec;
-    fl_topic_state_t st[FL_TOPIC__COUNT];
-    re_t re = {0};
-    const char *to_prefix;
-    char txid[300], group[300], errstr[512];
+    char txid[300], group[300];
     int64_t *from = NULL, *to = NULL;
-    rd_kafka_topic_partition_list_t *committed = NULL;
-    bool quiet, resuming = false;
+    uint64_t nsnap = 0;
+    bool resuming = false;
     int n = 0, rc = fl_cli_options(&fl_cmd_reprocess_options, &o, &o.common, argc, argv, &cfg);
 
     if (rc >= 0)
         return rc;
-    to_prefix = o.to_prefix;
-    quiet = o.quiet;
-    re.engine = fl_engine_config_default;
-    re.engine.max_state_bytes = (size_t)o.max_state_bytes;
-    if (strcmp(to_prefix, o.common.prefix) == 0) {
+    /* Documents with this run's engine settings, no window (syncs are not
+     * answered). */
+    fl_part_config_default(&re.part_cfg);
+    re.part_cfg.engine.max_state_bytes = (size_t)o.max_state_bytes;
+    if (strcmp(o.to_prefix, o.common.prefix) == 0) {
         fl_config_free(cfg);
         return fl_cli_usage_error(&fl_cmd_reprocess_options,
                                   "--to-prefix must differ from --prefix");
@@ -338,160 +463,35 @@ int fl_cmd_reprocess(int argc, char **argv)
         fl_config_free(cfg);
         return FL_EXIT_USAGE;
     }
-    if (o.txid)
-        snprintf(txid, sizeof txid, "%s", o.txid);
-    else
-        snprintf(txid, sizeof txid, "flushline-reprocess-%s", to_prefix);
-    snprintf(group, sizeof group, "flushline-reprocess-%s", to_prefix);
+    snprintf(txid, sizeof txid, "%s%s", o.txid ? "" : "flushline-reprocess-",
+             o.txid ? o.txid : o.to_prefix);
+    snprintf(group, sizeof group, "flushline-reprocess-%s", o.to_prefix);
     dcommon = o.common;
-    dcommon.prefix = to_prefix;
+    dcommon.prefix = o.to_prefix;
 
-    if ((rc = fl_hist_open(&src, "reprocess", &o.common, group)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open(&src, "reprocess", &o.common, group)) != FL_EXIT_OK ||
+        (rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
         goto fail;
-    if ((rc = fl_hist_open(&dst, "reprocess", &dcommon, NULL)) != FL_EXIT_OK)
-        goto fail;
-    src.quiet = dst.quiet = quiet;
+    src.quiet = dst.quiet = o.quiet;
     if ((n = fl_hist_need_topic(&src, FL_TOPIC_COMMANDS)) < 0) {
         rc = -n;
+        n = 0;
         goto fail;
     }
-
-    /* The new topic set, with the source's partition count. */
-    fl_topics_spec_default(&spec);
-    spec.prefix = to_prefix;
-    spec.partitions = n;
-    if (fl_topics_create(dst.rk, &spec, st, errstr, sizeof errstr) != 0) {
-        fprintf(stderr, "flushline reprocess: topics of %s: %s\n", to_prefix, errstr);
-        rc = FL_EXIT_FAIL;
+    if ((rc = prepare(&re, &o, n, &from, &to)) != FL_EXIT_OK ||
+        (rc = committed_offsets(&re, group, n, from, &resuming)) != FL_EXIT_OK ||
+        (rc = start_producer(&re, &o, txid)) != FL_EXIT_OK ||
+        (rc = restore_dst(&re, n, resuming, group)) != FL_EXIT_OK)
         goto fail;
-    }
-    if (!(from = calloc((size_t)n, sizeof *from)) || !(to = calloc((size_t)n, sizeof *to)) ||
-        !(re.docs = calloc((size_t)n, sizeof *re.docs)) || !(re.arena = fl_arena_new(1 << 16)) ||
-        !(re.events_next = calloc((size_t)n, sizeof *re.events_next))) {
-        fprintf(stderr, "flushline reprocess: out of memory\n");
-        rc = FL_EXIT_FAIL;
-        goto fail;
-    }
-    if ((rc = fl_hist_range_resolve(&src, src.topic[FL_TOPIC_COMMANDS], n, &o.range, from, to)) !=
-        FL_EXIT_OK)
-        goto fail;
-
-    /* Where the group stopped, if it ran before. */
-    committed = rd_kafka_topic_partition_list_new(n);
-    for (int32_t p = 0; p < n; p++)
-        rd_kafka_topic_partition_list_add(committed, src.topic[FL_TOPIC_COMMANDS], p);
-    rd_kafka_resp_err_t kerr = rd_kafka_committed(src.rk, committed, 30000);
-    if (kerr) {
-        fprintf(stderr, "flushline reprocess: committed offsets of %s: %s\n", group,
-                rd_kafka_err2str(kerr));
-        rc = FL_EXIT_UNREACHABLE;
-        goto fail;
-    }
-    for (int i = 0; i < committed->cnt; i++) {
-        rd_kafka_topic_partition_t *tp = &committed->elems[i];
-        if (!tp->err && tp->offset >= 0 && tp->partition < n) {
-            from[tp->partition] = tp->offset;
-            resuming = true;
-        }
-    }
-
-    /* Fences an earlier run with the same transactional.id and aborts
-     * what it left open, so that the restore below reads to the end. */
-    if (!(re.producer = make_producer(&re, &o.common, txid, errstr, sizeof errstr))) {
-        fprintf(stderr, "flushline reprocess: %s\n", errstr);
-        rc = FL_EXIT_USAGE;
-        goto fail;
-    }
-    rd_kafka_error_t *terr = rd_kafka_init_transactions(re.producer, 60000);
-    if (terr) {
-        txn_fail(&re, "init_transactions", terr);
-        rc = FL_EXIT_UNREACHABLE;
-        goto fail;
-    }
-
-    /* The documents as the last committed transaction left them. */
     rc = FL_EXIT_FAIL;
-    fl_hist_progress_begin(&dst, n);
-    for (int32_t p = 0; p < n; p++) {
-        fl_hist_rebuild_t rb = {.partition = p, .start = 0, .max_version = UINT64_MAX,
-                                .to = FL_HIST_END, .strict = true,
-                                .hooks = {NULL, on_restored, &re}};
-        fl_hist_pos_t pos;
-        int err;
-        if (!(re.docs[p] = fl_hist_docs_new(NULL))) {
-            fprintf(stderr, "flushline reprocess: out of memory\n");
-            goto fail;
-        }
-        if ((err = fl_hist_rebuild(&dst, &rb, re.docs[p], &pos)) < 0) {
-            fprintf(stderr, "flushline reprocess: restoring from %s [%d] @%lld: %s\n", pos.topic,
-                    p, (long long)pos.offset, pos.what[0] ? pos.what : fl_hist_strerror(err));
-            rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
-            goto fail;
-        }
-        if (rb.outcomes > 0 && !resuming) {
-            fprintf(stderr,
-                    "flushline reprocess: %s is not empty but the group %s has no committed "
-                    "position: choose a fresh --to-prefix\n",
-                    dst.topic[FL_TOPIC_EVENTS], group);
-            goto fail;
-        }
-        fl_hist_progress_part_done(&dst);
-    }
-    fl_hist_progress_end(&dst);
-
     if (!(re.cgmd = rd_kafka_consumer_group_metadata(src.rk))) {
         fprintf(stderr, "flushline reprocess: no consumer group metadata\n");
         goto fail;
     }
-    re.src = &src;
-    re.dst = &dst;
     fl_hist_catch_signals();
-
-    /* Commands, partition by partition, in transactions. */
-    fl_hist_progress_begin(&src, n);
-    for (int32_t p = 0; p < n; p++) {
-        int err;
-        re.partition = p;
-        re.next_offset = -1;
-        err = fl_hist_read(&src, src.topic[FL_TOPIC_COMMANDS], p, from[p], to[p], false,
-                           on_command, &re);
-        if (err < 0 || commit(&re, true) != 0) {
-            abort_open(&re);
-            fprintf(stderr, "flushline reprocess: %s at %s [%d]; run again to resume\n",
-                    err == FL_HIST_ESTOPPED ? "interrupted" : "stopped",
-                    src.topic[FL_TOPIC_COMMANDS], p);
-            goto fail;
-        }
-        fl_hist_progress_part_done(&src);
-    }
-    fl_hist_progress_end(&src);
-
-    /* Snapshots and checkpoints: every outcome written is reflected. */
-    if (begin(&re) != 0)
+    if (run_commands(&re, n, from, to) != 0 || final_snapshots(&re, n, &nsnap) != 0)
         goto fail;
-    uint64_t nsnap = 0;
-    for (int32_t p = 0; p < n; p++) {
-        int64_t hi = re.events_next[p];
-        for (uint32_t i = 0; i < fl_hist_docs_count(re.docs[p]); i++) {
-            fl_doc_t *doc = fl_hist_docs_at(re.docs[p], i)->doc;
-            if (fl_doc_version(doc) == 0)
-                continue;
-            if (produce_snapshot(&re, p, doc, hi) != 0) {
-                abort_open(&re);
-                goto fail;
-            }
-            nsnap++;
-        }
-        if (produce_checkpoint(&re, p, hi) != 0) {
-            abort_open(&re);
-            goto fail;
-        }
-    }
-    if (commit(&re, false) != 0) {
-        abort_open(&re);
-        goto fail;
-    }
-    if (!quiet)
+    if (!o.quiet)
         fprintf(stderr,
                 "flushline reprocess: %llu flushes applied into %s, %llu syncs and %llu bad "
                 "records skipped, %llu snapshots, %d checkpoints\n",
@@ -500,17 +500,7 @@ int fl_cmd_reprocess(int argc, char **argv)
                 (unsigned long long)nsnap, n);
     rc = FL_EXIT_OK;
 fail:
-    if (committed)
-        rd_kafka_topic_partition_list_destroy(committed);
-    if (re.cgmd)
-        rd_kafka_consumer_group_metadata_destroy(re.cgmd);
-    if (re.producer)
-        rd_kafka_destroy(re.producer);
-    for (int32_t p = 0; re.docs && p < n; p++)
-        fl_hist_docs_free(re.docs[p]);
-    free(re.docs);
-    free(re.events_next);
-    fl_arena_free(re.arena);
+    re_free(&re, n);
     free(from);
     free(to);
     fl_hist_close(&src);

@@ -532,7 +532,7 @@ static int cmd_check(int argc, char **argv)
     rules_opts_t o;
     fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
+    fl_part_t *docs = NULL;
     fl_rules_t *rs = NULL;
     char *text = NULL;
     size_t len, plen;
@@ -574,8 +574,8 @@ static int cmd_check(int argc, char **argv)
             fl_hist_progress_end(&h);
             goto out;
         }
-        for (uint32_t i = 0; i < fl_hist_docs_count(docs) && ck.found < ck.max; i++) {
-            fl_hist_doc_t *ent = fl_hist_docs_at(docs, i);
+        for (uint32_t i = 0; i < fl_part_count(docs) && ck.found < ck.max; i++) {
+            fl_part_doc_t *ent = fl_part_at(docs, i);
             fl_slice_t id = fl_doc_id(ent->doc);
             if (id.len < plen || memcmp(id.ptr, o.doc_prefix, plen) != 0)
                 continue;
@@ -602,7 +602,7 @@ static int cmd_check(int argc, char **argv)
             ck.found >= ck.max ? " (stopped at --max-violations)" : "");
     rc = ck.found ? FL_EXIT_FAIL : FL_EXIT_OK;
 out:
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     fl_hist_close(&h);
     fl_rules_free(rs);
     free(text);

@@ -118,11 +118,11 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
 
 int fl_cmd_tail(int argc, char **argv)
 {
+    tail_t t = {0};
+    fl_hist_t h = {0};
+    fl_part_t *docs = NULL;
     tail_opts_t o;
     fl_config_t *cfg;
-    fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
-    tail_t t = {0};
     const char *time;
     int64_t ts = 0, start;
     int n, rc = fl_cli_options(&fl_cmd_tail_options, &o, &o.common, argc, argv, &cfg);
@@ -138,14 +138,8 @@ int fl_cmd_tail(int argc, char **argv)
     t.count = (uint64_t)o.count;
     t.all = o.all;
 
-    if ((rc = fl_hist_open(&h, "tail", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "tail", &o.common, true, &n, NULL)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = true;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
     if (!(t.arena = fl_arena_new(1 << 14))) {
         rc = FL_EXIT_FAIL;
         goto fail;
@@ -154,15 +148,15 @@ int fl_cmd_tail(int argc, char **argv)
     if (t.by_version) {
         /* From the newest snapshot at or below the version: everything it
          * reflects is older. */
-        fl_hist_seed_t sel = {FL_HIST_END, t.from_version, t.doc};
+        fl_part_select_t sel = {FL_HIST_END, t.from_version, t.doc};
         int64_t checkpoint;
-        fl_hist_doc_t *ent;
+        fl_part_doc_t *ent;
         if (!(docs = fl_hist_docs_new(NULL)) || fl_hist_seed(&h, p, &sel, docs, &checkpoint)) {
             rc = FL_EXIT_FAIL;
             goto fail;
         }
-        ent = fl_hist_docs_get(docs, t.doc, false);
-        start = ent && ent->seeded ? ent->seed_offset : 0;
+        ent = fl_part_get(docs, t.doc);
+        start = ent && ent->loaded ? ent->snapshot_offset : 0;
     } else if (time) {
         int64_t *offs = calloc((size_t)n, sizeof *offs);
         if (!offs || fl_hist_offsets_for_time(&h, h.topic[FL_TOPIC_EVENTS], n, ts, offs) != 0) {
@@ -183,7 +177,7 @@ int fl_cmd_tail(int argc, char **argv)
                                              : FL_EXIT_FAIL;
 fail:
     fl_arena_free(t.arena);
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     fl_hist_close(&h);
     fl_config_free(cfg);
     return rc;

@@ -136,7 +136,7 @@ static client_t *client_get(vdoc_t *vd, const uint8_t id[FL_CLIENT_ID_LEN])
 
 typedef struct verify_s {
     fl_hist_t *h;
-    fl_hist_docs_t *snaps; /* doc -> snaplist_t (pass 1) */
+    fl_part_t *snaps; /* doc -> snaplist_t (pass 1) */
     fl_slice_t only;
     int partitions;
     bool strict_offsets;
@@ -236,7 +236,7 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
         mismatch_at(v, topic, msg->partition, msg->offset, s->doc, s->version, what);
         return 1;
     }
-    fl_hist_doc_t *ent = fl_hist_docs_get(v->snaps, s->doc, true);
+    fl_part_doc_t *ent = fl_part_get_or_create(v->snaps, s->doc);
     if (!ent)
         return FL_HIST_ENOMEM;
     snaplist_t *sl = ent->user;
@@ -262,7 +262,7 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
 }
 
 /* Compares the snapshots of ent at or below its current version. */
-static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
+static int check_snaps(verify_t *v, fl_part_doc_t *ent, vdoc_t *vd,
                        const rd_kafka_message_t *msg, const fl_outcome_t *o, fl_hist_pos_t *pos)
 {
     snaplist_t *sl = vd->snaps;
@@ -275,8 +275,8 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
 
     while (sl && sl->next < sl->n && sl->v[sl->next].version <= ver) {
         snap_t *sn = &sl->v[sl->next++];
-        if (sn->version < ver || (ent->seeded && sn->version <= ent->seed_version && !ent->seen)) {
-            if (ent->seeded && sn->version <= ent->seed_version) {
+        if (sn->version < ver || (ent->loaded && sn->version <= ent->snapshot_version && !ent->replayed)) {
+            if (ent->loaded && sn->version <= ent->snapshot_version) {
                 v->unverifiable++; /* before the events log's start */
                 continue;
             }
@@ -315,7 +315,7 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
         v->checked++;
         /* Where it says the events after it start: past the outcome that
          * made this version, at or before the next one. */
-        if (msg && ent->seen && sn->events_offset <= msg->offset) {
+        if (msg && ent->replayed && sn->events_offset <= msg->offset) {
             snprintf(what, sizeof what,
                      "snapshot at version %llu has events_offset %lld, but the outcome that "
                      "made the version is at offset %lld",
@@ -339,21 +339,21 @@ static int check_snaps(verify_t *v, fl_hist_doc_t *ent, vdoc_t *vd,
     return 0;
 }
 
-static vdoc_t *vdoc_of(verify_t *v, fl_hist_doc_t *ent)
+static vdoc_t *vdoc_of(verify_t *v, fl_part_doc_t *ent)
 {
     vdoc_t *vd = ent->user;
     if (vd)
         return vd;
     if (!(vd = calloc(1, sizeof *vd)))
         return NULL;
-    fl_hist_doc_t *se = fl_hist_docs_get(v->snaps, fl_doc_id(ent->doc), false);
+    fl_part_doc_t *se = fl_part_get(v->snaps, fl_doc_id(ent->doc));
     vd->snaps = se ? se->user : NULL;
     vd->pending_eo = -1;
     ent->user = vd;
     return vd;
 }
 
-static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_pre(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                   const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     verify_t *v = opaque;
@@ -367,7 +367,7 @@ static int on_pre(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
     return 0;
 }
 
-static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+static int on_post(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                    const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
 {
     verify_t *v = opaque;
@@ -382,7 +382,7 @@ static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
         return FL_HIST_ENOMEM;
     fl_wire_hex(o->client_id, FL_CLIENT_ID_LEN, cid);
     if (o->duplicate) {
-        if (exact && !ent->seeded && o->seq > cl->seq) {
+        if (exact && !ent->loaded && o->seq > cl->seq) {
             snprintf(pos->what, sizeof pos->what,
                      "duplicate answer for client %s seq %llu, which was never processed", cid,
                      (unsigned long long)o->seq);
@@ -425,17 +425,17 @@ static int on_post(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
 }
 
 /* After a partition: snapshots never reached by the rebuilt history. */
-static int check_leftovers(verify_t *v, int32_t p, fl_hist_docs_t *docs)
+static int check_leftovers(verify_t *v, int32_t p, fl_part_t *docs)
 {
     char what[400];
-    for (uint32_t i = 0; i < fl_hist_docs_count(v->snaps); i++) {
-        fl_hist_doc_t *se = fl_hist_docs_at(v->snaps, i);
+    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
+        fl_part_doc_t *se = fl_part_at(v->snaps, i);
         snaplist_t *sl = se->user;
         fl_slice_t id = fl_doc_id(se->doc);
         if (!sl || sl->n == 0 || sl->v[0].partition != p || sl->next >= sl->n)
             continue;
         snap_t *sn = &sl->v[sl->next];
-        fl_hist_doc_t *ent = fl_hist_docs_get(docs, id, false);
+        fl_part_doc_t *ent = fl_part_get(docs, id);
         if (!ent)
             snprintf(what, sizeof what, "snapshot of a document with no outcome in %s",
                      v->h->topic[FL_TOPIC_EVENTS]);
@@ -451,33 +451,73 @@ static int check_leftovers(verify_t *v, int32_t p, fl_hist_docs_t *docs)
     return 0;
 }
 
+/* Pass 1: the snapshots of partitions first..last, each document's sorted. */
+static int read_snapshots(verify_t *v, int32_t first, int32_t last)
+{
+    fl_hist_t *h = v->h;
+    int err = 0;
+    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
+        err = fl_hist_read(h, h->topic[FL_TOPIC_SNAPSHOTS], p, 0, FL_HIST_END, false,
+                           on_snapshot_record, v);
+        fl_hist_progress_part_done(h);
+    }
+    for (uint32_t i = 0; i < fl_part_count(v->snaps); i++) {
+        snaplist_t *sl = fl_part_at(v->snaps, i)->user;
+        if (sl)
+            qsort(sl->v, sl->n, sizeof *sl->v, cmp_snap);
+    }
+    return err;
+}
+
+/* Pass 2: rebuild from events, comparing as the versions pass by. A found
+ * mismatch sets v->bad; the error of the last rebuild. */
+static int rebuild_all(verify_t *v, fl_part_t *docs, int32_t first, int32_t last,
+                       uint64_t *outcomes, uint64_t *ndocs)
+{
+    int err = 0;
+    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
+        fl_hist_rebuild_t rb = {.partition = p, .only = v->only, .start = 0,
+                                .max_version = UINT64_MAX, .to = FL_HIST_END, .strict = true,
+                                .hooks = {on_pre, on_post, v}};
+        err = fl_hist_rebuild(v->h, &rb, docs, &v->pos);
+        *outcomes += rb.outcomes;
+        if (err == FL_HIST_ECHECK || err == FL_HIST_ERECORD || err == FL_HIST_ECHAIN ||
+            err == FL_HIST_EDELTA || err == FL_HIST_EVERSION) {
+            v->bad = true;
+            break;
+        }
+        if (err >= 0 && check_leftovers(v, p, docs) != 0)
+            break;
+        for (uint32_t i = 0; i < fl_part_count(docs); i++)
+            if (fl_doc_version(fl_part_at(docs, i)->doc) > 0)
+                (*ndocs)++;
+        fl_hist_progress_part_done(v->h);
+    }
+    return err;
+}
+
 int fl_cmd_verify(int argc, char **argv)
 {
+    verify_t *v = NULL;
+    uint64_t ndocs = 0, outcomes = 0;
     verify_opts_t o;
+    fl_part_t *docs = NULL;
     fl_config_t *cfg;
     fl_hist_t h = {0};
-    fl_hist_docs_t *docs = NULL;
-    verify_t *v = NULL;
     const char *doc;
-    uint64_t ndocs = 0, outcomes = 0;
-    int n, err = 0, rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
+    int n, nsnap, err = 0;
+    int rc = fl_cli_options(&fl_cmd_verify_options, &o, &o.common, argc, argv, &cfg);
     int64_t t0 = fl_clock_mono_ms();
 
     if (rc >= 0)
         return rc;
     doc = o.doc;
 
-    if ((rc = fl_hist_open(&h, "verify", &o.common, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "verify", &o.common, o.quiet, &n, &nsnap)) != FL_EXIT_OK)
         goto fail;
-    h.quiet = o.quiet;
-    if ((n = fl_hist_need_topic(&h, FL_TOPIC_EVENTS)) < 0 ||
-        (rc = fl_hist_need_topic(&h, FL_TOPIC_SNAPSHOTS)) < 0) {
-        rc = n < 0 ? -n : -rc;
-        goto fail;
-    }
-    if (rc != n) {
+    if (nsnap != n) {
         printf("verify: MISMATCH %s has %d partitions, %s has %d\n", h.topic[FL_TOPIC_EVENTS], n,
-               h.topic[FL_TOPIC_SNAPSHOTS], rc);
+               h.topic[FL_TOPIC_SNAPSHOTS], nsnap);
         rc = FL_EXIT_FAIL;
         goto fail;
     }
@@ -501,42 +541,10 @@ int fl_cmd_verify(int argc, char **argv)
         }
     }
 
-    /* Pass 1: the snapshots. */
     fl_hist_progress_begin(&h, 2 * (last - first + 1));
-    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
-        err = fl_hist_read(&h, h.topic[FL_TOPIC_SNAPSHOTS], p, 0, FL_HIST_END, false,
-                           on_snapshot_record, v);
-        fl_hist_progress_part_done(&h);
-    }
-    for (uint32_t i = 0; i < fl_hist_docs_count(v->snaps); i++) {
-        snaplist_t *sl = fl_hist_docs_at(v->snaps, i)->user;
-        if (sl)
-            qsort(sl->v, sl->n, sizeof *sl->v, cmp_snap);
-    }
-
-    /* Pass 2: rebuild from events, comparing as the versions pass by. */
-    for (int32_t p = first; p <= last && !v->bad && err >= 0; p++) {
-        fl_hist_rebuild_t rb = {.partition = p,
-                                .only = v->only,
-                                .start = 0,
-                                .max_version = UINT64_MAX,
-                                .to = FL_HIST_END,
-                                .strict = true,
-                                .hooks = {on_pre, on_post, v}};
-        err = fl_hist_rebuild(&h, &rb, docs, &v->pos);
-        outcomes += rb.outcomes;
-        if (err == FL_HIST_ECHECK || err == FL_HIST_ERECORD || err == FL_HIST_ECHAIN ||
-            err == FL_HIST_EDELTA || err == FL_HIST_EVERSION) {
-            v->bad = true;
-            break;
-        }
-        if (err >= 0 && check_leftovers(v, p, docs) != 0)
-            break;
-        for (uint32_t i = 0; i < fl_hist_docs_count(docs); i++)
-            if (fl_doc_version(fl_hist_docs_at(docs, i)->doc) > 0)
-                ndocs++;
-        fl_hist_progress_part_done(&h);
-    }
+    err = read_snapshots(v, first, last);
+    if (err >= 0)
+        err = rebuild_all(v, docs, first, last, &outcomes, &ndocs);
     fl_hist_progress_end(&h);
     if (v->bad) {
         printf("verify: MISMATCH %s partition %d offset %lld: document %s version %llu: %s\n",
@@ -563,11 +571,11 @@ int fl_cmd_verify(int argc, char **argv)
 fail:
     fflush(stdout);
     if (v) {
-        fl_hist_docs_free(v->snaps);
+        fl_part_free(v->snaps);
         fl_arena_free(v->arena);
         free(v);
     }
-    fl_hist_docs_free(docs);
+    fl_part_free(docs);
     fl_hist_close(&h);
     fl_config_free(cfg);
     return rc;

@@ -17,8 +17,7 @@
 
 #include "flushline/clock.h"
 #include "flushline/history.h"
-#include "flushline/hmap.h"
-#include "flushline/kafka.h"
+#include "flushline/reader.h"
 
 volatile sig_atomic_t fl_hist_stop;
 
@@ -40,30 +39,14 @@ void fl_hist_catch_signals(void)
 
 const char *fl_hist_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_HIST_ENOMEM:
-        return "out of memory";
-    case FL_HIST_EKAFKA:
-        return "Kafka did not answer";
-    case FL_HIST_ENOTOPIC:
-        return "topic does not exist";
-    case FL_HIST_ERECORD:
-        return "bad record";
-    case FL_HIST_EVERSION:
-        return "version discontinuity";
-    case FL_HIST_ECHAIN:
-        return "chain hash mismatch";
-    case FL_HIST_EDELTA:
-        return "commands do not apply";
-    case FL_HIST_ESTOPPED:
-        return "interrupted";
-    case FL_HIST_ECHECK:
-        return "check failed";
-    default:
-        return "unknown error";
-    }
+    /* by -err */
+    static const char *const text[] = {
+        "success",           "out of memory",          "Kafka did not answer",
+        "topic does not exist", "bad record",          "version discontinuity",
+        "chain hash mismatch",  "commands do not apply", "interrupted",
+        "check failed",
+    };
+    return err <= 0 && -err < (int)(sizeof text / sizeof text[0]) ? text[-err] : "unknown error";
 }
 
 /* ---- connecting --------------------------------------------------------- */
@@ -83,38 +66,34 @@ int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
         }
     }
     /* Assign-only: the group id is never joined nor committed to, but
-     * librdkafka wants one for a consumer. */
+     * librdkafka wants one for a consumer. -X settings are applied last. */
     snprintf(defgroup, sizeof defgroup, "flushline-cli-%s", cmd);
-    {
-        const fl_kafka_kv_t defaults[] = {
-            {"group.id", group ? group : defgroup},
-            {"isolation.level", "read_committed"},
-            {"enable.auto.commit", "false"},
-            {"enable.auto.offset.store", "false"},
-            {"enable.partition.eof", "true"},
-            /* A log that ends in markers or aborted records is read to its
-             * end only by fetches that return at once. */
-            {"fetch.wait.max.ms", "10"},
-            {"fetch.max.bytes", "67108864"},
-            {"max.partition.fetch.bytes", "16777216"},
-            {"queued.max.messages.kbytes", "262144"},
-            {NULL, NULL},
-        };
-        /* -X settings are applied last: they win over ours */
-        fl_kafka_spec_t ks = {.type = RD_KAFKA_CONSUMER,
-                              .what = "history reader",
-                              .bootstrap = common->bootstrap,
-                              .defaults = defaults,
-                              .props = &common->props};
-        if (!(h->rk = fl_kafka_new(&ks, errstr, sizeof errstr))) {
-            fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
-            return FL_EXIT_USAGE;
-        }
+    if (!(h->rk = fl_reader_consumer_new("history reader", common->bootstrap,
+                                         group ? group : defgroup, &common->props, errstr,
+                                         sizeof errstr))) {
+        fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
+        return FL_EXIT_USAGE;
     }
     if (fl_kafka_wait_ready(h->rk, 8000, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "flushline %s: %s\n", cmd, errstr);
         return FL_EXIT_UNREACHABLE;
     }
+    return FL_EXIT_OK;
+}
+
+int fl_hist_open_history(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                         bool quiet, int *n, int *nsnap)
+{
+    int rc = fl_hist_open(h, cmd, common, NULL), ns;
+    if (rc != FL_EXIT_OK)
+        return rc;
+    h->quiet = quiet;
+    if ((*n = fl_hist_need_topic(h, FL_TOPIC_EVENTS)) < 0)
+        return -*n;
+    if ((ns = fl_hist_need_topic(h, FL_TOPIC_SNAPSHOTS)) < 0)
+        return -ns;
+    if (nsnap)
+        *nsnap = ns;
     return FL_EXIT_OK;
 }
 
@@ -180,18 +159,19 @@ int32_t fl_hist_doc_partition(fl_slice_t doc, int partitions)
                                                    NULL);
 }
 
+static bool should_stop(void *opaque)
+{
+    (void)opaque;
+    return fl_hist_stop != 0;
+}
+
 int fl_hist_watermarks(fl_hist_t *h, const char *topic, int32_t p, int64_t *lo, int64_t *hi)
 {
-    int64_t deadline = fl_clock_mono_ms() + 30000;
-    rd_kafka_resp_err_t err;
-    /* Right after topic creation a partition may lack a leader briefly. */
-    while ((err = rd_kafka_query_watermark_offsets(h->rk, topic, p, lo, hi, 5000))) {
-        if (fl_clock_mono_ms() > deadline || fl_hist_stop) {
-            fprintf(stderr, "flushline %s: watermarks of %s [%d]: %s\n", h->cmd, topic, p,
-                    rd_kafka_err2str(err));
-            return FL_HIST_EKAFKA;
-        }
-        rd_kafka_poll(h->rk, 200);
+    fl_read_spec_t spec = {.topic = topic, .partition = p, .should_stop = should_stop};
+    char errstr[512];
+    if (fl_reader_watermarks(h->rk, &spec, lo, hi, errstr, sizeof errstr) != 0) {
+        fprintf(stderr, "flushline %s: %s\n", h->cmd, errstr);
+        return FL_HIST_EKAFKA;
     }
     return 0;
 }
@@ -481,157 +461,61 @@ void fl_hist_progress_end(fl_hist_t *h)
 
 /* ---- reading ------------------------------------------------------------ */
 
+typedef struct read_ctx_s {
+    fl_hist_t *h;
+    fl_hist_record_fn fn;
+    void *opaque;
+} read_ctx_t;
+
+static int on_read_record(void *opaque, const rd_kafka_message_t *msg)
+{
+    read_ctx_t *rc = opaque;
+    rc->h->records++;
+    return rc->fn(rc->opaque, msg);
+}
+
+static void on_read_progress(void *opaque)
+{
+    progress_tick(((read_ctx_t *)opaque)->h);
+}
+
+static bool read_should_stop(void *opaque)
+{
+    return should_stop(opaque);
+}
+
 int fl_hist_read(fl_hist_t *h, const char *topic, int32_t p, int64_t from, int64_t to,
                  bool follow, fl_hist_record_fn fn, void *opaque)
 {
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_resp_err_t err;
-    int64_t lo, hi, end;
-    int rc;
-
-    if ((rc = fl_hist_watermarks(h, topic, p, &lo, &hi)) != 0)
-        return rc;
-    if (from < lo)
-        from = lo;
-    if (from > hi)
-        from = hi;
-    end = follow ? FL_HIST_END : (to < hi ? to : hi);
-    if (from >= end)
-        return 0;
-    parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, topic, p)->offset = from;
-    if ((err = rd_kafka_assign(h->rk, parts))) {
-        fprintf(stderr, "flushline %s: assign %s [%d]: %s\n", h->cmd, topic, p,
-                rd_kafka_err2str(err));
-        rc = FL_HIST_EKAFKA;
-        goto fail;
+    read_ctx_t ctx = {h, fn, opaque};
+    fl_read_spec_t spec = {.topic = topic, .partition = p, .from = from, .to = to,
+                           .follow = follow, .should_stop = read_should_stop,
+                           .on_record = on_read_record, .on_progress = on_read_progress,
+                           .opaque = &ctx};
+    char errstr[512] = "";
+    int rc = fl_reader_run(h->rk, &spec, NULL, errstr, sizeof errstr);
+    switch (rc) {
+    case FL_READER_ESTOPPED:
+        return FL_HIST_ESTOPPED;
+    case FL_READER_ENOMEM:
+        return FL_HIST_ENOMEM;
+    case FL_READER_EKAFKA:
+    case FL_READER_ETIMEDOUT:
+        fprintf(stderr, "flushline %s: %s\n", h->cmd, errstr);
+        return FL_HIST_EKAFKA;
+    default:
+        return rc; /* 0, 1 or fn's */
     }
-    rc = 0;
-    for (;;) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(h->rk, 100);
-        if (msg) {
-            if (!msg->err && msg->offset >= end) {
-                rd_kafka_message_destroy(msg);
-                break;
-            }
-            if (!msg->err) {
-                h->records++;
-                rc = fn(opaque, msg);
-            } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                fprintf(stderr, "flushline %s: reading %s [%d]: %s\n", h->cmd, topic, p,
-                        rd_kafka_message_errstr(msg));
-            }
-            rd_kafka_message_destroy(msg);
-            if (rc != 0)
-                break;
-        }
-        progress_tick(h);
-        if (fl_hist_stop) {
-            rc = FL_HIST_ESTOPPED;
-            break;
-        }
-        if (!follow) {
-            /* The position moves past transaction markers too, which
-             * no message reports. */
-            rd_kafka_position(h->rk, parts);
-            if (parts->elems[0].offset >= end)
-                break;
-        }
-    }
-    rd_kafka_assign(h->rk, NULL);
-fail:
-    rd_kafka_topic_partition_list_destroy(parts);
-    return rc;
 }
 
 /* ---- documents ---------------------------------------------------------- */
 
-struct fl_hist_docs_s {
-    fl_hist_doc_t **ents; /* creation order */
-    uint32_t count, cap;
-    fl_hmap_t *index;     /* id -> entry (a hist_ent_t) */
-    void (*free_user)(void *user);
-};
-
-/* What an entry is allocated as: with its own copy of the id, the index's
- * key, which stays valid when a command replaces ent->doc (reprocess). */
-typedef struct hist_ent_s {
-    fl_hist_doc_t ent; /* first: one pointer for both */
-    size_t idlen;
-    char id[];
-} hist_ent_t;
-
-fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user))
+fl_part_t *fl_hist_docs_new(void (*free_user)(void *user))
 {
-    fl_hist_docs_t *docs = calloc(1, sizeof *docs);
-    if (!docs)
-        return NULL;
-    if (!(docs->index = fl_hmap_new())) {
-        free(docs);
-        return NULL;
-    }
-    docs->free_user = free_user;
-    return docs;
-}
-
-void fl_hist_docs_clear(fl_hist_docs_t *docs)
-{
-    for (uint32_t i = 0; i < docs->count; i++) {
-        hist_ent_t *e = (hist_ent_t *)docs->ents[i];
-        fl_hmap_del(docs->index, e->id, e->idlen);
-        fl_doc_free(docs->ents[i]->doc);
-        if (docs->free_user && docs->ents[i]->user)
-            docs->free_user(docs->ents[i]->user);
-        free(e);
-    }
-    docs->count = 0;
-}
-
-void fl_hist_docs_free(fl_hist_docs_t *docs)
-{
-    if (!docs)
-        return;
-    fl_hist_docs_clear(docs);
-    free(docs->ents);
-    fl_hmap_free(docs->index);
-    free(docs);
-}
-
-fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create)
-{
-    fl_hist_doc_t *ent = fl_hmap_get(docs->index, id.ptr, id.len);
-    hist_ent_t *e;
-    if (ent || !create || id.len == 0 || id.len > FL_DOC_ID_MAX)
-        return ent;
-    if (docs->count == docs->cap) {
-        uint32_t cap = docs->cap ? docs->cap * 2 : 64;
-        fl_hist_doc_t **ents = realloc(docs->ents, cap * sizeof *ents);
-        if (!ents)
-            return NULL;
-        docs->ents = ents;
-        docs->cap = cap;
-    }
-    if (!(e = calloc(1, sizeof *e + id.len)))
-        return NULL;
-    memcpy(e->id, id.ptr, id.len);
-    e->idlen = id.len;
-    if (!(e->ent.doc = fl_doc_new(id, NULL)) || fl_hmap_put(docs->index, e->id, e->idlen, e) != 0) {
-        fl_doc_free(e->ent.doc);
-        free(e);
-        return NULL;
-    }
-    docs->ents[docs->count++] = &e->ent;
-    return &e->ent;
-}
-
-uint32_t fl_hist_docs_count(const fl_hist_docs_t *docs)
-{
-    return docs->count;
-}
-
-fl_hist_doc_t *fl_hist_docs_at(fl_hist_docs_t *docs, uint32_t i)
-{
-    return i < docs->count ? docs->ents[i] : NULL;
+    fl_part_config_t cfg;
+    fl_part_config_default(&cfg);
+    cfg.free_user = free_user;
+    return fl_part_new(-1, &cfg); /* a table, not one partition */
 }
 
 /* ---- snapshots ---------------------------------------------------------- */
@@ -639,8 +523,8 @@ fl_hist_doc_t *fl_hist_docs_at(fl_hist_docs_t *docs, uint32_t i)
 typedef struct seed_ctx_s {
     fl_hist_t *h;
     int32_t p;
-    const fl_hist_seed_t *sel;
-    fl_hist_docs_t *docs;
+    const fl_part_select_t *sel;
+    fl_part_t *docs;
     fl_arena_t *arena;
     int64_t checkpoint;
 } seed_ctx_t;
@@ -648,59 +532,21 @@ typedef struct seed_ctx_s {
 static int on_seed_record(void *opaque, const rd_kafka_message_t *msg)
 {
     seed_ctx_t *sc = opaque;
-    fl_wire_msg_t wm;
     char errstr[256];
-    fl_hist_doc_t *ent;
-    fl_doc_t *doc;
-    int rc;
-
-    fl_arena_reset(sc->arena);
-    if (fl_wire_decode_record(msg->payload, msg->len, sc->arena, &wm, errstr, sizeof errstr)) {
-        fprintf(stderr, "flushline %s: skipped undecodable record %s [%d] @%lld: %s\n",
-                sc->h->cmd, sc->h->topic[FL_TOPIC_SNAPSHOTS], sc->p, (long long)msg->offset,
-                errstr);
-        return 0;
-    }
-    if (wm.type == FL_WT_REC_CHECKPOINT) {
-        int64_t off = (int64_t)wm.u.checkpoint.events_offset;
-        if (off <= sc->sel->max_offset && off > sc->checkpoint)
-            sc->checkpoint = off;
-        return 0;
-    }
-    if (wm.type != FL_WT_REC_SNAPSHOT)
-        return 0;
-    const fl_wire_snapshot_t *s = &wm.u.snapshot;
-    if (sc->sel->only.len &&
-        (s->doc.len != sc->sel->only.len || memcmp(s->doc.ptr, sc->sel->only.ptr, s->doc.len)))
-        return 0;
-    if (s->events_offset > sc->sel->max_offset || s->version > sc->sel->max_version)
-        return 0;
-    if (!(ent = fl_hist_docs_get(sc->docs, s->doc, true)))
+    int rc = fl_part_load_snapshot_rec(sc->docs, msg->payload, msg->len, sc->sel, sc->arena,
+                                       &sc->checkpoint, errstr, sizeof errstr);
+    if (rc == FL_HISTORY_ENOMEM)
         return FL_HIST_ENOMEM;
-    /* Before compaction older snapshots are still there: the newest
-     * usable version wins. */
-    if (ent->seeded && ent->seed_version >= s->version)
-        return 0;
-    /* All or nothing: a snapshot that does not restore leaves the
-     * document as it was. */
-    if ((rc = fl_history_doc_from_snapshot(s, NULL, &doc)) != 0) {
-        if (rc == FL_HISTORY_ENOMEM)
-            return FL_HIST_ENOMEM;
-        fprintf(stderr, "flushline %s: skipped snapshot %s [%d] @%lld of %.*s v%llu: %s\n",
-                sc->h->cmd, sc->h->topic[FL_TOPIC_SNAPSHOTS], sc->p, (long long)msg->offset,
-                (int)s->doc.len, s->doc.ptr, (unsigned long long)s->version,
-                fl_history_strerror(rc));
-        return 0;
-    }
-    fl_doc_free(ent->doc);
-    ent->doc = doc;
-    ent->seeded = true;
-    ent->seed_offset = s->events_offset;
-    ent->seed_version = s->version;
+    /* Bad snapshot records are reported and skipped: the events still
+     * rebuild the document. */
+    if (rc < 0)
+        fprintf(stderr, "flushline %s: skipped %s %s [%d] @%lld: %s\n", sc->h->cmd,
+                rc == FL_HISTORY_ERECORD ? "undecodable record" : "snapshot",
+                sc->h->topic[FL_TOPIC_SNAPSHOTS], sc->p, (long long)msg->offset, errstr);
     return 0;
 }
 
-int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_hist_seed_t *sel, fl_hist_docs_t *docs,
+int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_part_select_t *sel, fl_part_t *docs,
                  int64_t *checkpoint)
 {
     seed_ctx_t sc = {h, p, sel, docs, fl_arena_new(1 << 16), -1};
@@ -719,7 +565,7 @@ int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_hist_seed_t *sel, fl_hist_doc
 typedef struct rebuild_ctx_s {
     fl_hist_t *h;
     fl_hist_rebuild_t *rb;
-    fl_hist_docs_t *docs;
+    fl_part_t *docs;
     fl_hist_pos_t *pos;
     fl_arena_t *arena;
     int partitions;
@@ -753,13 +599,37 @@ static int bad_record(rebuild_ctx_t *c, const rd_kafka_message_t *msg, fl_slice_
     return 0;
 }
 
+/* Fills the position of an outcome that did not replay; the error. */
+static int replay_failed(rebuild_ctx_t *c, const rd_kafka_message_t *msg, const fl_outcome_t *o,
+                         int rc)
+{
+    set_pos(c, msg, o->doc, o->version_after);
+    if (rc == FL_HISTORY_ECHAIN) {
+        char want[2 * FL_HASH_LEN + 1];
+        fl_wire_hex(o->chain, FL_HASH_LEN, want);
+        snprintf(c->pos->what, sizeof c->pos->what,
+                 "chain hash differs: the record says %s, replaying its commands on v%llu "
+                 "gives another",
+                 want, (unsigned long long)o->version_before);
+        return FL_HIST_ECHAIN;
+    }
+    if (rc == FL_HISTORY_EDELTA) {
+        snprintf(c->pos->what, sizeof c->pos->what,
+                 "the outcome's commands do not apply to the document at v%llu",
+                 (unsigned long long)o->version_before);
+        return FL_HIST_EDELTA;
+    }
+    snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
+    return FL_HIST_ENOMEM;
+}
+
 static int on_event(void *opaque, const rd_kafka_message_t *msg)
 {
     rebuild_ctx_t *c = opaque;
     fl_hist_rebuild_t *rb = c->rb;
     fl_wire_msg_t wm;
     char errstr[256], what[400];
-    fl_hist_doc_t *ent;
+    fl_part_doc_t *ent;
     int rc;
 
     fl_arena_reset(c->arena);
@@ -786,13 +656,13 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
                  fl_hist_doc_partition(o->doc, c->partitions));
         return bad_record(c, msg, o->doc, o->version_after, what);
     }
-    if (!(ent = fl_hist_docs_get(c->docs, o->doc, true)))
+    rc = fl_part_replay_check(c->docs, o, msg->offset, &ent);
+    if (rc == FL_HISTORY_ENOMEM)
         return FL_HIST_ENOMEM;
-    rc = fl_history_replay_check(ent->doc, ent->seeded ? ent->seed_offset : 0, msg->offset, o);
     if (rc == FL_HISTORY_REFLECTED)
         return 0; /* reflected by the snapshot it was seeded from */
     if (rc == FL_HISTORY_EVERSION) {
-        if (c->from_checkpoint && !ent->seen) {
+        if (c->from_checkpoint && !ent->replayed) {
             /* Its snapshot from the checkpoint's time is gone (compacted
              * away by a newer one): read the partition from its start. */
             c->restart = true;
@@ -810,28 +680,8 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
             set_pos(c, msg, o->doc, o->version_after);
         return rc;
     }
-    rc = fl_history_replay(ent->doc, o, c->arena);
-    if (rc != 0) {
-        set_pos(c, msg, o->doc, o->version_after);
-        if (rc == FL_HISTORY_ECHAIN) {
-            char want[2 * FL_HASH_LEN + 1];
-            fl_wire_hex(o->chain, FL_HASH_LEN, want);
-            snprintf(c->pos->what, sizeof c->pos->what,
-                     "chain hash differs: the record says %s, replaying its commands on v%llu "
-                     "gives another",
-                     want, (unsigned long long)o->version_before);
-            return FL_HIST_ECHAIN;
-        }
-        if (rc == FL_HISTORY_EDELTA) {
-            snprintf(c->pos->what, sizeof c->pos->what,
-                     "the outcome's commands do not apply to the document at v%llu",
-                     (unsigned long long)o->version_before);
-            return FL_HIST_EDELTA;
-        }
-        snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
-        return FL_HIST_ENOMEM;
-    }
-    ent->seen = true;
+    if ((rc = fl_part_replay_apply(ent, o, c->arena)) != 0)
+        return replay_failed(c, msg, o, rc);
     rb->outcomes++;
     if (rb->hooks.post && (rc = rb->hooks.post(rb->hooks.opaque, ent, o, msg, c->pos)) != 0) {
         if (rc < 0 && !c->pos->topic[0])
@@ -841,7 +691,7 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     return 0;
 }
 
-int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_hist_docs_t *docs,
+int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_part_t *docs,
                     fl_hist_pos_t *pos)
 {
     const char *events = h->topic[FL_TOPIC_EVENTS];
@@ -860,18 +710,18 @@ int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_hist_docs_t *docs,
         return FL_HIST_ENOMEM;
     start = rb->start > lo ? rb->start : lo;
     for (int attempt = 0; attempt < 2; attempt++) {
-        fl_hist_docs_clear(docs);
+        fl_part_clear(docs);
         from = lo;
         c.from_checkpoint = false;
         c.restart = false;
         if (start > 0 || rb->max_version != UINT64_MAX) {
-            fl_hist_seed_t sel = {start, rb->max_version, rb->only};
+            fl_part_select_t sel = {start, rb->max_version, rb->only};
             if ((rc = fl_hist_seed(h, rb->partition, &sel, docs, &checkpoint)) != 0)
                 goto done;
             if (rb->only.len) {
-                fl_hist_doc_t *ent = fl_hist_docs_get(docs, rb->only, false);
-                if (ent && ent->seeded && ent->seed_offset > from)
-                    from = ent->seed_offset;
+                fl_part_doc_t *ent = fl_part_get(docs, rb->only);
+                if (ent && ent->loaded && ent->snapshot_offset > from)
+                    from = ent->snapshot_offset;
             } else if (attempt == 0 && checkpoint > from) {
                 from = checkpoint;
                 c.from_checkpoint = true;
@@ -885,6 +735,18 @@ int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_hist_docs_t *docs,
 done:
     fl_arena_free(c.arena);
     return rc;
+}
+
+int fl_hist_rebuild_failed(const fl_hist_t *h, int32_t p, int err, const fl_hist_pos_t *pos)
+{
+    fflush(stdout);
+    if (pos->what[0])
+        fprintf(stderr, "flushline %s: %s [%d] @%lld: document %s v%llu: %s\n", h->cmd,
+                pos->topic, pos->partition, (long long)pos->offset, pos->doc,
+                (unsigned long long)pos->version, pos->what);
+    else
+        fprintf(stderr, "flushline %s: partition %d: %s\n", h->cmd, p, fl_hist_strerror(err));
+    return err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
 }
 
 json_t *fl_hist_json_hex(const uint8_t *p, size_t n)

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * history: what the history subcommands (replay, at, verify, reprocess,
- * tail) share. Reading one partition of a topic between two offsets up to
- * the high watermark taken at the start (read_committed: offset gaps left by
- * transaction markers and aborted records are normal), progress lines on
- * stderr for long runs, offset/time range arguments, a table of documents by
- * id, seeding documents from the newest usable snapshots, and the rebuild
- * driver: replaying a partition's outcomes, checking that each document's
- * versions are contiguous and each chain hash matches. Snapshot restore and
- * the replay itself are core's history module (flushline/history.h).
+ * tail) share. Reading one partition of a topic between two offsets (the
+ * one partition reader, flushline/reader.h, with the CLI's signals and
+ * progress), progress lines on stderr for long runs, offset/time range
+ * arguments, seeding documents from the newest usable snapshots, and the
+ * rebuild driver: replaying a partition's outcomes, checking that each
+ * document's versions are contiguous and each chain hash matches. The
+ * documents, snapshot loading and event replay are the partition module's
+ * restore feed (flushline/part.h), over core's history module.
  *
  * @locality the CLI's main thread; one fl_hist_t per command run.
  */
@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "flushline/engine.h"
 #include "flushline/limits.h"
+#include "flushline/part.h"
 #include "flushline/topics.h"
 #include "flushline/wire.h"
 
@@ -71,6 +72,12 @@ typedef struct fl_hist_s {
 int fl_hist_open(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
                  const char *group);
 void fl_hist_close(fl_hist_t *h);
+/* fl_hist_open (no group) for the commands that read events and
+ * snapshots, with quiet set, checking that both topics exist: FL_EXIT_OK
+ * with *n the events partition count and *nsnap (NULL: not wanted) the
+ * snapshots', or an FL_EXIT_* code after printing why. */
+int fl_hist_open_history(fl_hist_t *h, const char *cmd, const fl_cli_common_t *common,
+                         bool quiet, int *n, int *nsnap);
 
 /* Partition count of a topic: > 0, FL_HIST_ENOTOPIC or FL_HIST_EKAFKA. */
 int fl_hist_partitions(fl_hist_t *h, const char *topic);
@@ -140,44 +147,21 @@ int fl_hist_read(fl_hist_t *h, const char *topic, int32_t p, int64_t from, int64
 
 /* ---- documents -------------------------------------------------------- */
 
-typedef struct fl_hist_doc_s {
-    fl_doc_t *doc;
-    bool seeded;          /* restored from a snapshot: */
-    int64_t seed_offset;  /* events below it are reflected by that snapshot */
-    uint64_t seed_version;
-    bool seen;            /* an outcome of it was replayed */
-    void *user;           /* the command's own per-document data */
-} fl_hist_doc_t;
-
-typedef struct fl_hist_docs_s fl_hist_docs_t;
-
-/* free_user (may be NULL) frees each entry's user pointer. */
-fl_hist_docs_t *fl_hist_docs_new(void (*free_user)(void *user));
-void fl_hist_docs_free(fl_hist_docs_t *docs); /* NULL is safe */
-void fl_hist_docs_clear(fl_hist_docs_t *docs);
-/* The entry for id; with create a new empty document (version 0) when
- * absent. NULL when absent (or OOM, or an id that is not 1-255 bytes). */
-fl_hist_doc_t *fl_hist_docs_get(fl_hist_docs_t *docs, fl_slice_t id, bool create);
-uint32_t fl_hist_docs_count(const fl_hist_docs_t *docs);
-/* Entries in the order they were created. */
-fl_hist_doc_t *fl_hist_docs_at(fl_hist_docs_t *docs, uint32_t i);
-
-/* Which snapshot seeds a document: the newest (highest version) with
- * events_offset <= max_offset and version <= max_version. */
-typedef struct fl_hist_seed_s {
-    int64_t max_offset;
-    uint64_t max_version;
-    fl_slice_t only;      /* len 0: every document */
-} fl_hist_seed_t;
+/* A table of documents (the partition module's: by id, in creation order;
+ * the CLI's per-document data in ent->user, freed by free_user, may be
+ * NULL), with the engine's default settings. NULL on OOM. */
+fl_part_t *fl_hist_docs_new(void (*free_user)(void *user));
 
 /*
  * Reads <prefix>.snapshots[p] and restores (state, version, chain, dedup
- * table) each document's best snapshot per sel into docs. *checkpoint gets
- * the highest checkpoint events_offset <= sel->max_offset, or -1. Bad
- * snapshot records are reported on stderr with their offset and skipped.
- * 0 or a negative FL_HIST_* error.
+ * table) each document's best snapshot per sel into docs (fl_part_select_t:
+ * the newest with events_offset <= max_offset and version <= max_version,
+ * of one document or all). *checkpoint gets the highest checkpoint
+ * events_offset <= sel->max_offset, or -1. Bad snapshot records are
+ * reported on stderr with their offset and skipped. 0 or a negative
+ * FL_HIST_* error.
  */
-int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_hist_seed_t *sel, fl_hist_docs_t *docs,
+int fl_hist_seed(fl_hist_t *h, int32_t p, const fl_part_select_t *sel, fl_part_t *docs,
                  int64_t *checkpoint);
 
 /* Where a rebuild failed, for the caller's message. */
@@ -195,9 +179,9 @@ typedef struct fl_hist_pos_s {
  * version_before in pre and at version_after in post. A negative return
  * stops the rebuild and is returned; fill pos->what to say why. */
 typedef struct fl_hist_hooks_s {
-    int (*pre)(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+    int (*pre)(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                const rd_kafka_message_t *msg, fl_hist_pos_t *pos);
-    int (*post)(void *opaque, fl_hist_doc_t *ent, const fl_outcome_t *o,
+    int (*post)(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
                 const rd_kafka_message_t *msg, fl_hist_pos_t *pos);
     void *opaque;
 } fl_hist_hooks_t;
@@ -223,8 +207,13 @@ typedef struct fl_hist_rebuild_s {
  * versions and chain hashes; the hooks see every outcome. Returns 0, 1 when
  * a hook stopped it, or a negative FL_HIST_* error with *pos filled.
  */
-int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_hist_docs_t *docs,
+int fl_hist_rebuild(fl_hist_t *h, fl_hist_rebuild_t *rb, fl_part_t *docs,
                     fl_hist_pos_t *pos);
+
+/* Prints why a rebuild of partition p failed (err, with *pos when it names
+ * a record) on stderr; returns the exit code (FL_EXIT_UNREACHABLE for
+ * FL_HIST_EKAFKA, else FL_EXIT_FAIL). */
+int fl_hist_rebuild_failed(const fl_hist_t *h, int32_t p, int err, const fl_hist_pos_t *pos);
 
 /* Lowercase hex into a json string (new reference). */
 struct json_t *fl_hist_json_hex(const uint8_t *p, size_t n);

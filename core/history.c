@@ -16,7 +16,7 @@ const char *fl_history_strerror(int err)
     static const char *const text[] = {
         "success",
         "out of memory",
-        "a window record is not an outcome record",
+        "a record is undecodable or not of the kind expected there",
         "the window does not reach back to that version",
         "malformed snapshot data",
         "the outcome does not start at the document's version",

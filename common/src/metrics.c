@@ -310,6 +310,16 @@ uint64_t fl_counter_value(const fl_counter_t *c)
     return c ? atomic_load_explicit(&((fl_counter_t *)c)->value, memory_order_relaxed) : 0;
 }
 
+/* fl_gauge_clear's value: a NaN with a payload of its own, so that a gauge
+ * set to NaN is still rendered ("NaN"). */
+#define GAUGE_CLEARED 0x7ff8c1ea2ed00000ull
+
+void fl_gauge_clear(fl_gauge_t *g)
+{
+    if (g)
+        atomic_store_explicit(&g->bits, GAUGE_CLEARED, memory_order_relaxed);
+}
+
 void fl_gauge_set(fl_gauge_t *g, double v)
 {
     if (g)
@@ -528,6 +538,10 @@ int fl_metrics_render(const fl_metrics_t *reg, char **out, size_t *len)
                 render_histogram(&b, fam, i);
                 continue;
             }
+            if (fam->kind == KIND_GAUGE &&
+                atomic_load_explicit(&((struct fl_gauge_s *)fam->children + i)->bits,
+                                     memory_order_relaxed) == GAUGE_CLEARED)
+                continue;
             buf_series(&b, fam, i, "", NULL);
             if (fam->kind == KIND_COUNTER)
                 buf_u64(&b, fl_counter_value((struct fl_counter_s *)fam->children + i));

@@ -74,7 +74,7 @@ int pr_processor_healthy(pr_processor_t *pr);
 /* Leaves the group if run() did not, and frees everything, except one
  * thing: a group consumer that never got an assignment is closed but not
  * destroyed, because librdkafka 2.0.2 may abort the process destroying it
- * (see pr_processor.c); it stays referenced, idle, until the process exits.
+ * (see pr_group.c); it stays referenced, idle, until the process exits.
  * NULL safe. */
 void pr_processor_free(pr_processor_t *pr);
 

@@ -82,6 +82,10 @@ void fl_gauge_add(fl_gauge_t *g, double delta);
 void fl_gauge_set_int(fl_gauge_t *g, int64_t v);
 void fl_gauge_add_int(fl_gauge_t *g, int64_t delta);
 double fl_gauge_value(const fl_gauge_t *g);
+/* Takes the gauge's series out of the exposition until its next
+ * fl_gauge_set (a labelled child that means nothing now, e.g. the lag of a
+ * partition not owned). Its value reads as NaN meanwhile. */
+void fl_gauge_clear(fl_gauge_t *g);
 
 /* Counts v in the first bucket whose bound is >= v (Prometheus "le"). */
 void fl_histogram_observe(fl_histogram_t *h, double v);

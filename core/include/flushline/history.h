@@ -42,7 +42,7 @@
 /* Errors (negative), see fl_history_strerror(). */
 enum {
     FL_HISTORY_ENOMEM = -1,
-    FL_HISTORY_ERECORD = -2,   /* a window record is not a decodable outcome record */
+    FL_HISTORY_ERECORD = -2,   /* a record is undecodable or not of the kind expected there */
     FL_HISTORY_EGONE = -3,     /* the window does not hold the outcomes from that version */
     FL_HISTORY_ESNAPSHOT = -4, /* a snapshot does not restore (state not a map within the
                                   engine's caps, or a malformed dedup entry) */

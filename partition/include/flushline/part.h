@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * part: the documents of one partition, as the processor holds them and as
+ * the CLI rebuilds them. Each document's engine state (fl_doc_t), its
+ * window of recent outcome records (core history, to answer syncs with
+ * deltas) and its snapshot bookkeeping, in the one hash map (hmap.h) by id
+ * plus a list in creation order (deterministic output for the CLI and for
+ * snapshot rounds). And the pure restore feed: the records of the
+ * snapshots and events topics fed one by one into a partition
+ * (fl_part_load_snapshot_rec, fl_part_replay_event_rec), which restore
+ * (the processor), seeding and rebuilding (the CLI) share.
+ *
+ * Pure apart from memory: no Kafka, no clock, no logging. Errors come back
+ * as codes with a reason in errstr; the caller logs them.
+ *
+ * Where later work goes (so that it has one obvious place):
+ * - a document not in memory (a memory budget evicting cold documents to a
+ *   local store) is found or loaded in fl_part_get / fl_part_get_or_create,
+ *   the only ways in to a document;
+ * - the rules in force of a partition (a rules record in commands, carried
+ *   in snapshots and checkpoints) belong to fl_part_t beside events_next,
+ *   set by the task and by the restore feed.
+ *
+ * @locality the thread that owns the partition (the processor's apply
+ * thread, the CLI's main thread).
+ */
+#ifndef FLUSHLINE_PART_H
+#define FLUSHLINE_PART_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flushline/engine.h"
+#include "flushline/flush.h"
+#include "flushline/history.h"
+#include "flushline/wire.h"
+
+/* Errors are the history module's (negative, fl_history_strerror):
+ * FL_HISTORY_ENOMEM, FL_HISTORY_ERECORD (undecodable, or a record that does
+ * not belong there), FL_HISTORY_ESNAPSHOT (a snapshot that does not
+ * restore), and the replay errors. */
+
+/* fl_part_load_snapshot / _rec: the record was passed over (not selected,
+ * older than what the document holds, a checkpoint or another record). */
+#define FL_PART_SKIPPED 1
+
+typedef struct fl_part_doc_s {
+    fl_doc_t *doc;
+    bool dirty;                /* changed since its last snapshot */
+    bool loaded;               /* restored from a snapshot record: */
+    uint64_t snapshot_version; /* version of its last snapshot (0: none) */
+    int64_t snapshot_offset;   /* events below this offset are in that snapshot (0: none) */
+    bool replayed;             /* an outcome of it was replayed by the restore feed */
+    fl_window_t window;        /* recent outcomes, for syncs */
+    void *user;                /* the caller's per-document data (freed by free_user) */
+} fl_part_doc_t;
+
+typedef struct fl_part_config_s {
+    uint32_t window_outcomes;         /* outcomes kept per document for syncs (0: none) */
+    size_t window_bytes;              /* and at most these many bytes of them */
+    uint64_t snapshot_every_versions; /* a document this far past its snapshot is due */
+    fl_engine_config_t engine;        /* every document's engine settings */
+    void (*free_user)(void *user);    /* NULL: user pointers are not freed */
+} fl_part_config_t;
+
+/* The defaults: no window, snapshots never due by version, the engine's
+ * default settings. */
+void fl_part_config_default(fl_part_config_t *cfg);
+
+typedef struct fl_part_s fl_part_t;
+
+/* A new, empty partition (cfg is copied). NULL on OOM. */
+fl_part_t *fl_part_new(int32_t id, const fl_part_config_t *cfg);
+/* Frees every document; NULL safe. */
+void fl_part_free(fl_part_t *part);
+/* Frees every document; the partition is empty (events_next kept). */
+void fl_part_clear(fl_part_t *part);
+
+/* The document id, or NULL. */
+fl_part_doc_t *fl_part_get(fl_part_t *part, fl_slice_t id);
+/* The document id, created empty (version 0) when absent; NULL on OOM or
+ * an id the engine refuses (not 1-255 bytes). */
+fl_part_doc_t *fl_part_get_or_create(fl_part_t *part, fl_slice_t id);
+uint32_t fl_part_count(const fl_part_t *part);
+/* The i-th document in creation order, or NULL. */
+fl_part_doc_t *fl_part_at(const fl_part_t *part, uint32_t i);
+/* Whether any document is dirty. */
+bool fl_part_dirty(const fl_part_t *part);
+
+int32_t fl_part_id(const fl_part_t *part);
+/* The offset of the next event of this events partition: where the events
+ * the processor produces land (snapshots and checkpoints record it). */
+int64_t fl_part_events_next(const fl_part_t *part);
+/* Raises it to offset (never lowers it). */
+void fl_part_events_reach(fl_part_t *part, int64_t offset);
+/* Some document crossed snapshot_every_versions since the last
+ * fl_part_snapshot_done. */
+bool fl_part_snapshot_due(const fl_part_t *part);
+void fl_part_snapshot_done(fl_part_t *part);
+/* Marks ent snapshotted at its current version (clean). */
+void fl_part_doc_snapshotted(fl_part_doc_t *ent);
+
+/* ---- the restore feed ------------------------------------------------------ */
+
+/* Which snapshots to load: the newest (highest version; a later one of the
+ * same version wins) with events_offset <= max_offset and version <=
+ * max_version, of one document (only.len > 0) or all. NULL: every
+ * snapshot. */
+typedef struct fl_part_select_s {
+    int64_t max_offset;
+    uint64_t max_version;
+    fl_slice_t only;
+} fl_part_select_t;
+
+/*
+ * Loads a decoded snapshot into its document (state, version, chain, dedup
+ * table; created when absent), unless sel passes it over. All or nothing.
+ * 0 (loaded: the document is clean, loaded, at the snapshot's version and
+ * offset), FL_PART_SKIPPED, FL_HISTORY_ENOMEM or FL_HISTORY_ESNAPSHOT (it does
+ * not restore: the document is unchanged).
+ */
+int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *snap,
+                          const fl_part_select_t *sel);
+
+/*
+ * One record of the snapshots topic at offset: decodes it into arena
+ * (reset here) and loads a snapshot (as above) or takes a checkpoint into
+ * *checkpoint (the highest events_offset <= sel->max_offset seen; leave it
+ * -1 before the first record). 0 (a snapshot was loaded), FL_PART_SKIPPED
+ * (a checkpoint, another record, or a snapshot passed over),
+ * FL_HISTORY_ERECORD (undecodable), FL_HISTORY_ESNAPSHOT or FL_HISTORY_ENOMEM;
+ * errstr says why on an error.
+ */
+int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
+                              const fl_part_select_t *sel, fl_arena_t *arena, int64_t *checkpoint,
+                              char *errstr, size_t errstr_size);
+
+/*
+ * What to do with an outcome read from the events topic at offset, for its
+ * document (created when absent; *ent gets it): FL_HISTORY_REFLECTED (the
+ * snapshot the document was loaded from reflects it: leave it), 0 (replay
+ * it with fl_part_replay_apply), FL_HISTORY_EVERSION (it does not continue
+ * the document) or FL_HISTORY_ENOMEM.
+ */
+int fl_part_replay_check(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
+                         fl_part_doc_t **ent);
+/*
+ * Replays o on ent->doc (fl_history_replay): the document becomes dirty
+ * when the outcome is recorded (fl_history_outcome_recorded), and
+ * `replayed`. The window is not filled (syncs it cannot answer with deltas
+ * get the state; copying every replayed record into it would cost a fifth
+ * of a restore). 0, FL_HISTORY_ENOMEM or a history error (FL_HISTORY_EDELTA,
+ * _ECHAIN: the document is unchanged).
+ */
+int fl_part_replay_apply(fl_part_doc_t *ent, const fl_outcome_t *o, fl_arena_t *arena);
+/* Both: 0, FL_HISTORY_REFLECTED, or an error of either. *ent may be NULL. */
+int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
+                           fl_arena_t *arena, fl_part_doc_t **ent);
+
+/*
+ * One record of the events topic at offset: decodes it into arena (reset
+ * here) and replays an outcome (as above); a sync reply changes nothing
+ * (FL_PART_SKIPPED). FL_HISTORY_ERECORD (undecodable or not an events
+ * record), else as fl_part_replay_outcome; errstr says why on an error.
+ * *o (may be NULL) gets the decoded outcome (in arena).
+ */
+int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, int64_t offset,
+                             fl_arena_t *arena, const fl_outcome_t **o, char *errstr,
+                             size_t errstr_size);
+
+#endif
