@@ -1,86 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* cli: subcommand dispatch, option loading and the checks the tables share. */
+/* cli: the subcommand dispatch and the list of option tables (for --help
+ * and docs/cli.md). Nothing below calls back into it: the shared option
+ * handling is options.c. */
 #include "cli.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flushline/log.h"
-#include "flushline/flush.h"
-#include "history.h"
-
-int fl_cli_check_doc(const void *field, char *errstr, size_t errstr_size)
-{
-    size_t len = strlen(*(const char *const *)field);
-    if (len == 0 || len > FL_DOC_ID_MAX) {
-        snprintf(errstr, errstr_size, "a document id takes 1-%d bytes", FL_DOC_ID_MAX);
-        return -1;
-    }
-    return 0;
-}
-
-int fl_cli_check_time(const void *field, char *errstr, size_t errstr_size)
-{
-    int64_t ms;
-    if (fl_hist_parse_time(*(const char *const *)field, &ms) != 0) {
-        snprintf(errstr, errstr_size, "expected ISO-8601 (2024-05-01T12:00:00Z) or epoch ms");
-        return -1;
-    }
-    return 0;
-}
-
-int fl_cli_check_nonempty(const void *field, char *errstr, size_t errstr_size)
-{
-    if (!**(const char *const *)field) {
-        snprintf(errstr, errstr_size, "must not be empty");
-        return -1;
-    }
-    return 0;
-}
-
-bool fl_cli_is_help(const char *arg)
-{
-    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
-}
-
-int fl_cli_options(const fl_config_table_t *table, void *opts, fl_cli_common_t *common,
-                   int argc, char **argv, fl_config_t **cfgp)
-{
-    char errstr[1024];
-    int r;
-
-    *cfgp = NULL;
-    fl_config_t *cfg = fl_config_new(table, opts, errstr, sizeof errstr);
-    if (!cfg) {
-        fprintf(stderr, "%s: %s\n", table->program, errstr);
-        return FL_EXIT_FAIL;
-    }
-    r = fl_config_load(cfg, argc, argv, errstr, sizeof errstr);
-    if (r != 0) {
-        fl_config_free(cfg);
-        if (r == FL_CONFIG_HELP)
-            return FL_EXIT_OK;
-        fprintf(stderr, "%s: %s\n", table->program, errstr);
-        return r == FL_CONFIG_ENOMEM ? FL_EXIT_FAIL : FL_EXIT_USAGE;
-    }
-    if (common)
-        common->props = *fl_config_kafka(cfg);
-    *cfgp = cfg;
-    return -1;
-}
-
-int fl_cli_usage_error(const fl_config_table_t *table, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "%s: ", table->program);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return FL_EXIT_USAGE;
-}
 
 const fl_config_table_t *const fl_cli_tables[] = {
     &fl_cmd_topics_options,    &fl_cmd_token_keygen_options, &fl_cmd_token_mint_options,
