@@ -29,7 +29,8 @@
  *   container needs (listen on every address, the key file);
  * - one prefix and partition count everywhere (init included), distinct
  *   transactional.ids and gateway.ids in one group, distinct host ports;
- * - the Dockerfile: Debian 12 stages, runtime libraries only, a non-root user;
+ * - the Dockerfile: Debian 12 stages, runtime libraries only, a non-root user,
+ *   every folder the top CMakeLists.txt adds copied into the build stage;
  * - docs/operations.md carries the binaries' current --help-markdown tables
  *   (FL_UPDATE_DOCS=1 rewrites them).
  */
@@ -647,6 +648,24 @@ static void test_dockerfile(void)
     const char *user = strstr(final, "\nUSER ");
     ASSERT_TRUE(user && strncmp(user, "\nUSER root", 10) != 0 && strncmp(user, "\nUSER 0", 7) != 0);
     ASSERT_TRUE(strstr(dockertext, "--from=build") != NULL);
+    /* the build stage copies the sources folder by folder: every folder the
+     * top CMakeLists.txt adds must be among them (a new one breaks the image) */
+    size_t len;
+    char *top = fl_test_read_file(fl_test_source_path("CMakeLists.txt"), &len);
+    ASSERT_TRUE(top != NULL);
+    int folders = 0;
+    for (const char *p = top; top && (p = strstr(p, "\nadd_subdirectory(")); p++) {
+        const char *name = p + strlen("\nadd_subdirectory(");
+        char copy[160];
+        int n = (int)strcspn(name, ") \t");
+        snprintf(copy, sizeof copy, "\nCOPY %.*s %.*s\n", n, name, n, name);
+        if (!strstr(dockertext, copy))
+            FL_FAIL_("compose/Dockerfile does not copy %.*s (add_subdirectory in CMakeLists.txt)",
+                     n, name);
+        folders++;
+    }
+    free(top);
+    ASSERT_TRUE(folders >= 5);
 }
 
 /* docs/operations.md holds each binary's --help-markdown between markers. */
