@@ -6,9 +6,18 @@
  * interpolation), and every binary, setting, environment name, config file,
  * port and volume it names must exist in the build and agree with the
  * binaries' defaults:
- * - the services (kafka on apache/kafka 3.9 in KRaft with a healthcheck and
- *   a data volume, a one-shot init, two processors, two gateways), their
- *   depends_on health conditions, restart policies and /healthz checks;
+ * - the services (three brokers kafka-1..3 on apache/kafka 3.9, KRaft, one
+ *   cluster id, a controller quorum of the three, replication 3 with two
+ *   in sync for topics, offsets and transactions, each with a healthcheck
+ *   and a data volume of its own; a one-shot init; two processors; two
+ *   gateways), their depends_on health conditions, restart policies and
+ *   /healthz checks;
+ * - the image is built once (only init has `build:`), the daemons run it;
+ *   init creates the topics with the replication factor of the brokers;
+ * - the gateways mount only the public keys (read-only): not the volume
+ *   that holds the secret signing key;
+ * - the processors use static group membership (group.instance.id, one
+ *   per instance, here and in scripts/cluster);
  * - each daemon's command is a binary of FL_BINARY_DIR/bin that the
  *   Dockerfile copies; each FLUSHLINE_* name is in the binary's
  *   --help-markdown table; its config file (FLUSHLINE_CONFIG) is a
@@ -20,7 +29,8 @@
  *   container needs (listen on every address, the key file);
  * - one prefix and partition count everywhere (init included), distinct
  *   transactional.ids and gateway.ids in one group, distinct host ports;
- * - the Dockerfile: Debian 12 stages, runtime libraries only, a non-root user;
+ * - the Dockerfile: Debian 12 stages, runtime libraries only, a non-root user,
+ *   every folder the top CMakeLists.txt adds copied into the build stage;
  * - docs/operations.md carries the binaries' current --help-markdown tables
  *   (FL_UPDATE_DOCS=1 rewrites them).
  */
@@ -89,9 +99,9 @@ static const char flatten_py[] =
     "    for k, v in d.items(): out('dep', name, k, (v or {}).get('condition', 'service_started'))\n"
     "    if 'restart' in s: out('restart', name, s['restart'])\n"
     "    for v in s.get('volumes') or []:\n"
-    "        if isinstance(v, dict): out('vol', name, v.get('source'), v.get('target'))\n"
+    "        if isinstance(v, dict): out('vol', name, v.get('source'), v.get('target'), 'ro' if v.get('read_only') else 'rw')\n"
     "        else:\n"
-    "            parts = v.split(':'); out('vol', name, parts[0], parts[1] if len(parts) > 1 else '')\n"
+    "            parts = v.split(':'); out('vol', name, parts[0], parts[1] if len(parts) > 1 else '', parts[2] if len(parts) > 2 else 'rw')\n"
     "for v in (doc.get('volumes') or {}): out('topvol', v)\n";
 
 /* ---- the flattened compose file ----------------------------------------------- */
@@ -303,39 +313,87 @@ static void test_parses(void)
     printf("  %d services, %d environment entries\n", raw_services, raw_envs);
 }
 
+static const char *const brokers[] = {"kafka-1", "kafka-2", "kafka-3"};
+
+/* The volume source mounted at target in svc, or NULL. */
+static const char *vol_at(const char *svc, const char *target)
+{
+    for (int i = 0; i < nlines; i++)
+        if (!strcmp(lines[i][0], "vol") && !strcmp(lines[i][1], svc) && lines[i][3] &&
+            !strcmp(lines[i][3], target))
+            return lines[i][2];
+    return NULL;
+}
+
 static void test_services(void)
 {
-    static const char *const all[] = {"kafka", "init", "processor-1", "processor-2", "gateway-1",
-                                      "gateway-2"};
-    ASSERT_EQ(count("svc", NULL), 6);
+    static const char *const all[] = {"kafka-1",     "kafka-2",     "kafka-3",   "init",
+                                      "processor-1", "processor-2", "gateway-1", "gateway-2"};
+    ASSERT_EQ(count("svc", NULL), 8);
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (count("svc", all[i]) != 1)
             FL_FAIL_("service %s missing", all[i]);
-    /* Kafka: the official 3.9 image, KRaft single node, health, data volume */
-    const char *img = get("image", "kafka", 2);
-    ASSERT_TRUE(img && strncmp(img, "apache/kafka:3.9", 16) == 0);
-    ASSERT_STR_EQ(env_of("kafka", "KAFKA_PROCESS_ROLES"), "broker,controller");
-    ASSERT_STR_EQ(env_of("kafka", "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"), "1");
-    ASSERT_STR_EQ(env_of("kafka", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"), "1");
-    ASSERT_STR_EQ(env_of("kafka", "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), "1");
-    ASSERT_STR_EQ(env_of("kafka", "KAFKA_AUTO_CREATE_TOPICS_ENABLE"), "false");
-    ASSERT_TRUE(strstr(env_of("kafka", "KAFKA_ADVERTISED_LISTENERS"), "kafka:9092") != NULL);
-    ASSERT_TRUE(get("health", "kafka", 2) != NULL);
-    ASSERT_STR_EQ(get("vol", "kafka", 3), env_of("kafka", "KAFKA_LOG_DIRS"));
-    ASSERT_EQ(count("topvol", NULL), 2);
-    /* init: one-shot after a healthy broker */
-    ASSERT_STR_EQ(dep_of("init", "kafka"), "service_healthy");
+    /* Kafka: three nodes of the official 3.9 image, one KRaft cluster */
+    char voters[256] = "", bootstrap[256] = "";
+    for (int b = 0; b < 3; b++) {
+        char part[64];
+        snprintf(part, sizeof part, "%s%d@%s:9093", b ? "," : "", b + 1, brokers[b]);
+        strcat(voters, part);
+        snprintf(part, sizeof part, "%s%s:9092", b ? "," : "", brokers[b]);
+        strcat(bootstrap, part);
+    }
+    for (int b = 0; b < 3; b++) {
+        const char *k = brokers[b], *img = get("image", k, 2);
+        char id[8], adv[64];
+        snprintf(id, sizeof id, "%d", b + 1);
+        snprintf(adv, sizeof adv, "PLAINTEXT://%s:9092", k);
+        ASSERT_TRUE(img && strncmp(img, "apache/kafka:3.9", 16) == 0);
+        ASSERT_STR_EQ(img, get("image", "kafka-1", 2));
+        ASSERT_STR_EQ(env_of(k, "KAFKA_NODE_ID"), id);
+        ASSERT_STR_EQ(env_of(k, "CLUSTER_ID"), env_of("kafka-1", "CLUSTER_ID"));
+        ASSERT_STR_EQ(env_of(k, "KAFKA_PROCESS_ROLES"), "broker,controller");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_CONTROLLER_QUORUM_VOTERS"), voters);
+        ASSERT_TRUE(strstr(env_of(k, "KAFKA_ADVERTISED_LISTENERS"), adv) != NULL);
+        /* replicated: three copies, two in sync to acknowledge */
+        ASSERT_STR_EQ(env_of(k, "KAFKA_DEFAULT_REPLICATION_FACTOR"), "3");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_MIN_INSYNC_REPLICAS"), "2");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"), "3");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"), "3");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"), "2");
+        ASSERT_STR_EQ(env_of(k, "KAFKA_AUTO_CREATE_TOPICS_ENABLE"), "false");
+        /* the tuned JVM (docs/operations.md, "Broker tuning") */
+        ASSERT_TRUE(env_of(k, "KAFKA_HEAP_OPTS") && strstr(env_of(k, "KAFKA_HEAP_OPTS"), "-Xmx"));
+        ASSERT_TRUE(env_of(k, "KAFKA_JVM_PERFORMANCE_OPTS") &&
+                    strstr(env_of(k, "KAFKA_JVM_PERFORMANCE_OPTS"), "MaxGCPauseMillis"));
+        ASSERT_TRUE(get("health", k, 2) != NULL);
+        ASSERT_STR_EQ(get("restart", k, 2), "unless-stopped");
+        /* a data volume of its own */
+        const char *data = vol_at(k, env_of(k, "KAFKA_LOG_DIRS"));
+        ASSERT_TRUE(data != NULL);
+        for (int o = 0; o < b; o++)
+            ASSERT_TRUE(strcmp(data, vol_at(brokers[o], env_of(brokers[o], "KAFKA_LOG_DIRS"))));
+    }
+    ASSERT_EQ(count("topvol", NULL), 5);
+    /* init: one-shot after three healthy brokers; the only build */
+    for (int b = 0; b < 3; b++)
+        ASSERT_STR_EQ(dep_of("init", brokers[b]), "service_healthy");
     ASSERT_STR_EQ(get("restart", "init", 2), "no");
-    /* the daemons: after a healthy broker and a finished init, restarted,
-     * health-checked on /healthz */
+    ASSERT_EQ(count("build", NULL), 1);
+    ASSERT_TRUE(get("build", "init", 3) && strstr(get("build", "init", 3), "compose/Dockerfile"));
+    ASSERT_STR_EQ(env_of("init", "REPLICATION_FACTOR"), "3");
+    /* the daemons: after healthy brokers and a finished init, restarted,
+     * health-checked on /healthz, connected to all three brokers */
     for (int i = 0; i < 4; i++) {
         const char *svc = daemons[i], *r = get("restart", svc, 2), *h = get("health", svc, 2);
-        ASSERT_STR_EQ(dep_of(svc, "kafka"), "service_healthy");
+        for (int b = 0; b < 3; b++)
+            ASSERT_STR_EQ(dep_of(svc, brokers[b]), "service_healthy");
         ASSERT_STR_EQ(dep_of(svc, "init"), "service_completed_successfully");
         ASSERT_TRUE(r && (!strcmp(r, "unless-stopped") || !strcmp(r, "always") ||
                           !strcmp(r, "on-failure")));
         ASSERT_TRUE(h && strstr(h, "/healthz") && strstr(h, " 200 "));
+        ASSERT_STR_EQ(env_of(svc, "FLUSHLINE_BOOTSTRAP"), bootstrap);
     }
+    ASSERT_STR_EQ(env_of("init", "FLUSHLINE_BOOTSTRAP"), bootstrap);
     for (int i = 2; i < 4; i++) {
         ASSERT_STR_EQ(dep_of(daemons[i], "processor-1"), "service_healthy");
         ASSERT_STR_EQ(dep_of(daemons[i], "processor-2"), "service_healthy");
@@ -401,6 +459,14 @@ static void test_daemons_against_build(void)
         if (strstr(get("cmd", "init", f), "flushline topics create"))
             init_cmd = get("cmd", "init", f);
     ASSERT_TRUE(init_cmd && strstr(init_cmd, "--partitions") && strstr(init_cmd, "keys/dev.key"));
+    /* (`docker-compose config` writes the $ escaped as $$) */
+    ASSERT_TRUE(strstr(init_cmd, "--replication-factor \"$") &&
+                strstr(init_cmd, "$REPLICATION_FACTOR\""));
+    /* the secret key's volume and the public keys' volume are not one */
+    const char *secret_vol = vol_at("init", "/var/lib/flushline/keys"),
+               *public_vol = vol_at("init", "/var/lib/flushline/public-keys");
+    ASSERT_TRUE(secret_vol && public_vol && strcmp(secret_vol, public_vol) != 0);
+    ASSERT_TRUE(strstr(init_cmd, "cp keys/dev.key.pub public-keys/dev.key.pub") != NULL);
     ASSERT_STR_EQ(get("image", "init", 2), get("image", "processor-1", 2));
     char group[4][128] = {{0}}, txid[2][128] = {{0}}, gwid[2][128] = {{0}};
     for (int i = 0; i < 4; i++) {
@@ -410,7 +476,7 @@ static void test_daemons_against_build(void)
         struct stat sb;
         /* the same image, built from compose/Dockerfile */
         ASSERT_STR_EQ(get("image", svc, 2), get("image", "init", 2));
-        ASSERT_TRUE(get("build", svc, 3) && strstr(get("build", svc, 3), "compose/Dockerfile"));
+        ASSERT_TRUE(get("build", svc, 3) == NULL); /* built once, by init */
         /* the command is a binary of the build that the image contains */
         ASSERT_TRUE(bin != NULL);
         ASSERT_STR_EQ(bin, is_processor(svc) ? "flushline-processor" : "flushline-gateway");
@@ -452,6 +518,13 @@ static void test_daemons_against_build(void)
             ASSERT_EQ(cfg.partitions, atoi(parts));
             snprintf(group[i], sizeof group[i], "%s", cfg.group_id);
             snprintf(txid[i], sizeof txid[i], "%s", cfg.transactional_id);
+            /* static group membership: the instance's own stable name */
+            bool is_static = cfg.group_instance_id &&
+                             !strcmp(cfg.group_instance_id, cfg.transactional_id);
+            if (!is_static) {
+                fl_config_free(conf);
+                FL_FAIL_("%s: group.instance.id is not set to its transactional.id", svc);
+            }
             fl_config_free(conf); /* clears cfg's strings: before cfg goes out of scope */
         } else {
             gw_config_t cfg;
@@ -464,16 +537,21 @@ static void test_daemons_against_build(void)
             ASSERT_STR_EQ(cfg.bind, "0.0.0.0");
             ASSERT_EQ(cfg.partitions, atoi(parts));
             snprintf(gwid[i - 2], sizeof gwid[i - 2], "%s", cfg.gateway_id ? cfg.gateway_id : "");
-            /* the key file is in the keys volume that init writes */
-            ASSERT_TRUE(cfg.jwt_keys && strstr(init_cmd, "keys/dev.key") &&
-                        !strcmp(cfg.jwt_keys, "/var/lib/flushline/keys/dev.key.pub"));
-            bool mounted = false;
-            for (int l = 0; l < nlines; l++)
-                if (!strcmp(lines[l][0], "vol") && !strcmp(lines[l][1], svc) &&
-                    !strcmp(lines[l][3], "/var/lib/flushline/keys"))
-                    mounted = true;
+            /* the key file is in the public-keys volume that init fills,
+             * mounted read-only; the secret key's volume is not mounted */
+            bool key_ok = cfg.jwt_keys &&
+                          !strcmp(cfg.jwt_keys, "/var/lib/flushline/public-keys/dev.key.pub");
             fl_config_free(conf);
-            ASSERT_TRUE(mounted);
+            ASSERT_TRUE(key_ok);
+            ASSERT_STR_EQ(vol_at(svc, "/var/lib/flushline/public-keys"), public_vol);
+            for (int l = 0; l < nlines; l++) {
+                if (strcmp(lines[l][0], "vol") || strcmp(lines[l][1], svc))
+                    continue;
+                if (!strcmp(lines[l][2], secret_vol))
+                    FL_FAIL_("%s mounts %s, the secret signing key's volume", svc, secret_vol);
+                if (!strcmp(lines[l][3], "/var/lib/flushline/public-keys"))
+                    ASSERT_STR_EQ(lines[l][4], "ro");
+            }
         }
         /* the listening port: published, probed, and the binary's default */
         if (get("port", svc, 3))
@@ -547,8 +625,10 @@ static void test_conf_files(void)
     char *script = fl_test_read_file(fl_test_source_path("scripts/cluster"), &len);
     ASSERT_TRUE(script != NULL);
     bool both = strstr(script, "compose/processor.conf") && strstr(script, "compose/gateway.conf");
+    bool is_static = strstr(script, "--group.instance.id \"$part\"") != NULL;
     free(script);
     ASSERT_TRUE(both);
+    ASSERT_TRUE(is_static); /* static membership there too */
 }
 
 static void test_dockerfile(void)
@@ -568,6 +648,24 @@ static void test_dockerfile(void)
     const char *user = strstr(final, "\nUSER ");
     ASSERT_TRUE(user && strncmp(user, "\nUSER root", 10) != 0 && strncmp(user, "\nUSER 0", 7) != 0);
     ASSERT_TRUE(strstr(dockertext, "--from=build") != NULL);
+    /* the build stage copies the sources folder by folder: every folder the
+     * top CMakeLists.txt adds must be among them (a new one breaks the image) */
+    size_t len;
+    char *top = fl_test_read_file(fl_test_source_path("CMakeLists.txt"), &len);
+    ASSERT_TRUE(top != NULL);
+    int folders = 0;
+    for (const char *p = top; top && (p = strstr(p, "\nadd_subdirectory(")); p++) {
+        const char *name = p + strlen("\nadd_subdirectory(");
+        char copy[160];
+        int n = (int)strcspn(name, ") \t");
+        snprintf(copy, sizeof copy, "\nCOPY %.*s %.*s\n", n, name, n, name);
+        if (!strstr(dockertext, copy))
+            FL_FAIL_("compose/Dockerfile does not copy %.*s (add_subdirectory in CMakeLists.txt)",
+                     n, name);
+        folders++;
+    }
+    free(top);
+    ASSERT_TRUE(folders >= 5);
 }
 
 /* docs/operations.md holds each binary's --help-markdown between markers. */
