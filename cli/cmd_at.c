@@ -142,7 +142,7 @@ static int print_doc(const at_t *at, const fl_part_doc_t *ent)
 int fl_cmd_at(int argc, char **argv)
 {
     at_t at = {0};
-    at_opts_t o;
+    at_opts_t o = {0};
     const char *doc;
     fl_hist_t h = {0};
     fl_config_t *cfg;

@@ -1176,7 +1176,7 @@ static void teardown(bench_t *b)
 
 int fl_cmd_bench(int argc, char **argv)
 {
-    bench_opts_t o;
+    bench_opts_t o = {0};
     fl_config_t *cfg;
     bench_t *b;
     struct sigaction sa, old_int, old_term;

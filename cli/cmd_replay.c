@@ -339,7 +339,7 @@ int fl_cmd_replay(int argc, char **argv)
 {
     replay_t r = {0};
     fl_part_t *docs = NULL;
-    replay_opts_t o;
+    replay_opts_t o = {0};
     fl_hist_t h = {0};
     const char *doc;
     fl_config_t *cfg;

@@ -202,7 +202,7 @@ static int txn_error(const char *what, rd_kafka_error_t *err)
 
 static int cmd_put(int argc, char **argv)
 {
-    rules_opts_t o;
+    rules_opts_t o = {0};
     fl_config_t *cfg;
     fl_hist_t h = {0};
     rd_kafka_t *producer = NULL;
@@ -470,7 +470,7 @@ static int print_ent(const cat_ent_t *e, bool with_rules)
 
 static int cmd_get_list(int argc, char **argv, bool get)
 {
-    rules_opts_t o;
+    rules_opts_t o = {0};
     fl_config_t *cfg;
     fl_hist_t h = {0};
     scan_t sc = {0};
@@ -529,7 +529,7 @@ static void on_violation(void *opaque, fl_slice_t rule, fl_slice_t where)
 
 static int cmd_check(int argc, char **argv)
 {
-    rules_opts_t o;
+    rules_opts_t o = {0};
     fl_config_t *cfg;
     fl_hist_t h = {0};
     fl_part_t *docs = NULL;

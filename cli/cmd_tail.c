@@ -121,7 +121,7 @@ int fl_cmd_tail(int argc, char **argv)
     tail_t t = {0};
     fl_hist_t h = {0};
     fl_part_t *docs = NULL;
-    tail_opts_t o;
+    tail_opts_t o = {0};
     fl_config_t *cfg;
     const char *time;
     int64_t ts = 0, start;

@@ -193,7 +193,7 @@ static int write_file(const char *path, const char *data, size_t len, mode_t mod
 
 static int cmd_keygen(int argc, char **argv)
 {
-    keygen_opts_t o;
+    keygen_opts_t o = {0};
     fl_config_t *cfg;
     fl_jwt_keyfile_t *kf = NULL;
     char *text = NULL, pub_path[4096], errstr[256];
@@ -284,7 +284,7 @@ static json_t *prefixes(const fl_config_list_t *list)
 
 static int cmd_mint(int argc, char **argv)
 {
-    mint_opts_t o;
+    mint_opts_t o = {0};
     fl_config_t *cfg;
     int64_t ttl, nbf_in, now;
     json_t *reads = NULL, *writes = NULL, *claims = NULL;
@@ -354,7 +354,7 @@ static json_t *prefixes_json(const char (*list)[FL_JWT_MAX_STR + 1], uint32_t n)
 
 static int cmd_verify(int argc, char **argv)
 {
-    verify_opts_t o;
+    verify_opts_t o = {0};
     fl_config_t *cfg;
     const char *arg_tok;
     int64_t now, leeway;

@@ -63,7 +63,7 @@ static void print_states(const fl_topic_state_t st[FL_TOPIC__COUNT])
 
 int fl_cmd_topics(int argc, char **argv)
 {
-    topics_opts_t o;
+    topics_opts_t o = {0};
     fl_config_t *cfg;
     fl_topics_spec_t spec;
     fl_topic_state_t st[FL_TOPIC__COUNT];

@@ -500,7 +500,7 @@ int fl_cmd_verify(int argc, char **argv)
 {
     verify_t *v = NULL;
     uint64_t ndocs = 0, outcomes = 0;
-    verify_opts_t o;
+    verify_opts_t o = {0};
     fl_part_t *docs = NULL;
     fl_config_t *cfg;
     fl_hist_t h = {0};
