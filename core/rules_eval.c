@@ -333,7 +333,8 @@ static int stamp_map(const stamp_t *st, const fl_flush_t *flush, fl_slice_t key,
         else if (f == st->nset)
             c = -1;
         else
-            c = fl_rules_key_cmp((fl_slice_t){m->u.ents[i].key, m->u.ents[i].klen}, st->set[f].field);
+            c = fl_rules_key_cmp((fl_slice_t){m->u.ents[i].key, m->u.ents[i].klen},
+                                 st->set[f].field);
         if (c < 0) {
             ents[n++] = m->u.ents[i++];
             continue;
