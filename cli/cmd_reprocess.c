@@ -440,7 +440,7 @@ int fl_cmd_reprocess(int argc, char **argv)
     fl_hist_t src = {0}, dst = {0};
     re_t re = {.src = &src, .dst = &dst};
     fl_cli_common_t dcommon;
-    reprocess_opts_t o;
+    reprocess_opts_t o = {0}; /* range.to_* have no entries: never set by the options */
     fl_config_t *cfg;
     char txid[300], group[300];
     int64_t *from = NULL, *to = NULL;
