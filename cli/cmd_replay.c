@@ -335,6 +335,31 @@ static int finish(const fl_hist_t *h, int rc, const char *doc, bool doc_found, u
     return rc;
 }
 
+/* Replays partition p's events from offset from to offset to. */
+static int replay_partition(fl_hist_t *h, replay_t *r, fl_part_t *docs, fl_slice_t only,
+                            int32_t p, int64_t from, int64_t to, uint64_t *outcomes,
+                            uint64_t *bad)
+{
+    fl_hist_rebuild_t rb = {.partition = p,
+                            .only = only,
+                            .start = from,
+                            .max_version = UINT64_MAX,
+                            .to = to,
+                            .hooks = {NULL, on_outcome, r}};
+    fl_hist_pos_t pos;
+    int err, rc = FL_EXIT_OK;
+    r->start = from;
+    if (from != FL_HIST_END) { /* else nothing was written after --from-time there */
+        err = fl_hist_rebuild(h, &rb, docs, &pos);
+        *outcomes += rb.outcomes;
+        *bad += rb.bad;
+        if (err < 0)
+            rc = fl_hist_rebuild_failed(h, p, err, &pos);
+    }
+    fl_hist_progress_part_done(h);
+    return rc;
+}
+
 int fl_cmd_replay(int argc, char **argv)
 {
     replay_t r = {0};
@@ -379,27 +404,9 @@ int fl_cmd_replay(int argc, char **argv)
     fl_hist_progress_begin(&h, last - first + 1);
     rc = FL_EXIT_OK;
     for (int32_t p = first; p <= last && rc == FL_EXIT_OK; p++) {
-        fl_hist_rebuild_t rb = {.partition = p,
-                                .only = only,
-                                .start = from[p],
-                                .max_version = UINT64_MAX,
-                                .to = to[p],
-                                .hooks = {NULL, on_outcome, &r}};
-        fl_hist_pos_t pos;
-        int err;
-        r.start = from[p];
-        if (from[p] == FL_HIST_END) {
-            fl_hist_progress_part_done(&h);
-            continue; /* nothing written after --from-time there */
-        }
-        err = fl_hist_rebuild(&h, &rb, docs, &pos);
-        outcomes += rb.outcomes;
-        bad += rb.bad;
+        rc = replay_partition(&h, &r, docs, only, p, from[p], to[p], &outcomes, &bad);
         if (doc && fl_part_get(docs, only))
             doc_found = true;
-        if (err < 0)
-            rc = fl_hist_rebuild_failed(&h, p, err, &pos);
-        fl_hist_progress_part_done(&h);
     }
     fl_hist_progress_end(&h);
     rc = finish(&h, rc, doc, doc_found, bad);

@@ -200,6 +200,70 @@ static int txn_error(const char *what, rd_kafka_error_t *err)
     return FL_EXIT_UNREACHABLE;
 }
 
+/* rec to every partition of topic, in one transaction. 0, or -1
+ * (reported). */
+static int publish_all(rd_kafka_t *producer, const char *topic, int n, char *rec,
+                       size_t reclen)
+{
+    rd_kafka_error_t *err;
+    if ((err = rd_kafka_init_transactions(producer, 60000))) {
+        txn_error("init_transactions", err);
+        return -1;
+    }
+    if ((err = rd_kafka_begin_transaction(producer))) {
+        txn_error("begin_transaction", err);
+        return -1;
+    }
+    for (int32_t p = 0; p < n; p++) {
+        rd_kafka_resp_err_t kerr = rd_kafka_producev(
+            producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+            RD_KAFKA_V_KEY(FL_WIRE_RULES_KEY.ptr, FL_WIRE_RULES_KEY.len),
+            RD_KAFKA_V_VALUE(rec, reclen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (kerr) {
+            fprintf(stderr, "flushline rules put: produce to partition %d: %s\n", p,
+                    rd_kafka_err2str(kerr));
+            if ((err = rd_kafka_abort_transaction(producer, 60000)))
+                txn_error("abort_transaction", err);
+            return -1;
+        }
+    }
+    if ((err = rd_kafka_commit_transaction(producer, 60000))) {
+        /* nothing was committed: the records of an aborted transaction are
+         * invisible to read_committed readers (the processor) */
+        txn_error("commit_transaction", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The transactional producer of rules put. NULL (reported) on error. */
+static rd_kafka_t *new_producer(const fl_cli_common_t *common, put_t *put)
+{
+    char errstr[512];
+    rd_kafka_t *producer;
+    /* One transactional.id for every put of a deployment: a second put
+     * running at once fences the first, so two never interleave. */
+    char txid[FL_TOPIC_NAME_MAX + 32];
+    snprintf(txid, sizeof txid, "%s-rules-put", common->prefix);
+    const fl_kafka_kv_t defaults[] = {
+        {"transactional.id", txid},
+        {"enable.idempotence", "true"},
+        {"message.max.bytes", "8388608"},
+        {NULL, NULL},
+    };
+    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
+                          .what = "rules producer",
+                          .bootstrap = common->bootstrap,
+                          .defaults = defaults,
+                          .props = &common->props,
+                          .opaque = put,
+                          .on_delivery = on_delivery};
+    if (!(producer = fl_kafka_new(&ks, errstr, sizeof errstr)))
+        fprintf(stderr, "flushline rules put: %s\n", errstr);
+    return producer;
+}
+
 static int cmd_put(int argc, char **argv)
 {
     rules_opts_t o = {0};
@@ -241,58 +305,13 @@ static int cmd_put(int argc, char **argv)
         rc = -n;
         goto out;
     }
-    /* One transactional.id for every put of a deployment: a second put
-     * running at once fences the first, so two never interleave. */
-    char txid[FL_TOPIC_NAME_MAX + 32];
-    snprintf(txid, sizeof txid, "%s-rules-put", o.common.prefix);
-    const fl_kafka_kv_t defaults[] = {
-        {"transactional.id", txid},
-        {"enable.idempotence", "true"},
-        {"message.max.bytes", "8388608"},
-        {NULL, NULL},
-    };
-    fl_kafka_spec_t ks = {.type = RD_KAFKA_PRODUCER,
-                          .what = "rules producer",
-                          .bootstrap = o.common.bootstrap,
-                          .defaults = defaults,
-                          .props = &o.common.props,
-                          .opaque = &put,
-                          .on_delivery = on_delivery};
-    if (!(producer = fl_kafka_new(&ks, errstr, sizeof errstr))) {
-        fprintf(stderr, "flushline rules put: %s\n", errstr);
+    if (!(producer = new_producer(&o.common, &put))) {
         rc = FL_EXIT_USAGE;
         goto out;
     }
-    rd_kafka_error_t *err;
     rc = FL_EXIT_UNREACHABLE;
-    if ((err = rd_kafka_init_transactions(producer, 60000))) {
-        txn_error("init_transactions", err);
+    if (publish_all(producer, h.topic[FL_TOPIC_COMMANDS], n, rec, reclen) != 0)
         goto out;
-    }
-    if ((err = rd_kafka_begin_transaction(producer))) {
-        txn_error("begin_transaction", err);
-        goto out;
-    }
-    for (int32_t p = 0; p < n; p++) {
-        rd_kafka_resp_err_t kerr = rd_kafka_producev(
-            producer, RD_KAFKA_V_TOPIC(h.topic[FL_TOPIC_COMMANDS]), RD_KAFKA_V_PARTITION(p),
-            RD_KAFKA_V_KEY(FL_WIRE_RULES_KEY.ptr, FL_WIRE_RULES_KEY.len),
-            RD_KAFKA_V_VALUE(rec, reclen), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
-        if (kerr) {
-            fprintf(stderr, "flushline rules put: produce to partition %d: %s\n", p,
-                    rd_kafka_err2str(kerr));
-            if ((err = rd_kafka_abort_transaction(producer, 60000)))
-                txn_error("abort_transaction", err);
-            goto out;
-        }
-    }
-    if ((err = rd_kafka_commit_transaction(producer, 60000))) {
-        /* nothing was committed: the records of an aborted transaction are
-         * invisible to read_committed readers (the processor) */
-        txn_error("commit_transaction", err);
-        goto out;
-    }
     if (put.delivered != n) {
         fprintf(stderr, "flushline rules put: %d of %d records delivered: %s\n", put.delivered,
                 n, put.error);
@@ -527,6 +546,29 @@ static void on_violation(void *opaque, fl_slice_t rule, fl_slice_t where)
     ck->found++;
 }
 
+/* Checks the documents of docs under prefix against rs, until ck->max
+ * violations are found. 0, or -1 on OOM. */
+static int check_docs(const fl_rules_t *rs, fl_part_t *docs, const char *prefix, size_t plen,
+                      check_t *ck, uint64_t *checked)
+{
+    for (uint32_t i = 0; i < fl_part_count(docs) && ck->found < ck->max; i++) {
+        fl_part_doc_t *ent = fl_part_at(docs, i);
+        fl_slice_t id = fl_doc_id(ent->doc);
+        if (id.len < plen || memcmp(id.ptr, prefix, plen) != 0)
+            continue;
+        char idbuf[FL_DOC_ID_MAX + 1];
+        memcpy(idbuf, id.ptr, id.len);
+        idbuf[id.len] = '\0';
+        ck->doc = idbuf;
+        ck->version = fl_doc_version(ent->doc);
+        (*checked)++;
+        if (fl_rules_check_doc(rs, fl_doc_state(ent->doc), (uint32_t)(ck->max - ck->found),
+                               on_violation, ck) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int cmd_check(int argc, char **argv)
 {
     rules_opts_t o = {0};
@@ -574,24 +616,11 @@ static int cmd_check(int argc, char **argv)
             fl_hist_progress_end(&h);
             goto out;
         }
-        for (uint32_t i = 0; i < fl_part_count(docs) && ck.found < ck.max; i++) {
-            fl_part_doc_t *ent = fl_part_at(docs, i);
-            fl_slice_t id = fl_doc_id(ent->doc);
-            if (id.len < plen || memcmp(id.ptr, o.doc_prefix, plen) != 0)
-                continue;
-            char idbuf[FL_DOC_ID_MAX + 1];
-            memcpy(idbuf, id.ptr, id.len);
-            idbuf[id.len] = '\0';
-            ck.doc = idbuf;
-            ck.version = fl_doc_version(ent->doc);
-            checked++;
-            if (fl_rules_check_doc(rs, fl_doc_state(ent->doc), (uint32_t)(ck.max - ck.found),
-                                   on_violation, &ck) < 0) {
-                fprintf(stderr, "flushline rules check: out of memory\n");
-                rc = FL_EXIT_FAIL;
-                fl_hist_progress_end(&h);
-                goto out;
-            }
+        if (check_docs(rs, docs, o.doc_prefix, plen, &ck, &checked) < 0) {
+            fprintf(stderr, "flushline rules check: out of memory\n");
+            rc = FL_EXIT_FAIL;
+            fl_hist_progress_end(&h);
+            goto out;
         }
         fl_hist_progress_part_done(&h);
     }

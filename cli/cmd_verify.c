@@ -162,6 +162,70 @@ static void mismatch_at(verify_t *v, const char *topic, int32_t p, int64_t off, 
 }
 
 /* Pass 1: each snapshots record on its own. */
+/* A checkpoint record: under the checkpoint key, of its own partition,
+ * not past the end of the events (a warning unless strict). 0, or 1 on a
+ * mismatch (reported). */
+static int on_checkpoint(verify_t *v, const rd_kafka_message_t *msg, fl_slice_t key,
+                         const fl_wire_checkpoint_t *cp)
+{
+    const char *topic = v->h->topic[FL_TOPIC_SNAPSHOTS];
+    char what[400];
+    if (key.len != FL_WIRE_CHECKPOINT_KEY.len ||
+        memcmp(key.ptr, FL_WIRE_CHECKPOINT_KEY.ptr, key.len) != 0) {
+        mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0,
+                    "a checkpoint record without the checkpoint key");
+        return 1;
+    }
+    if ((int32_t)cp->partition != msg->partition) {
+        snprintf(what, sizeof what, "checkpoint of partition %u stored in partition %d",
+                 cp->partition, msg->partition);
+        mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0, what);
+        return 1;
+    }
+    if ((int64_t)cp->events_offset > v->events_hi[msg->partition]) {
+        snprintf(what, sizeof what, "checkpoint events_offset %llu is past the end of %s (%lld)",
+                 (unsigned long long)cp->events_offset, v->h->topic[FL_TOPIC_EVENTS],
+                 (long long)v->events_hi[msg->partition]);
+        if (v->strict_offsets) {
+            mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0, what);
+            return 1;
+        }
+        if (v->offset_warnings++ < 5)
+            fprintf(stderr, "flushline verify: warning: %s [%d] @%lld: %s\n", topic,
+                    msg->partition, (long long)msg->offset, what);
+    }
+    v->checkpoints++;
+    return 0;
+}
+
+/* Adds snapshot s (read at msg) to its document's list. 0 or
+ * FL_HIST_ENOMEM. */
+static int keep_snapshot(verify_t *v, const rd_kafka_message_t *msg, const fl_wire_snapshot_t *s)
+{
+    fl_part_doc_t *ent = fl_part_get_or_create(v->snaps, s->doc);
+    if (!ent)
+        return FL_HIST_ENOMEM;
+    snaplist_t *sl = ent->user;
+    if (!sl && !(sl = ent->user = calloc(1, sizeof *sl)))
+        return FL_HIST_ENOMEM;
+    if (sl->n == sl->cap) {
+        uint32_t cap = sl->cap ? sl->cap * 2 : 8;
+        snap_t *nv = realloc(sl->v, cap * sizeof *nv);
+        if (!nv)
+            return FL_HIST_ENOMEM;
+        sl->v = nv;
+        sl->cap = cap;
+    }
+    snap_t *sn = &sl->v[sl->n++];
+    sn->version = s->version;
+    memcpy(sn->digest, s->digest, FL_HASH_LEN);
+    memcpy(sn->chain, s->chain, FL_HASH_LEN);
+    sn->events_offset = s->events_offset;
+    sn->partition = msg->partition;
+    sn->offset = msg->offset;
+    return 0;
+}
+
 static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
 {
     verify_t *v = opaque;
@@ -176,35 +240,8 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
         mismatch_at(v, topic, msg->partition, msg->offset, key, 0, what);
         return 1;
     }
-    if (wm.type == FL_WT_REC_CHECKPOINT) {
-        const fl_wire_checkpoint_t *cp = &wm.u.checkpoint;
-        if (key.len != FL_WIRE_CHECKPOINT_KEY.len ||
-            memcmp(key.ptr, FL_WIRE_CHECKPOINT_KEY.ptr, key.len) != 0) {
-            mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0,
-                        "a checkpoint record without the checkpoint key");
-            return 1;
-        }
-        if ((int32_t)cp->partition != msg->partition) {
-            snprintf(what, sizeof what, "checkpoint of partition %u stored in partition %d",
-                     cp->partition, msg->partition);
-            mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0, what);
-            return 1;
-        }
-        if ((int64_t)cp->events_offset > v->events_hi[msg->partition]) {
-            snprintf(what, sizeof what, "checkpoint events_offset %llu is past the end of %s (%lld)",
-                     (unsigned long long)cp->events_offset, v->h->topic[FL_TOPIC_EVENTS],
-                     (long long)v->events_hi[msg->partition]);
-            if (v->strict_offsets) {
-                mismatch_at(v, topic, msg->partition, msg->offset, (fl_slice_t){"", 0}, 0, what);
-                return 1;
-            }
-            if (v->offset_warnings++ < 5)
-                fprintf(stderr, "flushline verify: warning: %s [%d] @%lld: %s\n", topic,
-                        msg->partition, (long long)msg->offset, what);
-        }
-        v->checkpoints++;
-        return 0;
-    }
+    if (wm.type == FL_WT_REC_CHECKPOINT)
+        return on_checkpoint(v, msg, key, &wm.u.checkpoint);
     if (wm.type != FL_WT_REC_SNAPSHOT) {
         snprintf(what, sizeof what, "a %s record does not belong in snapshots",
                  fl_wire_type_name(wm.type));
@@ -236,27 +273,9 @@ static int on_snapshot_record(void *opaque, const rd_kafka_message_t *msg)
         mismatch_at(v, topic, msg->partition, msg->offset, s->doc, s->version, what);
         return 1;
     }
-    fl_part_doc_t *ent = fl_part_get_or_create(v->snaps, s->doc);
-    if (!ent)
-        return FL_HIST_ENOMEM;
-    snaplist_t *sl = ent->user;
-    if (!sl && !(sl = ent->user = calloc(1, sizeof *sl)))
-        return FL_HIST_ENOMEM;
-    if (sl->n == sl->cap) {
-        uint32_t cap = sl->cap ? sl->cap * 2 : 8;
-        snap_t *nv = realloc(sl->v, cap * sizeof *nv);
-        if (!nv)
-            return FL_HIST_ENOMEM;
-        sl->v = nv;
-        sl->cap = cap;
-    }
-    snap_t *sn = &sl->v[sl->n++];
-    sn->version = s->version;
-    memcpy(sn->digest, s->digest, FL_HASH_LEN);
-    memcpy(sn->chain, s->chain, FL_HASH_LEN);
-    sn->events_offset = s->events_offset;
-    sn->partition = msg->partition;
-    sn->offset = msg->offset;
+    int rc = keep_snapshot(v, msg, s);
+    if (rc != 0)
+        return rc;
     v->snapshots++;
     return 0;
 }
@@ -496,6 +515,33 @@ static int rebuild_all(verify_t *v, fl_part_t *docs, int32_t first, int32_t last
     return err;
 }
 
+/* Prints the verdict: the first mismatch, an error (err < 0) or the
+ * totals. Returns the exit code. */
+static int print_result(const verify_t *v, int err, uint64_t ndocs, uint64_t outcomes,
+                        int64_t t0)
+{
+    if (v->bad) {
+        printf("verify: MISMATCH %s partition %d offset %lld: document %s version %llu: %s\n",
+               v->pos.topic, v->pos.partition, (long long)v->pos.offset,
+               v->pos.doc[0] ? v->pos.doc : "-", (unsigned long long)v->pos.version, v->pos.what);
+        return FL_EXIT_FAIL;
+    }
+    if (err < 0) {
+        fprintf(stderr, "flushline verify: %s\n", fl_hist_strerror(err));
+        return err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
+    }
+    printf("verify: ok: %llu documents, %llu outcomes, %llu commands applied, %llu snapshots "
+           "checked (%llu before the log start), %llu checkpoints, %.1f s\n",
+           (unsigned long long)ndocs, (unsigned long long)outcomes,
+           (unsigned long long)v->applied_cmds, (unsigned long long)v->checked,
+           (unsigned long long)v->unverifiable, (unsigned long long)v->checkpoints,
+           (double)(fl_clock_mono_ms() - t0) / 1000.0);
+    if (v->offset_warnings)
+        printf("verify: %llu snapshot events_offset warnings (see stderr)\n",
+               (unsigned long long)v->offset_warnings);
+    return FL_EXIT_OK;
+}
+
 int fl_cmd_verify(int argc, char **argv)
 {
     verify_t *v = NULL;
@@ -546,28 +592,7 @@ int fl_cmd_verify(int argc, char **argv)
     if (err >= 0)
         err = rebuild_all(v, docs, first, last, &outcomes, &ndocs);
     fl_hist_progress_end(&h);
-    if (v->bad) {
-        printf("verify: MISMATCH %s partition %d offset %lld: document %s version %llu: %s\n",
-               v->pos.topic, v->pos.partition, (long long)v->pos.offset,
-               v->pos.doc[0] ? v->pos.doc : "-", (unsigned long long)v->pos.version, v->pos.what);
-        rc = FL_EXIT_FAIL;
-        goto fail;
-    }
-    if (err < 0) {
-        fprintf(stderr, "flushline verify: %s\n", fl_hist_strerror(err));
-        rc = err == FL_HIST_EKAFKA ? FL_EXIT_UNREACHABLE : FL_EXIT_FAIL;
-        goto fail;
-    }
-    printf("verify: ok: %llu documents, %llu outcomes, %llu commands applied, %llu snapshots "
-           "checked (%llu before the log start), %llu checkpoints, %.1f s\n",
-           (unsigned long long)ndocs, (unsigned long long)outcomes,
-           (unsigned long long)v->applied_cmds, (unsigned long long)v->checked,
-           (unsigned long long)v->unverifiable, (unsigned long long)v->checkpoints,
-           (double)(fl_clock_mono_ms() - t0) / 1000.0);
-    if (v->offset_warnings)
-        printf("verify: %llu snapshot events_offset warnings (see stderr)\n",
-               (unsigned long long)v->offset_warnings);
-    rc = FL_EXIT_OK;
+    rc = print_result(v, err, ndocs, outcomes, t0);
 fail:
     fflush(stdout);
     if (v) {

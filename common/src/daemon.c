@@ -58,6 +58,42 @@ static void raise_nofile(void)
     }
 }
 
+/* SIGTERM and SIGINT ask the daemon to stop; SIGPIPE is ignored. (The
+ * resets matter only to a test that runs several daemons in turn in one
+ * process.) */
+static void catch_signals(const fl_daemon_t *daemon)
+{
+    struct sigaction sa;
+    table = daemon;
+    atomic_store(&running, NULL);
+    atomic_store(&stop_asked, false);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Starts the health and metrics server on the configured address unless
+ * its port is negative. 0, or -1 (logged). */
+static int serve_http(const fl_daemon_t *daemon, const char *cfg, void *d, fl_httpd_t **httpd)
+{
+    const char *addr;
+    int64_t port;
+    char errstr[1024];
+    memcpy(&addr, cfg + daemon->http_addr_offset, sizeof addr);
+    memcpy(&port, cfg + daemon->http_port_offset, sizeof port);
+    if (port < 0)
+        return 0;
+    if (!(*httpd = fl_httpd_start(addr, (int)port, on_http, d, errstr, sizeof errstr))) {
+        fl_error("cannot serve http on %s:%lld: %s", addr, (long long)port, errstr);
+        return -1;
+    }
+    fl_info("http on %s:%d (/healthz, /readyz%s)", addr, fl_httpd_port(*httpd),
+            daemon->metrics ? ", /metrics" : "");
+    return 0;
+}
+
 int fl_daemon_main(int argc, char **argv, const fl_daemon_t *daemon)
 {
     const char *program = daemon->config->program;
@@ -67,19 +103,10 @@ int fl_daemon_main(int argc, char **argv, const fl_daemon_t *daemon)
     const char *level_name;
     void *d = NULL;
     int rc, level;
-    struct sigaction sa;
 
     /* First of all: from here on SIGTERM means stop cleanly, never the
-     * default death by signal. (The resets matter only to a test that
-     * runs several daemons in turn in one process.) */
-    table = daemon;
-    atomic_store(&running, NULL);
-    atomic_store(&stop_asked, false);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+     * default death by signal. */
+    catch_signals(daemon);
 
     if (!(cfg = calloc(1, daemon->config_size))) {
         fprintf(stderr, "%s: out of memory\n", program);
@@ -112,20 +139,9 @@ int fl_daemon_main(int argc, char **argv, const fl_daemon_t *daemon)
         rc = 2;
         goto done;
     }
-    if (daemon->http_port_offset) {
-        const char *addr;
-        int64_t port;
-        memcpy(&addr, cfg + daemon->http_addr_offset, sizeof addr);
-        memcpy(&port, cfg + daemon->http_port_offset, sizeof port);
-        if (port >= 0) {
-            if (!(httpd = fl_httpd_start(addr, (int)port, on_http, d, errstr, sizeof errstr))) {
-                fl_error("cannot serve http on %s:%lld: %s", addr, (long long)port, errstr);
-                rc = 2;
-                goto done;
-            }
-            fl_info("http on %s:%d (/healthz, /readyz%s)", addr, fl_httpd_port(httpd),
-                    daemon->metrics ? ", /metrics" : "");
-        }
+    if (daemon->http_port_offset && serve_http(daemon, cfg, d, &httpd) != 0) {
+        rc = 2;
+        goto done;
     }
 
     /* Published before stop_asked is read: a signal in between is seen by

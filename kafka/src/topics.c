@@ -193,6 +193,44 @@ int fl_topics_check(rd_kafka_t *rk, const fl_topics_spec_t *spec,
     return first ? -1 : 0;
 }
 
+/* -1 when a topic of a CreateTopics result failed for another reason than
+ * existing already (another creator may have won the race: then it is
+ * checked after). */
+static int check_created(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
+{
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **tr =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(tr[i]);
+        if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(errstr, errstr_size, "cannot create %s: %s", rd_kafka_topic_result_name(tr[i]),
+                     rd_kafka_topic_result_error_string(tr[i]));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Metadata may lag creation by a moment: checks until the deadline. */
+static int wait_created(rd_kafka_t *rk, const fl_topics_spec_t *spec,
+                        fl_topic_state_t out[FL_TOPIC__COUNT], char *errstr, size_t errstr_size)
+{
+    int waited = 0, rc;
+    for (;;) {
+        rc = fl_topics_check(rk, spec, out, errstr, errstr_size);
+        if (rc == 0 || waited >= spec->timeout_ms)
+            return rc;
+        int missing = 0;
+        for (int k = 0; k < FL_TOPIC__COUNT; k++)
+            missing |= !out[k].exists;
+        if (!missing)
+            return rc;
+        rd_kafka_poll(rk, 100);
+        waited += 100;
+    }
+}
+
 int fl_topics_create(rd_kafka_t *rk, const fl_topics_spec_t *spec,
                      fl_topic_state_t out[FL_TOPIC__COUNT], char *errstr, size_t errstr_size)
 {
@@ -242,36 +280,10 @@ int fl_topics_create(rd_kafka_t *rk, const fl_topics_spec_t *spec,
             rc = -2;
             goto fail;
         }
-        size_t cnt = 0;
-        const rd_kafka_topic_result_t **tr =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
-        for (size_t i = 0; i < cnt; i++) {
-            rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(tr[i]);
-            /* Another creator may have won the race: then it is checked below. */
-            if (terr && terr != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                snprintf(errstr, errstr_size, "cannot create %s: %s",
-                         rd_kafka_topic_result_name(tr[i]), rd_kafka_topic_result_error_string(tr[i]));
-                rc = -1;
-                goto fail;
-            }
-        }
+        if ((rc = check_created(ev, errstr, errstr_size)) != 0)
+            goto fail;
     }
-    /* Metadata may lag creation by a moment: check until the deadline. */
-    {
-        int waited = 0;
-        for (;;) {
-            rc = fl_topics_check(rk, spec, out, errstr, errstr_size);
-            if (rc == 0 || waited >= spec->timeout_ms)
-                break;
-            int missing = 0;
-            for (int k = 0; k < FL_TOPIC__COUNT; k++)
-                missing |= !out[k].exists;
-            if (!missing)
-                break;
-            rd_kafka_poll(rk, 100);
-            waited += 100;
-        }
-    }
+    rc = wait_created(rk, spec, out, errstr, errstr_size);
 fail:
     if (ev)
         rd_kafka_event_destroy(ev);

@@ -83,7 +83,7 @@ int fl_rules_check_doc(const fl_rules_t *rules, const fl_value_t *state, uint32_
 /* The values along a command's path, resolved once by
  * fl_rules_check_command (on the state before the command) and reused by
  * fl_rules_check_after, which refreshes only what the command can have
- * moved. Filled and read by rules.c only; the engine just carries it. */
+ * moved. Filled and read by the rules (rules_eval.c) only; the engine just carries it. */
 typedef struct fl_rules_path_s {
     const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
     uint32_t ntok, nnodes;
