@@ -640,6 +640,14 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     }
     if (wm.type == FL_WT_REC_SYNC_REPLY)
         return 0; /* answers to gateways, no state change */
+    if (wm.type == FL_WT_REC_RULES) {
+        /* The rule sets in force from here on (a resumed reprocess goes on
+         * with them). */
+        if (fl_part_rules_apply(c->docs, &wm.u.rules, errstr, sizeof errstr) == 0)
+            return 0;
+        snprintf(what, sizeof what, "a rules record that is not a valid rule set: %s", errstr);
+        return bad_record(c, msg, (fl_slice_t){"", 0}, 0, what);
+    }
     if (wm.type != FL_WT_REC_OUTCOME) {
         snprintf(what, sizeof what, "a %s record does not belong in events",
                  fl_wire_type_name(wm.type));

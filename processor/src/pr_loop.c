@@ -473,7 +473,7 @@ static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out)
          * takes the record, also when it fails. */
         if (rc == 0)
             rc = pr_out_event(loop->out, p, e->key, e->rec, e->len, e->held,
-                              out->kind == FL_TASK_FLUSH);
+                              out->kind == FL_TASK_FLUSH || out->kind == FL_TASK_RULES);
         else if (!e->held)
             free(e->rec);
     }
@@ -493,6 +493,22 @@ static void count(pr_loop_t *loop, const fl_task_out_t *out)
         fl_counter_inc(m->duplicates);
     fl_counter_add(m->cmds_applied, out->napplied);
     fl_counter_add(m->cmds_rejected, out->nrejected);
+}
+
+/* A rules record the task put in force (produced to events like an
+ * outcome) or skipped (counted and logged; the rule sets in force stay). */
+static int put_rules(pr_loop_t *loop, const rd_kafka_message_t *msg, fl_task_out_t *out)
+{
+    if (out->rules_bad) {
+        fl_counter_inc(loop->m->rules_bad);
+        fl_warn("skipped bad rules record %s [%d] @%lld: %s; the rules in force stay",
+                loop->t_commands, msg->partition, (long long)msg->offset, out->reason);
+        return 0;
+    }
+    fl_counter_inc(loop->m->rules_records);
+    fl_info("rules record %s [%d] @%lld in force", loop->t_commands, msg->partition,
+            (long long)msg->offset);
+    return produce_emitted(loop, msg->partition, out);
 }
 
 /* One commands record of a running partition. Bad records are logged,
@@ -519,6 +535,8 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
                 (long long)msg->offset, out.reason);
         return 0;
     }
+    if (out.kind == FL_TASK_RULES)
+        return put_rules(loop, msg, &out);
     if (out.created)
         fl_gauge_add_int(loop->m->docs, 1);
     if (produce_emitted(loop, msg->partition, &out) != 0)
