@@ -1006,6 +1006,7 @@ static void test_direct_decode_edges(void)
         msg.u.rflush.flush = f;
         msg.u.rflush.gw = FL_SLICE("g");
         msg.u.rflush.origin = 1;
+        msg.u.rflush.role = (fl_slice_t){"", 0};
         ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr), 0);
         ASSERT_EQ(decode_both_ways(FL_WIRE_RECORD, enc, len, &rc), 0);
         accepted += rc == 0;
@@ -1050,6 +1051,8 @@ static void test_direct_decode_edges(void)
             msg.u.rflush.flush = f;
             msg.u.rflush.gw = FL_SLICE("g");
             msg.u.rflush.origin = 1;
+            msg.u.rflush.role = (fl_slice_t){"", 0};
+        msg.u.rflush.role = (fl_slice_t){"", 0};
             if (strcmp(cases[c].field, "doc") == 0)
                 msg.u.rflush.flush.doc = (fl_slice_t){big, (size_t)cases[c].what};
             else
