@@ -236,7 +236,7 @@ static void reply_sync(fixture_t *f)
     memcpy(msg.u.reply.chain, fl_doc_chain(f->proc), FL_HASH_LEN);
     msg.u.reply.has_state = true;
     msg.u.reply.state = *fl_doc_state(f->proc);
-    gw_docs_on_record(f->docs, &msg, 0, NULL, 0);
+    gw_docs_on_record(f->docs, &msg, 0, 0, NULL, 0);
 }
 
 /* The processor applies one incr of /n from origin (gw: gwid) and the
@@ -274,7 +274,7 @@ static void outcome(fixture_t *f, const char *gwid, uint64_t origin, bool delive
     msg.u.outcome.gw = (fl_slice_t){gwid, strlen(gwid)};
     msg.u.outcome.origin = origin;
     ASSERT_EQ(fl_wire_encode(&msg, FL_WIRE_MSGPACK, &raw, &rawlen, errstr, sizeof errstr), 0);
-    gw_docs_on_record(f->docs, &msg, 0, raw, rawlen); /* raw passes */
+    gw_docs_on_record(f->docs, &msg, 0, 0, raw, rawlen); /* raw passes */
 }
 
 static bool waiter_called;
