@@ -608,18 +608,21 @@ static void fan_out_outcome(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *
         fl_histogram_observe(docs->m->fanout_ms, (double)(fl_clock_wall_ms() - ts_ms));
 }
 
-/* A record at or below the live copy's version: a processor re-run's copy
- * (dropped) or a divergence (resync with snapshots for everyone). */
-static void on_copy(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o)
+/* A verdict of the re-run memory on outcome o: a copy is dropped, a
+ * divergence (or what cannot be checked) resyncs with snapshots for
+ * everyone. */
+static void on_verdict(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o,
+                       gw_rerun_verdict_t verdict)
 {
     char why[160];
-    switch (gw_rerun_check(&doc->rerun, o->version_after, o->chain)) {
+    switch (verdict) {
     case GW_RERUN_COPY:
         return;
     case GW_RERUN_DIVERGED:
         snprintf(why, sizeof why,
-                 "diverged: a re-run's outcome at version %llu differs from the one delivered",
-                 (unsigned long long)o->version_after);
+                 "diverged: a re-run's outcome of seq %llu at version %llu differs from the one "
+                 "delivered",
+                 (unsigned long long)o->seq, (unsigned long long)o->version_after);
         resync_all(docs, doc, why, true);
         return;
     default:
@@ -642,7 +645,7 @@ static bool on_applied(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, in
 
     if (o->version_after <= v) {
         free(raw);
-        on_copy(docs, doc, o);
+        on_verdict(docs, doc, o, gw_rerun_check(&doc->rerun, o));
         return false;
     }
     if (o->version_before < v) {
@@ -667,7 +670,7 @@ static bool on_applied(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, in
             resync(docs, doc, fl_engine_strerror(rc));
         return true;
     }
-    gw_rerun_push(&doc->rerun, o->version_after, o->chain, docs->conf.rerun_max);
+    gw_rerun_push(&doc->rerun, o, docs->conf.rerun_max);
     fan_out_outcome(docs, doc, o, ts_ms);
     /* out of memory only empties the window: catch-ups get snapshots */
     fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
@@ -683,10 +686,17 @@ static void on_outcome(gw_docs_t *docs, const fl_wire_outcome_t *wo, int64_t ts_
 
     if (doc)
         gw_rerun_committed(&doc->rerun, committed);
-    if (doc && doc->state == DOC_LIVE && o->napplied > 0 && !o->duplicate)
+    if (doc && doc->state == DOC_LIVE && o->napplied > 0 && !o->duplicate) {
         answer = on_applied(docs, doc, o, ts_ms, raw, rawlen);
-    else
+    } else {
         free(raw);
+        /* a refusal below the live version: only a re-run writes one there */
+        if (doc && doc->state == DOC_LIVE && !o->duplicate &&
+            o->version_after < fl_doc_version(doc->live)) {
+            on_verdict(docs, doc, o, gw_rerun_check_refusal(&doc->rerun, o));
+            answer = false;
+        }
+    }
 
     /* The originating connection (or HTTP request) gets its outcome. */
     if (answer && wo->gw.len == docs->conf.id.len &&

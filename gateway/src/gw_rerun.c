@@ -14,12 +14,18 @@ static void forget_oldest(gw_rerun_t *r)
         r->head = 0;
 }
 
+/* Appends an entry (versions > committed only). */
+static void push(gw_rerun_t *r, const gw_rerun_entry_t *ent, uint32_t max);
+
 void gw_rerun_reset(gw_rerun_t *r, uint64_t version, const uint8_t chain[FL_HASH_LEN])
 {
+    gw_rerun_entry_t ent;
+    memset(&ent, 0, sizeof ent);
+    ent.before = ent.version = version;
+    memcpy(ent.chain, chain, FL_HASH_LEN);
     r->head = r->n = 0;
     r->known_from = version;
-    if (version > r->committed)
-        gw_rerun_push(r, version, chain, UINT32_MAX);
+    push(r, &ent, UINT32_MAX);
 }
 
 void gw_rerun_committed(gw_rerun_t *r, uint64_t version)
@@ -53,44 +59,79 @@ static bool make_room(gw_rerun_t *r)
     return true;
 }
 
-void gw_rerun_push(gw_rerun_t *r, uint64_t version, const uint8_t chain[FL_HASH_LEN],
-                   uint32_t max)
+static void push(gw_rerun_t *r, const gw_rerun_entry_t *ent, uint32_t max)
 {
-    gw_rerun_entry_t *e;
-    if (version <= r->committed)
+    if (ent->version <= r->committed)
         return;
     while (r->n > 0 && r->n >= max)
         forget_oldest(r);
     if (!make_room(r)) {
         r->head = r->n = 0;
-        r->known_from = version + 1;
+        r->known_from = ent->version + 1;
         return;
     }
-    e = &r->e[r->head + r->n++];
-    e->version = version;
-    memcpy(e->chain, chain, FL_HASH_LEN);
+    r->e[r->head + r->n++] = *ent;
 }
 
-gw_rerun_verdict_t gw_rerun_check(const gw_rerun_t *r, uint64_t version,
-                                  const uint8_t chain[FL_HASH_LEN])
+void gw_rerun_push(gw_rerun_t *r, const fl_outcome_t *o, uint32_t max)
+{
+    gw_rerun_entry_t ent;
+    ent.before = o->version_before;
+    ent.version = o->version_after;
+    memcpy(ent.chain, o->chain, FL_HASH_LEN);
+    memcpy(ent.client_id, o->client_id, FL_CLIENT_ID_LEN);
+    ent.seq = o->seq;
+    push(r, &ent, max);
+}
+
+/* The index (from head) of the first entry ending above version. */
+static uint32_t first_above(const gw_rerun_t *r, uint64_t version)
 {
     uint32_t lo = 0, hi = r->n;
-    if (version <= r->committed)
-        return GW_RERUN_COPY; /* committed: the run that committed it was checked */
-    if (version < r->known_from)
-        return GW_RERUN_UNKNOWN;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        const gw_rerun_entry_t *e = &r->e[r->head + mid];
-        if (e->version == version)
-            return memcmp(e->chain, chain, FL_HASH_LEN) == 0 ? GW_RERUN_COPY : GW_RERUN_DIVERGED;
-        if (e->version < version)
+        if (r->e[r->head + mid].version <= version)
             lo = mid + 1;
         else
             hi = mid;
     }
-    /* every boundary from known_from on is held: this run cut differently */
-    return GW_RERUN_DIVERGED;
+    return lo;
+}
+
+gw_rerun_verdict_t gw_rerun_check(const gw_rerun_t *r, const fl_outcome_t *o)
+{
+    uint32_t i;
+    const gw_rerun_entry_t *e;
+    if (o->version_after <= r->committed)
+        return GW_RERUN_COPY; /* committed: the run that committed it was checked */
+    if (o->version_after < r->known_from)
+        return GW_RERUN_UNKNOWN;
+    i = first_above(r, o->version_after);
+    if (i == 0)
+        return GW_RERUN_DIVERGED; /* every boundary from known_from on is held */
+    e = &r->e[r->head + i - 1];
+    if (e->version != o->version_after || e->before != o->version_before)
+        return GW_RERUN_DIVERGED; /* this run cut its versions differently */
+    return memcmp(e->chain, o->chain, FL_HASH_LEN) == 0 ? GW_RERUN_COPY : GW_RERUN_DIVERGED;
+}
+
+gw_rerun_verdict_t gw_rerun_check_refusal(const gw_rerun_t *r, const fl_outcome_t *o)
+{
+    uint32_t i;
+    const gw_rerun_entry_t *e;
+    if (o->version_after < r->committed)
+        return GW_RERUN_COPY;
+    if (o->version_after < r->known_from)
+        return GW_RERUN_UNKNOWN;
+    i = first_above(r, o->version_after);
+    if (i == r->n)
+        return GW_RERUN_COPY;
+    e = &r->e[r->head + i];
+    /* the first run applied this very flush from here */
+    if (e->before == o->version_after && e->seq == o->seq &&
+        memcmp(e->client_id, o->client_id, FL_CLIENT_ID_LEN) == 0)
+        return GW_RERUN_DIVERGED;
+    return GW_RERUN_COPY;
 }
 
 uint32_t gw_rerun_count(const gw_rerun_t *r)

@@ -9,7 +9,11 @@
  * already applied and delivered. Applying is deterministic, so the copy has
  * the same version and chain hash, unless something that changes results
  * differs between the two runs (a setting such as max.state.bytes, the
- * engine): a divergence.
+ * engine): a divergence. A divergence shows as a version with another
+ * chain hash, an outcome that ends at a version the first run never ended
+ * at, or a flush refused by the re-run at the version from which the first
+ * run applied it (a re-run that falls short of the first run produces no
+ * version the first run had, so the refusals are what gives it away).
  *
  * A re-run never goes back to or below the document's committed version,
  * which every events record carries in its FL_EVENTS_HDR_COMMITTED header
@@ -30,10 +34,14 @@
 #include <stdint.h>
 
 #include "flushline/engine.h"
+#include "flushline/flush.h"
 
+/* One applied outcome: versions, chain hash, the flush (72 bytes). */
 typedef struct gw_rerun_entry_s {
-    uint64_t version;
+    uint64_t before, version;
     uint8_t chain[FL_HASH_LEN];
+    uint8_t client_id[FL_CLIENT_ID_LEN];
+    uint64_t seq;
 } gw_rerun_entry_t;
 
 typedef struct gw_rerun_s {
@@ -56,14 +64,16 @@ void gw_rerun_reset(gw_rerun_t *r, uint64_t version, const uint8_t chain[FL_HASH
 /* A record said the document is committed at version: forget what is at
  * or below it. */
 void gw_rerun_committed(gw_rerun_t *r, uint64_t version);
-/* The live copy applied an outcome ending at version with chain. Past max
- * entries the oldest is forgotten. An allocation failure forgets every
- * entry (a later re-run then resyncs instead of being checked). */
-void gw_rerun_push(gw_rerun_t *r, uint64_t version, const uint8_t chain[FL_HASH_LEN],
-                   uint32_t max);
-/* A record ending at version (<= the live copy's) with chain. */
-gw_rerun_verdict_t gw_rerun_check(const gw_rerun_t *r, uint64_t version,
-                                  const uint8_t chain[FL_HASH_LEN]);
+/* The live copy applied outcome o. Past max entries the oldest is
+ * forgotten. An allocation failure forgets every entry (a later re-run then
+ * resyncs instead of being checked). */
+void gw_rerun_push(gw_rerun_t *r, const fl_outcome_t *o, uint32_t max);
+/* An outcome that applied commands, ending at or below the live copy's
+ * version. */
+gw_rerun_verdict_t gw_rerun_check(const gw_rerun_t *r, const fl_outcome_t *o);
+/* An outcome that applied nothing (refused, not a duplicate) at a version
+ * below the live copy's: only a re-run writes one there. */
+gw_rerun_verdict_t gw_rerun_check_refusal(const gw_rerun_t *r, const fl_outcome_t *o);
 /* Entries held. */
 uint32_t gw_rerun_count(const gw_rerun_t *r);
 void gw_rerun_free(gw_rerun_t *r);
