@@ -61,7 +61,7 @@ static const fl_config_entry_t entries[] = {
     {.name = "delivery", .type = FL_CONFIG_ENUM, .def = "speculative", .choices = deliveries, .offset = F(delivery),
      .doc = "speculative: outcomes, deltas and HTTP flush answers go out as soon as the processor produced them, before its transaction commits (events read read_uncommitted; a processor's re-run after a crash is recognised by version and chain hash and never delivered twice; a divergence resyncs the document's subscribers, counted in flushline_gateway_divergences_total). committed: only what is committed (read_committed; a commit interval later). See docs/operations.md."},
     {.name = "rerun.memory", .type = FL_CONFIG_INT, .def = "100000", .offset = F(rerun_memory), .min = 16, .max = 100000000,
-     .doc = "delivery = speculative: outcomes remembered per live document above its committed version (a version and a chain hash, 40 bytes each) to recognise a processor re-run's copies. Only what one open transaction holds is kept; past this cap the oldest are forgotten and a re-run reaching back to them resyncs the document."},
+     .doc = "delivery = speculative: outcomes remembered per live document above its committed version (versions, chain hash and flush id: 72 bytes each) to recognise a processor re-run's copies. Only what one open transaction holds is kept; past this cap the oldest are forgotten and a re-run reaching back to them resyncs the document."},
     {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
      .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
     {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info", .offset = F(log_level),
