@@ -645,7 +645,8 @@ static bool on_applied(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, in
 
     if (o->version_after <= v) {
         free(raw);
-        on_verdict(docs, doc, o, gw_rerun_check(&doc->rerun, o));
+        if (docs->conf.rerun_max) /* speculative: a re-run may repeat it */
+            on_verdict(docs, doc, o, gw_rerun_check(&doc->rerun, o));
         return false;
     }
     if (o->version_before < v) {
@@ -670,7 +671,8 @@ static bool on_applied(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, in
             resync(docs, doc, fl_engine_strerror(rc));
         return true;
     }
-    gw_rerun_push(&doc->rerun, o, docs->conf.rerun_max);
+    if (docs->conf.rerun_max)
+        gw_rerun_push(&doc->rerun, o, docs->conf.rerun_max);
     fan_out_outcome(docs, doc, o, ts_ms);
     /* out of memory only empties the window: catch-ups get snapshots */
     fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
@@ -691,7 +693,7 @@ static void on_outcome(gw_docs_t *docs, const fl_wire_outcome_t *wo, int64_t ts_
     } else {
         free(raw);
         /* a refusal below the live version: only a re-run writes one there */
-        if (doc && doc->state == DOC_LIVE && !o->duplicate &&
+        if (doc && doc->state == DOC_LIVE && !o->duplicate && docs->conf.rerun_max &&
             o->version_after < fl_doc_version(doc->live)) {
             on_verdict(docs, doc, o, gw_rerun_check_refusal(&doc->rerun, o));
             answer = false;

@@ -99,7 +99,8 @@ typedef struct gw_docs_conf_s {
     int64_t sync_timeout_us;  /* a sync without reply is sent again after */
     char *const *minimal;     /* minimum-disclosure tenants, NULL-terminated; NULL: none */
     uint64_t req_base;        /* sync request ids start after it (per instance) */
-    uint32_t rerun_max;       /* re-run memory entries per document (gw_rerun.h) */
+    uint32_t rerun_max;       /* re-run memory entries per document (gw_rerun.h); 0: off
+                               * (delivery = committed: no re-run is ever read) */
 } gw_docs_conf_t;
 
 /* conf (its strings and list are kept by reference), parts (copied),

@@ -167,7 +167,7 @@ static int build_modules(gw_t *gw, char *errstr, size_t errstr_size)
         .sync_timeout_us = cfg->sync_timeout_ms * 1000,
         .minimal = gw->minimal,
         .req_base = base,
-        .rerun_max = (uint32_t)cfg->rerun_memory,
+        .rerun_max = cfg->delivery == GW_DELIVERY_COMMITTED ? 0 : (uint32_t)cfg->rerun_memory,
     };
 
     if (!(gw->svc.origins = gw_origins_new(base, gw->m.produce_errors))) {
