@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "fl_gen.h"
@@ -344,6 +345,9 @@ static void *sub_main(void *arg)
         char *p = NULL;
         size_t n = 0;
         int op = fl_ws_recv(s->ws, 100, &p, &n);
+        char c;
+        if (op < 0 && recv(s->ws->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+            break; /* the gateway is gone */
         if (op == 2)
             on_message(s, p, n);
         else if (op == 8) {
