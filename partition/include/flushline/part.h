@@ -54,6 +54,11 @@ typedef struct fl_part_doc_s {
     bool replayed;             /* an outcome of it was replayed by the restore feed */
     fl_window_t window;        /* recent outcomes, for syncs */
     void *user;                /* the caller's per-document data (freed by free_user) */
+    /* The processor's: the transaction (its own numbering, never 0) that
+     * last touched the document and the document's version before it, i.e.
+     * its committed version while that transaction is open (0 / 0 when
+     * restored: the restore reads committed records only). */
+    uint64_t txn_gen, txn_base;
 } fl_part_doc_t;
 
 typedef struct fl_part_config_s {
