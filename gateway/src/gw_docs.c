@@ -70,6 +70,7 @@ struct gw_docs_s {
     gw_metrics_t *m;
     fl_hmap_t *map;    /* doc id -> gw_doc_t */
     fl_arena_t *arena; /* scratch, reset per use */
+    fl_engine_config_t engine; /* the live copies': one shared scratch */
     uint64_t next_req;
 };
 
@@ -435,7 +436,7 @@ static void on_sync_reply(gw_docs_t *docs, const fl_wire_sync_reply_t *r, uint64
         gw_rerun_committed(&doc->rerun, committed);
     if (!doc || doc->state != DOC_SYNCING || r->req != doc->req)
         return; /* an old request's answer */
-    if (!(live = fl_doc_new(r->doc, NULL))) {
+    if (!(live = fl_doc_new(r->doc, &docs->engine))) {
         resync(docs, doc, "out of memory");
         return;
     }
@@ -776,7 +777,9 @@ gw_docs_t *gw_docs_new(const gw_docs_conf_t *conf, const gw_docs_parts_t *parts,
     docs->origins = origins;
     docs->m = m;
     docs->next_req = conf->req_base;
-    if (!(docs->map = fl_hmap_new()) || !(docs->arena = fl_arena_new(1 << 16))) {
+    docs->engine = fl_engine_config_default;
+    if (!(docs->map = fl_hmap_new()) || !(docs->arena = fl_arena_new(1 << 16)) ||
+        !(docs->engine.scratch = fl_engine_scratch_new())) {
         gw_docs_free(docs);
         return NULL;
     }
@@ -794,5 +797,6 @@ void gw_docs_free(gw_docs_t *docs)
         fl_hmap_free(docs->map);
     }
     fl_arena_free(docs->arena);
+    fl_engine_scratch_free(docs->engine.scratch);
     free(docs);
 }

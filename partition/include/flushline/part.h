@@ -65,7 +65,8 @@ typedef struct fl_part_config_s {
     uint32_t window_outcomes;         /* outcomes kept per document for syncs (0: none) */
     size_t window_bytes;              /* and at most these many bytes of them */
     uint64_t snapshot_every_versions; /* a document this far past its snapshot is due */
-    fl_engine_config_t engine;        /* every document's engine settings */
+    fl_engine_config_t engine;        /* every document's engine settings (a NULL
+                                       * scratch: the partition shares one) */
     void (*free_user)(void *user);    /* NULL: user pointers are not freed */
 } fl_part_config_t;
 
