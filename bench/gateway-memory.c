@@ -307,9 +307,9 @@ int main(int argc, char **argv)
 {
     char *metrics = malloc(1 << 20);
     long n = argc > 1 ? atol(argv[1]) : 10000;
-    gwcase_t cases[2] = {
-        {.name = "idle", .gwbin = getenv("FL_GATEWAY_BIN"), .prbin = getenv("FL_PROCESSOR_BIN"), .n = n},
-        {.name = "docs", .gwbin = getenv("FL_GATEWAY_BIN"), .prbin = getenv("FL_PROCESSOR_BIN"), .n = n}};
+    const char *gwbin = getenv("FL_GATEWAY_BIN"), *prbin = getenv("FL_PROCESSOR_BIN");
+    gwcase_t cases[2] = {{.name = "idle", .gwbin = gwbin, .prbin = prbin, .n = n},
+                         {.name = "docs", .gwbin = gwbin, .prbin = prbin, .n = n}};
     int rc = 1;
 
     if (argc > 1 && strcmp(argv[1], "load") == 0) {
