@@ -8,42 +8,19 @@
 
 const char *fl_client_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_CLIENT_ENOMEM:
-        return "out of memory";
-    case FL_CLIENT_EINVAL:
-        return "invalid argument";
-    case FL_CLIENT_ENOTCONN:
-        return "not connected";
-    case FL_CLIENT_ECLOSED:
-        return "client closed";
-    case FL_CLIENT_EENCODE:
-        return "message cannot be encoded";
-    case FL_CLIENT_ENOSUB:
-        return "not subscribed";
-    default:
-        return "unknown error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success",       "out of memory",
+                                       "invalid argument", "not connected",
+                                       "client closed", "message cannot be encoded",
+                                       "not subscribed"};
+    return FL_NAME_AT(text, -(long)err, "unknown error");
 }
 
 const char *fl_client_state_name(int state)
 {
-    switch (state) {
-    case FL_CLIENT_CONNECTING:
-        return "connecting";
-    case FL_CLIENT_HELLO:
-        return "hello";
-    case FL_CLIENT_READY:
-        return "ready";
-    case FL_CLIENT_BACKOFF:
-        return "backoff";
-    case FL_CLIENT_STOPPED:
-        return "stopped";
-    default:
-        return "unknown";
-    }
+    static const char *const names[] = {NULL,    "connecting", "hello",
+                                        "ready", "backoff",    "stopped"};
+    return FL_NAME_AT(names, state, "unknown");
 }
 
 static char *dup_str(const char *s)

@@ -17,20 +17,10 @@
 
 const char *fl_rules_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_RERR_NOMEM:
-        return "out of memory";
-    case FL_RERR_INVALID:
-        return "invalid rule set";
-    case FL_RERR_TOO_LARGE:
-        return "rules document too large";
-    case FL_RERR_ARG:
-        return "invalid argument";
-    default:
-        return "unknown rules error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success", "out of memory", "invalid rule set",
+                                       "rules document too large", "invalid argument"};
+    return FL_NAME_AT(text, -(long)err, "unknown rules error");
 }
 
 /* --------------------------------------------------------------- parse */

@@ -23,6 +23,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "flushline/errors.h"
 #include "flushline/log.h"
 
 /* ---- setting values ---- */
@@ -890,26 +891,17 @@ void fl_config_free(fl_config_t *cfg)
 
 const char *fl_config_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_CONFIG_HELP:
-        return "help printed";
-    case FL_CONFIG_EUNKNOWN:
-        return "unknown setting";
-    case FL_CONFIG_EVALUE:
-        return "invalid value";
-    case FL_CONFIG_EFILE:
-        return "cannot read config file";
-    case FL_CONFIG_ESYNTAX:
-        return "syntax error";
-    case FL_CONFIG_EMISSING:
-        return "missing required setting";
-    case FL_CONFIG_ECONFLICT:
-        return "settings exclude each other";
-    case FL_CONFIG_ENOMEM:
-        return "out of memory";
-    default:
-        return "unknown error";
-    }
+    /* by 1 - err: FL_CONFIG_HELP (1) comes first */
+    static const char *const text[] = {
+        [1 - FL_CONFIG_HELP] = "help printed",
+        [1] = "success",
+        [1 - FL_CONFIG_EUNKNOWN] = "unknown setting",
+        [1 - FL_CONFIG_EVALUE] = "invalid value",
+        [1 - FL_CONFIG_EFILE] = "cannot read config file",
+        [1 - FL_CONFIG_ESYNTAX] = "syntax error",
+        [1 - FL_CONFIG_EMISSING] = "missing required setting",
+        [1 - FL_CONFIG_ECONFLICT] = "settings exclude each other",
+        [1 - FL_CONFIG_ENOMEM] = "out of memory",
+    };
+    return FL_NAME_AT(text, 1 - (long)err, "unknown error");
 }

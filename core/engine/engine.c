@@ -28,22 +28,14 @@ const fl_engine_config_t fl_engine_config_default = {
 
 const char *fl_engine_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_EERR_NOMEM:
-        return "out of memory";
-    case FL_EERR_ARG:
-        return "invalid argument";
-    case FL_EERR_DELTA:
-        return "delta does not apply to this document";
-    case FL_EERR_CHAIN:
-        return "chain hash mismatch after delta";
-    case FL_EERR_RESTORE:
-        return "malformed snapshot data";
-    default:
-        return "unknown engine error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success",
+                                       "out of memory",
+                                       "invalid argument",
+                                       "delta does not apply to this document",
+                                       "chain hash mismatch after delta",
+                                       "malformed snapshot data"};
+    return FL_NAME_AT(text, -(long)err, "unknown engine error");
 }
 
 /* ---------------------------------------------------------------- doc */
