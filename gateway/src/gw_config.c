@@ -58,15 +58,12 @@ static const fl_config_entry_t entries[] = {
      .doc = "After SIGTERM: keep serving this long with /readyz answering 503 (new WebSocket upgrades get 4201), so load balancers take the gateway out; then close every client with 4201 and exit."},
     {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
      .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
-    {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info", .offset = F(log_level),
-     .doc = "error, warn, info or debug."},
+    FL_CONFIG_LOG_LEVEL_ENTRY(gw_config_t),
 };
 
 const fl_config_table_t gw_config_table = {
     .program = "flushline-gateway",
     .summary = "Serves clients over WebSocket and HTTP on one port, publishes their flushes to "
                "<prefix>.commands and fans the outcomes of <prefix>.events out to subscribers.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
+    FL_CONFIG_DAEMON_TABLE(entries),
 };
