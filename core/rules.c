@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flushline/engine.h"
 #include "rules_int.h"
 
 const char *fl_rules_strerror(int err)
@@ -594,9 +595,7 @@ static int cmp_setf(const void *a, const void *b)
 /* Escapes key (~ -> ~0, / -> ~1) into arena. */
 static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
 {
-    size_t n = key.len;
-    for (size_t i = 0; i < key.len; i++)
-        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    size_t n = fl_ptr_escaped_len(key);
     if (n == key.len) {
         *out = key;
         return 0;
@@ -604,15 +603,7 @@ static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
     char *b = fl_arena_alloc(arena, n);
     if (!b)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < key.len; i++) {
-        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
-            b[o++] = '~';
-            b[o++] = key.ptr[i] == '~' ? '0' : '1';
-        } else {
-            b[o++] = key.ptr[i];
-        }
-    }
+    fl_ptr_escape(b, key);
     *out = (fl_slice_t){b, n};
     return 0;
 }

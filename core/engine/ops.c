@@ -202,23 +202,13 @@ void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter,
 /* path + "/" + key escaped (RFC 6901), in arena: where create puts its value. */
 static int key_loc(fl_arena_t *arena, fl_slice_t path, fl_slice_t key, fl_slice_t *out)
 {
-    size_t n = path.len + 1 + key.len;
-    for (size_t i = 0; i < key.len; i++)
-        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    size_t n = path.len + 1 + fl_ptr_escaped_len(key);
     char *b = fl_arena_alloc(arena, n);
     if (!b)
         return -1;
     memcpy(b, path.ptr, path.len);
-    size_t o = path.len;
-    b[o++] = '/';
-    for (size_t i = 0; i < key.len; i++) {
-        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
-            b[o++] = '~';
-            b[o++] = key.ptr[i] == '~' ? '0' : '1';
-        } else {
-            b[o++] = key.ptr[i];
-        }
-    }
+    b[path.len] = '/';
+    fl_ptr_escape(b + path.len + 1, key);
     *out = (fl_slice_t){b, n};
     return 0;
 }
