@@ -358,27 +358,15 @@ static int rules_before(ctx_t *cx, const fl_cmd_t **cmd, fl_cmd_t *stamped)
 /* Runs the op of a checked command: a code (>= 0) or -1 on OOM. */
 static int run_op(ctx_t *cx, const fl_cmd_t *cmd)
 {
-    switch (cmd->op) {
-    case FL_OP_ADD:
-        return op_add(cx, cmd);
-    case FL_OP_REMOVE:
-        return op_remove(cx, cmd);
-    case FL_OP_REPLACE:
-        return op_replace(cx, cmd);
-    case FL_OP_MOVE:
-        return op_move(cx, cmd);
-    case FL_OP_COPY:
-        return op_copy(cx, cmd);
-    case FL_OP_TEST:
-        return op_test(cx, cmd);
-    case FL_OP_INCR:
-        return op_incr(cx, cmd);
-    case FL_OP_MERGE:
-        return op_merge(cx, cmd);
-    case FL_OP_CREATE:
-        return op_create(cx, cmd);
-    }
-    return FL_CODE_OK; /* check_cmd let no other op through */
+    /* by fl_op_t: FL_OP_ADD (1) to FL_OP_CREATE (9), in flush.h's order */
+    static int (*const ops[])(ctx_t *, const fl_cmd_t *) = {
+        NULL,    op_add,  op_remove, op_replace, op_move,
+        op_copy, op_test, op_incr,   op_merge,   op_create,
+    };
+    _Static_assert(sizeof ops / sizeof ops[0] == FL_OP_CREATE + 1, "one entry per op");
+    if (cmd->op < FL_OP_ADD || cmd->op > FL_OP_CREATE)
+        return FL_CODE_OK; /* check_cmd let no other op through */
+    return ops[cmd->op](cx, cmd);
 }
 
 /* The rules' constraints on the state after the command (and its stamps). */
