@@ -269,14 +269,8 @@ int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n
 static int undo_push(fl_doc_t *doc, undo_kind_t kind, const loc_t *loc, fl_slice_t parent,
                      const char *key, size_t klen, fl_value_t *old)
 {
-    if (doc->nundo == doc->undocap) {
-        uint32_t ncap = doc->undocap ? doc->undocap * 2 : 64;
-        undo_t *u = realloc(doc->undo, (size_t)ncap * sizeof(*u));
-        if (!u)
-            return FL_EERR_NOMEM;
-        doc->undo = u;
-        doc->undocap = ncap;
-    }
+    if (fl_grow(&doc->undo, &doc->undocap, doc->nundo, sizeof *doc->undo, 64) != 0)
+        return FL_EERR_NOMEM;
     undo_t *u = &doc->undo[doc->nundo++];
     u->kind = (uint8_t)kind;
     u->handback = false;
