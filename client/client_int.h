@@ -38,6 +38,7 @@
 
 #include "flushline/client.h"
 #include "flushline/clock.h"
+#include "flushline/frag.h"
 
 #include <errno.h>
 #include <stdio.h>
