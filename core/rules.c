@@ -317,6 +317,43 @@ static int get_cond(pctx_t *p, const json_t *j, cond_t *c)
     return p->err;
 }
 
+/* The element getters get_items takes: one array element into *out. */
+static void item_pattern(pctx_t *p, const json_t *j, void *out)
+{
+    get_pattern(p, j, true, out);
+}
+
+static void item_role(pctx_t *p, const json_t *j, void *out)
+{
+    get_name(p, j, FL_RULES_MAX_NAME, out);
+}
+
+static void item_cond(pctx_t *p, const json_t *j, void *out)
+{
+    get_cond(p, j, out);
+}
+
+/* The list j at key (errors name key[i]): its n elements of size bytes in a
+ * palloc'd array, each read by get; NULL with *n 0 when it is not a list or
+ * out of memory (p->err says which). */
+static void *get_items(pctx_t *p, const char *key, const json_t *j, size_t size,
+                       void (*get)(pctx_t *, const json_t *, void *), uint32_t *count)
+{
+    size_t old = push_key(p, key), n;
+    char *items = NULL;
+    *count = 0;
+    if (!get_list(p, j, &n) && (items = palloc(p, n * size))) {
+        *count = (uint32_t)n;
+        for (size_t i = 0; i < n && !p->err; i++) {
+            size_t o2 = push_idx(p, i);
+            get(p, json_array_get(j, i), items + i * size);
+            pop(p, o2);
+        }
+    }
+    pop(p, old);
+    return items;
+}
+
 static int get_allow(pctx_t *p, const json_t *j, allow_t *a)
 {
     static const char *const keys[] = {"ops", "paths", "roles", "where", NULL};
@@ -330,47 +367,18 @@ static int get_allow(pctx_t *p, const json_t *j, allow_t *a)
         return fail(p, "missing \"ops\"");
     if (!paths)
         return fail(p, "missing \"paths\"");
-    size_t old = push_key(p, "ops"), n;
+    size_t old = push_key(p, "ops");
     get_ops(p, ops, &a->ops, ALL_OPS);
     pop(p, old);
     if (p->err)
         return p->err;
-    old = push_key(p, "paths");
-    if (!get_list(p, paths, &n) && (a->paths = palloc(p, n * sizeof(pat_t)))) {
-        a->npaths = (uint32_t)n;
-        for (size_t i = 0; i < n && !p->err; i++) {
-            size_t o2 = push_idx(p, i);
-            get_pattern(p, json_array_get(paths, i), true, &a->paths[i]);
-            pop(p, o2);
-        }
-    }
-    pop(p, old);
+    a->paths = get_items(p, "paths", paths, sizeof(pat_t), item_pattern, &a->npaths);
     if (p->err)
         return p->err;
-    if (roles) {
-        old = push_key(p, "roles");
-        if (!get_list(p, roles, &n) && (a->roles = palloc(p, n * sizeof(fl_slice_t)))) {
-            a->nroles = (uint32_t)n;
-            for (size_t i = 0; i < n && !p->err; i++) {
-                size_t o2 = push_idx(p, i);
-                get_name(p, json_array_get(roles, i), FL_RULES_MAX_NAME, &a->roles[i]);
-                pop(p, o2);
-            }
-        }
-        pop(p, old);
-    }
-    if (where && !p->err) {
-        old = push_key(p, "where");
-        if (!get_list(p, where, &n) && (a->conds = palloc(p, n * sizeof(cond_t)))) {
-            a->nconds = (uint32_t)n;
-            for (size_t i = 0; i < n && !p->err; i++) {
-                size_t o2 = push_idx(p, i);
-                get_cond(p, json_array_get(where, i), &a->conds[i]);
-                pop(p, o2);
-            }
-        }
-        pop(p, old);
-    }
+    if (roles)
+        a->roles = get_items(p, "roles", roles, sizeof(fl_slice_t), item_role, &a->nroles);
+    if (where && !p->err)
+        a->conds = get_items(p, "where", where, sizeof(cond_t), item_cond, &a->nconds);
     return p->err;
 }
 
