@@ -60,25 +60,26 @@ static int value_error(const fl_config_t *cfg, const fl_config_entry_t *e, const
 static int parse_value(const fl_config_t *cfg, const fl_config_entry_t *e, const char *text,
                        const char *where, value_t *v, char *errstr, size_t errstr_size)
 {
+    /* the types whose value is an int64_t, by type */
+    static int (*const int_parsers[])(const char *, int64_t *) = {
+        [FL_CONFIG_INT] = cf_parse_int,
+        [FL_CONFIG_DURATION_MS] = fl_config_parse_duration_ms,
+        [FL_CONFIG_DURATION_S] = cf_parse_seconds,
+        [FL_CONFIG_SIZE] = fl_config_parse_size,
+    };
     int bad = 0;
     switch (e->type) {
     case FL_CONFIG_STRING:
         v->s = text;
         break;
     case FL_CONFIG_INT:
-        bad = cf_parse_int(text, &v->i);
+    case FL_CONFIG_DURATION_MS:
+    case FL_CONFIG_DURATION_S:
+    case FL_CONFIG_SIZE:
+        bad = int_parsers[e->type](text, &v->i);
         break;
     case FL_CONFIG_BOOL:
         bad = fl_config_parse_bool(text, &v->b);
-        break;
-    case FL_CONFIG_DURATION_MS:
-        bad = fl_config_parse_duration_ms(text, &v->i);
-        break;
-    case FL_CONFIG_DURATION_S:
-        bad = cf_parse_seconds(text, &v->i);
-        break;
-    case FL_CONFIG_SIZE:
-        bad = fl_config_parse_size(text, &v->i);
         break;
     case FL_CONFIG_DOUBLE:
         bad = cf_parse_double(text, &v->d);
