@@ -130,8 +130,8 @@ static const char *jtype(const json_t *j)
     }
 }
 
-/* Checks that every key of obj is one of the NULL-terminated names. */
-static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, const char *what)
+/* The first key of obj that is not one of the NULL-terminated names, or NULL. */
+static const char *unknown_key(const json_t *obj, const char *const *names)
 {
     const char *k;
     json_t *v;
@@ -140,14 +140,22 @@ static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, con
         for (const char *const *n = names; *n; n++)
             if (strcmp(*n, k) == 0)
                 ok = true;
-        if (!ok) {
-            size_t old = push_key(p, k);
-            fail(p, "unknown %s key", what);
-            pop(p, old);
-            return p->err;
-        }
+        if (!ok)
+            return k;
     }
-    return 0;
+    return NULL;
+}
+
+/* Checks that every key of obj is one of the NULL-terminated names. */
+static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, const char *what)
+{
+    const char *k = unknown_key(obj, names);
+    if (!k)
+        return 0;
+    size_t old = push_key(p, k);
+    fail(p, "unknown %s key", what);
+    pop(p, old);
+    return p->err;
 }
 
 /* A non-empty string of at most max bytes (valid UTF-8: jansson checks). */
@@ -437,21 +445,13 @@ static int schema_keywords(pctx_t *p, const json_t *j)
         "const",     "minimum",    "maximum",  "minLength",            "maxLength",
         "minItems",  "maxItems",   "minProperties", "maxProperties",   "items",
         "title",     "description", "$comment", NULL};
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
-        bool ok = false;
-        for (const char *const *n = keys; *n; n++)
-            if (strcmp(*n, k) == 0)
-                ok = true;
-        if (!ok) {
-            size_t old = push_key(p, k);
-            fail(p, "schema keyword outside the supported subset (RULES.md)");
-            pop(p, old);
-            return p->err;
-        }
-    }
-    return 0;
+    const char *k = unknown_key(j, keys);
+    if (!k)
+        return 0;
+    size_t old = push_key(p, k);
+    fail(p, "schema keyword outside the supported subset (RULES.md)");
+    pop(p, old);
+    return p->err;
 }
 
 /* The steps below parse the value v of one keyword into s; errors are
