@@ -15,15 +15,23 @@
 #include "engine_int.h"
 #include "flushline/rules.h"
 
-static int op_add(ctx_t *cx, const fl_cmd_t *cmd)
+/* add (mode PTR_ADD: inserts into an array) and replace (PTR_EXISTING): a
+ * clone of the command's value at its path. */
+static int put_value(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode)
 {
     loc_t loc;
-    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, PTR_ADD, cx->arena, &loc);
+    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, mode, cx->arena, &loc);
     if (rc != FL_CODE_OK)
         return rc;
     if ((rc = fl_state_check_depth(cx->doc, loc.level, &cmd->value)) != FL_CODE_OK)
         return rc;
-    return fl_state_put_clone(cx->doc, &loc, &cmd->value, loc.parent->type == FL_ARRAY);
+    return fl_state_put_clone(cx->doc, &loc, &cmd->value,
+                              mode == PTR_ADD && loc.parent->type == FL_ARRAY);
+}
+
+static int op_add(ctx_t *cx, const fl_cmd_t *cmd)
+{
+    return put_value(cx, cmd, PTR_ADD);
 }
 
 static int op_remove(ctx_t *cx, const fl_cmd_t *cmd)
@@ -37,13 +45,7 @@ static int op_remove(ctx_t *cx, const fl_cmd_t *cmd)
 
 static int op_replace(ctx_t *cx, const fl_cmd_t *cmd)
 {
-    loc_t loc;
-    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, PTR_EXISTING, cx->arena, &loc);
-    if (rc != FL_CODE_OK)
-        return rc;
-    if ((rc = fl_state_check_depth(cx->doc, loc.level, &cmd->value)) != FL_CODE_OK)
-        return rc;
-    return fl_state_put_clone(cx->doc, &loc, &cmd->value, false);
+    return put_value(cx, cmd, PTR_EXISTING);
 }
 
 static int op_move(ctx_t *cx, const fl_cmd_t *cmd)
