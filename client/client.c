@@ -134,6 +134,7 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
         return NULL;
     if (!(client = calloc(1, sizeof *client)))
         return NULL;
+    TAILQ_INIT(&client->pend);
     client->ctx = ctx;
     if (set_gateways(client, opts) < 0)
         goto fail;
@@ -293,12 +294,7 @@ static int flush_common(fl_client_t *client, fl_slice_t doc, const fl_cmd_t *cmd
     pf->di = di;
     pf->seq = di->last_seq;
     pf->st = PF_QUEUED;
-    pf->prev = client->pend_tail;
-    if (client->pend_tail)
-        client->pend_tail->next = pf;
-    else
-        client->pend_head = pf;
-    client->pend_tail = pf;
+    TAILQ_INSERT_TAIL(&client->pend, pf, link);
     client->npending++;
     client->nqueued++;
     if (client->state == FL_CLIENT_READY)

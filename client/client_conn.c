@@ -46,7 +46,7 @@ static void on_disconnect(fl_client_t *client, int close_code)
     client->rxlen = 0;
     client->rx_overflow = false;
     cl_ctl_clear(client);
-    for (pf = client->pend_head; pf; pf = pf->next) {
+    TAILQ_FOREACH(pf, &client->pend, link) {
         pf->nacked = false; /* the next gateway's bucket is fresh */
         if (pf->st != PF_QUEUED)
             cl_pending_set(client, pf, PF_QUEUED);
@@ -323,8 +323,8 @@ void cl_client_destroy_ex(fl_client_t *client, bool context_going)
         client->wsi = NULL;
     }
     cl_ctl_clear(client);
-    while (client->pend_head)
-        cl_pending_unlink(client, client->pend_head);
+    while (!TAILQ_EMPTY(&client->pend))
+        cl_pending_unlink(client, TAILQ_FIRST(&client->pend));
     for (di = client->docs; di; di = dnext) {
         dnext = di->next;
         fl_doc_free(di->doc);

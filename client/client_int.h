@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <libwebsockets.h>
 #include <sodium.h>
@@ -82,7 +83,7 @@ typedef struct docinfo_s {
 enum { PF_QUEUED = 0, PF_INFLIGHT = 1, PF_RETRY = 2 };
 
 typedef struct pending_s {
-    struct pending_s *prev, *next;
+    TAILQ_ENTRY(pending_s) link; /* client->pend, in seq order per document */
     docinfo_t *di;
     uint64_t seq;
     int st;
@@ -137,7 +138,7 @@ struct fl_client_s {
     int64_t pace_last_us;
 
     frame_t *ctl_head, *ctl_tail;
-    pending_t *pend_head, *pend_tail;
+    TAILQ_HEAD(pending_list, pending_s) pend;
     uint32_t npending, nqueued;
     uint64_t scan_epoch;
     docinfo_t *docs;
