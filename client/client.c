@@ -163,10 +163,7 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
     client->opaque = opts->opaque;
     client->state = FL_CLIENT_BACKOFF;
 
-    client->next = ctx->clients;
-    if (ctx->clients)
-        ctx->clients->prev = client;
-    ctx->clients = client;
+    LIST_INSERT_HEAD(&ctx->clients, client, link);
     cl_schedule_connect(client, 0);
     return client;
 fail:
@@ -181,23 +178,14 @@ void fl_client_free(fl_client_t *client)
         return;
     ctx = client->ctx;
     client->dead = true;
-    if (client->prev)
-        client->prev->next = client->next;
-    else
-        ctx->clients = client->next;
-    if (client->next)
-        client->next->prev = client->prev;
-    client->prev = NULL;
+    LIST_REMOVE(client, link);
     lws_sul_cancel(&client->sul_connect);
     lws_sul_cancel(&client->sul_retry);
     lws_sul_cancel(&client->sul_pace);
-    if (ctx->depth > 0) {
-        client->next = ctx->dead;
-        ctx->dead = client;
-    } else {
-        client->next = NULL;
+    if (ctx->depth > 0)
+        LIST_INSERT_HEAD(&ctx->dead, client, link);
+    else
         cl_client_destroy(client);
-    }
 }
 
 int fl_client_close(fl_client_t *client)

@@ -282,6 +282,8 @@ fl_client_ctx_t *fl_client_ctx_new(char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "client: out of memory");
         return NULL;
     }
+    LIST_INIT(&ctx->clients);
+    LIST_INIT(&ctx->dead);
     ctx->protocols[0].name = PROTOCOL_NAME;
     ctx->protocols[0].callback = on_lws;
     ctx->protocols[0].rx_buffer_size = 65536;
@@ -358,9 +360,9 @@ void cl_client_destroy(fl_client_t *client)
 
 static void reap_ex(fl_client_ctx_t *ctx, bool context_going)
 {
-    while (ctx->dead) {
-        fl_client_t *client = ctx->dead;
-        ctx->dead = client->next;
+    while (!LIST_EMPTY(&ctx->dead)) {
+        fl_client_t *client = LIST_FIRST(&ctx->dead);
+        LIST_REMOVE(client, link);
         cl_client_destroy_ex(client, context_going);
     }
 }
@@ -392,9 +394,9 @@ void fl_client_ctx_free(fl_client_ctx_t *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->clients) {
-        fl_client_t *client = ctx->clients;
-        ctx->clients = client->next;
+    while (!LIST_EMPTY(&ctx->clients)) {
+        fl_client_t *client = LIST_FIRST(&ctx->clients);
+        LIST_REMOVE(client, link);
         client->dead = true;
         cl_client_destroy_ex(client, true);
     }

@@ -101,7 +101,7 @@ typedef struct gwaddr_s {
 
 struct fl_client_s {
     fl_client_ctx_t *ctx;
-    fl_client_t *prev, *next; /* ctx->clients, or ctx->dead once freed */
+    LIST_ENTRY(fl_client_s) link; /* in ctx->clients, or ctx->dead once freed */
     struct lws *wsi;
 
     gwaddr_t *gws; /* ngws >= 1 addresses; gw_cur is the current or next attempt's */
@@ -154,8 +154,7 @@ struct fl_client_s {
 struct fl_client_ctx_s {
     struct lws_context *context;
     struct lws_protocols protocols[2];
-    fl_client_t *clients;
-    fl_client_t *dead;
+    LIST_HEAD(client_list, fl_client_s) clients, dead;
     int depth; /* > 0 while inside fl_client_service */
     unsigned char *scratch; /* LWS_PRE + a pending flush being written */
     size_t scratch_cap;
