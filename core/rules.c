@@ -146,9 +146,12 @@ static const char *unknown_key(const json_t *obj, const char *const *names)
     return NULL;
 }
 
-/* Checks that every key of obj is one of the NULL-terminated names. */
+/* Checks that obj is an object and every key of it one of the
+ * NULL-terminated names; what names the object in the error. */
 static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, const char *what)
 {
+    if (!json_is_object(obj))
+        return fail(p, "must be an object, not %s", jtype(obj));
     const char *k = unknown_key(obj, names);
     if (!k)
         return 0;
@@ -284,8 +287,6 @@ static int get_value(pctx_t *p, const json_t *j, fl_value_t *out)
 static int get_cond(pctx_t *p, const json_t *j, cond_t *c)
 {
     static const char *const keys[] = {"target", "value", "eq", "ne", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "condition"))
         return p->err;
     json_t *t = json_object_get(j, "target"), *v = json_object_get(j, "value");
@@ -365,8 +366,6 @@ static void *get_items(pctx_t *p, const char *key, const json_t *j, size_t size,
 static int get_allow(pctx_t *p, const json_t *j, allow_t *a)
 {
     static const char *const keys[] = {"ops", "paths", "roles", "where", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "allow"))
         return p->err;
     json_t *ops = json_object_get(j, "ops"), *paths = json_object_get(j, "paths");
@@ -619,8 +618,6 @@ static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
 static int get_stamp(pctx_t *p, const json_t *j, stamp_t *st)
 {
     static const char *const keys[] = {"path", "on", "set", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "stamp"))
         return p->err;
     json_t *path = json_object_get(j, "path"), *on = json_object_get(j, "on");
@@ -689,8 +686,6 @@ static int get_rule(pctx_t *p, const json_t *j, rule_t *r)
 {
     static const char *const keys[] = {"name", "allow", "constraint", "stamp", "description",
                                        NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "rule"))
         return p->err;
     json_t *name = json_object_get(j, "name");
@@ -725,9 +720,7 @@ static int get_rule(pctx_t *p, const json_t *j, rule_t *r)
         static const char *const ckeys[] = {"path", "schema", NULL};
         r->kind = R_CONSTRAINT;
         old = push_key(p, "constraint");
-        if (!json_is_object(c)) {
-            fail(p, "must be an object, not %s", jtype(c));
-        } else if (!only_keys(p, c, ckeys, "constraint")) {
+        if (!only_keys(p, c, ckeys, "constraint")) {
             json_t *path = json_object_get(c, "path"), *schema = json_object_get(c, "schema");
             if (!path)
                 fail(p, "missing \"path\"");
@@ -819,10 +812,6 @@ int fl_rules_parse(const char *json, size_t len, fl_rules_t **out, char *errstr,
         goto fail;
     }
     p.arena = rs->arena;
-    if (!json_is_object(root)) {
-        fail(&p, "must be an object, not %s", jtype(root));
-        goto fail;
-    }
     if (only_keys(&p, root, keys, "top-level"))
         goto fail;
     json_t *dr = json_object_get(root, "default_role"), *rules = json_object_get(root, "rules");
