@@ -6,7 +6,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "flushline/log.h"
 
@@ -18,11 +17,7 @@ const fl_config_table_t *const fl_cli_tables[] = {
     &fl_cmd_rules_list_options, &fl_cmd_rules_check_options, NULL,
 };
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} commands[] = {
+static const fl_cli_sub_t commands[] = {
     {"topics", fl_cmd_topics, "create or check the Kafka topics (topics create|describe)"},
     {"token", fl_cmd_token, "signing keys and tokens (token keygen|mint|verify)"},
     {"replay", fl_cmd_replay, "replay documents' history from events offsets or times"},
@@ -50,18 +45,7 @@ int fl_cli_main(int argc, char **argv)
     /* librdkafka reports every refused connection; the CLI prints its own
      * one-line error instead unless FLUSHLINE_LOG_LEVEL asks for more. */
     fl_log_init("flushline", lvl < 0 ? FL_LOG_ERROR - 1 : lvl);
-    if (argc < 2) {
-        usage(stderr);
-        return FL_EXIT_USAGE;
-    }
-    if (fl_cli_is_help(argv[1])) {
-        usage(stdout);
-        return FL_EXIT_OK;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "flushline: unknown command \"%s\"\n", argv[1]);
-    usage(stderr);
-    return FL_EXIT_USAGE;
+    static const fl_cli_group_t group = {"flushline", "command", usage, commands,
+                                         sizeof commands / sizeof commands[0]};
+    return fl_cli_dispatch(&group, argc, argv);
 }

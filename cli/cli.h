@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "flushline/config.h"
 #include "flushline/kafka.h"
@@ -61,8 +62,27 @@ typedef struct fl_cli_common_s {
 #define FL_CLI_OPTIONS(entries_, kafka_)                                                          \
     .entries = (entries_), .count = FL_CONFIG_COUNT(entries_), .kafka = (kafka_), .cli = true
 
-/* "--help", "-h" or "help": where a command has subcommands of its own. */
-bool fl_cli_is_help(const char *arg);
+/* A command with subcommands of its own (and flushline itself): names,
+ * their entry points (argv[0] the subcommand's name) and a summary line
+ * (NULL where help() says it). */
+typedef struct fl_cli_sub_s {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} fl_cli_sub_t;
+
+typedef struct fl_cli_group_s {
+    const char *program; /* "flushline rules": stderr messages begin with it */
+    const char *what;    /* "subcommand": the word of the unknown-name error */
+    void (*help)(FILE *out);
+    const fl_cli_sub_t *subs;
+    size_t count;
+} fl_cli_group_t;
+
+/* Runs the subcommand named by argv[1]: "--help", "-h" or "help" print
+ * help on stdout (FL_EXIT_OK); none or an unknown name print help on stderr
+ * (FL_EXIT_USAGE). */
+int fl_cli_dispatch(const fl_cli_group_t *group, int argc, char **argv);
 
 /* Checks for table entries (fl_config_check_fn). */
 int fl_cli_check_doc(const void *field, char *errstr, size_t errstr_size);

@@ -639,25 +639,23 @@ out:
     return rc;
 }
 
+static int cmd_get(int argc, char **argv)
+{
+    return cmd_get_list(argc, argv, true);
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    return cmd_get_list(argc, argv, false);
+}
+
 int fl_cmd_rules(int argc, char **argv)
 {
-    if (argc < 2) {
-        help(stderr);
-        return FL_EXIT_USAGE;
-    }
-    if (fl_cli_is_help(argv[1])) {
-        help(stdout);
-        return FL_EXIT_OK;
-    }
-    if (strcmp(argv[1], "put") == 0)
-        return cmd_put(argc - 1, argv + 1);
-    if (strcmp(argv[1], "get") == 0)
-        return cmd_get_list(argc - 1, argv + 1, true);
-    if (strcmp(argv[1], "list") == 0)
-        return cmd_get_list(argc - 1, argv + 1, false);
-    if (strcmp(argv[1], "check") == 0)
-        return cmd_check(argc - 1, argv + 1);
-    fprintf(stderr, "flushline rules: unknown subcommand \"%s\"\n", argv[1]);
-    help(stderr);
-    return FL_EXIT_USAGE;
+    static const fl_cli_sub_t subs[] = {
+        {"put", cmd_put, NULL}, {"get", cmd_get, NULL},
+        {"list", cmd_list, NULL}, {"check", cmd_check, NULL},
+    };
+    static const fl_cli_group_t group = {"flushline rules", "subcommand", help, subs,
+                                         sizeof subs / sizeof subs[0]};
+    return fl_cli_dispatch(&group, argc, argv);
 }

@@ -450,21 +450,9 @@ fail:
 
 int fl_cmd_token(int argc, char **argv)
 {
-    if (argc < 2) {
-        help(stderr);
-        return FL_EXIT_USAGE;
-    }
-    if (fl_cli_is_help(argv[1])) {
-        help(stdout);
-        return FL_EXIT_OK;
-    }
-    if (strcmp(argv[1], "keygen") == 0)
-        return cmd_keygen(argc - 1, argv + 1);
-    if (strcmp(argv[1], "mint") == 0)
-        return cmd_mint(argc - 1, argv + 1);
-    if (strcmp(argv[1], "verify") == 0)
-        return cmd_verify(argc - 1, argv + 1);
-    fprintf(stderr, "flushline token: unknown subcommand \"%s\"\n", argv[1]);
-    help(stderr);
-    return FL_EXIT_USAGE;
+    static const fl_cli_sub_t subs[] = {
+        {"keygen", cmd_keygen, NULL}, {"mint", cmd_mint, NULL}, {"verify", cmd_verify, NULL}};
+    static const fl_cli_group_t group = {"flushline token", "subcommand", help, subs,
+                                         sizeof subs / sizeof subs[0]};
+    return fl_cli_dispatch(&group, argc, argv);
 }

@@ -208,14 +208,8 @@ static int keep_snapshot(verify_t *v, const rd_kafka_message_t *msg, const fl_wi
     snaplist_t *sl = ent->user;
     if (!sl && !(sl = ent->user = calloc(1, sizeof *sl)))
         return FL_HIST_ENOMEM;
-    if (sl->n == sl->cap) {
-        uint32_t cap = sl->cap ? sl->cap * 2 : 8;
-        snap_t *nv = realloc(sl->v, cap * sizeof *nv);
-        if (!nv)
-            return FL_HIST_ENOMEM;
-        sl->v = nv;
-        sl->cap = cap;
-    }
+    if (fl_grow(&sl->v, &sl->cap, sl->n, sizeof *sl->v, 8) != 0)
+        return FL_HIST_ENOMEM;
     snap_t *sn = &sl->v[sl->n++];
     sn->version = s->version;
     memcpy(sn->digest, s->digest, FL_HASH_LEN);

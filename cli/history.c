@@ -46,7 +46,7 @@ const char *fl_hist_strerror(int err)
         "chain hash mismatch",  "commands do not apply", "interrupted",
         "check failed",
     };
-    return err <= 0 && -err < (int)(sizeof text / sizeof text[0]) ? text[-err] : "unknown error";
+    return FL_NAME_AT(text, -(long)err, "unknown error");
 }
 
 /* ---- connecting --------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* options: what every subcommand shares: loading its option table, --help,
- * usage errors, and the checks the tables name. Called by the cmd_*.c files;
- * cli.c (the dispatch) is above them and calls only their entry points. */
+ * usage errors, the checks the tables name, and the dispatch of a command
+ * with subcommands (fl_cli_dispatch, which reaches them only through the
+ * table it is given). Called by the cmd_*.c files and cli.c. */
 #include "cli.h"
 
 #include <stdarg.h>
@@ -42,9 +43,27 @@ int fl_cli_check_nonempty(const void *field, char *errstr, size_t errstr_size)
     return 0;
 }
 
-bool fl_cli_is_help(const char *arg)
+static bool is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0 || strcmp(arg, "help") == 0;
+}
+
+int fl_cli_dispatch(const fl_cli_group_t *group, int argc, char **argv)
+{
+    if (argc < 2) {
+        group->help(stderr);
+        return FL_EXIT_USAGE;
+    }
+    if (is_help(argv[1])) {
+        group->help(stdout);
+        return FL_EXIT_OK;
+    }
+    for (size_t i = 0; i < group->count; i++)
+        if (strcmp(argv[1], group->subs[i].name) == 0)
+            return group->subs[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown %s \"%s\"\n", group->program, group->what, argv[1]);
+    group->help(stderr);
+    return FL_EXIT_USAGE;
 }
 
 int fl_cli_options(const fl_config_table_t *table, void *opts, fl_cli_common_t *common,

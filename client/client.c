@@ -8,42 +8,19 @@
 
 const char *fl_client_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_CLIENT_ENOMEM:
-        return "out of memory";
-    case FL_CLIENT_EINVAL:
-        return "invalid argument";
-    case FL_CLIENT_ENOTCONN:
-        return "not connected";
-    case FL_CLIENT_ECLOSED:
-        return "client closed";
-    case FL_CLIENT_EENCODE:
-        return "message cannot be encoded";
-    case FL_CLIENT_ENOSUB:
-        return "not subscribed";
-    default:
-        return "unknown error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success",       "out of memory",
+                                       "invalid argument", "not connected",
+                                       "client closed", "message cannot be encoded",
+                                       "not subscribed"};
+    return FL_NAME_AT(text, -(long)err, "unknown error");
 }
 
 const char *fl_client_state_name(int state)
 {
-    switch (state) {
-    case FL_CLIENT_CONNECTING:
-        return "connecting";
-    case FL_CLIENT_HELLO:
-        return "hello";
-    case FL_CLIENT_READY:
-        return "ready";
-    case FL_CLIENT_BACKOFF:
-        return "backoff";
-    case FL_CLIENT_STOPPED:
-        return "stopped";
-    default:
-        return "unknown";
-    }
+    static const char *const names[] = {NULL,    "connecting", "hello",
+                                        "ready", "backoff",    "stopped"};
+    return FL_NAME_AT(names, state, "unknown");
 }
 
 static char *dup_str(const char *s)
@@ -157,6 +134,7 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
         return NULL;
     if (!(client = calloc(1, sizeof *client)))
         return NULL;
+    TAILQ_INIT(&client->pend);
     client->ctx = ctx;
     if (set_gateways(client, opts) < 0)
         goto fail;
@@ -185,10 +163,7 @@ fl_client_t *fl_client_new(fl_client_ctx_t *ctx, const fl_client_opts_t *opts)
     client->opaque = opts->opaque;
     client->state = FL_CLIENT_BACKOFF;
 
-    client->next = ctx->clients;
-    if (ctx->clients)
-        ctx->clients->prev = client;
-    ctx->clients = client;
+    LIST_INSERT_HEAD(&ctx->clients, client, link);
     cl_schedule_connect(client, 0);
     return client;
 fail:
@@ -203,23 +178,14 @@ void fl_client_free(fl_client_t *client)
         return;
     ctx = client->ctx;
     client->dead = true;
-    if (client->prev)
-        client->prev->next = client->next;
-    else
-        ctx->clients = client->next;
-    if (client->next)
-        client->next->prev = client->prev;
-    client->prev = NULL;
+    LIST_REMOVE(client, link);
     lws_sul_cancel(&client->sul_connect);
     lws_sul_cancel(&client->sul_retry);
     lws_sul_cancel(&client->sul_pace);
-    if (ctx->depth > 0) {
-        client->next = ctx->dead;
-        ctx->dead = client;
-    } else {
-        client->next = NULL;
+    if (ctx->depth > 0)
+        LIST_INSERT_HEAD(&ctx->dead, client, link);
+    else
         cl_client_destroy(client);
-    }
 }
 
 int fl_client_close(fl_client_t *client)
@@ -316,12 +282,7 @@ static int flush_common(fl_client_t *client, fl_slice_t doc, const fl_cmd_t *cmd
     pf->di = di;
     pf->seq = di->last_seq;
     pf->st = PF_QUEUED;
-    pf->prev = client->pend_tail;
-    if (client->pend_tail)
-        client->pend_tail->next = pf;
-    else
-        client->pend_head = pf;
-    client->pend_tail = pf;
+    TAILQ_INSERT_TAIL(&client->pend, pf, link);
     client->npending++;
     client->nqueued++;
     if (client->state == FL_CLIENT_READY)

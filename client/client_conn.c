@@ -46,7 +46,7 @@ static void on_disconnect(fl_client_t *client, int close_code)
     client->rxlen = 0;
     client->rx_overflow = false;
     cl_ctl_clear(client);
-    for (pf = client->pend_head; pf; pf = pf->next) {
+    TAILQ_FOREACH(pf, &client->pend, link) {
         pf->nacked = false; /* the next gateway's bucket is fresh */
         if (pf->st != PF_QUEUED)
             cl_pending_set(client, pf, PF_QUEUED);
@@ -282,6 +282,8 @@ fl_client_ctx_t *fl_client_ctx_new(char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "client: out of memory");
         return NULL;
     }
+    LIST_INIT(&ctx->clients);
+    LIST_INIT(&ctx->dead);
     ctx->protocols[0].name = PROTOCOL_NAME;
     ctx->protocols[0].callback = on_lws;
     ctx->protocols[0].rx_buffer_size = 65536;
@@ -323,8 +325,8 @@ void cl_client_destroy_ex(fl_client_t *client, bool context_going)
         client->wsi = NULL;
     }
     cl_ctl_clear(client);
-    while (client->pend_head)
-        cl_pending_unlink(client, client->pend_head);
+    while (!TAILQ_EMPTY(&client->pend))
+        cl_pending_unlink(client, TAILQ_FIRST(&client->pend));
     for (di = client->docs; di; di = dnext) {
         dnext = di->next;
         fl_doc_free(di->doc);
@@ -358,9 +360,9 @@ void cl_client_destroy(fl_client_t *client)
 
 static void reap_ex(fl_client_ctx_t *ctx, bool context_going)
 {
-    while (ctx->dead) {
-        fl_client_t *client = ctx->dead;
-        ctx->dead = client->next;
+    while (!LIST_EMPTY(&ctx->dead)) {
+        fl_client_t *client = LIST_FIRST(&ctx->dead);
+        LIST_REMOVE(client, link);
         cl_client_destroy_ex(client, context_going);
     }
 }
@@ -392,9 +394,9 @@ void fl_client_ctx_free(fl_client_ctx_t *ctx)
 {
     if (!ctx)
         return;
-    while (ctx->clients) {
-        fl_client_t *client = ctx->clients;
-        ctx->clients = client->next;
+    while (!LIST_EMPTY(&ctx->clients)) {
+        fl_client_t *client = LIST_FIRST(&ctx->clients);
+        LIST_REMOVE(client, link);
         client->dead = true;
         cl_client_destroy_ex(client, true);
     }

@@ -291,22 +291,11 @@ int cl_on_receive(fl_client_t *client, struct lws *wsi, const char *in, size_t l
     if (client->rxlen == 0 && !client->rx_overflow)
         client->rx_text = !lws_frame_is_binary(wsi);
     if (!client->rx_overflow) {
-        if (client->rxlen + len > client->max_frame) {
-            client->rx_overflow = true;
-        } else {
-            if (client->rxlen + len > client->rxcap) {
-                size_t cap = client->rxcap ? client->rxcap : 4096;
-                char *p;
-                while (cap < client->rxlen + len)
-                    cap *= 2;
-                if (!(p = realloc(client->rx, cap)))
-                    return -1;
-                client->rx = p;
-                client->rxcap = cap;
-            }
-            memcpy(client->rx + client->rxlen, in, len);
-            client->rxlen += len;
-        }
+        int r = fl_frag_append(&client->rx, &client->rxlen, &client->rxcap, in, len,
+                               client->max_frame);
+        if (r < 0)
+            return -1;
+        client->rx_overflow = r > 0;
     }
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) > 0)
         return 0;

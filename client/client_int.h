@@ -38,11 +38,13 @@
 
 #include "flushline/client.h"
 #include "flushline/clock.h"
+#include "flushline/frag.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <libwebsockets.h>
 #include <sodium.h>
@@ -81,7 +83,7 @@ typedef struct docinfo_s {
 enum { PF_QUEUED = 0, PF_INFLIGHT = 1, PF_RETRY = 2 };
 
 typedef struct pending_s {
-    struct pending_s *prev, *next;
+    TAILQ_ENTRY(pending_s) link; /* client->pend, in seq order per document */
     docinfo_t *di;
     uint64_t seq;
     int st;
@@ -99,7 +101,7 @@ typedef struct gwaddr_s {
 
 struct fl_client_s {
     fl_client_ctx_t *ctx;
-    fl_client_t *prev, *next; /* ctx->clients, or ctx->dead once freed */
+    LIST_ENTRY(fl_client_s) link; /* in ctx->clients, or ctx->dead once freed */
     struct lws *wsi;
 
     gwaddr_t *gws; /* ngws >= 1 addresses; gw_cur is the current or next attempt's */
@@ -136,7 +138,7 @@ struct fl_client_s {
     int64_t pace_last_us;
 
     frame_t *ctl_head, *ctl_tail;
-    pending_t *pend_head, *pend_tail;
+    TAILQ_HEAD(pending_list, pending_s) pend;
     uint32_t npending, nqueued;
     uint64_t scan_epoch;
     docinfo_t *docs;
@@ -152,8 +154,7 @@ struct fl_client_s {
 struct fl_client_ctx_s {
     struct lws_context *context;
     struct lws_protocols protocols[2];
-    fl_client_t *clients;
-    fl_client_t *dead;
+    LIST_HEAD(client_list, fl_client_s) clients, dead;
     int depth; /* > 0 while inside fl_client_service */
     unsigned char *scratch; /* LWS_PRE + a pending flush being written */
     size_t scratch_cap;

@@ -95,14 +95,7 @@ void cl_ctl_clear(fl_client_t *client)
 
 void cl_pending_unlink(fl_client_t *client, pending_t *pf)
 {
-    if (pf->prev)
-        pf->prev->next = pf->next;
-    else
-        client->pend_head = pf->next;
-    if (pf->next)
-        pf->next->prev = pf->prev;
-    else
-        client->pend_tail = pf->prev;
+    TAILQ_REMOVE(&client->pend, pf, link);
     if (pf->st == PF_QUEUED)
         client->nqueued--;
     client->npending--;
@@ -122,7 +115,7 @@ void cl_pending_set(fl_client_t *client, pending_t *pf, int st)
 pending_t *cl_pending_find(const fl_client_t *client, fl_slice_t doc, uint64_t seq)
 {
     pending_t *pf;
-    for (pf = client->pend_head; pf; pf = pf->next)
+    TAILQ_FOREACH(pf, &client->pend, link)
         if (pf->seq == seq && pf->di->idlen == doc.len &&
             memcmp(pf->di->id, doc.ptr, doc.len) == 0)
             return pf;
@@ -138,7 +131,7 @@ pending_t *cl_pending_next(fl_client_t *client)
     if (client->nqueued == 0)
         return NULL;
     epoch = ++client->scan_epoch;
-    for (pf = client->pend_head; pf; pf = pf->next) {
+    TAILQ_FOREACH(pf, &client->pend, link) {
         if (pf->di->scan == epoch)
             continue;
         if (pf->st == PF_INFLIGHT) {
@@ -158,7 +151,7 @@ pending_t *cl_pending_next(fl_client_t *client)
 bool cl_pending_nacked_earlier(const pending_t *pf)
 {
     const pending_t *p;
-    for (p = pf->prev; p; p = p->prev)
+    for (p = TAILQ_PREV(pf, pending_list, link); p; p = TAILQ_PREV(p, pending_list, link))
         if (p->di == pf->di && p->nacked)
             return true;
     return false;
@@ -167,7 +160,7 @@ bool cl_pending_nacked_earlier(const pending_t *pf)
 bool cl_pending_has_earlier(const pending_t *pf)
 {
     const pending_t *p;
-    for (p = pf->prev; p; p = p->prev)
+    for (p = TAILQ_PREV(pf, pending_list, link); p; p = TAILQ_PREV(p, pending_list, link))
         if (p->di == pf->di)
             return true;
     return false;
@@ -195,7 +188,7 @@ static void on_retry_timer(lws_sorted_usec_list_t *sul)
     int64_t now = fl_clock_mono_ms(), next = INT64_MAX;
     pending_t *pf;
     client->timer_at = INT64_MAX;
-    for (pf = client->pend_head; pf; pf = pf->next) {
+    TAILQ_FOREACH(pf, &client->pend, link) {
         if (pf->st == PF_QUEUED)
             continue;
         if (pf->deadline_ms <= now) {

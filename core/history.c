@@ -23,9 +23,7 @@ const char *fl_history_strerror(int err)
         "the outcome's commands do not apply to the document",
         "chain hash mismatch",
     };
-    if (err > 0 || -err >= (int)(sizeof text / sizeof text[0]))
-        return "unknown history error";
-    return text[-err];
+    return FL_NAME_AT(text, -(long)err, "unknown history error");
 }
 
 /* ---- the outcome window --------------------------------------------------- */

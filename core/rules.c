@@ -13,24 +13,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flushline/engine.h"
 #include "rules_int.h"
 
 const char *fl_rules_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_RERR_NOMEM:
-        return "out of memory";
-    case FL_RERR_INVALID:
-        return "invalid rule set";
-    case FL_RERR_TOO_LARGE:
-        return "rules document too large";
-    case FL_RERR_ARG:
-        return "invalid argument";
-    default:
-        return "unknown rules error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success", "out of memory", "invalid rule set",
+                                       "rules document too large", "invalid argument"};
+    return FL_NAME_AT(text, -(long)err, "unknown rules error");
 }
 
 /* --------------------------------------------------------------- parse */
@@ -139,8 +130,8 @@ static const char *jtype(const json_t *j)
     }
 }
 
-/* Checks that every key of obj is one of the NULL-terminated names. */
-static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, const char *what)
+/* The first key of obj that is not one of the NULL-terminated names, or NULL. */
+static const char *unknown_key(const json_t *obj, const char *const *names)
 {
     const char *k;
     json_t *v;
@@ -149,14 +140,25 @@ static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, con
         for (const char *const *n = names; *n; n++)
             if (strcmp(*n, k) == 0)
                 ok = true;
-        if (!ok) {
-            size_t old = push_key(p, k);
-            fail(p, "unknown %s key", what);
-            pop(p, old);
-            return p->err;
-        }
+        if (!ok)
+            return k;
     }
-    return 0;
+    return NULL;
+}
+
+/* Checks that obj is an object and every key of it one of the
+ * NULL-terminated names; what names the object in the error. */
+static int only_keys(pctx_t *p, const json_t *obj, const char *const *names, const char *what)
+{
+    if (!json_is_object(obj))
+        return fail(p, "must be an object, not %s", jtype(obj));
+    const char *k = unknown_key(obj, names);
+    if (!k)
+        return 0;
+    size_t old = push_key(p, k);
+    fail(p, "unknown %s key", what);
+    pop(p, old);
+    return p->err;
 }
 
 /* A non-empty string of at most max bytes (valid UTF-8: jansson checks). */
@@ -285,8 +287,6 @@ static int get_value(pctx_t *p, const json_t *j, fl_value_t *out)
 static int get_cond(pctx_t *p, const json_t *j, cond_t *c)
 {
     static const char *const keys[] = {"target", "value", "eq", "ne", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "condition"))
         return p->err;
     json_t *t = json_object_get(j, "target"), *v = json_object_get(j, "value");
@@ -326,11 +326,46 @@ static int get_cond(pctx_t *p, const json_t *j, cond_t *c)
     return p->err;
 }
 
+/* The element getters get_items takes: one array element into *out. */
+static void item_pattern(pctx_t *p, const json_t *j, void *out)
+{
+    get_pattern(p, j, true, out);
+}
+
+static void item_role(pctx_t *p, const json_t *j, void *out)
+{
+    get_name(p, j, FL_RULES_MAX_NAME, out);
+}
+
+static void item_cond(pctx_t *p, const json_t *j, void *out)
+{
+    get_cond(p, j, out);
+}
+
+/* The list j at key (errors name key[i]): its n elements of size bytes in a
+ * palloc'd array, each read by get; NULL with *n 0 when it is not a list or
+ * out of memory (p->err says which). */
+static void *get_items(pctx_t *p, const char *key, const json_t *j, size_t size,
+                       void (*get)(pctx_t *, const json_t *, void *), uint32_t *count)
+{
+    size_t old = push_key(p, key), n;
+    char *items = NULL;
+    *count = 0;
+    if (!get_list(p, j, &n) && (items = palloc(p, n * size))) {
+        *count = (uint32_t)n;
+        for (size_t i = 0; i < n && !p->err; i++) {
+            size_t o2 = push_idx(p, i);
+            get(p, json_array_get(j, i), items + i * size);
+            pop(p, o2);
+        }
+    }
+    pop(p, old);
+    return items;
+}
+
 static int get_allow(pctx_t *p, const json_t *j, allow_t *a)
 {
     static const char *const keys[] = {"ops", "paths", "roles", "where", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "allow"))
         return p->err;
     json_t *ops = json_object_get(j, "ops"), *paths = json_object_get(j, "paths");
@@ -339,47 +374,18 @@ static int get_allow(pctx_t *p, const json_t *j, allow_t *a)
         return fail(p, "missing \"ops\"");
     if (!paths)
         return fail(p, "missing \"paths\"");
-    size_t old = push_key(p, "ops"), n;
+    size_t old = push_key(p, "ops");
     get_ops(p, ops, &a->ops, ALL_OPS);
     pop(p, old);
     if (p->err)
         return p->err;
-    old = push_key(p, "paths");
-    if (!get_list(p, paths, &n) && (a->paths = palloc(p, n * sizeof(pat_t)))) {
-        a->npaths = (uint32_t)n;
-        for (size_t i = 0; i < n && !p->err; i++) {
-            size_t o2 = push_idx(p, i);
-            get_pattern(p, json_array_get(paths, i), true, &a->paths[i]);
-            pop(p, o2);
-        }
-    }
-    pop(p, old);
+    a->paths = get_items(p, "paths", paths, sizeof(pat_t), item_pattern, &a->npaths);
     if (p->err)
         return p->err;
-    if (roles) {
-        old = push_key(p, "roles");
-        if (!get_list(p, roles, &n) && (a->roles = palloc(p, n * sizeof(fl_slice_t)))) {
-            a->nroles = (uint32_t)n;
-            for (size_t i = 0; i < n && !p->err; i++) {
-                size_t o2 = push_idx(p, i);
-                get_name(p, json_array_get(roles, i), FL_RULES_MAX_NAME, &a->roles[i]);
-                pop(p, o2);
-            }
-        }
-        pop(p, old);
-    }
-    if (where && !p->err) {
-        old = push_key(p, "where");
-        if (!get_list(p, where, &n) && (a->conds = palloc(p, n * sizeof(cond_t)))) {
-            a->nconds = (uint32_t)n;
-            for (size_t i = 0; i < n && !p->err; i++) {
-                size_t o2 = push_idx(p, i);
-                get_cond(p, json_array_get(where, i), &a->conds[i]);
-                pop(p, o2);
-            }
-        }
-        pop(p, old);
-    }
+    if (roles)
+        a->roles = get_items(p, "roles", roles, sizeof(fl_slice_t), item_role, &a->nroles);
+    if (where && !p->err)
+        a->conds = get_items(p, "where", where, sizeof(cond_t), item_cond, &a->nconds);
     return p->err;
 }
 
@@ -438,21 +444,13 @@ static int schema_keywords(pctx_t *p, const json_t *j)
         "const",     "minimum",    "maximum",  "minLength",            "maxLength",
         "minItems",  "maxItems",   "minProperties", "maxProperties",   "items",
         "title",     "description", "$comment", NULL};
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)j, k, v) {
-        bool ok = false;
-        for (const char *const *n = keys; *n; n++)
-            if (strcmp(*n, k) == 0)
-                ok = true;
-        if (!ok) {
-            size_t old = push_key(p, k);
-            fail(p, "schema keyword outside the supported subset (RULES.md)");
-            pop(p, old);
-            return p->err;
-        }
-    }
-    return 0;
+    const char *k = unknown_key(j, keys);
+    if (!k)
+        return 0;
+    size_t old = push_key(p, k);
+    fail(p, "schema keyword outside the supported subset (RULES.md)");
+    pop(p, old);
+    return p->err;
 }
 
 /* The steps below parse the value v of one keyword into s; errors are
@@ -604,9 +602,7 @@ static int cmp_setf(const void *a, const void *b)
 /* Escapes key (~ -> ~0, / -> ~1) into arena. */
 static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
 {
-    size_t n = key.len;
-    for (size_t i = 0; i < key.len; i++)
-        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    size_t n = fl_ptr_escaped_len(key);
     if (n == key.len) {
         *out = key;
         return 0;
@@ -614,15 +610,7 @@ static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
     char *b = fl_arena_alloc(arena, n);
     if (!b)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < key.len; i++) {
-        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
-            b[o++] = '~';
-            b[o++] = key.ptr[i] == '~' ? '0' : '1';
-        } else {
-            b[o++] = key.ptr[i];
-        }
-    }
+    fl_ptr_escape(b, key);
     *out = (fl_slice_t){b, n};
     return 0;
 }
@@ -630,8 +618,6 @@ static int escape(fl_arena_t *arena, fl_slice_t key, fl_slice_t *out)
 static int get_stamp(pctx_t *p, const json_t *j, stamp_t *st)
 {
     static const char *const keys[] = {"path", "on", "set", NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "stamp"))
         return p->err;
     json_t *path = json_object_get(j, "path"), *on = json_object_get(j, "on");
@@ -700,8 +686,6 @@ static int get_rule(pctx_t *p, const json_t *j, rule_t *r)
 {
     static const char *const keys[] = {"name", "allow", "constraint", "stamp", "description",
                                        NULL};
-    if (!json_is_object(j))
-        return fail(p, "must be an object, not %s", jtype(j));
     if (only_keys(p, j, keys, "rule"))
         return p->err;
     json_t *name = json_object_get(j, "name");
@@ -736,9 +720,7 @@ static int get_rule(pctx_t *p, const json_t *j, rule_t *r)
         static const char *const ckeys[] = {"path", "schema", NULL};
         r->kind = R_CONSTRAINT;
         old = push_key(p, "constraint");
-        if (!json_is_object(c)) {
-            fail(p, "must be an object, not %s", jtype(c));
-        } else if (!only_keys(p, c, ckeys, "constraint")) {
+        if (!only_keys(p, c, ckeys, "constraint")) {
             json_t *path = json_object_get(c, "path"), *schema = json_object_get(c, "schema");
             if (!path)
                 fail(p, "missing \"path\"");
@@ -830,10 +812,6 @@ int fl_rules_parse(const char *json, size_t len, fl_rules_t **out, char *errstr,
         goto fail;
     }
     p.arena = rs->arena;
-    if (!json_is_object(root)) {
-        fail(&p, "must be an object, not %s", jtype(root));
-        goto fail;
-    }
     if (only_keys(&p, root, keys, "top-level"))
         goto fail;
     json_t *dr = json_object_get(root, "default_role"), *rules = json_object_get(root, "rules");

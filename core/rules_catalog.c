@@ -57,15 +57,9 @@ int fl_rules_catalog_put(fl_rules_catalog_t *cat, fl_slice_t prefix, fl_rules_t 
     }
     if (!rules)
         return 0;
-    if (cat->n == cat->cap) {
-        uint32_t ncap = cat->cap ? cat->cap * 2 : 8;
-        cat_ent_t *ne = realloc(cat->ents, ncap * sizeof(*ne));
-        if (!ne) {
-            fl_rules_free(rules);
-            return FL_RERR_NOMEM;
-        }
-        cat->ents = ne;
-        cat->cap = ncap;
+    if (fl_grow(&cat->ents, &cat->cap, cat->n, sizeof *cat->ents, 8) != 0) {
+        fl_rules_free(rules);
+        return FL_RERR_NOMEM;
     }
     char *p = malloc(prefix.len ? prefix.len : 1);
     if (!p) {

@@ -21,6 +21,38 @@ static bool seg_eq(fl_slice_t a, const char *p, size_t n)
     return a.len == n && memcmp(a.ptr, p, n) == 0;
 }
 
+/* The end of the segment of ptr that starts at st (after its '/'). */
+static size_t seg_end(fl_slice_t ptr, size_t st)
+{
+    size_t e = st;
+    while (e < ptr.len && ptr.ptr[e] != '/')
+        e++;
+    return e;
+}
+
+enum { WALK_MISMATCH, WALK_PTR_LEFT, WALK_PTR_DONE };
+
+/* Walks the segments of the escaped pointer ptr against pat's ("*"
+ * segments match any): WALK_MISMATCH; WALK_PTR_LEFT when every segment of
+ * pat matched and ptr goes on at byte *i (a '/'); WALK_PTR_DONE when ptr
+ * ended after *k matching segments. */
+static int walk(const pat_t *pat, fl_slice_t ptr, size_t *i, uint32_t *k)
+{
+    *i = 0;
+    *k = 0;
+    while (*i < ptr.len) {
+        if (*k == pat->nseg)
+            return WALK_PTR_LEFT;
+        size_t st = *i + 1, e = seg_end(ptr, st);
+        fl_slice_t s = pat->seg[*k];
+        if (s.ptr && !seg_eq(s, ptr.ptr + st, e - st))
+            return WALK_MISMATCH;
+        (*k)++;
+        *i = e;
+    }
+    return WALK_PTR_DONE;
+}
+
 /*
  * Matches the escaped pointer ptr against pat. With extra, ptr is followed
  * by one more segment of unknown text (create's key before it is chosen;
@@ -30,24 +62,17 @@ static bool seg_eq(fl_slice_t a, const char *p, size_t n)
  */
 static bool match(const pat_t *pat, fl_slice_t ptr, bool extra, size_t *anchor)
 {
-    size_t i = 0;
-    uint32_t k = 0;
-    while (i < ptr.len) {
-        size_t st = i + 1, e = st;
-        while (e < ptr.len && ptr.ptr[e] != '/')
-            e++;
-        if (k == pat->nseg) {
-            if (!pat->tail)
-                return false;
-            if (anchor)
-                *anchor = i;
-            return true;
-        }
-        fl_slice_t s = pat->seg[k];
-        if (s.ptr && !seg_eq(s, ptr.ptr + st, e - st))
+    size_t i;
+    uint32_t k;
+    switch (walk(pat, ptr, &i, &k)) {
+    case WALK_MISMATCH:
+        return false;
+    case WALK_PTR_LEFT:
+        if (!pat->tail)
             return false;
-        k++;
-        i = e;
+        if (anchor)
+            *anchor = i;
+        return true;
     }
     if (extra) {
         if (k == pat->nseg) {
@@ -200,21 +225,11 @@ static bool allow_permits(const allow_t *a, const fl_rules_ctx_t *ctx, fl_slice_
 /* Is ptr at or under pattern + "/" + field? */
 static bool under_field(const pat_t *pat, fl_slice_t field, fl_slice_t ptr)
 {
-    size_t i = 0;
-    uint32_t k = 0;
-    while (i < ptr.len) {
-        size_t st = i + 1, e = st;
-        while (e < ptr.len && ptr.ptr[e] != '/')
-            e++;
-        if (k == pat->nseg)
-            return seg_eq(field, ptr.ptr + st, e - st);
-        fl_slice_t s = pat->seg[k];
-        if (s.ptr && !seg_eq(s, ptr.ptr + st, e - st))
-            return false;
-        k++;
-        i = e;
-    }
-    return false;
+    size_t i;
+    uint32_t k;
+    if (walk(pat, ptr, &i, &k) != WALK_PTR_LEFT)
+        return false;
+    return seg_eq(field, ptr.ptr + i + 1, seg_end(ptr, i + 1) - (i + 1));
 }
 
 static int stamp_guard(const stamp_t *st, const fl_cmd_t *cmd)

@@ -23,6 +23,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "flushline/errors.h"
 #include "flushline/log.h"
 
 /* ---- setting values ---- */
@@ -59,25 +60,26 @@ static int value_error(const fl_config_t *cfg, const fl_config_entry_t *e, const
 static int parse_value(const fl_config_t *cfg, const fl_config_entry_t *e, const char *text,
                        const char *where, value_t *v, char *errstr, size_t errstr_size)
 {
+    /* the types whose value is an int64_t, by type */
+    static int (*const int_parsers[])(const char *, int64_t *) = {
+        [FL_CONFIG_INT] = cf_parse_int,
+        [FL_CONFIG_DURATION_MS] = fl_config_parse_duration_ms,
+        [FL_CONFIG_DURATION_S] = cf_parse_seconds,
+        [FL_CONFIG_SIZE] = fl_config_parse_size,
+    };
     int bad = 0;
     switch (e->type) {
     case FL_CONFIG_STRING:
         v->s = text;
         break;
     case FL_CONFIG_INT:
-        bad = cf_parse_int(text, &v->i);
+    case FL_CONFIG_DURATION_MS:
+    case FL_CONFIG_DURATION_S:
+    case FL_CONFIG_SIZE:
+        bad = int_parsers[e->type](text, &v->i);
         break;
     case FL_CONFIG_BOOL:
         bad = fl_config_parse_bool(text, &v->b);
-        break;
-    case FL_CONFIG_DURATION_MS:
-        bad = fl_config_parse_duration_ms(text, &v->i);
-        break;
-    case FL_CONFIG_DURATION_S:
-        bad = cf_parse_seconds(text, &v->i);
-        break;
-    case FL_CONFIG_SIZE:
-        bad = fl_config_parse_size(text, &v->i);
         break;
     case FL_CONFIG_DOUBLE:
         bad = cf_parse_double(text, &v->d);
@@ -890,26 +892,17 @@ void fl_config_free(fl_config_t *cfg)
 
 const char *fl_config_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_CONFIG_HELP:
-        return "help printed";
-    case FL_CONFIG_EUNKNOWN:
-        return "unknown setting";
-    case FL_CONFIG_EVALUE:
-        return "invalid value";
-    case FL_CONFIG_EFILE:
-        return "cannot read config file";
-    case FL_CONFIG_ESYNTAX:
-        return "syntax error";
-    case FL_CONFIG_EMISSING:
-        return "missing required setting";
-    case FL_CONFIG_ECONFLICT:
-        return "settings exclude each other";
-    case FL_CONFIG_ENOMEM:
-        return "out of memory";
-    default:
-        return "unknown error";
-    }
+    /* by 1 - err: FL_CONFIG_HELP (1) comes first */
+    static const char *const text[] = {
+        [1 - FL_CONFIG_HELP] = "help printed",
+        [1] = "success",
+        [1 - FL_CONFIG_EUNKNOWN] = "unknown setting",
+        [1 - FL_CONFIG_EVALUE] = "invalid value",
+        [1 - FL_CONFIG_EFILE] = "cannot read config file",
+        [1 - FL_CONFIG_ESYNTAX] = "syntax error",
+        [1 - FL_CONFIG_EMISSING] = "missing required setting",
+        [1 - FL_CONFIG_ECONFLICT] = "settings exclude each other",
+        [1 - FL_CONFIG_ENOMEM] = "out of memory",
+    };
+    return FL_NAME_AT(text, 1 - (long)err, "unknown error");
 }

@@ -35,49 +35,28 @@
 
 #include <sodium.h>
 
+#include "flushline/errors.h"
+
 const char *fl_store_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_STORE_ENOMEM:
-        return "out of memory";
-    case FL_STORE_EARG:
-        return "invalid argument";
-    case FL_STORE_EIO:
-        return "I/O or LMDB error";
-    case FL_STORE_ECORRUPT:
-        return "store corrupted";
-    case FL_STORE_EFULL:
-        return "store full (map_size_max reached)";
-    case FL_STORE_ENOTFOUND:
-        return "not found";
-    case FL_STORE_EBUSY:
-        return "store open in another process";
-    default:
-        return "unknown store error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success",
+                                       "out of memory",
+                                       "invalid argument",
+                                       "I/O or LMDB error",
+                                       "store corrupted",
+                                       "store full (map_size_max reached)",
+                                       "not found",
+                                       "store open in another process"};
+    return FL_NAME_AT(text, -(long)err, "unknown store error");
 }
 
 const char *fl_store_verdict_name(fl_store_verdict_t v)
 {
-    switch (v) {
-    case FL_STORE_VALID:
-        return "valid";
-    case FL_STORE_MISSING:
-        return "missing";
-    case FL_STORE_FORMAT:
-        return "wrong format";
-    case FL_STORE_TOPICS:
-        return "other topic set";
-    case FL_STORE_AHEAD:
-        return "ahead of Kafka";
-    case FL_STORE_GONE:
-        return "events gone";
-    case FL_STORE_CORRUPT:
-        return "corrupted";
-    }
-    return "unknown verdict";
+    static const char *const names[] = {"valid",          "missing",     "wrong format",
+                                        "other topic set", "ahead of Kafka", "events gone",
+                                        "corrupted"};
+    return FL_NAME_AT(names, (long)v, "unknown verdict");
 }
 
 static size_t align_up(size_t n)

@@ -27,6 +27,8 @@
 
 #include <sodium.h>
 
+#include "flushline/value.h"
+
 /* ---- batches ------------------------------------------------------------- */
 
 fl_store_batch_t *fl_store_batch_new(void)
@@ -56,14 +58,8 @@ static int batch_add(fl_store_batch_t *b, op_kind_t kind, const char *id, size_t
     if (!id || idlen == 0 || idlen > FL_STORE_ID_MAX || (len && !rec) ||
         len > SIZE_MAX / 2 - SUM_LEN)
         return FL_STORE_EARG;
-    if (b->n == b->cap) {
-        uint32_t ncap = b->cap ? b->cap * 2 : 64;
-        op_t *ops = realloc(b->ops, ncap * sizeof *ops);
-        if (!ops)
-            return FL_STORE_ENOMEM;
-        b->ops = ops;
-        b->cap = ncap;
-    }
+    if (fl_grow(&b->ops, &b->cap, b->n, sizeof *b->ops, 64) != 0)
+        return FL_STORE_ENOMEM;
     size_t need = idlen + len;
     if (b->bufcap - b->used < need) {
         size_t ncap = b->bufcap ? b->bufcap : 4096;

@@ -45,18 +45,11 @@ struct fl_jwt_keys_s {
 
 const char *fl_jwt_alg_name(fl_jwt_alg_t alg)
 {
-    switch (alg) {
-    case FL_JWT_EDDSA:
-        return "EdDSA";
-    case FL_JWT_HS256:
-        return "HS256";
-    }
-    return "unknown";
+    static const char *const names[] = {[FL_JWT_EDDSA] = "EdDSA", [FL_JWT_HS256] = "HS256"};
+    return FL_NAME_AT(names, (long)alg, "unknown");
 }
 
-/* A kid we accept in a key set: 1-255 bytes of UTF-8 without control
- * characters (it is written on one line of a key file). */
-static bool kid_valid(const char *kid, size_t len)
+bool fl_jwt_kid_valid(const char *kid, size_t len)
 {
     if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(kid, len))
         return false;
@@ -66,6 +59,20 @@ static bool kid_valid(const char *kid, size_t len)
             return false;
     }
     return true;
+}
+
+int fl_jwt_check_kid(const char *kid, char *errstr, size_t errstr_size)
+{
+    if (sodium_init() < 0) {
+        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
+        return -EINVAL;
+    }
+    if (kid && !fl_jwt_kid_valid(kid, strlen(kid))) {
+        fl_errstr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
+                  FL_JWT_MAX_STR);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 fl_jwt_keys_t *fl_jwt_keys_new(void)
@@ -95,7 +102,7 @@ static struct slot *add_slot(fl_jwt_keys_t *keys, fl_jwt_alg_t alg, const char *
 {
     size_t kid_len = kid ? strlen(kid) : 0;
     struct slot *slot;
-    if (kid && !kid_valid(kid, kid_len)) {
+    if (kid && !fl_jwt_kid_valid(kid, kid_len)) {
         *err = -EINVAL;
         return NULL;
     }
@@ -653,15 +660,8 @@ static int mint(fl_jwt_alg_t alg, const uint8_t *key, size_t key_len, const char
         fl_errstr(errstr, errstr_size, "missing argument");
         goto fail;
     }
-    if (sodium_init() < 0) {
-        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
+    if (fl_jwt_check_kid(kid, errstr, errstr_size) != 0)
         goto fail;
-    }
-    if (kid && !kid_valid(kid, strlen(kid))) {
-        fl_errstr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
-               FL_JWT_MAX_STR);
-        goto fail;
-    }
     rc = mint_texts(alg, kid, claims_json, &hdr_s, &claims_s, errstr, errstr_size);
     if (rc != 0)
         goto fail;

@@ -29,16 +29,6 @@ void fl_jwt_keyfile_free(fl_jwt_keyfile_t *kf)
     free(kf);
 }
 
-static bool kid_ok(const char *kid, size_t len)
-{
-    if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(kid, len))
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)kid[i] < 0x20 || kid[i] == 0x7f)
-            return false;
-    return true;
-}
-
 int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t **out,
                             char *errstr, size_t errstr_size)
 {
@@ -46,19 +36,12 @@ int fl_jwt_keyfile_generate(fl_jwt_alg_t alg, const char *kid, fl_jwt_keyfile_t 
     int rc = -EINVAL;
 
     *out = NULL;
-    if (sodium_init() < 0) {
-        fl_errstr(errstr, errstr_size, "libsodium failed to initialise");
-        goto fail;
-    }
     if (alg != FL_JWT_EDDSA && alg != FL_JWT_HS256) {
         fl_errstr(errstr, errstr_size, "unknown key type");
         goto fail;
     }
-    if (kid && !kid_ok(kid, strlen(kid))) {
-        fl_errstr(errstr, errstr_size, "kid must be 1-%d bytes of UTF-8 without control characters",
-               FL_JWT_MAX_STR);
+    if (fl_jwt_check_kid(kid, errstr, errstr_size) != 0)
         goto fail;
-    }
     kf = calloc(1, sizeof *kf);
     if (kf)
         kf->secret = sodium_malloc(alg == FL_JWT_EDDSA ? FL_JWT_ED25519_SK_BYTES
@@ -166,7 +149,7 @@ static int set_field(fl_jwt_keyfile_t *kf, int field, const char *val, size_t va
             break;
         return 0;
     case F_KID:
-        if (!kid_ok(val, val_len))
+        if (!fl_jwt_kid_valid(val, val_len))
             break;
         memcpy(kf->kid, val, val_len);
         kf->kid[val_len] = '\0';

@@ -28,22 +28,14 @@ const fl_engine_config_t fl_engine_config_default = {
 
 const char *fl_engine_strerror(int err)
 {
-    switch (err) {
-    case 0:
-        return "success";
-    case FL_EERR_NOMEM:
-        return "out of memory";
-    case FL_EERR_ARG:
-        return "invalid argument";
-    case FL_EERR_DELTA:
-        return "delta does not apply to this document";
-    case FL_EERR_CHAIN:
-        return "chain hash mismatch after delta";
-    case FL_EERR_RESTORE:
-        return "malformed snapshot data";
-    default:
-        return "unknown engine error";
-    }
+    /* by -err */
+    static const char *const text[] = {"success",
+                                       "out of memory",
+                                       "invalid argument",
+                                       "delta does not apply to this document",
+                                       "chain hash mismatch after delta",
+                                       "malformed snapshot data"};
+    return FL_NAME_AT(text, -(long)err, "unknown engine error");
 }
 
 /* ---------------------------------------------------------------- scratch */
@@ -304,14 +296,8 @@ int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n
 static int undo_push(fl_doc_t *doc, undo_kind_t kind, const loc_t *loc, fl_slice_t parent,
                      const char *key, size_t klen, fl_value_t *old)
 {
-    if (doc->nundo == doc->undocap) {
-        uint32_t ncap = doc->undocap ? doc->undocap * 2 : 64;
-        undo_t *u = realloc(doc->undo, (size_t)ncap * sizeof(*u));
-        if (!u)
-            return FL_EERR_NOMEM;
-        doc->undo = u;
-        doc->undocap = ncap;
-    }
+    if (fl_grow(&doc->undo, &doc->undocap, doc->nundo, sizeof *doc->undo, 64) != 0)
+        return FL_EERR_NOMEM;
     undo_t *u = &doc->undo[doc->nundo++];
     u->kind = (uint8_t)kind;
     u->handback = false;

@@ -18,12 +18,13 @@
 
 /* The location of cmd's path when it exists, from the values the rules
  * resolved along it before the command (cx->rpath, on the same state):
- * under rules a path is then looked up once, not twice. Else, and without
- * rules, fl_ptr_resolve in mode. */
+ * under rules a path is then looked up once, not twice. Else (and for
+ * PTR_ADD, which may insert into an array), fl_ptr_resolve in mode. */
 static int resolve_path(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode, loc_t *loc)
 {
     const fl_rules_path_t *pc = &cx->rpath;
-    if (!cx->rules || !pc->valid || pc->ntok == 0 || pc->nnodes != pc->ntok + 1)
+    if (!cx->rules || mode == PTR_ADD || !pc->valid || pc->ntok == 0 ||
+        pc->nnodes != pc->ntok + 1)
         return fl_ptr_resolve(&cx->doc->root, cmd->path, mode, cx->arena, loc);
     fl_value_t *parent = (fl_value_t *)pc->nodes[pc->ntok - 1];
     fl_value_t *target = (fl_value_t *)pc->nodes[pc->ntok];
@@ -45,15 +46,23 @@ static int resolve_path(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode, loc_t *
     return FL_CODE_OK;
 }
 
-static int op_add(ctx_t *cx, const fl_cmd_t *cmd)
+/* add (mode PTR_ADD: inserts into an array) and replace (PTR_EXISTING): a
+ * clone of the command's value at its path. */
+static int put_value(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode)
 {
     loc_t loc;
-    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, PTR_ADD, cx->arena, &loc);
+    int rc = resolve_path(cx, cmd, mode, &loc);
     if (rc != FL_CODE_OK)
         return rc;
     if ((rc = fl_state_check_depth(cx->doc, loc.level, &cmd->value)) != FL_CODE_OK)
         return rc;
-    return fl_state_put_clone(cx->doc, &loc, &cmd->value, loc.parent->type == FL_ARRAY);
+    return fl_state_put_clone(cx->doc, &loc, &cmd->value,
+                              mode == PTR_ADD && loc.parent->type == FL_ARRAY);
+}
+
+static int op_add(ctx_t *cx, const fl_cmd_t *cmd)
+{
+    return put_value(cx, cmd, PTR_ADD);
 }
 
 static int op_remove(ctx_t *cx, const fl_cmd_t *cmd)
@@ -67,13 +76,7 @@ static int op_remove(ctx_t *cx, const fl_cmd_t *cmd)
 
 static int op_replace(ctx_t *cx, const fl_cmd_t *cmd)
 {
-    loc_t loc;
-    int rc = resolve_path(cx, cmd, PTR_EXISTING, &loc);
-    if (rc != FL_CODE_OK)
-        return rc;
-    if ((rc = fl_state_check_depth(cx->doc, loc.level, &cmd->value)) != FL_CODE_OK)
-        return rc;
-    return fl_state_put_clone(cx->doc, &loc, &cmd->value, false);
+    return put_value(cx, cmd, PTR_EXISTING);
 }
 
 static int op_move(ctx_t *cx, const fl_cmd_t *cmd)
@@ -232,23 +235,13 @@ void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter,
 /* path + "/" + key escaped (RFC 6901), in arena: where create puts its value. */
 static int key_loc(fl_arena_t *arena, fl_slice_t path, fl_slice_t key, fl_slice_t *out)
 {
-    size_t n = path.len + 1 + key.len;
-    for (size_t i = 0; i < key.len; i++)
-        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    size_t n = path.len + 1 + fl_ptr_escaped_len(key);
     char *b = fl_arena_alloc(arena, n);
     if (!b)
         return -1;
     memcpy(b, path.ptr, path.len);
-    size_t o = path.len;
-    b[o++] = '/';
-    for (size_t i = 0; i < key.len; i++) {
-        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
-            b[o++] = '~';
-            b[o++] = key.ptr[i] == '~' ? '0' : '1';
-        } else {
-            b[o++] = key.ptr[i];
-        }
-    }
+    b[path.len] = '/';
+    fl_ptr_escape(b + path.len + 1, key);
     *out = (fl_slice_t){b, n};
     return 0;
 }
@@ -398,27 +391,15 @@ static int rules_before(ctx_t *cx, const fl_cmd_t **cmd, fl_cmd_t *stamped)
 /* Runs the op of a checked command: a code (>= 0) or -1 on OOM. */
 static int run_op(ctx_t *cx, const fl_cmd_t *cmd)
 {
-    switch (cmd->op) {
-    case FL_OP_ADD:
-        return op_add(cx, cmd);
-    case FL_OP_REMOVE:
-        return op_remove(cx, cmd);
-    case FL_OP_REPLACE:
-        return op_replace(cx, cmd);
-    case FL_OP_MOVE:
-        return op_move(cx, cmd);
-    case FL_OP_COPY:
-        return op_copy(cx, cmd);
-    case FL_OP_TEST:
-        return op_test(cx, cmd);
-    case FL_OP_INCR:
-        return op_incr(cx, cmd);
-    case FL_OP_MERGE:
-        return op_merge(cx, cmd);
-    case FL_OP_CREATE:
-        return op_create(cx, cmd);
-    }
-    return FL_CODE_OK; /* check_cmd let no other op through */
+    /* by fl_op_t: FL_OP_ADD (1) to FL_OP_CREATE (9), in flush.h's order */
+    static int (*const ops[])(ctx_t *, const fl_cmd_t *) = {
+        NULL,    op_add,  op_remove, op_replace, op_move,
+        op_copy, op_test, op_incr,   op_merge,   op_create,
+    };
+    _Static_assert(sizeof ops / sizeof ops[0] == FL_OP_CREATE + 1, "one entry per op");
+    if (cmd->op < FL_OP_ADD || cmd->op > FL_OP_CREATE)
+        return FL_CODE_OK; /* check_cmd let no other op through */
+    return ops[cmd->op](cx, cmd);
 }
 
 /* The rules' constraints on the state after the command (and its stamps). */

@@ -26,6 +26,27 @@ int fl_ptr_check(fl_slice_t p)
     return FL_CODE_OK;
 }
 
+size_t fl_ptr_escaped_len(fl_slice_t key)
+{
+    size_t n = key.len;
+    for (size_t i = 0; i < key.len; i++)
+        n += key.ptr[i] == '~' || key.ptr[i] == '/';
+    return n;
+}
+
+void fl_ptr_escape(char *out, fl_slice_t key)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < key.len; i++) {
+        if (key.ptr[i] == '~' || key.ptr[i] == '/') {
+            out[o++] = '~';
+            out[o++] = key.ptr[i] == '~' ? '0' : '1';
+        } else {
+            out[o++] = key.ptr[i];
+        }
+    }
+}
+
 bool fl_ptr_is_proper_prefix(fl_slice_t a, fl_slice_t b)
 {
     return a.len < b.len && memcmp(a.ptr, b.ptr, a.len) == 0 && b.ptr[a.len] == '/';

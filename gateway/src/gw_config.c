@@ -64,15 +64,12 @@ static const fl_config_entry_t entries[] = {
      .doc = "delivery = speculative: outcomes remembered per live document above its committed version (versions, chain hash and flush id: 72 bytes each) to recognise a processor re-run's copies. Only what one open processor transaction holds is kept (at 1,000 outcomes/s per document and the processor's 10 s transaction.timeout.ms, 10,000); past this cap the oldest are forgotten and a re-run reaching back to them resyncs the document."},
     {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
      .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
-    {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info", .offset = F(log_level),
-     .doc = "error, warn, info or debug."},
+    FL_CONFIG_LOG_LEVEL_ENTRY(gw_config_t),
 };
 
 const fl_config_table_t gw_config_table = {
     .program = "flushline-gateway",
     .summary = "Serves clients over WebSocket and HTTP on one port, publishes their flushes to "
                "<prefix>.commands and fans the outcomes of <prefix>.events out to subscribers.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
+    FL_CONFIG_DAEMON_TABLE(entries),
 };

@@ -48,6 +48,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "flushline/clock.h"
+#include "flushline/frag.h"
 #include "flushline/log.h"
 #include "gw_conn.h"
 #include "gw_heads.h"
@@ -679,26 +680,12 @@ static void on_receive(gw_conn_t *conn, const char *in, size_t len)
         return;
     }
     if (!conn->rx_overflow) {
-        if (conn->rxlen + len > max) {
-            conn->rx_overflow = true;
-        } else {
-            if (conn->rxlen + len > conn->rxcap) {
-                size_t cap = conn->rxcap ? conn->rxcap : 4096;
-                char *rx;
-                while (cap < conn->rxlen + len)
-                    cap *= 2;
-                if (cap > max)
-                    cap = max;
-                if (!(rx = realloc(conn->rx, cap))) {
-                    gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
-                    return;
-                }
-                conn->rx = rx;
-                conn->rxcap = cap;
-            }
-            memcpy(conn->rx + conn->rxlen, in, len);
-            conn->rxlen += len;
+        int r = fl_frag_append(&conn->rx, &conn->rxlen, &conn->rxcap, in, len, max);
+        if (r < 0) {
+            gw_conn_close(conn, FL_CLOSE_INTERNAL, "out of memory", false);
+            return;
         }
+        conn->rx_overflow = r > 0;
     }
     if (!final)
         return;

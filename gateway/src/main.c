@@ -13,37 +13,13 @@
 #include "flushline/daemon.h"
 #include "gw.h"
 
-static void *new_gateway(const void *cfg, char *errstr, size_t errstr_size)
-{
-    return gw_new(cfg, errstr, errstr_size);
-}
-
-static int run(void *gw)
-{
-    return gw_run(gw);
-}
-
-static void stop(void *gw)
-{
-    gw_stop(gw);
-}
-
-static void free_gateway(void *gw)
-{
-    gw_free(gw);
-}
+FL_DAEMON_HOOKS(gw_new, gw_run, gw_stop, gw_free)
 
 static const fl_daemon_t gateway = {
     .name = "gateway",
-    .config = &gw_config_table,
-    .config_size = sizeof(gw_config_t),
-    .log_level_offset = offsetof(gw_config_t, log_level),
-    .kafka_offset = offsetof(gw_config_t, kafka),
+    FL_DAEMON_CONFIG(gw_config_t, gw_config_table),
     .raise_nofile = true,
-    .new = new_gateway,
-    .run = run,
-    .stop = stop,
-    .free = free_gateway,
+    FL_DAEMON_HOOK_FIELDS,
 };
 
 int main(int argc, char **argv)

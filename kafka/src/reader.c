@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "flushline/clock.h"
+#include "flushline/errors.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 
@@ -28,8 +29,7 @@ const char *fl_reader_strerror(int err)
     /* by -(err + 300); 0 is success */
     static const char *const text[] = {"success", "out of memory", "Kafka did not answer",
                                        "interrupted", "timed out"};
-    int i = err == 0 ? 0 : -(err + 300);
-    return i >= 0 && i < (int)(sizeof text / sizeof text[0]) ? text[i] : "unknown reader error";
+    return FL_NAME_AT(text, err == 0 ? 0 : -(err + 300L), "unknown reader error");
 }
 
 rd_kafka_t *fl_reader_consumer_new(const char *what, const char *bootstrap, const char *group,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "flushline/clock.h"
+#include "flushline/errors.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
 
@@ -29,8 +30,7 @@ const char *fl_txn_strerror(int err)
     /* by -(err + 400); 0 is success */
     static const char *const text[] = {"success", "transaction aborted", "fenced",
                                        "fatal transaction error"};
-    int i = err == 0 ? 0 : -(err + 400);
-    return i >= 0 && i < (int)(sizeof text / sizeof text[0]) ? text[i] : "unknown transaction error";
+    return FL_NAME_AT(text, err == 0 ? 0 : -(err + 400L), "unknown transaction error");
 }
 
 int fl_txn_classify(const rd_kafka_error_t *err)

@@ -12,25 +12,7 @@
 #include "flushline/daemon.h"
 #include "pr_processor.h"
 
-static void *new_processor(const void *cfg, char *errstr, size_t errstr_size)
-{
-    return pr_processor_new(cfg, errstr, errstr_size);
-}
-
-static int run(void *pr)
-{
-    return pr_processor_run(pr);
-}
-
-static void stop(void *pr)
-{
-    pr_processor_stop(pr);
-}
-
-static void free_processor(void *pr)
-{
-    pr_processor_free(pr);
-}
+FL_DAEMON_HOOKS(pr_processor_new, pr_processor_run, pr_processor_stop, pr_processor_free)
 
 static int healthy(void *pr)
 {
@@ -44,16 +26,10 @@ static char *metrics(void *pr, size_t *len)
 
 static const fl_daemon_t processor = {
     .name = "processor",
-    .config = &pr_config_table,
-    .config_size = sizeof(pr_config_t),
-    .log_level_offset = offsetof(pr_config_t, log_level),
-    .kafka_offset = offsetof(pr_config_t, kafka),
+    FL_DAEMON_CONFIG(pr_config_t, pr_config_table),
     .http_addr_offset = offsetof(pr_config_t, http_addr),
     .http_port_offset = offsetof(pr_config_t, http_port),
-    .new = new_processor,
-    .run = run,
-    .stop = stop,
-    .free = free_processor,
+    FL_DAEMON_HOOK_FIELDS,
     .healthy = healthy,
     .metrics = metrics,
 };

@@ -41,15 +41,12 @@ static const fl_config_entry_t entries[] = {
      .doc = "Address of the /healthz and /metrics endpoint."},
     {.name = "http.port", .type = FL_CONFIG_INT, .def = "8081", .offset = F(http_port), .min = -1, .max = 65535,
      .doc = "Its port; 0 picks a free one, -1 turns it off."},
-    {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info", .offset = F(log_level),
-     .doc = "error, warn, info or debug."},
+    FL_CONFIG_LOG_LEVEL_ENTRY(pr_config_t),
 };
 
 const fl_config_table_t pr_config_table = {
     .program = "flushline-processor",
     .summary = "Applies flushes from <prefix>.commands to the documents of the partitions it "
                "owns and publishes outcomes to <prefix>.events exactly once.",
-    .entries = entries,
-    .count = FL_CONFIG_COUNT(entries),
-    .kafka = true,
+    FL_CONFIG_DAEMON_TABLE(entries),
 };

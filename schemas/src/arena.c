@@ -6,6 +6,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "flushline/value.h"
 
@@ -104,4 +105,20 @@ void *fl_arena_alloc(fl_arena_t *arena, size_t size)
     p = (char *)b + BLOCK_HDR + b->used;
     b->used += need;
     return p;
+}
+
+int fl_grow(void *arrayp, uint32_t *cap, uint32_t n, size_t size, uint32_t first)
+{
+    void *p;
+    if (n < *cap)
+        return 0;
+    if (*cap > UINT32_MAX / 2)
+        return -1;
+    uint32_t ncap = *cap ? *cap * 2 : first;
+    memcpy(&p, arrayp, sizeof p);
+    if (!(p = realloc(p, (size_t)ncap * size)))
+        return -1;
+    memcpy(arrayp, &p, sizeof p);
+    *cap = ncap;
+    return 0;
 }

@@ -90,6 +90,13 @@ int fl_op_from_name(const char *name, size_t len)
     return 0;
 }
 
+const char *fl_name_at(const char *const *tab, size_t n, long i, const char *unknown)
+{
+    if (i < 0 || (size_t)i >= n || !tab[i])
+        return unknown;
+    return tab[i];
+}
+
 void fl_errstr(char *errstr, size_t size, const char *fmt, ...)
 {
     va_list ap;

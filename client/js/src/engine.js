@@ -10,6 +10,7 @@ import {
   Float, kind, floatOf, normInt, setKey, hasKey, utf8, encode, equal, clone, toHex, float,
 } from './codec.js';
 import { checkCommand, checkAfter, stampsOp, stampValue } from './rules.js';
+import { parsePointer, escapeToken } from './pointer.js';
 
 export const CODES = {
   ok: 0, path_not_found: 1, type_mismatch: 2, test_failed: 3, too_large: 4, invalid: 5, forbidden: 6,
@@ -54,20 +55,8 @@ export function depthOf(x) {
 
 // ------------------------------------------------------------------ pointers
 
-/** Splits an RFC 6901 pointer into tokens; null when it is not syntactically valid. */
-export function parsePointer(p) {
-  if (p === '') return [];
-  if (typeof p !== 'string' || p[0] !== '/') return null;
-  const out = [];
-  for (const raw of p.slice(1).split('/')) {
-    if (/~(?![01])/.test(raw)) return null;
-    out.push(raw.replace(/~1/g, '/').replace(/~0/g, '~'));
-  }
-  return out;
-}
+export { parsePointer, escapeToken }; // pointer.js
 
-/** Escapes one token for a pointer. */
-export const escapeToken = (t) => String(t).replace(/~/g, '~0').replace(/\//g, '~1');
 /** A pointer from tokens. */
 export const pointer = (...tokens) => tokens.map((t) => `/${escapeToken(t)}`).join('');
 

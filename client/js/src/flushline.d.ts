@@ -65,7 +65,21 @@ export interface Events {
   error: { code: string; reason: string };
 }
 
-export class DocHandle {
+/** The command shorthands, one command each through apply(): DocHandle and UndoManager. */
+export abstract class Editor {
+  apply(...commands: (Command | Command[])[]): void;
+  add(path: string, value: Value): void;
+  remove(path: string): void;
+  replace(path: string, value: Value): void;
+  move(from: string, path: string): void;
+  copy(from: string, path: string): void;
+  incr(path: string, value?: number | bigint): void;
+  merge(path: string, value: { [key: string]: Value }): void;
+  /** Creates value under a new key (a random proposal unless given) and returns the key. */
+  create(path: string, value: Value, key?: string): string;
+}
+
+export class DocHandle extends Editor {
   readonly id: string;
   /** The optimistic state: confirmed + pending commands; null before the first snapshot. */
   readonly state: { [key: string]: Value } | null;
@@ -74,17 +88,7 @@ export class DocHandle {
   /** Flushes queued or sent and not yet acknowledged. */
   readonly pendingCount: number;
   readonly present: Peer[];
-  apply(...commands: (Command | Command[])[]): void;
-  add(path: string, value: Value): void;
-  remove(path: string): void;
-  replace(path: string, value: Value): void;
-  move(from: string, path: string): void;
-  copy(from: string, path: string): void;
   test(path: string, value: Value): void;
-  incr(path: string, value?: number | bigint): void;
-  merge(path: string, value: { [key: string]: Value }): void;
-  /** Creates value under a new key (a random proposal unless given) and returns the key. */
-  create(path: string, value: Value, key?: string): string;
   /**
    * Queues commands like apply(). tag: carried by the flush (and its 'outcome' and own
    * 'delta' events); atomic: a flush of their own, all or nothing (also in the optimistic

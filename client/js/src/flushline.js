@@ -90,10 +90,30 @@ class Emitter {
 }
 
 /**
+ * The command shorthands, one command each through this.apply(): shared by DocHandle and
+ * UndoManager (undo.js), which define apply().
+ */
+export class Editor {
+  add(path, value) { this.apply({ op: 'add', path, value }); }
+  remove(path) { this.apply({ op: 'remove', path }); }
+  replace(path, value) { this.apply({ op: 'replace', path, value }); }
+  move(from, path) { this.apply({ op: 'move', from, path }); }
+  copy(from, path) { this.apply({ op: 'copy', from, path }); }
+  incr(path, value = 1) { this.apply({ op: 'incr', path, value }); }
+  merge(path, value) { this.apply({ op: 'merge', path, value }); }
+  /** Creates value under a new key of the map at path (a random proposal unless given); returns it. */
+  create(path, value, key = newKey()) {
+    this.apply({ op: 'create', path, value, key });
+    return key;
+  }
+}
+
+/**
  * One subscribed document: confirmed copy, pending flushes and the optimistic view.
  */
-export class DocHandle {
+export class DocHandle extends Editor {
   constructor(client, id) {
+    super();
     this.client = client;
     this.id = id;
     this.confirmed = null; // Doc once a snapshot arrived
@@ -152,19 +172,7 @@ export class DocHandle {
       outcome: null, inConfirmed: false, retryAt: 0, order: ++this.client.order, atomic, tag });
     return this.seq;
   }
-  add(path, value) { this.apply({ op: 'add', path, value }); }
-  remove(path) { this.apply({ op: 'remove', path }); }
-  replace(path, value) { this.apply({ op: 'replace', path, value }); }
-  move(from, path) { this.apply({ op: 'move', from, path }); }
-  copy(from, path) { this.apply({ op: 'copy', from, path }); }
   test(path, value) { this.apply({ op: 'test', path, value }); }
-  incr(path, value = 1) { this.apply({ op: 'incr', path, value }); }
-  merge(path, value) { this.apply({ op: 'merge', path, value }); }
-  /** Creates value under a new key of the map at path; proposes a random key, returns it. */
-  create(path, value, key = newKey()) {
-    this.apply({ op: 'create', path, value, key });
-    return key;
-  }
 
   /** Sends an ephemeral signal to the document's subscribers (dropped when not ready). */
   signal(body) { return this.client.send({ v: 1, t: 'signal', doc: this.id, body }); }

@@ -7,19 +7,7 @@
 // core/rules.c, is the strict one). Pure: no clock, no I/O.
 
 import { kind, floatOf, hasKey, setKey, equal } from './codec.js';
-
-/** Unescaped tokens of an RFC 6901 pointer, or null (as engine.js; kept here to avoid an
- * import cycle with the engine, which imports this module). */
-function parsePointer(p) {
-  if (p === '') return [];
-  if (typeof p !== 'string' || p[0] !== '/') return null;
-  const toks = [];
-  for (const raw of p.slice(1).split('/')) {
-    if (/~(?![01])/.test(raw)) return null;
-    toks.push(raw.replace(/~1/g, '/').replace(/~0/g, '~'));
-  }
-  return toks;
-}
+import { parsePointer } from './pointer.js';
 
 export class RulesError extends Error {}
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Command, CodeName } from './engine.js';
+import { Editor } from './flushline.js';
 import type { DocHandle } from './flushline.js';
 import type { Value } from './codec.js';
 
@@ -19,23 +20,16 @@ export interface UndoEvents {
   refused: { kind: 'undo' | 'redo' } & Refusal;
 }
 
-export class UndoManager {
+export class UndoManager extends Editor {
   constructor(handle: DocHandle, opts?: { limit?: number });
   readonly handle: DocHandle;
   readonly canUndo: boolean;
   readonly canRedo: boolean;
   on<K extends keyof UndoEvents>(name: K, fn: (ev: UndoEvents[K]) => void): () => void;
   dispose(): void;
-  /** An undoable change (queued like DocHandle.apply: shows at once, one flush per frame). */
+  /** An undoable change (queued like DocHandle.apply: shows at once, one flush per frame); the
+   *  shorthands of Editor make undoable changes too. */
   apply(...commands: (Command | Command[])[]): void;
-  add(path: string, value: Value): void;
-  remove(path: string): void;
-  replace(path: string, value: Value): void;
-  move(from: string, path: string): void;
-  copy(from: string, path: string): void;
-  incr(path: string, value?: number | bigint): void;
-  merge(path: string, value: { [key: string]: Value }): void;
-  create(path: string, value: Value, key?: string): string;
   undo(): Promise<UndoResult>;
   redo(): Promise<UndoResult>;
 }

@@ -16,7 +16,7 @@
 // not touch them (undo after reconnect works like any other).
 
 import { Doc, parsePointer, escapeToken, codeName } from './engine.js';
-import { newKey } from './flushline.js';
+import { Editor } from './flushline.js';
 import { clone, kind, utf8 } from './codec.js';
 
 const VALUE_AT_MISSING = Symbol('missing');
@@ -186,12 +186,13 @@ function refusal(code, path) {
  * made through this manager are, one entry per flush (the commands of one frame).
  * Events (on(name, fn)): 'change' {canUndo, canRedo, pending}, 'refused' {kind, code, reason, path}.
  */
-export class UndoManager {
+export class UndoManager extends Editor {
   /**
    * @param {import('./flushline.js').DocHandle} handle
    * @param {{limit?: number}} [opts] entries kept per stack (100)
    */
   constructor(handle, { limit = 100 } = {}) {
+    super();
     if (handle.undoManager) throw new Error('undo: the document already has an UndoManager');
     this.handle = handle;
     this.limit = limit;
@@ -241,18 +242,6 @@ export class UndoManager {
     if (!cmds.length) return;
     this.handle.submit(cmds, { tag: 'change' });
     this.changed();
-  }
-  add(path, value) { this.apply({ op: 'add', path, value }); }
-  remove(path) { this.apply({ op: 'remove', path }); }
-  replace(path, value) { this.apply({ op: 'replace', path, value }); }
-  move(from, path) { this.apply({ op: 'move', from, path }); }
-  copy(from, path) { this.apply({ op: 'copy', from, path }); }
-  incr(path, value = 1) { this.apply({ op: 'incr', path, value }); }
-  merge(path, value) { this.apply({ op: 'merge', path, value }); }
-  /** Creates value under a new key of the map at path (a random proposal unless given); returns it. */
-  create(path, value, key = newKey()) {
-    this.apply({ op: 'create', path, value, key });
-    return key;
   }
 
   /** Undoes the last change. Resolves {ok: true} once confirmed, or {ok: false, code, reason}. */

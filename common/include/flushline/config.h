@@ -172,6 +172,16 @@ typedef struct fl_config_table_s {
      .min = 1, .max = FL_MAX_PARTITIONS,                                                           \
      .doc = "Partition count every topic must have; " who " refuses to start otherwise."}
 
+/* log.level, the same in every daemon: cfgtype's const char *log_level. */
+#define FL_CONFIG_LOG_LEVEL_ENTRY(cfgtype)                                                         \
+    {.name = "log.level", .type = FL_CONFIG_STRING, .def = "info",                                \
+     .offset = offsetof(cfgtype, log_level), .doc = "error, warn, info or debug."}
+
+/* The end of a daemon's settings table, after program and summary: its
+ * entries (an array) and the kafka.* pass-through settings. */
+#define FL_CONFIG_DAEMON_TABLE(entries_)                                                           \
+    .entries = (entries_), .count = FL_CONFIG_COUNT(entries_), .kafka = true
+
 /* The loaded configuration: owns every string the target struct points to
  * and the kafka.* pass-through settings. */
 typedef struct fl_config_s fl_config_t;

@@ -65,4 +65,34 @@ typedef struct fl_daemon_s {
 
 int fl_daemon_main(int argc, char **argv, const fl_daemon_t *daemon);
 
+/* What every daemon's table says the same way, for a config struct cfgtype
+ * with the fields log_level and kafka, whose settings table is table_. */
+#define FL_DAEMON_CONFIG(cfgtype, table_)                                                          \
+    .config = &(table_), .config_size = sizeof(cfgtype),                                           \
+    .log_level_offset = offsetof(cfgtype, log_level), .kafka_offset = offsetof(cfgtype, kafka)
+
+/* The four hooks for a daemon whose functions take its own types (T *new_fn(const C *cfg,
+ * char *errstr, size_t errstr_size), int run_fn(T *), void stop_fn(T *), void free_fn(T *)):
+ * FL_DAEMON_HOOKS defines the adapters at file scope, FL_DAEMON_HOOK_FIELDS names
+ * them in the fl_daemon_t. */
+#define FL_DAEMON_HOOKS(new_fn, run_fn, stop_fn, free_fn)                                          \
+    static void *fl_daemon_new_(const void *cfg, char *errstr, size_t errstr_size)                 \
+    {                                                                                              \
+        return new_fn(cfg, errstr, errstr_size);                                                   \
+    }                                                                                              \
+    static int fl_daemon_run_(void *d)                                                             \
+    {                                                                                              \
+        return run_fn(d);                                                                          \
+    }                                                                                              \
+    static void fl_daemon_stop_(void *d)                                                           \
+    {                                                                                              \
+        stop_fn(d);                                                                                \
+    }                                                                                              \
+    static void fl_daemon_free_(void *d)                                                           \
+    {                                                                                              \
+        free_fn(d);                                                                                \
+    }
+#define FL_DAEMON_HOOK_FIELDS                                                                      \
+    .new = fl_daemon_new_, .run = fl_daemon_run_, .stop = fl_daemon_stop_, .free = fl_daemon_free_
+
 #endif

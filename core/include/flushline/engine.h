@@ -194,4 +194,10 @@ int fl_doc_replay(fl_doc_t *doc, const fl_outcome_t *outcome, fl_arena_t *arena)
  * into out (not NUL-terminated). Exposed for tests and other engines. */
 void fl_engine_create_key(fl_slice_t doc_id, uint64_t version, uint32_t counter, char out[16]);
 
+/* RFC 6901 escaping of one JSON Pointer token (~ -> ~0, / -> ~1): the
+ * length key takes escaped, and the escaped bytes (that many) written to
+ * out. Used by the engine (create's location) and the rules (paths). */
+size_t fl_ptr_escaped_len(fl_slice_t key);
+void fl_ptr_escape(char *out, fl_slice_t key);
+
 #endif

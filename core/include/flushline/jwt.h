@@ -137,6 +137,13 @@ int fl_jwt_mint_ed25519(const uint8_t sk[64], const char *kid, const char *claim
 int fl_jwt_mint_hs256(const uint8_t *secret, size_t len, const char *kid,
                       const char *claims_json, char **out, char *errstr, size_t errstr_size);
 
+/* A kid this library accepts: 1-255 bytes of UTF-8 without control
+ * characters (it is written on one line of a key file). */
+bool fl_jwt_kid_valid(const char *kid, size_t len);
+/* What minting and key generation check first: libsodium initialises and
+ * kid (NULL: none) is valid. 0, or -EINVAL with errstr filled. */
+int fl_jwt_check_kid(const char *kid, char *errstr, size_t errstr_size);
+
 /* ---- key files -------------------------------------------------------------
  * The text format written by `flushline token keygen` (docs/auth.md): lines
  * "name=value" (type, kid, secret, public), values base64url without padding,

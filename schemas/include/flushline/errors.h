@@ -51,6 +51,13 @@ int fl_code_from_name(const char *name, size_t len);
 void fl_errstr(char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The one lookup behind the *_strerror and *_name functions: tab[i] of a
+ * table of n names, or unknown when i is outside it or the entry is NULL.
+ * FL_NAME_AT counts the entries of a static array itself. */
+const char *fl_name_at(const char *const *tab, size_t n, long i, const char *unknown);
+#define FL_NAME_AT(tab, i, unknown)                                                                \
+    fl_name_at((tab), sizeof(tab) / sizeof((tab)[0]), (i), (unknown))
+
 /* WebSocket close codes: 4000-4099 do not reconnect, 4100-4199 reconnect
  * with back-off, 4200-4299 reconnect now. */
 enum {

@@ -104,6 +104,12 @@ void fl_arena_free(fl_arena_t *arena);  /* NULL is safe */
 void fl_arena_reset(fl_arena_t *arena); /* keeps the first block for reuse */
 void *fl_arena_alloc(fl_arena_t *arena, size_t size); /* 8-byte aligned; NULL on OOM */
 
+/* Makes room for element n of a malloc'd array (arrayp: the address of the
+ * pointer to it) of *cap elements of size bytes: when n == *cap the array
+ * doubles (to first elements the first time). 0, or -1 when out of memory
+ * or past UINT32_MAX elements (the array and *cap unchanged). */
+int fl_grow(void *arrayp, uint32_t *cap, uint32_t n, size_t size, uint32_t first);
+
 /* True when (p, n) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool fl_utf8_valid(const char *p, size_t n);
 
