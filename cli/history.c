@@ -445,6 +445,12 @@ static void progress_tick(fl_hist_t *h)
     }
 }
 
+void fl_hist_progress_records(fl_hist_t *h, uint64_t records)
+{
+    h->records = records;
+    progress_tick(h);
+}
+
 void fl_hist_progress_part_done(fl_hist_t *h)
 {
     h->parts_done++;

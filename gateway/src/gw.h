@@ -51,6 +51,9 @@ typedef struct gw_config_s {
     int64_t drain_grace_ms; /* SIGTERM: /readyz 503 this long before clients go */
     const char *minimal_tenants; /* comma-separated */
     const char *log_level;
+    /* history.*: the history endpoints (gw_history.h) */
+    int64_t history_jobs, history_queue, history_timeout_ms;
+    int64_t history_max_records, history_max_bytes, history_max_limit;
     fl_kafka_props_t kafka; /* kafka.* pass-through */
 } gw_config_t;
 
