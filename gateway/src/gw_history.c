@@ -445,7 +445,8 @@ static gw_hist_job_t *next_job(gw_history_t *h)
     pthread_mutex_lock(&h->mu);
     while (!atomic_load(&h->stopping) && fl_queue_count(h->jobs) == 0)
         pthread_cond_wait(&h->cv, &h->mu);
-    if (!atomic_load(&h->stopping) && (it = fl_queue_take_some(h->jobs, 0, &more)) && more)
+    /* one job (each weighs 1) */
+    if (!atomic_load(&h->stopping) && (it = fl_queue_take_some(h->jobs, 1, &more)) && more)
         pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     return it ? fl_queue_entry(it, gw_hist_job_t, item) : NULL;
@@ -484,6 +485,7 @@ static void submit(gw_history_t *h, gw_hist_req_t *r, fl_slice_t id)
     job->q = r->q;
     job->deadline_ms = fl_clock_mono_ms() + h->cfg->history_timeout_ms;
     atomic_init(&job->cancelled, false);
+    job->item.weight = 1;
     job->req = r;
     r->job = job;
     h->inflight++;

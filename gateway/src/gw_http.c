@@ -227,6 +227,10 @@ static void on_hist_fail(gw_hist_req_t *r, int status, uint16_t code, const char
 
 static int serve_history(gw_svc_t *svc, gw_http_t *req)
 {
+    /* lws would close a request left unanswered for its default 5 s: a job
+     * answers by history.timeout.ms */
+    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK,
+                    (int)(svc->cfg->history_timeout_ms / 1000) + 5);
     req->hist.answer = on_hist_answer;
     req->hist.fail = on_hist_fail;
     gw_history_serve(svc->history, &req->hist, (fl_slice_t){req->doc, req->doclen});

@@ -209,7 +209,8 @@ int fl_at_read(fl_at_t *at)
     fl_part_config_default(&cfg);
     if (!(at->docs = fl_part_new(-1, &cfg)) || !(at->arena = fl_arena_new(1 << 16)))
         return FL_HISTORY_ENOMEM;
-    if ((rc = read_topic(at, at->snapshots, 0, on_snapshot)) < 0)
+    /* no snapshot is older than version 0: the events from the start */
+    if (at->seed_version > 0 && (rc = read_topic(at, at->snapshots, 0, on_snapshot)) < 0)
         return rc;
     if ((ent = fl_part_get(at->docs, at->doc)) && ent->loaded) {
         at->ent = ent;
