@@ -84,21 +84,8 @@ static int replay_failed(fl_at_t *at, const rd_kafka_message_t *msg, const fl_ou
                          int rc)
 {
     char why[400];
-    if (rc == FL_HISTORY_ECHAIN) {
-        char want[2 * FL_HASH_LEN + 1];
-        fl_wire_hex(o->chain, FL_HASH_LEN, want);
-        snprintf(why, sizeof why,
-                 "v%llu: chain hash differs: the record says %s, replaying its commands on "
-                 "v%llu gives another",
-                 (unsigned long long)o->version_after, want,
-                 (unsigned long long)o->version_before);
-    } else if (rc == FL_HISTORY_EDELTA) {
-        snprintf(why, sizeof why,
-                 "v%llu: the outcome's commands do not apply to the document at v%llu",
-                 (unsigned long long)o->version_after, (unsigned long long)o->version_before);
-    } else {
-        snprintf(why, sizeof why, "replay: %s", fl_history_strerror(rc));
-    }
+    int n = snprintf(why, sizeof why, "v%llu: ", (unsigned long long)o->version_after);
+    fl_part_replay_why(o, rc, why + n, sizeof why - (size_t)n);
     return fail(at, msg, rc, why);
 }
 
@@ -137,26 +124,16 @@ static int on_outcome(fl_at_t *at, const rd_kafka_message_t *msg, const fl_outco
 static int on_event(void *opaque, const rd_kafka_message_t *msg)
 {
     fl_at_t *at = opaque;
-    fl_wire_msg_t wm;
-    char errstr[256], why[400];
+    const fl_outcome_t *o;
+    char errstr[256];
     int rc = count(at, msg);
     if (rc != 0)
         return rc;
-    fl_arena_reset(at->arena);
-    if (fl_wire_decode_record(msg->payload, msg->len, at->arena, &wm, errstr, sizeof errstr)) {
-        snprintf(why, sizeof why, "undecodable record: %s", errstr);
-        skip(at, at->events, msg, why);
-        return 0;
-    }
-    if (wm.type == FL_WT_REC_SYNC_REPLY)
-        return 0; /* answers to gateways, no state change */
-    if (wm.type != FL_WT_REC_OUTCOME) {
-        snprintf(why, sizeof why, "a %s record does not belong in events",
-                 fl_wire_type_name(wm.type));
-        skip(at, at->events, msg, why);
-        return 0;
-    }
-    const fl_outcome_t *o = &wm.u.outcome.outcome;
+    rc = fl_part_event_decode(msg->payload, msg->len, at->arena, &o, errstr, sizeof errstr);
+    if (rc == FL_HISTORY_ERECORD)
+        skip(at, at->events, msg, errstr);
+    if (rc != 0)
+        return rc == FL_HISTORY_ENOMEM ? rc : 0;
     if (o->doc.len != at->doc.len || memcmp(o->doc.ptr, at->doc.ptr, o->doc.len) != 0)
         return 0;
     if (msg->key_len != o->doc.len || memcmp(msg->key, o->doc.ptr, o->doc.len) != 0) {
