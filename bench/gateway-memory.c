@@ -1,20 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench/gateway-memory: user-space memory per open, idle, authenticated
- * WebSocket connection of flushline-gateway (SPEC bar: <= 8 KiB).
+ * WebSocket connection of flushline-gateway (SPEC bar: <= 8 KiB), in two
+ * cases run one after the other in one invocation:
+ *   idle:  N connections, nothing subscribed;
+ *   docs:  N connections, each subscribed to a document of its own (N live
+ *          document copies in the gateway, the worst case for its
+ *          per-document cost; issue 18 bar: still <= 8 KiB per connection).
  *
- * One run: a throwaway topic set and key; the gateway (Release build, its
- * own process, --log.level warn); its VmRSS with 0 connections is the
+ * One case: a throwaway topic set and key; the gateway (Release build, its
+ * own process, --log.level warn), and for "docs" a processor that answers
+ * the gateway's syncs; the gateway's VmRSS with 0 connections is the
  * baseline. A separate load process (this program, mode "load") opens N
  * connections on 127.0.0.1 (each with a token of its own user: the worst
  * case for the gateway's shared grants), sends hello and waits for every
- * welcome; the gateway's metrics must show N connections. After 2 s of
- * settling the gateway's VmRSS is read again:
- * (RSS_N - RSS_0) / N bytes per connection. Everything started is stopped
- * and the topics are deleted; the run is bounded by an alarm.
+ * welcome (for "docs": subscribes each to bench/m<i> and waits for every
+ * snapshot); the gateway's metrics must show N connections. Once its RSS
+ * stops moving it is read again: (RSS_N - RSS_0) / N bytes per connection.
+ * Everything started is stopped and the topics are deleted; the run is
+ * bounded by an alarm.
  *
  * Usage: gateway-memory [N]     (default 10000; needs FLUSHLINE_BOOTSTRAP,
- *                                FL_GATEWAY_BIN; bench/gateway-memory.sh sets them)
+ *                                FL_GATEWAY_BIN, FL_PROCESSOR_BIN;
+ *                                bench/gateway-memory.sh sets them)
  */
 #include <poll.h>
 
@@ -26,21 +34,47 @@
 /* ---- the load process ------------------------------------------------------ */
 
 static uint32_t welcomed;
+static bool load_docs; /* each connection subscribes to a document of its own */
+static b_ws_t *load_base;
 
+/* Subscribes ws to bench/m<its index>. */
+static void subscribe_own(b_ws_t *ws)
+{
+    fl_wire_msg_t msg;
+    char doc[32], *out = NULL, errstr[128];
+    size_t len;
+    snprintf(doc, sizeof doc, "bench/m%ld", (long)(ws - load_base));
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_SUBSCRIBE;
+    msg.u.sub.doc = (fl_slice_t){doc, strlen(doc)};
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &out, &len, errstr, sizeof errstr) == 0)
+        b_ws_send(ws, out, len);
+    free(out);
+}
+
+/* Counts a connection ready at its welcome, or at its snapshot when it
+ * subscribes. */
 static void on_load_frame(b_ws_t *ws, const unsigned char *p, size_t n)
 {
     if (ws->frames == 1) {
-        if (memmem(p, n, "welcome", 7))
+        if (!memmem(p, n, "welcome", 7))
+            fprintf(stderr, "load: first frame is not a welcome\n");
+        else if (load_docs)
+            subscribe_own(ws);
+        else
+            welcomed++;
+    } else if (ws->frames == 2 && load_docs) {
+        if (memmem(p, n, "snapshot", 8))
             welcomed++;
         else
-            fprintf(stderr, "load: first frame is not a welcome\n");
+            fprintf(stderr, "load: the answer to subscribe is not a snapshot\n");
     }
 }
 
 static int load_main(int port, long n, const char *keypath)
 {
     fl_jwt_keyfile_t *kf = NULL;
-    b_ws_t *ws = calloc((size_t)n, sizeof *ws);
+    b_ws_t *ws = load_base = calloc((size_t)n, sizeof *ws);
     unsigned char *scratch = malloc(1 << 16);
     struct epoll_event evs[256];
     char errstr[256], sub[32];
@@ -155,26 +189,139 @@ static long long settled_rss(pid_t pid)
     return rss;
 }
 
+typedef struct gwcase_s {
+    const char *name; /* "idle" or "docs" */
+    const char *gwbin, *prbin;
+    long n;
+    long long rss0, rssn;
+} gwcase_t;
+
+/* Starts the load process (mode "load") with N connections; its stdin and
+ * stdout are the pipes kept in *to and *from. */
+static pid_t start_load(const gwcase_t *c, const char *portstr, const char *keysec, int *to,
+                        int *from)
+{
+    char nstr[16], logpath[PATH_MAX];
+    char *args[] = {b_self, "load", (char *)portstr, nstr, (char *)keysec, (char *)c->name, NULL};
+    int pin[2], pout[2], fd;
+    pid_t parent = getpid(), load;
+    snprintf(nstr, sizeof nstr, "%ld", c->n);
+    snprintf(logpath, sizeof logpath, "%s/load-%s.log", b_dir, c->name);
+    if (pipe(pin) != 0 || pipe(pout) != 0 ||
+        (fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0 ||
+        (load = fork()) < 0)
+        return -1;
+    if (load == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(pin[0], 0);
+        dup2(pout[1], 1);
+        dup2(fd, 2);
+        execv(args[0], args);
+        _exit(127);
+    }
+    close(fd);
+    for (int i = 0; i < B_MAX_CHILDREN; i++)
+        if (!b_children[i]) {
+            b_children[i] = load;
+            break;
+        }
+    close(pin[0]);
+    close(pout[1]);
+    *to = pin[1];
+    *from = pout[0];
+    return load;
+}
+
+/* Starts the daemons of one case on a topic set of its own; the gateway's
+ * pid, or -1. */
+static pid_t start_daemons(const gwcase_t *c, const char *portstr, pid_t *pr)
+{
+    char prefix[64], keypub[PATH_MAX], logpath[PATH_MAX];
+    pid_t gw;
+    snprintf(prefix, sizeof prefix, "gwmem%ld%s", (long)getpid(), c->name);
+    snprintf(keypub, sizeof keypub, "%s/key.pub", b_dir);
+    if (b_create_topics(prefix, 4) != 0)
+        return -1;
+    if (strcmp(c->name, "docs") == 0) {
+        char *args[] = {(char *)c->prbin, "--bootstrap", (char *)b_bootstrap, "--prefix", prefix,
+                        "--partitions", "4", "--http.port", "-1", NULL};
+        snprintf(logpath, sizeof logpath, "%s/processor.log", b_dir);
+        if ((*pr = b_spawn(args, logpath, -1)) < 0)
+            return -1;
+    }
+    snprintf(logpath, sizeof logpath, "%s/gateway-%s.log", b_dir, c->name);
+    char *args[] = {(char *)c->gwbin, "--bootstrap", (char *)b_bootstrap, "--prefix", prefix,
+                    "--partitions", "4", "--jwt.keys", keypub, "--port", (char *)portstr,
+                    "--log.level", "warn", "--hello.timeout.ms", "60s", NULL};
+    if ((gw = b_spawn(args, logpath, -1)) < 0)
+        return -1;
+    int port = atoi(portstr);
+    for (double t = b_now() + 60; b_http_get(port, "/healthz", NULL, 0) != 200; b_sleep_ms(100))
+        if (b_now() > t || waitpid(gw, NULL, WNOHANG) == gw) {
+            fprintf(stderr, "gateway-memory: the gateway did not start (%s)\n", logpath);
+            return -1;
+        }
+    return gw;
+}
+
+/* One case: the gateway's RSS before and with the N connections. */
+static int run_case(gwcase_t *c, char *metrics)
+{
+    char portstr[16], keysec[PATH_MAX], line[128];
+    pid_t gw, pr = -1, load = -1;
+    int to = -1, from = -1, rc = -1, port = 20000 + (int)((getpid() + c->name[0]) % 10000);
+    snprintf(portstr, sizeof portstr, "%d", port);
+    snprintf(keysec, sizeof keysec, "%s/key", b_dir);
+    if ((gw = start_daemons(c, portstr, &pr)) < 0)
+        goto done;
+    c->rss0 = settled_rss(gw);
+    if ((load = start_load(c, portstr, keysec, &to, &from)) < 0)
+        goto done;
+    if (read_line(from, line, sizeof line, 600000) != 0 || strncmp(line, "ready", 5)) {
+        fprintf(stderr, "gateway-memory: the load process failed (%s/load-%s.log)\n", b_dir,
+                c->name);
+        goto done;
+    }
+    c->rssn = settled_rss(gw);
+    if (b_http_get(port, "/metrics", metrics, 1 << 20) != 200 ||
+        b_metric(metrics, "flushline_gateway_connections") != (double)c->n) {
+        fprintf(stderr, "gateway-memory: the gateway does not report %ld connections\n", c->n);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (to >= 0)
+        close(to); /* the load process lets go */
+    if (from >= 0)
+        close(from);
+    b_stop(load, SIGTERM);
+    b_stop(gw, SIGTERM);
+    b_stop(pr, SIGTERM);
+    b_delete_topics(); /* each case has a topic set of its own */
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    char prefix[64], keypub[PATH_MAX], keysec[PATH_MAX], portstr[16], nstr[16], logpath[PATH_MAX];
-    char line[128], *metrics = malloc(1 << 20);
-    const char *gwbin = getenv("FL_GATEWAY_BIN");
+    char *metrics = malloc(1 << 20);
     long n = argc > 1 ? atol(argv[1]) : 10000;
-    pid_t gw = -1, load = -1;
-    int port, pipe_out[2] = {-1, -1}, pipe_in[2] = {-1, -1}, rc = 1;
-    long long rss0, rssn;
-    double conns;
+    gwcase_t cases[2] = {{"idle", getenv("FL_GATEWAY_BIN"), getenv("FL_PROCESSOR_BIN"), n},
+                         {"docs", getenv("FL_GATEWAY_BIN"), getenv("FL_PROCESSOR_BIN"), n}};
+    int rc = 1;
 
-    if (argc > 1 && strcmp(argv[1], "load") == 0)
-        return argc == 5 ? load_main(atoi(argv[2]), atol(argv[3]), argv[4]) : 2;
+    if (argc > 1 && strcmp(argv[1], "load") == 0) {
+        load_docs = argc == 6 && strcmp(argv[5], "docs") == 0;
+        return argc == 6 ? load_main(atoi(argv[2]), atol(argv[3]), argv[4]) : 2;
+    }
     if (n < 1 || n > 100000 || !metrics) {
         fprintf(stderr, "usage: gateway-memory [N]\n");
         return 2;
     }
-    if (!(b_bootstrap = getenv("FLUSHLINE_BOOTSTRAP")) || !gwbin) {
-        fprintf(stderr, "gateway-memory: set FLUSHLINE_BOOTSTRAP and FL_GATEWAY_BIN "
-                        "(bench/run gateway-memory does)\n");
+    if (!(b_bootstrap = getenv("FLUSHLINE_BOOTSTRAP")) || !cases[0].gwbin || !cases[0].prbin) {
+        fprintf(stderr, "gateway-memory: set FLUSHLINE_BOOTSTRAP, FL_GATEWAY_BIN and "
+                        "FL_PROCESSOR_BIN (bench/run gateway-memory does)\n");
         return 2;
     }
     if (readlink("/proc/self/exe", b_self, sizeof b_self - 1) < 0)
@@ -182,88 +329,27 @@ int main(int argc, char **argv)
     signal(SIGINT, b_on_fatal);
     signal(SIGTERM, b_on_fatal);
     signal(SIGALRM, b_on_fatal);
-    alarm(900);
+    alarm(1500);
     b_raise_nofile();
     snprintf(b_dir, sizeof b_dir, "/tmp/flbench-gwmem.XXXXXX");
     if (!mkdtemp(b_dir) || b_make_key() != 0) {
         fprintf(stderr, "gateway-memory: cannot make the key\n");
         return 2;
     }
-    snprintf(prefix, sizeof prefix, "gwmem%ld", (long)getpid());
-    if (b_create_topics(prefix, 4) != 0)
-        goto done;
-    snprintf(keypub, sizeof keypub, "%s/key.pub", b_dir);
-    snprintf(keysec, sizeof keysec, "%s/key", b_dir);
-    port = 20000 + (int)(getpid() % 10000);
-    snprintf(portstr, sizeof portstr, "%d", port);
-    snprintf(logpath, sizeof logpath, "%s/gateway.log", b_dir);
-    {
-        char *args[] = {(char *)gwbin, "--bootstrap", (char *)b_bootstrap, "--prefix", prefix,
-                        "--partitions", "4", "--jwt.keys", keypub, "--port", portstr,
-                        "--log.level", "warn", "--hello.timeout.ms", "60s", NULL};
-        if ((gw = b_spawn(args, logpath, -1)) < 0)
+    for (int i = 0; i < 2; i++) {
+        if (run_case(&cases[i], metrics) != 0)
             goto done;
+        printf("%s: gateway RSS %lld bytes with 0 connections, %lld with %ld authenticated "
+               "connections (%ld distinct users%s): %lld bytes per connection\n",
+               cases[i].name, cases[i].rss0, cases[i].rssn, n, n,
+               i ? ", each subscribed to a document of its own" : ", idle",
+               (cases[i].rssn - cases[i].rss0) / n);
     }
-    for (double t = b_now() + 60; b_http_get(port, "/healthz", NULL, 0) != 200; b_sleep_ms(100))
-        if (b_now() > t || waitpid(gw, NULL, WNOHANG) == gw) {
-            fprintf(stderr, "gateway-memory: the gateway did not start (log %s)\n", logpath);
-            gw = -1;
-            goto done;
-        }
-    rss0 = settled_rss(gw);
-
-    if (pipe(pipe_out) != 0 || pipe(pipe_in) != 0)
-        goto done;
-    snprintf(nstr, sizeof nstr, "%ld", n);
-    snprintf(logpath, sizeof logpath, "%s/load.log", b_dir);
-    {
-        char *args[] = {b_self, "load", portstr, nstr, keysec, NULL};
-        pid_t parent = getpid();
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0 || (load = fork()) < 0)
-            goto done;
-        if (load == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(127);
-            dup2(pipe_in[0], 0);
-            dup2(pipe_out[1], 1);
-            dup2(fd, 2);
-            execv(args[0], args);
-            _exit(127);
-        }
-        close(fd);
-        for (int i = 0; i < B_MAX_CHILDREN; i++)
-            if (!b_children[i]) {
-                b_children[i] = load;
-                break;
-            }
-        close(pipe_out[1]);
-        close(pipe_in[0]);
-        pipe_out[1] = pipe_in[0] = -1;
-    }
-    if (read_line(pipe_out[0], line, sizeof line, 300000) != 0 || strncmp(line, "ready", 5)) {
-        fprintf(stderr, "gateway-memory: the load process failed (log %s)\n", logpath);
-        goto done;
-    }
-    rssn = settled_rss(gw);
-    if (b_http_get(port, "/metrics", metrics, 1 << 20) != 200 ||
-        (conns = b_metric(metrics, "flushline_gateway_connections")) != (double)n) {
-        fprintf(stderr, "gateway-memory: the gateway does not report %ld connections\n", n);
-        goto done;
-    }
-    printf("gateway RSS: %lld bytes with 0 connections, %lld bytes with %ld idle authenticated "
-           "connections (%ld distinct users)\n",
-           rss0, rssn, n, n);
-    printf("gateway-memory: %lld bytes per idle authenticated connection at %ld connections "
-           "(baseline RSS %.1f MiB)\n",
-           (rssn - rss0) / n, n, (double)rss0 / (1 << 20));
+    printf("gateway-memory: %lld bytes per idle authenticated connection, %lld with a document "
+           "of its own each, at %ld connections (bar 8192)\n",
+           (cases[0].rssn - cases[0].rss0) / n, (cases[1].rssn - cases[1].rss0) / n, n);
     rc = 0;
 done:
-    if (pipe_in[1] >= 0)
-        close(pipe_in[1]); /* the load process lets go */
-    b_stop(load, SIGTERM);
-    b_stop(gw, SIGTERM);
     b_kill_children();
     b_delete_topics();
     if (rc == 0) {

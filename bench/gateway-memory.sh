@@ -13,7 +13,7 @@ if [ ! -f "$build/build.ninja" ]; then
         -DFL_FUZZ=OFF >&2
 fi
 # The daemon is built here too, so that a stale binary is never measured.
-cmake --build "$build" --target bench_gateway-memory flushline-gateway >&2
+cmake --build "$build" --target bench_gateway-memory flushline-gateway flushline-processor >&2
 if [ -z "${FLUSHLINE_BOOTSTRAP:-}" ]; then
     if env=$("$root/scripts/kafka" env 2>/dev/null); then
         export "$env"
@@ -22,4 +22,4 @@ if [ -z "${FLUSHLINE_BOOTSTRAP:-}" ]; then
         exit 2
     fi
 fi
-FL_GATEWAY_BIN=$build/bin/flushline-gateway exec "$build/bench/gateway-memory" "$@"
+FL_GATEWAY_BIN=$build/bin/flushline-gateway FL_PROCESSOR_BIN=$build/bin/flushline-processor exec "$build/bench/gateway-memory" "$@"

@@ -66,8 +66,8 @@ static int chain_next(fl_doc_t *doc, const uint8_t prev[FL_HASH_LEN], uint64_t v
                       const fl_cmd_t *cmds, uint32_t n, uint8_t out[FL_HASH_LEN])
 {
     msgpack_packer pk;
-    doc->sbuf.size = 0;
-    msgpack_packer_init(&pk, &doc->sbuf, msgpack_sbuffer_write);
+    doc->scr->sbuf.size = 0;
+    msgpack_packer_init(&pk, &doc->scr->sbuf, msgpack_sbuffer_write);
     int rc = msgpack_pack_array(&pk, 3);
     rc |= pack_int(&pk, vb);
     rc |= pack_int(&pk, va);
@@ -79,7 +79,7 @@ static int chain_next(fl_doc_t *doc, const uint8_t prev[FL_HASH_LEN], uint64_t v
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, FL_HASH_LEN);
     crypto_generichash_update(&st, prev, FL_HASH_LEN);
-    crypto_generichash_update(&st, (const unsigned char *)doc->sbuf.data, doc->sbuf.size);
+    crypto_generichash_update(&st, (const unsigned char *)doc->scr->sbuf.data, doc->scr->sbuf.size);
     crypto_generichash_final(&st, out, FL_HASH_LEN);
     return 0;
 }
@@ -329,9 +329,9 @@ int fl_doc_apply_rules(fl_doc_t *doc, const fl_flush_t *flush, const fl_rules_t 
     out->version_after = doc->version;
     memcpy(out->chain, doc->chain, FL_HASH_LEN);
 record:
-    if (blob_encode(&doc->sbuf, out) < 0 ||
-        fl_dedup_record(doc->dedup, flush->client_id, flush->seq, doc->sbuf.data,
-                        doc->sbuf.size) < 0)
+    if (blob_encode(&doc->scr->sbuf, out) < 0 ||
+        fl_dedup_record(doc->dedup, flush->client_id, flush->seq, doc->scr->sbuf.data,
+                        doc->scr->sbuf.size) < 0)
         goto fail;
     fl_undo_commit(doc, 0);
     return 0;
@@ -408,9 +408,9 @@ int fl_doc_replay(fl_doc_t *doc, const fl_outcome_t *outcome, fl_arena_t *arena)
                outcome->version_after != doc->version) {
         return FL_EERR_DELTA;
     }
-    if ((rc = blob_encode(&doc->sbuf, outcome)) < 0 ||
-        (rc = fl_dedup_record(doc->dedup, outcome->client_id, outcome->seq, doc->sbuf.data,
-                              doc->sbuf.size)) < 0)
+    if ((rc = blob_encode(&doc->scr->sbuf, outcome)) < 0 ||
+        (rc = fl_dedup_record(doc->dedup, outcome->client_id, outcome->seq, doc->scr->sbuf.data,
+                              doc->scr->sbuf.size)) < 0)
         return FL_EERR_NOMEM;
     return 0;
 }

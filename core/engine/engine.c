@@ -46,6 +46,30 @@ const char *fl_engine_strerror(int err)
     }
 }
 
+/* ---------------------------------------------------------------- scratch */
+
+fl_engine_scratch_t *fl_engine_scratch_new(void)
+{
+    fl_engine_scratch_t *scr = calloc(1, sizeof *scr);
+    if (!scr)
+        return NULL;
+    msgpack_sbuffer_init(&scr->sbuf);
+    if (!(scr->arena = fl_arena_new(4096))) {
+        free(scr);
+        return NULL;
+    }
+    return scr;
+}
+
+void fl_engine_scratch_free(fl_engine_scratch_t *scr)
+{
+    if (!scr)
+        return;
+    fl_arena_free(scr->arena);
+    msgpack_sbuffer_destroy(&scr->sbuf);
+    free(scr);
+}
+
 /* ---------------------------------------------------------------- doc */
 
 fl_doc_t *fl_doc_new(fl_slice_t doc_id, const fl_engine_config_t *cfg)
@@ -58,9 +82,9 @@ fl_doc_t *fl_doc_new(fl_slice_t doc_id, const fl_engine_config_t *cfg)
     doc->cfg = cfg ? *cfg : fl_engine_config_default;
     doc->id = malloc(doc_id.len);
     doc->dedup = fl_dedup_new(doc->cfg.max_dedup);
-    doc->scratch = fl_arena_new(4096);
-    msgpack_sbuffer_init(&doc->sbuf);
-    if (!doc->id || !doc->dedup || !doc->scratch || fl_value_new_map(&doc->root) < 0)
+    doc->own_scr = !doc->cfg.scratch;
+    doc->scr = doc->own_scr ? fl_engine_scratch_new() : doc->cfg.scratch;
+    if (!doc->id || !doc->dedup || !doc->scr || fl_value_new_map(&doc->root) < 0)
         goto fail;
     memcpy(doc->id, doc_id.ptr, doc_id.len);
     doc->idlen = doc_id.len;
@@ -77,8 +101,8 @@ void fl_doc_free(fl_doc_t *doc)
         return;
     fl_value_free(&doc->root);
     fl_dedup_free(doc->dedup);
-    fl_arena_free(doc->scratch);
-    msgpack_sbuffer_destroy(&doc->sbuf);
+    if (doc->own_scr)
+        fl_engine_scratch_free(doc->scr);
     free(doc->undo);
     free(doc->id);
     free(doc);
@@ -185,8 +209,11 @@ size_t fl_doc_mem(const fl_doc_t *doc)
     n += fl_dedup_mem(doc->dedup, alloc_size);
     if (doc->undocap)
         n += alloc_size((size_t)doc->undocap * sizeof *doc->undo);
-    if (doc->sbuf.alloc)
-        n += alloc_size(doc->sbuf.alloc);
+    if (!doc->own_scr)
+        return n; /* shared: counted once by its owner */
+    n += alloc_size(sizeof *doc->scr);
+    if (doc->scr->sbuf.alloc)
+        n += alloc_size(doc->scr->sbuf.alloc);
     /* the scratch arena: its struct and first 4 KiB block (kept across
      * resets); larger blocks are freed by the reset that follows a use */
     n += alloc_size(32) + alloc_size(4096 + 32);
@@ -257,8 +284,8 @@ int fl_doc_dedup_restore(fl_doc_t *doc, const fl_dedup_entry_t *ents, uint32_t n
     for (uint32_t i = 0; i < n; i++) {
         fl_value_t v;
         const uint8_t *chain;
-        fl_arena_reset(doc->scratch);
-        if (fl_blob_decode(ents[i].outcome.ptr, ents[i].outcome.len, doc->scratch, &v,
+        fl_arena_reset(doc->scr->arena);
+        if (fl_blob_decode(ents[i].outcome.ptr, ents[i].outcome.len, doc->scr->arena, &v,
                            &chain) < 0 ||
             ents[i].seq == 0)
             return FL_EERR_RESTORE;
@@ -317,8 +344,8 @@ void fl_undo_rollback(fl_doc_t *doc, uint32_t mark)
     while (doc->nundo > mark) {
         undo_t *u = &doc->undo[--doc->nundo];
         loc_t loc;
-        fl_arena_reset(doc->scratch);
-        int rc = fl_ptr_resolve(&doc->root, u->parent, PTR_EXISTING, doc->scratch, &loc);
+        fl_arena_reset(doc->scr->arena);
+        int rc = fl_ptr_resolve(&doc->root, u->parent, PTR_EXISTING, doc->scr->arena, &loc);
         fl_value_t *c = loc.target;
         if (rc != FL_CODE_OK || !c) {
             /* cannot happen: the log is exact; keep memory safe anyway */

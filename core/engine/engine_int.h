@@ -108,6 +108,11 @@ typedef struct undo_s {
     fl_value_t old;    /* heap value kept for U_MAP_PUT, U_ARR_INS, U_ARR_SET */
 } undo_t;
 
+struct fl_engine_scratch_s {
+    msgpack_sbuffer sbuf; /* chain input and dedup blobs */
+    fl_arena_t *arena;    /* restore and undo resolution */
+};
+
 struct fl_doc_s {
     char *id;
     size_t idlen;
@@ -119,8 +124,8 @@ struct fl_doc_s {
     fl_dedup_t *dedup;
     undo_t *undo;
     uint32_t nundo, undocap;
-    msgpack_sbuffer sbuf; /* scratch for chain input and dedup blobs */
-    fl_arena_t *scratch;  /* for restore and undo resolution */
+    fl_engine_scratch_t *scr; /* cfg.scratch, or the document's own (own_scr) */
+    bool own_scr;
     bool strict;          /* replaying a delta: create keys as given */
 };
 

@@ -25,6 +25,9 @@
 
 #define GW_SERVER_NAME "flushline/0.1.0" /* the Server header */
 
+/* delivery: outcomes as soon as produced, or once committed. */
+enum { GW_DELIVERY_SPECULATIVE = 0, GW_DELIVERY_COMMITTED = 1 };
+
 typedef struct gw_config_s {
     const char *bootstrap;
     const char *prefix;
@@ -50,6 +53,8 @@ typedef struct gw_config_s {
     int64_t jwt_leeway;     /* seconds of clock skew allowed on exp and nbf */
     int64_t drain_grace_ms; /* SIGTERM: /readyz 503 this long before clients go */
     const char *minimal_tenants; /* comma-separated */
+    int delivery;                /* GW_DELIVERY_* (an enum setting) */
+    int64_t rerun_memory;        /* re-run memory entries per document (gw_rerun.h) */
     const char *log_level;
     /* history.*: the history endpoints (gw_history.h) */
     int64_t history_jobs, history_queue, history_timeout_ms;

@@ -21,6 +21,7 @@ gw_buf_t *gw_buf_new(const char *p, size_t len, bool text)
     buf->refs = 1;
     buf->text = text;
     buf->len = len;
+    buf->src_ms = 0;
     buf->data = (unsigned char *)(buf + 1);
     if (len)
         memcpy(buf->data + LWS_PRE, p, len);

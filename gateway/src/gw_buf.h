@@ -22,6 +22,7 @@ typedef struct gw_buf_s {
     bool text;    /* JSON text frame, else msgpack binary frame */
     uint8_t hlen; /* WebSocket frame header bytes, just before the payload */
     size_t len;
+    int64_t src_ms; /* a delta's: its outcome's Kafka timestamp (write latency); 0: none */
     unsigned char *data; /* LWS_PRE headroom (ending in the frame header), then len bytes */
 } gw_buf_t;
 

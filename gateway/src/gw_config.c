@@ -9,6 +9,8 @@
 
 #define F(field) offsetof(gw_config_t, field)
 
+static const char *const deliveries[] = {"speculative", "committed", NULL};
+
 static const fl_config_entry_t entries[] = {
     FL_CONFIG_DEPLOYMENT_ENTRIES(gw_config_t, "the gateway"),
     {.name = "gateway.id", .type = FL_CONFIG_STRING, .def = NULL, .offset = F(gateway_id),
@@ -57,6 +59,10 @@ static const fl_config_entry_t entries[] = {
      .doc = "Seconds of clock skew allowed on a token's exp and nbf, the same for hello, auth, the connection's expiry (closed with 4004 at exp + leeway) and HTTP; announced in welcome."},
     {.name = "drain.grace.ms", .type = FL_CONFIG_DURATION_MS, .def = "2s", .offset = F(drain_grace_ms), .min = 0, .max = 600000,
      .doc = "After SIGTERM: keep serving this long with /readyz answering 503 (new WebSocket upgrades get 4201), so load balancers take the gateway out; then close every client with 4201 and exit."},
+    {.name = "delivery", .type = FL_CONFIG_ENUM, .def = "speculative", .choices = deliveries, .offset = F(delivery),
+     .doc = "speculative: outcomes, deltas and HTTP flush answers go out as soon as the processor produced them, before its transaction commits (events read read_uncommitted; a processor's re-run after a crash is recognised by version and chain hash and never delivered twice; a divergence resyncs the document's subscribers, counted in flushline_gateway_divergences_total). committed: only what is committed (read_committed; a commit interval later). See docs/operations.md."},
+    {.name = "rerun.memory", .type = FL_CONFIG_INT, .def = "20000", .offset = F(rerun_memory), .min = 16, .max = 100000000,
+     .doc = "delivery = speculative: outcomes remembered per live document above its committed version (versions, chain hash and flush id: 72 bytes each) to recognise a processor re-run's copies. Only what one open processor transaction holds is kept (at 1,000 outcomes/s per document and the processor's 10 s transaction.timeout.ms, 10,000); past this cap the oldest are forgotten and a re-run reaching back to them resyncs the document."},
     {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
      .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
     {.name = "history.jobs", .type = FL_CONFIG_INT, .def = "2", .offset = F(history_jobs), .min = 1, .max = 64,

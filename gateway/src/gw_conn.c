@@ -206,6 +206,8 @@ static void queue_pop(gw_conn_t *conn)
     conn->qhead = (conn->qhead + 1) % conn->qcap;
     conn->qcount--;
     conn->qbytes -= buf->len;
+    if (buf->src_ms > 0)
+        fl_histogram_observe(conn->svc->m->write_ms, (double)(fl_clock_wall_ms() - buf->src_ms));
     fl_counter_inc(conn->svc->m->frames_out);
     fl_counter_add(conn->svc->m->bytes_out, buf->len);
     gw_buf_unref(buf);

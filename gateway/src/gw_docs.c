@@ -21,6 +21,7 @@
 #include "flushline/history.h"
 #include "flushline/log.h"
 #include "gw_docs.h"
+#include "gw_rerun.h"
 
 #define NO_VERSION UINT64_MAX /* a subscriber that holds nothing yet */
 
@@ -57,6 +58,7 @@ struct gw_doc_s {
     sub_t *subs;
     uint32_t nsubs, capsubs;
     fl_window_t window; /* the last window.deltas outcome records (history.h) */
+    gw_rerun_t rerun;   /* what was applied above the committed version */
     gw_waiter_t *waiters; /* HTTP reads waiting for the live copy */
     int64_t idle_since_us; /* 0 while it has subscribers or waiters */
 };
@@ -68,6 +70,7 @@ struct gw_docs_s {
     gw_metrics_t *m;
     fl_hmap_t *map;    /* doc id -> gw_doc_t */
     fl_arena_t *arena; /* scratch, reset per use */
+    fl_engine_config_t engine; /* the live copies': one shared scratch */
     uint64_t next_req;
 };
 
@@ -151,6 +154,7 @@ static void doc_free(gw_docs_t *docs, gw_doc_t *doc)
         fl_gauge_add_int(docs->m->docs_live, -1);
     fl_gauge_add_int(docs->m->docs, -1);
     fl_window_free(&doc->window);
+    gw_rerun_free(&doc->rerun);
     free(doc->subs);
     fl_doc_free(doc->live);
     free(doc);
@@ -250,6 +254,18 @@ static void resync(gw_docs_t *docs, gw_doc_t *doc, const char *why)
     for (uint32_t i = 0; i < doc->nsubs; i++)
         doc->subs[i].pending = true;
     start_sync(docs, doc);
+}
+
+/* The live copy may hold what the log will not (a divergence, or a re-run
+ * that cannot be checked): resync, and every subscriber gets a snapshot,
+ * whatever version it holds. */
+static void resync_all(gw_docs_t *docs, gw_doc_t *doc, const char *why, bool diverged)
+{
+    if (diverged)
+        fl_counter_inc(docs->m->divergences);
+    for (uint32_t i = 0; i < doc->nsubs; i++)
+        doc->subs[i].version = NO_VERSION;
+    resync(docs, doc, why);
 }
 
 /* ---- messages to subscribers ------------------------------------------------ */
@@ -420,15 +436,17 @@ static void wake_waiters(gw_docs_t *docs, gw_doc_t *doc)
 
 /* ---- records ------------------------------------------------------------------ */
 
-static void on_sync_reply(gw_docs_t *docs, const fl_wire_sync_reply_t *r)
+static void on_sync_reply(gw_docs_t *docs, const fl_wire_sync_reply_t *r, uint64_t committed)
 {
     gw_doc_t *doc = gw_docs_get(docs, r->doc);
     fl_doc_t *live;
     int rc = 0;
 
+    if (doc)
+        gw_rerun_committed(&doc->rerun, committed);
     if (!doc || doc->state != DOC_SYNCING || r->req != doc->req)
         return; /* an old request's answer */
-    if (!(live = fl_doc_new(r->doc, NULL))) {
+    if (!(live = fl_doc_new(r->doc, &docs->engine))) {
         resync(docs, doc, "out of memory");
         return;
     }
@@ -451,6 +469,7 @@ static void on_sync_reply(gw_docs_t *docs, const fl_wire_sync_reply_t *r)
     }
     doc->live = live;
     doc->state = DOC_LIVE;
+    gw_rerun_reset(&doc->rerun, r->version, fl_doc_chain(live));
     fl_gauge_add_int(docs->m->docs_live, 1);
     fl_debug("document %.*s live at version %llu", (int)doc->idlen, doc->id,
              (unsigned long long)r->version);
@@ -491,18 +510,26 @@ typedef struct lazy_s {
     const fl_wire_msg_t *msg;
     const gw_doc_t *doc;
     uint64_t version;
+    int64_t src_ms; /* gw_buf_t.src_ms of what is encoded */
 } lazy_t;
+
+static gw_buf_t *stamp(gw_buf_t *buf, int64_t src_ms)
+{
+    if (buf)
+        buf->src_ms = src_ms;
+    return buf;
+}
 
 static gw_buf_t *lazy_json(void *arg)
 {
     lazy_t *l = arg;
-    return gw_buf_encode(l->msg, FL_WIRE_JSON);
+    return stamp(gw_buf_encode(l->msg, FL_WIRE_JSON), l->src_ms);
 }
 
 static gw_buf_t *lazy_changed(void *arg)
 {
     lazy_t *l = arg;
-    return encode_changed(l->doc, l->version, FL_WIRE_JSON);
+    return stamp(encode_changed(l->doc, l->version, FL_WIRE_JSON), l->src_ms);
 }
 
 static bool any_form(const gw_doc_t *doc, fl_wire_form_t form)
@@ -565,54 +592,127 @@ static void answer_outcome(gw_docs_t *docs, gw_doc_t *doc, const fl_wire_outcome
     org->ops->on_outcome(org, o, form);
 }
 
-static void on_outcome(gw_docs_t *docs, const fl_wire_outcome_t *wo, int64_t ts_ms, char *raw,
-                       size_t rawlen)
+/* Fans out an outcome that continues the live copy, which has applied it. */
+static void fan_out_outcome(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, int64_t ts_ms)
+{
+    fl_wire_msg_t msg;
+    fl_wire_delta_t d;
+    lazy_t l = {&msg, doc, o->version_after, ts_ms};
+    gw_buf_t *bin = NULL;
+
+    memset(&msg, 0, sizeof msg);
+    fl_history_outcome_to_delta(o, &d);
+    msg.type = FL_WT_DELTAS;
+    msg.u.deltas.doc = o->doc;
+    msg.u.deltas.from_version = o->version_before;
+    msg.u.deltas.nitems = 1;
+    msg.u.deltas.items = &d;
+    if (any_form(doc, FL_WIRE_MSGPACK))
+        bin = stamp(doc->minimal ? encode_changed(doc, o->version_after, FL_WIRE_MSGPACK)
+                                 : gw_buf_encode(&msg, FL_WIRE_MSGPACK),
+                    ts_ms);
+    fan_out(doc, bin, doc->minimal ? lazy_changed : lazy_json, &l, o->version_after);
+    gw_buf_unref(bin);
+    fl_counter_inc(docs->m->deltas_out);
+    /* the Kafka timestamp is the wall clock of the processor's host */
+    if (ts_ms > 0)
+        fl_histogram_observe(docs->m->fanout_ms, (double)(fl_clock_wall_ms() - ts_ms));
+}
+
+/* A verdict of the re-run memory on outcome o: a copy is dropped, a
+ * divergence (or what cannot be checked) resyncs with snapshots for
+ * everyone. */
+static void on_verdict(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o,
+                       gw_rerun_verdict_t verdict)
+{
+    char why[160];
+    switch (verdict) {
+    case GW_RERUN_COPY:
+        return;
+    case GW_RERUN_DIVERGED:
+        snprintf(why, sizeof why,
+                 "diverged: a re-run's outcome of seq %llu at version %llu differs from the one "
+                 "delivered",
+                 (unsigned long long)o->seq, (unsigned long long)o->version_after);
+        resync_all(docs, doc, why, true);
+        return;
+    default:
+        snprintf(why, sizeof why,
+                 "a re-run's outcome at version %llu is older than what is remembered",
+                 (unsigned long long)o->version_after);
+        resync_all(docs, doc, why, false);
+        return;
+    }
+}
+
+/* An outcome that applied commands, for a live doc. Takes raw (kept in the
+ * window). False when the record must not be answered (a re-run's copy or
+ * a divergence: the origin was answered by the first run). */
+static bool on_applied(gw_docs_t *docs, gw_doc_t *doc, const fl_outcome_t *o, int64_t ts_ms,
+                       char *raw, size_t rawlen)
+{
+    uint64_t v = fl_doc_version(doc->live);
+    int rc;
+
+    if (o->version_after <= v) {
+        free(raw);
+        if (docs->conf.rerun_max) /* speculative: a re-run may repeat it */
+            on_verdict(docs, doc, o, gw_rerun_check(&doc->rerun, o));
+        return false;
+    }
+    if (o->version_before < v) {
+        /* a re-run that cut its versions otherwise than the first run */
+        free(raw);
+        resync_all(docs, doc, "diverged: a re-run's outcome straddles the live version", true);
+        return false;
+    }
+    if (o->version_before != v) {
+        free(raw);
+        resync(docs, doc, "an outcome does not follow the live copy");
+        return true;
+    }
+    fl_arena_reset(docs->arena);
+    rc = fl_doc_apply_applied(doc->live, o->version_before, o->applied, o->napplied, o->chain,
+                              docs->arena);
+    if (rc != 0) {
+        free(raw);
+        if (rc == FL_EERR_CHAIN)
+            resync_all(docs, doc, "diverged: an outcome's chain hash does not follow", true);
+        else
+            resync(docs, doc, fl_engine_strerror(rc));
+        return true;
+    }
+    if (docs->conf.rerun_max)
+        gw_rerun_push(&doc->rerun, o, docs->conf.rerun_max);
+    fan_out_outcome(docs, doc, o, ts_ms);
+    /* out of memory only empties the window: catch-ups get snapshots */
+    fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
+    return true;
+}
+
+static void on_outcome(gw_docs_t *docs, const fl_wire_outcome_t *wo, int64_t ts_ms,
+                       uint64_t committed, char *raw, size_t rawlen)
 {
     const fl_outcome_t *o = &wo->outcome;
     gw_doc_t *doc = gw_docs_get(docs, o->doc);
-    int rc;
+    bool answer = true;
 
+    if (doc)
+        gw_rerun_committed(&doc->rerun, committed);
     if (doc && doc->state == DOC_LIVE && o->napplied > 0 && !o->duplicate) {
-        uint64_t v = fl_doc_version(doc->live);
-        if (o->version_after <= v) {
-            /* already in the live copy */
-        } else if (o->version_before != v) {
-            resync(docs, doc, "an outcome does not follow the live copy");
-        } else if (fl_arena_reset(docs->arena),
-                   (rc = fl_doc_apply_applied(doc->live, o->version_before, o->applied,
-                                              o->napplied, o->chain, docs->arena)) != 0) {
-            resync(docs, doc, fl_engine_strerror(rc));
-        } else {
-            fl_wire_msg_t msg;
-            fl_wire_delta_t d;
-            lazy_t l = {&msg, doc, o->version_after};
-            gw_buf_t *bin = NULL;
-
-            memset(&msg, 0, sizeof msg);
-            fl_history_outcome_to_delta(o, &d);
-            msg.type = FL_WT_DELTAS;
-            msg.u.deltas.doc = o->doc;
-            msg.u.deltas.from_version = o->version_before;
-            msg.u.deltas.nitems = 1;
-            msg.u.deltas.items = &d;
-            if (any_form(doc, FL_WIRE_MSGPACK))
-                bin = doc->minimal ? encode_changed(doc, o->version_after, FL_WIRE_MSGPACK)
-                                   : gw_buf_encode(&msg, FL_WIRE_MSGPACK);
-            fan_out(doc, bin, doc->minimal ? lazy_changed : lazy_json, &l, o->version_after);
-            gw_buf_unref(bin);
-            fl_counter_inc(docs->m->deltas_out);
-            if (ts_ms > 0)
-                fl_histogram_observe(docs->m->fanout_ms,
-                                     (double)lws_now_usecs() / 1000.0 - (double)ts_ms);
-            /* out of memory only empties the window: catch-ups get snapshots */
-            fl_window_push(&doc->window, o->version_before, o->version_after, raw, rawlen);
-            raw = NULL;
+        answer = on_applied(docs, doc, o, ts_ms, raw, rawlen);
+    } else {
+        free(raw);
+        /* a refusal below the live version: only a re-run writes one there */
+        if (doc && doc->state == DOC_LIVE && !o->duplicate && docs->conf.rerun_max &&
+            o->version_after < fl_doc_version(doc->live)) {
+            on_verdict(docs, doc, o, gw_rerun_check_refusal(&doc->rerun, o));
+            answer = false;
         }
     }
-    free(raw);
 
     /* The originating connection (or HTTP request) gets its outcome. */
-    if (wo->gw.len == docs->conf.id.len &&
+    if (answer && wo->gw.len == docs->conf.id.len &&
         memcmp(wo->gw.ptr, docs->conf.id.ptr, docs->conf.id.len) == 0)
         answer_outcome(docs, doc, wo);
 }
@@ -621,7 +721,7 @@ static void on_signal(gw_docs_t *docs, const fl_wire_signal_t *s)
 {
     gw_doc_t *doc = gw_docs_get(docs, s->doc);
     fl_wire_msg_t msg;
-    lazy_t l = {&msg, NULL, 0};
+    lazy_t l = {&msg, NULL, 0, 0};
     gw_buf_t *bin = NULL;
 
     if (!doc || doc->nsubs == 0)
@@ -638,15 +738,15 @@ static void on_signal(gw_docs_t *docs, const fl_wire_signal_t *s)
     fl_counter_inc(docs->m->signals_out);
 }
 
-void gw_docs_on_record(gw_docs_t *docs, const fl_wire_msg_t *msg, int64_t ts_ms, char *raw,
-                       size_t rawlen)
+void gw_docs_on_record(gw_docs_t *docs, const fl_wire_msg_t *msg, int64_t ts_ms,
+                       uint64_t committed, char *raw, size_t rawlen)
 {
     switch (msg->type) {
     case FL_WT_REC_OUTCOME:
-        on_outcome(docs, &msg->u.outcome, ts_ms, raw, rawlen);
+        on_outcome(docs, &msg->u.outcome, ts_ms, committed, raw, rawlen);
         return;
     case FL_WT_REC_SYNC_REPLY:
-        on_sync_reply(docs, &msg->u.reply);
+        on_sync_reply(docs, &msg->u.reply, committed);
         break;
     case FL_WT_REC_SIGNAL:
         on_signal(docs, &msg->u.signal);
@@ -687,7 +787,9 @@ gw_docs_t *gw_docs_new(const gw_docs_conf_t *conf, const gw_docs_parts_t *parts,
     docs->origins = origins;
     docs->m = m;
     docs->next_req = conf->req_base;
-    if (!(docs->map = fl_hmap_new()) || !(docs->arena = fl_arena_new(1 << 16))) {
+    docs->engine = fl_engine_config_default;
+    if (!(docs->map = fl_hmap_new()) || !(docs->arena = fl_arena_new(1 << 16)) ||
+        !(docs->engine.scratch = fl_engine_scratch_new())) {
         gw_docs_free(docs);
         return NULL;
     }
@@ -705,5 +807,6 @@ void gw_docs_free(gw_docs_t *docs)
         fl_hmap_free(docs->map);
     }
     fl_arena_free(docs->arena);
+    fl_engine_scratch_free(docs->engine.scratch);
     free(docs);
 }

@@ -100,6 +100,8 @@ typedef struct gw_docs_conf_s {
     int64_t sync_timeout_us;  /* a sync without reply is sent again after */
     char *const *minimal;     /* minimum-disclosure tenants, NULL-terminated; NULL: none */
     uint64_t req_base;        /* sync request ids start after it (per instance) */
+    uint32_t rerun_max;       /* re-run memory entries per document (gw_rerun.h); 0: off
+                               * (delivery = committed: no re-run is ever read) */
 } gw_docs_conf_t;
 
 /* conf (its strings and list are kept by reference), parts (copied),
@@ -138,10 +140,15 @@ gw_buf_t *gw_docs_snapshot(gw_docs_t *docs, gw_doc_t *doc, fl_wire_form_t form);
 
 /* Partition p is followed: documents waiting for it send their sync. */
 void gw_docs_on_part_ready(gw_docs_t *docs, int32_t p);
-/* A decoded events or signals record; raw (the record value, may be NULL)
- * passes to the documents. */
-void gw_docs_on_record(gw_docs_t *docs, const fl_wire_msg_t *msg, int64_t ts_ms, char *raw,
-                       size_t rawlen);
+/* A decoded events or signals record; ts_ms: its Kafka timestamp (wall
+ * clock); committed: its FL_EVENTS_HDR_COMMITTED header (0: none); raw (the
+ * record value, may be NULL) passes to the documents. An outcome at or
+ * below the live copy's version is a processor re-run's copy: dropped when
+ * its chain hash is the one remembered for its version (gw_rerun.h), else
+ * the document diverged: its live copy is dropped and every subscriber
+ * gets a fresh snapshot once it is synced again. */
+void gw_docs_on_record(gw_docs_t *docs, const fl_wire_msg_t *msg, int64_t ts_ms,
+                       uint64_t committed, char *raw, size_t rawlen);
 /* Timers: sync retries, idle documents. */
 void gw_docs_tick(gw_docs_t *docs, int64_t now_us);
 

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gw_kafka: the gateway's Kafka side (see gw_kafka.h). One idempotent
- * producer, served from the lws service thread; one assign-only,
- * read_committed consumer run by its own thread, which decodes records and
+ * producer, served from the lws service thread; one assign-only consumer
+ * run by its own thread, which decodes records and
  * hands them over through an fl_queue_t whose wake callback (the server's:
  * lws_cancel_service, the only lws call that is safe from another thread)
  * runs when a batch lands on an empty queue.
+ *
+ * The consumer reads the events read_uncommitted (delivery = speculative,
+ * the default: outcomes are delivered as soon as the processor produced
+ * them, before their transaction commits; gw_rerun.h) or read_committed
+ * (delivery = committed).
  *
  * An events partition is assigned at its high watermark read just before,
  * and the service thread produces a sync only after it heard the
@@ -117,16 +122,19 @@ void gw_event_free(gw_event_t *ev)
     free(ev);
 }
 
+static gw_event_t *event_of(fl_queue_item_t *item)
+{
+    return item ? fl_queue_entry(item, gw_event_t, link) : NULL;
+}
+
 /* One wake-up per batch (the queue calls on_wake when it was empty); the
  * service thread takes a bounded share per turn. */
 static void push(gw_kafka_t *kafka, gw_event_t *first, gw_event_t *last)
 {
+    int64_t now = fl_clock_mono_us();
+    for (gw_event_t *ev = first; ev; ev = ev == last ? NULL : event_of(ev->link.next))
+        ev->queued_us = now;
     fl_queue_push(kafka->events, &first->link, &last->link);
-}
-
-static gw_event_t *event_of(fl_queue_item_t *item)
-{
-    return item ? fl_queue_entry(item, gw_event_t, link) : NULL;
 }
 
 gw_event_t *gw_event_next(const gw_event_t *ev)
@@ -195,6 +203,8 @@ static int to_event(gw_kafka_t *kafka, const rd_kafka_message_t *m, gw_event_t *
     ev->topic = topic;
     ev->partition = m->partition;
     ev->ts_ms = rd_kafka_message_timestamp(m, &tstype);
+    if (topic == FL_TOPIC_EVENTS)
+        (void)fl_events_committed_get(m, &ev->committed); /* absent: 0 */
     rc = fl_wire_decode_record(m->payload, m->len, ev->arena, &ev->msg, errstr, sizeof errstr);
     if (rc == -FL_CODE_INTERNAL)
         goto oom;
@@ -462,7 +472,8 @@ static int open_consumer(gw_kafka_t *kafka, char *errstr, size_t errstr_size)
     snprintf(group, sizeof group, "flushline-gateway-%s", kafka->id);
     const fl_kafka_kv_t defaults[] = {
         {"group.id", group},
-        {"isolation.level", "read_committed"},
+        {"isolation.level", kafka->cfg->delivery == GW_DELIVERY_COMMITTED ? "read_committed"
+                                                                          : "read_uncommitted"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
         {"auto.offset.reset", "latest"},

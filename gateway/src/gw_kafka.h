@@ -35,7 +35,9 @@ typedef struct gw_event_s {
     int topic; /* fl_topic_kind_t */
     int32_t partition;
     uint32_t gen;
-    int64_t ts_ms;
+    int64_t ts_ms;      /* the record's Kafka timestamp (wall clock) */
+    uint64_t committed; /* its FL_EVENTS_HDR_COMMITTED header; 0: none */
+    int64_t queued_us;  /* monotonic: when the consumer thread queued it */
     fl_arena_t *arena;
     fl_wire_msg_t msg;
     char *raw; /* the record value (outcomes: kept in the window) */

@@ -40,7 +40,10 @@ static const struct {
     M(COUNTER, signals_in, "signals_in_total", "Signals published."),
     M(COUNTER, signals_out, "signals_out_total", "Signals fanned out."),
     M(COUNTER, http_requests, "http_requests_total", "HTTP requests."),
-    M(LATENCY, fanout_ms, "fanout_latency_ms", "From the outcome's Kafka timestamp to its fan-out, ms."),
+    M(COUNTER, divergences, "divergences_total", "Documents whose live copy diverged from a processor's re-run (same version, another chain hash): resynced with a snapshot to every subscriber."),
+    M(LATENCY, fanout_ms, "fanout_latency_ms", "From the outcome's Kafka timestamp to its fan-out to the subscribers' send queues (wall clock), ms."),
+    M(LATENCY, write_ms, "write_latency_ms", "From the outcome's Kafka timestamp to the write of its delta to a subscriber's socket (wall clock), ms; one observation per subscriber."),
+    M(LATENCY, handoff_ms, "handoff_latency_ms", "From the Kafka consumer thread queuing a record to the service thread taking it, ms."),
 #undef M
 };
 

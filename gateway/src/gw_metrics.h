@@ -21,6 +21,9 @@ typedef struct gw_metrics_s {
     fl_counter_t *deltas_out, *syncs, *resyncs, *produce_errors, *signals_in, *signals_out;
     fl_counter_t *http_requests;
     fl_histogram_t *fanout_ms;
+    fl_histogram_t *handoff_ms;
+    fl_histogram_t *write_ms;
+    fl_counter_t *divergences;
 } gw_metrics_t;
 
 /* Registers every metric in a new registry. 0, or -1 on OOM (what was

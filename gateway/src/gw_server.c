@@ -167,6 +167,7 @@ static int build_modules(gw_t *gw, char *errstr, size_t errstr_size)
         .sync_timeout_us = cfg->sync_timeout_ms * 1000,
         .minimal = gw->minimal,
         .req_base = base,
+        .rerun_max = cfg->delivery == GW_DELIVERY_COMMITTED ? 0 : (uint32_t)cfg->rerun_memory,
     };
 
     if (!(gw->svc.origins = gw_origins_new(base, gw->m.produce_errors))) {
@@ -217,7 +218,9 @@ static void drain_events(gw_t *gw)
             if (msg->type == FL_WT_REC_OUTCOME && msg->u.outcome.gw.len == svc->id.len &&
                 memcmp(msg->u.outcome.gw.ptr, svc->id.ptr, svc->id.len) == 0)
                 gw_parts_on_outcome(svc->parts, ev->partition);
-            gw_docs_on_record(svc->docs, msg, ev->ts_ms, ev->raw, ev->rawlen);
+            fl_histogram_observe(gw->m.handoff_ms,
+                                 (double)(fl_clock_mono_us() - ev->queued_us) / 1000.0);
+            gw_docs_on_record(svc->docs, msg, ev->ts_ms, ev->committed, ev->raw, ev->rawlen);
             ev->raw = NULL; /* passed on */
         } else if (ev->kind == GW_EV_ASSIGNED) {
             gw_parts_on_assigned(svc->parts, ev->partition, ev->gen);

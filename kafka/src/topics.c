@@ -6,6 +6,7 @@
  */
 #include "flushline/topics.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,37 @@ static const topic_conf_t topic_confs[FL_TOPIC__COUNT] = {
     {"compact", "-1", "8388608"},     /* snapshots: state (<= 1 MiB cap) + dedup table */
     {"delete", "3600000", "1048576"}, /* signals: ephemeral */
 };
+
+size_t fl_events_committed_format(uint64_t version, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%llu", (unsigned long long)version);
+    return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
+}
+
+int fl_events_committed_get(const rd_kafka_message_t *msg, uint64_t *version)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val = NULL;
+    size_t len = 0;
+    char text[24], *end;
+    unsigned long long v;
+
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, FL_EVENTS_HDR_COMMITTED, &val, &len) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !val || len == 0 || len >= sizeof text)
+        return -1;
+    memcpy(text, val, len);
+    text[len] = '\0';
+    if (text[0] < '0' || text[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || *end)
+        return -1;
+    *version = (uint64_t)v;
+    return 0;
+}
 
 void fl_topics_spec_default(fl_topics_spec_t *spec)
 {

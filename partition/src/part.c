@@ -23,6 +23,7 @@ struct fl_part_s {
     fl_hmap_t *map;        /* id -> entry_t */
     fl_part_doc_t **order; /* creation order */
     uint32_t count, cap;
+    fl_engine_scratch_t *own_scratch; /* the documents' shared one, unless cfg gave one */
 };
 
 /* What an entry is allocated as; callers see only ent. */
@@ -46,7 +47,10 @@ fl_part_t *fl_part_new(int32_t id, const fl_part_config_t *cfg)
         return NULL;
     part->id = id;
     part->cfg = *cfg;
-    if (!(part->map = fl_hmap_new())) {
+    if (!part->cfg.engine.scratch)
+        part->cfg.engine.scratch = part->own_scratch = fl_engine_scratch_new();
+    if (!part->cfg.engine.scratch || !(part->map = fl_hmap_new())) {
+        fl_engine_scratch_free(part->own_scratch);
         free(part);
         return NULL;
     }
@@ -79,6 +83,7 @@ void fl_part_free(fl_part_t *part)
         fl_part_clear(part);
         free(part->order);
         fl_hmap_free(part->map);
+        fl_engine_scratch_free(part->own_scratch);
     }
     free(part);
 }

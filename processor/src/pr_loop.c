@@ -106,6 +106,7 @@ struct pr_loop_s {
     int64_t restore_t0;
     fl_arena_t *arena;
     uint32_t txn_records;
+    uint64_t txn_gen; /* numbers the transactions begun (fl_part_doc_t.txn_gen) */
     int64_t last_round_ms;
     /* Set by pr_loop_stop from any thread or a signal handler, read by the
      * apply thread: a lock-free atomic (async-signal-safe). */
@@ -341,6 +342,7 @@ static int begin_txn(pr_loop_t *loop)
         return -1;
     }
     loop->txn_records = 0;
+    loop->txn_gen++;
     return 0;
 }
 
@@ -463,8 +465,36 @@ static int commit_txn(pr_loop_t *loop, bool force_round)
 
 /* ---- applying --------------------------------------------------------- */
 
-/* Produces what the task emitted. 0 or -1 (abort). */
-static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out)
+/* The version document key had when the open transaction began: its
+ * committed version (the in-memory documents hold what was committed plus
+ * what the open transaction applied: an abort rewinds them). 0 for a
+ * document the partition does not hold yet. */
+static uint64_t committed_version(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
+{
+    fl_part_doc_t *ent = fl_part_get(part, key);
+    if (!ent)
+        return 0;
+    if (ent->txn_gen != loop->txn_gen) {
+        ent->txn_gen = loop->txn_gen;
+        ent->txn_base = fl_doc_version(ent->doc);
+    }
+    return ent->txn_base;
+}
+
+/* A document the task created: committed at version 0 for the rest of the
+ * open transaction. */
+static void mark_created(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
+{
+    fl_part_doc_t *ent = fl_part_get(part, key);
+    if (ent) {
+        ent->txn_gen = loop->txn_gen;
+        ent->txn_base = 0;
+    }
+}
+
+/* Produces what the task emitted, each with the document's committed
+ * version in a header. 0 or -1 (abort). */
+static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint64_t committed)
 {
     int rc = 0;
     for (uint32_t i = 0; i < out->nemit; i++) {
@@ -473,7 +503,7 @@ static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out)
          * takes the record, also when it fails. */
         if (rc == 0)
             rc = pr_out_event(loop->out, p, e->key, e->rec, e->len, e->held,
-                              out->kind == FL_TASK_FLUSH);
+                              out->kind == FL_TASK_FLUSH, committed);
         else if (!e->held)
             free(e->rec);
     }
@@ -502,12 +532,14 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
 {
     fl_task_rec_t rec;
     fl_task_out_t out;
+    uint64_t committed;
     int rc;
 
     fl_task_rec_of(msg, &rec);
     if (begin_txn(loop) != 0)
         return -1;
     loop->txn_records++;
+    committed = committed_version(loop, part, rec.key);
     if ((rc = fl_task_apply(part, &rec, 0, loop->arena, &out)) != 0) {
         fl_error("%s [%d] @%lld: %s", loop->t_commands, msg->partition, (long long)msg->offset,
                  out.reason);
@@ -519,10 +551,15 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
                 (long long)msg->offset, out.reason);
         return 0;
     }
-    if (out.created)
+    if (out.created) {
         fl_gauge_add_int(loop->m->docs, 1);
-    if (produce_emitted(loop, msg->partition, &out) != 0)
+        mark_created(loop, part, rec.key);
+    }
+    if (produce_emitted(loop, msg->partition, &out, committed) != 0)
         return -1;
+    if (out.kind == FL_TASK_FLUSH && rec.ts_ms > 0)
+        fl_histogram_observe(loop->m->record_to_outcome_ms,
+                             (double)(fl_clock_wall_ms() - rec.ts_ms));
     count(loop, &out);
     return 0;
 }

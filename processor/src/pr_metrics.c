@@ -40,6 +40,7 @@ void pr_metrics_free(pr_metrics_t *m)
 
 pr_metrics_t *pr_metrics_new(int partitions)
 {
+    static const double lat[] = {FL_METRICS_LATENCY_MS_BUCKETS};
     pr_metrics_t *m = calloc(1, sizeof *m);
     if (!m || !(m->reg = fl_metrics_new())) {
         free(m);
@@ -54,7 +55,11 @@ pr_metrics_t *pr_metrics_new(int partitions)
                                     "Commands records behind the high watermark.", "partition",
                                     (size_t)partitions);
     m->docs = fl_metrics_gauge(m->reg, NAME("documents"), "Documents in memory.");
-    if (!m->lag || !m->docs)
+    m->record_to_outcome_ms = fl_metrics_histogram(
+        m->reg, NAME("record_to_outcome_ms"),
+        "From a flush record's Kafka timestamp to its outcome's produce call (wall clock), ms.",
+        lat, sizeof lat / sizeof lat[0]);
+    if (!m->lag || !m->docs || !m->record_to_outcome_ms)
         goto fail;
     for (int p = 0; p < partitions; p++)
         fl_gauge_clear(pr_metrics_lag(m, p));

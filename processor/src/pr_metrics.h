@@ -20,6 +20,8 @@ typedef struct pr_metrics_s {
     fl_counter_t *commit_us, *restore_ms;
     fl_metric_vec_t *lag; /* per partition; cleared: not owned */
     fl_gauge_t *docs;
+    /* From a commands record's timestamp to its outcome's produce call, ms */
+    fl_histogram_t *record_to_outcome_ms;
 } pr_metrics_t;
 
 /* Registers every metric, lag for partitions 0..partitions-1 (cleared).

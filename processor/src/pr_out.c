@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "flushline/history.h"
+#include "flushline/topics.h"
 #include "flushline/txn.h"
 #include "flushline/log.h"
 #include "flushline/wire.h"
@@ -89,15 +90,29 @@ rd_kafka_t *pr_out_producer(const pr_out_t *out)
     return out->producer;
 }
 
+/* One produce call; hdr (may be NULL) is the FL_EVENTS_HDR_COMMITTED value. */
+static rd_kafka_resp_err_t produce_once(pr_out_t *out, const char *topic, int32_t p,
+                                        fl_slice_t key, char *val, size_t len, int flags,
+                                        void *opaque, const char *hdr)
+{
+    if (!hdr)
+        return rd_kafka_producev(out->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+                                 RD_KAFKA_V_KEY(key.ptr, key.len), RD_KAFKA_V_VALUE(val, len),
+                                 RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_OPAQUE(opaque),
+                                 RD_KAFKA_V_END);
+    return rd_kafka_producev(out->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
+                             RD_KAFKA_V_KEY(key.ptr, key.len), RD_KAFKA_V_VALUE(val, len),
+                             RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_HEADER(FL_EVENTS_HDR_COMMITTED, hdr, (ssize_t)strlen(hdr)),
+                             RD_KAFKA_V_END);
+}
+
 /* Produces val (ownership per flags); retries while the queue is full. */
 static int produce(pr_out_t *out, const char *topic, int32_t p, fl_slice_t key, char *val,
-                   size_t len, int flags, void *opaque)
+                   size_t len, int flags, void *opaque, const char *hdr)
 {
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            out->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(p),
-            RD_KAFKA_V_KEY(key.ptr, key.len), RD_KAFKA_V_VALUE(val, len),
-            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err = produce_once(out, topic, p, key, val, len, flags, opaque, hdr);
         if (!err)
             return 0;
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -112,10 +127,12 @@ static int produce(pr_out_t *out, const char *topic, int32_t p, fl_slice_t key, 
 }
 
 int pr_out_event(pr_out_t *out, int32_t p, fl_slice_t key, char *rec, size_t len, bool copy,
-                 bool outcome)
+                 bool outcome, uint64_t committed)
 {
+    char hdr[24];
+    fl_events_committed_format(committed, hdr, sizeof hdr);
     return produce(out, out->t_events, p, key, rec, len,
-                   copy ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE, outcome ? out : NULL);
+                   copy ? RD_KAFKA_MSG_F_COPY : RD_KAFKA_MSG_F_FREE, outcome ? out : NULL, hdr);
 }
 
 static int snapshot_doc(pr_out_t *out, fl_part_t *part, fl_part_doc_t *ent)
@@ -132,7 +149,7 @@ static int snapshot_doc(pr_out_t *out, fl_part_t *part, fl_part_doc_t *ent)
         return -1;
     }
     if (produce(out, out->t_snapshots, fl_part_id(part), id, buf, len, RD_KAFKA_MSG_F_FREE,
-                NULL) != 0)
+                NULL, NULL) != 0)
         return -1;
     fl_part_doc_snapshotted(ent);
     fl_counter_inc(out->m->snapshots);
@@ -153,7 +170,7 @@ static int checkpoint(pr_out_t *out, fl_part_t *part)
         return -1;
     }
     if (produce(out, out->t_snapshots, fl_part_id(part), FL_WIRE_CHECKPOINT_KEY, buf, len,
-                RD_KAFKA_MSG_F_FREE, NULL) != 0)
+                RD_KAFKA_MSG_F_FREE, NULL, NULL) != 0)
         return -1;
     fl_counter_inc(out->m->checkpoints);
     return 0;

@@ -50,11 +50,13 @@ rd_kafka_t *pr_out_producer(const pr_out_t *out);
 /*
  * Produces an events record to partition p. With copy librdkafka copies
  * rec (the caller keeps it), else it takes the malloc'd rec (also on
- * failure). outcome: its delivery moves events_next. 0, or -1 (logged)
+ * failure). outcome: its delivery moves events_next. committed: the
+ * document's committed version, sent as the FL_EVENTS_HDR_COMMITTED header
+ * (topics.h). 0, or -1 (logged)
  * when the transaction must abort.
  */
 int pr_out_event(pr_out_t *out, int32_t p, fl_slice_t key, char *rec, size_t len, bool copy,
-                 bool outcome);
+                 bool outcome, uint64_t committed);
 
 /* Snapshots what is due in part: with round, every dirty document and the
  * checkpoint; else the documents past snapshot.every.versions. Call with

@@ -46,6 +46,7 @@
 #include "fl_model.h"
 #include "fl_proc.h"
 #include "fl_test.h"
+#include "fl_token.h"
 #include "flushline/client.h"
 #include "flushline/jwt.h"
 #include "flushline/log.h"
@@ -61,31 +62,12 @@ static fl_jwt_keyfile_t *key;
 
 static char *mint(const char *sub, const char *read, const char *write, int64_t exp_in)
 {
-    char claims[1024], errstr[256], *tok = NULL;
-    int64_t now = (int64_t)time(NULL);
-    snprintf(claims, sizeof claims,
-             "{\"sub\":\"%s\",\"exp\":%lld,\"iat\":%lld,\"read\":[%s],\"write\":[%s]}", sub,
-             (long long)(now + exp_in), (long long)now, read, write);
-    if (fl_jwt_mint_keyfile(key, claims, &tok, errstr, sizeof errstr) != 0)
-        fprintf(stderr, "mint: %s\n", errstr);
-    return tok;
+    return fl_token_mint(key, sub, read, write, exp_in);
 }
 
 static int setup_keys(void)
 {
-    char errstr[256], text[2048], name[96];
-    long n;
-    FILE *fp;
-    snprintf(keypath, sizeof keypath, "%s/tests/%s.key", getenv("FL_BINARY_DIR"),
-             fl_test_unique("fltest-gwe2e-key", name, sizeof name));
-    if (fl_jwt_keyfile_generate(FL_JWT_EDDSA, "k1", &key, errstr, sizeof errstr) != 0)
-        return -1;
-    if ((n = fl_jwt_keyfile_format(key, false, text, sizeof text)) < 0 ||
-        !(fp = fopen(keypath, "w")))
-        return -1;
-    fwrite(text, 1, (size_t)n, fp);
-    fclose(fp);
-    return 0;
+    return fl_token_keyfile("fltest-gwe2e-key", keypath, sizeof keypath, &key);
 }
 
 /* ---- processes --------------------------------------------------------------- */

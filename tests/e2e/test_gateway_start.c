@@ -164,9 +164,10 @@ static void test_gateway_user_settings_win(void)
     char log[600], port[16], gwid[160];
     char *text;
     /* Flushline sets fetch.wait.max.ms=10 and fetch.error.backoff.ms=20 on
-     * its consumer, linger.ms=1 on its producer */
+     * its consumer (and read_uncommitted: delivery = speculative, the
+     * default), linger.ms=1 on its producer */
     static const char *const consumer[] = {"fetch.wait.max.ms=77", "fetch.error.backoff.ms=33",
-                                           "isolation.level=read_committed",
+                                           "isolation.level=read_uncommitted",
                                            "enable.auto.commit=false", NULL};
     static const char *const producer[] = {"linger.ms=4", "enable.idempotence=true",
                                            "partitioner=murmur2_random", NULL};

@@ -19,6 +19,11 @@
  *   another gateway's, goes nowhere;
  * - an outcome that does not follow the live copy drops it and syncs again
  *   (a new request; subscribers hear nothing until the reply);
+ * - speculative delivery: a processor re-run's copies of outcomes already
+ *   applied (same versions, same chain hashes) reach nobody again; a re-run
+ *   that differs (another chain hash at a version) is a divergence: counted,
+ *   the live copy synced again, every subscriber given a snapshot even at
+ *   the version it holds;
  * - a document nobody needs is dropped after the idle time and its
  *   partition is told; a waiter that gave up does not keep it.
  */
@@ -193,7 +198,8 @@ static void setup(fixture_t *f)
                            .idle_us = 1000000,
                            .sync_timeout_us = 10000000,
                            .minimal = NULL,
-                           .req_base = 1000};
+                           .req_base = 1000,
+                           .rerun_max = 1000};
     memset(f, 0, sizeof *f);
     f->fp.arena = fl_arena_new(4096);
     f->arena = fl_arena_new(4096);
@@ -236,7 +242,7 @@ static void reply_sync(fixture_t *f)
     memcpy(msg.u.reply.chain, fl_doc_chain(f->proc), FL_HASH_LEN);
     msg.u.reply.has_state = true;
     msg.u.reply.state = *fl_doc_state(f->proc);
-    gw_docs_on_record(f->docs, &msg, 0, NULL, 0);
+    gw_docs_on_record(f->docs, &msg, 0, 0, NULL, 0);
 }
 
 /* The processor applies one incr of /n from origin (gw: gwid) and the
@@ -274,7 +280,96 @@ static void outcome(fixture_t *f, const char *gwid, uint64_t origin, bool delive
     msg.u.outcome.gw = (fl_slice_t){gwid, strlen(gwid)};
     msg.u.outcome.origin = origin;
     ASSERT_EQ(fl_wire_encode(&msg, FL_WIRE_MSGPACK, &raw, &rawlen, errstr, sizeof errstr), 0);
-    gw_docs_on_record(f->docs, &msg, 0, raw, rawlen); /* raw passes */
+    gw_docs_on_record(f->docs, &msg, 0, 0, raw, rawlen); /* raw passes */
+}
+
+/* Applies an incr of /n by `by` as flush seq of client 7 to doc (a run of
+ * the processor) and hands the outcome record to the documents, from gw
+ * GWID and origin, with the fl-committed header committed. */
+static void run_incr(fixture_t *f, fl_doc_t *doc, uint64_t seq, int64_t by, uint64_t origin,
+                     uint64_t committed)
+{
+    fl_cmd_t cmd = {.op = FL_OP_INCR, .path = FL_SLICE("/n"), .has_value = true};
+    fl_flush_t flush;
+    fl_outcome_t out;
+    fl_wire_msg_t msg;
+    char *raw = NULL, errstr[256];
+    size_t rawlen = 0;
+
+    cmd.value = fl_value_int(by);
+    memset(&flush, 0, sizeof flush);
+    flush.doc = FL_SLICE("acme/d");
+    memset(flush.client_id, 7, sizeof flush.client_id);
+    flush.seq = seq;
+    flush.ncmds = 1;
+    flush.cmds = &cmd;
+    flush.user = FL_SLICE("tester");
+    fl_arena_reset(f->arena);
+    ASSERT_EQ(fl_doc_apply(doc, &flush, f->arena, &out), 0);
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_OUTCOME;
+    msg.u.outcome.outcome = out;
+    msg.u.outcome.gw = FL_SLICE(GWID);
+    msg.u.outcome.origin = origin;
+    ASSERT_EQ(fl_wire_encode(&msg, FL_WIRE_MSGPACK, &raw, &rawlen, errstr, sizeof errstr), 0);
+    gw_docs_on_record(f->docs, &msg, 0, committed, raw, rawlen);
+}
+
+static void test_rerun_copies_and_divergence(void)
+{
+    fixture_t f;
+    peer_t *a;
+    gw_doc_t *doc;
+    fl_doc_t *rerun = NULL, *other = NULL;
+
+    setup(&f);
+    a = &f.peers[0];
+    f.fp.followed = true;
+    ASSERT_TRUE((doc = gw_docs_open(f.docs, FL_SLICE("acme/d"))) != NULL);
+    ASSERT_EQ(gw_docs_subscribe(f.docs, doc, &a->sub, false, 0), 0);
+    reply_sync(&f);
+    ASSERT_EQ(a->nframes, 1); /* the snapshot at 0 */
+    /* the first run: three flushes of a, delivered before any commit */
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        run_incr(&f, f.proc, seq, 1, a->o.id, 0);
+    ASSERT_EQ(a->nframes, 7); /* delta then outcome, three times */
+    ASSERT_EQ(a->outcomes, 3);
+    /* the run aborts; the next owner applies the same records again from
+     * the committed state (0): identical outcomes, which nobody hears of */
+    ASSERT_TRUE((rerun = fl_doc_new(FL_SLICE("acme/d"), NULL)) != NULL);
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        run_incr(&f, rerun, seq, 1, a->o.id, 0);
+    ASSERT_EQ(a->nframes, 7);
+    ASSERT_EQ(a->outcomes, 3);
+    ASSERT_TRUE(gw_docs_live(doc));
+    ASSERT_EQ(fl_counter_value(f.m.divergences), 0);
+    ASSERT_EQ(fl_counter_value(f.m.resyncs), 0);
+    /* a third run that differs from version 2 on (another increment):
+     * version 1 is a copy, version 2 diverges */
+    ASSERT_TRUE((other = fl_doc_new(FL_SLICE("acme/d"), NULL)) != NULL);
+    run_incr(&f, other, 1, 1, a->o.id, 0);
+    ASSERT_TRUE(gw_docs_live(doc));
+    run_incr(&f, other, 2, 5, a->o.id, 0);
+    ASSERT_TRUE(!gw_docs_live(doc));
+    ASSERT_EQ(fl_counter_value(f.m.divergences), 1);
+    ASSERT_EQ(a->nframes, 7); /* nothing of the divergent run */
+    /* synced again at the same version number the subscriber holds (3):
+     * it gets a snapshot all the same */
+    run_incr(&f, other, 3, 1, a->o.id, 1);
+    ASSERT_EQ(fl_doc_version(other), 3);
+    fl_doc_free(f.proc);
+    f.proc = other;
+    other = NULL;
+    reply_sync(&f);
+    ASSERT_EQ(a->nframes, 9);
+    ASSERT_EQ(a->frames[7].type, FL_WT_SNAPSHOT);
+    ASSERT_EQ(a->frames[7].version, 3);
+    /* the new run's answer to seq 3, which came while syncing, after it
+     * (the client drops an answer to a seq it no longer waits for) */
+    ASSERT_EQ(a->frames[8].type, FL_WT_OUTCOME);
+    ASSERT_EQ(a->frames[8].seq, 3);
+    fl_doc_free(rerun);
+    teardown(&f);
 }
 
 static bool waiter_called;
@@ -469,6 +564,7 @@ int main(void)
     RUN(test_sync_then_catch_up);
     RUN(test_own_outcome_waits_for_catch_up);
     RUN(test_gap_resyncs);
+    RUN(test_rerun_copies_and_divergence);
     RUN(test_idle_documents_are_dropped);
     return fl_test_done();
 }

@@ -34,10 +34,23 @@ enum {
 };
 const char *fl_engine_strerror(int err);
 
+/*
+ * The temporaries of an apply, a restore or a rollback (an arena and an
+ * encoding buffer, about 12 KiB once used). Every document owns one unless
+ * its config names a shared one: a program that holds many documents and
+ * touches them from one thread (the gateway's live copies, the processor's
+ * partitions) shares one, so an idle document costs only its state. A
+ * shared scratch is used by one call at a time: give each thread its own.
+ */
+typedef struct fl_engine_scratch_s fl_engine_scratch_t;
+fl_engine_scratch_t *fl_engine_scratch_new(void); /* NULL on OOM */
+void fl_engine_scratch_free(fl_engine_scratch_t *scratch); /* NULL is safe */
+
 typedef struct fl_engine_config_s {
     size_t max_state_bytes; /* cap on the canonical encoded size of the state (1 MiB) */
     uint32_t max_depth;     /* cap on container nesting of the state, root = 1 (64) */
     uint32_t max_dedup;     /* clients remembered per document (4096) */
+    fl_engine_scratch_t *scratch; /* shared temporaries (NULL: the document's own) */
 } fl_engine_config_t;
 
 extern const fl_engine_config_t fl_engine_config_default;

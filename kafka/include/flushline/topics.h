@@ -15,6 +15,7 @@
 #define FLUSHLINE_TOPICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -38,6 +39,23 @@ typedef struct fl_topics_spec_s {
 } fl_topics_spec_t;
 
 void fl_topics_spec_default(fl_topics_spec_t *spec);
+
+/*
+ * The header the processor puts on every events record it produces (not part
+ * of the record's bytes, nor of any chain hash): the record's document's
+ * version as of the processor's last committed transaction, in decimal. A
+ * re-run after an abort starts from the committed state, so it never
+ * reproduces a version at or below this one: readers of uncommitted events
+ * (speculative gateways) need to remember what they delivered only above it.
+ */
+#define FL_EVENTS_HDR_COMMITTED "fl-committed"
+
+/* The FL_EVENTS_HDR_COMMITTED value of version into buf (>= 24 bytes); its
+ * length. */
+size_t fl_events_committed_format(uint64_t version, char *buf, size_t size);
+/* The FL_EVENTS_HDR_COMMITTED header of msg into *version: 0, or -1 when it
+ * is absent or malformed (*version untouched). */
+int fl_events_committed_get(const rd_kafka_message_t *msg, uint64_t *version);
 
 /* "commands", "events", ... */
 const char *fl_topic_kind_name(fl_topic_kind_t kind);

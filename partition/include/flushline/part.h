@@ -54,13 +54,19 @@ typedef struct fl_part_doc_s {
     bool replayed;             /* an outcome of it was replayed by the restore feed */
     fl_window_t window;        /* recent outcomes, for syncs */
     void *user;                /* the caller's per-document data (freed by free_user) */
+    /* The processor's: the transaction (its own numbering, never 0) that
+     * last touched the document and the document's version before it, i.e.
+     * its committed version while that transaction is open (0 / 0 when
+     * restored: the restore reads committed records only). */
+    uint64_t txn_gen, txn_base;
 } fl_part_doc_t;
 
 typedef struct fl_part_config_s {
     uint32_t window_outcomes;         /* outcomes kept per document for syncs (0: none) */
     size_t window_bytes;              /* and at most these many bytes of them */
     uint64_t snapshot_every_versions; /* a document this far past its snapshot is due */
-    fl_engine_config_t engine;        /* every document's engine settings */
+    fl_engine_config_t engine;        /* every document's engine settings (a NULL
+                                       * scratch: the partition shares one) */
     void (*free_user)(void *user);    /* NULL: user pointers are not freed */
 } fl_part_config_t;
 
