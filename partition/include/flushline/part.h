@@ -165,6 +165,18 @@ int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offse
                            fl_arena_t *arena, fl_part_doc_t **ent);
 
 /*
+ * One record of the events topic: decodes it into arena (reset here). 0
+ * with *o (in arena) for an outcome, FL_PART_SKIPPED for a sync reply (no
+ * state change), FL_HISTORY_ERECORD ("undecodable record: ...", or not an
+ * events record: errstr says why) or FL_HISTORY_ENOMEM. Every reader of events takes
+ * records through it.
+ */
+int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
+                         const fl_outcome_t **o, char *errstr, size_t errstr_size);
+/* Why outcome o did not replay (err: FL_HISTORY_ECHAIN, _EDELTA, other). */
+void fl_part_replay_why(const fl_outcome_t *o, int err, char *why, size_t why_size);
+
+/*
  * One record of the events topic at offset: decodes it into arena (reset
  * here) and replays an outcome (as above); a sync reply changes nothing
  * (FL_PART_SKIPPED). FL_HISTORY_ERECORD (undecodable or not an events
