@@ -162,9 +162,13 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
         respond_error(req, 504, FL_CODE_UNAVAILABLE, "no answer in time");
 }
 
-/* Starts the deadline of a wait (http.flush.timeout.ms). */
+/* Starts the deadline of a wait (http.flush.timeout.ms). lws would close a
+ * request left unanswered for its default 5 s before that: it keeps the
+ * connection a little longer than the deadline, so the 504 is sent. */
 static void wait_deadline(gw_svc_t *svc, gw_http_t *req)
 {
+    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK,
+                    (int)(svc->cfg->http_flush_timeout_ms / 1000) + 5);
     lws_sul_schedule(svc->context, 0, &req->sul, on_deadline,
                      (lws_usec_t)svc->cfg->http_flush_timeout_ms * LWS_US_PER_MS);
 }
