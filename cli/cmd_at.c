@@ -5,7 +5,9 @@
  * and replays the document's outcomes from its partition of
  * <prefix>.events up to the target. A version inside a multi-command
  * outcome is reached by applying only the first commands of that outcome;
- * the chain hash is not defined there and is printed as null.
+ * the chain hash is not defined there and is printed as null. The read and
+ * the JSON are the partition module's (flushline/doc_at.h), which the
+ * gateway's GET /v1/docs/{id}?version=V shares.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "flushline/doc_at.h"
+#include "flushline/reader.h"
 #include "history.h"
 
 /* Snapshots chosen for --time T reflect only events written before
@@ -55,83 +59,48 @@ const fl_config_table_t fl_cmd_at_options = {
     FL_CLI_OPTIONS(entries, true),
 };
 
-typedef struct at_s {
-    bool by_time;
-    uint64_t version;
-    int64_t time_ms;
-    bool partial;              /* stopped inside an outcome */
-    bool any;                  /* an outcome was applied */
-    int64_t offset, ts;        /* of the last outcome applied */
-    int32_t partition;
-    fl_arena_t *arena;
-} at_t;
-
-static int on_pre(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
-                  const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
+static bool at_should_stop(void *opaque)
 {
-    at_t *at = opaque;
-    if (at->by_time)
-        return o->ts_ms > at->time_ms ? 1 : 0;
-    if (fl_doc_version(ent->doc) >= at->version)
-        return 1;
-    if (o->duplicate || o->version_after <= at->version)
-        return 0;
-    /* The target lies inside this outcome: its first commands only. */
-    uint32_t k = (uint32_t)(at->version - o->version_before);
-    int rc = fl_doc_apply_applied(ent->doc, o->version_before, o->applied, k, NULL, at->arena);
-    if (rc != 0) {
-        snprintf(pos->what, sizeof pos->what,
-                 "the first %u commands of the outcome do not apply: %s", k,
-                 fl_engine_strerror(rc));
-        return FL_HIST_EDELTA;
-    }
-    at->partial = true;
-    at->any = true;
-    at->offset = msg->offset;
-    at->partition = msg->partition;
-    at->ts = o->ts_ms;
-    return 1;
+    (void)opaque;
+    return fl_hist_stop != 0;
 }
 
-static int on_post(void *opaque, fl_part_doc_t *ent, const fl_outcome_t *o,
-                   const rd_kafka_message_t *msg, fl_hist_pos_t *pos)
+static void at_progress(void *opaque, uint64_t records)
 {
-    at_t *at = opaque;
-    if (o->napplied > 0) {
-        at->any = true;
-        at->offset = msg->offset;
-        at->partition = msg->partition;
-        at->ts = o->ts_ms;
-    }
-    return !at->by_time && fl_doc_version(ent->doc) >= at->version ? 1 : 0;
+    fl_hist_progress_records(opaque, records);
 }
 
-static int print_doc(const at_t *at, const fl_part_doc_t *ent)
+static void at_skip(void *opaque, const char *topic, const rd_kafka_message_t *msg,
+                    const char *why)
 {
-    uint8_t digest[FL_HASH_LEN];
-    fl_slice_t id = fl_doc_id(ent->doc);
-    json_t *obj = json_object(), *st = fl_value_to_json(fl_doc_state(ent->doc));
+    fl_hist_t *h = opaque;
+    fprintf(stderr, "flushline %s: skipped record %s [%d] @%lld: %s\n", h->cmd, topic,
+            msg->partition, (long long)msg->offset, why);
+}
+
+/* Why the read failed, on stderr; the exit code. */
+static int at_failed(const fl_at_t *at, int err)
+{
+    fflush(stdout);
+    if (err == FL_READER_EKAFKA || err == FL_READER_ETIMEDOUT) {
+        fprintf(stderr, "flushline at: %s\n", at->what[0] ? at->what : fl_at_strerror(err));
+        return FL_EXIT_UNREACHABLE;
+    }
+    if (at->fail_offset >= 0)
+        fprintf(stderr, "flushline at: %s [%d] @%lld: document %.*s: %s\n", at->events,
+                at->partition, (long long)at->fail_offset, (int)at->doc.len, at->doc.ptr,
+                at->what);
+    else
+        fprintf(stderr, "flushline at: partition %d: %s\n", at->partition, fl_at_strerror(err));
+    return FL_EXIT_FAIL;
+}
+
+static int print_doc(const fl_at_t *at)
+{
+    json_t *obj = fl_at_json(at);
     int rc = 0;
-    if (!obj || !st) {
-        json_decref(obj);
-        json_decref(st);
+    if (!obj)
         return -1;
-    }
-    fl_doc_digest(ent->doc, digest);
-    json_object_set_new(obj, "doc", json_stringn(id.ptr, id.len));
-    json_object_set_new(obj, "version", json_integer((json_int_t)fl_doc_version(ent->doc)));
-    json_object_set_new(obj, "chain", at->partial
-                                          ? json_null()
-                                          : fl_hist_json_hex(fl_doc_chain(ent->doc), FL_HASH_LEN));
-    json_object_set_new(obj, "digest", fl_hist_json_hex(digest, FL_HASH_LEN));
-    if (at->any) {
-        json_object_set_new(obj, "partition", json_integer(at->partition));
-        json_object_set_new(obj, "offset", json_integer(at->offset));
-        json_object_set_new(obj, "ts", json_integer(at->ts));
-    }
-    if (at->partial)
-        json_object_set_new(obj, "partial", json_true());
-    json_object_set_new(obj, "state", st);
     if (json_dumpf(obj, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0 || putchar('\n') == EOF ||
         fflush(stdout) != 0)
         rc = -1;
@@ -139,74 +108,71 @@ static int print_doc(const at_t *at, const fl_part_doc_t *ent)
     return rc;
 }
 
+/* The read of the document up to the target: 0, or an exit code after
+ * printing why. */
+static int read_at(fl_hist_t *h, fl_at_t *at, int n)
+{
+    int err;
+    at->rk = h->rk;
+    at->snapshots = h->topic[FL_TOPIC_SNAPSHOTS];
+    at->events = h->topic[FL_TOPIC_EVENTS];
+    at->partition = fl_hist_doc_partition(at->doc, n);
+    at->seed_version = UINT64_MAX;
+    at->seed_offset = INT64_MAX;
+    at->should_stop = at_should_stop;
+    at->on_progress = at_progress;
+    at->on_skip = at_skip;
+    at->opaque = h;
+    if (at->by_time) {
+        int64_t *offs = calloc((size_t)n, sizeof *offs);
+        if (!offs || fl_hist_offsets_for_time(h, h->topic[FL_TOPIC_EVENTS], n,
+                                              at->time_ms - AT_CLOCK_SLACK_MS, offs) != 0) {
+            free(offs);
+            return FL_EXIT_UNREACHABLE;
+        }
+        at->seed_offset = offs[at->partition];
+        free(offs);
+    }
+    fl_hist_progress_begin(h, 1);
+    err = fl_at_doc(at);
+    fl_hist_progress_end(h);
+    return err < 0 ? at_failed(at, err) : 0;
+}
+
 int fl_cmd_at(int argc, char **argv)
 {
-    at_t at = {0};
+    fl_at_t at = {0};
     at_opts_t o = {0};
-    const char *doc;
     fl_hist_t h = {0};
     fl_config_t *cfg;
-    fl_part_t *docs = NULL;
     int n, rc = fl_cli_options(&fl_cmd_at_options, &o, &o.common, argc, argv, &cfg);
 
     if (rc >= 0)
         return rc;
-    doc = o.doc;
+    at.doc = (fl_slice_t){o.doc, strlen(o.doc)};
     at.by_time = o.time != NULL;
     at.version = (uint64_t)o.version;
     if (at.by_time)
         fl_hist_parse_time(o.time, &at.time_ms); /* checked by the table */
 
-    if ((rc = fl_hist_open_history(&h, "at", &o.common, o.quiet, &n, NULL)) != FL_EXIT_OK)
+    if ((rc = fl_hist_open_history(&h, "at", &o.common, o.quiet, &n, NULL)) != FL_EXIT_OK ||
+        (rc = read_at(&h, &at, n)) != 0)
         goto fail;
-    if (!(docs = fl_hist_docs_new(NULL)) || !(at.arena = fl_arena_new(1 << 14))) {
-        fprintf(stderr, "flushline at: out of memory\n");
-        rc = FL_EXIT_FAIL;
-        goto fail;
-    }
-    fl_slice_t only = {doc, strlen(doc)};
-    fl_hist_rebuild_t rb = {.partition = fl_hist_doc_partition(only, n),
-                            .only = only,
-                            .start = FL_HIST_END,
-                            .max_version = at.by_time ? UINT64_MAX : at.version,
-                            .to = FL_HIST_END,
-                            .hooks = {on_pre, on_post, &at}};
-    if (at.by_time) {
-        int64_t *offs = calloc((size_t)n, sizeof *offs);
-        if (!offs || fl_hist_offsets_for_time(&h, h.topic[FL_TOPIC_EVENTS], n,
-                                              at.time_ms - AT_CLOCK_SLACK_MS, offs) != 0) {
-            free(offs);
-            rc = FL_EXIT_UNREACHABLE;
-            goto fail;
-        }
-        rb.start = offs[rb.partition];
-        free(offs);
-    }
-    fl_hist_pos_t pos;
-    fl_hist_progress_begin(&h, 1);
-    int err = fl_hist_rebuild(&h, &rb, docs, &pos);
-    fl_hist_progress_end(&h);
-    if (err < 0) {
-        rc = fl_hist_rebuild_failed(&h, rb.partition, err, &pos);
-        goto fail;
-    }
-    fl_part_doc_t *ent = fl_part_get(docs, only);
-    if (!ent) {
-        fprintf(stderr, "flushline at: document %s has no history in %s\n", doc,
+    if (!at.ent) {
+        fprintf(stderr, "flushline at: document %s has no history in %s\n", o.doc,
                 h.topic[FL_TOPIC_EVENTS]);
         rc = FL_EXIT_FAIL;
         goto fail;
     }
-    if (!at.by_time && fl_doc_version(ent->doc) < at.version) {
-        fprintf(stderr, "flushline at: document %s only reaches version %llu\n", doc,
-                (unsigned long long)fl_doc_version(ent->doc));
+    if (!at.by_time && fl_doc_version(at.ent->doc) < at.version) {
+        fprintf(stderr, "flushline at: document %s only reaches version %llu\n", o.doc,
+                (unsigned long long)fl_doc_version(at.ent->doc));
         rc = FL_EXIT_FAIL;
         goto fail;
     }
-    rc = print_doc(&at, ent) == 0 ? FL_EXIT_OK : FL_EXIT_FAIL;
+    rc = print_doc(&at) == 0 ? FL_EXIT_OK : FL_EXIT_FAIL;
 fail:
-    fl_arena_free(at.arena);
-    fl_part_free(docs);
+    fl_at_done(&at);
     fl_hist_close(&h);
     fl_config_free(cfg);
     return rc;

@@ -445,6 +445,12 @@ static void progress_tick(fl_hist_t *h)
     }
 }
 
+void fl_hist_progress_records(fl_hist_t *h, uint64_t records)
+{
+    h->records = records;
+    progress_tick(h);
+}
+
 void fl_hist_progress_part_done(fl_hist_t *h)
 {
     h->parts_done++;
@@ -604,56 +610,37 @@ static int replay_failed(rebuild_ctx_t *c, const rd_kafka_message_t *msg, const 
                          int rc)
 {
     set_pos(c, msg, o->doc, o->version_after);
-    if (rc == FL_HISTORY_ECHAIN) {
-        char want[2 * FL_HASH_LEN + 1];
-        fl_wire_hex(o->chain, FL_HASH_LEN, want);
-        snprintf(c->pos->what, sizeof c->pos->what,
-                 "chain hash differs: the record says %s, replaying its commands on v%llu "
-                 "gives another",
-                 want, (unsigned long long)o->version_before);
-        return FL_HIST_ECHAIN;
-    }
-    if (rc == FL_HISTORY_EDELTA) {
-        snprintf(c->pos->what, sizeof c->pos->what,
-                 "the outcome's commands do not apply to the document at v%llu",
-                 (unsigned long long)o->version_before);
-        return FL_HIST_EDELTA;
-    }
-    snprintf(c->pos->what, sizeof c->pos->what, "replay: %s", fl_history_strerror(rc));
-    return FL_HIST_ENOMEM;
+    fl_part_replay_why(o, rc, c->pos->what, sizeof c->pos->what);
+    return rc == FL_HISTORY_ECHAIN   ? FL_HIST_ECHAIN
+           : rc == FL_HISTORY_EDELTA ? FL_HIST_EDELTA
+                                     : FL_HIST_ENOMEM;
 }
 
 static int on_event(void *opaque, const rd_kafka_message_t *msg)
 {
     rebuild_ctx_t *c = opaque;
     fl_hist_rebuild_t *rb = c->rb;
-    fl_wire_msg_t wm;
+    const fl_outcome_t *o;
+    const fl_wire_rules_t *rules = NULL;
     char errstr[256], what[400];
     fl_part_doc_t *ent;
-    int rc;
+    int rc = fl_part_event_decode_rules(msg->payload, msg->len, c->arena, &o, &rules, errstr,
+                                        sizeof errstr);
 
-    fl_arena_reset(c->arena);
-    if ((rc = fl_wire_decode_record(msg->payload, msg->len, c->arena, &wm, errstr,
-                                    sizeof errstr))) {
-        snprintf(what, sizeof what, "undecodable record: %s", errstr);
-        return bad_record(c, msg, (fl_slice_t){"", 0}, 0, what);
-    }
-    if (wm.type == FL_WT_REC_SYNC_REPLY)
-        return 0; /* answers to gateways, no state change */
-    if (wm.type == FL_WT_REC_RULES) {
+    if (rc == FL_PART_RULES) {
         /* The rule sets in force from here on (a resumed reprocess goes on
          * with them). */
-        if (fl_part_rules_apply(c->docs, &wm.u.rules, errstr, sizeof errstr) == 0)
+        if (fl_part_rules_apply(c->docs, rules, errstr, sizeof errstr) == 0)
             return 0;
         snprintf(what, sizeof what, "a rules record that is not a valid rule set: %s", errstr);
         return bad_record(c, msg, (fl_slice_t){"", 0}, 0, what);
     }
-    if (wm.type != FL_WT_REC_OUTCOME) {
-        snprintf(what, sizeof what, "a %s record does not belong in events",
-                 fl_wire_type_name(wm.type));
-        return bad_record(c, msg, (fl_slice_t){"", 0}, 0, what);
-    }
-    const fl_outcome_t *o = &wm.u.outcome.outcome;
+    if (rc == FL_HISTORY_ENOMEM)
+        return FL_HIST_ENOMEM;
+    if (rc == FL_HISTORY_ERECORD)
+        return bad_record(c, msg, (fl_slice_t){"", 0}, 0, errstr);
+    if (rc != 0)
+        return 0; /* a sync reply: answers to gateways, no state change */
     if (rb->only.len && (o->doc.len != rb->only.len || memcmp(o->doc.ptr, rb->only.ptr, o->doc.len)))
         return 0;
     if (msg->key_len != o->doc.len || memcmp(msg->key, o->doc.ptr, o->doc.len) != 0)

@@ -130,6 +130,8 @@ int fl_hist_range_resolve(fl_hist_t *h, const char *topic, int n,
  * go to stderr at most once a second, only once a run has lasted a second. */
 void fl_hist_progress_begin(fl_hist_t *h, int parts);
 void fl_hist_progress_part_done(fl_hist_t *h);
+/* Records read so far by a read of its own (flushline/doc_at.h). */
+void fl_hist_progress_records(fl_hist_t *h, uint64_t records);
 void fl_hist_progress_end(fl_hist_t *h);
 
 /* Called for each record in offset order. 0 goes on, 1 stops the read, a

@@ -223,15 +223,19 @@ uint32_t fl_dedup_export(const fl_dedup_t *dd, fl_dedup_entry_t *out, uint32_t c
     return k;
 }
 
+/* A block grown by realloc in place may keep up to 16 bytes more than asked
+ * (glibc does not split off a remainder smaller than its 32-byte minimum). */
+#define REALLOC_SLACK 16
+
 size_t fl_dedup_mem(const fl_dedup_t *dd, size_t (*alloc_size)(size_t))
 {
     size_t n = alloc_size(sizeof *dd);
     if (dd->cap)
-        n += alloc_size((size_t)dd->cap * sizeof *dd->ents);
+        n += alloc_size((size_t)dd->cap * sizeof *dd->ents) + REALLOC_SLACK;
     if (dd->nbuckets)
         n += alloc_size((size_t)dd->nbuckets * sizeof *dd->buckets);
     for (uint32_t i = 0; i < dd->n; i++)
         if (dd->ents[i].blob)
-            n += alloc_size(dd->ents[i].bcap);
+            n += alloc_size(dd->ents[i].bcap) + REALLOC_SLACK;
     return n;
 }

@@ -2,7 +2,9 @@
 // The Flushline demo: a shared board (lists and cards: add, edit, move, delete, votes) built
 // with the React bindings (@flushline/client/react). Who is here and who is typing
 // (signals), undo and redo of your own changes (buttons, Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y),
-// rejected changes explained, each card's author, the version and the connection state.
+// rejected changes explained, each card's author, the version and the connection state, and a
+// history slider: the board at any past version and who changed what (the gateway's history
+// endpoints).
 // Open /?token=JWT[&doc=tenant/board]. Built by client/js/scripts/build-web.mjs into
 // demo/dist/app.js (scripts/js-test and scripts/up run it; nothing is bundled at run time).
 //
@@ -12,7 +14,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { Client, pointer, stringifyJSON, codeName } from '../../client/js/src/flushline.js';
-import { FlushlineProvider, useDocument, usePresence, useStatus } from '../../client/js/src/react.js';
+import { FlushlineProvider, useDocument, useHistory, usePresence, useStatus } from '../../client/js/src/react.js';
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
@@ -180,16 +182,70 @@ function useFeedback(doc) {
   return [items, () => setItems([])];
 }
 
-// HISTORY SLIDER: goes here (issue 17, second step) once the gateway serves
-// GET /v1/docs/{id}/history and GET /v1/docs/{id}?version=V. useHistory(docId) already
-// speaks that contract (history.js) and reports 'unsupported' until then; it is not
-// called here, so that this page makes no failing request meanwhile.
-function HistoryPlaceholder() {
+// The history slider: the board at any past version (GET /v1/docs/{id}?version=V, through
+// useHistory's at()) in place of the live one, read-only, and who changed what around it
+// (GET /v1/docs/{id}/history). Moving the slider to the newest version goes back to live.
+function useHistorySlider(doc) {
+  const history = useHistory(docId);
+  const [want, setWant] = useState(null); // the version asked for; null: live
+  const [past, setPast] = useState(null); // {version, state} shown, or {version, error}
+  const { at, load } = history;
+  useEffect(() => {
+    if (want === null) { setPast(null); window.demo.past = null; return undefined; }
+    let live = true;
+    const t = setTimeout(async () => {
+      const [r] = await Promise.all([at(want), load(Math.max(1, want - 3), 6)]);
+      if (!live) return;
+      const p = r.status === 'ok' ? { version: r.version, state: r.state } : { version: want, error: r.reason };
+      window.demo.past = p;
+      setPast(p);
+    }, 120); // while the slider moves, ask for where it stops
+    return () => { live = false; clearTimeout(t); };
+  }, [want, at, load]);
+  const go = (v) => setWant(v === null || v >= doc.version ? null : v);
+  return { want, past, go, items: history.items };
+}
+
+function HistoryPanel({ doc, slider }) {
+  const { want, past, go, items } = slider;
+  const shown = want ?? doc.version;
   return (
-    <section id="history" data-todo="history-slider">
-      <h2>History</h2>
-      <p className="muted">A slider through past versions comes with the gateway's history endpoints.</p>
+    <section id="history" className={want === null ? '' : 'past'}>
+      <h2>History {want === null ? null : <button id="history-live" className="link" onClick={() => go(null)}>back to live</button>}</h2>
+      <input id="history-slider" type="range" min="0" max={doc.version} value={shown} aria-label="version"
+        onChange={(e) => go(Number(e.target.value))} />
+      <p className="muted" id="history-version">
+        {want === null ? `live: v${doc.version}` : `v${want} of v${doc.version}${past && past.version === want && !past.error ? '' : '…'}`}
+      </p>
+      {past?.error ? <p id="history-error" className="error">{past.error}</p> : null}
+      {want === null ? null : (
+        <ol id="history-changes">{items.map((it) => (
+          <li key={it.version} data-version={it.version}
+            className={it.version - it.commands.length < want && want <= it.version ? 'here' : ''}>
+            v{it.version} <b>{it.user || '?'}</b>: {it.commands.map((c) => `${c.op} ${c.path.replace(/^\/cards\/[^/]+/, '/cards/…')}`).join(', ')}
+          </li>))}
+        </ol>)}
     </section>
+  );
+}
+
+// A past board, read-only: the lists and cards of that version.
+function PastBoard({ past }) {
+  const s = past.state || {};
+  const cards = byPos(s.cards);
+  return (
+    <main id="past-board" className="past" data-version={past.version}>
+      <p className="banner">The board at v{past.version} (read-only)</p>
+      {byPos(s.lists).map(([lk, list]) => (
+        <div className="list" data-list={lk} key={lk}>
+          <h3>{String(list.title ?? lk)}</h3>
+          {cards.filter(([, c]) => c.list === lk).map(([ck, c]) => (
+            <div className="card" data-card={ck} key={ck}>
+              <div className="title">{String(c.title ?? '')}</div>
+              <div className="meta"><span className="by">by {c.by ?? '?'}</span><span className="votes">▲ {String(c.votes ?? 0)}</span></div>
+            </div>))}
+        </div>))}
+    </main>
   );
 }
 
@@ -215,6 +271,7 @@ function App() {
   const doc = useDocument(docId);
   const actions = useMemo(() => makeActions(doc.edit), [doc.edit]);
   const [feedback, clearFeedback] = useFeedback(doc);
+  const slider = useHistorySlider(doc);
   const [error, setError] = useState(token ? '' : 'no token: open this page as /?token=<JWT> (scripts/up prints the URL)');
   const docRef = useRef(doc);
   docRef.current = doc;
@@ -239,7 +296,8 @@ function App() {
     <>
       <Header doc={doc} />
       <People />
-      <Board doc={doc} actions={actions} />
+      {slider.past && !slider.past.error && slider.want !== null
+        ? <PastBoard past={slider.past} /> : <Board doc={doc} actions={actions} />}
       <aside>
         <form id="new-list" onSubmit={(e) => {
           e.preventDefault();
@@ -252,7 +310,7 @@ function App() {
           <ol>{feedback.map((f) => <li key={f.id}>{f.text}</li>)}</ol>
           {feedback.length ? null : <p className="muted">None: every change of yours applied.</p>}
         </section>
-        <HistoryPlaceholder />
+        <HistoryPanel doc={doc} slider={slider} />
         <h2>Activity</h2>
         <Activity />
       </aside>
@@ -263,7 +321,8 @@ function App() {
 
 // For the browser tests and the console: the client, the board handle, the actions (set
 // by App) and render counts of the Board component.
-window.demo = { client, board, actions: null, stringifyJSON, stats, Client, docId };
+// past: the version the history slider shows ({version, state}), null when live.
+window.demo = { client, board, actions: null, stringifyJSON, stats, Client, docId, past: null };
 client.connect();
 window.addEventListener('pagehide', () => board.signal({ session: client.session, bye: true }));
 createRoot(document.getElementById('root')).render(<FlushlineProvider client={client}><App /></FlushlineProvider>);

@@ -56,6 +56,9 @@ typedef struct gw_config_s {
     int delivery;                /* GW_DELIVERY_* (an enum setting) */
     int64_t rerun_memory;        /* re-run memory entries per document (gw_rerun.h) */
     const char *log_level;
+    /* history.*: the history endpoints (gw_history.h) */
+    int64_t history_jobs, history_queue, history_timeout_ms;
+    int64_t history_max_records, history_max_bytes, history_max_limit;
     fl_kafka_props_t kafka; /* kafka.* pass-through */
 } gw_config_t;
 

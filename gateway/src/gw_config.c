@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* gw_config: the gateway's settings table (see config.h for sources). */
 #include <stddef.h>
+#include <stdint.h>
 
 #include "flushline/config.h"
 #include "flushline/topics.h"
@@ -64,6 +65,18 @@ static const fl_config_entry_t entries[] = {
      .doc = "delivery = speculative: outcomes remembered per live document above its committed version (versions, chain hash and flush id: 72 bytes each) to recognise a processor re-run's copies. Only what one open processor transaction holds is kept (at 1,000 outcomes/s per document and the processor's 10 s transaction.timeout.ms, 10,000); past this cap the oldest are forgotten and a re-run reaching back to them resyncs the document."},
     {.name = "minimal.tenants", .type = FL_CONFIG_STRING, .def = "", .offset = F(minimal_tenants),
      .doc = "Comma-separated tenants in minimum-disclosure mode: subscribers get changed {doc, version} only and fetch."},
+    {.name = "history.jobs", .type = FL_CONFIG_INT, .def = "2", .offset = F(history_jobs), .min = 1, .max = 64,
+     .doc = "Threads that read the history endpoints' answers from Kafka when the live copy does not hold them (each with a reader consumer of its own)."},
+    {.name = "history.queue", .type = FL_CONFIG_INT, .def = "16", .offset = F(history_queue), .min = 0, .max = 100000,
+     .doc = "History reads waiting for a thread; beyond: 503 with Retry-After."},
+    {.name = "history.timeout.ms", .type = FL_CONFIG_DURATION_MS, .def = "10s", .offset = F(history_timeout_ms), .min = 100, .max = 600000,
+     .doc = "A history read (its wait in the queue included) not done by then is answered 504 (a page of changes with some items: a shorter page and `next`)."},
+    {.name = "history.max.records", .type = FL_CONFIG_INT, .def = "1000000", .offset = F(history_max_records), .min = 1, .max = INT64_MAX,
+     .doc = "Records (snapshots and events) one history read may scan; beyond: 413 limit (a page of changes with some items: a shorter page and `next`)."},
+    {.name = "history.max.bytes", .type = FL_CONFIG_SIZE, .def = "256M", .offset = F(history_max_bytes), .min = 1024, .max = INT64_MAX,
+     .doc = "Record bytes one history read may scan, the same way."},
+    {.name = "history.max.limit", .type = FL_CONFIG_INT, .def = "1000", .offset = F(history_max_limit), .min = 1, .max = 100000,
+     .doc = "Largest `limit` of GET /v1/docs/{id}/history (the default limit is 100, or this when lower)."},
     FL_CONFIG_LOG_LEVEL_ENTRY(gw_config_t),
 };
 

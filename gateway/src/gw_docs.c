@@ -96,6 +96,16 @@ uint64_t gw_docs_version(const gw_doc_t *doc)
     return doc->live ? fl_doc_version(doc->live) : 0;
 }
 
+const fl_doc_t *gw_docs_live_copy(const gw_doc_t *doc)
+{
+    return doc->live;
+}
+
+const fl_window_t *gw_docs_window(const gw_doc_t *doc)
+{
+    return &doc->window;
+}
+
 /* True when the doc's tenant is in minimum-disclosure mode. */
 static bool tenant_minimal(const gw_docs_t *docs, fl_slice_t doc)
 {

@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "flushline/history.h"
 #include "flushline/wire.h"
 #include "gw_buf.h"
 #include "gw_metrics.h"
@@ -117,6 +118,10 @@ gw_doc_t *gw_docs_open(gw_docs_t *docs, fl_slice_t id);
 size_t gw_docs_count(const gw_docs_t *docs);
 bool gw_docs_live(const gw_doc_t *doc);
 uint64_t gw_docs_version(const gw_doc_t *doc); /* of the live copy; 0 when not live */
+/* The live copy (NULL when not live) and the window of its recent
+ * outcomes, for the history endpoints (gw_history.h); read-only. */
+const fl_doc_t *gw_docs_live_copy(const gw_doc_t *doc);
+const fl_window_t *gw_docs_window(const gw_doc_t *doc);
 
 /* Adds s holding have (has false: nothing). The catch-up is queued now
  * when the doc is live, else when it becomes live; a repeated subscribe

@@ -5,6 +5,8 @@
  *   GET  /readyz               200 when Kafka answers (topics were checked at start)
  *   GET  /metrics              Prometheus text
  *   GET  /v1/docs/{id}         Bearer; the current snapshot as JSON (via the live copy)
+ *   GET  /v1/docs/{id}?version=V, GET /v1/docs/{id}/history?from_version=V&limit=N
+ *                              Bearer, the read grant; served by gw_history.h
  *   POST /v1/docs/{id}/flush   Bearer; body: a flush message in JSON ("t"/"v" optional);
  *                              answers the outcome as JSON, 504 after http.flush.timeout.ms
  * Static files come from an lws mount when static.dir is set.
@@ -53,9 +55,11 @@ typedef struct gw_http_s {
     gw_waiter_t waiter;   /* GET /v1/docs: waits on the document until live */
     bool waiting_outcome; /* POST: registered as an origin */
     lws_sorted_usec_list_t sul; /* the deadline of either wait */
+    gw_hist_req_t hist;   /* a history request (gw_history.h) */
     /* the answer */
     bool ready, headers_sent;
     int status;
+    uint32_t retry_after_s; /* a Retry-After header when > 0 */
     const char *ctype;
     char *resp;
     size_t rlen;
@@ -76,6 +80,8 @@ static void unregister(gw_http_t *req)
     }
     if (req->waiter.doc)
         gw_docs_unwait(req->svc->docs, &req->waiter);
+    if (req->hist.job)
+        gw_history_cancel(req->svc->history, &req->hist);
     if (req->svc)
         lws_sul_cancel(&req->sul);
     req->waiting_outcome = false;
@@ -157,9 +163,13 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
         respond_error(req, 504, FL_CODE_UNAVAILABLE, "no answer in time");
 }
 
-/* Starts the deadline of a wait (http.flush.timeout.ms). */
+/* Starts the deadline of a wait (http.flush.timeout.ms). lws would close a
+ * request left unanswered for its default 5 s before that: it keeps the
+ * connection a little longer than the deadline, so the 504 is sent. */
 static void wait_deadline(gw_svc_t *svc, gw_http_t *req)
 {
+    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK,
+                    (int)(svc->cfg->http_flush_timeout_ms / 1000) + 5);
     lws_sul_schedule(svc->context, 0, &req->sul, on_deadline,
                      (lws_usec_t)svc->cfg->http_flush_timeout_ms * LWS_US_PER_MS);
 }
@@ -207,11 +217,59 @@ static void on_doc_live(gw_waiter_t *w, gw_doc_t *doc)
     answer_doc(req->svc, req, doc);
 }
 
+static void on_hist_answer(gw_hist_req_t *r, const char *json, size_t len)
+{
+    respond(lws_container_of(r, gw_http_t, hist), 200, CT_JSON, json, len);
+}
+
+static void on_hist_fail(gw_hist_req_t *r, int status, uint16_t code, const char *reason,
+                         uint32_t retry_after_s)
+{
+    gw_http_t *req = lws_container_of(r, gw_http_t, hist);
+    respond_error(req, status, code, reason);
+    req->retry_after_s = retry_after_s;
+}
+
+static int serve_history(gw_svc_t *svc, gw_http_t *req)
+{
+    /* lws would close a request left unanswered for its default 5 s: a job
+     * answers by history.timeout.ms */
+    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK,
+                    (int)(svc->cfg->history_timeout_ms / 1000) + 5);
+    req->hist.answer = on_hist_answer;
+    req->hist.fail = on_hist_fail;
+    gw_history_serve(svc->history, &req->hist, (fl_slice_t){req->doc, req->doclen});
+    return 0;
+}
+
+/* The document of a /v1/docs request into req->doc, and whether it is a
+ * history request (*hist 1, req->hist.q filled). A refusal is answered
+ * (*answered: the answer's return value is returned). */
+static int docs_route(gw_svc_t *svc, gw_http_t *req, const char *method, const char *path,
+                      size_t plen, const char *query, size_t qlen, int *hist, bool *answered)
+{
+    char reason[256];
+    uint16_t code;
+    int status = 0;
+    if (strcmp(method, "GET") == 0)
+        *hist = gw_history_target(svc->history, path, plen, query, qlen, req->doc, &req->doclen,
+                                  &req->hist.q, &code, reason, sizeof reason);
+    if (*hist > 1)
+        status = *hist;
+    else if (!*hist)
+        status = gw_url_docs_target(method, path, plen, query != NULL, req->doc, &req->doclen,
+                                    &code, reason, sizeof reason);
+    if (!status)
+        return 0;
+    *answered = true;
+    return respond_error(req, status, code, reason);
+}
+
 /* The route of a request. path/plen is the raw path (no query), or lws's
  * normalised one when the request line was not seen (then ids are not
  * served). */
 static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const char *path,
-                      size_t plen, bool has_query, bool raw)
+                      size_t plen, const char *query, size_t qlen, bool raw)
 {
     char *body = NULL;
     size_t len = 0;
@@ -240,19 +298,18 @@ static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const c
 #undef IS
     if (plen >= 9 && memcmp(path, "/v1/docs/", 9) == 0) {
         fl_claims_t *claims;
-        char reason[256];
-        uint16_t code;
         size_t n;
-        int status;
+        int hist = 0;
+        bool answered = false;
         if (!raw)
             return respond_error(req, 400, FL_CODE_BAD_DOC_ID,
                                  gw_heads_raw(svc->heads) ? "send each /v1/docs request on a connection of "
                                                  "its own (Connection: close)"
                                                : "document ids cannot be read exactly over the "
                                                  "gateway's own TLS: terminate TLS in front of it");
-        if ((status = gw_url_docs_target(method, path, plen, has_query, req->doc, &req->doclen, &code,
-                                  reason, sizeof reason)) != 0)
-            return respond_error(req, status, code, reason);
+        int rc = docs_route(svc, req, method, path, plen, query, qlen, &hist, &answered);
+        if (answered)
+            return rc;
         req->wants_flush = req->post;
         n = req->doclen;
         if (!(claims = malloc(sizeof *claims)))
@@ -272,6 +329,8 @@ static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const c
         free(claims);
         if (req->post)
             return 0; /* the body follows */
+        if (hist)
+            return serve_history(svc, req);
         gw_doc_t *doc = gw_docs_open(svc->docs, (fl_slice_t){req->doc, n});
         if (!doc)
             return respond_error(req, 500, FL_CODE_INTERNAL, "out of memory");
@@ -286,7 +345,7 @@ static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const c
     }
     return respond_error(req, 404, FL_CODE_BAD_FRAME,
                          "no such route (the API: /healthz, /readyz, /metrics, /v1/ws, "
-                         "/v1/docs/{id}, /v1/docs/{id}/flush)");
+                         "/v1/docs/{id}, /v1/docs/{id}/history, /v1/docs/{id}/flush)");
 }
 
 /* The body as a JSON flush frame ("t", "v" and "doc" filled in when
@@ -426,6 +485,18 @@ static const gw_origin_ops_t http_ops = {
     .on_failed = on_failed,
 };
 
+/* Retry-After on a 503 that has one: 0, or -1 when it does not fit. */
+static int add_retry_after(gw_http_t *req, unsigned char **p, unsigned char *end)
+{
+    char v[16];
+    int n;
+    if (!req->retry_after_s)
+        return 0;
+    n = snprintf(v, sizeof v, "%u", req->retry_after_s);
+    return lws_add_http_header_by_token(req->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
+                                        (const unsigned char *)v, n, p, end);
+}
+
 static int on_writeable(gw_http_t *req)
 {
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start;
@@ -442,6 +513,7 @@ static int on_writeable(gw_http_t *req)
             /* one request per connection: the next one's line is not read */
             lws_add_http_header_by_token(req->wsi, WSI_TOKEN_CONNECTION,
                                          (const unsigned char *)"close", 5, &p, end) ||
+            add_retry_after(req, &p, end) ||
             lws_finalize_write_http_header(req->wsi, start, &p, end))
             return -1;
         req->headers_sent = true;
@@ -476,7 +548,8 @@ static int on_http(gw_svc_t *svc, gw_http_t *req, struct lws *wsi, const char *i
     if ((hl = gw_heads_take(svc->heads, wsi))) {
         q = memchr(hl->target, '?', hl->tlen);
         plen = q ? (size_t)(q - hl->target) : hl->tlen;
-        rc = on_request(svc, req, hl->method, hl->target, plen, q != NULL, true);
+        rc = on_request(svc, req, hl->method, hl->target, plen, q ? q + 1 : NULL,
+                        q ? hl->tlen - plen - 1 : 0, true);
         free(hl);
     } else {
         char lpath[1024];
@@ -486,7 +559,7 @@ static int on_http(gw_svc_t *svc, gw_http_t *req, struct lws *wsi, const char *i
         if (lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_GET_URI) <= 0 &&
             lws_hdr_copy(wsi, lpath, sizeof lpath, WSI_TOKEN_POST_URI) <= 0)
             snprintf(lpath, sizeof lpath, "%s", in ? in : "/");
-        rc = on_request(svc, req, method, lpath, strlen(lpath), false, false);
+        rc = on_request(svc, req, method, lpath, strlen(lpath), NULL, 0, false);
     }
     return rc ? -1 : 0;
 }

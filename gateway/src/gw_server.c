@@ -189,6 +189,9 @@ static int build_modules(gw_t *gw, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
+    if (!(gw->svc.history = gw_history_new(cfg, gw->svc.docs, gw->svc.parts, &gw->m,
+                                           gw->svc.context, errstr, errstr_size)))
+        return -1;
     return 0;
 }
 
@@ -250,6 +253,8 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         gw = lws_context_user(lws_get_context(wsi));
+        if (gw && gw->svc.history)
+            gw_history_drain(gw->svc.history);
         if (gw && gw->svc.kafka && gw->svc.docs)
             drain_events(gw);
         return 0;
@@ -495,6 +500,7 @@ void gw_free(gw_t *gw)
     /* the consumer thread stops before the context it wakes goes away */
     gw_kafka_free(svc->kafka);
     svc->kafka = NULL;
+    gw_history_stop(svc->history); /* its threads wake the context too */
     if (svc->context) {
         lws_sul_cancel(&gw->sul_tick);
         gw_heads_free(svc->heads); /* cancels its timer: before the context goes */
@@ -502,6 +508,7 @@ void gw_free(gw_t *gw)
         lws_context_destroy(svc->context);
     }
     gw_heads_free(svc->heads);
+    gw_history_free(svc->history);
     gw_docs_free(svc->docs);
     gw_parts_free(svc->parts);
     gw_origins_free(svc->origins);

@@ -24,6 +24,7 @@
 #include "gw.h"
 #include "gw_docs.h"
 #include "gw_heads.h"
+#include "gw_history.h"
 #include "gw_kafka.h"
 #include "gw_metrics.h"
 #include "gw_origins.h"
@@ -42,6 +43,7 @@ typedef struct gw_svc_s {
     gw_parts_t *parts;
     gw_kafka_t *kafka;
     gw_heads_t *heads;       /* raw request lines (NULL over TLS) */
+    gw_history_t *history;   /* the history endpoints' jobs */
     struct lws_context *context;
     fl_arena_t *arena;       /* decoding scratch, reset per use */
     unsigned char *wbatch;   /* LWS_PRE + GW_WBATCH: frames coalesced for one write */

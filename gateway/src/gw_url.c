@@ -106,7 +106,7 @@ int gw_url_docs_target(const char *method, const char *path, size_t plen, bool h
         snprintf(reason, rsize, "method not allowed: GET /v1/docs/{id}, POST /v1/docs/{id}/flush");
         return 405;
     }
-    if (has_query) {
+    if (has_query && post) { /* a GET's are the history parameters (gw_history.h) */
         snprintf(reason, rsize, "no query string here: percent-encode '?' in a document id");
         return 400;
     }

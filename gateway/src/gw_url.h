@@ -22,7 +22,8 @@ int gw_url_doc_id(const char *path, size_t len, char *out, size_t *outlen, const
 
 /* Checks a /v1/docs/... request (path/plen without the query; method GET
  * or POST): 0 with the id in doc (FL_DOC_ID_MAX bytes), or the HTTP status
- * of its refusal (400, 404, 405) with its fl_code_t and reason. */
+ * of its refusal (400, 404, 405) with its fl_code_t and reason. A POST
+ * takes no query; a GET's query is for gw_history_target to read. */
 int gw_url_docs_target(const char *method, const char *path, size_t plen, bool has_query,
                        char *doc, size_t *doclen, uint16_t *code, char *reason, size_t rsize);
 

@@ -293,23 +293,39 @@ int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offse
     return rc != 0 ? rc : fl_part_replay_apply(ent, o, arena);
 }
 
-int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, int64_t offset,
-                             fl_arena_t *arena, const fl_outcome_t **op, char *errstr,
-                             size_t errstr_size)
+int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
+                         const fl_outcome_t **op, char *errstr, size_t errstr_size)
+{
+    return fl_part_event_decode_rules(payload, len, arena, op, NULL, errstr, errstr_size);
+}
+
+int fl_part_event_decode_rules(const void *payload, size_t len, fl_arena_t *arena,
+                               const fl_outcome_t **op, const fl_wire_rules_t **rulesp,
+                               char *errstr, size_t errstr_size)
 {
     fl_wire_msg_t wm;
-    int rc;
+    fl_outcome_t *copy;
+    fl_wire_rules_t *rcopy;
+    char why[256];
 
-    if (op)
-        *op = NULL;
+    *op = NULL;
     fl_arena_reset(arena);
-    if (fl_wire_decode_record(payload, len, arena, &wm, errstr, errstr_size) != 0)
+    if (fl_wire_decode_record(payload, len, arena, &wm, why, sizeof why) != 0) {
+        snprintf(errstr, errstr_size, "undecodable record: %s", why);
         return FL_HISTORY_ERECORD;
+    }
     if (wm.type == FL_WT_REC_SYNC_REPLY)
         return FL_PART_SKIPPED; /* answers to gateways: no state change */
     if (wm.type == FL_WT_REC_RULES) {
-        rc = fl_part_rules_apply(part, &wm.u.rules, errstr, errstr_size);
-        return rc == 0 ? FL_PART_SKIPPED : rc;
+        /* a copy of a rules record the processor put in force: readers of
+         * outcomes pass over it */
+        if (!rulesp)
+            return FL_PART_SKIPPED;
+        if (!(rcopy = fl_arena_alloc(arena, sizeof *rcopy)))
+            return FL_HISTORY_ENOMEM;
+        *rcopy = wm.u.rules;
+        *rulesp = rcopy;
+        return FL_PART_RULES;
     }
     if (wm.type != FL_WT_REC_OUTCOME) {
         snprintf(errstr, errstr_size, "a %s record does not belong in events",
@@ -317,14 +333,46 @@ int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, i
         return FL_HISTORY_ERECORD;
     }
     /* The outcome lives in arena: copy it out for the caller. */
-    fl_outcome_t *o = &wm.u.outcome.outcome;
-    if (op) {
-        fl_outcome_t *copy = fl_arena_alloc(arena, sizeof *copy);
-        if (!copy)
-            return FL_HISTORY_ENOMEM;
-        *copy = *o;
-        *op = copy;
+    if (!(copy = fl_arena_alloc(arena, sizeof *copy)))
+        return FL_HISTORY_ENOMEM;
+    *copy = wm.u.outcome.outcome;
+    *op = copy;
+    return 0;
+}
+
+void fl_part_replay_why(const fl_outcome_t *o, int err, char *why, size_t why_size)
+{
+    char want[2 * FL_HASH_LEN + 1];
+    if (err == FL_HISTORY_ECHAIN) {
+        fl_wire_hex(o->chain, FL_HASH_LEN, want);
+        snprintf(why, why_size,
+                 "chain hash differs: the record says %s, replaying its commands on v%llu "
+                 "gives another",
+                 want, (unsigned long long)o->version_before);
+    } else if (err == FL_HISTORY_EDELTA) {
+        snprintf(why, why_size, "the outcome's commands do not apply to the document at v%llu",
+                 (unsigned long long)o->version_before);
+    } else {
+        snprintf(why, why_size, "replay: %s", fl_history_strerror(err));
     }
+}
+
+int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, int64_t offset,
+                             fl_arena_t *arena, const fl_outcome_t **op, char *errstr,
+                             size_t errstr_size)
+{
+    const fl_outcome_t *o;
+    const fl_wire_rules_t *rules;
+    int rc = fl_part_event_decode_rules(payload, len, arena, &o, &rules, errstr, errstr_size);
+
+    if (op)
+        *op = o;
+    if (rc == FL_PART_RULES) {
+        rc = fl_part_rules_apply(part, rules, errstr, errstr_size);
+        return rc == 0 ? FL_PART_SKIPPED : rc;
+    }
+    if (rc != 0)
+        return rc;
     rc = fl_part_replay_outcome(part, o, offset, arena, NULL);
     if (rc < 0)
         snprintf(errstr, errstr_size, "%s", fl_history_strerror(rc));

@@ -7,8 +7,10 @@
 //   - the todo example (examples/todo) in two pages: create, toggle, delete, per-user counts;
 //   - a burst of 10,000 deltas on one document renders the demo's useDocument Board
 //     component fewer than 60 times (frames coalesce), and it ends on the final version;
-//   - the history client says 'unsupported' against a gateway without history endpoints;
-//   - a screenshot of the demo for the README (FLUSHLINE_SCREENSHOT, when set).
+//   - the history slider shows the board exactly as `flushline at --version V` prints it, for
+//     three versions, with who changed what; the history client's pages and refusals;
+//   - screenshots of the demo for the README (FLUSHLINE_SCREENSHOT, when set: the board there,
+//     and the history slider at a past version next to it, *-history.png).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -242,15 +244,75 @@ test('a 10,000-delta burst renders a useDocument component fewer than 60 times',
   await sender.context.close();
 });
 
-test('useHistory\'s client against this gateway: unsupported, not a wrong answer', { skip, timeout: 30000 }, async () => {
-  // The history endpoints are the gateway's next step (issue 17); until then the client
-  // must say so rather than take the current snapshot for a past version.
+// Edits of the board, one flush each (each waits for its outcome): cards added, voted,
+// renamed, moved and deleted by alice and bob.
+async function editHistory(a, b) {
+  const step = async (p, fn, arg) => {
+    const r = await p.page.evaluate(fn, arg);
+    await p.page.waitForFunction(() => demo.board.pendingCount === 0 && demo.board.queued.length === 0);
+    return r;
+  };
+  const k1 = await step(a, () => demo.actions.addCard('todo', 'Sketch the onboarding flow'));
+  const k2 = await step(a, () => demo.actions.addCard('todo', 'Pick a date for the offsite'));
+  await step(b, (k) => demo.actions.vote(k), k1);
+  const k3 = await step(b, () => demo.actions.addCard('doing', 'Presence and typing'));
+  await step(a, (k) => demo.actions.editCard(k, 'Offsite: 14 May'), k2);
+  await step(a, (k) => demo.actions.moveCard(k, 'doing'), k1);
+  await step(b, (k) => demo.actions.vote(k), k3);
+  await step(a, () => demo.actions.addCard('done', 'React bindings'));
+  await step(b, (k) => demo.actions.deleteCard(k), k2);
+  await step(a, (k) => demo.actions.vote(k), k1);
+}
+
+// Moves the slider to v and waits until the page shows the board at v; returns what it shows.
+async function slideTo(p, v) {
+  await p.page.locator('#history-slider').fill(String(v));
+  await p.page.locator(`#past-board[data-version="${v}"]`).waitFor({ timeout: 20000 });
+  return p.page.evaluate(() => ({ state: demo.stringifyJSON(demo.past.state), version: demo.past.version }));
+}
+
+test('the history slider shows the board of `flushline at --version V`, for three versions', { skip, timeout: 180000 }, async () => {
+  const doc = `e2e/history-${Date.now().toString(36)}`;
+  const a = await openBoard('alice', doc);
+  const b = await openBoard('bob', doc);
+  await editHistory(a, b);
+  const version = await settled([a, b], boardProbe);
+  assert.ok(version >= 12, `version ${version}`);
+  for (const v of [3, Math.floor(version / 2) + 1, version - 1]) {
+    const shown = await slideTo(a, v);
+    assert.equal(shown.version, v);
+    assert.equal(shown.state, processorState(doc, v), `the slider at v${v}`);
+    // the page draws that state: its cards, in their lists, with their votes
+    const st = parseJSON(shown.state);
+    const drawn = await a.page.locator('#past-board .card').evaluateAll((cs) => cs.map((c) => [
+      c.dataset.card, c.closest('.list').dataset.list, c.querySelector('.title').textContent,
+      c.querySelector('.votes').textContent]));
+    assert.deepEqual(drawn.sort(), Object.entries(st.cards || {}).map(([k, c]) => [k, c.list, String(c.title), `▲ ${c.votes}`]).sort());
+    // who changed what: the change that made v, with its user
+    const here = a.page.locator('#history-changes li.here');
+    await here.waitFor({ timeout: 10000 });
+    assert.match(await here.innerText(), /^v\d+ (alice|bob): /);
+    await a.page.screenshot({ path: join(ART, `react-history-v${v}.png`) });
+  }
+  // the live board comes back, still editable
+  await a.page.locator('#history-live').click();
+  await a.page.locator('#board').waitFor();
+  assert.equal(await a.page.locator('#past-board').count(), 0);
+  // the history client itself: a page of changes with the users, and a future version refused
   const { HistoryClient } = await import('../../client/js/src/history.js');
   const hc = new HistoryClient({ baseUrl: GW, token: TOKENS.alice });
-  const page = await hc.page('e2e/history-probe', { fromVersion: 1, limit: 10 });
-  assert.equal(page.status, 'unsupported', JSON.stringify(page));
-  const at = await hc.at('e2e/history-probe', 1);
-  assert.equal(at.status, 'unsupported', JSON.stringify(at));
+  const page = await hc.page(doc, { fromVersion: 1, limit: 4 });
+  assert.equal(page.status, 'ok', JSON.stringify(page));
+  assert.equal(page.items.length, 4);
+  assert.ok(page.next > page.items[3].version - 1);
+  assert.deepEqual(new Set((await hc.page(doc, { fromVersion: 1, limit: 100 })).items.map((i) => i.user)), new Set(['alice', 'bob']));
+  const future = await hc.at(doc, version + 5);
+  assert.equal(future.status, 'error');
+  assert.match(future.reason, /404 version_mismatch/);
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
+  await a.context.close();
+  await b.context.close();
 });
 
 test('a screenshot of the demo', { skip: skip || (!process.env.FLUSHLINE_SCREENSHOT && 'set FLUSHLINE_SCREENSHOT=path to refresh docs/demo.png'), timeout: 120000 }, async () => {
@@ -274,6 +336,22 @@ test('a screenshot of the demo', { skip: skip || (!process.env.FLUSHLINE_SCREENS
   await b.page.locator('.card input').first().press('x');
   await a.page.waitForFunction(() => /bob typing/.test(document.getElementById('typing').textContent), null, { timeout: 10000 });
   await a.page.screenshot({ path: process.env.FLUSHLINE_SCREENSHOT });
+  // the history slider, a few changes back, with who changed what
+  await b.page.locator('.card input').first().press('Escape');
+  const byTitle = (t) => Object.entries(demo.board.state.cards).find(([, c]) => c.title === t)[0];
+  const step = async (p, fn) => {
+    await p.page.evaluate(`(${fn})(${byTitle})`);
+    await p.page.waitForFunction(() => demo.board.pendingCount === 0 && demo.board.queued.length === 0);
+    return settled([a, b], boardProbe);
+  };
+  const past = await step(b, (key) => demo.actions.vote(key('Pick a date for the offsite')));
+  await step(a, (key) => demo.actions.editCard(key('Pick a date for the offsite'), 'Offsite: 14 May'));
+  await step(b, (key) => demo.actions.moveCard(key('Presence and typing'), 'done'));
+  await step(a, () => { demo.actions.addCard('doing', 'History slider'); });
+  await slideTo(a, past);
+  await a.page.locator('#history-changes li.here').waitFor({ timeout: 10000 });
+  await a.page.evaluate(() => document.activeElement?.blur());
+  await a.page.screenshot({ path: process.env.FLUSHLINE_SCREENSHOT.replace(/(\.png)?$/, '-history.png') });
   await a.context.close();
   await b.context.close();
 });

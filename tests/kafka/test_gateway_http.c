@@ -382,6 +382,38 @@ static void test_minimal_tenant(void)
     free(tok);
 }
 
+/* With no processor, a flush gets no outcome and a read of a document the
+ * gateway does not hold gets no sync reply: each is answered 504 at
+ * http.flush.timeout.ms (10 s), past lws's own 5 s limit for a request
+ * left unanswered (which used to close a read's connection without an
+ * answer). Last case: it stops the processor. */
+static void test_no_answer_is_504(void)
+{
+    char *body = NULL;
+    fl_proc_signal(&processor, SIGTERM);
+    ASSERT_EQ(fl_proc_wait(&processor, 60000), 0);
+    int64_t t0 = fl_test_now_ms();
+    int st = http("POST", "/v1/docs/acme/h504/flush", tok_rw,
+                  "{\"client_id\":\"c0c1c2c3c4c5c6c7c8c9cacbcccdcecf\",\"seq\":1,"
+                  "\"base_version\":0,\"commands\":[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]}",
+                  &body);
+    int64_t took = fl_test_now_ms() - t0;
+    printf("  no processor: flush %d after %lld ms\n", st, (long long)took);
+    ASSERT_EQ(st, 504);
+    ASSERT_TRUE(body && strstr(body, "\"code\"") != NULL);
+    ASSERT_GE(took, 9000);
+    free(body);
+    body = NULL;
+    t0 = fl_test_now_ms();
+    st = http("GET", "/v1/docs/acme/never-held", tok_ro, NULL, &body);
+    took = fl_test_now_ms() - t0;
+    printf("  no processor: read %d after %lld ms\n", st, (long long)took);
+    ASSERT_EQ(st, 504);
+    ASSERT_TRUE(body && strstr(body, "\"code\"") != NULL);
+    ASSERT_GE(took, 9000);
+    free(body);
+}
+
 int main(void)
 {
     fl_log_init("test", FL_LOG_WARN);
@@ -403,6 +435,7 @@ int main(void)
     RUN(test_subscription_limit);
     RUN(test_slow_consumer_and_rate);
     RUN(test_minimal_tenant);
+    RUN(test_no_answer_is_504);
     if (fl_test_failures)
         fl_proc_dump_log(&gateway, 40);
     fl_proc_signal(&gateway, SIGTERM);

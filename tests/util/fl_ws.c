@@ -165,3 +165,49 @@ int fl_ws_next(fl_ws_t *ws, int timeout_ms, fl_arena_t *arena, fl_wire_msg_t *ms
     free(p);
     return msg->type;
 }
+
+/* ---- plain HTTP over the same buffer -------------------------------------------- */
+
+int fl_http_send(fl_ws_t *c, int port, const char *method, const char *path, const char *token,
+                 const char *body)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    char req[12000], auth[9000] = "";
+    size_t blen = body ? strlen(body) : 0;
+    memset(c, 0, sizeof *c);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+        connect(c->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return -1;
+    if (token)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", token);
+    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %zu\r\n%s\r\n%s",
+             method, path, auth, blen, body ? "Content-Type: application/json\r\n" : "",
+             body ? body : "");
+    return write(c->fd, req, strlen(req)) == (ssize_t)strlen(req) ? 0 : -1;
+}
+
+int fl_http_recv(fl_ws_t *c, int timeout_ms, char **body, char **head)
+{
+    char *end, *p;
+    int status = -1;
+    size_t clen = 0;
+    *body = NULL;
+    if (head)
+        *head = NULL;
+    while (!(end = memmem(c->buf, c->len, "\r\n\r\n", 4)))
+        if (fl_ws_read_more(c, timeout_ms) != 0)
+            return -1;
+    sscanf(c->buf, "HTTP/1.1 %d", &status);
+    *end = '\0';
+    if ((p = strcasestr(c->buf, "content-length:")))
+        clen = (size_t)strtoul(p + 15, NULL, 10);
+    if (head)
+        *head = strdup(c->buf);
+    end += 4;
+    while ((size_t)(c->buf + c->len - end) < clen)
+        if (fl_ws_read_more(c, timeout_ms) != 0)
+            break;
+    *body = strndup(end, clen);
+    return status;
+}

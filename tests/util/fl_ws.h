@@ -36,4 +36,13 @@ int fl_ws_recv(fl_ws_t *ws, int timeout_ms, char **out, size_t *outlen);
  * close frame, or 0 on timeout/EOF. */
 int fl_ws_next(fl_ws_t *ws, int timeout_ms, fl_arena_t *arena, fl_wire_msg_t *msg);
 
+/* Plain HTTP/1.1 on c's socket and buffer: one request on a fresh
+ * connection to 127.0.0.1:port (token: an Authorization: Bearer header;
+ * body: JSON, or NULL). 0 or -1. Close with fl_ws_close. */
+int fl_http_send(fl_ws_t *c, int port, const char *method, const char *path, const char *token,
+                 const char *body);
+/* Its answer: the status with the body in *body and the header lines in
+ * *head (may be NULL), both malloc'd; -1 on timeout or EOF. */
+int fl_http_recv(fl_ws_t *c, int timeout_ms, char **body, char **head);
+
 #endif

@@ -4,7 +4,7 @@ import type { Value } from './codec.js';
 import type { Client } from './flushline.js';
 
 export interface HistoryItem { version: number; user: string; ts: number; seq?: number; commands: Command[]; }
-export type HistoryFailure = { status: 'unsupported' | 'error'; reason: string };
+export type HistoryFailure = { status: 'unsupported' | 'error'; reason: string; retryAfterMs?: number };
 export type HistoryPage = { status: 'ok'; items: HistoryItem[]; next?: number } | HistoryFailure;
 export type HistoryAt = { status: 'ok'; version: number; state: { [key: string]: Value } } | HistoryFailure;
 

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { ReactNode, ReactElement } from 'react';
-import type { Client, DocHandle, State, Peer } from './flushline.js';
-import type { Command } from './engine.js';
+import type { Client, DocHandle, Editor, State, Peer } from './flushline.js';
 import type { Value } from './codec.js';
 import type { UndoManager, UndoResult } from './undo.js';
 import type { HistoryClient, HistoryItem, HistoryAt } from './history.js';
@@ -28,17 +27,8 @@ export function useFlushline(): FlushlineKit;
 export function useClient(): Client;
 export function useStatus(): State;
 
-export interface DocEdit {
-  apply(...commands: (Command | Command[])[]): void;
-  add(path: string, value: Value): void;
-  remove(path: string): void;
-  replace(path: string, value: Value): void;
-  move(from: string, path: string): void;
-  copy(from: string, path: string): void;
-  incr(path: string, value?: number | bigint): void;
-  merge(path: string, value: { [key: string]: Value }): void;
-  create(path: string, value: Value, key?: string): string;
-}
+/** The edit API of a document: the command shorthands of DocHandle. */
+export type DocEdit = Editor;
 
 export interface DocumentView<S> {
   /** The optimistic state (or the selected slice); null before the first snapshot. */

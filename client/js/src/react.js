@@ -6,7 +6,7 @@
 //   const title = useDocument('acme/board', (s) => s.cards?.[key]?.title).state;
 //   const status = useStatus();                 // 'connecting' | 'hello' | 'ready' | ...
 //   const { peers, setPresence, signal } = usePresence('acme/board');
-//   const history = useHistory('acme/board');   // see history.js: 'unsupported' until the gateway serves it
+//   const history = useHistory('acme/board');   // the gateway's history endpoints (history.js)
 //
 // No re-render storms: each document has one store (useSyncExternalStore) whose snapshot is
 // rebuilt and whose listeners are told at most once per animation frame, however many deltas
@@ -249,8 +249,8 @@ export function usePresence(id) {
 
 /**
  * The document's history over HTTP (history.js): {status, items, error, load(fromVersion,
- * limit), at(version)}. status: 'idle' | 'loading' | 'ready' | 'unsupported' (this gateway
- * does not serve history yet) | 'error'. at(version) resolves {version, state}.
+ * limit), at(version)}. status: 'idle' | 'loading' | 'ready' | 'unsupported' (a gateway
+ * without history endpoints) | 'error'. at(version) resolves {version, state}.
  */
 export function useHistory(id) {
   const kit = useFlushline();

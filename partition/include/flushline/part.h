@@ -47,6 +47,8 @@
 /* fl_part_load_snapshot / _rec: the record was passed over (not selected,
  * older than what the document holds, a checkpoint or another record). */
 #define FL_PART_SKIPPED 1
+/* fl_part_event_decode_rules: the record is a rules record. */
+#define FL_PART_RULES 2
 
 typedef struct fl_part_doc_s {
     fl_doc_t *doc;
@@ -187,6 +189,24 @@ int fl_part_replay_apply(fl_part_doc_t *ent, const fl_outcome_t *o, fl_arena_t *
 /* Both: 0, FL_HISTORY_REFLECTED, or an error of either. *ent may be NULL. */
 int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offset,
                            fl_arena_t *arena, fl_part_doc_t **ent);
+
+/*
+ * One record of the events topic: decodes it into arena (reset here). 0
+ * with *o (in arena) for an outcome, FL_PART_SKIPPED for a sync reply or a
+ * rules record (no state change), FL_HISTORY_ERECORD ("undecodable record: ...", or not an
+ * events record: errstr says why) or FL_HISTORY_ENOMEM. Every reader of events takes
+ * records through it.
+ */
+int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
+                         const fl_outcome_t **o, char *errstr, size_t errstr_size);
+/* As fl_part_event_decode, where a rules record (the processor's copy of
+ * one it put in force) gives FL_PART_RULES with *rules (in arena) when rules
+ * is not NULL; fl_part_event_decode passes over it (FL_PART_SKIPPED). */
+int fl_part_event_decode_rules(const void *payload, size_t len, fl_arena_t *arena,
+                               const fl_outcome_t **o, const fl_wire_rules_t **rules,
+                               char *errstr, size_t errstr_size);
+/* Why outcome o did not replay (err: FL_HISTORY_ECHAIN, _EDELTA, other). */
+void fl_part_replay_why(const fl_outcome_t *o, int err, char *why, size_t why_size);
 
 /*
  * One record of the events topic at offset: decodes it into arena (reset
