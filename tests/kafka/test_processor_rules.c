@@ -15,8 +15,9 @@
  *   transaction committed (the processor that takes over starts after it
  *   and restores the set in force): the new processor applies that
  *   record's set, and every (client, seq) has exactly one outcome;
- * - `flushline verify` passes, and `flushline reprocess` reproduces every
- *   outcome byte for byte (verify passes on its copy too).
+ * - `flushline verify` and `at` read the history with the rules records in
+ *   it, and `flushline reprocess` reproduces every outcome byte for byte
+ *   (verify passes on its copy too).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -398,6 +399,15 @@ static void test_verify_and_reprocess(void)
     char to[128];
     fl_cli_run_t r;
     verify_ok(prefix);
+    /* `at` (doc_at) reads events with the rules records in them */
+    const char *at[] = {"at",      "--doc",     "t/d0", "--version", "3", "--bootstrap",
+                        bootstrap, "--prefix", prefix, NULL};
+    ASSERT_EQ(fl_cli_run(&r, tmpdir, at), 0);
+    if (r.status != 0)
+        fprintf(stderr, "at: %s%s", r.out, r.err);
+    ASSERT_EQ(r.status, 0);
+    ASSERT_TRUE(strstr(r.out, "\"n\"") != NULL);
+    fl_cli_run_free(&r);
     snprintf(to, sizeof to, "%s-re", prefix);
     const char *args[] = {"reprocess", "--bootstrap", bootstrap, "--prefix", prefix,
                           "--to-prefix", to, "--quiet", NULL};
