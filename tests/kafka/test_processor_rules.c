@@ -78,7 +78,8 @@ static int start_processor(void)
 
 /* incr /n by `by` on document d with its next seq, expected to be answered
  * with code (and rule). */
-static void send_flush(rd_kafka_t *rk, int d, int64_t by, const char *role, int code, const char *rule)
+static void send_flush(rd_kafka_t *rk, int d, int64_t by, const char *role, int code,
+                       const char *rule)
 {
     fl_cmd_t cmd = {.op = FL_OP_INCR, .path = FL_SLICE("/n"), .has_value = true,
                     .value = fl_value_int(by)};
