@@ -96,7 +96,13 @@ static void write_fmt(int level, const char *who, const char *fmt, ...)
 
 void fl_log_on_rdkafka(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    /* librdkafka uses syslog levels, as we do. */
+    /* librdkafka uses syslog levels, as we do. A broken broker connection
+     * (FAIL) is logged as an error, with a guess about the security
+     * protocol or an old broker when it broke during the version
+     * handshake: while a broker restarts or is paused that guess is wrong
+     * and librdkafka reconnects on its own, so it is a warning here. */
+    if (level < 4 && fac && strcmp(fac, "FAIL") == 0)
+        level = 4;
     if (level > fl_log_threshold)
         return;
     write_fmt(level, component, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);

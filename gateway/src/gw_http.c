@@ -2,7 +2,7 @@
 /*
  * gw_http: the HTTP side of the gateway's port.
  *   GET  /healthz              200 while the service loop runs
- *   GET  /readyz               200 when Kafka answers (topics were checked at start)
+ *   GET  /readyz               200 while Kafka answers (gw_kafka_ok) and not draining
  *   GET  /metrics              Prometheus text
  *   GET  /v1/docs/{id}         Bearer; the current snapshot as JSON (via the live copy)
  *   POST /v1/docs/{id}/flush   Bearer; body: a flush message in JSON ("t"/"v" optional);

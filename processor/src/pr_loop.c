@@ -40,12 +40,35 @@
  * (the revoke commits and checkpoints what is running), flush. Partitions
  * not yet running are left to their next owner, who restores them.
  *
- * Recoveries that fit here later: a lost assignment already costs nothing
- * more than a revoke (nothing is sought on an empty list: a partition is
- * sought only as it resumes); a transaction that timed out or a
- * fenced-looking error without another instance (FL_TXN_EFENCED) could
- * rebuild the producer and send every partition back to ASSIGNED, as an
- * abort does.
+ * Recoveries. A lost assignment costs nothing more than a revoke (nothing
+ * is sought on an empty list: a partition is sought only as it resumes).
+ * A transaction that stays open through a broker outage longer than
+ * transaction.timeout.ms is aborted by the broker, which bumps the
+ * producer's epoch: when the broker is back the producer reports that as
+ * being fenced (FL_TXN_EFENCED, a fatal error of the handle) although no
+ * other instance exists. Such a timeout is told from a real fence (another
+ * live instance with our transactional.id called init_transactions) by two
+ * facts, both required (timed_out below):
+ *   - the failed transaction began transaction.timeout.ms ago or more and
+ *     never ended cleanly (fl_txn_expired): only then can the broker have
+ *     aborted it on its own; a fence that hits a younger transaction is a
+ *     real one;
+ *   - the group consumer has no fatal error: with static membership an
+ *     instance started with our group.instance.id fences our consumer
+ *     (FENCED_INSTANCE_ID), which makes a duplicate visible there too.
+ * Then the producer is rebuilt (pr_out_renew, the same transactional.id;
+ * init_transactions again, retried while no coordinator answers) and every
+ * running partition goes back to ASSIGNED, as after an abort: restored from
+ * what Kafka committed, resumed from its committed offset. Should a real
+ * fence ever meet an expired transaction, the rebuild fences the other
+ * instance in turn, whose younger transaction then tells it that it is a
+ * real fence: one of the two stops, never both writing. Anything else
+ * fenced or fatal stops the processor as before.
+ *
+ * Readiness (/readyz): 200 only when the group gave us an assignment and
+ * every partition of it is RUNNING, no rebuild is in progress and Kafka
+ * answers (kafka/probe.h: a metadata request every second on the group
+ * consumer's handle, so a paused broker counts as well as a dead one).
  */
 #include "pr_loop.h"
 
@@ -61,6 +84,7 @@
 #include "flushline/kafka.h"
 #include "flushline/limits.h"
 #include "flushline/log.h"
+#include "flushline/probe.h"
 #include "flushline/reader.h"
 #include "flushline/restore.h"
 #include "flushline/task.h"
@@ -71,6 +95,12 @@
 
 /* How long one loop turn may restore before it polls the group again. */
 #define RESTORE_STEP_MS 50
+/* init_transactions, at start and after a rebuild, is retried this long
+ * while no transaction coordinator answers (a broker just started). */
+#define INIT_TIMEOUT_MS 120000
+/* The Kafka probe behind /readyz: how often, and how long each may take. */
+#define PROBE_INTERVAL_MS 1000
+#define PROBE_TIMEOUT_MS 1500
 
 typedef enum slot_state_e { S_NONE, S_ASSIGNED, S_RESTORING, S_RUNNING } slot_state_t;
 
@@ -111,7 +141,9 @@ struct pr_loop_s {
      * apply thread: a lock-free atomic (async-signal-safe). */
     atomic_bool stopping;
     int fatal; /* the apply thread's own, like everything below */
-    _Atomic int healthy;
+    bool in_group; /* assigned since the last lost assignment */
+    _Atomic int healthy; /* running, every partition of the assignment RUNNING */
+    fl_kprobe_t *probe;  /* Kafka answers (its own thread) */
 };
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "pr_loop_stop must be async-signal-safe");
@@ -158,6 +190,7 @@ void pr_loop_free(pr_loop_t *loop)
         return;
     /* The group first: its close may revoke, which commits through the
      * rest. */
+    fl_kprobe_stop(loop->probe);
     pr_group_free(loop->group);
     fl_restore_free(loop->rs);
     fl_part_free(loop->rpart);
@@ -211,7 +244,7 @@ pr_loop_t *pr_loop_new(const pr_config_t *cfg, pr_metrics_t *m, char *errstr,
     /* Fences any earlier instance with the same transactional.id and
      * aborts what it left open. */
     if (!(loop->txn = fl_txn_new(loop->producer, -1)) ||
-        fl_txn_init(loop->txn, 60000, errstr, errstr_size) != 0)
+        fl_txn_init(loop->txn, INIT_TIMEOUT_MS, errstr, errstr_size) != 0)
         goto fail;
     return loop;
 fail:
@@ -227,7 +260,7 @@ void pr_loop_stop(pr_loop_t *loop)
 
 int pr_loop_healthy(pr_loop_t *loop)
 {
-    return atomic_load(&loop->healthy);
+    return atomic_load(&loop->healthy) && fl_kprobe_ok(loop->probe);
 }
 
 static bool stopping(pr_loop_t *loop)
@@ -317,13 +350,58 @@ static void rewind_running(pr_loop_t *loop)
 
 /* ---- transactions ----------------------------------------------------- */
 
-/* A failed transactional call: an abort rewinds, fenced or fatal stops. */
+/* A fenced-looking or fatal error that is the broker's timeout of our own
+ * transaction, not another instance (see the top of this file). */
+static bool timed_out(pr_loop_t *loop)
+{
+    char why[256];
+    if (!fl_txn_expired(loop->txn, loop->cfg->transaction_timeout_ms))
+        return false;
+    if (rd_kafka_fatal_error(loop->consumer, why, sizeof why) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fl_error("group consumer: %s: another instance took our place", why);
+        return false;
+    }
+    return true;
+}
+
+/* A new producer with the same transactional.id, initialised; every
+ * running partition back to ASSIGNED. Fatal when it cannot be done. */
+static void rebuild_producer(pr_loop_t *loop, const char *errstr)
+{
+    char err2[512];
+    atomic_store(&loop->healthy, 0);
+    fl_warn("%s: the transaction was open %lld ms, past transaction.timeout.ms (%lld): the "
+            "broker aborted it during an outage (no other instance: not a fence); rebuilding the "
+            "producer and restoring every partition from what Kafka committed",
+            errstr, (long long)(fl_clock_mono_ms() - fl_txn_started_ms(loop->txn)),
+            (long long)loop->cfg->transaction_timeout_ms);
+    fl_counter_inc(loop->m->aborts);
+    rewind_running(loop);
+    fl_txn_free(loop->txn);
+    loop->txn = NULL;
+    if (pr_out_renew(loop->out, err2, sizeof err2) == 0) {
+        loop->producer = pr_out_producer(loop->out);
+        loop->txn = fl_txn_new(loop->producer, -1);
+    }
+    if (!loop->txn || fl_txn_init(loop->txn, INIT_TIMEOUT_MS, err2, sizeof err2) != 0) {
+        fl_error("rebuilding the producer: %s; stopping without writing",
+                 loop->txn ? err2 : "out of memory");
+        loop->fatal = 1;
+        return;
+    }
+    fl_info("producer rebuilt (transactional.id %s); restoring", loop->cfg->transactional_id);
+}
+
+/* A failed transactional call: an abort rewinds, a timed-out transaction
+ * rebuilds the producer, anything else fenced or fatal stops. */
 static void txn_failed(pr_loop_t *loop, int rc, const char *errstr)
 {
     if (rc == FL_TXN_EABORTED) {
         fl_warn("%s; transaction aborted, rewinding", errstr);
         fl_counter_inc(loop->m->aborts);
         rewind_running(loop);
+    } else if (timed_out(loop)) {
+        rebuild_producer(loop, errstr);
     } else {
         fl_error("%s: %s; stopping without writing", errstr, fl_txn_strerror(rc));
         loop->fatal = 1;
@@ -350,10 +428,8 @@ static void abort_txn(pr_loop_t *loop)
     char errstr[512];
     int rc = fl_txn_abort(loop->txn, errstr, sizeof errstr);
     fl_counter_inc(loop->m->aborts);
-    if (rc != 0) {
-        fl_error("%s", errstr);
-        loop->fatal = 1;
-    }
+    if (rc != 0)
+        txn_failed(loop, rc, errstr);
 }
 
 /* Snapshots what is due in the running partitions (producer flushed
@@ -713,6 +789,7 @@ static rd_kafka_error_t *on_assign(pr_loop_t *loop, rd_kafka_t *rk,
     /* The assignor state exists from now on: the consumer can be destroyed
      * safely (see pr_group.c). */
     pr_group_assigned(loop->group);
+    loop->in_group = true;
     fl_info("rebalance: assigned %d partition(s) [%s]%s", parts->cnt,
             parts_str(parts, list, sizeof list),
             stopping(loop) ? " while draining: not restored" : "");
@@ -756,6 +833,8 @@ static rd_kafka_error_t *on_revoke(pr_loop_t *loop, rd_kafka_t *rk,
     char list[256];
     fl_info("rebalance: %s %d partition(s) [%s]", lost ? "lost" : "revoking", parts->cnt,
             parts_str(parts, list, sizeof list));
+    if (lost)
+        loop->in_group = false; /* until the group assigns again */
     if (lost && fl_txn_is_open(loop->txn))
         abort_txn(loop); /* someone else may own them already: write nothing for them */
     else if (!lost)
@@ -835,6 +914,9 @@ static void turn(pr_loop_t *loop)
     else if (!fl_txn_is_open(loop->txn) &&
              now - loop->last_round_ms >= loop->cfg->snapshot_interval_ms)
         quiet_round(loop);
+    /* Ready: the group gave us an assignment and all of it runs. */
+    atomic_store(&loop->healthy,
+                 loop->in_group && !restore_pending(loop) && !loop->fatal && !stopping(loop));
 }
 
 /* Commit what is open with a full snapshot round, then leave the group
@@ -869,9 +951,13 @@ int pr_loop_run(pr_loop_t *loop)
     if (pr_group_subscribe(loop->group, loop->t_commands) != 0)
         return 1;
     loop->last_round_ms = fl_clock_mono_ms();
-    /* Ready: Kafka answers, the topics match and the producer is
-     * initialised; partitions come and go with rebalances. */
-    atomic_store(&loop->healthy, 1);
+    /* Ready only once the assignment runs (turn) and while Kafka answers
+     * (the probe). */
+    if (!(loop->probe = fl_kprobe_start(loop->consumer, loop->t_commands, "the processor",
+                                        PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))) {
+        fl_error("starting the Kafka probe: out of memory");
+        return 1;
+    }
     fl_info("processing %s as %s (group %s)", loop->t_commands, loop->cfg->transactional_id,
             loop->cfg->group_id);
     while (!stopping(loop) && !loop->fatal)
