@@ -55,6 +55,7 @@ typedef struct gw_http_s {
     /* the answer */
     bool ready, headers_sent;
     int status;
+    uint32_t retry_after_ms; /* 0: no Retry-After header */
     const char *ctype;
     char *resp;
     size_t rlen;
@@ -139,6 +140,22 @@ static int respond_error(gw_http_t *req, int status, uint16_t code, const char *
     return respond_error_ident(req, status, code, reason, 0, (fl_slice_t){"", 0}, NULL, 0);
 }
 
+/* A flush that may be sent again (the same seq): 503 or 504 with a
+ * Retry-After header (whole seconds, rounded up) and retry_after_ms in the
+ * JSON body, as a WebSocket nack has. */
+static int respond_retry(gw_http_t *req, int status, uint16_t code, const char *reason,
+                         uint32_t retry_after_ms)
+{
+    json_t *j = json_pack("{s:i,s:s,s:s,s:i}", "code", (int)code, "name", fl_code_name(code),
+                          "reason", reason, "retry_after_ms", (int)retry_after_ms);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    int rc = text ? respond(req, status, CT_JSON, text, strlen(text)) : -1;
+    free(text);
+    json_decref(j);
+    req->retry_after_ms = rc == 0 ? retry_after_ms : 0;
+    return rc;
+}
+
 static int respond_buf(gw_http_t *req, int status, gw_buf_t *buf)
 {
     int rc;
@@ -153,7 +170,8 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 {
     gw_http_t *req = lws_container_of(sul, gw_http_t, sul);
     if (req->waiter.doc || req->waiting_outcome)
-        respond_error(req, 504, FL_CODE_UNAVAILABLE, "no answer in time");
+        respond_retry(req, 504, FL_CODE_UNAVAILABLE,
+                      "no answer in time: send the same seq again", GW_RETRY_AFTER_MS);
 }
 
 /* Starts the deadline of a wait (http.flush.timeout.ms). */
@@ -412,10 +430,13 @@ static void on_failed(gw_origin_t *o, const gw_inflight_t *inf, uint16_t code,
 {
     gw_http_t *req = (gw_http_t *)o;
     (void)inf;
-    (void)retry_after_ms;
-    if (req->waiting_outcome)
-        respond_error(req, code == FL_CODE_INTERNAL ? 500 : code == FL_CODE_LIMIT ? 413 : 503,
-                      code, reason);
+    if (!req->waiting_outcome)
+        return;
+    if (code == FL_CODE_LIMIT)
+        respond_error(req, 413, code, reason);
+    else
+        respond_retry(req, code == FL_CODE_INTERNAL ? 500 : 503, code, reason,
+                      retry_after_ms ? retry_after_ms : GW_RETRY_AFTER_MS);
 }
 
 static const gw_origin_ops_t http_ops = {
@@ -427,6 +448,7 @@ static int on_writeable(gw_http_t *req)
 {
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start;
     unsigned char *end = hdr + sizeof hdr - 1;
+    char ra[16];
     int n;
 
     if (!req->ready)
@@ -436,6 +458,10 @@ static int on_writeable(gw_http_t *req)
                                         (lws_filepos_t)req->rlen, &p, end) ||
             lws_add_http_header_by_name(req->wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end) ||
+            (req->retry_after_ms &&
+             lws_add_http_header_by_name(
+                 req->wsi, (const unsigned char *)"retry-after:", (const unsigned char *)ra,
+                 snprintf(ra, sizeof ra, "%u", (req->retry_after_ms + 999) / 1000), &p, end)) ||
             /* one request per connection: the next one's line is not read */
             lws_add_http_header_by_token(req->wsi, WSI_TOKEN_CONNECTION,
                                          (const unsigned char *)"close", 5, &p, end) ||
