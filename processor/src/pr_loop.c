@@ -67,8 +67,18 @@
  *
  * Readiness (/readyz): 200 only when the group gave us an assignment and
  * every partition of it is RUNNING, no rebuild is in progress and Kafka
- * answers (kafka/probe.h: a metadata request every second on the group
- * consumer's handle, so a paused broker counts as well as a dead one).
+ * answers (kafka/probe.h: a metadata request every second on the restore
+ * reader's handle, so a paused broker counts as well as a dead one).
+ *
+ * A static member that lost its assignment to a session timeout (the
+ * broker was away longer than session.timeout.ms) rejoins with a new
+ * member id under the same group.instance.id, and librdkafka 2.0.2 then
+ * reports its own old member being replaced as a fatal FENCED_INSTANCE_ID
+ * of the consumer. That is told from a real duplicate instance by the lost
+ * assignment just before it (within session.timeout.ms): a duplicate
+ * replaces a member that still holds its assignment. Then the group
+ * consumer is rebuilt (pr_group_new, subscribe again) and the group
+ * assigns the partitions again, which restore as usual.
  */
 #include "pr_loop.h"
 
@@ -142,6 +152,7 @@ struct pr_loop_s {
     atomic_bool stopping;
     int fatal; /* the apply thread's own, like everything below */
     bool in_group; /* assigned since the last lost assignment */
+    int64_t lost_ms; /* when the assignment was last lost (0: never) */
     _Atomic int healthy; /* running, every partition of the assignment RUNNING */
     fl_kprobe_t *probe;  /* Kafka answers (its own thread) */
 };
@@ -350,14 +361,27 @@ static void rewind_running(pr_loop_t *loop)
 
 /* ---- transactions ----------------------------------------------------- */
 
+/* The group consumer's fatal error, if any, is our own rejoin after a
+ * session timeout (the assignment was lost just before), not another
+ * instance with our group.instance.id (see the top of this file). */
+static bool own_rejoin(pr_loop_t *loop, rd_kafka_resp_err_t err)
+{
+    bool lost = rd_kafka_assignment_lost(loop->consumer) ||
+                (loop->lost_ms > 0 &&
+                 fl_clock_mono_ms() - loop->lost_ms <= loop->cfg->session_timeout_ms);
+    return err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && lost;
+}
+
 /* A fenced-looking or fatal error that is the broker's timeout of our own
  * transaction, not another instance (see the top of this file). */
 static bool timed_out(pr_loop_t *loop)
 {
     char why[256];
+    rd_kafka_resp_err_t err;
     if (!fl_txn_expired(loop->txn, loop->cfg->transaction_timeout_ms))
         return false;
-    if (rd_kafka_fatal_error(loop->consumer, why, sizeof why) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && !own_rejoin(loop, err)) {
         fl_error("group consumer: %s: another instance took our place", why);
         return false;
     }
@@ -833,8 +857,10 @@ static rd_kafka_error_t *on_revoke(pr_loop_t *loop, rd_kafka_t *rk,
     char list[256];
     fl_info("rebalance: %s %d partition(s) [%s]", lost ? "lost" : "revoking", parts->cnt,
             parts_str(parts, list, sizeof list));
-    if (lost)
+    if (lost) {
         loop->in_group = false; /* until the group assigns again */
+        loop->lost_ms = fl_clock_mono_ms();
+    }
     if (lost && fl_txn_is_open(loop->txn))
         abort_txn(loop); /* someone else may own them already: write nothing for them */
     else if (!lost)
@@ -871,6 +897,39 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* The group consumer failed fatally. After a lost assignment that is our
+ * own rejoin (see the top): rebuild it; else stop. */
+static void consumer_fatal(pr_loop_t *loop)
+{
+    char why[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
+    if (!own_rejoin(loop, err)) {
+        fl_error("group consumer: %s; stopping without writing", why);
+        loop->fatal = 1;
+        return;
+    }
+    fl_warn("group consumer: %s: our own rejoin after the session timed out, not another "
+            "instance; rebuilding the group consumer",
+            why);
+    if (fl_txn_is_open(loop->txn))
+        abort_txn(loop);
+    for (int32_t p = 0; p < FL_MAX_PARTITIONS; p++)
+        if (loop->slots[p].state != S_NONE)
+            slot_drop(loop, p);
+    loop->in_group = false;
+    loop->lost_ms = 0;
+    pr_group_free(loop->group);
+    loop->consumer = NULL;
+    if (!(loop->group = pr_group_new(loop->cfg, on_rebalance, loop, why, sizeof why)) ||
+        pr_group_subscribe(loop->group, loop->t_commands) != 0) {
+        fl_error("rebuilding the group consumer: %s; stopping", loop->group ? "subscribe" : why);
+        loop->fatal = 1;
+        return;
+    }
+    loop->consumer = pr_group_rk(loop->group);
+    fl_info("group consumer rebuilt; rejoining group %s", loop->cfg->group_id);
+}
+
 /* Quiet (no transaction open): snapshot what changed since the last round. */
 static void quiet_round(pr_loop_t *loop)
 {
@@ -897,12 +956,17 @@ static void turn(pr_loop_t *loop)
     }
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(loop->consumer, wait);
     if (msg) {
-        if (!msg->err)
+        rd_kafka_resp_err_t err = msg->err;
+        if (!err)
             on_message(loop, msg);
-        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF && err != RD_KAFKA_RESP_ERR__FATAL)
             fl_warn("consumer: %s", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+            consumer_fatal(loop);
     }
+    if (loop->fatal)
+        return;
     rd_kafka_poll(loop->producer, 0);
     if (restoring && !loop->fatal && !stopping(loop))
         restore_turn(loop);
@@ -953,7 +1017,7 @@ int pr_loop_run(pr_loop_t *loop)
     loop->last_round_ms = fl_clock_mono_ms();
     /* Ready only once the assignment runs (turn) and while Kafka answers
      * (the probe). */
-    if (!(loop->probe = fl_kprobe_start(loop->consumer, loop->t_commands, "the processor",
+    if (!(loop->probe = fl_kprobe_start(loop->reader, loop->t_commands, "the processor",
                                         PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))) {
         fl_error("starting the Kafka probe: out of memory");
         return 1;
