@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "flushline/clock.h"
@@ -211,7 +212,9 @@ static int failed(fl_txn_t *txn, const char *what, rd_kafka_error_t *err, int tr
         char aerr[256];
         int arc = fl_txn_abort(txn, aerr, sizeof aerr);
         if (arc != 0) {
-            fl_error("%s", aerr);
+            /* the caller logs one line for both, with what it does next */
+            size_t n = strlen(errstr);
+            snprintf(errstr + n, errstr_size - n, "; then %s", aerr);
             rc = arc;
         }
     }
