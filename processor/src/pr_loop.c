@@ -40,45 +40,7 @@
  * (the revoke commits and checkpoints what is running), flush. Partitions
  * not yet running are left to their next owner, who restores them.
  *
- * Recoveries. A lost assignment costs nothing more than a revoke (nothing
- * is sought on an empty list: a partition is sought only as it resumes).
- * A transaction that stays open through a broker outage longer than
- * transaction.timeout.ms is aborted by the broker, which bumps the
- * producer's epoch: when the broker is back the producer reports that as
- * being fenced (FL_TXN_EFENCED, a fatal error of the handle) although no
- * other instance exists. Such a timeout is told from a real fence (another
- * live instance with our transactional.id called init_transactions) by two
- * facts, both required (timed_out below):
- *   - the failed transaction began transaction.timeout.ms ago or more and
- *     never ended cleanly (fl_txn_expired): only then can the broker have
- *     aborted it on its own; a fence that hits a younger transaction is a
- *     real one;
- *   - the group consumer has no fatal error: with static membership an
- *     instance started with our group.instance.id fences our consumer
- *     (FENCED_INSTANCE_ID), which makes a duplicate visible there too.
- * Then the producer is rebuilt (pr_out_renew, the same transactional.id;
- * init_transactions again, retried while no coordinator answers) and every
- * running partition goes back to ASSIGNED, as after an abort: restored from
- * what Kafka committed, resumed from its committed offset. Should a real
- * fence ever meet an expired transaction, the rebuild fences the other
- * instance in turn, whose younger transaction then tells it that it is a
- * real fence: one of the two stops, never both writing. Anything else
- * fenced or fatal stops the processor as before.
- *
- * Readiness (/readyz): 200 only when the group gave us an assignment and
- * every partition of it is RUNNING, no rebuild is in progress and Kafka
- * answers (kafka/probe.h: a metadata request every second on the restore
- * reader's handle, so a paused broker counts as well as a dead one).
- *
- * A static member that lost its assignment to a session timeout (the
- * broker was away longer than session.timeout.ms) rejoins with a new
- * member id under the same group.instance.id, and librdkafka 2.0.2 then
- * reports its own old member being replaced as a fatal FENCED_INSTANCE_ID
- * of the consumer. That is told from a real duplicate instance by the lost
- * assignment just before it (within session.timeout.ms): a duplicate
- * replaces a member that still holds its assignment. Then the group
- * consumer is rebuilt (pr_group_new, subscribe again) and the group
- * assigns the partitions again, which restore as usual.
+ * Recoveries from broker outages and readiness: see pr_loop.h.
  */
 #include "pr_loop.h"
 
@@ -363,7 +325,7 @@ static void rewind_running(pr_loop_t *loop)
 
 /* The group consumer's fatal error, if any, is our own rejoin after a
  * session timeout (the assignment was lost just before), not another
- * instance with our group.instance.id (see the top of this file). */
+ * instance with our group.instance.id (pr_loop.h). */
 static bool own_rejoin(pr_loop_t *loop, rd_kafka_resp_err_t err)
 {
     bool lost = rd_kafka_assignment_lost(loop->consumer) ||
@@ -373,7 +335,7 @@ static bool own_rejoin(pr_loop_t *loop, rd_kafka_resp_err_t err)
 }
 
 /* A fenced-looking or fatal error that is the broker's timeout of our own
- * transaction, not another instance (see the top of this file). */
+ * transaction, not another instance (pr_loop.h). */
 static bool timed_out(pr_loop_t *loop)
 {
     char why[256];
@@ -898,7 +860,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* ---- the loop --------------------------------------------------------- */
 
 /* The group consumer failed fatally. After a lost assignment that is our
- * own rejoin (see the top): rebuild it; else stop. */
+ * own rejoin (pr_loop.h): rebuild it; else stop. */
 static void consumer_fatal(pr_loop_t *loop)
 {
     char why[512];

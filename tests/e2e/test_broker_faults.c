@@ -17,7 +17,10 @@
  * acknowledged again, and the time from the end of the fault to the first
  * acknowledged flush (and to every writer's) is printed and bounded; /readyz
  * was 200 before the fault, 503 during it, 200 after; SIGTERM drains both
- * with exit 0; the whole history equals the sequential model
+ * with exit 0; every flush refused meanwhile was a 503 or 504 with a
+ * Retry-After header and retry_after_ms in its body (the time from the
+ * start of the fault to the first is printed); the whole history equals
+ * the sequential model
  * (tests/util/fl_model.h) and each writer's document is at exactly the
  * number of its acknowledged flushes (nothing applied twice, nothing lost).
  */
@@ -61,6 +64,9 @@ typedef struct writer_s {
     _Atomic long acked;          /* acknowledged seqs: 1..acked */
     _Atomic int64_t last_ack_ms; /* when the last one was */
     _Atomic int64_t first_after; /* the first ack at or after mark_ms; 0: none yet */
+    _Atomic long refusals;       /* 503/504 with Retry-After and retry_after_ms */
+    _Atomic long bad_refusals;   /* any other answer that was not an outcome */
+    _Atomic int64_t first_refusal_ms;
 } writer_t;
 
 typedef struct sample_s {
@@ -81,6 +87,24 @@ typedef struct run_s {
 
 /* ---- writers and the readiness sampler ------------------------------------------ */
 
+/* A flush not answered with an outcome: broker trouble must say when to
+ * retry (a 503 or 504 with Retry-After and retry_after_ms); -1 is the
+ * gateway's socket (none expected: it never restarts). */
+static void refused(writer_t *w, int st, const char *head, const char *resp)
+{
+    bool hint = (st == 503 || st == 504) && head && strcasestr(head, "\r\nretry-after: ") &&
+                resp && strstr(resp, "\"retry_after_ms\":");
+    if (!hint) {
+        fprintf(stderr, "%s: HTTP %d without a retry hint: %s\n", w->doc, st,
+                resp ? resp : "(no body)");
+        atomic_fetch_add(&w->bad_refusals, 1);
+        return;
+    }
+    int64_t zero = 0;
+    atomic_compare_exchange_strong(&w->first_refusal_ms, &zero, fl_test_now_ms());
+    atomic_fetch_add(&w->refusals, 1);
+}
+
 static void *writer_main(void *arg)
 {
     writer_t *w = arg;
@@ -89,15 +113,18 @@ static void *writer_main(void *arg)
     snprintf(path, sizeof path, "/v1/docs/%s/flush", w->doc);
     bool pending = false; /* a seq sent and not acknowledged: never left so */
     while (pending || !atomic_load(&run->stop_writers)) {
-        char *resp = NULL;
+        char *resp = NULL, *head = NULL;
         long seq = atomic_load(&w->acked) + 1;
         snprintf(body, sizeof body,
                  "{\"client_id\":\"%s\",\"seq\":%ld,\"base_version\":0,"
                  "\"commands\":[{\"op\":\"incr\",\"path\":\"/n\",\"value\":1}]}",
                  w->cid, seq);
-        int st = fl_http_request(w->port, "POST", path, auth, body, 20000, NULL, &resp);
+        int st = fl_http_request(w->port, "POST", path, auth, body, 20000, &head, &resp);
         bool ok = st == 200 && resp && strstr(resp, "\"t\":\"outcome\"") && strstr(resp, "\"code\":0");
+        if (!ok)
+            refused(w, st, head, resp);
         free(resp);
+        free(head);
         pending = !ok;
         if (!ok) {
             nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL); /* a client's backoff */
@@ -292,6 +319,26 @@ static void stop_load(run_t *run)
     pthread_join(run->sampler, NULL);
 }
 
+/* Every refusal said when to retry, and the first came soon after the
+ * fault began. */
+static void check_refusals(run_t *run, int64_t t_fault)
+{
+    long ok = 0, bad = 0;
+    int64_t first = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        int64_t t = atomic_load(&run->w[i].first_refusal_ms);
+        ok += atomic_load(&run->w[i].refusals);
+        bad += atomic_load(&run->w[i].bad_refusals);
+        if (t && (!first || t < first))
+            first = t;
+    }
+    printf("  refusals with Retry-After and retry_after_ms: %ld (the first %lld ms after the "
+           "fault began); without: %ld\n",
+           ok, first ? (long long)(first - t_fault) : -1LL, bad);
+    ASSERT_TRUE(ok > 0);
+    ASSERT_EQ(bad, 0);
+}
+
 static void report_recovery(run_t *run, const char *name, int64_t t_end)
 {
     int64_t first = 0, last = 0;
@@ -335,6 +382,7 @@ static void run_case(const char *name, fault_t fault, int seconds, const char *t
         if (ok && fl_proc_alive(&run.pr) && fl_proc_alive(&run.gw)) {
             report_recovery(&run, name, t_end);
             check_readiness(&run, t_fault, t_end);
+            check_refusals(&run, t_fault);
         }
     } else {
         stop_load(&run);

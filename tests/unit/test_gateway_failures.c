@@ -224,8 +224,10 @@ static void test_held_is_bounded(void)
     gw_parts_on_assigned(f.parts, p, gw_parts_gen(f.parts, p));
     ASSERT_EQ(produced, 0);
     /* room again: held (and produced at once on a followed partition) */
-    gw_parts_publish(f.parts, doc, calloc(1, 90), 90, inflight("acme/held", 4));
+    gw_inflight_t *inf = inflight("acme/held", 4);
+    gw_parts_publish(f.parts, doc, calloc(1, 90), 90, inf);
     ASSERT_EQ(produced, 1);
+    gw_parts_on_delivery(f.parts, inf, 0); /* its delivery report frees it */
     teardown(&f);
 }
 
