@@ -70,6 +70,7 @@
 /* init_transactions, at start and after a rebuild, is retried this long
  * while no transaction coordinator answers (a broker just started). */
 #define INIT_TIMEOUT_MS 120000
+#define REBUILDS_MAX 3 /* producer rebuilds allowed a minute (pr_loop.h) */
 /* The Kafka probe behind /readyz: how often, and how long each may take. */
 #define PROBE_INTERVAL_MS 1000
 #define PROBE_TIMEOUT_MS 1500
@@ -113,8 +114,9 @@ struct pr_loop_s {
      * apply thread: a lock-free atomic (async-signal-safe). */
     atomic_bool stopping;
     int fatal; /* the apply thread's own, like everything below */
-    bool in_group; /* assigned since the last lost assignment */
-    int64_t lost_ms; /* when the assignment was last lost (0: never) */
+    bool in_group;                     /* assigned since the last lost assignment */
+    int64_t lost_ms;                   /* when it was last lost (0: never) */
+    int64_t rebuilds, rebuilds_since_ms; /* producer rebuilds since then */
     _Atomic int healthy; /* running, every partition of the assignment RUNNING */
     fl_kprobe_t *probe;  /* Kafka answers (its own thread) */
 };
@@ -225,7 +227,6 @@ fail:
     return NULL;
 }
 
-
 void pr_loop_stop(pr_loop_t *loop)
 {
     atomic_store(&loop->stopping, true);
@@ -334,20 +335,28 @@ static bool own_rejoin(pr_loop_t *loop, rd_kafka_resp_err_t err)
     return err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && lost;
 }
 
-/* A fenced-looking or fatal error that is the broker's timeout of our own
- * transaction, not another instance (pr_loop.h). */
-static bool timed_out(pr_loop_t *loop)
+/* Whether a fenced (rc FL_TXN_EFENCED) or fatal error is no other
+ * instance (pr_loop.h): not a fence when the transaction outlived
+ * transaction.timeout.ms (the broker aborted it), any other fatal error of
+ * the producer alone (e.g. a sequence out of order after an outage), at
+ * most REBUILDS_MAX times a minute; and never with a fatal error of the
+ * group consumer other than our own rejoin. */
+static bool recoverable(pr_loop_t *loop, int rc)
 {
     char why[256];
-    rd_kafka_resp_err_t err;
-    if (!fl_txn_expired(loop->txn, loop->cfg->transaction_timeout_ms))
-        return false;
-    err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
+    int64_t now = fl_clock_mono_ms();
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR && !own_rejoin(loop, err)) {
         fl_error("group consumer: %s: another instance took our place", why);
         return false;
     }
-    return true;
+    if (rc == FL_TXN_EFENCED && !fl_txn_expired(loop->txn, loop->cfg->transaction_timeout_ms))
+        return false;
+    if (now - loop->rebuilds_since_ms > 60000) {
+        loop->rebuilds_since_ms = now;
+        loop->rebuilds = 0;
+    }
+    return ++loop->rebuilds <= REBUILDS_MAX;
 }
 
 /* A new producer with the same transactional.id, initialised; every
@@ -356,9 +365,9 @@ static void rebuild_producer(pr_loop_t *loop, const char *errstr)
 {
     char err2[512];
     atomic_store(&loop->healthy, 0);
-    fl_warn("%s: the transaction was open %lld ms, past transaction.timeout.ms (%lld): the "
-            "broker aborted it during an outage (no other instance: not a fence); rebuilding the "
-            "producer and restoring every partition from what Kafka committed",
+    fl_warn("%s: the transaction (open %lld ms, transaction.timeout.ms %lld) failed with the "
+            "broker away, not by another instance: rebuilding the producer and restoring every "
+            "partition from what Kafka committed",
             errstr, (long long)(fl_clock_mono_ms() - fl_txn_started_ms(loop->txn)),
             (long long)loop->cfg->transaction_timeout_ms);
     fl_counter_inc(loop->m->aborts);
@@ -386,7 +395,7 @@ static void txn_failed(pr_loop_t *loop, int rc, const char *errstr)
         fl_warn("%s; transaction aborted, rewinding", errstr);
         fl_counter_inc(loop->m->aborts);
         rewind_running(loop);
-    } else if (timed_out(loop)) {
+    } else if (recoverable(loop, rc)) {
         rebuild_producer(loop, errstr);
     } else {
         fl_error("%s: %s; stopping without writing", errstr, fl_txn_strerror(rc));
@@ -859,8 +868,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- the loop --------------------------------------------------------- */
 
-/* The group consumer failed fatally. After a lost assignment that is our
- * own rejoin (pr_loop.h): rebuild it; else stop. */
+/* The group consumer failed fatally: our own rejoin (pr_loop.h) rebuilds it. */
 static void consumer_fatal(pr_loop_t *loop)
 {
     char why[512];
@@ -870,9 +878,7 @@ static void consumer_fatal(pr_loop_t *loop)
         loop->fatal = 1;
         return;
     }
-    fl_warn("group consumer: %s: our own rejoin after the session timed out, not another "
-            "instance; rebuilding the group consumer",
-            why);
+    fl_warn("group consumer: %s: our own rejoin after a session timeout; rebuilding it", why);
     if (fl_txn_is_open(loop->txn))
         abort_txn(loop);
     for (int32_t p = 0; p < FL_MAX_PARTITIONS; p++)
@@ -880,16 +886,12 @@ static void consumer_fatal(pr_loop_t *loop)
             slot_drop(loop, p);
     loop->in_group = false;
     loop->lost_ms = 0;
-    pr_group_free(loop->group);
-    loop->consumer = NULL;
-    if (!(loop->group = pr_group_new(loop->cfg, on_rebalance, loop, why, sizeof why)) ||
-        pr_group_subscribe(loop->group, loop->t_commands) != 0) {
-        fl_error("rebuilding the group consumer: %s; stopping", loop->group ? "subscribe" : why);
+    if (pr_group_renew(loop->group, loop->t_commands, why, sizeof why) != 0) {
+        fl_error("rebuilding the group consumer: %s; stopping", why);
         loop->fatal = 1;
         return;
     }
     loop->consumer = pr_group_rk(loop->group);
-    fl_info("group consumer rebuilt; rejoining group %s", loop->cfg->group_id);
 }
 
 /* Quiet (no transaction open): snapshot what changed since the last round. */
@@ -940,7 +942,7 @@ static void turn(pr_loop_t *loop)
     else if (!fl_txn_is_open(loop->txn) &&
              now - loop->last_round_ms >= loop->cfg->snapshot_interval_ms)
         quiet_round(loop);
-    /* Ready: the group gave us an assignment and all of it runs. */
+    /* ready: the group gave us an assignment and all of it runs */
     atomic_store(&loop->healthy,
                  loop->in_group && !restore_pending(loop) && !loop->fatal && !stopping(loop));
 }
@@ -977,8 +979,7 @@ int pr_loop_run(pr_loop_t *loop)
     if (pr_group_subscribe(loop->group, loop->t_commands) != 0)
         return 1;
     loop->last_round_ms = fl_clock_mono_ms();
-    /* Ready only once the assignment runs (turn) and while Kafka answers
-     * (the probe). */
+    /* ready once the assignment runs (turn) and while Kafka answers */
     if (!(loop->probe = fl_kprobe_start(loop->reader, loop->t_commands, "the processor",
                                         PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))) {
         fl_error("starting the Kafka probe: out of memory");

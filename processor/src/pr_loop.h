@@ -17,7 +17,7 @@
  * being fenced (FL_TXN_EFENCED, a fatal error of the handle) although no
  * other instance exists. Such a timeout is told from a real fence (another
  * live instance with our transactional.id called init_transactions) by two
- * facts, both required (timed_out in pr_loop.c):
+ * facts, both required (recoverable in pr_loop.c):
  *   - the failed transaction began transaction.timeout.ms ago or more and
  *     never ended cleanly (fl_txn_expired): only then can the broker have
  *     aborted it on its own; a fence that hits a younger transaction is a
@@ -32,8 +32,11 @@
  * what Kafka committed, resumed from its committed offset. Should a real
  * fence ever meet an expired transaction, the rebuild fences the other
  * instance in turn, whose younger transaction then tells it that it is a
- * real fence: one of the two stops, never both writing. Anything else
- * fenced or fatal stops the processor as before.
+ * real fence: one of the two stops, never both writing. A fatal error of
+ * the producer that is no fence (seen: "out of order sequence number"
+ * right after an outage's abort) is rebuilt the same way. At most
+ * REBUILDS_MAX rebuilds a minute (a permanent error would loop); beyond,
+ * and for anything else fenced or fatal, the processor stops as before.
  *
  * Readiness (/readyz): 200 only when the group gave us an assignment and
  * every partition of it is RUNNING, no rebuild is in progress and Kafka

@@ -24,6 +24,7 @@
  * (tests/util/fl_model.h) and each writer's document is at exactly the
  * number of its acknowledged flushes (nothing applied twice, nothing lost).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -66,6 +67,7 @@ typedef struct writer_s {
     _Atomic int64_t first_after; /* the first ack at or after mark_ms; 0: none yet */
     _Atomic long refusals;       /* 503/504 with Retry-After and retry_after_ms */
     _Atomic long bad_refusals;   /* any other answer that was not an outcome */
+    _Atomic long no_answer;      /* no HTTP answer at all (connection reset) */
     _Atomic int64_t first_refusal_ms;
 } writer_t;
 
@@ -82,16 +84,25 @@ typedef struct run_s {
     sample_t samples[MAX_SAMPLES];
     _Atomic int nsamples;
     atomic_bool stop_writers, stop_sampler;
+    atomic_bool abandon; /* a daemon died: writers leave a pending seq too */
     _Atomic int64_t mark_ms; /* end of the fault (0: not yet) */
 } run_t;
 
 /* ---- writers and the readiness sampler ------------------------------------------ */
 
 /* A flush not answered with an outcome: broker trouble must say when to
- * retry (a 503 or 504 with Retry-After and retry_after_ms); -1 is the
- * gateway's socket (none expected: it never restarts). */
+ * retry (a 503 or 504 with Retry-After and retry_after_ms). No answer at
+ * all (-1: the connection was reset, as when the gateway answers and
+ * closes before it read the whole request) is counted apart: a client
+ * retries it like any transport error. */
 static void refused(writer_t *w, int st, const char *head, const char *resp)
 {
+    if (st < 0) {
+        fprintf(stderr, "%s: no HTTP answer at %lld ms (%s)\n", w->doc,
+                (long long)fl_test_now_ms(), strerror(errno));
+        atomic_fetch_add(&w->no_answer, 1);
+        return;
+    }
     bool hint = (st == 503 || st == 504) && head && strcasestr(head, "\r\nretry-after: ") &&
                 resp && strstr(resp, "\"retry_after_ms\":");
     if (!hint) {
@@ -112,7 +123,7 @@ static void *writer_main(void *arg)
     char path[128], body[512];
     snprintf(path, sizeof path, "/v1/docs/%s/flush", w->doc);
     bool pending = false; /* a seq sent and not acknowledged: never left so */
-    while (pending || !atomic_load(&run->stop_writers)) {
+    while ((pending && !atomic_load(&run->abandon)) || !atomic_load(&run->stop_writers)) {
         char *resp = NULL, *head = NULL;
         long seq = atomic_load(&w->acked) + 1;
         snprintf(body, sizeof body,
@@ -310,8 +321,12 @@ static void start_load(run_t *run, const char *prefix)
     pthread_create(&run->sampler, NULL, sampler_main, run);
 }
 
-static void stop_load(run_t *run)
+/* Stops the writers (each after its pending seq is answered, unless the
+ * case failed: abandon) and the sampler. */
+static void stop_load(run_t *run, bool failed)
 {
+    if (failed || !fl_proc_alive(&run->pr) || !fl_proc_alive(&run->gw))
+        atomic_store(&run->abandon, true);
     atomic_store(&run->stop_writers, true);
     for (int i = 0; i < WRITERS; i++)
         pthread_join(run->w[i].thread, NULL);
@@ -323,18 +338,19 @@ static void stop_load(run_t *run)
  * fault began. */
 static void check_refusals(run_t *run, int64_t t_fault)
 {
-    long ok = 0, bad = 0;
+    long ok = 0, bad = 0, none = 0;
     int64_t first = 0;
     for (int i = 0; i < WRITERS; i++) {
         int64_t t = atomic_load(&run->w[i].first_refusal_ms);
         ok += atomic_load(&run->w[i].refusals);
+        none += atomic_load(&run->w[i].no_answer);
         bad += atomic_load(&run->w[i].bad_refusals);
         if (t && (!first || t < first))
             first = t;
     }
     printf("  refusals with Retry-After and retry_after_ms: %ld (the first %lld ms after the "
-           "fault began); without: %ld\n",
-           ok, first ? (long long)(first - t_fault) : -1LL, bad);
+           "fault began); without: %ld; no answer (reset): %ld\n",
+           ok, first ? (long long)(first - t_fault) : -1LL, bad, none);
     ASSERT_TRUE(ok > 0);
     ASSERT_EQ(bad, 0);
 }
@@ -372,20 +388,21 @@ static void run_case(const char *name, fault_t fault, int seconds, const char *t
     if (ok) {
         int64_t t_end;
         inject(fault, seconds, &t_end);
+        printf("  fault from %lld to %lld ms\n", (long long)t_fault, (long long)t_end);
         atomic_store(&run.mark_ms, t_end);
         ok = t_end && fl_wait_until(all_back, &run, WAIT_MS) && fl_wait_until(both_ready, &run, WAIT_MS);
         /* two more samples after recovery */
         int n = atomic_load(&run.nsamples) + 2;
         while (ok && atomic_load(&run.nsamples) < n && fl_proc_alive(&run.pr))
             nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
-        stop_load(&run);
+        stop_load(&run, !ok);
         if (ok && fl_proc_alive(&run.pr) && fl_proc_alive(&run.gw)) {
             report_recovery(&run, name, t_end);
             check_readiness(&run, t_fault, t_end);
             check_refusals(&run, t_fault);
         }
     } else {
-        stop_load(&run);
+        stop_load(&run, true);
     }
     if (!ok || !fl_proc_alive(&run.pr) || !fl_proc_alive(&run.gw)) {
         dump(&run);
