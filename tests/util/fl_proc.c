@@ -291,6 +291,8 @@ int fl_http_request(int port, const char *method, const char *path, const char *
             buf = nb;
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue; /* a signal (SIGCHLD of a test's child), not the server */
         if (r <= 0)
             break;
         len += (size_t)r;
