@@ -469,9 +469,7 @@ int main(void)
     RUN(test_stop);
     int rc = fl_test_done();
     if (rc == 0) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, fl_kbroker_outfile());
-        if (system(cmd) != 0)
+        if (fl_kbroker_remove() != 0)
             fprintf(stderr, "could not remove %s\n", dir);
     } else {
         fprintf(stderr, "state kept in %s\n", dir);

@@ -473,5 +473,9 @@ int main(void)
     RUN(test_txn_timeout);
     fl_jwt_keyfile_free(key);
     unlink(keypath);
-    return fl_test_done();
+    int rc = fl_test_done();
+    /* the broker's folder is kept for a failure's post-mortem only */
+    if (rc == 0 && fl_kbroker_remove() != 0)
+        fprintf(stderr, "could not remove %s\n", fl_kbroker_dir());
+    return rc;
 }

@@ -2,6 +2,7 @@
 #include "fl_kbroker.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "fl_test.h"
 
 static char dir[256], outfile[300];
+static bool armed; /* the folder exists: stop at exit */
 
 int fl_kbroker(const char *args)
 {
@@ -59,7 +61,18 @@ int fl_kbroker_bootstrap(char *buf, size_t size)
 
 static void stop_atexit(void)
 {
-    fl_kbroker("stop"); /* harmless when nothing runs */
+    if (armed)
+        fl_kbroker("stop"); /* harmless when nothing runs */
+}
+
+int fl_kbroker_remove(void)
+{
+    char cmd[700];
+    if (fl_kbroker("stop") != 0)
+        return -1;
+    armed = false;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, outfile);
+    return system(cmd) == 0 ? 0 : -1;
 }
 
 /* A child that stops the brokers when this process is gone, however it
@@ -93,6 +106,7 @@ int fl_kbroker_init(const char *stem)
         return -1;
     }
     snprintf(outfile, sizeof outfile, "%s.out", dir);
+    armed = true;
     atexit(stop_atexit);
     start_reaper();
     return 0;

@@ -22,6 +22,9 @@ void fl_kbroker_show_output(void);
 /* The state folder, and the file that holds the last command's output. */
 const char *fl_kbroker_dir(void);
 const char *fl_kbroker_outfile(void);
+/* Stops the brokers and removes the folder and the output file (after a
+ * success; a failure keeps them for its post-mortem). 0 or -1. */
+int fl_kbroker_remove(void);
 /* `env`'s bootstrap list into buf. 0 or -1. */
 int fl_kbroker_bootstrap(char *buf, size_t size);
 
