@@ -536,33 +536,6 @@ static int commit_txn(pr_loop_t *loop, bool force_round)
 
 /* ---- applying --------------------------------------------------------- */
 
-/* The version document key had when the open transaction began: its
- * committed version (the in-memory documents hold what was committed plus
- * what the open transaction applied: an abort rewinds them). 0 for a
- * document the partition does not hold yet. */
-static uint64_t committed_version(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
-{
-    fl_part_doc_t *ent = fl_part_get(part, key);
-    if (!ent)
-        return 0;
-    if (ent->txn_gen != loop->txn_gen) {
-        ent->txn_gen = loop->txn_gen;
-        ent->txn_base = fl_doc_version(ent->doc);
-    }
-    return ent->txn_base;
-}
-
-/* A document the task created: committed at version 0 for the rest of the
- * open transaction. */
-static void mark_created(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
-{
-    fl_part_doc_t *ent = fl_part_get(part, key);
-    if (ent) {
-        ent->txn_gen = loop->txn_gen;
-        ent->txn_base = 0;
-    }
-}
-
 /* Produces what the task emitted, each with the document's committed
  * version in a header. 0 or -1 (abort). */
 static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint64_t committed)
@@ -582,20 +555,6 @@ static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint6
     return rc;
 }
 
-static void count(pr_loop_t *loop, const fl_task_out_t *out)
-{
-    pr_metrics_t *m = loop->m;
-    if (out->kind == FL_TASK_SYNC) {
-        fl_counter_inc(m->syncs);
-        return;
-    }
-    fl_counter_inc(m->flushes);
-    if (out->duplicate)
-        fl_counter_inc(m->duplicates);
-    fl_counter_add(m->cmds_applied, out->napplied);
-    fl_counter_add(m->cmds_rejected, out->nrejected);
-}
-
 /* One commands record of a running partition. Bad records are logged,
  * counted and skipped: they never stop the partition. -1 when the
  * transaction must be aborted (produce failure, out of memory). */
@@ -610,7 +569,7 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
     if (begin_txn(loop) != 0)
         return -1;
     loop->txn_records++;
-    committed = committed_version(loop, part, rec.key);
+    committed = fl_part_txn_base(part, rec.key, loop->txn_gen);
     if ((rc = fl_task_apply(part, &rec, 0, loop->arena, &out)) != 0) {
         fl_error("%s [%d] @%lld: %s", loop->t_commands, msg->partition, (long long)msg->offset,
                  out.reason);
@@ -624,14 +583,14 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
     }
     if (out.created) {
         fl_gauge_add_int(loop->m->docs, 1);
-        mark_created(loop, part, rec.key);
+        fl_part_txn_created(part, rec.key, loop->txn_gen);
     }
     if (produce_emitted(loop, msg->partition, &out, committed) != 0)
         return -1;
     if (out.kind == FL_TASK_FLUSH && rec.ts_ms > 0)
         fl_histogram_observe(loop->m->record_to_outcome_ms,
                              (double)(fl_clock_wall_ms() - rec.ts_ms));
-    count(loop, &out);
+    pr_metrics_count_task(loop->m, &out);
     return 0;
 }
 
@@ -695,43 +654,15 @@ static void restore_next(pr_loop_t *loop)
 
 /* Consumption of a restored partition resumes, from its committed offset
  * when records were fetched meanwhile. 0 or -1 (fatal). */
-
-/* The timeout_ms to give rd_kafka_seek_partitions for ms: librdkafka
- * before 2.1.0 (Debian 12 has 2.0.2) waits for the seeks' replies that
- * many *microseconds* (its issue #4230): 30 s became 30 ms, which a busy
- * machine's broker thread overran, and the seek as a partition resumes
- * failed ("Timed out waiting for 1 remaining partition seek(s)"). */
-static int seek_timeout_ms(int ms)
-{
-    return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
-}
-
 static int resume(pr_loop_t *loop, int32_t p)
 {
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_resp_err_t err;
-    rd_kafka_error_t *serr;
-    if (!loop->slots[p].must_seek) {
-        pause_resume(loop, p, false);
-        return 0;
-    }
-    l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, loop->t_commands, p);
-    if ((err = rd_kafka_committed(loop->consumer, l, 30000)) || l->elems[0].err) {
-        fl_error("committed offset of %s [%d]: %s", loop->t_commands, p,
-                 rd_kafka_err2str(err ? err : l->elems[0].err));
-        rd_kafka_topic_partition_list_destroy(l);
+    char errstr[512];
+    if (loop->slots[p].must_seek &&
+        fl_kafka_seek_committed(loop->consumer, loop->t_commands, p, 30000, errstr,
+                                sizeof errstr) != 0) {
+        fl_error("%s", errstr);
         return -1;
     }
-    if (l->elems[0].offset < 0)
-        l->elems[0].offset = RD_KAFKA_OFFSET_BEGINNING;
-    if ((serr = rd_kafka_seek_partitions(loop->consumer, l, seek_timeout_ms(30000)))) {
-        fl_error("seek %s [%d]: %s", loop->t_commands, p, rd_kafka_error_string(serr));
-        rd_kafka_error_destroy(serr);
-        rd_kafka_topic_partition_list_destroy(l);
-        return -1;
-    }
-    rd_kafka_topic_partition_list_destroy(l);
     loop->slots[p].must_seek = false;
     pause_resume(loop, p, false);
     return 0;
