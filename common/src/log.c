@@ -96,7 +96,17 @@ static void write_fmt(int level, const char *who, const char *fmt, ...)
 
 void fl_log_on_rdkafka(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    /* librdkafka uses syslog levels, as we do. */
+    /* librdkafka uses syslog levels, as we do. It logs as errors what it
+     * recovers from or what the daemon reports itself in its own words: a
+     * broken broker connection (FAIL, with a guess about the security
+     * protocol or an old broker when it broke during the version
+     * handshake: wrong while a broker restarts or is paused), a failed
+     * transaction (TXNERR) and error events (ERROR: "brokers are down",
+     * request timeouts). Warnings here; the daemons log an error of their
+     * own for whatever stops them. */
+    if (level < 4 && fac &&
+        (strcmp(fac, "FAIL") == 0 || strcmp(fac, "TXNERR") == 0 || strcmp(fac, "ERROR") == 0))
+        level = 4;
     if (level > fl_log_threshold)
         return;
     write_fmt(level, component, "rdkafka %s %s: %s", rk ? rd_kafka_name(rk) : "-", fac, buf);

@@ -47,6 +47,8 @@ typedef struct gw_config_s {
     int64_t send_queue_bytes;
     int64_t window_deltas;
     int64_t http_flush_timeout_ms;
+    int64_t held_max_bytes; /* flushes waiting for their partition, all partitions */
+    int64_t held_max_ms;    /* and the longest one waits */
     int64_t hello_timeout_ms;
     int64_t doc_idle_ms;
     int64_t sync_timeout_ms;

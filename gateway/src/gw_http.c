@@ -2,7 +2,7 @@
 /*
  * gw_http: the HTTP side of the gateway's port.
  *   GET  /healthz              200 while the service loop runs
- *   GET  /readyz               200 when Kafka answers (topics were checked at start)
+ *   GET  /readyz               200 while Kafka answers (gw_kafka_ok) and not draining
  *   GET  /metrics              Prometheus text
  *   GET  /v1/docs/{id}         Bearer; the current snapshot as JSON (via the live copy)
  *   GET  /v1/docs/{id}?version=V, GET /v1/docs/{id}/history?from_version=V&limit=N
@@ -59,7 +59,7 @@ typedef struct gw_http_s {
     /* the answer */
     bool ready, headers_sent;
     int status;
-    uint32_t retry_after_s; /* a Retry-After header when > 0 */
+    uint32_t retry_after_ms; /* 0: no Retry-After header */
     const char *ctype;
     char *resp;
     size_t rlen;
@@ -146,6 +146,22 @@ static int respond_error(gw_http_t *req, int status, uint16_t code, const char *
     return respond_error_ident(req, status, code, reason, 0, (fl_slice_t){"", 0}, NULL, 0);
 }
 
+/* A flush that may be sent again (the same seq): 503 or 504 with a
+ * Retry-After header (whole seconds, rounded up) and retry_after_ms in the
+ * JSON body, as a WebSocket nack has. */
+static int respond_retry(gw_http_t *req, int status, uint16_t code, const char *reason,
+                         uint32_t retry_after_ms)
+{
+    json_t *j = json_pack("{s:i,s:s,s:s,s:i}", "code", (int)code, "name", fl_code_name(code),
+                          "reason", reason, "retry_after_ms", (int)retry_after_ms);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    int rc = text ? respond(req, status, CT_JSON, text, strlen(text)) : -1;
+    free(text);
+    json_decref(j);
+    req->retry_after_ms = rc == 0 ? retry_after_ms : 0;
+    return rc;
+}
+
 static int respond_buf(gw_http_t *req, int status, gw_buf_t *buf)
 {
     int rc;
@@ -160,7 +176,8 @@ static void on_deadline(lws_sorted_usec_list_t *sul)
 {
     gw_http_t *req = lws_container_of(sul, gw_http_t, sul);
     if (req->waiter.doc || req->waiting_outcome)
-        respond_error(req, 504, FL_CODE_UNAVAILABLE, "no answer in time");
+        respond_retry(req, 504, FL_CODE_UNAVAILABLE,
+                      "no answer in time: send the same seq again", GW_RETRY_AFTER_MS);
 }
 
 /* Starts the deadline of a wait (http.flush.timeout.ms). lws would close a
@@ -227,7 +244,7 @@ static void on_hist_fail(gw_hist_req_t *r, int status, uint16_t code, const char
 {
     gw_http_t *req = lws_container_of(r, gw_http_t, hist);
     respond_error(req, status, code, reason);
-    req->retry_after_s = retry_after_s;
+    req->retry_after_ms = retry_after_s * 1000;
 }
 
 static int serve_history(gw_svc_t *svc, gw_http_t *req)
@@ -474,10 +491,13 @@ static void on_failed(gw_origin_t *o, const gw_inflight_t *inf, uint16_t code,
 {
     gw_http_t *req = (gw_http_t *)o;
     (void)inf;
-    (void)retry_after_ms;
-    if (req->waiting_outcome)
-        respond_error(req, code == FL_CODE_INTERNAL ? 500 : code == FL_CODE_LIMIT ? 413 : 503,
-                      code, reason);
+    if (!req->waiting_outcome)
+        return;
+    if (code == FL_CODE_LIMIT)
+        respond_error(req, 413, code, reason);
+    else
+        respond_retry(req, code == FL_CODE_INTERNAL ? 500 : 503, code, reason,
+                      retry_after_ms ? retry_after_ms : GW_RETRY_AFTER_MS);
 }
 
 static const gw_origin_ops_t http_ops = {
@@ -485,14 +505,15 @@ static const gw_origin_ops_t http_ops = {
     .on_failed = on_failed,
 };
 
-/* Retry-After on a 503 that has one: 0, or -1 when it does not fit. */
+/* Retry-After (whole seconds, rounded up) on an answer that has one: 0, or
+ * -1 when it does not fit. */
 static int add_retry_after(gw_http_t *req, unsigned char **p, unsigned char *end)
 {
     char v[16];
     int n;
-    if (!req->retry_after_s)
+    if (!req->retry_after_ms)
         return 0;
-    n = snprintf(v, sizeof v, "%u", req->retry_after_s);
+    n = snprintf(v, sizeof v, "%u", (req->retry_after_ms + 999) / 1000);
     return lws_add_http_header_by_token(req->wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
                                         (const unsigned char *)v, n, p, end);
 }

@@ -39,6 +39,7 @@
 #include "flushline/limits.h"
 #include "flushline/kafka.h"
 #include "flushline/log.h"
+#include "flushline/probe.h"
 #include "flushline/topics.h"
 #include "gw_fault.h"
 #include "gw_kafka.h"
@@ -64,7 +65,7 @@ struct gw_kafka_s {
     gw_kafka_cbs_t cbs;
     char id[256]; /* this gateway's id: sync replies for others are skipped */
     size_t idlen;
-    atomic_bool ok; /* gw_kafka_ok */
+    fl_kprobe_t *probe; /* gw_kafka_ok */
     fl_queue_t *events; /* consumer thread -> service thread */
     rd_kafka_t *producer, *consumer;
     rd_kafka_topic_t *t_commands, *t_signals;
@@ -106,10 +107,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    gw_kafka_t *kafka = opaque;
     (void)rk;
-    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        atomic_store(&kafka->ok, false);
+    (void)opaque;
     fl_warn("kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -154,7 +153,7 @@ gw_event_t *gw_kafka_take_some(gw_kafka_t *kafka, size_t max_bytes, bool *more)
 
 bool gw_kafka_ok(const gw_kafka_t *kafka)
 {
-    return atomic_load(&kafka->ok);
+    return fl_kprobe_ok(kafka->probe);
 }
 
 /* Records a request unless a newer one for the partition is pending. */
@@ -292,11 +291,9 @@ static int apply_one(gw_kafka_t *kafka, const req_t *r)
     if (e) {
         fl_warn("cannot read the end of %s [%d]: %s; retrying", kafka->n_events, r->partition,
                 rd_kafka_err2str(e));
-        atomic_store(&kafka->ok, false);
         free(ev);
         return -1;
     }
-    atomic_store(&kafka->ok, true);
     l = rd_kafka_topic_partition_list_new(2);
     rd_kafka_topic_partition_list_add(l, kafka->n_events, r->partition)->offset = hi;
     rd_kafka_topic_partition_list_add(l, kafka->n_signals, r->partition)->offset = shi;
@@ -500,7 +497,6 @@ gw_kafka_t *gw_kafka_new(const gw_config_t *cfg, fl_slice_t id, const gw_kafka_c
     kafka->idlen = id.len < sizeof kafka->id ? id.len : sizeof kafka->id - 1;
     memcpy(kafka->id, id.ptr, kafka->idlen);
     atomic_init(&kafka->stop, false);
-    atomic_init(&kafka->ok, false);
     pthread_mutex_init(&kafka->lock, NULL);
     if (!(kafka->events = fl_queue_new(cbs->on_wake, cbs->ctx))) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -509,7 +505,12 @@ gw_kafka_t *gw_kafka_new(const gw_config_t *cfg, fl_slice_t id, const gw_kafka_c
     if (open_producer(kafka, errstr, errstr_size) != 0 ||
         open_consumer(kafka, errstr, errstr_size) != 0)
         goto fail;
-    atomic_store(&kafka->ok, true);
+    /* /readyz: Kafka answers (and says so in the log when it is back). */
+    if (!(kafka->probe = fl_kprobe_start(kafka->producer, rd_kafka_topic_name(kafka->t_commands),
+                                         "the gateway", 1000, 1500))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     if ((r = pthread_create(&kafka->thread, NULL, consumer_main, kafka)) != 0) {
         snprintf(errstr, errstr_size, "cannot start the consumer thread: %s", strerror(r));
         goto fail;
@@ -529,6 +530,7 @@ void gw_kafka_free(gw_kafka_t *kafka)
     atomic_store(&kafka->stop, true);
     if (kafka->thread_started)
         pthread_join(kafka->thread, NULL);
+    fl_kprobe_stop(kafka->probe);
     if (kafka->consumer) {
         rd_kafka_consumer_close(kafka->consumer);
         rd_kafka_destroy(kafka->consumer);

@@ -88,8 +88,9 @@ gw_event_t *gw_kafka_take_some(gw_kafka_t *kafka, size_t max_bytes, bool *more);
 /* The event after ev in a taken chain, or NULL. */
 gw_event_t *gw_event_next(const gw_event_t *ev);
 void gw_event_free(gw_event_t *ev); /* NULL is safe */
-/* False after the brokers were all down or a partition's end could not be
- * read, until an assignment succeeds again (readyz). */
+/* Whether Kafka answers (kafka/probe.h: the commands topic's metadata every
+ * second, every partition led; false after two failed probes, true again
+ * at the first good one): /readyz. */
 bool gw_kafka_ok(const gw_kafka_t *kafka);
 
 #endif

@@ -38,6 +38,8 @@ typedef struct part_s {
 struct gw_parts_s {
     int32_t count;
     int64_t idle_us;
+    size_t held_max_bytes, held_bytes; /* over all partitions */
+    int64_t held_max_us;
     gw_parts_io_t io;
     gw_parts_cbs_t cbs;
     gw_origins_t *origins;
@@ -54,10 +56,18 @@ gw_parts_t *gw_parts_new(int32_t count, int64_t idle_us, const gw_parts_io_t *io
         return NULL;
     parts->count = count;
     parts->idle_us = idle_us;
+    parts->held_max_bytes = 8u << 20;
+    parts->held_max_us = 5 * 1000000ll;
     parts->io = *io;
     parts->cbs = *cbs;
     parts->origins = origins;
     return parts;
+}
+
+void gw_parts_limits(gw_parts_t *parts, size_t max_bytes, int64_t max_us)
+{
+    parts->held_max_bytes = max_bytes;
+    parts->held_max_us = max_us;
 }
 
 void gw_parts_free(gw_parts_t *parts)
@@ -144,7 +154,20 @@ void gw_parts_publish(gw_parts_t *parts, fl_slice_t key, char *buf, size_t len,
 {
     int32_t p = gw_parts_of(parts, key);
     part_t *pt = &parts->part[p];
-    held_t *h = GW_FAULT(GW_FAULT_HELD) ? NULL : malloc(sizeof *h);
+    held_t *h;
+    if (parts->io.writable && !parts->io.writable(parts->io.ctx)) {
+        free(buf);
+        gw_origins_failed(parts->origins, inf, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                          "Kafka is unreachable: retry the same seq");
+        return;
+    }
+    if (pt->state != GW_PART_ASSIGNED && parts->held_bytes + len > parts->held_max_bytes) {
+        free(buf);
+        gw_origins_failed(parts->origins, inf, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                          "too many flushes wait for their partition: retry the same seq");
+        return;
+    }
+    h = GW_FAULT(GW_FAULT_HELD) ? NULL : malloc(sizeof *h);
     if (!h) {
         /* our resource exhaustion, not the broker's: internal (the same
          * seq may be sent again) */
@@ -169,6 +192,7 @@ void gw_parts_publish(gw_parts_t *parts, fl_slice_t key, char *buf, size_t len,
     pt->held_tail = h;
     pt->nheld++;
     pt->held_bytes += len;
+    parts->held_bytes += len;
     gw_parts_follow(parts, p);
 }
 
@@ -188,6 +212,7 @@ void gw_parts_on_assigned(gw_parts_t *parts, int32_t p, uint32_t gen)
         parts->cbs.on_ready(parts->cbs.ctx, p);
     /* held flushes, oldest first */
     h = pt->held;
+    parts->held_bytes -= pt->held_bytes;
     pt->held = pt->held_tail = NULL;
     pt->nheld = pt->held_bytes = 0;
     while (h) {
@@ -214,8 +239,28 @@ void gw_parts_on_delivery(gw_parts_t *parts, void *opaque, int err)
     gw_origins_delivered(parts->origins, inf, err);
 }
 
+/* Refuses p's held flushes older than held.max.ms (oldest first). */
+static void expire_held(gw_parts_t *parts, part_t *pt, int64_t now_us)
+{
+    while (pt->held && now_us - pt->held->at_us > parts->held_max_us) {
+        held_t *h = pt->held;
+        if (!(pt->held = h->next))
+            pt->held_tail = NULL;
+        pt->nheld--;
+        pt->held_bytes -= h->len;
+        parts->held_bytes -= h->len;
+        free(h->buf);
+        gw_origins_failed(parts->origins, h->inf, FL_CODE_UNAVAILABLE, GW_RETRY_AFTER_MS,
+                          "its partition is not followed yet (Kafka is slow or away): retry "
+                          "the same seq");
+        free(h);
+    }
+}
+
 void gw_parts_tick(gw_parts_t *parts, int64_t now_us)
 {
+    for (int32_t p = 0; p < parts->count; p++)
+        expire_held(parts, &parts->part[p], now_us);
     /* a partition nobody needs (no document, no recent flush) is let go */
     for (int32_t p = 0; p < parts->count; p++) {
         part_t *pt = &parts->part[p];

@@ -20,9 +20,14 @@
  * produced then precedes them); failed flushes are answered through the
  * origin registry.
  *
- * Room for what comes (issues 14, 15): a held flush knows when it was held
- * and the partition its bytes, so holding can be bounded in bytes and time;
- * the states say whether every needed partition is followed (readiness).
+ * Holding is bounded (gw_parts_limits): in bytes over all partitions (a
+ * flush beyond is refused at once) and in time (a flush held longer is
+ * refused by the tick), both with `unavailable` and retry_after_ms through
+ * the origin registry, so memory stays bounded through an outage and no
+ * flush is published long after its sender gave up. While io.writable says
+ * Kafka cannot be written to (the gateway's probe, gw_kafka_ok), a flush is
+ * refused at once the same way rather than after the producer's
+ * message.timeout.ms.
  *
  * @locality lws service thread.
  */
@@ -52,6 +57,7 @@ typedef struct gw_parts_io_s {
     void *ctx;
     void (*assign)(void *ctx, int32_t partition, uint32_t gen, bool on);
     int (*produce)(void *ctx, fl_slice_t key, char *buf, size_t len, void *opaque);
+    bool (*writable)(void *ctx); /* optional: false while Kafka is unreachable */
 } gw_parts_io_t;
 
 typedef struct gw_parts_cbs_s {
@@ -65,6 +71,9 @@ typedef struct gw_parts_cbs_s {
  * failed flushes. NULL on OOM. */
 gw_parts_t *gw_parts_new(int32_t count, int64_t idle_us, const gw_parts_io_t *io,
                          const gw_parts_cbs_t *cbs, gw_origins_t *origins);
+/* Bounds what is held: max_bytes over all partitions, each flush at most
+ * max_us (defaults 8 MiB and 5 s; held.max.bytes, held.max.ms). */
+void gw_parts_limits(gw_parts_t *parts, size_t max_bytes, int64_t max_us);
 /* Frees held flushes without answering them. NULL is safe. */
 void gw_parts_free(gw_parts_t *parts);
 
@@ -96,7 +105,8 @@ void gw_parts_on_outcome(gw_parts_t *parts, int32_t p);
 /* A delivery report (opaque: a gw_inflight_t, or NULL for a sync): a
  * failed flush is no longer awaited, then its origin is answered. */
 void gw_parts_on_delivery(gw_parts_t *parts, void *opaque, int err);
-/* Lets go of partitions nobody needs. */
+/* Refuses held flushes past their time; lets go of partitions nobody
+ * needs. */
 void gw_parts_tick(gw_parts_t *parts, int64_t now_us);
 
 /* For tests and metrics: the generation last asked for, flushes held,

@@ -119,6 +119,11 @@ static void io_assign(void *ctx, int32_t partition, uint32_t gen, bool on)
     gw_kafka_assign(ctx, partition, gen, on);
 }
 
+static bool io_writable(void *ctx)
+{
+    return gw_kafka_ok(ctx);
+}
+
 static int io_produce(void *ctx, fl_slice_t key, char *buf, size_t len, void *opaque)
 {
     return gw_kafka_produce(ctx, FL_TOPIC_COMMANDS, key, buf, len, opaque);
@@ -178,12 +183,13 @@ static int build_modules(gw_t *gw, char *errstr, size_t errstr_size)
      * cannot publish. The consumer wakes the context created before. */
     if (!(gw->svc.kafka = gw_kafka_new(cfg, gw->svc.id, &kcbs, errstr, errstr_size)))
         return -1;
-    gw_parts_io_t io = {gw->svc.kafka, io_assign, io_produce};
+    gw_parts_io_t io = {gw->svc.kafka, io_assign, io_produce, io_writable};
     if (!(gw->svc.parts = gw_parts_new((int32_t)cfg->partitions, cfg->doc_idle_ms * 1000, &io,
                                        &pcbs, gw->svc.origins))) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
+    gw_parts_limits(gw->svc.parts, (size_t)cfg->held_max_bytes, cfg->held_max_ms * 1000);
     gw_docs_parts_t dparts = {gw->svc.parts, docs_partition, docs_follow, docs_count, docs_send};
     if (!(gw->svc.docs = gw_docs_new(&dconf, &dparts, gw->svc.origins, &gw->m))) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -144,3 +144,39 @@ int fl_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t err
     rd_kafka_metadata_destroy(md);
     return 0;
 }
+
+/* The timeout_ms to give rd_kafka_seek_partitions for ms: librdkafka
+ * before 2.1.0 (Debian 12 has 2.0.2) waits for the seeks' replies that
+ * many *microseconds* (its issue #4230): 30 s became 30 ms, which a busy
+ * machine's broker thread overran, and the seek as a partition resumes
+ * failed ("Timed out waiting for 1 remaining partition seek(s)"). */
+static int seek_timeout_ms(int ms)
+{
+    return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
+}
+
+int fl_kafka_seek_committed(rd_kafka_t *consumer, const char *topic, int32_t p, int timeout_ms,
+                            char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+    rd_kafka_error_t *serr = NULL;
+    int rc = -1;
+    rd_kafka_topic_partition_list_add(l, topic, p);
+    if ((err = rd_kafka_committed(consumer, l, timeout_ms)) || l->elems[0].err) {
+        snprintf(errstr, errstr_size, "committed offset of %s [%d]: %s", topic, p,
+                 rd_kafka_err2str(err ? err : l->elems[0].err));
+        goto done;
+    }
+    if (l->elems[0].offset < 0)
+        l->elems[0].offset = RD_KAFKA_OFFSET_BEGINNING;
+    if ((serr = rd_kafka_seek_partitions(consumer, l, seek_timeout_ms(timeout_ms)))) {
+        snprintf(errstr, errstr_size, "seek %s [%d]: %s", topic, p, rd_kafka_error_string(serr));
+        rd_kafka_error_destroy(serr);
+        goto done;
+    }
+    rc = 0;
+done:
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}

@@ -7,6 +7,7 @@
 #include "flushline/topics.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,19 +245,26 @@ static int check_created(rd_kafka_event_t *ev, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* Metadata may lag creation by a moment: checks until the deadline. */
-static int wait_created(rd_kafka_t *rk, const fl_topics_spec_t *spec,
+/* Whether a topic this call created is not fully visible yet: missing from
+ * the metadata, or from the answer of the broker that described its configs
+ * (on a cluster a new topic reaches each broker in its own time). */
+static bool still_settling(const fl_topic_state_t out[FL_TOPIC__COUNT], unsigned created)
+{
+    for (int k = 0; k < FL_TOPIC__COUNT; k++)
+        if (!out[k].exists || ((created >> k) & 1u && !out[k].cleanup_policy[0]))
+            return true;
+    return false;
+}
+
+/* Metadata and configs may lag creation by a moment: checks until the
+ * deadline while what was created is still settling. */
+static int wait_created(rd_kafka_t *rk, const fl_topics_spec_t *spec, unsigned created,
                         fl_topic_state_t out[FL_TOPIC__COUNT], char *errstr, size_t errstr_size)
 {
     int waited = 0, rc;
     for (;;) {
         rc = fl_topics_check(rk, spec, out, errstr, errstr_size);
-        if (rc == 0 || waited >= spec->timeout_ms)
-            return rc;
-        int missing = 0;
-        for (int k = 0; k < FL_TOPIC__COUNT; k++)
-            missing |= !out[k].exists;
-        if (!missing)
+        if (rc == 0 || waited >= spec->timeout_ms || !still_settling(out, created))
             return rc;
         rd_kafka_poll(rk, 100);
         waited += 100;
@@ -272,6 +280,7 @@ int fl_topics_create(rd_kafka_t *rk, const fl_topics_spec_t *spec,
     rd_kafka_AdminOptions_t *opts = NULL;
     rd_kafka_event_t *ev = NULL;
     char err[512];
+    unsigned created = 0; /* kinds this call creates */
     int rc;
 
     if (spec->partitions < 1 || spec->partitions > 10000) {
@@ -297,6 +306,7 @@ int fl_topics_create(rd_kafka_t *rk, const fl_topics_spec_t *spec,
         rd_kafka_NewTopic_set_config(nt[nnew], "retention.ms", tc->retention_ms);
         rd_kafka_NewTopic_set_config(nt[nnew], "max.message.bytes", tc->max_message_bytes);
         rd_kafka_NewTopic_set_config(nt[nnew], "message.timestamp.type", "CreateTime");
+        created |= 1u << k;
         nnew++;
     }
     if (nnew > 0) {
@@ -315,7 +325,7 @@ int fl_topics_create(rd_kafka_t *rk, const fl_topics_spec_t *spec,
         if ((rc = check_created(ev, errstr, errstr_size)) != 0)
             goto fail;
     }
-    rc = wait_created(rk, spec, out, errstr, errstr_size);
+    rc = wait_created(rk, spec, created, out, errstr, errstr_size);
 fail:
     if (ev)
         rd_kafka_event_destroy(ev);

@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "flushline/clock.h"
 #include "flushline/errors.h"
@@ -18,11 +20,17 @@
  * and a long run of them means the cluster is gone. */
 #define TXN_RETRIES 10
 
+/* fl_txn_init's pause between attempts: doubles from the first to the
+ * last. */
+#define INIT_BACKOFF_MIN_MS 100
+#define INIT_BACKOFF_MAX_MS 1000
+
 struct fl_txn_s {
     rd_kafka_t *producer;
     int timeout_ms;
     bool open;
-    int64_t started_ms;
+    bool ended;         /* the last transaction committed or aborted cleanly */
+    int64_t started_ms; /* the last begin */
 };
 
 const char *fl_txn_strerror(int err)
@@ -97,13 +105,54 @@ static int take(const char *what, rd_kafka_error_t *err, char *errstr, size_t er
     return rc;
 }
 
+/* Whether init_transactions may be called again after err: a coordinator
+ * that is not there yet (a broker just started, or moving) or a timeout.
+ * librdkafka resumes the initialisation where it stopped. */
+static bool init_retriable(const rd_kafka_error_t *err)
+{
+    switch (rd_kafka_error_code(err)) {
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return !rd_kafka_error_is_fatal(err);
+    default:
+        return rd_kafka_error_is_retriable(err) && !rd_kafka_error_is_fatal(err);
+    }
+}
+
 int fl_txn_init(fl_txn_t *txn, int timeout_ms, char *errstr, size_t errstr_size)
 {
-    rd_kafka_error_t *err = rd_kafka_init_transactions(txn->producer, timeout_ms);
-    if (!err)
-        return 0;
-    int rc = take("init_transactions", err, errstr, errstr_size);
-    return rc == FL_TXN_EFENCED ? rc : FL_TXN_EFATAL;
+    int64_t deadline = fl_clock_mono_ms() + timeout_ms;
+    int backoff = INIT_BACKOFF_MIN_MS;
+    for (int tries = 0;; tries++) {
+        int64_t left = deadline - fl_clock_mono_ms();
+        rd_kafka_error_t *err =
+            rd_kafka_init_transactions(txn->producer, left > 0 ? (int)left : 1);
+        if (!err) {
+            if (tries > 0)
+                fl_info("transaction coordinator found: producer initialised");
+            return 0;
+        }
+        bool again = init_retriable(err);
+        int rc = take("init_transactions", err, errstr, errstr_size);
+        left = deadline - fl_clock_mono_ms();
+        if (!again || left <= backoff)
+            return rc == FL_TXN_EFENCED ? rc : FL_TXN_EFATAL;
+        if (tries == 0)
+            fl_warn("%s: no transaction coordinator yet; retrying for %lld ms", errstr,
+                    (long long)left);
+        nanosleep(&(struct timespec){backoff / 1000, (long)(backoff % 1000) * 1000000L}, NULL);
+        backoff = backoff * 2 > INIT_BACKOFF_MAX_MS ? INIT_BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+bool fl_txn_expired(const fl_txn_t *txn, int64_t transaction_timeout_ms)
+{
+    return txn->started_ms > 0 && !txn->ended &&
+           fl_clock_mono_ms() - txn->started_ms >= transaction_timeout_ms;
 }
 
 bool fl_txn_is_open(const fl_txn_t *txn)
@@ -126,6 +175,7 @@ int fl_txn_begin(fl_txn_t *txn, char *errstr, size_t errstr_size)
         return rc == FL_TXN_EFENCED ? rc : FL_TXN_EFATAL;
     }
     txn->open = true;
+    txn->ended = false;
     txn->started_ms = fl_clock_mono_ms();
     return 0;
 }
@@ -136,8 +186,10 @@ int fl_txn_abort(fl_txn_t *txn, char *errstr, size_t errstr_size)
     if (!txn->open)
         return 0;
     txn->open = false;
-    if (!(err = rd_kafka_abort_transaction(txn->producer, txn->timeout_ms)))
+    if (!(err = rd_kafka_abort_transaction(txn->producer, txn->timeout_ms))) {
+        txn->ended = true;
         return 0;
+    }
     int rc = take("abort_transaction", err, errstr, errstr_size);
     /* An abort that is not fatal leaves the producer usable: the next
      * begin tells. */
@@ -160,7 +212,9 @@ static int failed(fl_txn_t *txn, const char *what, rd_kafka_error_t *err, int tr
         char aerr[256];
         int arc = fl_txn_abort(txn, aerr, sizeof aerr);
         if (arc != 0) {
-            fl_error("%s", aerr);
+            /* the caller logs one line for both, with what it does next */
+            size_t n = strlen(errstr);
+            snprintf(errstr + n, errstr_size - n, "; then %s", aerr);
             rc = arc;
         }
     }
@@ -190,6 +244,7 @@ int fl_txn_commit(fl_txn_t *txn, char *errstr, size_t errstr_size)
         rd_kafka_error_t *err = rd_kafka_commit_transaction(txn->producer, txn->timeout_ms);
         if (!err) {
             txn->open = false;
+            txn->ended = true;
             return 0;
         }
         int rc = failed(txn, "commit_transaction", err, tries, errstr, errstr_size);

@@ -125,6 +125,27 @@ fl_part_doc_t *fl_part_get_or_create(fl_part_t *part, fl_slice_t id)
     return &e->ent;
 }
 
+uint64_t fl_part_txn_base(fl_part_t *part, fl_slice_t id, uint64_t txn_gen)
+{
+    fl_part_doc_t *ent = fl_part_get(part, id);
+    if (!ent)
+        return 0;
+    if (ent->txn_gen != txn_gen) {
+        ent->txn_gen = txn_gen;
+        ent->txn_base = fl_doc_version(ent->doc);
+    }
+    return ent->txn_base;
+}
+
+void fl_part_txn_created(fl_part_t *part, fl_slice_t id, uint64_t txn_gen)
+{
+    fl_part_doc_t *ent = fl_part_get(part, id);
+    if (ent) {
+        ent->txn_gen = txn_gen;
+        ent->txn_base = 0;
+    }
+}
+
 uint32_t fl_part_count(const fl_part_t *part)
 {
     return part->count;

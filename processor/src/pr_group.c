@@ -72,6 +72,9 @@ static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pr_group_s {
     rd_kafka_t *rk;
+    const pr_config_t *cfg; /* what pr_group_renew builds from */
+    pr_on_rebalance_fn on_rebalance;
+    void *opaque;
     bool subscribed;    /* joined or may be joining the group */
     bool assigned_once; /* an ASSIGN_PARTITIONS callback came */
     bool closed;        /* rd_kafka_consumer_close was called */
@@ -100,6 +103,9 @@ pr_group_t *pr_group_new(const pr_config_t *cfg, pr_on_rebalance_fn on_rebalance
         snprintf(errstr, errstr_size, "out of memory");
         return NULL;
     }
+    g->cfg = cfg;
+    g->on_rebalance = on_rebalance;
+    g->opaque = opaque;
     snprintf(stmo, sizeof stmo, "%lld", (long long)cfg->session_timeout_ms);
     const fl_kafka_kv_t defaults[] = {
         {"group.id", cfg->group_id},
@@ -161,6 +167,26 @@ void pr_group_close(pr_group_t *g)
     g->closed = true;
     if ((err = rd_kafka_consumer_close(g->rk)))
         fl_warn("closing the group consumer: %s", rd_kafka_err2str(err));
+}
+
+int pr_group_renew(pr_group_t *g, const char *topic, char *errstr, size_t errstr_size)
+{
+    pr_group_t *n = pr_group_new(g->cfg, g->on_rebalance, g->opaque, errstr, errstr_size);
+    if (!n)
+        return -1;
+    pr_group_close(g);
+    if (g->assigned_once)
+        rd_kafka_destroy(g->rk);
+    else
+        keep_consumer(g->rk);
+    *g = *n;
+    free(n);
+    if (pr_group_subscribe(g, topic) != 0) {
+        snprintf(errstr, errstr_size, "subscribe to %s failed", topic);
+        return -1;
+    }
+    fl_info("group consumer rebuilt; rejoining the group");
+    return 0;
 }
 
 void pr_group_free(pr_group_t *g)

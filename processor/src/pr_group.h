@@ -39,6 +39,11 @@ void pr_group_assigned(pr_group_t *g);
 void pr_group_close(pr_group_t *g);
 /* Closes if not yet, then destroys the consumer, or keeps it (see above).
  * NULL safe. */
+/* Closes the consumer after a fatal error and builds a new one with the
+ * same settings, subscribed to topic: it joins the group afresh (the
+ * loop's rebalance callback sees the new assignment). 0, or -1 with
+ * errstr. */
+int pr_group_renew(pr_group_t *g, const char *topic, char *errstr, size_t errstr_size);
 void pr_group_free(pr_group_t *g);
 
 #endif

@@ -40,12 +40,7 @@
  * (the revoke commits and checkpoints what is running), flush. Partitions
  * not yet running are left to their next owner, who restores them.
  *
- * Recoveries that fit here later: a lost assignment already costs nothing
- * more than a revoke (nothing is sought on an empty list: a partition is
- * sought only as it resumes); a transaction that timed out or a
- * fenced-looking error without another instance (FL_TXN_EFENCED) could
- * rebuild the producer and send every partition back to ASSIGNED, as an
- * abort does.
+ * Recoveries from broker outages and readiness: see pr_loop.h.
  */
 #include "pr_loop.h"
 
@@ -61,6 +56,7 @@
 #include "flushline/kafka.h"
 #include "flushline/limits.h"
 #include "flushline/log.h"
+#include "flushline/probe.h"
 #include "flushline/reader.h"
 #include "flushline/restore.h"
 #include "flushline/task.h"
@@ -71,6 +67,13 @@
 
 /* How long one loop turn may restore before it polls the group again. */
 #define RESTORE_STEP_MS 50
+/* init_transactions, at start and after a rebuild, is retried this long
+ * while no transaction coordinator answers (a broker just started). */
+#define INIT_TIMEOUT_MS 120000
+#define REBUILDS_MAX 3 /* producer rebuilds allowed a minute (pr_loop.h) */
+/* The Kafka probe behind /readyz: how often, and how long each may take. */
+#define PROBE_INTERVAL_MS 1000
+#define PROBE_TIMEOUT_MS 1500
 
 typedef enum slot_state_e { S_NONE, S_ASSIGNED, S_RESTORING, S_RUNNING } slot_state_t;
 
@@ -112,7 +115,11 @@ struct pr_loop_s {
      * apply thread: a lock-free atomic (async-signal-safe). */
     atomic_bool stopping;
     int fatal; /* the apply thread's own, like everything below */
-    _Atomic int healthy;
+    bool in_group;                     /* assigned since the last lost assignment */
+    int64_t lost_ms;                   /* when it was last lost (0: never) */
+    int64_t rebuilds, rebuilds_since_ms; /* producer rebuilds since then */
+    _Atomic int healthy; /* running, every partition of the assignment RUNNING */
+    fl_kprobe_t *probe;  /* Kafka answers (its own thread) */
 };
 
 _Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "pr_loop_stop must be async-signal-safe");
@@ -159,6 +166,7 @@ void pr_loop_free(pr_loop_t *loop)
         return;
     /* The group first: its close may revoke, which commits through the
      * rest. */
+    fl_kprobe_stop(loop->probe);
     pr_group_free(loop->group);
     fl_restore_free(loop->rs);
     fl_part_free(loop->rpart);
@@ -212,14 +220,13 @@ pr_loop_t *pr_loop_new(const pr_config_t *cfg, pr_metrics_t *m, char *errstr,
     /* Fences any earlier instance with the same transactional.id and
      * aborts what it left open. */
     if (!(loop->txn = fl_txn_new(loop->producer, -1)) ||
-        fl_txn_init(loop->txn, 60000, errstr, errstr_size) != 0)
+        fl_txn_init(loop->txn, INIT_TIMEOUT_MS, errstr, errstr_size) != 0)
         goto fail;
     return loop;
 fail:
     pr_loop_free(loop);
     return NULL;
 }
-
 
 void pr_loop_stop(pr_loop_t *loop)
 {
@@ -228,7 +235,7 @@ void pr_loop_stop(pr_loop_t *loop)
 
 int pr_loop_healthy(pr_loop_t *loop)
 {
-    return atomic_load(&loop->healthy);
+    return atomic_load(&loop->healthy) && fl_kprobe_ok(loop->probe);
 }
 
 static bool stopping(pr_loop_t *loop)
@@ -318,13 +325,79 @@ static void rewind_running(pr_loop_t *loop)
 
 /* ---- transactions ----------------------------------------------------- */
 
-/* A failed transactional call: an abort rewinds, fenced or fatal stops. */
+/* The group consumer's fatal error, if any, is our own rejoin after a
+ * session timeout (the assignment was lost just before), not another
+ * instance with our group.instance.id (pr_loop.h). */
+static bool own_rejoin(pr_loop_t *loop, rd_kafka_resp_err_t err)
+{
+    bool lost = rd_kafka_assignment_lost(loop->consumer) ||
+                (loop->lost_ms > 0 &&
+                 fl_clock_mono_ms() - loop->lost_ms <= loop->cfg->session_timeout_ms);
+    return err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID && lost;
+}
+
+/* Whether a fenced (rc FL_TXN_EFENCED) or fatal error is no other
+ * instance (pr_loop.h): not a fence when the transaction outlived
+ * transaction.timeout.ms (the broker aborted it), any other fatal error of
+ * the producer alone (e.g. a sequence out of order after an outage), at
+ * most REBUILDS_MAX times a minute; and never with a fatal error of the
+ * group consumer other than our own rejoin. */
+static bool recoverable(pr_loop_t *loop, int rc)
+{
+    char why[256];
+    int64_t now = fl_clock_mono_ms();
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && !own_rejoin(loop, err)) {
+        fl_error("group consumer: %s: another instance took our place", why);
+        return false;
+    }
+    if (rc == FL_TXN_EFENCED && !fl_txn_expired(loop->txn, loop->cfg->transaction_timeout_ms))
+        return false;
+    if (now - loop->rebuilds_since_ms > 60000) {
+        loop->rebuilds_since_ms = now;
+        loop->rebuilds = 0;
+    }
+    return ++loop->rebuilds <= REBUILDS_MAX;
+}
+
+/* A new producer with the same transactional.id, initialised; every
+ * running partition back to ASSIGNED. Fatal when it cannot be done. */
+static void rebuild_producer(pr_loop_t *loop, const char *errstr)
+{
+    char err2[512];
+    atomic_store(&loop->healthy, 0);
+    fl_warn("%s: the transaction (open %lld ms, transaction.timeout.ms %lld) failed with the "
+            "broker away, not by another instance: rebuilding the producer and restoring every "
+            "partition from what Kafka committed",
+            errstr, (long long)(fl_clock_mono_ms() - fl_txn_started_ms(loop->txn)),
+            (long long)loop->cfg->transaction_timeout_ms);
+    fl_counter_inc(loop->m->aborts);
+    rewind_running(loop);
+    fl_txn_free(loop->txn);
+    loop->txn = NULL;
+    if (pr_out_renew(loop->out, err2, sizeof err2) == 0) {
+        loop->producer = pr_out_producer(loop->out);
+        loop->txn = fl_txn_new(loop->producer, -1);
+    }
+    if (!loop->txn || fl_txn_init(loop->txn, INIT_TIMEOUT_MS, err2, sizeof err2) != 0) {
+        fl_error("rebuilding the producer: %s; stopping without writing",
+                 loop->txn ? err2 : "out of memory");
+        loop->fatal = 1;
+        return;
+    }
+    fl_info("producer rebuilt (transactional.id %s); restoring", loop->cfg->transactional_id);
+}
+
+/* A failed transactional call: an abort rewinds, a timed-out transaction
+ * rebuilds the producer, anything else fenced or fatal stops. */
 static void txn_failed(pr_loop_t *loop, int rc, const char *errstr)
 {
     if (rc == FL_TXN_EABORTED) {
         fl_warn("%s; transaction aborted, rewinding", errstr);
         fl_counter_inc(loop->m->aborts);
         rewind_running(loop);
+    } else if (recoverable(loop, rc)) {
+        rebuild_producer(loop, errstr);
     } else {
         fl_error("%s: %s; stopping without writing", errstr, fl_txn_strerror(rc));
         loop->fatal = 1;
@@ -352,10 +425,8 @@ static void abort_txn(pr_loop_t *loop)
     char errstr[512];
     int rc = fl_txn_abort(loop->txn, errstr, sizeof errstr);
     fl_counter_inc(loop->m->aborts);
-    if (rc != 0) {
-        fl_error("%s", errstr);
-        loop->fatal = 1;
-    }
+    if (rc != 0)
+        txn_failed(loop, rc, errstr);
 }
 
 /* Snapshots what is due in the running partitions (producer flushed
@@ -465,33 +536,6 @@ static int commit_txn(pr_loop_t *loop, bool force_round)
 
 /* ---- applying --------------------------------------------------------- */
 
-/* The version document key had when the open transaction began: its
- * committed version (the in-memory documents hold what was committed plus
- * what the open transaction applied: an abort rewinds them). 0 for a
- * document the partition does not hold yet. */
-static uint64_t committed_version(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
-{
-    fl_part_doc_t *ent = fl_part_get(part, key);
-    if (!ent)
-        return 0;
-    if (ent->txn_gen != loop->txn_gen) {
-        ent->txn_gen = loop->txn_gen;
-        ent->txn_base = fl_doc_version(ent->doc);
-    }
-    return ent->txn_base;
-}
-
-/* A document the task created: committed at version 0 for the rest of the
- * open transaction. */
-static void mark_created(pr_loop_t *loop, fl_part_t *part, fl_slice_t key)
-{
-    fl_part_doc_t *ent = fl_part_get(part, key);
-    if (ent) {
-        ent->txn_gen = loop->txn_gen;
-        ent->txn_base = 0;
-    }
-}
-
 /* Produces what the task emitted, each with the document's committed
  * version in a header. 0 or -1 (abort). */
 static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint64_t committed)
@@ -510,20 +554,6 @@ static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint6
     }
     out->nemit = 0;
     return rc;
-}
-
-static void count(pr_loop_t *loop, const fl_task_out_t *out)
-{
-    pr_metrics_t *m = loop->m;
-    if (out->kind == FL_TASK_SYNC) {
-        fl_counter_inc(m->syncs);
-        return;
-    }
-    fl_counter_inc(m->flushes);
-    if (out->duplicate)
-        fl_counter_inc(m->duplicates);
-    fl_counter_add(m->cmds_applied, out->napplied);
-    fl_counter_add(m->cmds_rejected, out->nrejected);
 }
 
 /* A rules record the task put in force (produced to events like an
@@ -557,7 +587,7 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
     if (begin_txn(loop) != 0)
         return -1;
     loop->txn_records++;
-    committed = committed_version(loop, part, rec.key);
+    committed = fl_part_txn_base(part, rec.key, loop->txn_gen);
     if ((rc = fl_task_apply(part, &rec, 0, loop->arena, &out)) != 0) {
         fl_error("%s [%d] @%lld: %s", loop->t_commands, msg->partition, (long long)msg->offset,
                  out.reason);
@@ -573,14 +603,14 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
         return put_rules(loop, msg, &out);
     if (out.created) {
         fl_gauge_add_int(loop->m->docs, 1);
-        mark_created(loop, part, rec.key);
+        fl_part_txn_created(part, rec.key, loop->txn_gen);
     }
     if (produce_emitted(loop, msg->partition, &out, committed) != 0)
         return -1;
     if (out.kind == FL_TASK_FLUSH && rec.ts_ms > 0)
         fl_histogram_observe(loop->m->record_to_outcome_ms,
                              (double)(fl_clock_wall_ms() - rec.ts_ms));
-    count(loop, &out);
+    pr_metrics_count_task(loop->m, &out);
     return 0;
 }
 
@@ -644,43 +674,15 @@ static void restore_next(pr_loop_t *loop)
 
 /* Consumption of a restored partition resumes, from its committed offset
  * when records were fetched meanwhile. 0 or -1 (fatal). */
-
-/* The timeout_ms to give rd_kafka_seek_partitions for ms: librdkafka
- * before 2.1.0 (Debian 12 has 2.0.2) waits for the seeks' replies that
- * many *microseconds* (its issue #4230): 30 s became 30 ms, which a busy
- * machine's broker thread overran, and the seek as a partition resumes
- * failed ("Timed out waiting for 1 remaining partition seek(s)"). */
-static int seek_timeout_ms(int ms)
-{
-    return rd_kafka_version() < 0x02010000 ? ms * 1000 : ms;
-}
-
 static int resume(pr_loop_t *loop, int32_t p)
 {
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_resp_err_t err;
-    rd_kafka_error_t *serr;
-    if (!loop->slots[p].must_seek) {
-        pause_resume(loop, p, false);
-        return 0;
-    }
-    l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, loop->t_commands, p);
-    if ((err = rd_kafka_committed(loop->consumer, l, 30000)) || l->elems[0].err) {
-        fl_error("committed offset of %s [%d]: %s", loop->t_commands, p,
-                 rd_kafka_err2str(err ? err : l->elems[0].err));
-        rd_kafka_topic_partition_list_destroy(l);
+    char errstr[512];
+    if (loop->slots[p].must_seek &&
+        fl_kafka_seek_committed(loop->consumer, loop->t_commands, p, 30000, errstr,
+                                sizeof errstr) != 0) {
+        fl_error("%s", errstr);
         return -1;
     }
-    if (l->elems[0].offset < 0)
-        l->elems[0].offset = RD_KAFKA_OFFSET_BEGINNING;
-    if ((serr = rd_kafka_seek_partitions(loop->consumer, l, seek_timeout_ms(30000)))) {
-        fl_error("seek %s [%d]: %s", loop->t_commands, p, rd_kafka_error_string(serr));
-        rd_kafka_error_destroy(serr);
-        rd_kafka_topic_partition_list_destroy(l);
-        return -1;
-    }
-    rd_kafka_topic_partition_list_destroy(l);
     loop->slots[p].must_seek = false;
     pause_resume(loop, p, false);
     return 0;
@@ -770,6 +772,7 @@ static rd_kafka_error_t *on_assign(pr_loop_t *loop, rd_kafka_t *rk,
     /* The assignor state exists from now on: the consumer can be destroyed
      * safely (see pr_group.c). */
     pr_group_assigned(loop->group);
+    loop->in_group = true;
     fl_info("rebalance: assigned %d partition(s) [%s]%s", parts->cnt,
             parts_str(parts, list, sizeof list),
             stopping(loop) ? " while draining: not restored" : "");
@@ -813,6 +816,10 @@ static rd_kafka_error_t *on_revoke(pr_loop_t *loop, rd_kafka_t *rk,
     char list[256];
     fl_info("rebalance: %s %d partition(s) [%s]", lost ? "lost" : "revoking", parts->cnt,
             parts_str(parts, list, sizeof list));
+    if (lost) {
+        loop->in_group = false; /* until the group assigns again */
+        loop->lost_ms = fl_clock_mono_ms();
+    }
     if (lost && fl_txn_is_open(loop->txn))
         abort_txn(loop); /* someone else may own them already: write nothing for them */
     else if (!lost)
@@ -849,6 +856,32 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- the loop --------------------------------------------------------- */
 
+/* The group consumer failed fatally: our own rejoin (pr_loop.h) rebuilds it. */
+static void consumer_fatal(pr_loop_t *loop)
+{
+    char why[512];
+    rd_kafka_resp_err_t err = rd_kafka_fatal_error(loop->consumer, why, sizeof why);
+    if (!own_rejoin(loop, err)) {
+        fl_error("group consumer: %s; stopping without writing", why);
+        loop->fatal = 1;
+        return;
+    }
+    fl_warn("group consumer: %s: our own rejoin after a session timeout; rebuilding it", why);
+    if (fl_txn_is_open(loop->txn))
+        abort_txn(loop);
+    for (int32_t p = 0; p < FL_MAX_PARTITIONS; p++)
+        if (loop->slots[p].state != S_NONE)
+            slot_drop(loop, p);
+    loop->in_group = false;
+    loop->lost_ms = 0;
+    if (pr_group_renew(loop->group, loop->t_commands, why, sizeof why) != 0) {
+        fl_error("rebuilding the group consumer: %s; stopping", why);
+        loop->fatal = 1;
+        return;
+    }
+    loop->consumer = pr_group_rk(loop->group);
+}
+
 /* Quiet (no transaction open): snapshot what changed since the last round. */
 static void quiet_round(pr_loop_t *loop)
 {
@@ -875,12 +908,17 @@ static void turn(pr_loop_t *loop)
     }
     rd_kafka_message_t *msg = rd_kafka_consumer_poll(loop->consumer, wait);
     if (msg) {
-        if (!msg->err)
+        rd_kafka_resp_err_t err = msg->err;
+        if (!err)
             on_message(loop, msg);
-        else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        else if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF && err != RD_KAFKA_RESP_ERR__FATAL)
             fl_warn("consumer: %s", rd_kafka_message_errstr(msg));
         rd_kafka_message_destroy(msg);
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+            consumer_fatal(loop);
     }
+    if (loop->fatal)
+        return;
     rd_kafka_poll(loop->producer, 0);
     if (restoring && !loop->fatal && !stopping(loop))
         restore_turn(loop);
@@ -892,6 +930,9 @@ static void turn(pr_loop_t *loop)
     else if (!fl_txn_is_open(loop->txn) &&
              now - loop->last_round_ms >= loop->cfg->snapshot_interval_ms)
         quiet_round(loop);
+    /* ready: the group gave us an assignment and all of it runs */
+    atomic_store(&loop->healthy,
+                 loop->in_group && !restore_pending(loop) && !loop->fatal && !stopping(loop));
 }
 
 /* Commit what is open with a full snapshot round, then leave the group
@@ -926,9 +967,12 @@ int pr_loop_run(pr_loop_t *loop)
     if (pr_group_subscribe(loop->group, loop->t_commands) != 0)
         return 1;
     loop->last_round_ms = fl_clock_mono_ms();
-    /* Ready: Kafka answers, the topics match and the producer is
-     * initialised; partitions come and go with rebalances. */
-    atomic_store(&loop->healthy, 1);
+    /* ready once the assignment runs (turn) and while Kafka answers */
+    if (!(loop->probe = fl_kprobe_start(loop->reader, loop->t_commands, "the processor",
+                                        PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS))) {
+        fl_error("starting the Kafka probe: out of memory");
+        return 1;
+    }
     fl_info("processing %s as %s (group %s)", loop->t_commands, loop->cfg->transactional_id,
             loop->cfg->group_id);
     while (!stopping(loop) && !loop->fatal)

@@ -82,3 +82,16 @@ char *pr_metrics_render(const pr_metrics_t *m, size_t *len)
     char *out;
     return fl_metrics_render(m->reg, &out, len) == 0 ? out : NULL;
 }
+
+void pr_metrics_count_task(pr_metrics_t *m, const fl_task_out_t *out)
+{
+    if (out->kind == FL_TASK_SYNC) {
+        fl_counter_inc(m->syncs);
+        return;
+    }
+    fl_counter_inc(m->flushes);
+    if (out->duplicate)
+        fl_counter_inc(m->duplicates);
+    fl_counter_add(m->cmds_applied, out->napplied);
+    fl_counter_add(m->cmds_rejected, out->nrejected);
+}

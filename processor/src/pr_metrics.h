@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "flushline/metrics.h"
+#include "flushline/task.h"
 
 typedef struct pr_metrics_s {
     fl_metrics_t *reg;
@@ -32,6 +33,9 @@ void pr_metrics_free(pr_metrics_t *m); /* NULL safe */
 
 /* The lag gauge of partition p (NULL when out of range). */
 fl_gauge_t *pr_metrics_lag(pr_metrics_t *m, int p);
+
+/* Counts what one applied commands record did (a flush or a sync). */
+void pr_metrics_count_task(pr_metrics_t *m, const fl_task_out_t *out);
 
 /* Prometheus text (malloc'd), or NULL. */
 char *pr_metrics_render(const pr_metrics_t *m, size_t *len);

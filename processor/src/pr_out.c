@@ -17,6 +17,7 @@
 
 struct pr_out_s {
     rd_kafka_t *producer;
+    const pr_config_t *cfg;
     fl_part_t *const *parts;
     pr_metrics_t *m;
     fl_arena_t *arena;
@@ -39,6 +40,39 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         return;
     if (msg->partition >= 0 && msg->partition < FL_MAX_PARTITIONS && out->parts[msg->partition])
         fl_part_events_reach(out->parts[msg->partition], msg->offset + 1);
+}
+
+static rd_kafka_t *new_producer(pr_out_t *out, char *errstr, size_t errstr_size)
+{
+    const pr_config_t *cfg = out->cfg;
+    fl_txn_producer_spec_t ps = {.what = "processor producer",
+                                 .bootstrap = cfg->bootstrap,
+                                 .transactional_id = cfg->transactional_id,
+                                 .transaction_timeout_ms = cfg->transaction_timeout_ms,
+                                 .linger_ms = 2,
+                                 .props = &cfg->kafka,
+                                 .opaque = out,
+                                 .on_delivery = on_delivery};
+    return fl_txn_producer_new(&ps, errstr, errstr_size);
+}
+
+/* Drops what the producer still holds (it belongs to an aborted
+ * transaction) and destroys it. */
+static void destroy_producer(rd_kafka_t *rk)
+{
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk, 0);
+    rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+}
+
+int pr_out_renew(pr_out_t *out, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = new_producer(out, errstr, errstr_size);
+    if (!rk)
+        return -1;
+    destroy_producer(out->producer);
+    out->producer = rk;
+    return 0;
 }
 
 void pr_out_free(pr_out_t *out)
@@ -69,15 +103,8 @@ pr_out_t *pr_out_new(const pr_config_t *cfg, fl_part_t *const *parts, pr_metrics
         snprintf(errstr, errstr_size, "invalid topic prefix \"%s\"", cfg->prefix);
         goto fail;
     }
-    fl_txn_producer_spec_t ps = {.what = "processor producer",
-                                 .bootstrap = cfg->bootstrap,
-                                 .transactional_id = cfg->transactional_id,
-                                 .transaction_timeout_ms = cfg->transaction_timeout_ms,
-                                 .linger_ms = 2,
-                                 .props = &cfg->kafka,
-                                 .opaque = out,
-                                 .on_delivery = on_delivery};
-    if (!(out->producer = fl_txn_producer_new(&ps, errstr, errstr_size)))
+    out->cfg = cfg;
+    if (!(out->producer = new_producer(out, errstr, errstr_size)))
         goto fail;
     return out;
 fail:

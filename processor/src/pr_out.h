@@ -46,6 +46,11 @@ pr_out_t *pr_out_new(const pr_config_t *cfg, fl_part_t *const *parts, pr_metrics
                      char *errstr, size_t errstr_size);
 void pr_out_free(pr_out_t *out); /* NULL safe */
 rd_kafka_t *pr_out_producer(const pr_out_t *out);
+/* Replaces the producer by a new one with the same settings (the same
+ * transactional.id; not initialised yet); what the old one still held is
+ * dropped. Handles from pr_out_producer are stale after it. 0, or -1 with
+ * errstr (the old producer is kept). */
+int pr_out_renew(pr_out_t *out, char *errstr, size_t errstr_size);
 
 /*
  * Produces an events record to partition p. With copy librdkafka copies

@@ -33,65 +33,18 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "fl_kbroker.h"
 #include "fl_proc.h"
 #include "fl_test.h"
 #include "flushline/log.h"
 
-static char dir[256], outfile[300], bootstrap[512], prefix[64], topic[128];
+static const char *dir; /* scripts/kafka's state folder (tests/util/fl_kbroker.h) */
+static char bootstrap[512], prefix[64], topic[128];
 static int ports[3];
-static bool started;
 
-/* Runs scripts/kafka with args on our folder; output in outfile. */
-static int kafka(const char *args)
-{
-    char cmd[2000];
-    snprintf(cmd, sizeof cmd, "FLUSHLINE_KAFKA_DIR='%s' '%s/scripts/kafka' %s >'%s' 2>&1", dir,
-             getenv("FL_SOURCE_DIR"), args, outfile);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *output(void)
-{
-    size_t len;
-    char *o = fl_test_read_file(outfile, &len);
-    return o ? o : strdup("");
-}
-
-static void show_output(void)
-{
-    char *o = output();
-    fprintf(stderr, "---- scripts/kafka output\n%s\n", o);
-    free(o);
-}
-
-static void stop_atexit(void)
-{
-    if (started)
-        kafka("stop");
-}
-
-/* A child that stops the cluster when this process is gone, however it
- * ends (a sanitizer's halt skips atexit): it waits for the end of a pipe
- * only this process writes to. */
-static void start_reaper(void)
-{
-    int fds[2];
-    /* close-on-exec: the brokers the scripts start must not hold it open */
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        char c, cmd[700];
-        close(fds[1]);
-        while (read(fds[0], &c, 1) > 0)
-            ;
-        snprintf(cmd, sizeof cmd, "FLUSHLINE_KAFKA_DIR='%s' '%s/scripts/kafka' stop >/dev/null 2>&1",
-                 dir, getenv("FL_SOURCE_DIR"));
-        _exit(system(cmd) == 0 ? 0 : 1);
-    }
-    close(fds[0]); /* the write end stays open, unused, until this process ends */
-}
+#define kafka fl_kbroker
+#define output fl_kbroker_output
+#define show_output fl_kbroker_show_output
 
 /* Runs a shell command, its stdout in a malloc'd string. */
 static char *capture(const char *cmd)
@@ -303,7 +256,6 @@ static bool output_has(const char *needle)
 static void test_start_three(void)
 {
     int64_t t0 = fl_test_now_ms();
-    started = true;
     if (kafka("start --brokers 3") != 0) {
         show_output();
         FL_FAIL_("scripts/kafka start --brokers 3 failed");
@@ -347,7 +299,7 @@ static void test_replicated_topic(void)
     snprintf(cmd, sizeof cmd,
              "'%s/bin/flushline' topics create --bootstrap '%s' --prefix '%s' --partitions 3 "
              "--replication-factor 3 >'%s' 2>&1",
-             getenv("FL_BINARY_DIR"), bootstrap, prefix, outfile);
+             getenv("FL_BINARY_DIR"), bootstrap, prefix, fl_kbroker_outfile());
     if (system(cmd) != 0) {
         show_output();
         FL_FAIL_("flushline topics create --replication-factor 3 failed");
@@ -482,7 +434,6 @@ static void test_stop(void)
     ASSERT_EQ(kafka("stop"), 0);
     printf("  stop: %lld ms\n", (long long)(fl_test_now_ms() - t0));
     ASSERT_EQ(processes_of(dir), 0);
-    started = false;
     ASSERT_EQ(kafka("status"), 3);
     for (int node = 1; node <= 3; node++) {
         char want[32];
@@ -495,19 +446,13 @@ static void test_stop(void)
 
 int main(void)
 {
-    const char *tmp = getenv("TMPDIR");
     fl_log_init("test", FL_LOG_WARN);
-    snprintf(dir, sizeof dir, "%s/flushline-cluster-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
+    if (fl_kbroker_init("flushline-cluster") != 0)
         return 1;
-    }
-    snprintf(outfile, sizeof outfile, "%s.out", dir);
+    dir = fl_kbroker_dir();
     /* scripts/kafka's own wait for the nodes (90 s by default) is short for
      * three JVMs on a busy 2-core machine; a value set by the caller wins */
     setenv("FLUSHLINE_KAFKA_TIMEOUT", "400", 0);
-    atexit(stop_atexit);
-    start_reaper();
     /* each case starts from the cluster the one before left: after a
      * failure only stop runs */
     static const struct {
@@ -524,9 +469,7 @@ int main(void)
     RUN(test_stop);
     int rc = fl_test_done();
     if (rc == 0) {
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, outfile);
-        if (system(cmd) != 0)
+        if (fl_kbroker_remove() != 0)
             fprintf(stderr, "could not remove %s\n", dir);
     } else {
         fprintf(stderr, "state kept in %s\n", dir);

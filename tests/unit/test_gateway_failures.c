@@ -12,12 +12,17 @@
  *   not held back;
  * - any other Kafka error: nack `unavailable`, retryable, later seqs wait;
  * - a flush awaited on a partition stops being awaited when it fails;
- * - while the gateway is being freed, failures only release memory.
+ * - while the gateway is being freed, failures only release memory;
+ * - what is held is bounded: a flush beyond held.max.bytes is nacked
+ *   `unavailable` at once, one held longer than held.max.ms is nacked by
+ *   the tick and never produced; while Kafka is unwritable (io.writable) a
+ *   flush is nacked `unavailable` at once, nothing held or asked for.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "fl_test.h"
+#include "flushline/clock.h"
 #include "gw_conn.h"
 #include "gw_fault.h"
 #include "gw_origins.h"
@@ -48,8 +53,19 @@ static void fake_assign(void *ctx, int32_t p, uint32_t gen, bool on)
     f->assigns++;
 }
 
+static int produced; /* records the fake Kafka accepted */
+
+static bool writable = true;
+
+static bool fake_writable(void *ctx)
+{
+    (void)ctx;
+    return writable;
+}
+
 static int fake_produce(void *ctx, fl_slice_t key, char *buf, size_t len, void *opaque)
 {
+    produced++;
     (void)ctx;
     (void)key;
     (void)len;
@@ -60,7 +76,7 @@ static int fake_produce(void *ctx, fl_slice_t key, char *buf, size_t len, void *
 
 static int setup(fixture_t *f)
 {
-    gw_parts_io_t io = {f, fake_assign, fake_produce};
+    gw_parts_io_t io = {f, fake_assign, fake_produce, fake_writable};
     gw_parts_cbs_t cbs = {NULL, NULL};
     memset(f, 0, sizeof *f);
     f->cfg.partitions = 4;
@@ -179,10 +195,62 @@ static void test_delivery_errors_map_to_codes(void)
     teardown(&f);
 }
 
+static void test_held_is_bounded(void)
+{
+    fixture_t f;
+    ASSERT_EQ(setup(&f), 0);
+    fl_slice_t doc = FL_SLICE("acme/held");
+    int32_t p = gw_parts_of(f.parts, doc);
+    gw_parts_limits(f.parts, 100, 5000000);
+    /* 60 + 40 bytes are held (the partition is asked for once) */
+    gw_parts_publish(f.parts, doc, calloc(1, 60), 60, inflight("acme/held", 1));
+    gw_parts_publish(f.parts, doc, calloc(1, 40), 40, inflight("acme/held", 2));
+    ASSERT_EQ(gw_parts_held(f.parts, p), 2);
+    ASSERT_EQ(f.assigns, 1);
+    ASSERT_EQ(nacks(&f, "unavailable"), 0);
+    /* one byte more is refused at once */
+    gw_parts_publish(f.parts, doc, calloc(1, 1), 1, inflight("acme/held", 3));
+    ASSERT_EQ(nacks(&f, "unavailable"), 1);
+    ASSERT_EQ(gw_parts_held(f.parts, p), 2);
+    /* before held.max.ms nothing happens; after it both are refused */
+    int64_t now = fl_clock_mono_us();
+    gw_parts_tick(f.parts, now + 1000000);
+    ASSERT_EQ(gw_parts_held(f.parts, p), 2);
+    gw_parts_tick(f.parts, now + 6000000);
+    ASSERT_EQ(gw_parts_held(f.parts, p), 0);
+    ASSERT_EQ(nacks(&f, "unavailable"), 3);
+    /* ... and never produced when the partition comes */
+    produced = 0;
+    gw_parts_on_assigned(f.parts, p, gw_parts_gen(f.parts, p));
+    ASSERT_EQ(produced, 0);
+    /* room again: held (and produced at once on a followed partition) */
+    gw_inflight_t *inf = inflight("acme/held", 4);
+    gw_parts_publish(f.parts, doc, calloc(1, 90), 90, inf);
+    ASSERT_EQ(produced, 1);
+    gw_parts_on_delivery(f.parts, inf, 0); /* its delivery report frees it */
+    teardown(&f);
+}
+
+static void test_unwritable_is_refused_at_once(void)
+{
+    fixture_t f;
+    ASSERT_EQ(setup(&f), 0);
+    fl_slice_t doc = FL_SLICE("acme/down");
+    writable = false;
+    gw_parts_publish(f.parts, doc, strdup("record"), 6, inflight("acme/down", 1));
+    writable = true;
+    ASSERT_EQ(nacks(&f, "unavailable"), 1);
+    ASSERT_EQ(gw_parts_held(f.parts, gw_parts_of(f.parts, doc)), 0);
+    ASSERT_EQ(f.assigns, 0);
+    teardown(&f);
+}
+
 int main(void)
 {
     RUN(test_oom_holding_a_flush_is_internal);
     RUN(test_delivery_errors_map_to_codes);
+    RUN(test_held_is_bounded);
+    RUN(test_unwritable_is_refused_at_once);
     return fl_test_done();
 }
 

@@ -257,23 +257,30 @@ int fl_free_port(void)
     return port;
 }
 
-int fl_http_get(int port, const char *path, char **body)
+int fl_http_request(int port, const char *method, const char *path, const char *headers,
+                    const char *body, int timeout_ms, char **head, char **resp)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
-    char req[512], *buf = NULL;
+    char *req = NULL, *buf = NULL;
     size_t len = 0, cap = 0;
-    *body = NULL;
+    *resp = NULL;
+    if (head)
+        *head = NULL;
     if (fd < 0)
         return -1;
-    struct timeval tv = {5, 0};
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
         goto fail;
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                     path);
-    if (write(fd, req, (size_t)n) != n)
+    int n = asprintf(&req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "%s%.0zu%s\r\n%s",
+                     method, path, headers ? headers : "",
+                     body ? "Content-Type: application/json\r\nContent-Length: " : "",
+                     body ? strlen(body) : 0, body ? "\r\n" : "", body ? body : "");
+    if (n < 0 || write(fd, req, (size_t)n) != n)
         goto fail;
     for (;;) {
         if (len + 4096 + 1 > cap) {
@@ -284,6 +291,8 @@ int fl_http_get(int port, const char *path, char **body)
             buf = nb;
         }
         ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR)
+            continue; /* a signal (SIGCHLD of a test's child), not the server */
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -294,9 +303,17 @@ int fl_http_get(int port, const char *path, char **body)
     if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
         goto fail;
     char *sep = strstr(buf, "\r\n\r\n");
-    *body = strdup(sep ? sep + 4 : "");
+    *resp = strdup(sep ? sep + 4 : "");
+    if (head)
+        *head = sep ? strndup(buf, (size_t)(sep - buf)) : strdup(buf);
 fail:
+    free(req);
     free(buf);
     close(fd);
     return status;
+}
+
+int fl_http_get(int port, const char *path, char **body)
+{
+    return fl_http_request(port, "GET", path, NULL, NULL, 5000, NULL, body);
 }

@@ -60,5 +60,11 @@ int fl_free_port(void);
 /* GET http://127.0.0.1:port/path; returns the status (body malloc'd into
  * *body, NUL-terminated) or -1 when nothing answers. */
 int fl_http_get(int port, const char *path, char **body);
+/* Any request to http://127.0.0.1:port/path: headers (NULL or lines each
+ * ending in CRLF), body (NULL: none, else sent as JSON), each read bounded
+ * by timeout_ms. The status or -1; the body malloc'd into *resp, and with
+ * head the status line and headers into *head. */
+int fl_http_request(int port, const char *method, const char *path, const char *headers,
+                    const char *body, int timeout_ms, char **head, char **resp);
 
 #endif

@@ -6,7 +6,7 @@
 // without history; pages and past states from one that has it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createElement as h } from 'react';
+import { createElement as h, version as reactVersion } from 'react';
 import TestRenderer from 'react-test-renderer';
 import { FlushlineProvider, useDocument, useStatus, usePresence, useHistory } from '../src/react.js';
 import { HistoryClient } from '../src/history.js';
@@ -16,6 +16,13 @@ globalThis.IS_REACT_ACT_ENVIRONMENT = false;
 // react-test-renderer 19 warns that it is deprecated; the warning is not a failure
 const warn = console.error;
 console.error = (...a) => { if (!String(a[0]).includes('react-test-renderer is deprecated')) warn(...a); };
+
+// scripts/js-test runs this file against React 19 (client/js's own) and 18 (test/react18):
+// the one the bindings were given is the one asked for
+test('the React under test', () => {
+  const want = process.env.FL_REACT_MAJOR || '19';
+  assert.equal(reactVersion.split('.')[0], want, `React ${reactVersion}`);
+});
 
 function mount(client, el, props = {}) {
   let r;

@@ -79,4 +79,10 @@ int fl_kafka_get(rd_kafka_t *rk, const char *name, char *buf, size_t size);
  * 0, or -1 with errstr naming the bootstrap and librdkafka's error. */
 int fl_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms, char *errstr, size_t errstr_size);
 
+/* Seeks consumer's partition p of topic to its group's committed offset
+ * (the beginning when none), waiting up to timeout_ms for each step. 0, or
+ * -1 with errstr. */
+int fl_kafka_seek_committed(rd_kafka_t *consumer, const char *topic, int32_t p, int timeout_ms,
+                            char *errstr, size_t errstr_size);
+
 #endif

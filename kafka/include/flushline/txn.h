@@ -12,10 +12,10 @@
  *              or the broker says so (FL_TXN_EFENCED): stop writing;
  *   fatal      anything else (FL_TXN_EFATAL): stop writing.
  *
- * FL_TXN_EFENCED and FL_TXN_EFATAL are separate so that a caller may learn
- * to recover from a fenced-looking error without another instance (a
- * transaction that timed out during an outage) by making a new producer
- * and initialising it again.
+ * FL_TXN_EFENCED and FL_TXN_EFATAL are separate so that a caller may
+ * recover from a fenced-looking error without another instance (a
+ * transaction that timed out during an outage: fl_txn_expired) by making a
+ * new producer and initialising it again (the processor does).
  *
  * @locality the thread that owns the producer.
  */
@@ -69,9 +69,20 @@ fl_txn_t *fl_txn_new(rd_kafka_t *producer, int timeout_ms);
 void fl_txn_free(fl_txn_t *txn); /* NULL safe */
 
 /* init_transactions: fences earlier instances with the same
- * transactional.id and aborts what they left open. 0 or an error with
- * errstr. */
+ * transactional.id and aborts what they left open. A coordinator that is
+ * not there yet (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or _LOAD_IN_
+ * PROGRESS from a broker that has just started, a timeout) is asked again
+ * with a backoff (100 ms doubling to 1 s) until timeout_ms in all, with
+ * one warning when it starts and one info line when it ends. 0 or an error
+ * with errstr (the last attempt's). */
 int fl_txn_init(fl_txn_t *txn, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* Whether the last transaction began transaction_timeout_ms ago or more and
+ * neither committed nor aborted cleanly: the broker has aborted it on its
+ * own (and bumped the producer's epoch, which the producer then reports as
+ * being fenced). See pr_loop.c for how the processor uses it to tell such
+ * a timeout from a real fence. */
+bool fl_txn_expired(const fl_txn_t *txn, int64_t transaction_timeout_ms);
 
 /* Whether a transaction is open, and since when (fl_clock_mono_ms). */
 bool fl_txn_is_open(const fl_txn_t *txn);

@@ -93,6 +93,16 @@ fl_part_doc_t *fl_part_get(fl_part_t *part, fl_slice_t id);
 /* The document id, created empty (version 0) when absent; NULL on OOM or
  * an id the engine refuses (not 1-255 bytes). */
 fl_part_doc_t *fl_part_get_or_create(fl_part_t *part, fl_slice_t id);
+
+/* For a caller that numbers its transactions (txn_gen, never 0): the
+ * version document id had when transaction txn_gen first touched it, i.e.
+ * its committed version while that transaction is open (the documents hold
+ * what was committed plus what the open transaction applied). 0 for a
+ * document the partition does not hold. */
+uint64_t fl_part_txn_base(fl_part_t *part, fl_slice_t id, uint64_t txn_gen);
+/* Document id was created by transaction txn_gen: committed at version 0
+ * until that transaction ends. */
+void fl_part_txn_created(fl_part_t *part, fl_slice_t id, uint64_t txn_gen);
 uint32_t fl_part_count(const fl_part_t *part);
 /* The i-th document in creation order, or NULL. */
 fl_part_doc_t *fl_part_at(const fl_part_t *part, uint32_t i);
