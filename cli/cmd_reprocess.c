@@ -189,8 +189,10 @@ static int on_command(void *opaque, const rd_kafka_message_t *msg)
                 out.reason);
         return -1;
     }
-    if (out.kind == FL_TASK_FLUSH) {
-        /* No window here: every emitted record is ours to hand over. */
+    if (out.kind == FL_TASK_FLUSH || (out.kind == FL_TASK_RULES && !out.rules_bad)) {
+        /* No window here: every emitted record is ours to hand over (a
+         * rules record put in force is copied to events, as the processor
+         * does). */
         for (uint32_t i = 0; i < out.nemit; i++)
             if (produce(re, re->dst->topic[FL_TOPIC_EVENTS], msg->partition, out.emit[i].key,
                         out.emit[i].rec, out.emit[i].len, rec.ts_ms, true) != 0) {
@@ -198,7 +200,8 @@ static int on_command(void *opaque, const rd_kafka_message_t *msg)
                     free(out.emit[i].rec);
                 return -1;
             }
-        re->flushes++;
+        if (out.kind == FL_TASK_FLUSH)
+            re->flushes++;
     } else if (out.kind == FL_TASK_SYNC) {
         re->skipped++; /* a gateway's request: nobody waits for the answer now */
     } else {
@@ -229,16 +232,14 @@ static int produce_snapshot(re_t *re, int32_t p, fl_doc_t *doc, int64_t events_o
     return produce(re, re->dst->topic[FL_TOPIC_SNAPSHOTS], p, fl_doc_id(doc), buf, len, 0, false);
 }
 
+/* The checkpoint carries the rule sets in force, as the processor's. */
 static int produce_checkpoint(re_t *re, int32_t p, int64_t events_offset)
 {
-    fl_wire_msg_t msg;
     char *buf = NULL, errstr[256];
     size_t len;
-    memset(&msg, 0, sizeof msg);
-    msg.type = FL_WT_REC_CHECKPOINT;
-    msg.u.checkpoint.partition = (uint32_t)p;
-    msg.u.checkpoint.events_offset = (uint64_t)events_offset;
-    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+    fl_arena_reset(re->arena);
+    if (fl_part_checkpoint_record(re->docs[p], events_offset, re->arena, &buf, &len, errstr,
+                                  sizeof errstr) != 0) {
         fprintf(stderr, "flushline reprocess: encoding a checkpoint: %s\n", errstr);
         return -1;
     }

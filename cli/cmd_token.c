@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `flushline token keygen|mint|verify`: make signing key files, mint JWTs
- * with the Flushline claims (sub, exp, nbf, iat, read, write) and check a
+ * with the Flushline claims (sub, exp, nbf, iat, read, write, role) and check a
  * token the way a gateway does. The formats live in fl_core (jwt.h) and are
  * documented in docs/auth.md. Secrets stay in sodium_malloc memory and are
  * never printed; only the public key file and the token reach stdout/disk
@@ -58,6 +58,18 @@ static int check_claim_str(const void *field, char *errstr, size_t errstr_size)
     return 0;
 }
 
+/* role: 1-64 bytes of UTF-8. */
+static int check_role(const void *field, char *errstr, size_t errstr_size)
+{
+    const char *s = *(const char *const *)field;
+    size_t len = strlen(s);
+    if (len == 0 || len > FL_JWT_MAX_ROLE || !fl_utf8_valid(s, len)) {
+        snprintf(errstr, errstr_size, "takes 1-%d bytes of UTF-8", FL_JWT_MAX_ROLE);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- keygen ---- */
 
 typedef struct keygen_opts_s {
@@ -95,7 +107,7 @@ const fl_config_table_t fl_cmd_token_keygen_options = {
 /* ---- mint ---- */
 
 typedef struct mint_opts_s {
-    const char *key, *sub;
+    const char *key, *sub, *role;
     fl_config_list_t read, write;
     int64_t ttl_ms, nbf_in_ms, now;
 } mint_opts_t;
@@ -108,6 +120,10 @@ static const fl_config_entry_t mint_entries[] = {
     {.name = "sub", .type = FL_CONFIG_STRING, .offset = M(sub), .flags = FL_CONFIG_REQUIRED,
      .metavar = "USER", .check = check_claim_str,
      .doc = "User id, 1-255 bytes of UTF-8 (stamped into every record)."},
+    {.name = "role", .type = FL_CONFIG_STRING, .offset = M(role), .metavar = "ROLE",
+     .check = check_role,
+     .doc = "The user's role for rule sets, 1-64 bytes of UTF-8 (default: none, the rule "
+            "set's default role)."},
     {.name = "read", .type = FL_CONFIG_STRING, .offset = M(read), .flags = FL_CONFIG_LIST,
      .max = FL_JWT_MAX_PREFIXES, .metavar = "PREFIX", .check = check_claim_str,
      .doc = "Document-id prefix the user may read: \"acme/\" is tenant acme, \"acme/board-1\" "
@@ -127,7 +143,7 @@ static const fl_config_entry_t mint_entries[] = {
 
 const fl_config_table_t fl_cmd_token_mint_options = {
     .program = "flushline token mint",
-    .usage = "--key PATH --sub USER [--read PREFIX]... [--write PREFIX]...",
+    .usage = "--key PATH --sub USER [--role ROLE] [--read PREFIX]... [--write PREFIX]...",
     .summary = "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.",
     FL_CLI_OPTIONS(mint_entries, false),
 };
@@ -321,6 +337,7 @@ static int cmd_mint(int argc, char **argv)
         json_object_set_new(claims, "iat", json_integer(now)) != 0 ||
         json_object_set_new(claims, "nbf", json_integer(now + nbf_in)) != 0 ||
         json_object_set_new(claims, "exp", json_integer(now + ttl)) != 0 ||
+        (o.role && json_object_set_new(claims, "role", json_string(o.role)) != 0) ||
         (json_array_size(reads) && json_object_set(claims, "read", reads) != 0) ||
         (json_array_size(writes) && json_object_set(claims, "write", writes) != 0) ||
         !(claims_s = json_dumps(claims, JSON_COMPACT))) {
@@ -405,6 +422,8 @@ static int cmd_verify(int argc, char **argv)
     if (j) {
         json_object_set_new(j, "sub", json_string(claims->sub));
         json_object_set_new(j, "exp", json_integer(claims->exp));
+        if (claims->role[0])
+            json_object_set_new(j, "role", json_string(claims->role));
         if (claims->nbf)
             json_object_set_new(j, "nbf", json_integer(claims->nbf));
         if (claims->iat)

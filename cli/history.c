@@ -621,10 +621,20 @@ static int on_event(void *opaque, const rd_kafka_message_t *msg)
     rebuild_ctx_t *c = opaque;
     fl_hist_rebuild_t *rb = c->rb;
     const fl_outcome_t *o;
+    const fl_wire_rules_t *rules = NULL;
     char errstr[256], what[400];
     fl_part_doc_t *ent;
-    int rc = fl_part_event_decode(msg->payload, msg->len, c->arena, &o, errstr, sizeof errstr);
+    int rc = fl_part_event_decode_rules(msg->payload, msg->len, c->arena, &o, &rules, errstr,
+                                        sizeof errstr);
 
+    if (rc == FL_PART_RULES) {
+        /* The rule sets in force from here on (a resumed reprocess goes on
+         * with them). */
+        if (fl_part_rules_apply(c->docs, rules, errstr, sizeof errstr) == 0)
+            return 0;
+        snprintf(what, sizeof what, "a rules record that is not a valid rule set: %s", errstr);
+        return bad_record(c, msg, (fl_slice_t){"", 0}, 0, what);
+    }
     if (rc == FL_HISTORY_ENOMEM)
         return FL_HIST_ENOMEM;
     if (rc == FL_HISTORY_ERECORD)

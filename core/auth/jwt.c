@@ -229,6 +229,17 @@ static bool copy_str(json_t *v, char *dst)
     return true;
 }
 
+/* The role claim: 1-64 bytes of UTF-8 copied into dst (65 bytes). */
+static bool copy_role(json_t *v, char *dst)
+{
+    char tmp[FL_JWT_MAX_STR + 1];
+    size_t len;
+    if (!copy_str(v, tmp) || (len = strlen(tmp)) > FL_JWT_MAX_ROLE)
+        return false;
+    memcpy(dst, tmp, len + 1);
+    return true;
+}
+
 static int get_prefixes(json_t *root, const char *name, char (*list)[FL_JWT_MAX_STR + 1],
                         uint32_t *n, char *errstr, size_t size)
 {
@@ -282,6 +293,11 @@ int fl_jwt_claims_parse(const char *json, size_t len, fl_claims_t *out, char *er
     if (!copy_str(json_object_get(root, "sub"), out->sub)) {
         fl_errstr(errstr, errstr_size, "claim sub is not a string of 1-%d bytes of UTF-8",
                FL_JWT_MAX_STR);
+        goto fail;
+    }
+    if (json_object_get(root, "role") && !copy_role(json_object_get(root, "role"), out->role)) {
+        fl_errstr(errstr, errstr_size, "claim role is not a string of 1-%d bytes of UTF-8",
+                  FL_JWT_MAX_ROLE);
         goto fail;
     }
     if (get_time(root, "exp", true, &out->exp, errstr, errstr_size) != 0 ||

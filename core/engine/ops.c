@@ -7,6 +7,7 @@
  * rejected command leaves the state as it was.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +16,42 @@
 #include "engine_int.h"
 #include "flushline/rules.h"
 
+/* The location of cmd's path when it exists, from the values the rules
+ * resolved along it before the command (cx->rpath, on the same state):
+ * under rules a path is then looked up once, not twice. Else (and for
+ * PTR_ADD, which may insert into an array), fl_ptr_resolve in mode. */
+static int resolve_path(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode, loc_t *loc)
+{
+    const fl_rules_path_t *pc = &cx->rpath;
+    if (!cx->rules || mode == PTR_ADD || !pc->valid || pc->ntok == 0 ||
+        pc->nnodes != pc->ntok + 1)
+        return fl_ptr_resolve(&cx->doc->root, cmd->path, mode, cx->arena, loc);
+    fl_value_t *parent = (fl_value_t *)pc->nodes[pc->ntok - 1];
+    fl_value_t *target = (fl_value_t *)pc->nodes[pc->ntok];
+    const char *slash = memrchr(cmd->path.ptr, '/', cmd->path.len);
+    memset(loc, 0, sizeof *loc);
+    loc->parent = parent;
+    loc->target = target;
+    loc->level = pc->ntok;
+    loc->parent_ptr = (fl_slice_t){cmd->path.ptr, (size_t)(slash - cmd->path.ptr)};
+    if (parent->type == FL_MAP) {
+        const fl_entry_t *e =
+            (const fl_entry_t *)(const void *)((const char *)target - offsetof(fl_entry_t, val));
+        loc->idx = (uint32_t)(e - parent->u.ents);
+        loc->key = e->key;
+        loc->klen = e->klen;
+    } else {
+        loc->idx = (uint32_t)(target - parent->u.items);
+    }
+    return FL_CODE_OK;
+}
+
 /* add (mode PTR_ADD: inserts into an array) and replace (PTR_EXISTING): a
  * clone of the command's value at its path. */
 static int put_value(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode)
 {
     loc_t loc;
-    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, mode, cx->arena, &loc);
+    int rc = resolve_path(cx, cmd, mode, &loc);
     if (rc != FL_CODE_OK)
         return rc;
     if ((rc = fl_state_check_depth(cx->doc, loc.level, &cmd->value)) != FL_CODE_OK)
@@ -126,7 +157,7 @@ static int num_add(const fl_value_t *a, const fl_value_t *b, fl_value_t *out)
 static int op_incr(ctx_t *cx, const fl_cmd_t *cmd)
 {
     loc_t loc;
-    int rc = fl_ptr_resolve(&cx->doc->root, cmd->path, PTR_UPSERT, cx->arena, &loc);
+    int rc = resolve_path(cx, cmd, PTR_UPSERT, &loc);
     if (rc != FL_CODE_OK)
         return rc;
     fl_value_t zero = fl_value_int(0), sum;

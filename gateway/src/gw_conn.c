@@ -450,12 +450,12 @@ static void on_flush(gw_conn_t *conn, fl_wire_form_t form, fl_flush_t *flush)
                      "resend it first");
         return;
     }
-    /* the user comes from the token, never from the client; the origin
-     * carries the frame's form, which the outcome will take */
+    /* the user and the role come from the token, never from the client;
+     * the origin carries the frame's form, which the outcome will take */
     flush->user = conn->grants->sub;
-    if (fl_wire_encode_flush_record(flush, svc->id,
-                                    gw_origin_tag(conn->o.id, form), &buf, &len, errstr,
-                                    sizeof errstr) != 0) {
+    fl_wire_rec_flush_t rec = {*flush, svc->id, gw_origin_tag(conn->o.id, form),
+                               conn->grants->role};
+    if (fl_wire_encode_rec_flush(&rec, &buf, &len, errstr, sizeof errstr) != 0) {
         nack(conn, form, flush, flush->doc, FL_CODE_BAD_FRAME, 0, errstr);
         return;
     }

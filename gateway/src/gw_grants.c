@@ -4,7 +4,7 @@
  * needs only its user id and its read and write prefixes after the token
  * check, and the connections of one user (or of one role) carry the same
  * ones, so they are interned: one refcounted, immutable gw_grants_t per
- * distinct (sub, read prefixes, write prefixes), found by a byte key in a
+ * distinct (sub, role, read prefixes, write prefixes), found by a byte key in a
  * gateway-wide map (the table). An fl_claims_t is 16.7 KB; a grants object is its
  * strings' size plus a few dozen bytes, shared by every connection that
  * holds it. The expiry stays per connection.
@@ -21,11 +21,11 @@
 #include "flushline/value.h"
 #include "gw_grants.h"
 
-/* key: sub, nread, read prefixes, nwrite, write prefixes; each string as
- * one length byte (<= 255) and its bytes. */
+/* key: sub, role, nread, read prefixes, nwrite, write prefixes; each
+ * string as one length byte (<= 255) and its bytes. */
 static size_t key_size(const fl_claims_t *claims)
 {
-    size_t n = 1 + strlen(claims->sub) + 2;
+    size_t n = 1 + strlen(claims->sub) + 1 + strlen(claims->role) + 2;
     for (uint32_t i = 0; i < claims->nread; i++)
         n += 1 + strlen(claims->read[i]);
     for (uint32_t i = 0; i < claims->nwrite; i++)
@@ -54,6 +54,7 @@ gw_grants_t *gw_grants_get(fl_hmap_t *table, const fl_claims_t *claims)
     if (!(key = malloc(klen)))
         return NULL;
     p = put_str(key, claims->sub);
+    p = put_str(p, claims->role);
     *p++ = (char)nread;
     for (uint32_t i = 0; i < nread; i++)
         p = put_str(p, claims->read[i]);
@@ -89,6 +90,9 @@ gw_grants_t *gw_grants_get(fl_hmap_t *table, const fl_claims_t *claims)
         p[len] = '\0';
         grants->sub = (fl_slice_t){p, len};
         p += len + 1;
+        k += len;
+        len = (unsigned char)*k++;
+        grants->role = (fl_slice_t){len ? k : "", len};
         k += len;
         for (int side = 0; side < 2; side++) {
             uint32_t cnt = (unsigned char)*k++, base = side ? nread : 0;

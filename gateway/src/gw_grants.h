@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * gw_grants: the compact, shared form of verified claims. What a
- * connection may do, interned per distinct (sub, read prefixes, write
+ * connection may do, interned per distinct (sub, role, read prefixes, write
  * prefixes) in a table (an fl_hmap_t the caller owns) and shared by
  * reference count: every connection of one user costs one pointer instead
  * of a 16.7 KB fl_claims_t. Immutable once built; exp stays per
@@ -24,6 +24,7 @@ typedef struct gw_grants_s {
     uint32_t refs;
     uint16_t nread, nwrite;
     fl_slice_t sub;       /* NUL-terminated too */
+    fl_slice_t role;      /* the token's role claim, empty when none (not NUL-terminated) */
     fl_slice_t *prefixes; /* nread read prefixes, then nwrite write prefixes */
     size_t keylen;
     char *key; /* the interning key; sub and prefixes point into it */

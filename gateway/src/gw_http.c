@@ -46,6 +46,7 @@ typedef struct gw_http_s {
     struct lws *wsi;
     bool registered, post, wants_flush;
     char user[FL_JWT_MAX_STR + 1];
+    char role[FL_JWT_MAX_ROLE + 1]; /* "" without the claim */
     char doc[FL_DOC_ID_MAX];
     size_t doclen;
     char *body;
@@ -341,6 +342,7 @@ static int on_request(gw_svc_t *svc, gw_http_t *req, const char *method, const c
                                  "the token does not grant this document");
         }
         snprintf(req->user, sizeof req->user, "%s", claims->sub);
+        snprintf(req->role, sizeof req->role, "%s", claims->role);
         free(claims);
         if (req->post)
             return 0; /* the body follows */
@@ -445,8 +447,9 @@ static void on_flush_body(gw_svc_t *svc, gw_http_t *req)
         respond_error(req, 500, FL_CODE_INTERNAL, "out of memory");
         goto done;
     }
-    if (fl_wire_encode_flush_record(&msg.u.flush, svc->id, req->o.id, &buf, &len, errstr,
-                                    sizeof errstr) != 0) {
+    fl_wire_rec_flush_t rec = {msg.u.flush, svc->id, req->o.id,
+                               {req->role, strlen(req->role)}};
+    if (fl_wire_encode_rec_flush(&rec, &buf, &len, errstr, sizeof errstr) != 0) {
         respond_error(req, 400, FL_CODE_BAD_FRAME, errstr);
         goto done;
     }

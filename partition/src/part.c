@@ -24,6 +24,7 @@ struct fl_part_s {
     fl_part_doc_t **order; /* creation order */
     uint32_t count, cap;
     fl_engine_scratch_t *own_scratch; /* the documents' shared one, unless cfg gave one */
+    part_rules_t rules;    /* the rule sets in force */
 };
 
 /* What an entry is allocated as; callers see only ent. */
@@ -75,6 +76,7 @@ void fl_part_clear(fl_part_t *part)
     }
     part->count = 0;
     part->snapshot_due = false;
+    part_rules_clear(&part->rules);
 }
 
 void fl_part_free(fl_part_t *part)
@@ -261,9 +263,13 @@ int fl_part_load_snapshot_rec(fl_part_t *part, const void *payload, size_t len,
         return FL_HISTORY_ERECORD;
     if (wm.type == FL_WT_REC_CHECKPOINT) {
         int64_t off = (int64_t)wm.u.checkpoint.events_offset;
-        if ((!sel || off <= sel->max_offset) && off > *checkpoint)
-            *checkpoint = off;
-        return FL_PART_SKIPPED;
+        if ((sel && off > sel->max_offset) || off <= *checkpoint)
+            return FL_PART_SKIPPED;
+        /* The rule sets in force at the checkpoint: the events from it on
+         * carry every later change. */
+        *checkpoint = off;
+        rc = part_rules_load(&part->rules, &wm.u.checkpoint, errstr, errstr_size);
+        return rc == 0 ? FL_PART_SKIPPED : rc;
     }
     if (wm.type != FL_WT_REC_SNAPSHOT)
         return FL_PART_SKIPPED;
@@ -311,9 +317,16 @@ int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offse
 int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
                          const fl_outcome_t **op, char *errstr, size_t errstr_size)
 {
+    return fl_part_event_decode_rules(payload, len, arena, op, NULL, errstr, errstr_size);
+}
+
+int fl_part_event_decode_rules(const void *payload, size_t len, fl_arena_t *arena,
+                               const fl_outcome_t **op, const fl_wire_rules_t **rulesp,
+                               char *errstr, size_t errstr_size)
+{
     fl_wire_msg_t wm;
     fl_outcome_t *copy;
-
+    fl_wire_rules_t *rcopy;
     char why[256];
 
     *op = NULL;
@@ -324,6 +337,17 @@ int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
     }
     if (wm.type == FL_WT_REC_SYNC_REPLY)
         return FL_PART_SKIPPED; /* answers to gateways: no state change */
+    if (wm.type == FL_WT_REC_RULES) {
+        /* a copy of a rules record the processor put in force: readers of
+         * outcomes pass over it */
+        if (!rulesp)
+            return FL_PART_SKIPPED;
+        if (!(rcopy = fl_arena_alloc(arena, sizeof *rcopy)))
+            return FL_HISTORY_ENOMEM;
+        *rcopy = wm.u.rules;
+        *rulesp = rcopy;
+        return FL_PART_RULES;
+    }
     if (wm.type != FL_WT_REC_OUTCOME) {
         snprintf(errstr, errstr_size, "a %s record does not belong in events",
                  fl_wire_type_name(wm.type));
@@ -359,14 +383,56 @@ int fl_part_replay_event_rec(fl_part_t *part, const void *payload, size_t len, i
                              size_t errstr_size)
 {
     const fl_outcome_t *o;
-    int rc = fl_part_event_decode(payload, len, arena, &o, errstr, errstr_size);
+    const fl_wire_rules_t *rules;
+    int rc = fl_part_event_decode_rules(payload, len, arena, &o, &rules, errstr, errstr_size);
 
     if (op)
         *op = o;
+    if (rc == FL_PART_RULES) {
+        rc = fl_part_rules_apply(part, rules, errstr, errstr_size);
+        return rc == 0 ? FL_PART_SKIPPED : rc;
+    }
     if (rc != 0)
         return rc;
     rc = fl_part_replay_outcome(part, o, offset, arena, NULL);
     if (rc < 0)
         snprintf(errstr, errstr_size, "%s", fl_history_strerror(rc));
     return rc;
+}
+
+/* ---- rules ---------------------------------------------------------------- */
+
+part_rules_t *fl_part_rules_of(fl_part_t *part)
+{
+    return &part->rules;
+}
+
+uint32_t fl_part_rules_count(const fl_part_t *part)
+{
+    return part->rules.n;
+}
+
+int fl_part_rules_apply(fl_part_t *part, const fl_wire_rules_t *r, char *errstr,
+                        size_t errstr_size)
+{
+    return part_rules_put(&part->rules, r->prefix, r->has_rules ? &r->rules : NULL, errstr,
+                          errstr_size);
+}
+
+int fl_part_checkpoint_record(fl_part_t *part, int64_t events_offset, fl_arena_t *arena,
+                              char **buf, size_t *len, char *errstr, size_t errstr_size)
+{
+    fl_wire_msg_t msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = FL_WT_REC_CHECKPOINT;
+    msg.u.checkpoint.partition = (uint32_t)part->id;
+    msg.u.checkpoint.events_offset = (uint64_t)events_offset;
+    if (part_rules_export(&part->rules, arena, &msg.u.checkpoint.rules,
+                          &msg.u.checkpoint.nrules) != 0) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return FL_HISTORY_ENOMEM;
+    }
+    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, buf, len, errstr, errstr_size) != 0)
+        return FL_HISTORY_ERECORD;
+    return 0;
 }

@@ -37,13 +37,18 @@ static int apply_flush(fl_part_t *part, fl_wire_rec_flush_t *rf, int64_t ts_ms,
 
     /* Server stamps come from the record only. */
     rf->flush.ts_ms = ts_ms;
+    /* The rule set in force for the document, with the record's role
+     * (empty: the set's default role). */
+    const fl_rules_t *rules = part_rules_find(fl_part_rules_of(part), rf->flush.doc);
+    fl_rules_ctx_t rctx = {.role = rf->role};
+
     if (!(ent = fl_part_get_or_create(part, rf->flush.doc))) {
         snprintf(out->reason, sizeof out->reason, "out of memory creating %.*s",
                  (int)rf->flush.doc.len, rf->flush.doc.ptr);
         return FL_TASK_ENOMEM;
     }
     out->created = fl_part_count(part) != before;
-    if ((rc = fl_doc_apply(ent->doc, &rf->flush, arena, &o)) != 0) {
+    if ((rc = fl_doc_apply_rules(ent->doc, &rf->flush, rules, &rctx, arena, &o)) != 0) {
         snprintf(out->reason, sizeof out->reason, "applying a flush to %.*s: %s",
                  (int)rf->flush.doc.len, rf->flush.doc.ptr, fl_engine_strerror(rc));
         return FL_TASK_EENGINE;
@@ -135,6 +140,39 @@ static int answer_sync(fl_part_t *part, const fl_wire_sync_t *sync, fl_arena_t *
     return 0;
 }
 
+static bool is_rules_key(fl_slice_t key)
+{
+    return key.len == FL_WIRE_RULES_KEY.len &&
+           memcmp(key.ptr, FL_WIRE_RULES_KEY.ptr, key.len) == 0;
+}
+
+/* A rules record: in force from here on, and copied to events (the
+ * restore feed meets it there). Not a valid rule set: skipped, the sets
+ * in force stay. */
+static int put_rules(fl_part_t *part, const fl_task_rec_t *rec, const fl_wire_rules_t *r,
+                     fl_task_out_t *out)
+{
+    char *copy;
+    int rc;
+
+    out->kind = FL_TASK_RULES;
+    if (!(copy = malloc(rec->len ? rec->len : 1))) {
+        snprintf(out->reason, sizeof out->reason, "out of memory copying a rules record");
+        return FL_TASK_ENOMEM;
+    }
+    rc = fl_part_rules_apply(part, r, out->reason, sizeof out->reason);
+    if (rc != 0) {
+        free(copy);
+        if (rc == FL_HISTORY_ENOMEM)
+            return FL_TASK_ENOMEM;
+        out->rules_bad = true;
+        return 0;
+    }
+    memcpy(copy, rec->payload, rec->len);
+    emit(out, FL_WIRE_RULES_KEY, copy, rec->len, false);
+    return 0;
+}
+
 int fl_task_apply(fl_part_t *part, const fl_task_rec_t *rec, int flags, fl_arena_t *arena,
                   fl_task_out_t *out)
 {
@@ -146,8 +184,14 @@ int fl_task_apply(fl_part_t *part, const fl_task_rec_t *rec, int flags, fl_arena
     rc = fl_wire_decode_record(rec->payload, rec->len, arena, &wm, out->reason,
                                sizeof out->reason);
     out->kind = FL_TASK_BAD;
-    if (rc != 0)
+    if (rc != 0) {
+        /* An undecodable record under the rules key is a bad rules record. */
+        if (is_rules_key(rec->key)) {
+            out->kind = FL_TASK_RULES;
+            out->rules_bad = true;
+        }
         return 0;
+    }
     switch (wm.type) {
     case FL_WT_REC_FLUSH:
         if (rec->key.len != wm.u.rflush.flush.doc.len ||
@@ -162,7 +206,9 @@ int fl_task_apply(fl_part_t *part, const fl_task_rec_t *rec, int flags, fl_arena
         out->kind = FL_TASK_SYNC;
         rc = flags & FL_TASK_NO_SYNC_REPLIES ? 0 : answer_sync(part, &wm.u.sync, arena, out);
         break;
-    /* A rules record (the rules in force from this offset on) goes here. */
+    case FL_WT_REC_RULES:
+        rc = put_rules(part, rec, &wm.u.rules, out);
+        break;
     default:
         snprintf(out->reason, sizeof out->reason, "a %s record does not belong in commands",
                  fl_wire_type_name(wm.type));

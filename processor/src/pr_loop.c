@@ -547,12 +547,30 @@ static int produce_emitted(pr_loop_t *loop, int32_t p, fl_task_out_t *out, uint6
          * takes the record, also when it fails. */
         if (rc == 0)
             rc = pr_out_event(loop->out, p, e->key, e->rec, e->len, e->held,
-                              out->kind == FL_TASK_FLUSH, committed);
+                              out->kind == FL_TASK_FLUSH || out->kind == FL_TASK_RULES,
+                              committed);
         else if (!e->held)
             free(e->rec);
     }
     out->nemit = 0;
     return rc;
+}
+
+/* A rules record the task put in force (produced to events like an
+ * outcome) or skipped (counted and logged; the rule sets in force stay). */
+static int put_rules(pr_loop_t *loop, const rd_kafka_message_t *msg, fl_task_out_t *out)
+{
+    if (out->rules_bad) {
+        fl_counter_inc(loop->m->rules_bad);
+        fl_warn("skipped bad rules record %s [%d] @%lld: %s; the rules in force stay",
+                loop->t_commands, msg->partition, (long long)msg->offset, out->reason);
+        return 0;
+    }
+    fl_counter_inc(loop->m->rules_records);
+    fl_info("rules record %s [%d] @%lld in force", loop->t_commands, msg->partition,
+            (long long)msg->offset);
+    /* not a document's record: no committed version to carry */
+    return produce_emitted(loop, msg->partition, out, 0);
 }
 
 /* One commands record of a running partition. Bad records are logged,
@@ -581,6 +599,8 @@ static int apply_record(pr_loop_t *loop, fl_part_t *part, const rd_kafka_message
                 (long long)msg->offset, out.reason);
         return 0;
     }
+    if (out.kind == FL_TASK_RULES)
+        return put_rules(loop, msg, &out);
     if (out.created) {
         fl_gauge_add_int(loop->m->docs, 1);
         fl_part_txn_created(part, rec.key, loop->txn_gen);

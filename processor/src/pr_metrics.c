@@ -28,6 +28,9 @@ static const struct {
     COUNTER(events_restored, "restored_events_total", "Events replayed by restores."),
     COUNTER(commit_us, "commit_microseconds_total", "Time spent committing transactions."),
     COUNTER(restore_ms, "restore_milliseconds_total", "Time spent restoring partitions."),
+    COUNTER(rules_records, "rules_records_total", "Rules records put in force."),
+    COUNTER(rules_bad, "rules_records_bad_total",
+            "Rules records skipped as undecodable or not a valid rule set."),
 };
 #undef COUNTER
 

@@ -19,6 +19,7 @@ typedef struct pr_metrics_s {
     fl_counter_t *cmds_applied, *cmds_rejected, *commits, *aborts;
     fl_counter_t *snapshots, *checkpoints, *restores, *events_restored;
     fl_counter_t *commit_us, *restore_ms;
+    fl_counter_t *rules_records, *rules_bad;
     fl_metric_vec_t *lag; /* per partition; cleared: not owned */
     fl_gauge_t *docs;
     /* From a commands record's timestamp to its outcome's produce call, ms */

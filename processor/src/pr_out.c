@@ -183,16 +183,14 @@ static int snapshot_doc(pr_out_t *out, fl_part_t *part, fl_part_doc_t *ent)
     return 0;
 }
 
+/* The checkpoint carries the rule sets in force (part.h). */
 static int checkpoint(pr_out_t *out, fl_part_t *part)
 {
-    fl_wire_msg_t msg;
     char *buf = NULL, errstr[256];
     size_t len;
-    memset(&msg, 0, sizeof msg);
-    msg.type = FL_WT_REC_CHECKPOINT;
-    msg.u.checkpoint.partition = (uint32_t)fl_part_id(part);
-    msg.u.checkpoint.events_offset = (uint64_t)fl_part_events_next(part);
-    if (fl_wire_encode(&msg, FL_WIRE_MSGPACK, &buf, &len, errstr, sizeof errstr) != 0) {
+    fl_arena_reset(out->arena);
+    if (fl_part_checkpoint_record(part, fl_part_events_next(part), out->arena, &buf, &len,
+                                  errstr, sizeof errstr) != 0) {
         fl_error("encoding a checkpoint: %s", errstr);
         return -1;
     }

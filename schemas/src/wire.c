@@ -157,7 +157,14 @@ int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, siz
 int fl_wire_encode_flush_record(const fl_flush_t *flush, fl_slice_t gw, uint64_t origin,
                                 char **out, size_t *outlen, char *errstr, size_t errstr_size)
 {
-    fl_wire_msg_t msg = {.type = FL_WT_REC_FLUSH, .u.rflush = {*flush, gw, origin}};
+    fl_wire_rec_flush_t rec = {*flush, gw, origin, {"", 0}};
+    return fl_wire_encode_rec_flush(&rec, out, outlen, errstr, errstr_size);
+}
+
+int fl_wire_encode_rec_flush(const fl_wire_rec_flush_t *rec, char **out, size_t *outlen,
+                             char *errstr, size_t errstr_size)
+{
+    fl_wire_msg_t msg = {.type = FL_WT_REC_FLUSH, .u.rflush = *rec};
     return fl_wire_direct_encode(&fl_wire_desc[msg.type], &msg, out, outlen, errstr, errstr_size);
 }
 

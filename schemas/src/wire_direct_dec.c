@@ -192,7 +192,7 @@ static inline bool ir_value(ir_t *r, const fl_limits_t *vl, fl_arena_t *arena, f
 enum {
     K_V = 1 << 0, K_T = 1 << 1, K_DOC = 1 << 2, K_CLIENT_ID = 1 << 3, K_SEQ = 1 << 4,
     K_BASE = 1 << 5, K_IF = 1 << 6, K_ATOMIC = 1 << 7, K_COMMANDS = 1 << 8, K_USER = 1 << 9,
-    K_GW = 1 << 10, K_ORIGIN = 1 << 11,
+    K_GW = 1 << 10, K_ORIGIN = 1 << 11, K_ROLE = 1 << 12,
 };
 
 static int flush_key(const char *k, uint32_t n, bool record)
@@ -206,7 +206,7 @@ static int flush_key(const char *k, uint32_t n, bool record)
     case 3:
         return IS("doc") ? K_DOC : IS("seq") ? K_SEQ : 0;
     case 4:
-        return record && IS("user") ? K_USER : 0;
+        return !record ? 0 : IS("user") ? K_USER : IS("role") ? K_ROLE : 0;
     case 6:
         return IS("atomic") ? K_ATOMIC : record && IS("origin") ? K_ORIGIN : 0;
     case 8:
@@ -346,6 +346,8 @@ static bool ir_flush_field(ir_t *r, int bit, const fl_wire_limits_t *lim, const 
         return ir_slice(r, arena, FL_WIRE_GW_MAX, &rec->gw);
     case K_ORIGIN:
         return ir_uint(r, &rec->origin);
+    case K_ROLE:
+        return ir_slice(r, arena, FL_WIRE_ROLE_MAX, &rec->role) && rec->role.len >= 1;
     default:
         return false;
     }
@@ -370,7 +372,7 @@ static int read_flush(bool record, const char *buf, size_t len, const fl_wire_li
     fl_wire_value_limits(lim, 3, &vl);
     rec->flush.user.ptr = "";
     if (record)
-        rec->gw.ptr = "";
+        rec->gw.ptr = rec->role.ptr = "";
     for (i = 0; i < n; i++) {
         const char *k;
         uint32_t kl;

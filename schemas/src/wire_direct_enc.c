@@ -317,13 +317,13 @@ static void ow_outcome(fl_wire_ow_t *w, const fl_outcome_t *o, bool record, fl_s
 }
 
 /* Flush frame and record: atomic? base_version client_id commands doc gw*
- * if_version? origin* seq t user* v   (* record only). */
+ * if_version? origin* role*? seq t user* v   (* record only). */
 static void ow_flush(fl_wire_ow_t *w, const fl_flush_t *f, bool record, fl_slice_t gw,
-                     uint64_t origin)
+                     uint64_t origin, fl_slice_t role)
 {
     if (!ow_doc_ok(w, f->doc))
         return;
-    ow_map(w, (record ? 10u : 7u) + f->atomic + f->has_if_version);
+    ow_map(w, (record ? 10u + (role.len > 0) : 7u) + f->atomic + f->has_if_version);
     if (f->atomic)
         OW_TRUE(w, "atomic");
     OW_U64(w, "base_version", f->base_version);
@@ -337,6 +337,8 @@ static void ow_flush(fl_wire_ow_t *w, const fl_flush_t *f, bool record, fl_slice
         OW_U64(w, "if_version", f->if_version);
     if (record)
         OW_U64(w, "origin", origin);
+    if (record && role.len)
+        OW_STR(w, "role", role);
     OW_U64(w, "seq", f->seq);
     ow_t_field(w, record ? FL_WT_REC_FLUSH : FL_WT_FLUSH);
     if (record)
@@ -405,15 +407,15 @@ void fl_wire_direct_enc_rec_outcome(fl_wire_ow_t *w, const fl_wire_msg_t *msg)
 void fl_wire_direct_enc_flush(fl_wire_ow_t *w, const fl_wire_msg_t *msg)
 {
     ow_reserve(w, 160 + cmds_estimate(msg->u.flush.cmds, msg->u.flush.ncmds));
-    ow_flush(w, &msg->u.flush, false, (fl_slice_t){"", 0}, 0);
+    ow_flush(w, &msg->u.flush, false, (fl_slice_t){"", 0}, 0, (fl_slice_t){"", 0});
 }
 
 void fl_wire_direct_enc_rec_flush(fl_wire_ow_t *w, const fl_wire_msg_t *msg)
 {
     const fl_wire_rec_flush_t *r = &msg->u.rflush;
-    ow_reserve(w, 192 + r->flush.user.len + r->gw.len +
+    ow_reserve(w, 200 + r->flush.user.len + r->gw.len + r->role.len +
                       cmds_estimate(r->flush.cmds, r->flush.ncmds));
-    ow_flush(w, &r->flush, true, r->gw, r->origin);
+    ow_flush(w, &r->flush, true, r->gw, r->origin, r->role);
 }
 
 void fl_wire_direct_enc_deltas(fl_wire_ow_t *w, const fl_wire_msg_t *msg)

@@ -669,12 +669,17 @@ int fl_wire_tree_dec_changed(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg
 int fl_wire_tree_dec_rec_flush(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
     fl_wire_rec_flush_t *r = &msg->u.rflush;
+    bool has_role;
     int err;
     if ((err = dec_flush(d, m, &r->flush)) ||
         (err = get_str(d, m, "user", NULL, UINT32_MAX, &r->flush.user)) ||
-        (err = get_str(d, m, "gw", NULL, FL_WIRE_GW_MAX, &r->gw)))
+        (err = get_str(d, m, "gw", NULL, FL_WIRE_GW_MAX, &r->gw)) ||
+        (err = get_str(d, m, "role", &has_role, FL_WIRE_ROLE_MAX, &r->role)) ||
+        (err = get_u64(d, m, "origin", NULL, &r->origin)))
         return err;
-    return get_u64(d, m, "origin", NULL, &r->origin);
+    if (has_role && r->role.len == 0)
+        return BAD(d, "\"role\" must not be empty");
+    return 0;
 }
 
 int fl_wire_tree_dec_rec_sync(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
@@ -737,17 +742,42 @@ int fl_wire_tree_dec_rec_rules(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_m
     return 0;
 }
 
+/* A rule set in force of a checkpoint: {prefix, rules}. */
+static int dec_cp_rules(fl_wire_dctx_t *d, const fl_value_t *m, uint32_t i, void *out, void *ctx)
+{
+    fl_wire_rules_t *r = out;
+    int err;
+    (void)i;
+    (void)ctx;
+    memset(r, 0, sizeof *r);
+    r->id.ptr = "";
+    if ((err = get_str(d, m, "prefix", NULL, 255, &r->prefix)) ||
+        (err = get_str(d, m, "rules", NULL, FL_WIRE_RULES_MAX, &r->rules)))
+        return err;
+    r->has_rules = true;
+    return 0;
+}
+
+static const item_t cp_rules_item = {sizeof(fl_wire_rules_t), "a rule set in force", dec_cp_rules};
+
 int fl_wire_tree_dec_rec_checkpoint(fl_wire_dctx_t *d, const fl_value_t *m, fl_wire_msg_t *msg)
 {
+    fl_wire_checkpoint_t *cp = &msg->u.checkpoint;
     uint64_t part;
     int err;
     if ((err = get_u64(d, m, "partition", NULL, &part)) ||
-        (err = get_u64(d, m, "events_offset", NULL, &msg->u.checkpoint.events_offset)))
+        (err = get_u64(d, m, "events_offset", NULL, &cp->events_offset)))
         return err;
     if (part > INT32_MAX)
         return BAD(d, "\"partition\" out of range");
-    msg->u.checkpoint.partition = (uint32_t)part;
-    return 0;
+    cp->partition = (uint32_t)part;
+    cp->nrules = 0;
+    cp->rules = NULL;
+    if (!field(m, "rules"))
+        return 0;
+    cp->rules = dec_array(d, m, "rules", FL_WIRE_CHECKPOINT_MAX_RULES, &cp_rules_item, NULL,
+                          &cp->nrules, &err);
+    return err;
 }
 
 /* ---- parsing and the entry point ---------------------------------------- */

@@ -440,6 +440,8 @@ void fl_wire_tree_enc_rec_flush(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_m
     b_str(b, m, "user", msg->u.rflush.flush.user);
     b_str(b, m, "gw", msg->u.rflush.gw);
     b_u64(b, m, "origin", msg->u.rflush.origin);
+    if (msg->u.rflush.role.len)
+        b_str(b, m, "role", msg->u.rflush.role);
 }
 
 void fl_wire_tree_enc_rec_sync(fl_wire_bld_t *b, fl_value_t *m, const fl_wire_msg_t *msg)
@@ -474,6 +476,15 @@ void fl_wire_tree_enc_rec_checkpoint(fl_wire_bld_t *b, fl_value_t *m, const fl_w
 {
     b_u64(b, m, "partition", msg->u.checkpoint.partition);
     b_u64(b, m, "events_offset", msg->u.checkpoint.events_offset);
+    if (msg->u.checkpoint.nrules == 0)
+        return;
+    fl_value_t *items = b_array(b, m, "rules", msg->u.checkpoint.nrules);
+    for (uint32_t i = 0; items && i < msg->u.checkpoint.nrules && !b->err.code; i++) {
+        b_map(b, &items[i]);
+        b_str(b, &items[i], "prefix", msg->u.checkpoint.rules[i].prefix);
+        b_str(b, &items[i], "rules", msg->u.checkpoint.rules[i].rules);
+        b_end(b, &items[i]);
+    }
 }
 
 /* ---- the whole message -------------------------------------------------- */

@@ -12,7 +12,7 @@
  * - raw bad rules records written by hand (undecodable, and a valid
  *   envelope around an invalid rule set) are reported and skipped by list,
  *   which keeps the rule set in force; they stay in the log for the
- *   processor to skip, and today's processor survives them;
+ *   processor to skip (counted: test_processor_rules.c), and it survives them;
  * - check rebuilds the documents the processor wrote and lists the
  *   locations that break the file's constraints (exit 1), or none (exit 0).
  */
@@ -28,6 +28,7 @@
 
 #include <jansson.h>
 
+#include "fl_cli.h"
 #include "fl_ktest.h"
 #include "fl_proc.h"
 #include "fl_test.h"
@@ -41,72 +42,9 @@ static char prefix[96];
 static fl_proc_t proc;
 static char tmpdir[256];
 
-typedef struct run_s {
-    int status;
-    char *out, *err;
-    size_t outlen;
-} run_t;
-
-static void run_free(run_t *r)
-{
-    free(r->out);
-    free(r->err);
-    memset(r, 0, sizeof *r);
-}
-
-/* Runs FL_BINARY_DIR/bin/flushline with args; captures stdout and stderr. */
-static int run_cli(run_t *r, const char *const *args)
-{
-    const char *bindir = getenv("FL_BINARY_DIR");
-    char path[1024], errpath[1024];
-    const char *argv[64];
-    int n = 0, fds[2], status;
-    size_t cap = 1 << 16;
-    memset(r, 0, sizeof *r);
-    snprintf(path, sizeof path, "%s/bin/flushline", bindir ? bindir : ".");
-    snprintf(errpath, sizeof errpath, "%s/cli.err", tmpdir);
-    argv[n++] = path;
-    for (; *args && n < 63; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fds[1], 1);
-        if (fd >= 0)
-            dup2(fd, 2);
-        close(fds[0]);
-        close(fds[1]);
-        execv(path, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    r->out = malloc(cap);
-    for (;;) {
-        if (r->outlen + 4096 + 1 > cap)
-            r->out = realloc(r->out, cap *= 2);
-        ssize_t got = read(fds[0], r->out + r->outlen, cap - r->outlen - 1);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        r->outlen += (size_t)got;
-    }
-    r->out[r->outlen] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    size_t len;
-    r->err = fl_test_read_file(errpath, &len);
-    if (!r->err)
-        r->err = strdup("");
-    return 0;
-}
+typedef fl_cli_run_t run_t;
+#define run_free fl_cli_run_free
+#define run_cli(r, args) fl_cli_run((r), tmpdir, (args))
 
 #define CLI(r, ...)                                                                                \
     do {                                                                                           \
@@ -430,7 +368,7 @@ static void test_raw_bad_records(void)
     ASSERT_TRUE(strstr(r.out, "{\"prefix\":\"t/\"") != NULL);
     ASSERT_TRUE(strstr(r.out, "\"rules\":2,") != NULL);
     run_free(&r);
-    /* today's processor skips them as bad records and keeps running */
+    /* the processor skips them as bad rules records and keeps running */
     ASSERT_TRUE(fl_proc_alive(&proc));
 }
 

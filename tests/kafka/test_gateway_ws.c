@@ -10,6 +10,7 @@
  * - subscribe + flush: the outcome to the sender, the delta to a second
  *   subscriber (JSON and msgpack clients);
  * - subscribe with have_version gets exactly the missing deltas;
+ * - the token's role claim is carried into the flush record (none without it);
  * - bad frames (garbage, unknown type, invalid UTF-8 doc, oversize) get
  *   their errors while a second client on the same gateway is undisturbed;
  * - /healthz, /readyz and /metrics answer; SIGTERM closes with 4201 and
@@ -347,6 +348,65 @@ static void test_flush_outcome_and_delta(void)
     free(d);
 }
 
+/* The role of the flush records of doc in commands ("" without one), of
+ * the last record seen; n counts them. */
+typedef struct role_seen_s {
+    const char *doc;
+    char role[80];
+    int n;
+} role_seen_t;
+
+static int on_command(void *opaque, int32_t p, int64_t off, const rd_kafka_message_t *msg)
+{
+    role_seen_t *rs = opaque;
+    fl_wire_msg_t m;
+    char err[128];
+    (void)p;
+    (void)off;
+    fl_arena_t *a = fl_arena_new(4096);
+    if (fl_wire_decode_record(msg->payload, msg->len, a, &m, err, sizeof err) == 0 &&
+        m.type == FL_WT_REC_FLUSH && m.u.rflush.flush.doc.len == strlen(rs->doc) &&
+        memcmp(m.u.rflush.flush.doc.ptr, rs->doc, strlen(rs->doc)) == 0) {
+        snprintf(rs->role, sizeof rs->role, "%.*s", (int)m.u.rflush.role.len,
+                 m.u.rflush.role.len ? m.u.rflush.role.ptr : "");
+        rs->n++;
+    }
+    fl_arena_free(a);
+    return 0;
+}
+
+/* The token's role claim travels in the flush record (docs/auth.md);
+ * without the claim the record has none. */
+static void test_role_in_record(void)
+{
+    fl_ws_t *ws = malloc(sizeof *ws);
+    fl_wire_msg_t msg;
+    char claims[512], errstr[256], *tok = NULL;
+    int64_t now = (int64_t)time(NULL);
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"carol\",\"exp\":%lld,\"write\":[\"acme/\"],\"role\":\"admin\"}",
+             (long long)(now + 3600));
+    ASSERT_EQ(fl_jwt_mint_keyfile(key, claims, &tok, errstr, sizeof errstr), 0);
+    ASSERT_TRUE(hello(ws, tok));
+    flush_incr(ws, "acme/role-doc", 1, 1);
+    ASSERT_EQ(ws_expect(ws, FL_WT_OUTCOME, arena, &msg), FL_WT_OUTCOME);
+    fl_ws_close(ws);
+    ASSERT_TRUE(hello(ws, tok_rw));
+    flush_incr(ws, "acme/norole-doc", 1, 1);
+    ASSERT_EQ(ws_expect(ws, FL_WT_OUTCOME, arena, &msg), FL_WT_OUTCOME);
+    fl_ws_close(ws);
+    free(ws);
+    free(tok);
+    role_seen_t with = {.doc = "acme/role-doc"}, without = {.doc = "acme/norole-doc"};
+    ASSERT_TRUE(fl_ktest_read_all(bootstrap, prefix, FL_TOPIC_COMMANDS, on_command, &with) > 0);
+    ASSERT_TRUE(fl_ktest_read_all(bootstrap, prefix, FL_TOPIC_COMMANDS, on_command, &without) >
+                0);
+    ASSERT_EQ(with.n, 1);
+    ASSERT_STR_EQ(with.role, "admin");
+    ASSERT_EQ(without.n, 1);
+    ASSERT_STR_EQ(without.role, "");
+}
+
 static void test_bad_frames_isolated(void)
 {
     fl_ws_t *x = malloc(sizeof *x), *y = malloc(sizeof *y);
@@ -453,6 +513,7 @@ int main(void)
     RUN(test_bearer_header);
     RUN(test_forbidden);
     RUN(test_flush_outcome_and_delta);
+    RUN(test_role_in_record);
     RUN(test_bad_frames_isolated);
     RUN(test_http_endpoints);
     if (fl_test_failures)

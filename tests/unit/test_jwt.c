@@ -495,6 +495,28 @@ static void test_claim_types(void)
         snprintf(pay, sizeof pay, "{\"sub\":\"%s\",\"exp\":1700000100}", sub);
         ASSERT_EQ(claims_rc(keys, pay), UNAUTH);
     }
+    /* role: optional, 1-64 bytes of UTF-8 */
+    {
+        fl_claims_t c;
+        const char *ok = "{\"sub\":\"a\",\"exp\":1700000100,\"role\":\"admin\"}";
+        ASSERT_EQ(fl_jwt_claims_parse(ok, strlen(ok), &c, errstr, sizeof errstr), 0);
+        ASSERT_STR_EQ(c.role, "admin");
+        ok = "{\"sub\":\"a\",\"exp\":1700000100}";
+        ASSERT_EQ(fl_jwt_claims_parse(ok, strlen(ok), &c, errstr, sizeof errstr), 0);
+        ASSERT_STR_EQ(c.role, "");
+        char pay[256], role[80];
+        memset(role, 'r', 64);
+        role[64] = '\0';
+        snprintf(pay, sizeof pay, "{\"sub\":\"a\",\"exp\":1700000100,\"role\":\"%s\"}", role);
+        ASSERT_EQ(claims_rc(keys, pay), 0);
+        memset(role, 'r', 65);
+        role[65] = '\0';
+        snprintf(pay, sizeof pay, "{\"sub\":\"a\",\"exp\":1700000100,\"role\":\"%s\"}", role);
+        ASSERT_EQ(claims_rc(keys, pay), UNAUTH);
+        ASSERT_TRUE(strstr(errstr, "role") != NULL);
+    }
+    ASSERT_EQ(claims_rc(keys, "{\"sub\":\"a\",\"exp\":1700000100,\"role\":\"\"}"), UNAUTH);
+    ASSERT_EQ(claims_rc(keys, "{\"sub\":\"a\",\"exp\":1700000100,\"role\":7}"), UNAUTH);
     /* payload not an object */
     ASSERT_EQ(claims_rc(keys, "[]"), UNAUTH);
     ASSERT_EQ(claims_rc(keys, "null"), UNAUTH);

@@ -546,6 +546,7 @@ static void rnd_message(fl_arena_t *arena, int type, bool bad, fl_wire_msg_t *ms
             if (msg->u.rflush.gw.len > 255)
                 msg->u.rflush.gw.len = 255;
             msg->u.rflush.origin = rnd_u64(bad);
+            msg->u.rflush.role = rndn(2) ? FL_SLICE("editor") : (fl_slice_t){"", 0};
         }
         break;
     }
@@ -596,8 +597,11 @@ static int encode_both_ways(const fl_wire_msg_t *msg)
             bad = 2;
     }
     if (!bad && msg->type == FL_WT_REC_FLUSH) {
-        ra = fl_wire_encode_flush_record(&msg->u.rflush.flush, msg->u.rflush.gw,
-                                         msg->u.rflush.origin, &a, &alen, errstr, sizeof errstr);
+        ra = msg->u.rflush.role.len
+                 ? fl_wire_encode_rec_flush(&msg->u.rflush, &a, &alen, errstr, sizeof errstr)
+                 : fl_wire_encode_flush_record(&msg->u.rflush.flush, msg->u.rflush.gw,
+                                               msg->u.rflush.origin, &a, &alen, errstr,
+                                               sizeof errstr);
         if (ra != rb || (ra == 0 && (alen != blen || memcmp(a, b, alen) != 0)))
             bad = 3;
     }
@@ -1002,6 +1006,7 @@ static void test_direct_decode_edges(void)
         msg.u.rflush.flush = f;
         msg.u.rflush.gw = FL_SLICE("g");
         msg.u.rflush.origin = 1;
+        msg.u.rflush.role = (fl_slice_t){"", 0};
         ASSERT_EQ(fl_wire_encode_tree(&msg, FL_WIRE_MSGPACK, &enc, &len, errstr, sizeof errstr), 0);
         ASSERT_EQ(decode_both_ways(FL_WIRE_RECORD, enc, len, &rc), 0);
         accepted += rc == 0;
@@ -1046,6 +1051,8 @@ static void test_direct_decode_edges(void)
             msg.u.rflush.flush = f;
             msg.u.rflush.gw = FL_SLICE("g");
             msg.u.rflush.origin = 1;
+            msg.u.rflush.role = (fl_slice_t){"", 0};
+        msg.u.rflush.role = (fl_slice_t){"", 0};
             if (strcmp(cases[c].field, "doc") == 0)
                 msg.u.rflush.flush.doc = (fl_slice_t){big, (size_t)cases[c].what};
             else
@@ -1280,6 +1287,12 @@ static void rnd_any(fl_arena_t *arena, int type, fl_wire_msg_t *msg)
     case FL_WT_REC_CHECKPOINT:
         msg->u.checkpoint.partition = (uint32_t)(rnd() % ((uint64_t)INT32_MAX + 1));
         msg->u.checkpoint.events_offset = rnd_ok();
+        msg->u.checkpoint.nrules = rndn(3);
+        msg->u.checkpoint.rules =
+            fl_arena_alloc(arena, (msg->u.checkpoint.nrules + 1) * sizeof(fl_wire_rules_t));
+        for (uint32_t k = 0; k < msg->u.checkpoint.nrules; k++)
+            msg->u.checkpoint.rules[k] = (fl_wire_rules_t){
+                rnd_doc(arena, false), true, FL_SLICE("{\"rules\":[]}"), {"", 0}};
         break;
     case FL_WT_REC_RULES:
         msg->u.rules.prefix = rndn(3) ? rnd_doc(arena, false) : (fl_slice_t){"", 0};

@@ -93,13 +93,22 @@ int fl_ktest_produce_raw(rd_kafka_t *rk, const char *prefix, fl_topic_kind_t kin
 int fl_ktest_produce_flush(rd_kafka_t *rk, const char *prefix, const fl_flush_t *flush,
                            const char *user, const char *gw, uint64_t origin)
 {
+    return fl_ktest_produce_flush_role(rk, prefix, flush, user, NULL, gw, origin);
+}
+
+int fl_ktest_produce_flush_role(rd_kafka_t *rk, const char *prefix, const fl_flush_t *flush,
+                                const char *user, const char *role, const char *gw,
+                                uint64_t origin)
+{
+    fl_wire_rec_flush_t rec = {*flush, {gw, strlen(gw)}, origin, {"", 0}};
     fl_flush_t f = *flush;
     char *buf = NULL, errstr[256];
     size_t len;
     int rc;
-    f.user = (fl_slice_t){user, strlen(user)};
-    if (fl_wire_encode_flush_record(&f, (fl_slice_t){gw, strlen(gw)}, origin, &buf, &len, errstr,
-                                    sizeof errstr) != 0) {
+    f.user = rec.flush.user = (fl_slice_t){user, strlen(user)};
+    if (role)
+        rec.role = (fl_slice_t){role, strlen(role)};
+    if (fl_wire_encode_rec_flush(&rec, &buf, &len, errstr, sizeof errstr) != 0) {
         fprintf(stderr, "encode flush: %s\n", errstr);
         return -1;
     }

@@ -39,6 +39,11 @@ rd_kafka_t *fl_ktest_producer_dr(const char *bootstrap, fl_ktest_delivery_t *dr)
  * <prefix>.commands; raw variants produce arbitrary bytes. 0 or -1. */
 int fl_ktest_produce_flush(rd_kafka_t *rk, const char *prefix, const fl_flush_t *flush,
                            const char *user, const char *gw, uint64_t origin);
+/* As fl_ktest_produce_flush, with the connection's role in the record
+ * (NULL: none). */
+int fl_ktest_produce_flush_role(rd_kafka_t *rk, const char *prefix, const fl_flush_t *flush,
+                                const char *user, const char *role, const char *gw,
+                                uint64_t origin);
 int fl_ktest_produce_raw(rd_kafka_t *rk, const char *prefix, fl_topic_kind_t kind,
                          const char *key, size_t keylen, const void *val, size_t len);
 

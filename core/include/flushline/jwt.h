@@ -27,6 +27,7 @@
 
 #define FL_JWT_MAX_TOKEN 8192       /* bytes of the compact token */
 #define FL_JWT_MAX_PREFIXES 32      /* entries in each of read and write */
+#define FL_JWT_MAX_ROLE 64          /* bytes of the role claim */
 #define FL_JWT_MAX_STR 255          /* bytes of sub, of each prefix, of a kid */
 #define FL_JWT_DEFAULT_LEEWAY 30    /* seconds of clock skew allowed on exp and nbf */
 #define FL_JWT_MAX_LEEWAY 3600
@@ -74,6 +75,9 @@ size_t fl_jwt_keys_count(const fl_jwt_keys_t *keys);
 /* ---- claims -------------------------------------------------------------- */
 typedef struct fl_claims_s {
     char sub[FL_JWT_MAX_STR + 1]; /* the user id stamped into every record; NUL-terminated */
+    /* The role for rule sets (docs/auth.md), 1-64 bytes of UTF-8, or ""
+     * when the token has no role claim (the rule set's default role). */
+    char role[FL_JWT_MAX_ROLE + 1];
     int64_t exp;                  /* Unix seconds; required */
     int64_t nbf, iat;             /* Unix seconds; 0 when absent */
     uint32_t nread, nwrite;
@@ -109,7 +113,8 @@ int fl_jwt_verify(const fl_jwt_keys_t *keys, const char *token, size_t len, int6
  * keys; sub a string of 1-255 bytes of UTF-8; exp required, nbf and iat
  * optional, each an integer (or a number, floored) in 0..253402300799; read
  * and write, when present, arrays of at most 32 strings of 1-255 bytes of
- * UTF-8. Other claims are ignored. Returns 0 or -FL_CODE_UNAUTHORIZED.
+ * UTF-8; role, when present, a string of 1-64 bytes of UTF-8. Other claims
+ * are ignored. Returns 0 or -FL_CODE_UNAUTHORIZED.
  */
 int fl_jwt_claims_parse(const char *json, size_t len, fl_claims_t *out, char *errstr,
                         size_t errstr_size);

@@ -83,7 +83,10 @@ int fl_rules_check_doc(const fl_rules_t *rules, const fl_value_t *state, uint32_
 /* The values along a command's path, resolved once by
  * fl_rules_check_command (on the state before the command) and reused by
  * fl_rules_check_after, which refreshes only what the command can have
- * moved. Filled and read by the rules (rules_eval.c) only; the engine just carries it. */
+ * moved. Filled by the rules (rules_eval.c); the engine reads it only to
+ * find the location of a replace or incr whose whole path exists
+ * (nodes[ntok] is the target, nodes[ntok - 1] its container), so that
+ * under rules a path is looked up once. */
 typedef struct fl_rules_path_s {
     const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
     uint32_t ntok, nnodes;

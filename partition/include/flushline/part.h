@@ -17,9 +17,12 @@
  * - a document not in memory (a memory budget evicting cold documents to a
  *   local store) is found or loaded in fl_part_get / fl_part_get_or_create,
  *   the only ways in to a document;
- * - the rules in force of a partition (a rules record in commands, carried
- *   in snapshots and checkpoints) belong to fl_part_t beside events_next,
- *   set by the task and by the restore feed.
+ *
+ * The rule sets in force (schemas/RULES.md, section 3) belong to the
+ * partition: the task puts a rules record in force (and emits it to
+ * events), checkpoints carry them (fl_part_checkpoint_record), and the
+ * restore feed puts them back from the newest checkpoint and the rules
+ * records of events after it.
  *
  * @locality the thread that owns the partition (the processor's apply
  * thread, the CLI's main thread).
@@ -44,6 +47,8 @@
 /* fl_part_load_snapshot / _rec: the record was passed over (not selected,
  * older than what the document holds, a checkpoint or another record). */
 #define FL_PART_SKIPPED 1
+/* fl_part_event_decode_rules: the record is a rules record. */
+#define FL_PART_RULES 2
 
 typedef struct fl_part_doc_s {
     fl_doc_t *doc;
@@ -117,6 +122,26 @@ void fl_part_snapshot_done(fl_part_t *part);
 /* Marks ent snapshotted at its current version (clean). */
 void fl_part_doc_snapshotted(fl_part_doc_t *ent);
 
+/* ---- the rule sets in force ---------------------------------------------- */
+
+/* How many prefixes have a rule set in force. */
+uint32_t fl_part_rules_count(const fl_part_t *part);
+/*
+ * Puts a rules record in force (its set for its prefix, or removes the
+ * prefix's set when it has none). 0, FL_HISTORY_ERECORD (not a valid rule
+ * set: errstr says where; the sets in force are unchanged) or
+ * FL_HISTORY_ENOMEM (unchanged).
+ */
+int fl_part_rules_apply(fl_part_t *part, const fl_wire_rules_t *r, char *errstr,
+                        size_t errstr_size);
+/*
+ * The checkpoint record of this partition at events_offset, carrying the
+ * rule sets in force (encoded msgpack, *buf malloc'd; items in arena, which
+ * the caller resets). 0, FL_HISTORY_ENOMEM or FL_HISTORY_ERECORD (errstr).
+ */
+int fl_part_checkpoint_record(fl_part_t *part, int64_t events_offset, fl_arena_t *arena,
+                              char **buf, size_t *len, char *errstr, size_t errstr_size);
+
 /* ---- the restore feed ------------------------------------------------------ */
 
 /* Which snapshots to load: the newest (highest version; a later one of the
@@ -143,7 +168,8 @@ int fl_part_load_snapshot(fl_part_t *part, const fl_wire_snapshot_t *snap,
  * One record of the snapshots topic at offset: decodes it into arena
  * (reset here) and loads a snapshot (as above) or takes a checkpoint into
  * *checkpoint (the highest events_offset <= sel->max_offset seen; leave it
- * -1 before the first record). 0 (a snapshot was loaded), FL_PART_SKIPPED
+ * -1 before the first record) and puts its rule sets in force (replacing
+ * those in force). 0 (a snapshot was loaded), FL_PART_SKIPPED
  * (a checkpoint, another record, or a snapshot passed over),
  * FL_HISTORY_ERECORD (undecodable), FL_HISTORY_ESNAPSHOT or FL_HISTORY_ENOMEM;
  * errstr says why on an error.
@@ -176,20 +202,27 @@ int fl_part_replay_outcome(fl_part_t *part, const fl_outcome_t *o, int64_t offse
 
 /*
  * One record of the events topic: decodes it into arena (reset here). 0
- * with *o (in arena) for an outcome, FL_PART_SKIPPED for a sync reply (no
- * state change), FL_HISTORY_ERECORD ("undecodable record: ...", or not an
+ * with *o (in arena) for an outcome, FL_PART_SKIPPED for a sync reply or a
+ * rules record (no state change), FL_HISTORY_ERECORD ("undecodable record: ...", or not an
  * events record: errstr says why) or FL_HISTORY_ENOMEM. Every reader of events takes
  * records through it.
  */
 int fl_part_event_decode(const void *payload, size_t len, fl_arena_t *arena,
                          const fl_outcome_t **o, char *errstr, size_t errstr_size);
+/* As fl_part_event_decode, where a rules record (the processor's copy of
+ * one it put in force) gives FL_PART_RULES with *rules (in arena) when rules
+ * is not NULL; fl_part_event_decode passes over it (FL_PART_SKIPPED). */
+int fl_part_event_decode_rules(const void *payload, size_t len, fl_arena_t *arena,
+                               const fl_outcome_t **o, const fl_wire_rules_t **rules,
+                               char *errstr, size_t errstr_size);
 /* Why outcome o did not replay (err: FL_HISTORY_ECHAIN, _EDELTA, other). */
 void fl_part_replay_why(const fl_outcome_t *o, int err, char *why, size_t why_size);
 
 /*
  * One record of the events topic at offset: decodes it into arena (reset
  * here) and replays an outcome (as above); a sync reply changes nothing
- * (FL_PART_SKIPPED). FL_HISTORY_ERECORD (undecodable or not an events
+ * (FL_PART_SKIPPED); a rules record is put in force (fl_part_rules_apply:
+ * FL_PART_SKIPPED, or its error). FL_HISTORY_ERECORD (undecodable or not an events
  * record), else as fl_part_replay_outcome; errstr says why on an error.
  * *o (may be NULL) gets the decoded outcome (in arena).
  */

@@ -3,9 +3,13 @@
  * task: the processor's work on one record of the commands topic, as a pure
  * function of a partition's documents and the record (Kafka Streams calls
  * this a stream task). A flush is applied by the engine and answered with
- * an outcome record; a sync is answered from the document's window (the
- * deltas since the gateway's version) or with the state; anything else is
- * a bad record, skipped with a reason. The records to emit come back as a
+ * an outcome record, under the rule set in force for its document
+ * (fl_doc_apply_rules, with the role the record carries); a sync is
+ * answered from the document's window (the deltas since the gateway's
+ * version) or with the state; a rules record puts its rule set in force
+ * from here on and is copied to events (where a restore finds it), or is
+ * skipped with a reason when it is not a valid rule set (the sets in force
+ * stay); anything else is a bad record, skipped with a reason. The records to emit come back as a
  * small list that the caller produces to the events partition of the same
  * number, in order. The window, the dirty flags and the snapshot-due
  * bookkeeping are updated here.
@@ -15,8 +19,7 @@
  * processor's outcomes byte for byte.
  *
  * Pure: no Kafka, no clock (the record's timestamp is the server stamp), no
- * logging. A rules record (the rules in force of a partition) would be one
- * more kind here.
+ * logging.
  *
  * @locality the thread that owns the partition.
  */
@@ -41,6 +44,7 @@ typedef enum fl_task_kind_e {
     FL_TASK_FLUSH = 1, /* a flush, answered with an outcome */
     FL_TASK_SYNC,      /* a sync, answered with a sync reply (unless no_sync_replies) */
     FL_TASK_BAD,       /* a bad record, skipped: see reason */
+    FL_TASK_RULES,     /* a rules record: in force and emitted, or rules_bad */
 } fl_task_kind_t;
 
 /* At most this many records come out of one record. */
@@ -65,7 +69,10 @@ typedef struct fl_task_out_s {
     bool duplicate;           /* answered from the dedup table */
     uint32_t napplied, nrejected;
     bool created;             /* the document was new to the partition */
-    /* FL_TASK_BAD */
+    /* FL_TASK_RULES: the record was undecodable (under the rules key) or
+     * not a valid rule set: skipped, nothing emitted, see reason */
+    bool rules_bad;
+    /* FL_TASK_BAD, rules_bad */
     char reason[256];
 } fl_task_out_t;
 
@@ -90,7 +97,8 @@ enum {
  * fl_task_out_release when not produced), the counts; FL_TASK_BAD with
  * out->reason for an undecodable record, a record type that does not
  * belong in commands, or a flush whose key is not its document (nothing
- * changed, nothing to emit). A negative FL_TASK_E* error with out->reason:
+ * changed, nothing to emit); FL_TASK_RULES with rules_bad and out->reason
+ * for a rules record that is skipped. A negative FL_TASK_E* error with out->reason:
  * nothing to emit; the document may have moved (the caller aborts and
  * restores).
  */

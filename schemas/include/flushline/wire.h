@@ -183,7 +183,13 @@ typedef struct fl_wire_rec_flush_s {
                          timestamp: set by the consumer, never encoded */
     fl_slice_t gw;
     uint64_t origin;
+    /* The connection's role for rule sets (the token's `role` claim,
+     * docs/auth.md), "role" in the record, omitted when empty: empty is the
+     * rule set's default role (records before roles carry none). */
+    fl_slice_t role;
 } fl_wire_rec_flush_t;
+
+#define FL_WIRE_ROLE_MAX 64
 
 typedef struct fl_wire_sync_s {
     fl_slice_t doc;
@@ -234,10 +240,18 @@ typedef struct fl_wire_changed_s {
  * and produced to that partition explicitly: every document with an event
  * below events_offset in this partition of the events topic has a snapshot
  * that reflects it, so a restore reads events from events_offset on. */
+typedef struct fl_wire_rules_s fl_wire_rules_t;
 typedef struct fl_wire_checkpoint_s {
     uint32_t partition;
     uint64_t events_offset;
+    /* The rule sets in force at events_offset (schemas/RULES.md, section 3):
+     * "rules", an array of {prefix, rules}, omitted when empty (no rule
+     * set in force; checkpoints before rules carry none). */
+    uint32_t nrules;
+    fl_wire_rules_t *rules;
 } fl_wire_checkpoint_t;
+
+#define FL_WIRE_CHECKPOINT_MAX_RULES 1024
 
 /* The record key of checkpoints: not valid UTF-8, so never a document id. */
 #define FL_WIRE_CHECKPOINT_KEY ((fl_slice_t){"\xff" "checkpoint", 11})
@@ -247,12 +261,12 @@ typedef struct fl_wire_checkpoint_s {
  * documents whose id starts with prefix are applied under the rule set in
  * rules (the JSON text, not parsed here), or without one when has_rules is
  * false. id says who published it (audit; may be empty). */
-typedef struct fl_wire_rules_s {
+struct fl_wire_rules_s {
     fl_slice_t prefix; /* 0-255 bytes UTF-8 */
     bool has_rules;
     fl_slice_t rules;  /* JSON text, at most FL_WIRE_RULES_MAX bytes */
     fl_slice_t id;     /* <= 255 bytes */
-} fl_wire_rules_t;
+};
 
 #define FL_WIRE_RULES_MAX (256u * 1024u)
 /* The record key of rules records: not valid UTF-8, so never a document id. */
@@ -317,6 +331,9 @@ int fl_wire_pack(msgpack_packer *pk, const fl_wire_msg_t *msg, char *errstr, siz
  * exactly *outlen bytes (no slack: callers may keep it, e.g. a window). */
 int fl_wire_encode_flush_record(const fl_flush_t *flush, fl_slice_t gw, uint64_t origin,
                                 char **out, size_t *outlen, char *errstr, size_t errstr_size);
+/* A flush record with every field of rec (the role included). */
+int fl_wire_encode_rec_flush(const fl_wire_rec_flush_t *rec, char **out, size_t *outlen,
+                             char *errstr, size_t errstr_size);
 int fl_wire_encode_outcome_record(const fl_outcome_t *outcome, fl_slice_t gw, uint64_t origin,
                                   char **out, size_t *outlen, char *errstr, size_t errstr_size);
 int fl_wire_decode_record(const char *buf, size_t len, fl_arena_t *arena, fl_wire_msg_t *msg,
