@@ -11,6 +11,7 @@
  */
 #include <malloc.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "fl_gen.h"
 #include "fl_test.h"
