@@ -170,7 +170,8 @@ test('two pages make 100 edits each at the same time and converge to the process
   // who is here, who is typing, version and connection state on screen
   assert.match(await a.page.locator('#people').innerText(), /bob/);
   assert.equal(await a.page.locator('#status').innerText(), 'ready');
-  assert.equal(await a.page.locator('#version').innerText(), `v${version}`);
+  // the header re-renders on its own frame, after the state it shows
+  await a.page.waitForFunction((v) => document.getElementById('version').textContent === v, `v${version}`, { timeout: 10000 });
   await b.page.locator('.card .title').first().click();
   await b.page.locator('.card input').first().press('x');
   await a.page.waitForFunction(() => /bob typing/.test(document.getElementById('typing').textContent), null, { timeout: 10000 });
