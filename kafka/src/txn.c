@@ -59,13 +59,23 @@ int fl_txn_classify(const rd_kafka_error_t *err)
 rd_kafka_t *fl_txn_producer_new(const fl_txn_producer_spec_t *spec, char *errstr,
                                 size_t errstr_size)
 {
-    char tmo[32], linger[32];
+    char tmo[32], msgtmo[32], linger[32];
+    /* A message not acknowledged within 10 s (or the transaction timeout,
+     * when shorter) fails its transaction, which is aborted and re-run. Left
+     * at librdkafka's default (the transaction timeout), a produce request
+     * lost to a broker outage held the abort after it for up to that long:
+     * 47 s after a 13 s pause with a 60 s transaction timeout. */
+    int64_t msg_ms = spec->transaction_timeout_ms > 0 && spec->transaction_timeout_ms < 10000
+                         ? spec->transaction_timeout_ms
+                         : 10000;
     snprintf(tmo, sizeof tmo, "%lld", (long long)spec->transaction_timeout_ms);
+    snprintf(msgtmo, sizeof msgtmo, "%lld", (long long)msg_ms);
     snprintf(linger, sizeof linger, "%d", spec->linger_ms);
     const fl_kafka_kv_t defaults[] = {
         {"transactional.id", spec->transactional_id},
         {"enable.idempotence", "true"},
         {"transaction.timeout.ms", spec->transaction_timeout_ms > 0 ? tmo : NULL},
+        {"message.timeout.ms", msgtmo},
         {"linger.ms", linger},
         {"message.max.bytes", "8388608"},
         {"compression.codec", "lz4"},
