@@ -82,7 +82,7 @@ static int start_gateway_kafka(void)
         fprintf(stderr, "gw_kafka_new: %s\n", errstr);
         return -1;
     }
-    gw_parts_io_t io = {kafka, io_assign, io_produce};
+    gw_parts_io_t io = {.ctx = kafka, .assign = io_assign, .produce = io_produce};
     if (!(parts = gw_parts_new(PARTITIONS, 30000000, &io, &pcbs, origins)))
         return -1;
     return 0;
