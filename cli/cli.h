@@ -57,10 +57,18 @@ typedef struct fl_cli_common_s {
      .offset = offsetof(cfgtype, quiet), .flags = FL_CONFIG_SWITCH,                               \
      .doc = "No progress lines on stderr."}
 
-/* The end of a subcommand's table, after program, usage and summary:
- * entries_ (an array), whether it takes -X, and cli mode. */
-#define FL_CLI_OPTIONS(entries_, kafka_)                                                          \
-    .entries = (entries_), .count = FL_CONFIG_COUNT(entries_), .kafka = (kafka_), .cli = true
+/* Defines a subcommand's option table `const fl_config_table_t name_` in cli
+ * mode: the program "flushline " words_ (e.g. "rules put"), the synopsis
+ * usage_ after it (NULL: none), entries_ (an array), whether it takes -X, and
+ * the summary --help prints under the usage line. */
+#define FL_CLI_TABLE(name_, words_, usage_, entries_, kafka_, summary_)                           \
+    const fl_config_table_t name_ = {.program = "flushline " words_,                              \
+                                     .usage = (usage_),                                           \
+                                     .summary = (summary_),                                       \
+                                     .entries = (entries_),                                       \
+                                     .count = FL_CONFIG_COUNT(entries_),                          \
+                                     .kafka = (kafka_),                                           \
+                                     .cli = true}
 
 /* A command with subcommands of its own (and flushline itself): names,
  * their entry points (argv[0] the subcommand's name) and a summary line

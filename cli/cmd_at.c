@@ -49,15 +49,11 @@ static const fl_config_entry_t entries[] = {
     FL_CLI_QUIET_ENTRY(at_opts_t),
 };
 
-const fl_config_table_t fl_cmd_at_options = {
-    .program = "flushline at",
-    .usage = "--doc ID (--version V | --time T)",
-    .summary = "Prints the document at version V, or after its last outcome stamped at or "
-               "before T (the outcome's ts: the time the flush reached Kafka), as {doc, version, "
-               "chain, digest, partition, offset, ts, state}. Exit 1 when the document has no "
-               "history or never reached V.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_at_options, "at", "--doc ID (--version V | --time T)", entries, true,
+             "Prints the document at version V, or after its last outcome stamped at or "
+             "before T (the outcome's ts: the time the flush reached Kafka), as {doc, version, "
+             "chain, digest, partition, offset, ts, state}. Exit 1 when the document has no "
+             "history or never reached V.");
 
 static bool at_should_stop(void *opaque)
 {

@@ -169,17 +169,14 @@ static const fl_config_entry_t entries[] = {
     FL_CLI_QUIET_ENTRY(bench_opts_t),
 };
 
-const fl_config_table_t fl_cmd_bench_options = {
-    .program = "flushline bench",
-    .usage = "--gateway HOST:PORT[,HOST:PORT...] (--token T | --key FILE)",
-    .summary = "Load generator: writers send flushes through the gateways (clients spread over "
-               "them round-robin), subscribers count deltas. Prints a progress line on stderr "
-               "every second and the results at the end: throughput, latency percentiles "
-               "flush->outcome and flush->delta (from the scheduled send time), nacks by code, "
-               "reconnects, flushes pending. Exit 0 when every flush was acknowledged, 1 "
-               "otherwise, 2 on bad flags.",
-    FL_CLI_OPTIONS(entries, false),
-};
+FL_CLI_TABLE(fl_cmd_bench_options, "bench",
+             "--gateway HOST:PORT[,HOST:PORT...] (--token T | --key FILE)", entries, false,
+             "Load generator: writers send flushes through the gateways (clients spread over "
+             "them round-robin), subscribers count deltas. Prints a progress line on stderr "
+             "every second and the results at the end: throughput, latency percentiles "
+             "flush->outcome and flush->delta (from the scheduled send time), nacks by code, "
+             "reconnects, flushes pending. Exit 0 when every flush was acknowledged, 1 "
+             "otherwise, 2 on bad flags.");
 
 static int parse_gateways(bench_t *b, const char *list)
 {

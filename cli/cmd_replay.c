@@ -51,14 +51,11 @@ static const fl_config_entry_t entries[] = {
     FL_CLI_QUIET_ENTRY(replay_opts_t),
 };
 
-const fl_config_table_t fl_cmd_replay_options = {
-    .program = "flushline replay",
-    .summary = "Rebuilds documents from the events topic and prints one line per applied "
-               "outcome: {doc, version, chain, digest, offset, partition, ts, user, client_id, "
-               "seq, applied} (+ state). Ranges start mid-history from the newest snapshot at or "
-               "before the start; offsets and times refer to <prefix>.events.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_replay_options, "replay", NULL, entries, true,
+             "Rebuilds documents from the events topic and prints one line per applied "
+             "outcome: {doc, version, chain, digest, offset, partition, ts, user, client_id, "
+             "seq, applied} (+ state). Ranges start mid-history from the newest snapshot at or "
+             "before the start; offsets and times refer to <prefix>.events.");
 
 typedef struct replay_s {
     int64_t start;

@@ -57,17 +57,13 @@ static const fl_config_entry_t entries[] = {
     FL_CLI_QUIET_ENTRY(reprocess_opts_t),
 };
 
-const fl_config_table_t fl_cmd_reprocess_options = {
-    .program = "flushline reprocess",
-    .usage = "--to-prefix NEW",
-    .summary = "Re-runs <prefix>.commands through this engine into the topic set NEW (created "
-               "with the same partition count), exactly once: outcomes to NEW.events in "
-               "transactions that also commit the consumed offsets for the group "
-               "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots. Run it "
-               "again after an interruption: it resumes where it stopped. Records written to "
-               "commands after the start are left for the next run.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_reprocess_options, "reprocess", "--to-prefix NEW", entries, true,
+             "Re-runs <prefix>.commands through this engine into the topic set NEW (created "
+             "with the same partition count), exactly once: outcomes to NEW.events in "
+             "transactions that also commit the consumed offsets for the group "
+             "flushline-reprocess-NEW, then snapshots and checkpoints to NEW.snapshots. Run it "
+             "again after an interruption: it resumes where it stopped. Records written to "
+             "commands after the start are left for the next run.");
 
 typedef struct re_s {
     fl_hist_t *src;           /* source: reads commands, carries the group */

@@ -60,14 +60,11 @@ static const fl_config_entry_t put_entries[] = {
      .metavar = "TEXT", .doc = "Who publishes (kept in the record for the audit, <= 255 bytes)."},
 };
 
-const fl_config_table_t fl_cmd_rules_put_options = {
-    .program = "flushline rules put",
-    .usage = "FILE --doc-prefix P | --doc-prefix P --remove",
-    .summary = "Validates FILE (errors name the JSON path of the problem; exit 1) and publishes "
-               "a rules record to every partition of <prefix>.commands in one transaction, so "
-               "that every partition applies the rule set from the same point of its log on.",
-    FL_CLI_OPTIONS(put_entries, true),
-};
+FL_CLI_TABLE(fl_cmd_rules_put_options, "rules put", "FILE --doc-prefix P | --doc-prefix P --remove",
+             put_entries, true,
+             "Validates FILE (errors name the JSON path of the problem; exit 1) and publishes "
+             "a rules record to every partition of <prefix>.commands in one transaction, so "
+             "that every partition applies the rule set from the same point of its log on.");
 
 static const fl_config_entry_t get_entries[] = {
     {.name = "doc-prefix", .type = FL_CONFIG_STRING, .offset = F(doc_prefix),
@@ -76,26 +73,18 @@ static const fl_config_entry_t get_entries[] = {
     FL_CLI_COMMON_ENTRIES(rules_opts_t),
 };
 
-const fl_config_table_t fl_cmd_rules_get_options = {
-    .program = "flushline rules get",
-    .usage = "P",
-    .summary = "Prints the rule set in force for document-id prefix P (exactly P) as read back "
-               "from the commands log: {prefix, offset, id, rules}. Exit 1 when P has none.",
-    FL_CLI_OPTIONS(get_entries, true),
-};
+FL_CLI_TABLE(fl_cmd_rules_get_options, "rules get", "P", get_entries, true,
+             "Prints the rule set in force for document-id prefix P (exactly P) as read back "
+             "from the commands log: {prefix, offset, id, rules}. Exit 1 when P has none.");
 
 static const fl_config_entry_t list_entries[] = {
     FL_CLI_COMMON_ENTRIES(rules_opts_t),
 };
 
-const fl_config_table_t fl_cmd_rules_list_options = {
-    .program = "flushline rules list",
-    .usage = "",
-    .summary = "Lists the rule sets in force, one JSON line per prefix: {prefix, offset, id, "
-               "rules (count), bytes}. Bad rules records in the log are reported on stderr with "
-               "their offset and skipped, as the processor skips them.",
-    FL_CLI_OPTIONS(list_entries, true),
-};
+FL_CLI_TABLE(fl_cmd_rules_list_options, "rules list", "", list_entries, true,
+             "Lists the rule sets in force, one JSON line per prefix: {prefix, offset, id, "
+             "rules (count), bytes}. Bad rules records in the log are reported on stderr with "
+             "their offset and skipped, as the processor skips them.");
 
 static const fl_config_entry_t check_entries[] = {
     {.name = "file", .type = FL_CONFIG_STRING, .offset = F(file),
@@ -108,15 +97,11 @@ static const fl_config_entry_t check_entries[] = {
     FL_CLI_QUIET_ENTRY(rules_opts_t),
 };
 
-const fl_config_table_t fl_cmd_rules_check_options = {
-    .program = "flushline rules check",
-    .usage = "FILE --doc-prefix P",
-    .summary = "Dry run: validates FILE, rebuilds the current state of every document whose id "
-               "starts with P (snapshots and events, as `at` does) and prints one JSON line "
-               "{doc, version, rule, where} per location that breaks a constraint of FILE. "
-               "Exit 0 when none does, 1 when some do (or FILE is invalid).",
-    FL_CLI_OPTIONS(check_entries, true),
-};
+FL_CLI_TABLE(fl_cmd_rules_check_options, "rules check", "FILE --doc-prefix P", check_entries, true,
+             "Dry run: validates FILE, rebuilds the current state of every document whose id "
+             "starts with P (snapshots and events, as `at` does) and prints one JSON line "
+             "{doc, version, rule, where} per location that breaks a constraint of FILE. "
+             "Exit 0 when none does, 1 when some do (or FILE is invalid).");
 
 static void help(FILE *out)
 {

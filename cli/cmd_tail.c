@@ -37,14 +37,10 @@ static const fl_config_entry_t entries[] = {
      .flags = FL_CONFIG_SWITCH, .doc = "Also outcomes that applied nothing."},
 };
 
-const fl_config_table_t fl_cmd_tail_options = {
-    .program = "flushline tail",
-    .usage = "--doc ID",
-    .summary = "Follows a document's outcomes in the events topic and prints one JSON line "
-               "each: {doc, version, version_before, user, ts, time, client_id, seq, code, dup?, "
-               "commands, results, chain, partition, offset}. Runs until Ctrl-C.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_tail_options, "tail", "--doc ID", entries, true,
+             "Follows a document's outcomes in the events topic and prints one JSON line "
+             "each: {doc, version, version_before, user, ts, time, client_id, seq, code, dup?, "
+             "commands, results, chain, partition, offset}. Runs until Ctrl-C.");
 
 typedef struct tail_s {
     fl_slice_t doc;

@@ -94,15 +94,12 @@ static const fl_config_entry_t keygen_entries[] = {
      .doc = "Overwrite existing files."},
 };
 
-const fl_config_table_t fl_cmd_token_keygen_options = {
-    .program = "flushline token keygen",
-    .usage = "--type ed25519|hs256 --out PATH",
-    .summary = "Writes a signing key file PATH (mode 0600). For ed25519 also writes PATH.pub, "
-               "the public key alone: give that one to gateways (--jwt.keys PATH.pub) and keep "
-               "PATH where tokens are minted. An hs256 key is a shared secret: the gateway "
-               "needs PATH itself.",
-    FL_CLI_OPTIONS(keygen_entries, false),
-};
+FL_CLI_TABLE(fl_cmd_token_keygen_options, "token keygen", "--type ed25519|hs256 --out PATH",
+             keygen_entries, false,
+             "Writes a signing key file PATH (mode 0600). For ed25519 also writes PATH.pub, "
+             "the public key alone: give that one to gateways (--jwt.keys PATH.pub) and keep "
+             "PATH where tokens are minted. An hs256 key is a shared secret: the gateway "
+             "needs PATH itself.");
 
 /* ---- mint ---- */
 
@@ -141,12 +138,10 @@ static const fl_config_entry_t mint_entries[] = {
      .doc = "Mint as if the time were UNIX seconds (tests, pre-minting); default: the clock."},
 };
 
-const fl_config_table_t fl_cmd_token_mint_options = {
-    .program = "flushline token mint",
-    .usage = "--key PATH --sub USER [--role ROLE] [--read PREFIX]... [--write PREFIX]...",
-    .summary = "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.",
-    FL_CLI_OPTIONS(mint_entries, false),
-};
+FL_CLI_TABLE(fl_cmd_token_mint_options, "token mint",
+             "--key PATH --sub USER [--role ROLE] [--read PREFIX]... [--write PREFIX]...",
+             mint_entries, false,
+             "Prints a JWT signed with the key file PATH (from `token keygen`) on stdout.");
 
 /* ---- verify ---- */
 
@@ -170,13 +165,10 @@ static const fl_config_entry_t verify_entries[] = {
      .check = check_seconds, .doc = "Clock skew allowed on exp and nbf."},
 };
 
-const fl_config_table_t fl_cmd_token_verify_options = {
-    .program = "flushline token verify",
-    .usage = "--keys PATH[,PATH...] [TOKEN|-]",
-    .summary = "Checks a token as a gateway does and prints its claims as JSON. Exit 1 with "
-               "the reason when it is refused.",
-    FL_CLI_OPTIONS(verify_entries, false),
-};
+FL_CLI_TABLE(fl_cmd_token_verify_options, "token verify", "--keys PATH[,PATH...] [TOKEN|-]",
+             verify_entries, false,
+             "Checks a token as a gateway does and prints its claims as JSON. Exit 1 with "
+             "the reason when it is refused.");
 
 /* Writes len bytes to path, creating it with mode (exclusive unless force). */
 static int write_file(const char *path, const char *data, size_t len, mode_t mode, bool force)

@@ -38,13 +38,9 @@ static const fl_config_entry_t entries[] = {
      .min = 100, .max = 600000, .metavar = "MS", .doc = "Admin API timeout."},
 };
 
-const fl_config_table_t fl_cmd_topics_options = {
-    .program = "flushline topics",
-    .usage = "create|describe",
-    .summary = "Creates the deployment's four topics with the right settings, or checks "
-               "existing ones against what is expected.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_topics_options, "topics", "create|describe", entries, true,
+             "Creates the deployment's four topics with the right settings, or checks "
+             "existing ones against what is expected.");
 
 static void print_states(const fl_topic_state_t st[FL_TOPIC__COUNT])
 {

@@ -36,14 +36,11 @@ static const fl_config_entry_t entries[] = {
     FL_CLI_QUIET_ENTRY(verify_opts_t),
 };
 
-const fl_config_table_t fl_cmd_verify_options = {
-    .program = "flushline verify",
-    .summary = "Rebuilds every document from the events topic and checks chain hashes, "
-               "contiguous versions, one outcome per (client_id, seq), and every snapshot record "
-               "(digest and chain at its version). Exit 0 with a summary, or 1 naming the first "
-               "mismatch: topic, partition, offset, document, version, what differs.",
-    FL_CLI_OPTIONS(entries, true),
-};
+FL_CLI_TABLE(fl_cmd_verify_options, "verify", NULL, entries, true,
+             "Rebuilds every document from the events topic and checks chain hashes, "
+             "contiguous versions, one outcome per (client_id, seq), and every snapshot record "
+             "(digest and chain at its version). Exit 0 with a summary, or 1 naming the first "
+             "mismatch: topic, partition, offset, document, version, what differs.");
 
 /* ---- snapshots seen in pass 1 ------------------------------------------ */
 
