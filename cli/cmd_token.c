@@ -46,28 +46,28 @@ static int check_seconds(const void *field, char *errstr, size_t errstr_size)
     return 0;
 }
 
-/* sub, each --read/--write prefix: 1-255 bytes of UTF-8. */
-static int check_claim_str(const void *field, char *errstr, size_t errstr_size)
+/* A string claim: 1-max bytes of UTF-8. */
+static int check_utf8_claim(const void *field, int max, char *errstr, size_t errstr_size)
 {
     const char *s = *(const char *const *)field;
     size_t len = strlen(s);
-    if (len == 0 || len > FL_JWT_MAX_STR || !fl_utf8_valid(s, len)) {
-        snprintf(errstr, errstr_size, "takes 1-%d bytes of UTF-8", FL_JWT_MAX_STR);
+    if (len == 0 || len > (size_t)max || !fl_utf8_valid(s, len)) {
+        snprintf(errstr, errstr_size, "takes 1-%d bytes of UTF-8", max);
         return -1;
     }
     return 0;
 }
 
+/* sub, each --read/--write prefix: 1-255 bytes of UTF-8. */
+static int check_claim_str(const void *field, char *errstr, size_t errstr_size)
+{
+    return check_utf8_claim(field, FL_JWT_MAX_STR, errstr, errstr_size);
+}
+
 /* role: 1-64 bytes of UTF-8. */
 static int check_role(const void *field, char *errstr, size_t errstr_size)
 {
-    const char *s = *(const char *const *)field;
-    size_t len = strlen(s);
-    if (len == 0 || len > FL_JWT_MAX_ROLE || !fl_utf8_valid(s, len)) {
-        snprintf(errstr, errstr_size, "takes 1-%d bytes of UTF-8", FL_JWT_MAX_ROLE);
-        return -1;
-    }
-    return 0;
+    return check_utf8_claim(field, FL_JWT_MAX_ROLE, errstr, errstr_size);
 }
 
 /* ---- keygen ---- */
