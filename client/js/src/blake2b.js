@@ -8,8 +8,8 @@ const IV = new Uint32Array([
   0xade682d1, 0x510e527f, 0x2b3e6c1f, 0x9b05688c, 0xfb41bd6b, 0x1f83d9ab, 0x137e2179, 0x5be0cd19,
 ]);
 
-// Message word schedule (RFC 7693 section 2.7), rounds 10 and 11 repeat 0 and 1;
-// doubled because each word takes two slots of m.
+// Message word schedule (RFC 7693 section 2.7): round r uses row r mod 10 (rounds
+// 10 and 11 take rows 0 and 1 again); doubled because each word takes two slots of m.
 const SIGMA = [
   0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
   14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
@@ -21,8 +21,6 @@ const SIGMA = [
   13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10,
   6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5,
   10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0,
-  0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-  14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3,
 ].map((x) => x * 2);
 
 const v = new Uint32Array(32);
@@ -67,7 +65,7 @@ function compress(h, block, t, last) {
     m[i] = block[o] | (block[o + 1] << 8) | (block[o + 2] << 16) | (block[o + 3] << 24);
   }
   for (let r = 0; r < 12; r++) {
-    const s = r * 16;
+    const s = (r % 10) * 16;
     G(0, 8, 16, 24, SIGMA[s], SIGMA[s + 1]);
     G(2, 10, 18, 26, SIGMA[s + 2], SIGMA[s + 3]);
     G(4, 12, 20, 28, SIGMA[s + 4], SIGMA[s + 5]);
