@@ -9,6 +9,31 @@
 
 #include "flushline/value.h"
 
+/* The length of the sequence lead byte c begins; 0 for a byte that begins
+ * none (a continuation byte, C0/C1 (overlong), F5..FF). */
+static size_t seq_len(unsigned c)
+{
+    if (c < 0xc2 || c > 0xf4)
+        return 0;
+    return c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/* Whether the len - 1 bytes after the lead byte p[0] are continuation bytes,
+ * the second within the range the lead byte allows: E0 and F0 would be
+ * overlong below A0 and 90, ED above 9F a UTF-16 surrogate, F4 above 8F
+ * past U+10FFFF. */
+static bool valid_tail(const unsigned char *p, size_t len)
+{
+    unsigned lo = p[0] == 0xe0 ? 0xa0 : p[0] == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = p[0] == 0xed ? 0x9f : p[0] == 0xf4 ? 0x8f : 0xbf;
+    if (p[1] < lo || p[1] > hi)
+        return false;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return false;
+    return true;
+}
+
 bool fl_utf8_valid(const char *s, size_t n)
 {
     if (n == 0)
@@ -27,32 +52,12 @@ bool fl_utf8_valid(const char *s, size_t n)
         c = *p;
         if (c < 0x80) {
             p++;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            if (end - p < 2 || (p[1] & 0xc0) != 0x80)
-                return false;
-            p += 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            unsigned lo = 0x80, hi = 0xbf;
-            if (c == 0xe0)
-                lo = 0xa0; /* overlong */
-            else if (c == 0xed)
-                hi = 0x9f; /* surrogates */
-            if (end - p < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80)
-                return false;
-            p += 3;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            unsigned lo = 0x80, hi = 0xbf;
-            if (c == 0xf0)
-                lo = 0x90; /* overlong */
-            else if (c == 0xf4)
-                hi = 0x8f; /* > U+10FFFF */
-            if (end - p < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xc0) != 0x80 ||
-                (p[3] & 0xc0) != 0x80)
-                return false;
-            p += 4;
-        } else {
-            return false; /* continuation byte, C0/C1, F5..FF */
+            continue;
         }
+        size_t len = seq_len(c);
+        if (len == 0 || (size_t)(end - p) < len || !valid_tail(p, len))
+            return false;
+        p += len;
     }
     return true;
 }
