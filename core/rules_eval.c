@@ -46,10 +46,15 @@ static size_t toks_prefix(fl_slice_t ptr, const fl_rules_toks_t *tk, uint32_t k)
     return k < tk->n ? (size_t)(tk->t[k].ptr - 1 - ptr.ptr) : ptr.len;
 }
 
+/* Byte equality of two short strings (segments, tokens, roles): most
+ * differ in length or first byte, and one-byte ones need no memcmp call. */
 static bool seg_eq(fl_slice_t a, fl_slice_t t)
 {
-    return a.len == t.len &&
-           (a.len == 0 || (a.ptr[0] == t.ptr[0] && memcmp(a.ptr, t.ptr, a.len) == 0));
+    if (a.len != t.len)
+        return false;
+    if (a.len == 0)
+        return true;
+    return a.ptr[0] == t.ptr[0] && (a.len == 1 || memcmp(a.ptr + 1, t.ptr + 1, a.len - 1) == 0);
 }
 
 /* Do the first m tokens match the first m segments of pat ("*" any)? */
@@ -168,7 +173,9 @@ static bool cond_holds(const cond_t *c, fl_slice_t role, const fl_flush_t *flush
         return false; /* a missing target or value fails every condition */
     bool eq;
     if (c->var == V_LIT) {
-        eq = fl_value_equal(v, &c->lit);
+        /* different types are never equal; ints (the common literal) inline */
+        eq = v->type == c->lit.type &&
+             (v->type == FL_INT ? v->u.i == c->lit.u.i : fl_value_equal(v, &c->lit));
     } else {
         fl_slice_t s = c->var == V_USER ? flush->user : role;
         eq = v->type == FL_STR && v->len == s.len && (s.len == 0 || memcmp(v->u.str, s.ptr, s.len) == 0);
