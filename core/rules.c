@@ -4,8 +4,9 @@
  * evaluation is in rules_eval.c, schema checks in rules_schema.c, the
  * catalogue in rules_catalog.c. Everything a
  * compiled set holds lives in one arena; patterns are pre-split into
- * escaped segments so matching a command path is a walk over its bytes
- * with no allocation. Keep in step with RULES.md and client/js/src/rules.js.
+ * escaped segments, compared with a command path's tokens (split once per
+ * command) with no allocation, and the rules are indexed by kind. Keep in
+ * step with RULES.md and client/js/src/rules.js.
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -780,6 +781,25 @@ static void get_rules(pctx_t *p, const json_t *rules, fl_rules_t *rs)
     }
 }
 
+/* The rules of each kind in their order, so that each evaluation step
+ * looks only at its own (0 or an error left in p). */
+static int index_kinds(pctx_t *p, fl_rules_t *rs)
+{
+    const rule_t **lists[3];
+    uint32_t counts[3] = {rs->nallow, rs->nconstraint, rs->nstamp}, fill[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++)
+        if (!(lists[k] = palloc(p, (counts[k] ? counts[k] : 1) * sizeof(rule_t *))))
+            return p->err;
+    for (uint32_t i = 0; i < rs->n; i++) {
+        uint8_t k = rs->rules[i].kind; /* R_ALLOW, R_CONSTRAINT, R_STAMP */
+        lists[k][fill[k]++] = &rs->rules[i];
+    }
+    rs->allows = lists[R_ALLOW];
+    rs->constraints = lists[R_CONSTRAINT];
+    rs->stamps = lists[R_STAMP];
+    return 0;
+}
+
 int fl_rules_parse(const char *json, size_t len, fl_rules_t **out, char *errstr,
                    size_t errstr_size)
 {
@@ -831,7 +851,7 @@ int fl_rules_parse(const char *json, size_t len, fl_rules_t **out, char *errstr,
     size_t old = push_key(&p, "rules");
     get_rules(&p, rules, rs);
     pop(&p, old);
-    if (p.err)
+    if (p.err || index_kinds(&p, rs))
         goto fail;
     json_decref(root);
     *out = rs;

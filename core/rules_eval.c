@@ -3,8 +3,11 @@
  * rules_eval: the steps the engine calls around each command (RULES.md,
  * Evaluation order): matching patterns against a command path, allow
  * rules and their conditions, stamp guards and stamps, and the constraints
- * on the state after the command or on a whole document. Matching walks
- * the path's bytes against pre-split segments without allocating.
+ * on the state after the command or on a whole document. A command's path
+ * is split into tokens once (fl_rules_toks_t, kept in fl_rules_path_t) and
+ * every pattern, pre-split into segments, compares those: counts first,
+ * then bytes, with no allocation; each step looks only at the rules of its
+ * kind (fl_rules_t's allows, constraints, stamps).
  */
 #include <jansson.h>
 #include <stdarg.h>
@@ -16,76 +19,76 @@
 
 /* ------------------------------------------------------------ matching */
 
-static bool seg_eq(fl_slice_t a, const char *p, size_t n)
+/* Splits the escaped pointer ptr into tk (fl_rules_toks_t). Counts and
+ * flags stay in locals: the bytes read through ptr could alias tk. */
+static void tokenize(fl_slice_t ptr, fl_rules_toks_t *tk)
 {
-    return a.len == n && memcmp(a.ptr, p, n) == 0;
-}
-
-/* The end of the segment of ptr that starts at st (after its '/'). */
-static size_t seg_end(fl_slice_t ptr, size_t st)
-{
-    size_t e = st;
-    while (e < ptr.len && ptr.ptr[e] != '/')
-        e++;
-    return e;
-}
-
-enum { WALK_MISMATCH, WALK_PTR_LEFT, WALK_PTR_DONE };
-
-/* Walks the segments of the escaped pointer ptr against pat's ("*"
- * segments match any): WALK_MISMATCH; WALK_PTR_LEFT when every segment of
- * pat matched and ptr goes on at byte *i (a '/'); WALK_PTR_DONE when ptr
- * ended after *k matching segments. */
-static int walk(const pat_t *pat, fl_slice_t ptr, size_t *i, uint32_t *k)
-{
-    *i = 0;
-    *k = 0;
-    while (*i < ptr.len) {
-        if (*k == pat->nseg)
-            return WALK_PTR_LEFT;
-        size_t st = *i + 1, e = seg_end(ptr, st);
-        fl_slice_t s = pat->seg[*k];
-        if (s.ptr && !seg_eq(s, ptr.ptr + st, e - st))
-            return WALK_MISMATCH;
-        (*k)++;
-        *i = e;
+    const char *p = ptr.ptr;
+    size_t i = 0, len = ptr.len;
+    uint32_t n = 0;
+    bool esc = false;
+    while (i < len) {
+        size_t st = i + 1, e = st;
+        for (char c; e < len && (c = p[e]) != '/'; e++)
+            esc |= c == '~';
+        if (n <= FL_RULES_MAX_SEGMENTS)
+            tk->t[n] = (fl_slice_t){p + st, e - st};
+        n++;
+        i = e;
     }
-    return WALK_PTR_DONE;
+    tk->n = n;
+    tk->esc = esc;
+}
+
+/* Bytes of ptr (split into tk) that its first k tokens take. */
+static size_t toks_prefix(fl_slice_t ptr, const fl_rules_toks_t *tk, uint32_t k)
+{
+    return k < tk->n ? (size_t)(tk->t[k].ptr - 1 - ptr.ptr) : ptr.len;
+}
+
+/* Byte equality of two short strings (segments, tokens, roles): most
+ * differ in length or first byte, and one-byte ones need no memcmp call. */
+static bool seg_eq(fl_slice_t a, fl_slice_t t)
+{
+    if (a.len != t.len)
+        return false;
+    if (a.len == 0)
+        return true;
+    return a.ptr[0] == t.ptr[0] && (a.len == 1 || memcmp(a.ptr + 1, t.ptr + 1, a.len - 1) == 0);
+}
+
+/* Do the first m tokens match the first m segments of pat ("*" any)? */
+static bool prefix_ok(const pat_t *pat, const fl_rules_toks_t *tk, uint32_t m)
+{
+    for (uint32_t k = 0; k < m; k++)
+        if (pat->seg[k].ptr && !seg_eq(pat->seg[k], tk->t[k]))
+            return false;
+    return true;
 }
 
 /*
- * Matches the escaped pointer ptr against pat. With extra, ptr is followed
- * by one more segment of unknown text (create's key before it is chosen;
- * it matches "*" and, conservatively, any literal). On a match *anchor is
- * the length of the prefix of ptr named by the pattern's segments (the
- * part before "**").
+ * Matches a pointer split into tk against pat. With extra, the pointer is
+ * followed by one more token of unknown text (create's key before it is
+ * chosen; it matches "*" and, conservatively, any literal). On a match
+ * *anchor is the number of the pointer's tokens the pattern's segments
+ * name (the part before "**"). The counts decide before any byte is
+ * compared.
  */
-static bool match(const pat_t *pat, fl_slice_t ptr, bool extra, size_t *anchor)
+static bool match(const pat_t *pat, const fl_rules_toks_t *tk, bool extra, uint32_t *anchor)
 {
-    size_t i;
-    uint32_t k;
-    switch (walk(pat, ptr, &i, &k)) {
-    case WALK_MISMATCH:
-        return false;
-    case WALK_PTR_LEFT:
-        if (!pat->tail)
-            return false;
-        if (anchor)
-            *anchor = i;
-        return true;
-    }
-    if (extra) {
-        if (k == pat->nseg) {
-            if (!pat->tail)
-                return false;
-        } else {
-            k++;
-        }
-    }
-    if (k != pat->nseg)
+    uint32_t n = tk->n;
+    bool fits;
+    if (n > pat->nseg)
+        fits = pat->tail;
+    else if (extra)
+        fits = n == pat->nseg ? pat->tail : n + 1 == pat->nseg;
+    else
+        fits = n == pat->nseg;
+    uint32_t m = n < pat->nseg ? n : pat->nseg;
+    if (!fits || !prefix_ok(pat, tk, m))
         return false;
     if (anchor)
-        *anchor = ptr.len;
+        *anchor = m;
     return true;
 }
 
@@ -123,14 +126,23 @@ static const fl_value_t *child(const fl_value_t *v, const char *t, size_t n, fl_
     return NULL;
 }
 
+/* child() for a token of a pointer split by tokenize(): with no '~' in
+ * the pointer a map's key is the token itself. */
+static const fl_value_t *child_tok(const fl_value_t *v, fl_slice_t t, bool esc, fl_arena_t *arena)
+{
+    if (!esc && v->type == FL_MAP)
+        return fl_map_get(v, t.ptr, t.len);
+    return child(v, t.ptr, t.len, arena);
+}
+
 /* child() for a token of a command's effective path after the command:
  * its last token "-" on an array names the item the command appended. */
-static const fl_value_t *child_after(const fl_value_t *v, const char *t, size_t n, bool last,
+static const fl_value_t *child_after(const fl_value_t *v, fl_slice_t t, bool esc, bool last,
                                      fl_arena_t *arena)
 {
-    if (last && n == 1 && t[0] == '-' && v->type == FL_ARRAY)
+    if (last && t.len == 1 && t.ptr[0] == '-' && v->type == FL_ARRAY)
         return v->len ? &v->u.items[v->len - 1] : NULL;
-    return child(v, t, n, arena);
+    return child_tok(v, t, esc, arena);
 }
 
 static const fl_value_t *resolve(const fl_value_t *root, fl_slice_t ptr, fl_arena_t *arena)
@@ -149,11 +161,9 @@ static const fl_value_t *resolve(const fl_value_t *root, fl_slice_t ptr, fl_aren
 
 /* ---------------------------------------------------------- evaluation */
 
-static bool cond_holds(const cond_t *c, const fl_rules_ctx_t *ctx, fl_slice_t role,
-                       const fl_flush_t *flush, const fl_value_t *anchor, const fl_cmd_t *cmd,
-                       fl_arena_t *arena)
+static bool cond_holds(const cond_t *c, fl_slice_t role, const fl_flush_t *flush,
+                       const fl_value_t *anchor, const fl_cmd_t *cmd, fl_arena_t *arena)
 {
-    (void)ctx;
     const fl_value_t *v;
     if (c->on_value)
         v = cmd->has_value ? resolve(&cmd->value, c->path, arena) : NULL;
@@ -163,7 +173,9 @@ static bool cond_holds(const cond_t *c, const fl_rules_ctx_t *ctx, fl_slice_t ro
         return false; /* a missing target or value fails every condition */
     bool eq;
     if (c->var == V_LIT) {
-        eq = fl_value_equal(v, &c->lit);
+        /* different types are never equal; ints (the common literal) inline */
+        eq = v->type == c->lit.type &&
+             (v->type == FL_INT ? v->u.i == c->lit.u.i : fl_value_equal(v, &c->lit));
     } else {
         fl_slice_t s = c->var == V_USER ? flush->user : role;
         eq = v->type == FL_STR && v->len == s.len && (s.len == 0 || memcmp(v->u.str, s.ptr, s.len) == 0);
@@ -171,83 +183,89 @@ static bool cond_holds(const cond_t *c, const fl_rules_ctx_t *ctx, fl_slice_t ro
     return c->ne ? !eq : eq;
 }
 
-/* Does allow rule a permit cmd? *near is set when op, path and role match
- * (a condition or the from path failed). */
-static bool allow_permits(const allow_t *a, const fl_rules_ctx_t *ctx, fl_slice_t role,
-                          const fl_flush_t *flush, const fl_value_t *root, const fl_cmd_t *cmd,
-                          fl_arena_t *arena, const fl_rules_path_t *pc, bool *near)
+/* The value the first k tokens of the command's path name on the state
+ * before it (a condition's target), or NULL. */
+static const fl_value_t *anchor_at(const fl_value_t *root, const fl_cmd_t *cmd,
+                                   const fl_rules_path_t *pc, uint32_t k, fl_arena_t *arena)
+{
+    if (pc->valid)
+        return k < pc->nnodes ? pc->nodes[k] : NULL;
+    return resolve(root, (fl_slice_t){cmd->path.ptr, toks_prefix(cmd->path, &pc->toks, k)},
+                   arena);
+}
+
+/* Does allow rule a permit cmd (path split in pc, from in ftk)? *near is
+ * set when op, path and role match (a condition or the from path failed). */
+static bool allow_permits(const allow_t *a, fl_slice_t role, const fl_flush_t *flush,
+                          const fl_value_t *root, const fl_cmd_t *cmd, fl_arena_t *arena,
+                          const fl_rules_path_t *pc, const fl_rules_toks_t *ftk, bool *near)
 {
     if (!(a->ops & (1u << cmd->op)))
         return false;
     if (a->nroles) {
         bool ok = false;
         for (uint32_t i = 0; i < a->nroles && !ok; i++)
-            ok = a->roles[i].len == role.len && memcmp(a->roles[i].ptr, role.ptr, role.len) == 0;
+            ok = seg_eq(a->roles[i], role);
         if (!ok)
             return false;
     }
-    size_t pa = 0, fa = 0;
+    uint32_t pa = 0, fa = 0;
     bool pm = false, fm = false;
-    bool has_from = cmd->op == FL_OP_MOVE || cmd->op == FL_OP_COPY;
     for (uint32_t i = 0; i < a->npaths && !pm; i++)
-        pm = match(&a->paths[i], cmd->path, false, &pa);
+        pm = match(&a->paths[i], &pc->toks, false, &pa);
     if (!pm)
         return false;
     *near = true;
-    if (has_from) {
+    if (ftk) {
         for (uint32_t i = 0; i < a->npaths && !fm; i++)
-            fm = match(&a->paths[i], cmd->from, false, &fa);
+            fm = match(&a->paths[i], ftk, false, &fa);
         if (!fm)
             return false;
     }
-    if (!a->nconds)
-        return true;
-    const fl_value_t *anc;
-    if (pc && pc->valid) {
-        uint32_t k = 0; /* tokens in the anchor */
-        for (size_t i = 0; i < pa; i++)
-            k += cmd->path.ptr[i] == '/';
-        anc = k < pc->nnodes ? pc->nodes[k] : NULL;
-    } else {
-        anc = resolve(root, (fl_slice_t){cmd->path.ptr, pa}, arena);
-    }
-    const fl_value_t *fanc = has_from ? resolve(root, (fl_slice_t){cmd->from.ptr, fa}, arena)
-                                      : NULL;
+    const fl_value_t *anc = NULL, *fanc = NULL;
+    bool resolved = false;
     for (uint32_t i = 0; i < a->nconds; i++) {
-        if (!cond_holds(&a->conds[i], ctx, role, flush, anc, cmd, arena))
+        const cond_t *c = &a->conds[i];
+        if (!c->on_value && !resolved) {
+            resolved = true;
+            anc = anchor_at(root, cmd, pc, pa, arena);
+            if (ftk)
+                fanc = resolve(root, (fl_slice_t){cmd->from.ptr, toks_prefix(cmd->from, ftk, fa)},
+                               arena);
+        }
+        if (!cond_holds(c, role, flush, anc, cmd, arena))
             return false;
-        if (has_from && !cond_holds(&a->conds[i], ctx, role, flush, fanc, cmd, arena))
+        if (ftk && !cond_holds(c, role, flush, fanc, cmd, arena))
             return false;
     }
     return true;
 }
 
-/* Is ptr at or under pattern + "/" + field? */
-static bool under_field(const pat_t *pat, fl_slice_t field, fl_slice_t ptr)
+/* Is a pointer split into tk at or under stamp path + "/" + one of its
+ * fields (whatever the pattern's tail)? */
+static bool protected_by(const stamp_t *st, const fl_rules_toks_t *tk)
 {
-    size_t i;
-    uint32_t k;
-    if (walk(pat, ptr, &i, &k) != WALK_PTR_LEFT)
+    uint32_t n = st->path.nseg;
+    if (tk->n <= n || !prefix_ok(&st->path, tk, n))
         return false;
-    return seg_eq(field, ptr.ptr + i + 1, seg_end(ptr, i + 1) - (i + 1));
+    for (uint32_t f = 0; f < st->nset; f++)
+        if (seg_eq(st->set[f].esc, tk->t[n]))
+            return true;
+    return false;
 }
 
-static int stamp_guard(const stamp_t *st, const fl_cmd_t *cmd)
+static int stamp_guard(const stamp_t *st, const fl_cmd_t *cmd, const fl_rules_toks_t *tk,
+                       const fl_rules_toks_t *ftk)
 {
-    bool has_from = cmd->op == FL_OP_MOVE || cmd->op == FL_OP_COPY;
-    for (uint32_t f = 0; f < st->nset; f++) {
-        if (under_field(&st->path, st->set[f].esc, cmd->path))
-            return 1;
-        if (cmd->op == FL_OP_MOVE && under_field(&st->path, st->set[f].esc, cmd->from))
-            return 1;
-    }
-    if (has_from)
-        return match(&st->path, cmd->path, false, NULL);
+    if (protected_by(st, tk) || (cmd->op == FL_OP_MOVE && protected_by(st, ftk)))
+        return 1;
+    if (ftk)
+        return match(&st->path, tk, false, NULL);
     if (!(WRITE_OPS & (1u << cmd->op)) || (st->on & (1u << cmd->op)))
         return 0;
-    if (!match(&st->path, cmd->path, cmd->op == FL_OP_CREATE, NULL))
-        return 0;
     if (!cmd->has_value || cmd->value.type != FL_MAP)
+        return 0;
+    if (!match(&st->path, tk, cmd->op == FL_OP_CREATE, NULL))
         return 0;
     for (uint32_t f = 0; f < st->nset; f++)
         if (fl_map_get(&cmd->value, st->set[f].field.ptr, st->set[f].field.len))
@@ -255,29 +273,22 @@ static int stamp_guard(const stamp_t *st, const fl_cmd_t *cmd)
     return 0;
 }
 
-/* Resolves the values along path on root into pc (valid only when the
- * path has at most FL_RULES_MAX_SEGMENTS tokens). */
-static void path_resolve(const fl_value_t *root, fl_slice_t path, fl_arena_t *arena,
-                         fl_rules_path_t *pc)
+/* Resolves the values along the path split in pc->toks on root (valid only
+ * when the path has at most FL_RULES_MAX_SEGMENTS tokens). */
+static void path_resolve(const fl_value_t *root, fl_arena_t *arena, fl_rules_path_t *pc)
 {
-    size_t i = 0;
+    const fl_rules_toks_t *tk = &pc->toks;
     pc->valid = false;
-    pc->ntok = 0;
     pc->nnodes = 1;
     pc->nodes[0] = root;
-    while (i < path.len) {
-        size_t st = i + 1, e = st;
-        while (e < path.len && path.ptr[e] != '/')
-            e++;
-        if (pc->ntok == FL_RULES_MAX_SEGMENTS)
-            return;
-        if (pc->nnodes == pc->ntok + 1) {
-            const fl_value_t *c = child(pc->nodes[pc->ntok], path.ptr + st, e - st, arena);
-            if (c)
-                pc->nodes[pc->nnodes++] = c;
-        }
-        pc->ntok++;
-        i = e;
+    if (tk->n > FL_RULES_MAX_SEGMENTS)
+        return;
+    pc->ntok = tk->n;
+    for (uint32_t k = 0; k < tk->n; k++) {
+        const fl_value_t *c = child_tok(pc->nodes[k], tk->t[k], tk->esc, arena);
+        if (!c)
+            break;
+        pc->nodes[pc->nnodes++] = c;
     }
     if (pc->ntok && pc->nnodes >= pc->ntok) {
         const fl_value_t *parent = pc->nodes[pc->ntok - 1];
@@ -288,41 +299,51 @@ static void path_resolve(const fl_value_t *root, fl_slice_t path, fl_arena_t *ar
     pc->valid = true;
 }
 
+/* The first allow rule that permits cmd, in order: FL_CODE_OK, or the
+ * violation with the first rule that matched all but a condition (or
+ * "allow"). */
+static int check_allow(const fl_rules_t *rules, fl_slice_t role, const fl_flush_t *flush,
+                       const fl_value_t *root, const fl_cmd_t *cmd, fl_arena_t *arena,
+                       const fl_rules_path_t *pc, const fl_rules_toks_t *ftk, fl_slice_t *rule)
+{
+    const rule_t *near = NULL;
+    for (uint32_t i = 0; i < rules->nallow; i++) {
+        const rule_t *r = rules->allows[i];
+        bool nr = false;
+        if (allow_permits(&r->allow, role, flush, root, cmd, arena, pc, ftk, &nr))
+            return FL_CODE_OK;
+        if (nr && !near)
+            near = r;
+    }
+    *rule = near ? near->name : FL_SLICE("allow");
+    return FL_CODE_RULE_VIOLATION;
+}
+
 int fl_rules_check_command(const fl_rules_t *rules, const fl_rules_ctx_t *ctx,
                            const fl_flush_t *flush, const fl_value_t *root,
                            const fl_cmd_t *cmd, fl_arena_t *arena, fl_rules_path_t *pc,
                            fl_slice_t *rule)
 {
     fl_slice_t role = ctx && ctx->role.len ? ctx->role : rules->default_role;
-    if (pc) {
-        pc->valid = false;
-        if (rules->needs_path)
-            path_resolve(root, cmd->path, arena, pc);
+    fl_rules_path_t local;
+    fl_rules_toks_t from, *ftk = NULL;
+    if (!pc)
+        pc = &local;
+    tokenize(cmd->path, &pc->toks);
+    pc->valid = false;
+    if (cmd->op == FL_OP_MOVE || cmd->op == FL_OP_COPY) {
+        tokenize(cmd->from, &from);
+        ftk = &from;
     }
-    if (rules->nallow) {
-        const rule_t *near = NULL;
-        bool ok = false;
-        for (uint32_t i = 0; i < rules->n && !ok; i++) {
-            const rule_t *r = &rules->rules[i];
-            bool nr = false;
-            if (r->kind != R_ALLOW)
-                continue;
-            ok = allow_permits(&r->allow, ctx, role, flush, root, cmd, arena, pc, &nr);
-            if (!ok && nr && !near)
-                near = r;
-        }
-        if (!ok) {
-            *rule = near ? near->name : FL_SLICE("allow");
+    if (rules->needs_path)
+        path_resolve(root, arena, pc);
+    if (rules->nallow && check_allow(rules, role, flush, root, cmd, arena, pc, ftk, rule))
+        return FL_CODE_RULE_VIOLATION;
+    for (uint32_t i = 0; i < rules->nstamp; i++) {
+        const rule_t *r = rules->stamps[i];
+        if (stamp_guard(&r->stamp, cmd, &pc->toks, ftk)) {
+            *rule = r->name;
             return FL_CODE_RULE_VIOLATION;
-        }
-    }
-    if (rules->nstamp) {
-        for (uint32_t i = 0; i < rules->n; i++) {
-            const rule_t *r = &rules->rules[i];
-            if (r->kind == R_STAMP && stamp_guard(&r->stamp, cmd)) {
-                *rule = r->name;
-                return FL_CODE_RULE_VIOLATION;
-            }
         }
     }
     return FL_CODE_OK;
@@ -389,12 +410,14 @@ int fl_rules_stamp(const fl_rules_t *rules, const fl_flush_t *flush, uint8_t op,
                    fl_slice_t key, uint64_t version, const fl_value_t *value, fl_arena_t *arena,
                    fl_value_t *out, bool *stamped)
 {
+    fl_rules_toks_t tk;
     *out = *value;
     *stamped = false;
-    for (uint32_t i = 0; i < rules->n; i++) {
-        const rule_t *r = &rules->rules[i];
-        if (r->kind != R_STAMP || !(r->stamp.on & (1u << op)) || out->type != FL_MAP ||
-            !match(&r->stamp.path, loc, false, NULL))
+    tokenize(loc, &tk);
+    for (uint32_t i = 0; i < rules->nstamp; i++) {
+        const rule_t *r = rules->stamps[i];
+        if (!(r->stamp.on & (1u << op)) || out->type != FL_MAP ||
+            !match(&r->stamp.path, &tk, false, NULL))
             continue;
         fl_value_t m = *out;
         if (stamp_map(&r->stamp, flush, key, version, &m, arena, out) < 0)
@@ -409,8 +432,9 @@ int fl_rules_stamp(const fl_rules_t *rules, const fl_flush_t *flush, uint8_t op,
 typedef struct walk_s {
     const pat_t *pat;
     const schema_t *schema;
-    fl_slice_t toks[FL_RULES_MAX_SEGMENTS];
+    const fl_slice_t *toks; /* the path's tokens (the first ntok) */
     uint32_t ntok;
+    bool esc;
     fl_arena_t *arena;
     /* reporting (fl_rules_check_doc) */
     fl_rules_on_violation_t on_violation;
@@ -467,9 +491,9 @@ static bool walk_at(walk_t *w, const fl_value_t *node, uint32_t i)
     fl_slice_t seg = w->pat->seg[i];
     if (i < w->ntok) {
         fl_slice_t t = w->toks[i];
-        if (seg.ptr && !seg_eq(seg, t.ptr, t.len))
+        if (seg.ptr && !seg_eq(seg, t))
             return true; /* the command did not touch this location */
-        const fl_value_t *c = child_after(node, t.ptr, t.len, i + 1 == w->ntok, w->arena);
+        const fl_value_t *c = child_after(node, t, w->esc, i + 1 == w->ntok, w->arena);
         return c ? walk_child(w, c, i, t.ptr, t.len, false, 0) : true;
     }
     if (seg.ptr) {
@@ -489,17 +513,12 @@ static bool walk_at(walk_t *w, const fl_value_t *node, uint32_t i)
     return true;
 }
 
-static void split(walk_t *w, fl_slice_t ptr)
+/* Walks below the first FL_RULES_MAX_SEGMENTS tokens of tk. */
+static void use_toks(walk_t *w, const fl_rules_toks_t *tk)
 {
-    size_t i = 0;
-    w->ntok = 0;
-    while (i < ptr.len && w->ntok < FL_RULES_MAX_SEGMENTS) {
-        size_t st = i + 1, e = st;
-        while (e < ptr.len && ptr.ptr[e] != '/')
-            e++;
-        w->toks[w->ntok++] = (fl_slice_t){ptr.ptr + st, e - st};
-        i = e;
-    }
+    w->toks = tk->t;
+    w->ntok = tk->n < FL_RULES_MAX_SEGMENTS ? tk->n : FL_RULES_MAX_SEGMENTS;
+    w->esc = tk->esc;
 }
 
 /* Checks every constraint at the locations a command with path tokens
@@ -515,20 +534,18 @@ static const rule_t *check_path(const fl_rules_t *rules, walk_t *w, const fl_val
     for (; nnodes < nknown && nnodes <= w->ntok; nnodes++)
         nodes[nnodes] = known[nnodes];
     while (nnodes <= w->ntok) {
-        const fl_value_t *c = child_after(nodes[nnodes - 1], w->toks[nnodes - 1].ptr,
-                                          w->toks[nnodes - 1].len, nnodes == w->ntok, w->arena);
+        const fl_value_t *c = child_after(nodes[nnodes - 1], w->toks[nnodes - 1], w->esc,
+                                          nnodes == w->ntok, w->arena);
         if (!c)
             break;
         nodes[nnodes++] = c;
     }
-    for (uint32_t i = 0; i < rules->n; i++) {
-        const rule_t *r = &rules->rules[i];
-        if (r->kind != R_CONSTRAINT)
-            continue;
+    for (uint32_t i = 0; i < rules->nconstraint; i++) {
+        const rule_t *r = rules->constraints[i];
         const pat_t *pat = &r->cpath;
         uint32_t common = pat->nseg < w->ntok ? pat->nseg : w->ntok, k;
         for (k = 0; k < common; k++)
-            if (pat->seg[k].ptr && !seg_eq(pat->seg[k], w->toks[k].ptr, w->toks[k].len))
+            if (pat->seg[k].ptr && !seg_eq(pat->seg[k], w->toks[k]))
                 break;
         if (k < common || common >= nnodes)
             continue; /* not touched, or the location does not exist */
@@ -553,9 +570,15 @@ int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const 
     if (!rules->nconstraint || cmd->op == FL_OP_TEST)
         return FL_CODE_OK;
     walk_t w;
+    fl_rules_toks_t tk;
     w.arena = arena;
     w.on_violation = NULL;
-    split(&w, eff);
+    if (pc && eff.ptr == cmd->path.ptr && eff.len == cmd->path.len) {
+        use_toks(&w, &pc->toks); /* split by fl_rules_check_command */
+    } else {
+        tokenize(eff, &tk);
+        use_toks(&w, &tk);
+    }
     /* What the command cannot have moved: it changed one container (the
      * parent of its path, or for merge and create the map at its path), so
      * the values above it are where they were; the value at the path is too
@@ -574,7 +597,8 @@ int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const 
     }
     const rule_t *r = check_path(rules, &w, root, pc ? pc->nodes : NULL, nknown);
     if (!r && cmd->op == FL_OP_MOVE) {
-        split(&w, cmd->from);
+        tokenize(cmd->from, &tk);
+        use_toks(&w, &tk);
         r = check_path(rules, &w, root, NULL, 0);
     }
     if (r) {
@@ -600,10 +624,8 @@ int fl_rules_check_doc(const fl_rules_t *rules, const fl_value_t *state, uint32_
     w->on_violation = on_violation;
     w->opaque = opaque;
     w->max = max;
-    for (uint32_t i = 0; i < rules->n && w->found < max; i++) {
-        const rule_t *r = &rules->rules[i];
-        if (r->kind != R_CONSTRAINT)
-            continue;
+    for (uint32_t i = 0; i < rules->nconstraint && w->found < max; i++) {
+        const rule_t *r = rules->constraints[i];
         w->pat = &r->cpath;
         w->schema = r->schema;
         w->rule = r->name;

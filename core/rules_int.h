@@ -97,6 +97,7 @@ struct fl_rules_s {
     rule_t *rules;
     uint32_t n;
     uint32_t nallow, nconstraint, nstamp;
+    const rule_t **allows, **constraints, **stamps; /* the rules of each kind, in order */
     uint32_t stamp_ops; /* union of stamps' on */
     bool needs_path;    /* constraints or target conditions: resolve the command's path */
 };

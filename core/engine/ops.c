@@ -28,7 +28,7 @@ static int resolve_path(ctx_t *cx, const fl_cmd_t *cmd, ptr_mode_t mode, loc_t *
         return fl_ptr_resolve(&cx->doc->root, cmd->path, mode, cx->arena, loc);
     fl_value_t *parent = (fl_value_t *)pc->nodes[pc->ntok - 1];
     fl_value_t *target = (fl_value_t *)pc->nodes[pc->ntok];
-    const char *slash = memrchr(cmd->path.ptr, '/', cmd->path.len);
+    const char *slash = pc->toks.t[pc->ntok - 1].ptr - 1; /* before the last token */
     memset(loc, 0, sizeof *loc);
     loc->parent = parent;
     loc->target = target;

@@ -4,8 +4,12 @@
 // (signals), undo and redo of your own changes (buttons, Ctrl+Z, Ctrl+Shift+Z / Ctrl+Y),
 // rejected changes explained, each card's author, the version and the connection state, and a
 // history slider: the board at any past version and who changed what (the gateway's history
-// endpoints).
-// Open /?token=JWT[&doc=tenant/board]. Built by client/js/scripts/build-web.mjs into
+// endpoints). Rules: demo/rules.json (authors own their cards, votes go up by one, at most
+// 200 cards, the server writes `by` and `at`) is what `scripts/up` puts in force for the
+// prefix demo/board; for a document under the prefix given by `rules` (default demo/board)
+// the app predicts it on the optimistic state, so a change it forbids is refused on the spot,
+// never sent, and shown under "Refused changes" next to the refusals that come from the server.
+// Open /?token=JWT[&doc=tenant/board][&rules=prefix]. Built by client/js/scripts/build-web.mjs into
 // demo/dist/app.js (scripts/js-test and scripts/up run it; nothing is bundled at run time).
 //
 // Board state: {lists: {key: {title, pos}}, cards: {key: {title, list, pos, by, votes}}}.
@@ -13,15 +17,24 @@
 // an edit of a card someone deleted is rejected alone (path_not_found) and vanishes.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { Client, pointer, stringifyJSON, codeName } from '../../client/js/src/flushline.js';
+import { Client, pointer, stringifyJSON, parseJSON, codeName } from '../../client/js/src/flushline.js';
+import { compileRules } from '../../client/js/src/rules.js';
 import { FlushlineProvider, useDocument, useHistory, usePresence, useStatus } from '../../client/js/src/react.js';
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') || '';
 const docId = params.get('doc') || 'demo/board';
+const rulesPrefix = params.get('rules') ?? 'demo/board';
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
 const client = new Client({ url: wsUrl, token, name: 'flushline-demo/0.2.0' });
 const board = client.subscribe(docId);
+
+// The rule set the server has in force for docId's prefix, predicted locally (setRules).
+const rulesReady = !rulesPrefix || !docId.startsWith(rulesPrefix) ? Promise.resolve(false)
+  : fetch('rules.json').then((r) => r.text()).then((text) => {
+    board.setRules(compileRules(parseJSON(text)));
+    return true;
+  }).catch((e) => { console.warn('flushline demo: no rules predicted:', e); return false; });
 
 const byPos = (m) => Object.entries(m || {}).sort((a, b) => (a[1].pos - b[1].pos) || (a[0] < b[0] ? -1 : 1));
 const nextPos = () => Date.now() + Math.random();
@@ -160,8 +173,9 @@ function Board({ doc, actions }) {
   );
 }
 
-// What was refused: a rejected command of ours (rules are coming: rule_violation shows
-// here too) or an undo / redo that someone else's change blocks.
+// What was refused: a command the predicted rules refused before sending, a rejected
+// command of ours (a rule_violation names its rule) or an undo / redo that someone else's
+// change blocks.
 function useFeedback(doc) {
   const [items, setItems] = useState([]);
   useEffect(() => {
@@ -171,8 +185,13 @@ function useFeedback(doc) {
         if (d !== docId || tag === 'undo' || tag === 'redo') return;
         (outcome.results || []).forEach((r, i) => {
           const code = codeName(r.code);
-          if (code !== 'ok' && code !== 'aborted') add(`rejected: ${commands?.[i]?.op ?? ''} ${commands?.[i]?.path ?? ''}: ${code}`);
+          if (code !== 'ok' && code !== 'aborted') {
+            add(`rejected: ${commands?.[i]?.op ?? ''} ${commands?.[i]?.path ?? ''}: ${code}${r.rule ? ` (${r.rule})` : ''}`);
+          }
         });
+      }),
+      client.on('refused', ({ doc: d, command, rule }) => {
+        if (d === docId) add(`refused here, not sent: ${command.op} ${command.path}: ${rule}`);
       }),
       client.on('nack', ({ doc: d, code, reason, retrying }) => { if (d === docId && !retrying) add(`refused by the gateway: ${code} ${reason ?? ''}`); }),
       doc.undoManager.on('refused', ({ kind, reason }) => add(`${kind} refused: ${reason}`)),
@@ -322,7 +341,8 @@ function App() {
 // For the browser tests and the console: the client, the board handle, the actions (set
 // by App) and render counts of the Board component.
 // past: the version the history slider shows ({version, state}), null when live.
-window.demo = { client, board, actions: null, stringifyJSON, stats, Client, docId, past: null };
+// rulesReady: resolves true once the rule set is predicted (false: none for this document).
+window.demo = { client, board, actions: null, stringifyJSON, stats, Client, docId, past: null, rulesReady };
 client.connect();
 window.addEventListener('pagehide', () => board.signal({ session: client.session, bye: true }));
 createRoot(document.getElementById('root')).render(<FlushlineProvider client={client}><App /></FlushlineProvider>);

@@ -9,6 +9,10 @@
 //   - one page loses its connection, keeps editing, comes back and converges, nothing lost;
 //   - a vote pressed while another page's change arrives (the board is rebuilt on every
 //     change) still counts once the button is released;
+//   - under the demo's rule set (demo/rules.json, put in force for e2e/ruled- by scripts/js-test)
+//     the page refuses on the spot, without sending it, a vote of +2 and an edit of another
+//     user's card, and shows why; with the prediction off the processor refuses the same two
+//     commands (rule_violation, the rule named in the result) and the page shows that too;
 //   - a screenshot of each page is kept in FLUSHLINE_ARTIFACTS/board-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,13 +53,13 @@ after(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
-async function openBoard(user, doc) {
+async function openBoard(user, doc, query = '') {
   const context = await browser.newContext({ viewport: { width: 1440, height: 800 } });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(`${GW}/index.html?token=${encodeURIComponent(TOKENS[user])}&doc=${encodeURIComponent(doc)}`);
+  await page.goto(`${GW}/index.html?token=${encodeURIComponent(TOKENS[user])}&doc=${encodeURIComponent(doc)}${query}`);
   await page.waitForFunction(() => window.demo && demo.actions && demo.client.state === 'ready' && demo.board.state
     && demo.board.state.lists && Object.keys(demo.board.state.lists).length >= 3, null, { timeout: 30000 });
   return { page, context, errors, user };
@@ -268,6 +272,63 @@ test('a button pressed while a change arrives still gets its click', { skip, tim
   await a.page.locator('.list', { hasText: 'from bob' }).waitFor({ timeout: 10000 });
   assert.equal(await a.page.locator('.list').count(), 4);
   assert.deepEqual(a.errors, []);
+  await a.context.close();
+  await b.context.close();
+});
+
+test('the demo board under rules: refused locally before sending, and by the server', { skip, timeout: 180000 }, async () => {
+  const doc = `e2e/ruled-${Date.now().toString(36)}`;
+  const query = '&rules=e2e/ruled-';
+  const a = await openBoard('alice', doc, query);
+  const b = await openBoard('bob', doc, query);
+  for (const p of [a, b]) assert.equal(await p.page.evaluate(() => demo.rulesReady), true, 'the rules are predicted');
+  // alice's card: the server stamps by and at (the page shows its own stamp at once)
+  const key = await a.page.evaluate(() => demo.actions.addCard('todo', 'alice card'));
+  await compareAll([a, b], doc);
+  const card = b.page.locator(`.card[data-card="${key}"]`);
+  await card.waitFor();
+  assert.match(await card.locator('.by').innerText(), /by alice/);
+  // bob may vote +1 (the UI's button)
+  await card.locator('button.vote').click();
+  let { version, state } = await compareAll([a, b], doc);
+  assert.equal(state.cards[key].by, 'alice');
+  assert.equal(typeof state.cards[key].at, 'number');
+  assert.equal(Number(state.cards[key].votes), 1);
+  const feedback = (p) => p.page.locator('#feedback li');
+
+  // Refused locally: a vote of +2 (through the board's handle: the UI only votes +1) and an
+  // edit of alice's card through the UI. No flush is sent, no version taken.
+  const seq0 = await b.page.evaluate(() => demo.board.seq); // the last flush's seq
+  await b.page.evaluate((k) => demo.board.incr(`/cards/${k}/votes`, 2), key);
+  await card.locator('.title').click();
+  await card.locator('input').fill('bob was here');
+  await card.locator('input').press('Enter');
+  await b.page.waitForFunction(() => document.querySelectorAll('#feedback li').length >= 2, null, { timeout: 10000 });
+  const local = await feedback(b).allInnerTexts();
+  assert.ok(local.some((t) => /refused here, not sent: incr \/cards\/.*\/votes: vote \+1/.test(t)), local.join('\n'));
+  assert.ok(local.some((t) => /refused here, not sent: replace \/cards\/.*\/title: own cards/.test(t)), local.join('\n'));
+  assert.equal(await b.page.evaluate(() => demo.board.seq), seq0, 'no flush left the page');
+  assert.equal(await b.page.evaluate(() => demo.board.pendingCount), 0);
+  await b.page.screenshot({ path: join(ART, 'board-bob-refused.png') });
+  assert.equal((await compareAll([a, b], doc)).version, version, 'the refused commands took no version');
+
+  // Refused by the server: the same two commands from a page that does not predict the rules.
+  await b.page.evaluate(() => demo.board.setRules(null));
+  await b.page.evaluate((k) => {
+    demo.board.incr(`/cards/${k}/votes`, 2);
+    demo.actions.editCard(k, 'bob was here');
+  }, key);
+  await b.page.waitForFunction(() => [...document.querySelectorAll('#feedback li')].filter((li) => /^rejected:/.test(li.textContent)).length >= 2,
+    null, { timeout: 30000 });
+  const remote = await feedback(b).allInnerTexts();
+  assert.ok(remote.some((t) => /rejected: incr \/cards\/.*\/votes: rule_violation \(vote \+1\)/.test(t)), remote.join('\n'));
+  assert.ok(remote.some((t) => /rejected: replace \/cards\/.*\/title: rule_violation \(own cards\)/.test(t)), remote.join('\n'));
+  ({ version, state } = await compareAll([a, b], doc));
+  assert.equal(state.cards[key].title, 'alice card', 'the edit did not apply');
+  assert.equal(Number(state.cards[key].votes), 1, 'the +2 did not apply');
+  await b.page.screenshot({ path: join(ART, 'board-bob-rejected.png') });
+  assert.deepEqual(a.errors, []);
+  assert.deepEqual(b.errors, []);
   await a.context.close();
   await b.context.close();
 });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Value } from './codec.js';
-import type { Command } from './engine.js';
+import type { Command, CompiledRules } from './engine.js';
 export { Doc, pointer, codeName, CODES } from './engine.js';
 export type { Command, Op, Outcome, Result } from './engine.js';
 export { Float, float, parseJSON, stringifyJSON, equal, clone } from './codec.js';
@@ -53,9 +53,11 @@ export interface Events {
   status: { state: State; closeCode: number };
   /** exp: the accepted token's exp (s since the epoch), leeway: the gateway's (s); it closes with 4004 at exp + leeway. Undefined from older gateways. */
   welcome: { user: string; limits: { max_frame: number; max_commands: number; max_subscriptions: number; rate: number; burst: number }; server: string; exp?: number; leeway?: number };
-  change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack'; handle: DocHandle };
+  change: { doc: string; state: { [key: string]: Value } | null; version: number; source: 'local' | 'remote' | 'snapshot' | 'outcome' | 'nack' | 'rules'; handle: DocHandle };
   delta: { doc: string; delta: Delta; mine: boolean; tag?: string };
-  outcome: { doc: string; tag?: string; commands?: Command[]; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string }[] } };
+  outcome: { doc: string; tag?: string; commands?: Command[]; outcome: { seq: number; code: number; codeName: string; version_before: number; version_after: number; dup?: boolean; results: { code: number; version?: number; key?: string; rule?: string }[] } };
+  /** a command the rules predicted on the view (DocHandle.setRules) refused: dropped, never sent */
+  refused: { doc: string; command: Command; code: 'rule_violation'; rule: string; local: true };
   /** retrying: the flush stays pending and goes again (after retryAfterMs, or held behind an
    *  earlier nacked flush of its document); false: dropped for good, or not about a pending flush */
   nack: { doc?: string; seq?: number; code: string; retryAfterMs?: number; reason: string; retrying: boolean };
@@ -97,6 +99,12 @@ export class DocHandle extends Editor {
   submit(commands: Command[], opts?: { tag?: string; atomic?: boolean }): number | undefined;
   signal(body: Value): boolean;
   setPresence(body: Value): void;
+  /**
+   * Predicts a rule set (compileRules) on the optimistic view with the client's user and
+   * role ('' = the set's default): a command it refuses is dropped before sending and
+   * reported as a 'refused' event. null: no prediction.
+   */
+  setRules(rules: CompiledRules | null, role?: string): void;
 }
 
 export class Client {

@@ -36,7 +36,9 @@
 //
 // Events (client.on(name, fn)): 'status' {state, closeCode}, 'welcome' {user, limits, server, exp, leeway},
 // 'change' {doc, state, version, source}, 'delta' {doc, delta, mine}, 'outcome' {doc, outcome},
-// 'nack' {doc, seq, code, retryAfterMs, reason, retrying}, 'signal' {doc, from, body}, 'presence' {doc, peers}, 'error' {code, reason}.
+// 'nack' {doc, seq, code, retryAfterMs, reason, retrying}, 'refused' {doc, command, code, rule, local} (a command
+// the rules predicted on the view refused before sending: DocHandle.setRules), 'signal' {doc, from, body},
+// 'presence' {doc, peers}, 'error' {code, reason}.
 
 import { Doc, CODES, codeName, pointer } from './engine.js';
 import { toHex, clone } from './codec.js';
@@ -126,6 +128,45 @@ export class DocHandle extends Editor {
     this.view = null;
     this.peers = new Map(); // session -> {user, body, at}
     this.subscribed = false;
+    this.rules = null;     // a compiled rule set the view predicts (setRules)
+    this.role = '';
+  }
+
+  /**
+   * Predicts a rule set (schemas/RULES.md) on the optimistic view: `rules` is compiled by
+   * compileRules() (rules.js) from the rules document the server has in force for this
+   * document, `role` the token's `role` claim ('' = the set's default role). From now on the
+   * view applies the rules with the client's user and the local time (stamps show at once),
+   * and a command they refuse is not sent: it is dropped before any round trip and reported
+   * as a 'refused' event {doc, command, code: 'rule_violation', rule, local: true}. The
+   * processor stays the authority (its refusals come as outcomes, each result naming its
+   * rule). null: no prediction. Atomic flushes (undo, redo) are sent as before.
+   */
+  setRules(rules, role = '') {
+    this.rules = rules;
+    this.role = role || '';
+    this.rebase();
+    this.changed('rules');
+  }
+
+  // The context the view's rules are evaluated with.
+  ruleCtx() {
+    return this.rules ? { user: this.client.user ?? '', ts: Date.now(), role: this.role } : null;
+  }
+
+  // Applies commands to the view and returns those to send: the ones the predicted rules
+  // refuse are dropped and reported.
+  applyToView(cmds) {
+    if (!this.view) return cmds;
+    const codes = this.view.applyLocal(cmds, this.ruleCtx());
+    if (!this.rules) return cmds;
+    const rules = this.view.lastRules;
+    const keep = [];
+    cmds.forEach((command, i) => {
+      if (codes[i] !== 'rule_violation') keep.push(command);
+      else this.client.emit('refused', { doc: this.id, command, code: 'rule_violation', rule: rules[i], local: true });
+    });
+    return keep;
   }
 
   /** The optimistic state (confirmed + pending), or null before the first snapshot. */
@@ -156,11 +197,15 @@ export class DocHandle extends Editor {
     if (atomic) {
       this.client.flushDoc(this);
       seq = this.pushFlush(cmds, { atomic: true, tag });
-      if (this.view) applyAtomic(this.view, cmds);
+      if (this.view) applyAtomic(this.view, cmds, this.ruleCtx());
     } else {
-      this.queued.push(...cmds);
+      const send = this.applyToView(cmds);
+      if (!send.length) {
+        this.changed('local');
+        return undefined;
+      }
+      this.queued.push(...send);
       if (tag !== undefined) this.queuedTag = tag;
-      if (this.view) this.view.applyLocal(cmds);
     }
     this.client.scheduleFlush();
     this.changed('local');
@@ -201,11 +246,13 @@ export class DocHandle extends Editor {
   rebase() {
     if (!this.confirmed) { this.view = null; return; }
     const v = this.confirmed.copy();
+    v.setRules(this.rules, this.role);
+    const ctx = this.ruleCtx();
     for (const f of this.pending) {
       if (!this.inView(f)) continue;
-      if (f.atomic) applyAtomic(v, f.commands); else v.applyLocal(f.commands);
+      if (f.atomic) applyAtomic(v, f.commands, ctx); else v.applyLocal(f.commands, ctx);
     }
-    if (this.queued.length) v.applyLocal(this.queued);
+    if (this.queued.length) v.applyLocal(this.queued, ctx);
     v.version = this.confirmed.version;
     this.view = v;
   }
@@ -681,9 +728,9 @@ export class Client extends Emitter {
 
 // All or nothing on the optimistic view (an atomic flush): applied on a copy, kept only when
 // every command succeeded. Returns true when applied.
-function applyAtomic(view, commands) {
+function applyAtomic(view, commands, ctx = null) {
   const tryDoc = view.copy();
-  if (!tryDoc.applyLocal(commands).every((c) => c === 'ok')) return false;
+  if (!tryDoc.applyLocal(commands, ctx).every((c) => c === 'ok')) return false;
   view.state = tryDoc.state;
   view.size = tryDoc.size;
   view.version = tryDoc.version;

@@ -120,7 +120,7 @@ function field(ctx, key, type, x) {
     case 'results':
       return array(ctx, key, x).map((r) => {
         if (kind(r) !== 'map') throw bad('a result must be a map');
-        return fields(ctx, r, { code: 'code', version: 'uint?', key: 'str?' });
+        return fields(ctx, r, { code: 'code', version: 'uint?', key: 'str?', rule: 'str?' });
       });
     case 'items': {
       const items = array(ctx, key, x).map((it) => {

@@ -3,13 +3,14 @@
 // seq per (client, document) from 1, one flush per turn, optimistic state, resend with the
 // same seq after a reconnect (applied once), resubscribe with have_version, close codes;
 // failover between two fake gateways over one store, pacing against a strict token bucket,
-// and no retry storm after rate_limited.
+// no retry storm after rate_limited, and rules predicted on the view (refused before sending).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../src/flushline.js';
 import { Doc } from '../src/engine.js';
 import { decodeMessage, encodeMessage } from '../src/messages.js';
 import { CODES } from '../src/engine.js';
+import { compileRules } from '../src/rules.js';
 
 // opts: store (another gateway whose documents and history this one shares: one processor
 // behind two gateways), rate/burst (the welcome's; strict: a strict per-connection token
@@ -86,7 +87,7 @@ class FakeGateway {
       }
       send({ t: 'outcome', doc: m.doc, client_id: m.client_id, seq: m.seq, code: CODES[out.code], dup: out.duplicate || undefined,
         version_before: out.version_before, version_after: out.version_after, chain: out.chain,
-        results: out.results.map((r) => ({ code: CODES[r.code], version: r.version || undefined, key: r.key })) });
+        results: out.results.map((r) => ({ code: CODES[r.code], version: r.version || undefined, key: r.key, rule: r.rule })) });
     }
   }
   // A WebSocket class bound to this gateway.
@@ -348,5 +349,55 @@ test('a new connection clears the hold: the backlog goes out at once, paced, wit
   await until(() => c.pendingCount === 0);
   assert.equal(gw.nacks.length, before, 'no nack on the new connection');
   assert.equal(gw.doc('t/a').state.n, N);
+  c.close();
+});
+
+const VOTES = compileRules({ rules: [
+  { name: 'new cards', allow: { ops: ['create'], paths: ['/cards'] } },
+  { name: 'setup', allow: { ops: ['merge'], paths: ['/cards'] } },
+  { name: 'vote +1', allow: { ops: ['incr'], paths: ['/cards/*/votes'], where: [{ value: '', eq: 1 }] } },
+  { name: 'author', stamp: { path: '/cards/*', on: ['create'], set: { by: '$user' } } },
+] });
+
+test('rules predicted on the view: a refused command is reported at once and never sent', async (t) => {
+  const gw = new FakeGateway();
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
+  t.after(() => c.close());
+  const h = c.subscribe('t/board');
+  await until(() => h.state && c.user === 'u1');
+  const refused = [];
+  c.on('refused', (e) => refused.push(e));
+  h.setRules(VOTES);
+  h.merge('/cards', {});
+  const key = h.create('/cards', { title: 'x', votes: 0 });
+  assert.equal(h.state.cards[key].by, 'u1', 'the stamp shows at once');
+  h.incr(`/cards/${key}/votes`, 1);
+  h.incr(`/cards/${key}/votes`, 2);
+  h.replace('/cards', {});
+  assert.deepEqual(refused.map((e) => [e.command.op, e.rule, e.code, e.local]),
+    [['incr', 'vote +1', 'rule_violation', true], ['replace', 'allow', 'rule_violation', true]]);
+  assert.equal(h.state.cards[key].votes, 1);
+  await until(() => c.pendingCount === 0);
+  const sent = gw.log.filter((m) => m.t === 'flush').flatMap((f) => f.commands.map((x) => (x.op === 'incr' ? `incr ${x.value}` : x.op)));
+  assert.deepEqual(sent, ['merge', 'create', 'incr 1'], 'the refused commands never left');
+  assert.equal(h.state.cards[key].votes, 1);
+  c.close();
+});
+
+test('without prediction the server refuses, and the result names the rule', async (t) => {
+  const gw = new FakeGateway();
+  gw.doc('t/votes').setRules(VOTES);
+  const c = new Client({ url: 'ws://x/v1/ws', token: 't', WebSocket: gw.WebSocket }).connect();
+  t.after(() => c.close());
+  const h = c.subscribe('t/votes');
+  await until(() => h.state);
+  const outcomes = [];
+  c.on('outcome', (e) => outcomes.push(e.outcome));
+  h.merge('/cards', { k: { votes: 0 } });
+  h.incr('/cards/k/votes', 2);
+  await until(() => c.pendingCount === 0);
+  const r = outcomes.flatMap((o) => o.results);
+  assert.deepEqual(r.map((x) => [x.code, x.rule]), [[CODES.ok, undefined], [CODES.rule_violation, 'vote +1']]);
+  assert.equal(h.state.cards.k.votes, 0, 'the optimistic +2 went back');
   c.close();
 });

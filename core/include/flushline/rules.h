@@ -80,14 +80,25 @@ int fl_rules_check_doc(const fl_rules_t *rules, const fl_value_t *state, uint32_
 /* Outcome of one rules step: FL_CODE_OK, FL_CODE_RULE_VIOLATION (with the
  * rule's name in *rule, borrowed from the rule set), or -1 on OOM. */
 
+/* The tokens of a pointer (escaped, as in the pointer), split once per
+ * command so that every pattern compares them without parsing the pointer
+ * again: n counts them all, t holds the first FL_RULES_MAX_SEGMENTS + 1
+ * (all a pattern can look at); esc is set when some token holds '~'. */
+typedef struct fl_rules_toks_s {
+    fl_slice_t t[FL_RULES_MAX_SEGMENTS + 1];
+    uint32_t n;
+    bool esc;
+} fl_rules_toks_t;
+
 /* The values along a command's path, resolved once by
  * fl_rules_check_command (on the state before the command) and reused by
  * fl_rules_check_after, which refreshes only what the command can have
  * moved. Filled by the rules (rules_eval.c); the engine reads it only to
  * find the location of a replace or incr whose whole path exists
- * (nodes[ntok] is the target, nodes[ntok - 1] its container), so that
- * under rules a path is looked up once. */
+ * (nodes[ntok] is the target, nodes[ntok - 1] its container, toks the
+ * path's tokens), so that under rules a path is looked up once. */
 typedef struct fl_rules_path_s {
+    fl_rules_toks_t toks;
     const fl_value_t *nodes[FL_RULES_MAX_SEGMENTS + 1];
     uint32_t ntok, nnodes;
     bool valid;
@@ -118,7 +129,9 @@ int fl_rules_stamp(const fl_rules_t *rules, const fl_flush_t *flush, uint8_t op,
 
 /* After a command, on the state after it: the constraints at every location
  * the command may have changed (RULES.md, Evaluation order 5). eff is the
- * command's effective path (create: path + "/" + escaped key). */
+ * command's effective path (create: path + "/" + escaped key); when it is
+ * the command's path, the tokens pc holds from fl_rules_check_command are
+ * used. */
 int fl_rules_check_after(const fl_rules_t *rules, const fl_value_t *root, const fl_cmd_t *cmd,
                          fl_slice_t eff, fl_arena_t *arena, const fl_rules_path_t *pc,
                          fl_slice_t *rule);
